@@ -1,0 +1,52 @@
+//! Flags shared by several subcommands, validated into the library's typed plans.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bertkit::tokenize::{EncodePlan, TextTokenizer, Truncation, TruncationSide};
+use clap::Args;
+
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json or vocab.txt).
+    #[arg(long, env = "BERTKIT_MODEL")]
+    pub model: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PreprocessArgs {
+    /// Tokens per input, including [CLS] and [SEP].
+    #[arg(long, default_value_t = 128, env = "BERTKIT_SEQ_LEN")]
+    pub seq_len: usize,
+    /// longest_first, only_first, only_second or head_tail.
+    #[arg(long, default_value = "longest_first", env = "BERTKIT_TRUNCATION")]
+    pub truncation: Truncation,
+    /// Which end a truncated segment loses: right (keep the head) or left (keep the tail).
+    #[arg(long, default_value = "right", env = "BERTKIT_TRUNCATION_SIDE")]
+    pub truncation_side: TruncationSide,
+}
+
+impl PreprocessArgs {
+    pub fn plan(&self) -> anyhow::Result<EncodePlan> {
+        anyhow::ensure!(self.seq_len >= 2, "--seq-len must be at least 2, got {}", self.seq_len);
+        Ok(EncodePlan { seq_len: self.seq_len, truncation: self.truncation, side: self.truncation_side })
+    }
+
+    pub fn tokenizer(&self, model: &ModelArgs) -> anyhow::Result<TextTokenizer> {
+        let plan = self.plan()?;
+        TextTokenizer::from_dir(&model.model, plan)
+            .with_context(|| format!("loading the tokenizer of {}", model.model.display()))
+    }
+}
+
+/// Formats the first `n` values like `[101 2023 ...]`.
+pub fn head<T: std::fmt::Display>(values: &[T], n: usize) -> String {
+    let items: Vec<String> = values.iter().take(n).map(|v| v.to_string()).collect();
+    format!("[{}]", items.join(" "))
+}
+
+/// Formats the first `n` floats with 6 decimals.
+pub fn head_f32(values: &[f32], n: usize) -> String {
+    let items: Vec<String> = values.iter().take(n).map(|v| format!("{v:.6}")).collect();
+    format!("[{}]", items.join(" "))
+}

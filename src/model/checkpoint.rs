@@ -1,0 +1,171 @@
+//! Reads a Hugging Face `model.safetensors` into burn parameters, by transformers' tensor names.
+//!
+//! burn-store's `SafetensorsStore` can do this with regex key remaps, but its errors speak of
+//! burn's module paths; users need to hear which *checkpoint* tensor is missing or misshapen, and
+//! whether the file uses the `bert.` prefix of `BertFor*` heads. A reader over the `safetensors`
+//! crate that asks for each tensor by its transformers name gives exactly that in ~150 lines.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Param;
+use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+
+use super::LoadError;
+
+/// The bytes of a `model.safetensors` file.
+pub struct Checkpoint {
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Checkpoint {
+    pub fn read(path: &Path) -> Result<Self, LoadError> {
+        if !path.is_file() {
+            return Err(LoadError::MissingFile { path: path.to_path_buf() });
+        }
+        let bytes =
+            std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })?;
+        Ok(Self { path: path.to_path_buf(), bytes })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Parses the header; tensors are then read on demand.
+    pub fn weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
+        let st = SafeTensors::deserialize(&self.bytes).map_err(|e| LoadError::BadSafetensors {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Weights { st, path: &self.path, prefix: String::new(), device: device.clone() })
+    }
+}
+
+/// Named tensors of one checkpoint, read as f32 burn parameters on `device`.
+pub struct Weights<'a> {
+    st: SafeTensors<'a>,
+    path: &'a Path,
+    prefix: String,
+    device: Device,
+}
+
+impl Weights<'_> {
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.st.tensor(&format!("{}{name}", self.prefix)).is_ok()
+    }
+
+    /// Uses the first of `prefixes` under which `probe` exists (e.g. `""` for `BertModel`,
+    /// `"bert."` for `BertForSequenceClassification`).
+    pub fn select_prefix(&mut self, probe: &str, prefixes: &[&str]) -> Result<&str, LoadError> {
+        let found = prefixes.iter().find(|p| self.st.tensor(&format!("{p}{probe}")).is_ok());
+        match found {
+            Some(p) => {
+                self.prefix = (*p).to_string();
+                Ok(&self.prefix)
+            }
+            None => Err(LoadError::MissingTensor {
+                name: prefixes.iter().map(|p| format!("{p}{probe}")).collect::<Vec<_>>().join(" or "),
+                path: self.path.to_path_buf(),
+            }),
+        }
+    }
+
+    /// Reads `name` (after the prefix) as f32, checking its shape.
+    pub fn read(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, LoadError> {
+        let full = format!("{}{name}", self.prefix);
+        let view = self.st.tensor(&full).map_err(|_| LoadError::MissingTensor {
+            name: full.clone(),
+            path: self.path.to_path_buf(),
+        })?;
+        if view.shape() != shape {
+            return Err(LoadError::TensorShape {
+                name: full,
+                path: self.path.to_path_buf(),
+                expected: shape.to_vec(),
+                found: view.shape().to_vec(),
+            });
+        }
+        let data = view.data();
+        let values = match view.dtype() {
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            other => {
+                return Err(LoadError::TensorDtype {
+                    name: full,
+                    path: self.path.to_path_buf(),
+                    dtype: format!("{other:?}"),
+                });
+            }
+        };
+        Ok(values)
+    }
+
+    pub fn param<const D: usize>(
+        &self,
+        name: &str,
+        shape: [usize; D],
+    ) -> Result<Param<Tensor<D>>, LoadError> {
+        let values = self.read(name, &shape)?;
+        Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), &self.device)))
+    }
+
+    /// A transformers `nn.Linear` (`{name}.weight` `[out, in]`, `{name}.bias` `[out]`) as a burn
+    /// `Linear`, whose weight is `[in, out]`: transposed here once, not on every forward.
+    pub fn linear(&self, name: &str, d_in: usize, d_out: usize) -> Result<Linear, LoadError> {
+        let w = self.read(&format!("{name}.weight"), &[d_out, d_in])?;
+        let weight = Tensor::from_data(TensorData::new(transpose(&w, d_out, d_in), [d_in, d_out]), &self.device);
+        let bias = self.param(&format!("{name}.bias"), [d_out])?;
+        Ok(Linear { weight: Param::from_tensor(weight), bias: Some(bias) })
+    }
+
+    /// A transformers `LayerNorm` (`{name}.weight`, `{name}.bias`).
+    pub fn layer_norm(&self, name: &str, d: usize, eps: f64) -> Result<LayerNorm, LoadError> {
+        let mut ln = LayerNormConfig::new(d).with_epsilon(eps).init(&self.device);
+        ln.gamma = self.param(&format!("{name}.weight"), [d])?;
+        ln.beta = Some(self.param(&format!("{name}.bias"), [d])?);
+        Ok(ln)
+    }
+
+    /// A transformers `nn.Embedding` (`{name}.weight` `[n, d]`).
+    pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding, LoadError> {
+        Ok(Embedding { weight: self.param(&format!("{name}.weight"), [n, d])? })
+    }
+}
+
+/// Row-major `[rows, cols]` → `[cols, rows]`.
+pub(crate) fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; values.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = values[r * cols + c];
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transposes_row_major() {
+        assert_eq!(transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+}

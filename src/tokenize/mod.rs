@@ -1,0 +1,12 @@
+//! Text → `input_word_ids` / `input_mask` / `input_type_ids`, the three inputs every BERT-family
+//! encoder takes (named as in the TF Hub preprocessing models).
+
+mod batch;
+mod error;
+mod tokenizer;
+mod truncation;
+
+pub use batch::{Padding, TokenBatch};
+pub use error::TokenizeError;
+pub use tokenizer::{Encoded, TextTokenizer};
+pub use truncation::{EncodePlan, Truncation, TruncationSide};
