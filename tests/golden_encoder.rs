@@ -11,7 +11,7 @@ use common::{assert_close, f32s, golden, model_dir, u32s};
 const TOL: f32 = 1e-4;
 
 fn vals<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().to_vec::<f32>().unwrap()
+    t.to_data().try_to_vec::<f32>().unwrap()
 }
 
 fn run(padding: Padding) -> (TokenBatch, EncoderOutput) {
