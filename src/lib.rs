@@ -5,8 +5,13 @@
 //! `input_mask`, `input_type_ids`) → [`model`] (the encoder and its heads). Each layer only
 //! depends on the ones before it.
 
+pub mod artifact;
+pub mod data;
 pub mod device;
+pub mod metrics;
 pub mod model;
+pub mod predict;
 pub mod tokenize;
+pub mod train;
 
 pub use device::{DeviceSpec, DeviceSpecError};

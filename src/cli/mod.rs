@@ -1,8 +1,12 @@
 //! Command-line surface: one subcommand per file.
 
 mod args;
+mod data_args;
 mod embed;
+mod evaluate;
+mod predict;
 mod preprocess;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -21,11 +25,20 @@ pub enum Command {
     Preprocess(preprocess::PreprocessCmd),
     /// Run the pretrained encoder and print pooled_output, sequence_output, encoder_outputs.
     Embed(embed::EmbedCmd),
+    /// Fine-tune a classifier (or train a head on a frozen encoder) and export it.
+    Train(Box<train::TrainCmd>),
+    /// Evaluate an exported classifier on labelled data.
+    Evaluate(evaluate::EvaluateCmd),
+    /// Score texts with an exported classifier.
+    Predict(predict::PredictCmd),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Preprocess(cmd) => cmd.run(),
         Command::Embed(cmd) => cmd.run(),
+        Command::Train(cmd) => cmd.run(),
+        Command::Evaluate(cmd) => cmd.run(),
+        Command::Predict(cmd) => cmd.run(),
     }
 }

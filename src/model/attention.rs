@@ -6,7 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
-use super::{BertConfig, LoadError, Weights};
+use super::{BertConfig, LoadError, Weights, WeightsWriter};
 
 #[derive(Module, Debug)]
 pub struct BertAttention {
@@ -36,6 +36,15 @@ impl BertAttention {
             output_dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
             num_heads: cfg.num_attention_heads,
         })
+    }
+
+    /// Writes `{prefix}.self.*` and `{prefix}.output.*` (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter, prefix: &str) -> Result<(), LoadError> {
+        w.linear(&format!("{prefix}.self.query"), &self.query)?;
+        w.linear(&format!("{prefix}.self.key"), &self.key)?;
+        w.linear(&format!("{prefix}.self.value"), &self.value)?;
+        w.linear(&format!("{prefix}.output.dense"), &self.output)?;
+        w.layer_norm(&format!("{prefix}.output.LayerNorm"), &self.layer_norm)
     }
 
     /// `x`: `[B, T, H]`; `mask_bias`: `[B, 1, 1, T]`, 0 for real tokens and a large negative

@@ -5,11 +5,13 @@
 //! whether the file uses the `bert.` prefix of `BertFor*` heads. A reader over the `safetensors`
 //! crate that asks for each tensor by its transformers name gives exactly that in ~150 lines.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
 use super::LoadError;
@@ -147,6 +149,85 @@ impl Weights<'_> {
     pub fn embedding(&self, name: &str, n: usize, d: usize) -> Result<Embedding, LoadError> {
         Ok(Embedding { weight: self.param(&format!("{name}.weight"), [n, d])? })
     }
+}
+
+/// Collects named tensors under transformers' names and writes them as one safetensors file:
+/// the mirror image of [`Weights`].
+#[derive(Default)]
+pub struct WeightsWriter {
+    prefix: String,
+    tensors: Vec<(String, Vec<usize>, Vec<f32>)>,
+}
+
+impl WeightsWriter {
+    pub fn new(prefix: &str) -> Self {
+        Self { prefix: prefix.to_string(), tensors: Vec::new() }
+    }
+
+    /// Sets the prefix for the tensors added next (e.g. `"bert."`, then `""` for the head).
+    pub fn set_prefix(&mut self, prefix: &str) {
+        self.prefix = prefix.to_string();
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.tensors.iter().map(|(n, _, _)| n.as_str()).collect()
+    }
+
+    pub fn tensor<const D: usize>(&mut self, name: &str, t: &Tensor<D>) -> Result<(), LoadError> {
+        let values = values(t, name)?;
+        self.tensors.push((format!("{}{name}", self.prefix), t.dims().to_vec(), values));
+        Ok(())
+    }
+
+    /// Writes a burn `Linear` (`[in, out]`) as transformers' `{name}.weight` `[out, in]` + bias.
+    pub fn linear(&mut self, name: &str, l: &Linear) -> Result<(), LoadError> {
+        let w = l.weight.val();
+        let [d_in, d_out] = w.dims();
+        let values = transpose(&values(&w, name)?, d_in, d_out);
+        self.tensors.push((format!("{}{name}.weight", self.prefix), vec![d_out, d_in], values));
+        if let Some(b) = &l.bias {
+            self.tensor(&format!("{name}.bias"), &b.val())?;
+        }
+        Ok(())
+    }
+
+    pub fn layer_norm(&mut self, name: &str, ln: &LayerNorm) -> Result<(), LoadError> {
+        self.tensor(&format!("{name}.weight"), &ln.gamma.val())?;
+        if let Some(b) = &ln.beta {
+            self.tensor(&format!("{name}.bias"), &b.val())?;
+        }
+        Ok(())
+    }
+
+    pub fn embedding(&mut self, name: &str, e: &Embedding) -> Result<(), LoadError> {
+        self.tensor(&format!("{name}.weight"), &e.weight.val())
+    }
+
+    /// Serialises all tensors (F32, little-endian) with `metadata` in the header.
+    pub fn to_bytes(&self, metadata: HashMap<String, String>) -> Result<Vec<u8>, LoadError> {
+        let bytes: Vec<Vec<u8>> = self
+            .tensors
+            .iter()
+            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+            .collect();
+        let mut views = Vec::with_capacity(self.tensors.len());
+        for ((name, shape, _), b) in self.tensors.iter().zip(&bytes) {
+            let view = TensorView::new(Dtype::F32, shape.clone(), b).map_err(|e| {
+                LoadError::BadSafetensors { path: name.into(), reason: e.to_string() }
+            })?;
+            views.push((name.clone(), view));
+        }
+        safetensors::serialize(views, Some(metadata))
+            .map_err(|e| LoadError::BadSafetensors { path: "<export>".into(), reason: e.to_string() })
+    }
+}
+
+fn values<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, LoadError> {
+    t.to_data().try_to_vec::<f32>().map_err(|e| LoadError::TensorDtype {
+        name: name.to_string(),
+        path: "<in memory>".into(),
+        dtype: format!("{e:?}"),
+    })
 }
 
 /// Row-major `[rows, cols]` → `[cols, rows]`.

@@ -5,7 +5,7 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::tensor::{Int, Tensor};
 
-use super::{BertConfig, LoadError, Weights};
+use super::{BertConfig, LoadError, Weights, WeightsWriter};
 
 #[derive(Module, Debug)]
 pub struct BertEmbeddings {
@@ -35,6 +35,14 @@ impl BertEmbeddings {
             layer_norm: w.layer_norm("embeddings.LayerNorm", h, cfg.layer_norm_eps)?,
             dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
         })
+    }
+
+    /// Writes `embeddings.*` (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter) -> Result<(), LoadError> {
+        w.embedding("embeddings.word_embeddings", &self.word_embeddings)?;
+        w.embedding("embeddings.position_embeddings", &self.position_embeddings)?;
+        w.embedding("embeddings.token_type_embeddings", &self.token_type_embeddings)?;
+        w.layer_norm("embeddings.LayerNorm", &self.layer_norm)
     }
 
     /// `input_ids`, `type_ids`: `[B, T]` → `[B, T, H]`. Positions are `0..T` (right padding).

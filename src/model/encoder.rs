@@ -9,7 +9,7 @@ use burn::nn::Linear;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{BertConfig, BertEmbeddings, BertLayer, Checkpoint, LoadError, Weights};
+use super::{BertConfig, BertEmbeddings, BertLayer, Checkpoint, LoadError, Weights, WeightsWriter};
 use crate::tokenize::TokenBatch;
 
 /// Added to attention scores of padding tokens. Large enough that `exp` underflows to exactly 0
@@ -78,6 +78,18 @@ impl BertEncoder {
             None
         };
         Ok(Self { embeddings, layers, pooler, config })
+    }
+
+    /// Writes every tensor under transformers' `BertModel` names (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter) -> Result<(), LoadError> {
+        self.embeddings.save(w)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.save(w, i)?;
+        }
+        match &self.pooler {
+            Some(p) => w.linear("pooler.dense", p),
+            None => Ok(()),
+        }
     }
 
     pub fn hidden_size(&self) -> usize {

@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 
 use super::attention::BertAttention;
-use super::{Activation, BertConfig, LoadError, Weights};
+use super::{Activation, BertConfig, LoadError, Weights, WeightsWriter};
 
 #[derive(Module, Debug)]
 pub struct BertLayer {
@@ -36,6 +36,15 @@ impl BertLayer {
                 reason,
             })?,
         })
+    }
+
+    /// Writes `encoder.layer.{index}.*` (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter, index: usize) -> Result<(), LoadError> {
+        let p = format!("encoder.layer.{index}");
+        self.attention.save(w, &format!("{p}.attention"))?;
+        w.linear(&format!("{p}.intermediate.dense"), &self.intermediate)?;
+        w.linear(&format!("{p}.output.dense"), &self.output)?;
+        w.layer_norm(&format!("{p}.output.LayerNorm"), &self.layer_norm)
     }
 
     /// `x`: `[B, T, H]`, `mask_bias`: `[B, 1, 1, T]` → `[B, T, H]`.

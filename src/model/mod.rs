@@ -2,17 +2,21 @@
 
 mod attention;
 mod checkpoint;
+mod classifier;
 mod config;
 mod embeddings;
 mod encoder;
 mod error;
+mod head;
 mod layer;
 mod pooling;
 
-pub use checkpoint::{Checkpoint, Weights};
+pub use classifier::BertClassifier;
+pub use checkpoint::{Checkpoint, Weights, WeightsWriter};
 pub use config::{Activation, BertConfig};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderInput, EncoderOutput};
 pub use error::LoadError;
+pub use head::{ClassifierHead, HeadSpec};
 pub use layer::BertLayer;
 pub use pooling::{Pooling, PoolingError, mean_pool};

@@ -1,0 +1,134 @@
+//! Saves a classifier as `config.json` + `model.safetensors` (`bert.*` + `classifier.*`) +
+//! tokenizer files + `bertkit.json`, and loads it back with its tokenizer.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+
+use super::{ArtifactError, META_FILE, ModelMeta};
+use crate::model::{BertClassifier, BertConfig, BertEncoder, Checkpoint, ClassifierHead, WeightsWriter};
+use crate::tokenize::TextTokenizer;
+
+/// Tokenizer files copied from the source checkpoint when present.
+const TOKENIZER_FILES: &[&str] =
+    &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+
+/// A reloaded classifier with everything needed to score raw text.
+pub struct ClassifierBundle {
+    pub model: BertClassifier,
+    pub meta: ModelMeta,
+    pub tokenizer: TextTokenizer,
+    pub dir: PathBuf,
+}
+
+impl ClassifierBundle {
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, ArtifactError> {
+        let meta_path = dir.join(META_FILE);
+        if !meta_path.is_file() {
+            return Err(ArtifactError::NotAModel { path: meta_path, dir: dir.to_path_buf() });
+        }
+        let text = fs::read_to_string(&meta_path)
+            .map_err(|source| ArtifactError::Read { path: meta_path.clone(), source })?;
+        let meta: ModelMeta = serde_json::from_str(&text)
+            .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
+        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
+        let mut w = ckpt.weights(device)?;
+        w.select_prefix("embeddings.word_embeddings.weight", &["bert.", ""])?;
+        let encoder = BertEncoder::load(&w, config)?;
+        w.select_prefix("classifier.weight", &[""])?;
+        let head = ClassifierHead::load(&w, meta.head)?;
+        let model = BertClassifier { encoder, head, pooling: meta.pooling };
+        let tokenizer = TextTokenizer::from_dir(dir, meta.encode)?;
+        Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
+    }
+}
+
+/// Writes `model` to `out` atomically: everything goes to a sibling temp folder that replaces
+/// `out` only once complete, so a crash never leaves a half-written model. `extras` may add
+/// files (history, plots) to that temp folder before the swap.
+pub fn save_classifier<E>(
+    out: &Path,
+    model: &BertClassifier,
+    meta: &ModelMeta,
+    tokenizer_dir: &Path,
+    extras: E,
+) -> Result<(), ArtifactError>
+where
+    E: FnOnce(&Path) -> Result<(), ArtifactError>,
+{
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ArtifactError::Write { path, source }
+    };
+    fs::create_dir_all(parent).map_err(write_err(parent))?;
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(write_err(&tmp))?;
+    }
+    fs::create_dir_all(&tmp).map_err(write_err(&tmp))?;
+
+    let mut w = WeightsWriter::new("bert.");
+    model.encoder.save(&mut w)?;
+    w.set_prefix("");
+    model.head.save(&mut w)?;
+    let st_meta = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = w.to_bytes(st_meta)?;
+    let st_path = tmp.join("model.safetensors");
+    fs::write(&st_path, bytes).map_err(write_err(&st_path))?;
+
+    let config = hf_config(&model.encoder.config, meta);
+    let cfg_path = tmp.join("config.json");
+    let cfg_text = serde_json::to_string_pretty(&config)
+        .map_err(|e| ArtifactError::BadMeta { path: cfg_path.clone(), reason: e.to_string() })?;
+    fs::write(&cfg_path, cfg_text).map_err(write_err(&cfg_path))?;
+
+    let meta_path = tmp.join(META_FILE);
+    let meta_text = serde_json::to_string_pretty(meta)
+        .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
+    fs::write(&meta_path, meta_text).map_err(write_err(&meta_path))?;
+
+    for f in TOKENIZER_FILES {
+        let src = tokenizer_dir.join(f);
+        if src.is_file() {
+            fs::copy(&src, tmp.join(f)).map_err(write_err(&src))?;
+        }
+    }
+
+    extras(&tmp)?;
+
+    // Swap in: old → backup, temp → out, drop backup.
+    let backup = parent.join(format!(".{name}.old-{}", std::process::id()));
+    if out.exists() {
+        fs::rename(out, &backup).map_err(write_err(out))?;
+    }
+    fs::rename(&tmp, out).map_err(write_err(out))?;
+    if backup.exists() {
+        fs::remove_dir_all(&backup).map_err(write_err(&backup))?;
+    }
+    Ok(())
+}
+
+/// The encoder's config plus what `BertForSequenceClassification` reads: architectures,
+/// `id2label`/`label2id`, and `problem_type`. A binary bertkit model has one logit trained with
+/// BCE, which transformers calls `multi_label_classification` with `num_labels = 1`.
+fn hf_config(encoder: &BertConfig, meta: &ModelMeta) -> BertConfig {
+    let mut cfg = encoder.clone();
+    let labels: Vec<&String> = if meta.is_binary() {
+        meta.class_names.iter().skip(1).take(1).collect()
+    } else {
+        meta.class_names.iter().collect()
+    };
+    cfg.id2label = Some(labels.iter().enumerate().map(|(i, l)| (i.to_string(), (*l).clone())).collect());
+    cfg.label2id = Some(labels.iter().enumerate().map(|(i, l)| ((*l).clone(), i)).collect::<BTreeMap<_, _>>());
+    cfg.problem_type =
+        Some(if meta.is_binary() { "multi_label_classification" } else { "single_label_classification" }.into());
+    cfg.classifier_dropout = Some(meta.head.dropout);
+    cfg.extra.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
+    cfg.extra.insert("num_labels".into(), serde_json::json!(labels.len()));
+    cfg
+}

@@ -1,0 +1,46 @@
+//! `bertkit.json`: what a reloaded model needs beyond the weights (classes, preprocessing,
+//! pooling, head shape) and a record of how it was trained.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{HeadSpec, Pooling};
+use crate::tokenize::EncodePlan;
+
+pub const META_FILE: &str = "bertkit.json";
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub bertkit_version: String,
+    /// Label index → name. Binary models have one logit: the probability of `class_names[1]`.
+    pub class_names: Vec<String>,
+    pub encode: EncodePlan,
+    pub pooling: Pooling,
+    pub head: HeadSpec,
+    /// The training settings, as given (free-form so that older files stay readable).
+    #[serde(default)]
+    pub training: serde_json::Value,
+    /// Final validation/test metrics, when known.
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
+impl ModelMeta {
+    pub fn new(class_names: Vec<String>, encode: EncodePlan, pooling: Pooling, head: HeadSpec) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            bertkit_version: env!("CARGO_PKG_VERSION").to_string(),
+            class_names,
+            encode,
+            pooling,
+            head,
+            training: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+        }
+    }
+
+    pub fn is_binary(&self) -> bool {
+        self.head.num_outputs == 1
+    }
+}

@@ -1,0 +1,80 @@
+//! `bertkit evaluate`: loss, accuracy, precision, recall, F1 and the confusion matrix of an
+//! exported model on labelled data.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use bertkit::DeviceSpec;
+use bertkit::artifact::ClassifierBundle;
+use bertkit::metrics::EvalReport;
+use bertkit::predict::Predictor;
+use clap::Args;
+use rayon::prelude::*;
+
+use super::data_args::DataArgs;
+
+#[derive(Args, Debug)]
+pub struct EvaluateCmd {
+    /// A folder written by `bertkit train`.
+    #[arg(long, env = "BERTKIT_MODEL")]
+    model: PathBuf,
+    #[command(flatten)]
+    data: DataArgs,
+    /// Where to write the JSON report (default: MODEL/evaluation.json).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
+    device: DeviceSpec,
+}
+
+pub fn print_report(r: &EvalReport, classes: &[String]) {
+    let m = &r.metrics;
+    println!("loss: {:.4} - accuracy: {:.4} - precision: {:.4} - recall: {:.4} - f1: {:.4}", r.loss, m.accuracy, m.precision, m.recall, m.f1);
+    let width = classes.iter().map(String::len).max().unwrap_or(4).max(6);
+    println!("Confusion matrix (rows: true, columns: predicted):");
+    print!("{:>width$}", "");
+    for c in classes {
+        print!(" {c:>width$}");
+    }
+    println!();
+    for (c, row) in classes.iter().zip(&r.confusion.counts) {
+        print!("{c:>width$}");
+        for v in row {
+            print!(" {v:>width$}");
+        }
+        println!();
+    }
+}
+
+impl EvaluateCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let device = self.device.device()?;
+        let bundle = ClassifierBundle::load(&self.model, &device)
+            .with_context(|| format!("loading {}", self.model.display()))?;
+        let classes = bundle.meta.class_names.clone();
+        let ds = self.data.load(Some(classes.clone()))?;
+        let mut predictor = Predictor::new(bundle, device);
+        predictor.batch_size = self.batch_size;
+        let t0 = Instant::now();
+        let tok = predictor.tokenizer();
+        let enc = ds
+            .examples
+            .par_iter()
+            .enumerate()
+            .map(|(i, e)| tok.encode(&e.text, None).with_context(|| format!("tokenizing example {i}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let logits = predictor.logits(&enc)?;
+        let report = EvalReport::from_logits(&logits, &ds.labels(), classes.len());
+        let secs = t0.elapsed().as_secs_f64();
+        println!("Evaluated {} examples in {secs:.1}s ({:.1} examples/s)", report.examples, report.examples as f64 / secs);
+        print_report(&report, &classes);
+        let out = self.output.unwrap_or_else(|| self.model.join("evaluation.json"));
+        let json = serde_json::json!({ "data": self.data.data, "classes": classes, "report": report, "seconds": secs });
+        std::fs::write(&out, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", out.display()))?;
+        println!("Wrote {}", out.display());
+        Ok(())
+    }
+}

@@ -1,0 +1,60 @@
+//! `bertkit predict`: scores texts with an exported model, printed like the seed's
+//! `print_my_examples` (`input: ... : score: 0.999521`) or as JSON.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bertkit::DeviceSpec;
+use bertkit::artifact::ClassifierBundle;
+use bertkit::predict::Predictor;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct PredictCmd {
+    /// A folder written by `bertkit train`.
+    #[arg(long, env = "BERTKIT_MODEL")]
+    model: PathBuf,
+    /// Print JSON: {"predictions": [...]}.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
+    device: DeviceSpec,
+    /// Texts to score.
+    #[arg(required = true)]
+    texts: Vec<String>,
+}
+
+impl PredictCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let device = self.device.device()?;
+        let bundle = ClassifierBundle::load(&self.model, &device)
+            .with_context(|| format!("loading {}", self.model.display()))?;
+        let binary = bundle.meta.is_binary();
+        let predictor = Predictor::new(bundle, device);
+        let preds = predictor.predict(&self.texts)?;
+        if self.json {
+            let out: Vec<serde_json::Value> = self
+                .texts
+                .iter()
+                .zip(&preds)
+                .map(|(t, p)| serde_json::json!({"input": t, "label": p.label, "score": p.score, "scores": p.scores}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "predictions": out }))?);
+            return Ok(());
+        }
+        for (t, p) in self.texts.iter().zip(&preds) {
+            if binary {
+                println!("input: {t:<30} : score: {:.6}", p.score);
+            } else {
+                let probs: Vec<String> = predictor
+                    .class_names()
+                    .iter()
+                    .zip(&p.scores)
+                    .map(|(c, s)| format!("{c}={s:.4}"))
+                    .collect();
+                println!("input: {t:<30} : label: {} ({:.6}) [{}]", p.label, p.score, probs.join(" "));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! `training.png`: training vs validation loss (top) and accuracy (bottom) per epoch, like the
+//! figure in TensorFlow's "Classify text with BERT".
+
+use std::path::Path;
+
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use crate::train::History;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw {path}: {reason}")]
+pub struct PlotError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// DejaVu Sans (Bitstream Vera license, `assets/fonts/`), embedded so plots need no system fonts.
+static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+fn ensure_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Registering a valid embedded TTF only fails if the bytes are corrupt; then text is
+        // simply not drawn.
+        let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
+    ensure_font();
+    let err = |e: &dyn std::fmt::Display| PlotError { path: path.display().to_string(), reason: e.to_string() };
+    let epochs: Vec<f64> = history.epochs.iter().map(|e| e.epoch as f64).collect();
+    if epochs.is_empty() {
+        return Err(err(&"no epochs to plot"));
+    }
+    let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let panels = root.split_evenly((2, 1));
+    let series: [(&str, &str, Vec<f64>, Vec<f64>); 2] = [
+        (
+            "Training and validation loss",
+            "Loss",
+            history.epochs.iter().map(|e| e.loss).collect(),
+            history.epochs.iter().map(|e| e.val_loss).collect(),
+        ),
+        (
+            "Training and validation accuracy",
+            "Accuracy",
+            history.epochs.iter().map(|e| e.accuracy).collect(),
+            history.epochs.iter().map(|e| e.val_accuracy).collect(),
+        ),
+    ];
+    let x_max = epochs.last().copied().unwrap_or(1.0).max(2.0);
+    for (area, (title, ylabel, train, val)) in panels.iter().zip(series) {
+        let all = train.iter().chain(&val).copied();
+        let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        let pad = ((hi - lo) * 0.1).max(0.01);
+        let mut chart = ChartBuilder::on(area)
+            .caption(title, ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.8..x_max + 0.2, (lo - pad)..(hi + pad))
+            .map_err(|e| err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc("Epochs")
+            .y_desc(ylabel)
+            .x_labels(epochs.len().min(20) + 1)
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+        let red = RGBColor(214, 39, 40);
+        let blue = RGBColor(31, 119, 180);
+        let pts = |ys: &[f64]| epochs.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>();
+        chart
+            .draw_series(LineSeries::new(pts(&train), red.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(format!("Training {}", ylabel.to_lowercase()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red.stroke_width(2)));
+        chart.draw_series(pts(&train).into_iter().map(|p| Circle::new(p, 4, red.filled()))).map_err(|e| err(&e))?;
+        chart
+            .draw_series(LineSeries::new(pts(&val), blue.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(format!("Validation {}", ylabel.to_lowercase()))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 14))
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

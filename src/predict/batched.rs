@@ -1,0 +1,35 @@
+//! Runs a model over many encoded texts in batches, shortest first, so each batch pads only to
+//! its own longest text; results come back in input order.
+
+use burn::tensor::{DataError, Device, Tensor};
+
+use crate::model::EncoderInput;
+use crate::tokenize::{Encoded, Padding, TokenBatch};
+
+/// Calls `f` on batches of at most `batch_size` encodings and returns its `[B, K]` outputs as one
+/// row per encoding, in the order given.
+pub fn run_batched<F>(
+    encodings: &[Encoded],
+    batch_size: usize,
+    pad_id: u32,
+    device: &Device,
+    mut f: F,
+) -> Result<Vec<Vec<f32>>, DataError>
+where
+    F: FnMut(EncoderInput) -> Tensor<2>,
+{
+    let mut order: Vec<usize> = (0..encodings.len()).collect();
+    order.sort_by_key(|&i| encodings[i].len());
+    let mut rows: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
+    for chunk in order.chunks(batch_size.max(1)) {
+        let batch_enc: Vec<Encoded> = chunk.iter().map(|&i| encodings[i].clone()).collect();
+        let batch = TokenBatch::pad(&batch_enc, Padding::Longest, pad_id);
+        let out = f(EncoderInput::from_batch(&batch, device));
+        let [_, k] = out.dims();
+        let values = out.into_data().try_into_vec_as::<f32>()?;
+        for (j, &i) in chunk.iter().enumerate() {
+            rows[i] = values[j * k..(j + 1) * k].to_vec();
+        }
+    }
+    Ok(rows)
+}

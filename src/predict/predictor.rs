@@ -1,0 +1,104 @@
+//! A loaded classifier bundle in inference mode, turning texts into scored predictions.
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::Serialize;
+
+use super::run_batched;
+use crate::artifact::ClassifierBundle;
+use crate::model::BertClassifier;
+use crate::tokenize::{TextTokenizer, TokenizeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PredictError {
+    #[error("text {index} is empty")]
+    EmptyText { index: usize },
+    #[error("reading model output: {0:?}")]
+    Backend(burn::tensor::DataError),
+    #[error("text {index}: {source}")]
+    Tokenize {
+        index: usize,
+        #[source]
+        source: TokenizeError,
+    },
+}
+
+/// One scored text. Binary models: `score` is the probability of the positive class
+/// (`class_names[1]`); multi-class: the top class's probability, with all of them in `scores`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Prediction {
+    pub label: String,
+    pub score: f32,
+    pub scores: Vec<f32>,
+}
+
+pub struct Predictor {
+    model: BertClassifier,
+    tokenizer: TextTokenizer,
+    class_names: Vec<String>,
+    device: Device,
+    pub batch_size: usize,
+}
+
+impl Predictor {
+    pub fn new(bundle: ClassifierBundle, device: Device) -> Self {
+        Self {
+            // `valid()`: an inference copy, dropout off, no autodiff graph.
+            model: bundle.model.valid(),
+            tokenizer: bundle.tokenizer,
+            class_names: bundle.meta.class_names,
+            device,
+            batch_size: 32,
+        }
+    }
+
+    pub fn tokenizer(&self) -> &TextTokenizer {
+        &self.tokenizer
+    }
+
+    pub fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+
+    pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<crate::tokenize::Encoded>, PredictError> {
+        texts
+            .iter()
+            .enumerate()
+            .map(|(index, t)| {
+                if t.as_ref().trim().is_empty() {
+                    return Err(PredictError::EmptyText { index });
+                }
+                self.tokenizer.encode(t.as_ref(), None).map_err(|source| PredictError::Tokenize { index, source })
+            })
+            .collect()
+    }
+
+    /// Raw logits, one row per encoding.
+    pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
+        run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
+            self.model.forward(input)
+        })
+        .map_err(PredictError::Backend)
+    }
+
+    pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>, PredictError> {
+        let enc = self.encode(texts)?;
+        Ok(self.logits(&enc)?.iter().map(|l| self.to_prediction(l)).collect())
+    }
+
+    /// Sigmoid for one logit, softmax otherwise.
+    pub fn to_prediction(&self, logits: &[f32]) -> Prediction {
+        let name = |i: usize| self.class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
+        if logits.len() == 1 {
+            let p = 1.0 / (1.0 + (-logits[0]).exp());
+            let label = name(usize::from(p >= 0.5));
+            return Prediction { label, score: p, scores: vec![1.0 - p, p] };
+        }
+        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
+        let sum: f32 = exps.iter().sum();
+        let scores: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+        let best = crate::metrics::predicted_class(logits);
+        Prediction { label: name(best), score: scores[best], scores }
+    }
+}

@@ -1,0 +1,117 @@
+//! Trains a [`BertClassifier`]: the whole model (fine-tuning), or, with a frozen encoder, only
+//! its head on pooled features computed once and cached (feature extraction: later epochs cost
+//! almost nothing).
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::{CheckpointDir, FitArgs, History, TrainError, TrainPlan, fit};
+use crate::metrics::EvalReport;
+use crate::model::{BertClassifier, EncoderInput};
+use crate::predict::run_batched;
+use crate::tokenize::{Encoded, Padding, TokenBatch};
+
+/// Encoded texts and their labels.
+#[derive(Clone, Copy)]
+pub struct Split<'a> {
+    pub encodings: &'a [Encoded],
+    pub labels: &'a [usize],
+}
+
+pub struct TrainRun<'a> {
+    pub plan: &'a TrainPlan,
+    pub num_classes: usize,
+    pub pad_id: u32,
+    pub run_dir: &'a Path,
+    pub resume: bool,
+    pub quiet: bool,
+}
+
+fn backend(e: burn::tensor::DataError) -> TrainError {
+    TrainError::Backend(format!("{e:?}"))
+}
+
+/// `rows` (`[N][H]`) as one `[N, H]` tensor.
+fn matrix(rows: &[Vec<f32>], device: &Device) -> Tensor<2> {
+    let h = rows.first().map_or(0, Vec::len);
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), h]), device)
+}
+
+fn indices(idx: &[usize], device: &Device) -> Tensor<1, Int> {
+    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
+}
+
+/// Returns the trained classifier in inference mode on the device it came from.
+pub fn train_classifier(
+    mut model: BertClassifier,
+    train: Split<'_>,
+    val: Split<'_>,
+    run: TrainRun<'_>,
+) -> Result<(BertClassifier, History), TrainError> {
+    let base = model.head.output.weight.device();
+    let ad = base.clone().autodiff();
+    let checkpoints = CheckpointDir::new(run.run_dir);
+    let args = FitArgs {
+        plan: run.plan,
+        labels: train.labels,
+        binary: model.num_outputs() == 1,
+        checkpoints: &checkpoints,
+        resume: run.resume,
+        quiet: run.quiet,
+        device: &ad,
+    };
+    let eval_bs = run.plan.eval_batch_size;
+    let k = run.num_classes;
+
+    if run.plan.freeze_encoder {
+        let frozen = model.valid();
+        let feats = |s: &Split<'_>| {
+            run_batched(s.encodings, eval_bs, run.pad_id, &base, |input| frozen.features(input)).map_err(backend)
+        };
+        if !run.quiet {
+            eprintln!("Frozen encoder: computing pooled features once for {} + {} texts", train.labels.len(), val.labels.len());
+        }
+        let t0 = std::time::Instant::now();
+        let train_feats = matrix(&feats(&train)?, &ad);
+        let val_feats = matrix(&feats(&val)?, &base);
+        if !run.quiet {
+            eprintln!("Features cached in {:.1}s", t0.elapsed().as_secs_f64());
+        }
+        let head = model.head.clone().fork(&ad);
+        let (head, history) = fit(
+            head,
+            args,
+            |h, idx| h.forward(train_feats.clone().select(0, indices(idx, &ad))),
+            |h| {
+                let logits = h.forward(val_feats.clone());
+                let [_, kk] = logits.dims();
+                let v = logits.into_data().try_into_vec_as::<f32>().map_err(backend)?;
+                let rows: Vec<Vec<f32>> = v.chunks(kk).map(<[f32]>::to_vec).collect();
+                Ok(EvalReport::from_logits(&rows, val.labels, k))
+            },
+        )?;
+        model.head = head.valid();
+        return Ok((model, history));
+    }
+
+    let trainable = model.fork(&ad);
+    let (trained, history) = fit(
+        trainable,
+        args,
+        |m, idx| {
+            let enc: Vec<Encoded> = idx.iter().map(|&i| train.encodings[i].clone()).collect();
+            let batch = TokenBatch::pad(&enc, Padding::Longest, run.pad_id);
+            m.forward(EncoderInput::from_batch(&batch, &ad))
+        },
+        |m| {
+            let logits = run_batched(val.encodings, eval_bs, run.pad_id, &base, |input| m.forward(input))
+                .map_err(backend)?;
+            Ok(EvalReport::from_logits(&logits, val.labels, k))
+        },
+    )?;
+    Ok((trained.valid(), history))
+}

@@ -1,0 +1,27 @@
+//! Errors that stop a training run (its last checkpoint stays on disk).
+
+use std::path::PathBuf;
+
+use super::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error("no training examples")]
+    NoData,
+    #[error("loss became {loss} at step {step}; try a lower learning rate")]
+    Diverged { step: usize, loss: f64 },
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("cannot write {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the checkpoint was made with different settings; rerun with the same flags or without --resume.\n  saved: {saved}\n  given: {given}")]
+    ResumeMismatch { saved: String, given: String },
+    #[error("tensor backend: {0}")]
+    Backend(String),
+}

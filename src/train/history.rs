@@ -1,0 +1,48 @@
+//! Per-epoch training history, written as Keras-style `history.json` columns.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// 1-based.
+    pub epoch: usize,
+    pub loss: f64,
+    pub accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_precision: f64,
+    pub val_recall: f64,
+    pub val_f1: f64,
+    /// Learning rate of the last step of the epoch.
+    pub lr: f64,
+    pub seconds: f64,
+    pub examples_per_second: f64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    pub epochs: Vec<EpochRecord>,
+    pub binary: bool,
+}
+
+impl History {
+    /// `{"loss": [...], "binary_accuracy": [...], "val_loss": [...], ...}` — the shape of
+    /// Keras' `history.history`, accuracy named `binary_accuracy` or `accuracy`.
+    pub fn to_keras_json(&self) -> serde_json::Value {
+        let acc = if self.binary { "binary_accuracy" } else { "accuracy" };
+        let col = |f: fn(&EpochRecord) -> f64| -> Vec<f64> { self.epochs.iter().map(f).collect() };
+        serde_json::json!({
+            "epoch": self.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),
+            "loss": col(|e| e.loss),
+            acc: col(|e| e.accuracy),
+            "val_loss": col(|e| e.val_loss),
+            format!("val_{acc}"): col(|e| e.val_accuracy),
+            "val_precision": col(|e| e.val_precision),
+            "val_recall": col(|e| e.val_recall),
+            "val_f1": col(|e| e.val_f1),
+            "lr": col(|e| e.lr),
+            "epoch_seconds": col(|e| e.seconds),
+            "examples_per_second": col(|e| e.examples_per_second),
+        })
+    }
+}

@@ -1,0 +1,23 @@
+//! Fine-tuning: losses, the learning-rate schedule, gradient clipping, the training loop with
+//! validation, history, checkpoints and resume.
+
+mod classifier;
+mod clip;
+mod error;
+mod fit;
+mod history;
+mod loss;
+mod plan;
+mod progress;
+mod schedule;
+mod state;
+
+pub use classifier::{Split, TrainRun, train_classifier};
+pub use clip::clip_grad_norm;
+pub use error::TrainError;
+pub use fit::{FitArgs, epoch_order, fit};
+pub use history::{EpochRecord, History};
+pub use loss::{bce_with_logits, classification_loss, cross_entropy};
+pub use plan::{PlanError, TrainPlan};
+pub use schedule::LinearSchedule;
+pub use state::{CheckpointDir, RunState};

@@ -1,0 +1,97 @@
+//! The validated training settings (`bertkit train` flags), stored with checkpoints so that a
+//! resumed run can refuse different settings.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainPlan {
+    pub epochs: usize,
+    pub batch_size: usize,
+    /// Peak learning rate after warm-up.
+    pub learning_rate: f64,
+    /// Fraction of all steps spent warming up linearly from 0.
+    pub warmup_ratio: f64,
+    /// Decoupled (AdamW) weight decay; biases and LayerNorm parameters get none.
+    pub weight_decay: f64,
+    pub adam_epsilon: f64,
+    /// Global gradient-norm clip; `None` = no clipping.
+    pub max_grad_norm: Option<f64>,
+    pub seed: u64,
+    /// Train only the head on cached pooled features (feature extraction).
+    pub freeze_encoder: bool,
+    pub eval_batch_size: usize,
+    /// Also checkpoint every this many optimizer steps (besides every epoch end).
+    pub checkpoint_every: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("{name} must be {rule}, got {value}")]
+    Invalid { name: &'static str, rule: &'static str, value: String },
+}
+
+impl Default for TrainPlan {
+    fn default() -> Self {
+        Self {
+            epochs: 3,
+            batch_size: 32,
+            learning_rate: 3e-5,
+            warmup_ratio: 0.1,
+            weight_decay: 0.01,
+            adam_epsilon: 1e-6,
+            max_grad_norm: Some(1.0),
+            seed: 42,
+            freeze_encoder: false,
+            eval_batch_size: 64,
+            checkpoint_every: None,
+        }
+    }
+}
+
+impl TrainPlan {
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let bad = |name, rule, value: String| Err(PlanError::Invalid { name, rule, value });
+        if self.epochs == 0 {
+            return bad("epochs", "at least 1", self.epochs.to_string());
+        }
+        if self.batch_size == 0 || self.eval_batch_size == 0 {
+            return bad("batch size", "at least 1", format!("{}/{}", self.batch_size, self.eval_batch_size));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning rate", "a positive number", self.learning_rate.to_string());
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            return bad("warmup ratio", "in [0, 1)", self.warmup_ratio.to_string());
+        }
+        if !(0.0..1.0).contains(&self.weight_decay) {
+            return bad("weight decay", "in [0, 1)", self.weight_decay.to_string());
+        }
+        if let Some(n) = self.max_grad_norm
+            && !(n > 0.0)
+        {
+            return bad("max grad norm", "positive", n.to_string());
+        }
+        if self.checkpoint_every == Some(0) {
+            return bad("checkpoint every", "at least 1 step", "0".into());
+        }
+        Ok(())
+    }
+
+    pub fn steps_per_epoch(&self, examples: usize) -> usize {
+        examples.div_ceil(self.batch_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_nonsense() {
+        assert!(TrainPlan::default().validate().is_ok());
+        let p = TrainPlan { learning_rate: -1.0, ..Default::default() };
+        assert!(p.validate().unwrap_err().to_string().contains("learning rate"));
+        assert!(TrainPlan { epochs: 0, ..Default::default() }.validate().is_err());
+        assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
+    }
+}

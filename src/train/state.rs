@@ -1,0 +1,121 @@
+//! Training checkpoints for `--resume`: model and optimizer state as burnpack files (which keep
+//! parameter ids, so the optimizer's moments find their parameters again) plus `state.json` with
+//! the position in the run. Written to a temp folder and renamed, so a kill mid-write leaves the
+//! previous checkpoint intact.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use serde::{Deserialize, Serialize};
+
+use super::{History, TrainError, TrainPlan};
+
+/// Where a run stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub plan: TrainPlan,
+    /// 0-based epoch in progress.
+    pub epoch: usize,
+    /// Batches of `epoch` already done.
+    pub next_batch: usize,
+    pub global_step: usize,
+    /// Running sums of the epoch in progress (for its mean loss/accuracy).
+    pub loss_sum: f64,
+    pub correct: u64,
+    pub seen: u64,
+    pub epoch_seconds: f64,
+    pub history: History,
+}
+
+pub struct CheckpointDir {
+    dir: PathBuf,
+}
+
+impl CheckpointDir {
+    pub fn new(run_dir: &Path) -> Self {
+        Self { dir: run_dir.join("checkpoint") }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut s = self.dir.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    }
+
+    /// The complete checkpoint to resume from, if any (the `.old` one survives a kill between
+    /// the two renames of `save`).
+    fn existing(&self) -> Option<PathBuf> {
+        [self.dir.clone(), self.sibling(".old")].into_iter().find(|d| d.join("state.json").is_file())
+    }
+
+    pub fn exists(&self) -> bool {
+        self.existing().is_some()
+    }
+
+    pub fn save<M: Module + Clone>(
+        &self,
+        model: &M,
+        optim: &ModuleOptimizer,
+        state: &RunState,
+    ) -> Result<(), TrainError> {
+        let tmp = self.sibling(".tmp");
+        let old = self.sibling(".old");
+        let io = |p: &Path| {
+            let path = p.to_path_buf();
+            move |source| TrainError::Io { path, source }
+        };
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        model
+            .clone()
+            .save_file(tmp.join("model.bpk"))
+            .map_err(|e| TrainError::Checkpoint(format!("saving model: {e:?}")))?;
+        optim
+            .save(tmp.join("optim.bpk"))
+            .map_err(|e| TrainError::Checkpoint(format!("saving optimizer: {e:?}")))?;
+        let json = serde_json::to_string_pretty(state).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        fs::write(tmp.join("state.json"), json).map_err(io(&tmp))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        if self.dir.exists() {
+            fs::rename(&self.dir, &old).map_err(io(&self.dir))?;
+        }
+        fs::rename(&tmp, &self.dir).map_err(io(&self.dir))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        Ok(())
+    }
+
+    /// Loads model weights, optimizer state and the run position into the freshly built
+    /// `model`/`optim` (same structure as when saved).
+    pub fn load<M: Module>(
+        &self,
+        model: M,
+        optim: ModuleOptimizer,
+    ) -> Result<(M, ModuleOptimizer, RunState), TrainError> {
+        let dir = self
+            .existing()
+            .ok_or_else(|| TrainError::Checkpoint(format!("no checkpoint in {}", self.dir.display())))?;
+        let text = fs::read_to_string(dir.join("state.json"))
+            .map_err(|source| TrainError::Io { path: dir.join("state.json"), source })?;
+        let state: RunState = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join("state.json").display())))?;
+        let model = model
+            .try_load_file(dir.join("model.bpk"))
+            .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("model.bpk").display())))?;
+        let optim = optim
+            .load(dir.join("optim.bpk"))
+            .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("optim.bpk").display())))?;
+        Ok((model, optim, state))
+    }
+}
