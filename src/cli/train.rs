@@ -158,7 +158,7 @@ impl TrainCmd {
             encoder.config.max_position_embeddings
         );
         let num_outputs = if classes.len() == 2 { 1 } else { classes.len() };
-        let model = BertClassifier::new(encoder, self.pooling, self.head_hidden, num_outputs, self.dropout)?;
+        let model = BertClassifier::new(encoder, self.pooling, self.head_hidden, num_outputs, self.dropout, self.seed)?;
         println!(
             "Model: {} ({} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
             self.model.model.display(),

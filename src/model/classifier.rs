@@ -14,20 +14,21 @@ pub struct BertClassifier {
 }
 
 impl BertClassifier {
-    /// Puts a fresh head on `encoder`. Fails if `pooling` needs a pooler the checkpoint lacks.
+    /// Puts a fresh head (initialised from `seed`) on `encoder`. Fails if `pooling` needs a pooler the checkpoint lacks.
     pub fn new(
         encoder: BertEncoder,
         pooling: Pooling,
         hidden_size: Option<usize>,
         num_outputs: usize,
         dropout: f64,
+        seed: u64,
     ) -> Result<Self, PoolingError> {
         if pooling == Pooling::Pooler && encoder.pooler.is_none() {
             return Err(PoolingError::NoPooler);
         }
         let device = encoder.embeddings.word_embeddings.weight.device();
         let spec = HeadSpec { input_size: encoder.hidden_size(), hidden_size, num_outputs, dropout };
-        Ok(Self { encoder, head: ClassifierHead::new(spec, &device), pooling })
+        Ok(Self { encoder, head: ClassifierHead::new(spec, &device, seed), pooling })
     }
 
     /// The pooled text vectors `[B, H]` (what the frozen-encoder path caches).

@@ -30,8 +30,9 @@ pub struct ClassifierHead {
 
 impl ClassifierHead {
     /// A fresh head, initialised like transformers' `BertForSequenceClassification`
-    /// (normal(0, 0.02) weights, zero bias) so training starts from the same place.
-    pub fn new(spec: HeadSpec, device: &Device) -> Self {
+    /// (normal(0, 0.02) weights, zero bias); `seed` makes the draw reproducible.
+    pub fn new(spec: HeadSpec, device: &Device, seed: u64) -> Self {
+        device.seed(seed);
         let init = Initializer::Normal { mean: 0.0, std: 0.02 };
         let linear = |d_in, d_out| {
             let mut l = LinearConfig::new(d_in, d_out).with_initializer(init.clone()).init(device);

@@ -81,7 +81,7 @@ pub fn train_classifier(
         if !run.quiet {
             eprintln!("Features cached in {:.1}s", t0.elapsed().as_secs_f64());
         }
-        let head = model.head.clone().fork(&ad);
+        let head = model.head.clone().fork(&ad).train();
         let (head, history) = fit(
             head,
             args,
@@ -98,7 +98,7 @@ pub fn train_classifier(
         return Ok((model, history));
     }
 
-    let trainable = model.fork(&ad);
+    let trainable = model.fork(&ad).train();
     let (trained, history) = fit(
         trainable,
         args,

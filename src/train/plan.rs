@@ -57,7 +57,7 @@ impl TrainPlan {
         if self.batch_size == 0 || self.eval_batch_size == 0 {
             return bad("batch size", "at least 1", format!("{}/{}", self.batch_size, self.eval_batch_size));
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+        if !self.learning_rate.is_finite() || self.learning_rate <= 0.0 {
             return bad("learning rate", "a positive number", self.learning_rate.to_string());
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
@@ -67,7 +67,7 @@ impl TrainPlan {
             return bad("weight decay", "in [0, 1)", self.weight_decay.to_string());
         }
         if let Some(n) = self.max_grad_norm
-            && !(n > 0.0)
+            && (n.is_nan() || n <= 0.0)
         {
             return bad("max grad norm", "positive", n.to_string());
         }

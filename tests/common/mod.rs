@@ -2,6 +2,8 @@
 //! A missing asset fails the test with the command that provides it; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod tiny;
+
 use std::path::PathBuf;
 
 pub fn root() -> PathBuf {

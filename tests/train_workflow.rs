@@ -1,0 +1,210 @@
+//! The training workflow through the `bertkit` binary on a tiny random BERT: train, export,
+//! reload to identical scores, resume after a kill, frozen-encoder feature extraction,
+//! multi-class, evaluate and predict.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use bertkit::artifact::ClassifierBundle;
+use bertkit::model::BertEncoder;
+use bertkit::predict::Predictor;
+use burn::tensor::Device;
+use common::tiny::{write_tiny_bert, write_tiny_reviews};
+
+fn bertkit() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bertkit"))
+}
+
+fn ok(out: Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "bertkit failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    model: PathBuf,
+    data: PathBuf,
+    root: PathBuf,
+}
+
+fn fixture(three_classes: bool) -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let model = root.join("tiny-bert");
+    let data = root.join("reviews");
+    write_tiny_bert(&model);
+    write_tiny_reviews(&data, 40, three_classes);
+    Fixture { _tmp: tmp, model, data, root }
+}
+
+fn train_args(f: &Fixture, out: &Path) -> Vec<String> {
+    [
+        "train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(),
+        "--out", out.to_str().unwrap(), "--epochs", "3", "--batch-size", "8", "--lr", "1e-3",
+        "--seq-len", "16", "--quiet", "--checkpoint-every", "2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+fn scores(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
+    let bundle = ClassifierBundle::load(model, &Device::flex()).unwrap();
+    let p = Predictor::new(bundle, Device::flex());
+    p.predict(texts).unwrap().into_iter().map(|p| p.scores).collect()
+}
+
+const PROBES: &[&str] = &["the movie was great !", "awful and boring", "it was a film"];
+
+#[test]
+fn train_exports_a_folder_that_reloads_to_identical_scores() {
+    let f = fixture(false);
+    let out = f.root.join("out");
+    let stdout = ok(bertkit().args(train_args(&f, &out)).output().unwrap());
+    assert!(stdout.contains("Found 80 files belonging to 2 classes."), "{stdout}");
+    assert!(stdout.contains("Using 64 files for training.") && stdout.contains("Using 16 files for validation."), "{stdout}");
+    for file in ["config.json", "model.safetensors", "vocab.txt", "bertkit.json", "history.json", "training.png"] {
+        assert!(out.join(file).is_file(), "{file} missing from the export");
+    }
+    let config: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["architectures"][0], "BertForSequenceClassification");
+    assert_eq!(config["id2label"]["0"], "pos");
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    for key in ["loss", "binary_accuracy", "val_loss", "val_binary_accuracy", "val_precision", "val_recall", "lr"] {
+        assert_eq!(history[key].as_array().map(Vec::len), Some(3), "history[{key}]");
+    }
+    // The tiny task is learnable: training loss falls.
+    let loss: Vec<f64> = history["loss"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(loss[2] < loss[0], "loss did not fall: {loss:?}");
+
+    // Reload twice: identical scores (deterministic eval, exact round trip of the weights).
+    let a = scores(&out, PROBES);
+    let b = scores(&out, PROBES);
+    assert_eq!(a, b);
+    // The exported encoder equals the trained one in the bundle: reload its safetensors as a plain
+    // BertModel (with the `bert.` prefix) and check the classifier round-trips the same logits.
+    let enc = BertEncoder::from_dir(&out, &Device::flex()).unwrap();
+    assert_eq!(enc.layers.len(), 2);
+
+    // predict prints the seed's format; --json gives the scores too.
+    let stdout = ok(bertkit().args(["predict", "--model", out.to_str().unwrap(), PROBES[0], PROBES[1]]).output().unwrap());
+    assert!(stdout.starts_with("input: the movie was great !          : score: "), "{stdout}");
+    let json = ok(bertkit().args(["predict", "--json", "--model", out.to_str().unwrap(), PROBES[0]]).output().unwrap());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let s = v["predictions"][0]["score"].as_f64().unwrap() as f32;
+    assert!((s - a[0][1]).abs() < 1e-6, "{s} vs {:?}", a[0]);
+}
+
+#[test]
+fn resume_after_kill_reaches_the_uninterrupted_result() {
+    let f = fixture(false);
+    let straight = f.root.join("straight");
+    ok(bertkit().args(train_args(&f, &straight)).output().unwrap());
+
+    let resumed = f.root.join("resumed");
+    let state = PathBuf::from(format!("{}.run/checkpoint/state.json", resumed.display()));
+    let mut child = bertkit().args(train_args(&f, &resumed)).spawn().unwrap();
+    let start = Instant::now();
+    // Kill once a checkpoint past step 2 exists (epoch 1 of 3 has 8 steps).
+    loop {
+        let step = std::fs::read_to_string(&state)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .and_then(|v| v["global_step"].as_u64())
+            .unwrap_or(0);
+        if step >= 4 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        if child.try_wait().unwrap().is_some() {
+            panic!("training finished before it could be killed; make the run longer");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!resumed.join("bertkit.json").exists(), "the killed run must not have exported");
+
+    let mut args = train_args(&f, &resumed);
+    args.push("--resume".into());
+    ok(bertkit().args(&args).output().unwrap());
+    let (a, b) = (scores(&straight, PROBES), scores(&resumed, PROBES));
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() < 1e-5, "resumed {b:?} vs uninterrupted {a:?}");
+    }
+    let h1 = std::fs::read_to_string(straight.join("history.json")).unwrap();
+    let h2 = std::fs::read_to_string(resumed.join("history.json")).unwrap();
+    let loss = |h: &str| serde_json::from_str::<serde_json::Value>(h).unwrap()["val_loss"].clone();
+    assert_eq!(loss(&h1), loss(&h2));
+
+    // Resuming with different settings is refused, naming the problem.
+    let mut changed = train_args(&f, &resumed);
+    changed.extend(["--resume".into(), "--weight-decay".into(), "0.02".into()]);
+    let out = bertkit().args(&changed).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different settings"));
+}
+
+#[test]
+fn frozen_encoder_trains_only_the_head() {
+    let f = fixture(false);
+    let out = f.root.join("frozen");
+    let mut args = train_args(&f, &out);
+    args.push("--freeze-encoder".into());
+    ok(bertkit().args(&args).output().unwrap());
+    let before = BertEncoder::from_dir(&f.model, &Device::flex()).unwrap();
+    let after = BertEncoder::from_dir(&out, &Device::flex()).unwrap();
+    let w = |e: &BertEncoder| e.layers[1].intermediate.weight.val().into_data().try_into_vec_as::<f32>().unwrap();
+    assert_eq!(w(&before), w(&after), "the frozen encoder changed");
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    assert_eq!(history["epoch_seconds"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn multiclass_uses_softmax_and_evaluate_reports_every_metric() {
+    let f = fixture(true);
+    let out = f.root.join("multi");
+    ok(bertkit().args(train_args(&f, &out)).output().unwrap());
+    let s = scores(&out, PROBES);
+    assert_eq!(s[0].len(), 3);
+    assert!((s[0].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    let stdout = ok(bertkit().args(["predict", "--model", out.to_str().unwrap(), PROBES[0]]).output().unwrap());
+    assert!(stdout.contains("label: ") && stdout.contains("neutral="), "{stdout}");
+
+    let report = f.root.join("eval.json");
+    let stdout = ok(bertkit()
+        .args(["evaluate", "--model", out.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--output", report.to_str().unwrap()])
+        .output()
+        .unwrap());
+    for word in ["loss:", "accuracy:", "precision:", "recall:", "f1:", "Confusion matrix"] {
+        assert!(stdout.contains(word), "{word} missing:\n{stdout}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(v["report"]["examples"], 120);
+    assert_eq!(v["report"]["confusion"]["counts"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bad_inputs_get_clear_errors() {
+    let f = fixture(false);
+    let err = |args: &[&str]| {
+        let out = bertkit().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?} should fail");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        stderr
+    };
+    let missing = f.root.join("nope");
+    let e = err(&["predict", "--model", missing.to_str().unwrap(), "hi"]);
+    assert!(e.contains("bertkit.json not found"), "{e}");
+    let e = err(&["predict", "--model", f.model.to_str().unwrap(), "hi"]);
+    assert!(e.contains("bertkit train"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", missing.to_str().unwrap(), "--out", "x"]);
+    assert!(e.contains("does not exist"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
+    assert!(e.contains("learning rate"), "{e}");
+}
