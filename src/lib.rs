@@ -11,6 +11,7 @@ pub mod device;
 pub mod metrics;
 pub mod model;
 pub mod predict;
+pub mod serve;
 pub mod tokenize;
 pub mod train;
 

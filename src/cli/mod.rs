@@ -4,8 +4,10 @@ mod args;
 mod data_args;
 mod embed;
 mod evaluate;
+mod loadtest;
 mod predict;
 mod preprocess;
+mod serve;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -31,6 +33,10 @@ pub enum Command {
     Evaluate(evaluate::EvaluateCmd),
     /// Score texts with an exported classifier.
     Predict(predict::PredictCmd),
+    /// Serve an exported classifier over HTTP (TF Serving / Vertex AI predict API).
+    Serve(serve::ServeCmd),
+    /// Load-test a prediction server on this machine.
+    Loadtest(loadtest::LoadtestCmd),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(cmd) => cmd.run(),
         Command::Evaluate(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
+        Command::Serve(cmd) => cmd.run(),
+        Command::Loadtest(cmd) => cmd.run(),
     }
 }

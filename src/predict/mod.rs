@@ -5,4 +5,4 @@ mod batched;
 mod predictor;
 
 pub use batched::run_batched;
-pub use predictor::{Prediction, Predictor, PredictError};
+pub use predictor::{PredictError, Prediction, Predictor, to_prediction};

@@ -86,9 +86,15 @@ impl Predictor {
         Ok(self.logits(&enc)?.iter().map(|l| self.to_prediction(l)).collect())
     }
 
-    /// Sigmoid for one logit, softmax otherwise.
     pub fn to_prediction(&self, logits: &[f32]) -> Prediction {
-        let name = |i: usize| self.class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
+        to_prediction(logits, &self.class_names)
+    }
+}
+
+/// Sigmoid for one logit (probability of `class_names[1]`), softmax otherwise.
+pub fn to_prediction(logits: &[f32], class_names: &[String]) -> Prediction {
+    {
+        let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
         if logits.len() == 1 {
             let p = 1.0 / (1.0 + (-logits[0]).exp());
             let label = name(usize::from(p >= 0.5));

@@ -1,0 +1,96 @@
+//! `bertkit serve`: a trained model folder becomes a TF Serving / Vertex AI prediction endpoint.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use bertkit::DeviceSpec;
+use bertkit::serve::{OnLongText, ServeConfig, serve};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct ServeCmd {
+    /// A folder written by `bertkit train`.
+    #[arg(long, env = "BERTKIT_MODEL")]
+    model: PathBuf,
+    /// Name in /v1/models/{name}:predict (default: the folder's name).
+    #[arg(long, env = "BERTKIT_MODEL_NAME")]
+    name: Option<String>,
+    /// Address to bind; use 0.0.0.0 inside a container.
+    #[arg(long, default_value = "127.0.0.1", env = "BERTKIT_HOST")]
+    host: IpAddr,
+    /// Port (default: $AIP_HTTP_PORT, else 8080).
+    #[arg(long, env = "BERTKIT_PORT")]
+    port: Option<u16>,
+    /// Extra predict route (Vertex AI sets AIP_PREDICT_ROUTE).
+    #[arg(long, env = "AIP_PREDICT_ROUTE")]
+    predict_route: Option<String>,
+    /// Extra health route (Vertex AI sets AIP_HEALTH_ROUTE).
+    #[arg(long, env = "AIP_HEALTH_ROUTE")]
+    health_route: Option<String>,
+    /// Most instances run through the model at once.
+    #[arg(long, default_value_t = 32, env = "BERTKIT_MAX_BATCH_SIZE")]
+    max_batch_size: usize,
+    /// How long the worker waits for more requests to fill a batch.
+    #[arg(long, default_value_t = 5, env = "BERTKIT_MAX_WAIT_MS")]
+    max_wait_ms: u64,
+    /// Requests that may wait for the model; more get 429.
+    #[arg(long, default_value_t = 64, env = "BERTKIT_QUEUE_CAPACITY")]
+    queue_capacity: usize,
+    /// Most instances in one request.
+    #[arg(long, default_value_t = 64, env = "BERTKIT_MAX_INSTANCES")]
+    max_instances: usize,
+    /// Largest request body; larger gets 413.
+    #[arg(long, default_value_t = 1 << 20, env = "BERTKIT_MAX_BODY_BYTES")]
+    max_body_bytes: usize,
+    /// truncate (default) or reject texts longer than the model's sequence length.
+    #[arg(long, default_value = "truncate", env = "BERTKIT_ON_LONG_TEXT")]
+    on_long_text: OnLongText,
+    /// Require `Authorization: Bearer KEY` on every route but health.
+    #[arg(long, env = "BERTKIT_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
+    device: DeviceSpec,
+}
+
+impl ServeCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        let port = match self.port {
+            Some(p) => p,
+            None => match std::env::var("AIP_HTTP_PORT") {
+                Ok(v) => v.parse().with_context(|| format!("AIP_HTTP_PORT=`{v}` is not a port"))?,
+                Err(_) => 8080,
+            },
+        };
+        let name = match self.name {
+            Some(n) => n,
+            None => self
+                .model
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "model".into()),
+        };
+        let config = ServeConfig {
+            model_dir: self.model,
+            model_name: name,
+            host: self.host,
+            port,
+            predict_route: self.predict_route,
+            health_route: self.health_route,
+            max_batch_size: self.max_batch_size,
+            max_wait: Duration::from_millis(self.max_wait_ms),
+            queue_capacity: self.queue_capacity,
+            max_instances: self.max_instances,
+            max_body_bytes: self.max_body_bytes,
+            on_long_text: self.on_long_text,
+            api_key: self.api_key.filter(|k| !k.is_empty()),
+        };
+        config.validate().map_err(anyhow::Error::msg)?;
+        let device = self.device.device()?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
+        runtime.block_on(serve(config, device))?;
+        Ok(())
+    }
+}

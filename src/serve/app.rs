@@ -1,0 +1,225 @@
+//! The HTTP surface: TF Serving routes (`:predict`, status, metadata), health, metrics, API-key
+//! auth and per-request metrics, all answering JSON.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+use super::{ApiError, Batcher, OnLongText, ServeConfig, ServerMetrics, SubmitError, parse_instances};
+use crate::predict::to_prediction;
+use crate::tokenize::{Encoded, TextTokenizer};
+
+/// A loaded model as the handlers see it.
+pub struct LoadedModel {
+    pub batcher: Batcher,
+    pub tokenizer: Arc<TextTokenizer>,
+    /// The same tokenizer without truncation, to measure texts for `--on-long-text reject`.
+    pub untruncated: Arc<tokenizers::Tokenizer>,
+    pub class_names: Vec<String>,
+    pub binary: bool,
+    pub seq_len: usize,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    config: Arc<ServeConfig>,
+    metrics: ServerMetrics,
+    model: Arc<OnceLock<LoadedModel>>,
+}
+
+impl AppState {
+    pub fn new(config: ServeConfig, metrics: ServerMetrics) -> Self {
+        Self { config: Arc::new(config), metrics, model: Arc::new(OnceLock::new()) }
+    }
+
+    /// Makes the model available (health turns 200). Later calls are ignored.
+    pub fn set_model(&self, model: LoadedModel) {
+        let _ = self.model.set(model);
+    }
+
+    fn loaded(&self) -> Result<&LoadedModel, ApiError> {
+        self.model.get().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the model is still loading"))
+    }
+
+    fn check_name(&self, name: &str) -> Result<(), ApiError> {
+        if name == self.config.model_name {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("model `{name}` not found; this server serves `{}`", self.config.model_name),
+        ))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route("/v1/models/{spec}", get(status).post(predict_named))
+        .route("/v1/models/{name}/metadata", get(metadata))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics));
+    if let Some(route) = &state.config.predict_route {
+        r = r.route(route, axum::routing::post(predict_plain));
+    }
+    if let Some(route) = &state.config.health_route
+        && route != "/health"
+    {
+        r = r.route(route, get(health));
+    }
+    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see /v1/models/{name}:predict") })
+        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+        .layer(from_fn_with_state(state.clone(), auth))
+        .layer(from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+fn is_health(state: &AppState, path: &str) -> bool {
+    path == "/health" || state.config.health_route.as_deref() == Some(path)
+}
+
+async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if let Some(key) = &state.config.api_key
+        && !is_health(&state, req.uri().path())
+    {
+        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if given.and_then(|v| v.strip_prefix("Bearer ")) != Some(key.as_str()) {
+            return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer ...)").into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = match req.extensions().get::<MatchedPath>().map(MatchedPath::as_str) {
+        Some("/v1/models/{spec}") if req.method() == axum::http::Method::POST => "predict",
+        Some("/v1/models/{spec}") => "status",
+        Some("/v1/models/{name}/metadata") => "metadata",
+        Some("/health") => "health",
+        Some("/metrics") => "metrics",
+        Some(p) if state.config.predict_route.as_deref() == Some(p) => "predict",
+        Some(p) if state.config.health_route.as_deref() == Some(p) => "health",
+        _ => "other",
+    };
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    state.metrics.request(route, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match state.model.get() {
+        Some(_) => Json(json!({ "status": "ok", "model": state.config.model_name })).into_response(),
+        None => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the model is still loading").into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn status(State(state): State<AppState>, Path(spec): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.check_name(&spec)?;
+    let (s, code) = if state.model.get().is_some() { ("AVAILABLE", "OK") } else { ("LOADING", "UNAVAILABLE") };
+    Ok(Json(json!({
+        "model_version_status": [{ "version": "1", "state": s, "status": { "error_code": code, "error_message": "" } }]
+    })))
+}
+
+async fn metadata(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    state.check_name(&name)?;
+    let m = state.loaded()?;
+    let (shape, meaning) = if m.binary {
+        (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default()))
+    } else {
+        (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string())
+    };
+    Ok(Json(json!({
+        "model_spec": { "name": state.config.model_name, "version": "1" },
+        "metadata": { "signature_def": { "signature_def": { "serving_default": {
+            "inputs": { "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } },
+            "outputs": { "predictions": { "dtype": "DT_FLOAT", "tensor_shape": shape, "name": "predictions", "meaning": meaning, "labels": m.class_names } },
+            "method_name": "tensorflow/serving/predict",
+            "max_sequence_length": m.seq_len,
+        } } } }
+    })))
+}
+
+async fn predict_named(State(state): State<AppState>, Path(spec): Path<String>, body: Body) -> Result<Json<Value>, ApiError> {
+    let Some(name) = spec.strip_suffix(":predict") else {
+        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown verb in `{spec}`; use /v1/models/{{name}}:predict")));
+    };
+    state.check_name(name)?;
+    predict(state, body).await
+}
+
+async fn predict_plain(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+    predict(state, body).await
+}
+
+async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
+    let limit = state.config.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
+    })?;
+    let texts = parse_instances(&bytes, state.config.max_instances)?;
+    let model = state.loaded()?;
+    let (tok, counter, seq_len, reject) =
+        (model.tokenizer.clone(), model.untruncated.clone(), model.seq_len, state.config.on_long_text == OnLongText::Reject);
+    // Tokenizing a batch of reviews is CPU work: keep it off the async workers.
+    let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &texts, seq_len, reject))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("tokenizer task failed: {e}")))??;
+    let rows = match model.batcher.submit(encodings).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("model error: {e}"))),
+        Err(e @ SubmitError::QueueFull(_)) => return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())),
+        Err(e) => return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+    };
+    let predictions: Vec<Value> = rows
+        .iter()
+        .map(|logits| {
+            let p = to_prediction(logits, &model.class_names);
+            if model.binary {
+                json!(p.scores[1])
+            } else {
+                json!({ "label": p.label, "score": p.score, "scores": p.scores })
+            }
+        })
+        .collect();
+    Ok(Json(json!({ "predictions": predictions })))
+}
+
+fn encode(
+    tok: &TextTokenizer,
+    counter: &tokenizers::Tokenizer,
+    texts: &[String],
+    seq_len: usize,
+    reject_long: bool,
+) -> Result<Vec<Encoded>, ApiError> {
+    texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if reject_long {
+                let n = counter
+                    .encode_fast(t.as_str(), true)
+                    .map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))?
+                    .len();
+                if n > seq_len {
+                    return Err(ApiError::bad_request(format!(
+                        "instance {i} has {n} tokens; the model reads at most {seq_len} (server runs with --on-long-text reject)"
+                    )));
+                }
+            }
+            tok.encode(t, None).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
+        })
+        .collect()
+}

@@ -1,0 +1,183 @@
+//! Dynamic batching: requests queue (bounded) for one model worker thread, which takes the first
+//! waiting request, keeps collecting for up to `max_wait` or until `max_batch_size` instances,
+//! runs them as one batch and answers each request with its rows.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::ServerMetrics;
+use crate::tokenize::Encoded;
+
+/// Runs the model: encodings in, one row of logits per encoding out.
+pub type Model = Box<dyn FnMut(&[Encoded]) -> Result<Vec<Vec<f32>>, String> + Send>;
+
+#[derive(Clone, Copy, Debug)]
+pub struct BatcherConfig {
+    pub max_batch_size: usize,
+    pub max_wait: Duration,
+    pub queue_capacity: usize,
+}
+
+struct Job {
+    encodings: Vec<Encoded>,
+    reply: oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the server is busy: {0} requests already queued; retry later")]
+    QueueFull(usize),
+    #[error("the model worker stopped")]
+    WorkerGone,
+}
+
+/// The sending side, shared by all request handlers.
+#[derive(Clone)]
+pub struct Batcher {
+    tx: SyncSender<Job>,
+    depth: Arc<AtomicUsize>,
+    capacity: usize,
+    metrics: ServerMetrics,
+}
+
+impl Batcher {
+    /// Starts the worker thread that owns `model`.
+    pub fn start(model: Model, config: BatcherConfig, metrics: ServerMetrics) -> Self {
+        let (tx, rx) = sync_channel::<Job>(config.queue_capacity);
+        let depth = Arc::new(AtomicUsize::new(0));
+        let worker_depth = depth.clone();
+        let worker_metrics = metrics.clone();
+        std::thread::Builder::new()
+            .name("bertkit-model".into())
+            .spawn(move || worker(model, rx, config, worker_depth, worker_metrics))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!("cannot start the model worker: {e}"));
+        Self { tx, depth, capacity: config.queue_capacity, metrics }
+    }
+
+    /// Queues `encodings`; resolves with their logits. Never blocks: a full queue is an error.
+    pub async fn submit(&self, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
+        match self.tx.try_send(Job { encodings, reply }) {
+            Ok(()) => self.metrics.queue_depth(depth),
+            Err(e) => {
+                self.depth.fetch_sub(1, Ordering::SeqCst);
+                return Err(match e {
+                    TrySendError::Full(_) => {
+                        self.metrics.rejected();
+                        SubmitError::QueueFull(self.capacity)
+                    }
+                    TrySendError::Disconnected(_) => SubmitError::WorkerGone,
+                });
+            }
+        }
+        rx.await.map_err(|_| SubmitError::WorkerGone)
+    }
+}
+
+fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<AtomicUsize>, metrics: ServerMetrics) {
+    let take = |job: &Job| {
+        let d = depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        metrics.queue_depth(d);
+        job.encodings.len()
+    };
+    while let Ok(first) = rx.recv() {
+        let mut size = take(&first);
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + cfg.max_wait;
+        while size < cfg.max_batch_size {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(job) => {
+                    size += take(&job);
+                    jobs.push(job);
+                }
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
+        let t0 = Instant::now();
+        let result = model(&all);
+        metrics.batch(all.len(), t0.elapsed());
+        let mut offset = 0;
+        for job in jobs {
+            let n = job.encodings.len();
+            let answer = match &result {
+                Ok(rows) => Ok(rows[offset..offset + n].to_vec()),
+                Err(e) => Err(e.clone()),
+            };
+            offset += n;
+            // The client may have gone away; nothing to do then.
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    fn enc(n: u32) -> Encoded {
+        Encoded { ids: vec![n], type_ids: vec![0] }
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_share_a_batch_and_get_their_own_rows() {
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let seen = sizes.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            seen.lock().unwrap().push(e.len());
+            Ok(e.iter().map(|x| vec![x.ids[0] as f32]).collect())
+        });
+        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::from_millis(200), queue_capacity: 16 };
+        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let handles: Vec<_> = (0..4u32)
+            .map(|i| {
+                let b = b.clone();
+                tokio::spawn(async move { b.submit(vec![enc(i), enc(i + 10)]).await })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            let rows = h.await.unwrap().unwrap().unwrap();
+            assert_eq!(rows, vec![vec![i as f32], vec![i as f32 + 10.0]]);
+        }
+        assert_eq!(*sizes.lock().unwrap(), vec![8], "4 requests of 2 → one batch of 8");
+    }
+
+    // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn a_full_queue_is_refused_not_blocked() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = gate.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            let _wait = g.lock().unwrap();
+            Ok(vec![vec![0.0]; e.len()])
+        });
+        let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 1 };
+        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![enc(1)]).await }
+        });
+        // Let the worker take the first job and block in the model.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let second = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![enc(2)]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let third = b.submit(vec![enc(3)]).await;
+        assert!(matches!(third, Err(SubmitError::QueueFull(1))), "{third:?}");
+        drop(held);
+        assert!(first.await.unwrap().is_ok());
+        assert!(second.await.unwrap().is_ok());
+    }
+}

@@ -1,0 +1,69 @@
+//! Server settings, validated once from flags / environment variables.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// What to do with a text longer than the model's sequence length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OnLongText {
+    /// Cut it with the model's truncation strategy (what training did).
+    #[default]
+    Truncate,
+    /// Answer 400 naming the instance.
+    Reject,
+}
+
+impl FromStr for OnLongText {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "truncate" => Ok(Self::Truncate),
+            "reject" => Ok(Self::Reject),
+            other => Err(format!("`{other}`: expected truncate or reject")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    pub model_dir: PathBuf,
+    /// The `{name}` in `/v1/models/{name}:predict`.
+    pub model_name: String,
+    pub host: IpAddr,
+    pub port: u16,
+    /// Extra predict/health routes (Vertex's `AIP_PREDICT_ROUTE`, `AIP_HEALTH_ROUTE`).
+    pub predict_route: Option<String>,
+    pub health_route: Option<String>,
+    pub max_batch_size: usize,
+    pub max_wait: Duration,
+    /// Requests waiting for the model worker before new ones get 429.
+    pub queue_capacity: usize,
+    pub max_instances: usize,
+    pub max_body_bytes: usize,
+    pub on_long_text: OnLongText,
+    /// Required as `Authorization: Bearer KEY` on every route but health, when set.
+    pub api_key: Option<String>,
+}
+
+impl ServeConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_batch_size == 0 || self.queue_capacity == 0 || self.max_instances == 0 {
+            return Err("max batch size, queue capacity and max instances must be at least 1".into());
+        }
+        if self.max_body_bytes < 64 {
+            return Err(format!("max body bytes {} is too small", self.max_body_bytes));
+        }
+        for route in [&self.predict_route, &self.health_route].into_iter().flatten() {
+            if !route.starts_with('/') {
+                return Err(format!("route `{route}` must start with /"));
+            }
+        }
+        if self.model_name.is_empty() || self.model_name.contains('/') || self.model_name.contains(':') {
+            return Err(format!("model name `{}` must be non-empty without / or :", self.model_name));
+        }
+        Ok(())
+    }
+}

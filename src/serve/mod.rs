@@ -1,0 +1,17 @@
+//! The prediction server: TF Serving / Vertex AI request and response shapes, a dynamic-batching
+//! model worker with a bounded queue, Prometheus metrics, and the axum HTTP surface. It depends on
+//! the exported model folder and the predictor, never on training.
+
+mod app;
+mod batcher;
+mod config;
+mod metrics;
+mod request;
+mod server;
+
+pub use app::{AppState, LoadedModel, router};
+pub use batcher::{Batcher, BatcherConfig, SubmitError};
+pub use config::{OnLongText, ServeConfig};
+pub use metrics::ServerMetrics;
+pub use request::{ApiError, parse_instances};
+pub use server::{ServeError, load_model, serve};

@@ -1,0 +1,303 @@
+//! The prediction server: every route and bad input through the router (no socket), backpressure
+//! with a gated fake model, and one real HTTP client against `bertkit serve`.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use bertkit::artifact::{ModelMeta, save_classifier};
+use bertkit::model::{BertClassifier, BertEncoder, Pooling};
+use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, router};
+use bertkit::tokenize::{EncodePlan, Truncation};
+use burn::tensor::Device;
+use common::tiny::write_tiny_bert;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// A tiny untrained binary classifier exported like `bertkit train` does.
+fn export_tiny(root: &Path, classes: &[&str]) -> PathBuf {
+    let base = root.join("tiny-bert");
+    write_tiny_bert(&base);
+    let encoder = BertEncoder::from_dir(&base, &Device::flex()).unwrap();
+    let outputs = if classes.len() == 2 { 1 } else { classes.len() };
+    let model = BertClassifier::new(encoder, Pooling::Mean, None, outputs, 0.1, 7).unwrap();
+    let meta = ModelMeta::new(
+        classes.iter().map(|s| s.to_string()).collect(),
+        EncodePlan::new(16, Truncation::LongestFirst),
+        Pooling::Mean,
+        model.head.spec,
+    );
+    let out = root.join("imdb");
+    save_classifier(&out, &model, &meta, &base, |_| Ok(())).unwrap();
+    out
+}
+
+fn config(model_dir: &Path) -> ServeConfig {
+    ServeConfig {
+        model_dir: model_dir.to_path_buf(),
+        model_name: "imdb".into(),
+        host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port: 0,
+        predict_route: Some("/predict".into()),
+        health_route: Some("/ready".into()),
+        max_batch_size: 8,
+        max_wait: Duration::from_millis(2),
+        queue_capacity: 8,
+        max_instances: 4,
+        max_body_bytes: 4096,
+        on_long_text: OnLongText::Truncate,
+        api_key: None,
+    }
+}
+
+fn loaded_state(cfg: ServeConfig) -> AppState {
+    let metrics = ServerMetrics::new();
+    let state = AppState::new(cfg.clone(), metrics.clone());
+    state.set_model(load_model(&cfg, Device::flex(), metrics).unwrap());
+    state
+}
+
+async fn call(app: &axum::Router, method: &str, uri: &str, body: impl Into<Body>, auth: Option<&str>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+    if let Some(k) = auth {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    let resp = app.clone().oneshot(req.body(body.into()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    let value = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, value)
+}
+
+#[tokio::test]
+async fn health_is_503_until_the_model_is_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_tiny(dir.path(), &["neg", "pos"]);
+    let cfg = config(&model);
+    let state = AppState::new(cfg.clone(), ServerMetrics::new());
+    let app = router(state.clone());
+    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let (s, v) = call(&app, "GET", "/v1/models/imdb", Body::empty(), None).await;
+    assert_eq!((s, v["model_version_status"][0]["state"].as_str()), (StatusCode::OK, Some("LOADING")));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":["hi"]}"#, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(v["error"].as_str().unwrap().contains("loading"));
+    state.set_model(load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap());
+    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/ready", Body::empty(), None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn every_route_answers_in_the_tf_serving_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(loaded_state(config(&export_tiny(dir.path(), &["neg", "pos"]))));
+
+    let (s, v) = call(&app, "GET", "/v1/models/imdb", Body::empty(), None).await;
+    assert_eq!((s, v["model_version_status"][0]["state"].as_str()), (StatusCode::OK, Some("AVAILABLE")));
+    let (s, v) = call(&app, "GET", "/v1/models/imdb/metadata", Body::empty(), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let sig = &v["metadata"]["signature_def"]["signature_def"]["serving_default"];
+    assert_eq!(sig["inputs"]["text"]["dtype"], "DT_STRING");
+    assert_eq!(sig["outputs"]["predictions"]["labels"], json!(["neg", "pos"]));
+
+    let bodies = [
+        json!({"instances": [{"text": "good film"}, {"text": "bad film"}]}),
+        json!({"instances": ["good film", "bad film"]}),
+        json!({"inputs": {"text": ["good film", "bad film"]}}),
+    ];
+    let mut answers = Vec::new();
+    for body in bodies {
+        let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body.to_string(), None).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let preds = v["predictions"].as_array().unwrap().clone();
+        assert_eq!(preds.len(), 2);
+        assert!(preds.iter().all(|p| p.as_f64().is_some_and(|x| (0.0..=1.0).contains(&x))), "{v}");
+        answers.push(preds);
+    }
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "the three body shapes must agree: {answers:?}");
+    // Vertex's AIP_PREDICT_ROUTE.
+    let (s, v) = call(&app, "POST", "/predict", json!({"instances": [{"text": "good film"}]}).to_string(), None).await;
+    assert_eq!((s, &v["predictions"][0]), (StatusCode::OK, &answers[0][0]));
+
+    let (s, v) = call(&app, "GET", "/metrics", Body::empty(), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let text = v.as_str().unwrap();
+    for name in ["bertkit_requests_total", "bertkit_request_latency_seconds", "bertkit_batch_size", "bertkit_queue_depth"] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn multiclass_predictions_carry_label_and_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(loaded_state(config(&export_tiny(dir.path(), &["a", "b", "c"]))));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":[{"text":"good film"}]}"#, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let p = &v["predictions"][0];
+    assert!(["a", "b", "c"].contains(&p["label"].as_str().unwrap()));
+    let sum: f64 = p["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+    assert!((sum - 1.0).abs() < 1e-5);
+}
+
+#[tokio::test]
+async fn every_bad_input_is_a_4xx_with_an_error_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&export_tiny(dir.path(), &["neg", "pos"]));
+    cfg.on_long_text = OnLongText::Reject;
+    let app = router(loaded_state(cfg));
+    let big = format!(r#"{{"instances": ["{}"]}}"#, "x".repeat(5000));
+    let long = format!(r#"{{"instances": ["{}"]}}"#, "good ".repeat(40));
+    let cases: Vec<(Body, StatusCode, &str)> = vec![
+        (Body::from("{not json"), StatusCode::BAD_REQUEST, "malformed JSON"),
+        (Body::from(r#"{"instances": "text"}"#), StatusCode::BAD_REQUEST, "must be a list"),
+        (Body::from(r#"{"instances": [{"text": 5}]}"#), StatusCode::BAD_REQUEST, "must be a string"),
+        (Body::from(r#"{"instances": [{"body": "x"}]}"#), StatusCode::BAD_REQUEST, "missing `text`"),
+        (Body::from(r#"{"instances": []}"#), StatusCode::BAD_REQUEST, "empty"),
+        (Body::from(r#"{"instances": [""]}"#), StatusCode::BAD_REQUEST, "`text` is empty"),
+        (Body::from(r#"{"instances": ["a"], "inputs": ["b"]}"#), StatusCode::BAD_REQUEST, "not both"),
+        (Body::from(r#"{"instances": ["a","b","c","d","e"]}"#), StatusCode::PAYLOAD_TOO_LARGE, "limit is 4"),
+        (Body::from(big), StatusCode::PAYLOAD_TOO_LARGE, "exceeds 4096 bytes"),
+        (Body::from(b"{\"instances\": [\"caf\xe9\"]}".to_vec()), StatusCode::BAD_REQUEST, "not valid UTF-8"),
+        (Body::from(long), StatusCode::BAD_REQUEST, "at most 16"),
+        (Body::empty(), StatusCode::BAD_REQUEST, "empty request body"),
+    ];
+    for (body, status, needle) in cases {
+        let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+        assert_eq!(s, status, "{v}");
+        let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error field: {v}"));
+        assert!(msg.contains(needle), "`{msg}` should mention `{needle}`");
+    }
+    let (s, v) = call(&app, "POST", "/v1/models/other:predict", r#"{"instances":["a"]}"#, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(v["error"].as_str().unwrap().contains("serves `imdb`"));
+    let (s, v) = call(&app, "GET", "/nowhere", Body::empty(), None).await;
+    assert_eq!((s, v["error"].is_string()), (StatusCode::NOT_FOUND, true));
+    let (s, v) = call(&app, "DELETE", "/health", Body::empty(), None).await;
+    assert_eq!((s, v["error"].is_string()), (StatusCode::METHOD_NOT_ALLOWED, true));
+    // The server still serves after all that.
+    let (s, _) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":["good"]}"#, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn api_key_guards_everything_but_health() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&export_tiny(dir.path(), &["neg", "pos"]));
+    cfg.api_key = Some("s3cret".into());
+    let app = router(loaded_state(cfg));
+    let body = r#"{"instances":["good"]}"#;
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, Some("wrong")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, Some("s3cret")).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/metrics", Body::empty(), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/ready", Body::empty(), None).await.0, StatusCode::OK);
+}
+
+// The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.
+#[allow(clippy::await_holding_lock)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let mut cfg = config(&model_dir);
+    cfg.queue_capacity = 1;
+    cfg.max_batch_size = 1;
+    let real = load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap();
+    let gate = Arc::new(Mutex::new(()));
+    let held = gate.lock().unwrap();
+    let g = gate.clone();
+    let fake = Batcher::start(
+        Box::new(move |enc| {
+            let _wait = g.lock().unwrap();
+            Ok(vec![vec![0.0]; enc.len()])
+        }),
+        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 1 },
+        ServerMetrics::new(),
+    );
+    let state = AppState::new(cfg, ServerMetrics::new());
+    state.set_model(LoadedModel { batcher: fake, ..real });
+    let app = router(state);
+    let body = r#"{"instances":["good"]}"#;
+    let first = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, "POST", "/v1/models/imdb:predict", body, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let second = tokio::spawn({
+        let app = app.clone();
+        async move { call(&app, "POST", "/v1/models/imdb:predict", body, None).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("busy"));
+    drop(held);
+    assert_eq!(first.await.unwrap().0, StatusCode::OK);
+    assert_eq!(second.await.unwrap().0, StatusCode::OK);
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, None).await.0, StatusCode::OK);
+}
+
+const SEED_SENTENCES: [&str; 5] =
+    ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
+
+#[test]
+fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_tiny(dir.path(), &["neg", "pos"]);
+    let bin = env!("CARGO_BIN_EXE_bertkit");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut server = std::process::Command::new(bin)
+        .args(["serve", "--model", model.to_str().unwrap(), "--port", &port.to_string()])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking_free_client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let result = rt.block_on(async {
+        let start = std::time::Instant::now();
+        loop {
+            if let Ok(r) = client.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let body = json!({ "instances": SEED_SENTENCES.iter().map(|t| json!({"text": t})).collect::<Vec<_>>() });
+        let r = client.post(format!("{base}/v1/models/imdb:predict")).json(&body).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    });
+    let out = std::process::Command::new(bin)
+        .args(["predict", "--json", "--model", model.to_str().unwrap()])
+        .args(SEED_SENTENCES)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for i in 0..5 {
+        let served = result["predictions"][i].as_f64().unwrap();
+        let printed = cli["predictions"][i]["score"].as_f64().unwrap();
+        assert!((served - printed).abs() < 1e-6, "sentence {i}: server {served} vs predict {printed}");
+    }
+    // SIGTERM: graceful shutdown, exit status 0.
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+mod reqwest {
+    pub use ::reqwest::*;
+    /// A client that never uses a proxy from the environment (loopback only).
+    pub fn blocking_free_client() -> Client {
+        Client::builder().no_proxy().build().unwrap()
+    }
+}
