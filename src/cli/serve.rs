@@ -32,8 +32,9 @@ pub struct ServeCmd {
     /// Most instances run through the model at once.
     #[arg(long, default_value_t = 32, env = "BERTKIT_MAX_BATCH_SIZE")]
     max_batch_size: usize,
-    /// How long the worker waits for more requests to fill a batch.
-    #[arg(long, default_value_t = 5, env = "BERTKIT_MAX_WAIT_MS")]
+    /// Extra wait for more requests to fill a batch. 0 (default): batch whatever queued while the
+    /// model was busy, adding no latency to a lone request.
+    #[arg(long, default_value_t = 0, env = "BERTKIT_MAX_WAIT_MS")]
     max_wait_ms: u64,
     /// Requests that may wait for the model; more get 429.
     #[arg(long, default_value_t = 64, env = "BERTKIT_QUEUE_CAPACITY")]
