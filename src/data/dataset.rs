@@ -1,0 +1,134 @@
+//! In-memory labelled examples and the report of what was skipped while loading them.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// One labelled text. `label` indexes `Dataset::class_names`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    pub text: String,
+    pub label: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub examples: Vec<Example>,
+    /// Label index → class name.
+    pub class_names: Vec<String>,
+    pub source: PathBuf,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.examples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.examples.is_empty()
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.class_names.len()
+    }
+
+    /// Examples per class, in label order.
+    pub fn counts(&self) -> Vec<usize> {
+        let mut counts = vec![0; self.class_names.len()];
+        for e in &self.examples {
+            counts[e.label] += 1;
+        }
+        counts
+    }
+
+    pub fn texts(&self) -> Vec<&str> {
+        self.examples.iter().map(|e| e.text.as_str()).collect()
+    }
+
+    pub fn labels(&self) -> Vec<usize> {
+        self.examples.iter().map(|e| e.label).collect()
+    }
+}
+
+/// Why an example was left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skipped {
+    NotUtf8,
+    EmptyText,
+    UnknownLabel(String),
+    MissingField(String),
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotUtf8 => f.write_str("not valid UTF-8"),
+            Self::EmptyText => f.write_str("empty text"),
+            Self::UnknownLabel(l) => write!(f, "unknown label `{l}`"),
+            Self::MissingField(c) => write!(f, "missing `{c}`"),
+        }
+    }
+}
+
+/// Examples that were skipped, with where they came from (a path, or `file:line`).
+#[derive(Clone, Debug, Default)]
+pub struct LoadReport {
+    pub skipped: Vec<(String, Skipped)>,
+}
+
+impl LoadReport {
+    pub fn skip(&mut self, location: impl Into<String>, why: Skipped) {
+        self.skipped.push((location.into(), why));
+    }
+
+    pub fn is_clean(&self) -> bool {
+        self.skipped.is_empty()
+    }
+
+    /// One line per kind of problem: count and the first few locations.
+    pub fn summary(&self, first: usize) -> Vec<String> {
+        let mut kinds: Vec<String> = Vec::new();
+        for (_, why) in &self.skipped {
+            let kind = kind_of(why);
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        kinds
+            .into_iter()
+            .map(|kind| {
+                let hits: Vec<&(String, Skipped)> =
+                    self.skipped.iter().filter(|(_, w)| kind_of(w) == kind).collect();
+                let shown: Vec<String> =
+                    hits.iter().take(first).map(|(loc, why)| format!("{loc} ({why})")).collect();
+                let more = if hits.len() > first { ", ..." } else { "" };
+                format!("skipped {} example(s), {kind}: {}{more}", hits.len(), shown.join(", "))
+            })
+            .collect()
+    }
+}
+
+fn kind_of(why: &Skipped) -> String {
+    match why {
+        Skipped::UnknownLabel(_) => "unknown label".into(),
+        Skipped::MissingField(_) => "missing field".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_counts_each_kind_and_shows_the_first_few() {
+        let mut r = LoadReport::default();
+        for i in 0..5 {
+            r.skip(format!("a/{i}.txt"), Skipped::NotUtf8);
+        }
+        r.skip("b.csv:3", Skipped::UnknownLabel("maybe".into()));
+        let s = r.summary(2);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0], "skipped 5 example(s), not valid UTF-8: a/0.txt (not valid UTF-8), a/1.txt (not valid UTF-8), ...");
+        assert!(s[1].contains("unknown label `maybe`"));
+    }
+}

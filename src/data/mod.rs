@@ -1,0 +1,54 @@
+//! Labelled text: loading (folder per class, CSV/TSV, JSONL), problems found while loading, and
+//! the seeded train/validation split.
+
+mod dataset;
+mod error;
+mod folder;
+mod split;
+mod table;
+
+pub use dataset::{Dataset, Example, LoadReport, Skipped};
+pub use error::DataError;
+pub use split::split;
+
+use std::path::Path;
+
+/// Column names for table formats.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    pub text: String,
+    pub label: String,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Self { text: "text".into(), label: "label".into() }
+    }
+}
+
+/// Where examples come from and how to read them, validated from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub columns: Columns,
+    /// Class names in label-index order; `None` = sorted names found in the data.
+    pub classes: Option<Vec<String>>,
+    /// Sub-folders that are not classes (IMDB's `unsup`).
+    pub ignore_folders: Vec<String>,
+}
+
+/// Loads a dataset from a folder of class sub-folders, a `.csv`/`.tsv` file or a `.jsonl` file.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
+    if path.is_dir() {
+        return folder::load(path, opts);
+    }
+    if !path.exists() {
+        return Err(DataError::NotFound(path.to_path_buf()));
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => table::load_delimited(path, b',', opts),
+        "tsv" | "tab" => table::load_delimited(path, b'\t', opts),
+        "jsonl" | "ndjson" | "json" => table::load_jsonl(path, opts),
+        _ => Err(DataError::UnknownFormat(path.to_path_buf())),
+    }
+}
