@@ -1,6 +1,7 @@
 //! Command-line surface: one subcommand per file.
 
 mod args;
+mod bench;
 mod data_args;
 mod embed;
 mod evaluate;
@@ -37,6 +38,8 @@ pub enum Command {
     Serve(serve::ServeCmd),
     /// Load-test a prediction server on this machine.
     Loadtest(loadtest::LoadtestCmd),
+    /// Benchmark bertkit against PyTorch / ONNX Runtime side by side.
+    Bench(bench::BenchCmd),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -48,5 +51,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Predict(cmd) => cmd.run(),
         Command::Serve(cmd) => cmd.run(),
         Command::Loadtest(cmd) => cmd.run(),
+        Command::Bench(cmd) => cmd.run(),
     }
 }

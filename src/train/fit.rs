@@ -31,7 +31,7 @@ pub struct FitArgs<'a> {
 }
 
 /// AdamW as in BERT's recipe: decoupled decay on weights, none on biases and LayerNorm.
-fn optimizer(plan: &TrainPlan) -> ModuleOptimizer {
+pub fn optimizer(plan: &TrainPlan) -> ModuleOptimizer {
     let cfg = |wd: f64| {
         AdamWConfig::new().with_epsilon(plan.adam_epsilon as f32).with_weight_decay(wd as f32)
     };

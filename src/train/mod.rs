@@ -15,7 +15,7 @@ mod state;
 pub use classifier::{Split, TrainRun, train_classifier};
 pub use clip::clip_grad_norm;
 pub use error::TrainError;
-pub use fit::{FitArgs, epoch_order, fit};
+pub use fit::{FitArgs, epoch_order, fit, optimizer};
 pub use history::{EpochRecord, History};
 pub use loss::{bce_with_logits, classification_loss, cross_entropy};
 pub use plan::{PlanError, TrainPlan};

@@ -1,0 +1,290 @@
+//! `bertkit bench`: bertkit and its peers (PyTorch, ONNX Runtime from ../shared/reference) on the
+//! same checkpoint, data and shapes in one invocation, side by side, plus a GEMM microbenchmark
+//! that gives the machine's attainable FLOP/s. Each measurement runs in its own process so that
+//! peak RSS belongs to it alone.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Context;
+use bertkit::data::{self, LoadOptions};
+use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
+use bertkit::tokenize::{EncodePlan, Padding, TextTokenizer, TokenBatch, Truncation};
+use bertkit::train::{TrainPlan, classification_loss, optimizer};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Distribution, Tensor};
+use clap::Args;
+use serde_json::{Value, json};
+
+#[derive(Args, Debug)]
+pub struct BenchCmd {
+    #[arg(long, default_value = "models/minilm")]
+    model: PathBuf,
+    /// The unpacked IMDB folder (its train/ reviews are the inputs).
+    #[arg(long, default_value = "data/aclImdb")]
+    data: PathBuf,
+    /// all, or one of: train, train-frozen, infer, latency, gemm.
+    #[arg(long, default_value = "all")]
+    mode: String,
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    /// Timed steps (after 2 warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Reviews timed one at a time for batch-1 latency.
+    #[arg(long, default_value_t = 100)]
+    single: usize,
+    /// Python with torch/transformers/onnxruntime (../shared/reference/requirements.txt); the
+    /// peers are skipped when it is missing.
+    #[arg(long, default_value = ".venv/bin/python")]
+    python: PathBuf,
+    #[arg(long, default_value = "../shared/reference")]
+    reference: PathBuf,
+    /// Skip the Python peers.
+    #[arg(long)]
+    no_peers: bool,
+}
+
+/// Forward FLOPs per token of a BERT encoder at sequence length `t` (2 per multiply-add):
+/// Q/K/V/O projections 4H², feed-forward 2HI, attention scores and context 2TH, per layer.
+fn forward_flops_per_token(h: f64, i: f64, layers: f64, t: f64) -> f64 {
+    2.0 * layers * (4.0 * h * h + 2.0 * h * i + 2.0 * t * h)
+}
+
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn review_texts(data_dir: &Path, n: usize) -> anyhow::Result<Vec<(String, usize)>> {
+    let (ds, _) = data::load(&data_dir.join("train"), &LoadOptions { ignore_folders: vec!["unsup".into()], ..Default::default() })
+        .with_context(|| format!("loading reviews from {}", data_dir.display()))?;
+    let (mut train, _) = data::split(ds, 0.0, 42)?;
+    train.examples.truncate(n.max(1));
+    Ok(train.examples.into_iter().map(|e| (e.text.replace("<br />", " "), e.label)).collect())
+}
+
+impl BenchCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.mode != "all" {
+            let res = self.measure().with_context(|| format!("bench mode {}", self.mode))?;
+            println!("{}", serde_json::to_string(&res)?);
+            return Ok(());
+        }
+        let exe = std::env::current_exe()?;
+        let mut ours = Vec::new();
+        for mode in ["gemm", "infer", "latency", "train", "train-frozen"] {
+            eprintln!("bertkit bench --mode {mode} ...");
+            let out = Command::new(&exe)
+                .args(["bench", "--mode", mode, "--batch", &self.batch.to_string(), "--seq", &self.seq.to_string()])
+                .args(["--steps", &self.steps.to_string(), "--single", &self.single.to_string()])
+                .arg("--model").arg(&self.model).arg("--data").arg(&self.data)
+                .output()?;
+            anyhow::ensure!(out.status.success(), "bench {mode} failed: {}", String::from_utf8_lossy(&out.stderr));
+            ours.push(serde_json::from_slice::<Value>(&out.stdout)?);
+        }
+        let peers = if self.no_peers || !self.python.is_file() {
+            eprintln!("peers skipped (no {}; see ../shared/reference/requirements.txt)", self.python.display());
+            Vec::new()
+        } else {
+            self.run_peers()?
+        };
+        print_table(&ours, &peers);
+        println!("\n```json\n{}\n```", serde_json::to_string_pretty(&json!({ "bertkit": ours, "peers": peers }))?);
+        Ok(())
+    }
+
+    fn run_peers(&self) -> anyhow::Result<Vec<Value>> {
+        let mut out = Vec::new();
+        let common = |c: &mut Command| {
+            c.arg("--model").arg(&self.model).arg("--data").arg(&self.data).args(["--threads", "2"]);
+        };
+        let torch = self.reference.join("bench_torch.py");
+        for (mode, dtype) in [("train", "fp32"), ("train", "bf16"), ("train-frozen", "fp32"), ("infer", "fp32")] {
+            eprintln!("pytorch {mode} {dtype} ...");
+            let mut c = Command::new(&self.python);
+            c.arg(&torch).args(["--mode", mode, "--dtype", dtype, "--batch", &self.batch.to_string(), "--seq", &self.seq.to_string(), "--steps", &self.steps.to_string()]);
+            common(&mut c);
+            out.push(run_json(c)?);
+        }
+        eprintln!("onnxruntime ...");
+        let mut c = Command::new(&self.python);
+        c.arg(self.reference.join("bench_ort.py")).args(["--batch", &self.batch.to_string(), "--seq", &self.seq.to_string(), "--single", &self.single.to_string()]);
+        common(&mut c);
+        out.push(run_json(c)?);
+        Ok(out)
+    }
+
+    fn measure(&self) -> anyhow::Result<Value> {
+        let device = Device::flex();
+        if self.mode == "gemm" {
+            return Ok(gemm(&device));
+        }
+        let tok = TextTokenizer::from_dir(&self.model, EncodePlan::new(self.seq, Truncation::LongestFirst))?;
+        let encoder = BertEncoder::from_dir(&self.model, &device)?;
+        let cfg = encoder.config.clone();
+        let fpt = forward_flops_per_token(cfg.hidden_size as f64, cfg.intermediate_size as f64, cfg.num_hidden_layers as f64, self.seq as f64);
+        let model = BertClassifier::new(encoder, Pooling::Pooler, None, 1, 0.1, 42)?;
+        let warmup = 2;
+        let n_batches = self.steps + warmup;
+        let reviews = review_texts(&self.data, (self.batch * n_batches).max(self.single))?;
+        let batches: Vec<(TokenBatch, Vec<usize>)> = reviews
+            .chunks(self.batch)
+            .take(n_batches)
+            .map(|chunk| {
+                let enc: Vec<_> = chunk.iter().filter_map(|(t, _)| tok.encode(t, None).ok()).collect();
+                (TokenBatch::pad(&enc, Padding::Fixed(self.seq), tok.pad_id()), chunk.iter().map(|(_, l)| *l).collect())
+            })
+            .collect();
+        let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
+        let base = json!({ "framework": "bertkit", "mode": self.mode, "batch": self.batch, "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac });
+        let mut res = match self.mode.as_str() {
+            "infer" => {
+                let m = model.valid();
+                let mut times = Vec::new();
+                for (i, (b, _)) in batches.iter().enumerate() {
+                    let t0 = Instant::now();
+                    let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
+                    if i >= warmup {
+                        times.push(t0.elapsed().as_secs_f64());
+                    }
+                }
+                let med = median(times);
+                json!({ "ms_per_step": med * 1e3, "sentences_per_sec": self.batch as f64 / med, "gflops": fpt * (self.batch * self.seq) as f64 / med / 1e9 })
+            }
+            "latency" => {
+                let m = model.valid();
+                let mut lat = Vec::new();
+                let mut tokens = 0;
+                for (i, (t, _)) in reviews.iter().take(self.single + 5).enumerate() {
+                    let enc = tok.encode(t, None)?;
+                    let b = TokenBatch::pad(&[enc], Padding::Longest, tok.pad_id());
+                    let t0 = Instant::now();
+                    let _ = m.forward(EncoderInput::from_batch(&b, &device)).into_data();
+                    if i >= 5 {
+                        lat.push(t0.elapsed().as_secs_f64());
+                        tokens += b.seq_len;
+                    }
+                }
+                let n = lat.len();
+                json!({ "ms_median": median(lat) * 1e3, "n": n, "mean_tokens": tokens as f64 / n as f64 })
+            }
+            "train" | "train-frozen" => {
+                let ad = device.clone().autodiff();
+                let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
+                let mut optim = optimizer(&plan);
+                let mut m = model.fork(&ad).train();
+                if self.mode == "train-frozen" {
+                    m.encoder = m.encoder.no_grad();
+                }
+                let mut times = Vec::new();
+                for (i, (b, labels)) in batches.iter().enumerate() {
+                    let t0 = Instant::now();
+                    let logits = m.forward(EncoderInput::from_batch(b, &ad));
+                    let loss = classification_loss(logits, labels);
+                    let grads = GradientsParams::from_grads(loss.backward(), &m);
+                    m = optim.step(plan.learning_rate, m, grads);
+                    let _ = loss.into_scalar::<f32>();
+                    if i >= warmup {
+                        times.push(t0.elapsed().as_secs_f64());
+                    }
+                }
+                let med = median(times);
+                let mult = if self.mode == "train" { 3.0 } else { 1.0 };
+                json!({ "ms_per_step": med * 1e3, "examples_per_sec": self.batch as f64 / med, "gflops": mult * fpt * (self.batch * self.seq) as f64 / med / 1e9 })
+            }
+            other => anyhow::bail!("unknown --mode {other}: all, train, train-frozen, infer, latency, gemm"),
+        };
+        if let (Value::Object(r), Value::Object(b)) = (&mut res, base) {
+            r.extend(b);
+            r.insert("peak_rss_mb".into(), json!(peak_rss_mb()));
+        }
+        Ok(res)
+    }
+}
+
+/// Best-of-5 fp32 GEMM throughput on the encoder's own shapes (32×128 tokens).
+fn gemm(device: &Device) -> Value {
+    let shapes = [(4096usize, 384usize, 1536usize), (4096, 1536, 384), (4096, 384, 384), (2048, 2048, 2048)];
+    let mut rows = Vec::new();
+    let mut best_all: f64 = 0.0;
+    for (m, k, n) in shapes {
+        let a = Tensor::<2>::random([m, k], Distribution::Default, device);
+        let b = Tensor::<2>::random([k, n], Distribution::Default, device);
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t0 = Instant::now();
+            let _ = a.clone().matmul(b.clone()).into_data();
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        let gflops = 2.0 * (m * k * n) as f64 / best / 1e9;
+        best_all = best_all.max(gflops);
+        rows.push(json!({ "m": m, "k": k, "n": n, "ms": best * 1e3, "gflops": gflops }));
+    }
+    json!({ "framework": "bertkit", "mode": "gemm", "shapes": rows, "attainable_gflops": best_all, "peak_rss_mb": peak_rss_mb() })
+}
+
+fn run_json(mut c: Command) -> anyhow::Result<Value> {
+    let out = c.output().with_context(|| format!("running {c:?}"))?;
+    anyhow::ensure!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
+    Ok(serde_json::from_str(line)?)
+}
+
+fn print_table(ours: &[Value], peers: &[Value]) {
+    let get = |v: &[Value], mode: &str| v.iter().find(|r| r["mode"] == mode).cloned().unwrap_or(Value::Null);
+    let attainable = get(ours, "gemm")["attainable_gflops"].as_f64().unwrap_or(f64::NAN);
+    println!("GEMM attainable: {attainable:.1} GFLOP/s (fp32, best of the encoder's shapes)\n");
+    println!("| measure | bertkit | GFLOP/s (% of attainable) | peak RSS MB | peer | ratio |");
+    println!("|---|---|---|---|---|---|");
+    let peer = |framework: &str, mode: &str, dtype: &str| {
+        peers.iter().find(|p| p["framework"] == framework && (mode.is_empty() || p["mode"] == mode) && (dtype.is_empty() || p["dtype"] == dtype)).cloned()
+    };
+    let pct = |g: f64| format!("{g:.1} ({:.0} %)", 100.0 * g / attainable);
+    let infer = get(ours, "infer");
+    let s = infer["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
+    let ort = peer("onnxruntime", "", "").and_then(|p| {
+        let best = ["fused", "plain"].iter().filter_map(|k| p[*k]["b32"]["sentences_per_sec"].as_f64()).fold(f64::NAN, f64::max);
+        best.is_finite().then_some(best)
+    });
+    println!("| inference b{} sentences/s | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
+    let torch_inf = peer("pytorch", "infer", "fp32").and_then(|p| p["sentences_per_sec"].as_f64());
+    println!("| inference vs PyTorch | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
+    let lat = get(ours, "latency");
+    let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
+    let ort_l = peer("onnxruntime", "", "").and_then(|p| ["fused", "plain"].iter().filter_map(|k| p[*k]["b1"]["ms_median"].as_f64()).reduce(f64::min));
+    println!("| batch-1 latency ms (median, {:.0} tokens) | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+    for (mode, label) in [("train", "fine-tune"), ("train-frozen", "frozen-encoder")] {
+        let r = get(ours, mode);
+        let e = r["examples_per_sec"].as_f64().unwrap_or(f64::NAN);
+        let fp32 = peer("pytorch", mode, "fp32").and_then(|p| p["examples_per_sec"].as_f64());
+        let rss = peer("pytorch", mode, "fp32").and_then(|p| p["peak_rss_mb"].as_f64());
+        println!("| {label} examples/s | {e:.2} | {} | {:.0} (PyTorch {}) | PyTorch fp32 {} | {} |", pct(r["gflops"].as_f64().unwrap_or(f64::NAN)), r["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(rss), fmt(fp32), ratio(e, fp32));
+        if mode == "train" {
+            let bf16 = peer("pytorch", mode, "bf16").and_then(|p| p["examples_per_sec"].as_f64());
+            println!("| fine-tune vs bf16 | | | | PyTorch bf16 {} | {} |", fmt(bf16), ratio(e, bf16));
+        }
+    }
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |x| format!("{x:.2}"))
+}
+
+/// `ours / theirs` (higher is better for bertkit).
+fn ratio(ours: f64, theirs: Option<f64>) -> String {
+    theirs.map_or("-".into(), |t| format!("{:.2}x", ours / t))
+}
