@@ -30,8 +30,7 @@ fn ensure_font() {
 pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
     ensure_font();
     let err = |e: &dyn std::fmt::Display| PlotError { path: path.display().to_string(), reason: e.to_string() };
-    let epochs: Vec<f64> = history.epochs.iter().map(|e| e.epoch as f64).collect();
-    if epochs.is_empty() {
+    if history.epochs.is_empty() {
         return Err(err(&"no epochs to plot"));
     }
     let root = BitMapBackend::new(path, (1000, 700)).into_drawing_area();
@@ -51,7 +50,7 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
             history.epochs.iter().map(|e| e.val_accuracy).collect(),
         ),
     ];
-    let x_max = epochs.last().copied().unwrap_or(1.0).max(2.0);
+    let last = history.epochs.last().map_or(1, |e| e.epoch).max(2) as f64;
     for (area, (title, ylabel, train, val)) in panels.iter().zip(series) {
         let all = train.iter().chain(&val).copied();
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
@@ -61,19 +60,21 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.8..x_max + 0.2, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(0.8..last + 0.2, (lo - pad)..(hi + pad))
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
             .x_desc("Epochs")
             .y_desc(ylabel)
-            .x_labels(epochs.len().min(20) + 1)
+            .x_labels((last as usize).min(20) * 2 + 1)
+            // Epochs are whole numbers: label only those ticks.
+            .x_label_formatter(&|x| if (x - x.round()).abs() < 1e-6 { format!("{}", x.round() as i64) } else { String::new() })
             .label_style(("sans-serif", 14))
             .draw()
             .map_err(|e| err(&e))?;
         let red = RGBColor(214, 39, 40);
         let blue = RGBColor(31, 119, 180);
-        let pts = |ys: &[f64]| epochs.iter().copied().zip(ys.iter().copied()).collect::<Vec<_>>();
+        let pts = |ys: &[f64]| history.epochs.iter().map(|e| e.epoch as f64).zip(ys.iter().copied()).collect::<Vec<_>>();
         chart
             .draw_series(LineSeries::new(pts(&train), red.stroke_width(2)))
             .map_err(|e| err(&e))?
@@ -85,6 +86,7 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
             .map_err(|e| err(&e))?
             .label(format!("Validation {}", ylabel.to_lowercase()))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
+        chart.draw_series(pts(&val).into_iter().map(|p| Circle::new(p, 4, blue.filled()))).map_err(|e| err(&e))?;
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -95,4 +97,40 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochRecord;
+
+    fn record(epoch: usize, loss: f64, acc: f64) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            loss,
+            accuracy: acc,
+            val_loss: loss + 0.05,
+            val_accuracy: acc - 0.03,
+            val_precision: 0.0,
+            val_recall: 0.0,
+            val_f1: 0.0,
+            lr: 0.0,
+            seconds: 1.0,
+            examples_per_second: 1.0,
+        }
+    }
+
+    #[test]
+    fn writes_a_png_with_both_panels() {
+        let h = History { epochs: vec![record(1, 0.5, 0.75), record(2, 0.35, 0.85), record(3, 0.3, 0.88)], binary: true };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("training.png");
+        plot_history(&h, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1..4], b"PNG");
+        if let Ok(keep) = std::env::var("BERTKIT_KEEP_PLOT") {
+            std::fs::copy(&path, keep).unwrap();
+        }
+        assert!(plot_history(&History::default(), &path).is_err());
+    }
 }
