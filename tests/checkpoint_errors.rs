@@ -1,6 +1,8 @@
 //! Bad checkpoints get one clear error naming the file or tensor at fault, never a panic.
 //! Uses a tiny random BERT written by the test itself.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -15,31 +17,7 @@ const CONFIG: &str = r#"{"model_type": "bert", "vocab_size": 20, "hidden_size": 
 
 /// transformers' BertModel tensor names and shapes for CONFIG.
 fn tiny_tensors(prefix: &str) -> Vec<(String, Vec<usize>)> {
-    let mut t = vec![
-        ("embeddings.word_embeddings.weight".to_string(), vec![20, 8]),
-        ("embeddings.position_embeddings.weight".into(), vec![16, 8]),
-        ("embeddings.token_type_embeddings.weight".into(), vec![2, 8]),
-        ("embeddings.LayerNorm.weight".into(), vec![8]),
-        ("embeddings.LayerNorm.bias".into(), vec![8]),
-        ("pooler.dense.weight".into(), vec![8, 8]),
-        ("pooler.dense.bias".into(), vec![8]),
-    ];
-    for l in 0..2 {
-        let p = format!("encoder.layer.{l}");
-        for lin in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
-            t.push((format!("{p}.{lin}.weight"), vec![8, 8]));
-            t.push((format!("{p}.{lin}.bias"), vec![8]));
-        }
-        t.push((format!("{p}.intermediate.dense.weight"), vec![16, 8]));
-        t.push((format!("{p}.intermediate.dense.bias"), vec![16]));
-        t.push((format!("{p}.output.dense.weight"), vec![8, 16]));
-        t.push((format!("{p}.output.dense.bias"), vec![8]));
-        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            t.push((format!("{p}.{ln}.weight"), vec![8]));
-            t.push((format!("{p}.{ln}.bias"), vec![8]));
-        }
-    }
-    t.into_iter().map(|(n, s)| (format!("{prefix}{n}"), s)).collect()
+    common::tiny::bert_tensors(prefix, 20, 8, 16, 2, 16)
 }
 
 fn write_checkpoint(dir: &Path, tensors: &[(String, Vec<usize>)]) {

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 
 use super::{ArtifactError, META_FILE, ModelMeta};
-use crate::model::{BertClassifier, BertConfig, BertEncoder, Checkpoint, ClassifierHead, WeightsWriter};
+use crate::model::{
+    BertClassifier, BertConfig, BertEncoder, Checkpoint, ClassifierHead, Pooling, PoolingError, WeightsWriter,
+};
 use crate::tokenize::TextTokenizer;
 
 /// Tokenizer files copied from the source checkpoint when present.
@@ -40,6 +42,9 @@ impl ClassifierBundle {
         let encoder = BertEncoder::load(&w, config)?;
         w.select_prefix("classifier.weight", &[""])?;
         let head = ClassifierHead::load(&w, meta.head)?;
+        if meta.pooling == Pooling::Pooler && encoder.pooler.is_none() {
+            return Err(PoolingError::NoPooler.into());
+        }
         let model = BertClassifier { encoder, head, pooling: meta.pooling };
         let tokenizer = TextTokenizer::from_dir(dir, meta.encode)?;
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })

@@ -1,11 +1,14 @@
-//! Classification metrics from logits, the evaluation report, and PNG training curves.
+//! Classification metrics from logits, the evaluation report, per-epoch history and PNG training
+//! curves.
 
 mod confusion;
 mod eval;
+mod history;
 mod plot;
 
 
 pub use confusion::{Confusion, Metrics, predicted_class};
 pub use eval::{EvalReport, example_loss};
+pub use history::{EpochRecord, History};
 pub use plot::{PlotError, plot_history};
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use crate::train::History;
+use super::History;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw {path}: {reason}")]
@@ -102,7 +102,7 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::EpochRecord;
+    use crate::metrics::EpochRecord;
 
     fn record(epoch: usize, loss: f64, acc: f64) -> EpochRecord {
         EpochRecord {

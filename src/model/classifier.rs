@@ -35,7 +35,8 @@ impl BertClassifier {
     pub fn features(&self, input: EncoderInput) -> Tensor<2> {
         let mask = input.input_mask.clone();
         let out = self.encoder.forward(input);
-        // Checked in `new`/on load: a Pooler classifier always has a pooler.
+        // Every constructor (`new`, `ClassifierBundle::load`) refuses `Pooler` without a pooler,
+        // so `apply` cannot fail here; `[CLS]` keeps this total without a panic path.
         match self.pooling.apply(&out, mask) {
             Ok(t) => t,
             Err(_) => out.sequence_output.narrow(1, 0, 1).squeeze_dim(1),

@@ -32,6 +32,35 @@ fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         .collect()
 }
 
+/// transformers' `BertModel` tensor names (with `prefix`) and shapes.
+pub fn bert_tensors(prefix: &str, vocab: usize, h: usize, inter: usize, layers: usize, positions: usize) -> Vec<(String, Vec<usize>)> {
+    let mut t: Vec<(String, Vec<usize>)> = vec![
+        ("embeddings.word_embeddings.weight".into(), vec![vocab, h]),
+        ("embeddings.position_embeddings.weight".into(), vec![positions, h]),
+        ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
+        ("embeddings.LayerNorm.weight".into(), vec![h]),
+        ("embeddings.LayerNorm.bias".into(), vec![h]),
+        ("pooler.dense.weight".into(), vec![h, h]),
+        ("pooler.dense.bias".into(), vec![h]),
+    ];
+    for l in 0..layers {
+        let p = format!("encoder.layer.{l}");
+        for lin in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
+            t.push((format!("{p}.{lin}.weight"), vec![h, h]));
+            t.push((format!("{p}.{lin}.bias"), vec![h]));
+        }
+        t.push((format!("{p}.intermediate.dense.weight"), vec![inter, h]));
+        t.push((format!("{p}.intermediate.dense.bias"), vec![inter]));
+        t.push((format!("{p}.output.dense.weight"), vec![h, inter]));
+        t.push((format!("{p}.output.dense.bias"), vec![h]));
+        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
+            t.push((format!("{p}.{ln}.weight"), vec![h]));
+            t.push((format!("{p}.{ln}.bias"), vec![h]));
+        }
+    }
+    t.into_iter().map(|(n, s)| (format!("{prefix}{n}"), s)).collect()
+}
+
 pub fn write_tiny_bert(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let vocab = vocab();
@@ -44,31 +73,7 @@ pub fn write_tiny_bert(dir: &Path) {
         vocab.len()
     );
     std::fs::write(dir.join("config.json"), config).unwrap();
-    let h = HIDDEN;
-    let mut t: Vec<(String, Vec<usize>)> = vec![
-        ("embeddings.word_embeddings.weight".into(), vec![vocab.len(), h]),
-        ("embeddings.position_embeddings.weight".into(), vec![POSITIONS, h]),
-        ("embeddings.token_type_embeddings.weight".into(), vec![2, h]),
-        ("embeddings.LayerNorm.weight".into(), vec![h]),
-        ("embeddings.LayerNorm.bias".into(), vec![h]),
-        ("pooler.dense.weight".into(), vec![h, h]),
-        ("pooler.dense.bias".into(), vec![h]),
-    ];
-    for l in 0..LAYERS {
-        let p = format!("encoder.layer.{l}");
-        for lin in ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"] {
-            t.push((format!("{p}.{lin}.weight"), vec![h, h]));
-            t.push((format!("{p}.{lin}.bias"), vec![h]));
-        }
-        t.push((format!("{p}.intermediate.dense.weight"), vec![INTER, h]));
-        t.push((format!("{p}.intermediate.dense.bias"), vec![INTER]));
-        t.push((format!("{p}.output.dense.weight"), vec![h, INTER]));
-        t.push((format!("{p}.output.dense.bias"), vec![h]));
-        for ln in ["attention.output.LayerNorm", "output.LayerNorm"] {
-            t.push((format!("{p}.{ln}.weight"), vec![h]));
-            t.push((format!("{p}.{ln}.bias"), vec![h]));
-        }
-    }
+    let t = bert_tensors("", vocab.len(), HIDDEN, INTER, LAYERS, POSITIONS);
     let data: Vec<Vec<u8>> = t
         .iter()
         .enumerate()
