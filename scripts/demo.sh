@@ -18,7 +18,7 @@ $bk train --model models/minilm --data data/aclImdb/train --out runs/demo --epoc
 echo "==> bertkit evaluate (1,000 test reviews)"
 mkdir -p runs/demo-test/pos runs/demo-test/neg
 for c in pos neg; do
-  find data/aclImdb/test/$c -name '*.txt' | sort | head -500 | xargs -I{} cp {} runs/demo-test/$c/
+  find data/aclImdb/test/$c -name '*.txt' | sort | sed -n '1,500p' | xargs -I{} cp {} runs/demo-test/$c/
 done
 $bk evaluate --model runs/demo --data runs/demo-test
 echo "==> bertkit predict"
