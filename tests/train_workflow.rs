@@ -208,3 +208,23 @@ fn bad_inputs_get_clear_errors() {
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
     assert!(e.contains("learning rate"), "{e}");
 }
+
+#[test]
+fn export_embeddings_writes_the_wordpiece_table_in_glove_format() {
+    let f = fixture(false);
+    let out = f.root.join("vectors.txt");
+    let stdout = ok(bertkit().args(["export-embeddings", "--model", f.model.to_str().unwrap(), "--out", out.to_str().unwrap()]).output().unwrap());
+    assert!(stdout.contains("vectors of dimension 16"), "{stdout}");
+    let g = bertkit::model::read_glove(&out, |_| true).unwrap();
+    assert_eq!(g.dim, 16);
+    assert_eq!(g.malformed_count, 0);
+    let vocab = std::fs::read_to_string(f.model.join("vocab.txt")).unwrap();
+    assert_eq!(g.lines, vocab.lines().count());
+    // Row of "good" equals the checkpoint's embedding row.
+    let enc = BertEncoder::from_dir(&f.model, &Device::flex()).unwrap();
+    let table = enc.embeddings.word_embeddings.weight.val().into_data().try_into_vec_as::<f32>().unwrap();
+    let id = vocab.lines().position(|l| l == "good").unwrap();
+    for (a, b) in g.vectors["good"].iter().zip(&table[id * 16..(id + 1) * 16]) {
+        assert!((a - b).abs() < 1e-6);
+    }
+}

@@ -5,6 +5,7 @@ mod bench;
 mod data_args;
 mod embed;
 mod evaluate;
+mod export_embeddings;
 mod loadtest;
 mod predict;
 mod preprocess;
@@ -40,6 +41,8 @@ pub enum Command {
     Loadtest(loadtest::LoadtestCmd),
     /// Benchmark bertkit against PyTorch / ONNX Runtime side by side.
     Bench(bench::BenchCmd),
+    /// Write a checkpoint's word embedding table as a GloVe-format text file.
+    ExportEmbeddings(export_embeddings::ExportEmbeddingsCmd),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -52,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cmd) => cmd.run(),
         Command::Loadtest(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
+        Command::ExportEmbeddings(cmd) => cmd.run(),
     }
 }
