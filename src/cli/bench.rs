@@ -47,6 +47,9 @@ pub struct BenchCmd {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
+    /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 /// Forward FLOPs per token of a BERT encoder at sequence length `t` (2 per multiply-add):
@@ -78,6 +81,17 @@ fn review_texts(data_dir: &Path, n: usize) -> anyhow::Result<Vec<(String, usize)
 
 impl BenchCmd {
     pub fn run(self) -> anyhow::Result<()> {
+        if let Some(path) = &self.report {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let json_text = match (text.find("```json"), text.rfind("```")) {
+                (Some(a), Some(b)) if b > a + 7 => &text[a + 7..b],
+                _ => text.as_str(),
+            };
+            let v: Value = serde_json::from_str(json_text).with_context(|| format!("parsing {}", path.display()))?;
+            let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+            print_table(&list("bertkit"), &list("peers"));
+            return Ok(());
+        }
         if self.mode != "all" {
             let res = self.measure().with_context(|| format!("bench mode {}", self.mode))?;
             println!("{}", serde_json::to_string(&res)?);
@@ -256,16 +270,21 @@ fn print_table(ours: &[Value], peers: &[Value]) {
     let pct = |g: f64| format!("{g:.1} ({:.0} %)", 100.0 * g / attainable);
     let infer = get(ours, "infer");
     let s = infer["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
-    let ort = peer("onnxruntime", "", "").and_then(|p| {
-        let best = ["fused", "plain"].iter().filter_map(|k| p[*k]["b32"]["sentences_per_sec"].as_f64()).fold(f64::NAN, f64::max);
-        best.is_finite().then_some(best)
-    });
+    // bench_ort.py reports each exported graph (plain, fused) as an object with `b32` and `b1`.
+    let ort_graphs = |f: &dyn Fn(&Value) -> Option<f64>| -> Vec<f64> {
+        peer("onnxruntime", "", "")
+            .and_then(|p| p.as_object().cloned())
+            .map(|o| o.values().filter_map(f).collect())
+            .unwrap_or_default()
+    };
+    let ort = ort_graphs(&|g| g["b32"]["sentences_per_sec"].as_f64()).into_iter().reduce(f64::max);
     println!("| inference b{} sentences/s | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
     let torch_inf = peer("pytorch", "infer", "fp32").and_then(|p| p["sentences_per_sec"].as_f64());
     println!("| inference vs PyTorch | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
     let lat = get(ours, "latency");
     let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
-    let ort_l = peer("onnxruntime", "", "").and_then(|p| ["fused", "plain"].iter().filter_map(|k| p[*k]["b1"]["ms_median"].as_f64()).reduce(f64::min));
+    let ort_l = ort_graphs(&|g| g["b1"]["ms_median"].as_f64()).into_iter().reduce(f64::min);
+    // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
     println!("| batch-1 latency ms (median, {:.0} tokens) | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
     for (mode, label) in [("train", "fine-tune"), ("train-frozen", "frozen-encoder")] {
         let r = get(ours, mode);

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Loads a folder written by `bertkit train` with Hugging Face transformers'
+BertForSequenceClassification and compares its scores with `bertkit predict --json`.
+
+  .venv/bin/python scripts/check_transformers_load.py runs/pooler-demo [target/debug/bertkit]
+
+Scores match only for models trained with `--pooling pooler` and no `--head-hidden` (the
+architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
+Prints one JSON line; exits 1 when the largest difference exceeds 1e-4.
+"""
+import json
+import subprocess
+import sys
+
+import torch
+from transformers import AutoTokenizer, BertForSequenceClassification
+
+model_dir = sys.argv[1]
+bertkit = sys.argv[2] if len(sys.argv) > 2 else "target/debug/bertkit"
+texts = ["this is such an amazing movie!", "The movie was great!", "The movie was meh.",
+         "The movie was okish.", "The movie was terrible..."]
+meta = json.load(open(f"{model_dir}/bertkit.json"))
+seq_len = meta["encode"]["seq_len"]
+
+model = BertForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+tok = AutoTokenizer.from_pretrained(model_dir)
+enc = tok(texts, padding=True, truncation=True, max_length=seq_len, return_tensors="pt")
+with torch.no_grad():
+    logits = model(**enc).logits
+if logits.shape[1] == 1:
+    theirs = torch.sigmoid(logits[:, 0]).tolist()
+else:
+    theirs = torch.softmax(logits, dim=1).max(dim=1).values.tolist()
+
+out = subprocess.run([bertkit, "predict", "--json", "--model", model_dir, *texts],
+                     check=True, capture_output=True, text=True).stdout
+ours = [p["score"] for p in json.loads(out)["predictions"]]
+diff = max(abs(a - b) for a, b in zip(ours, theirs))
+print(json.dumps({"model": model_dir, "transformers": theirs, "bertkit": ours, "max_abs_diff": diff,
+                  "pooling": meta["pooling"], "loaded_as": type(model).__name__}))
+sys.exit(0 if diff <= 1e-4 else 1)
