@@ -19,7 +19,7 @@ __attribute__((noinline)) void work(float *in, float *out) { _mm512_storeu_ps(ou
 int main(int argc, char **argv) { float in[16], out[16]; for (int i = 0; i < 16; i++) in[i] = (float)(argc + i); work(in, out); printf("%f\n", out[3]); return 0; }
 C
 gcc -O2 -mavx512f "$tmp/avx512.c" -o "$tmp/avx512"
-if bash -c 'qemu-x86_64 -cpu Haswell "$0"' "$tmp/avx512" >/dev/null 2>&1; then
+if bash -c 'qemu-x86_64 -cpu Haswell "$0"; exit $?' "$tmp/avx512" >/dev/null 2>&1; then
   echo "error: qemu -cpu Haswell executed an AVX-512 instruction; this check would prove nothing" >&2
   exit 1
 fi
