@@ -23,7 +23,7 @@ if bash -c 'qemu-x86_64 -cpu Haswell "$0"; exit $?' "$tmp/avx512" >/dev/null 2>&
   echo "error: qemu -cpu Haswell executed an AVX-512 instruction; this check would prove nothing" >&2
   exit 1
 fi
-bk=target/debug/bertkit
+bk="${CARGO_TARGET_DIR:-target}/debug/bertkit"
 args=(embed --dynamic --model models/minilm "this is such an amazing movie!")
 native=$($bk "${args[@]}" | grep 'Pooled Outputs Values')
 emulated=$(qemu-x86_64 -cpu Haswell $bk "${args[@]}" 2>/dev/null | grep 'Pooled Outputs Values')

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/assets.sh
 cargo build --locked
-bk=target/debug/bertkit
+bk="${CARGO_TARGET_DIR:-target}/debug/bertkit"
 text="this is such an amazing movie!"
 echo "==> bertkit preprocess"
 $bk preprocess --model models/minilm "$text"

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-runs/demo}
 duration=${2:-10}
-bk=target/debug/bertkit
+bk="${CARGO_TARGET_DIR:-target}/debug/bertkit"
 [ -x "$bk" ] || cargo build --locked
 [ -f "$model/bertkit.json" ] || { echo "error: $model is not a trained model folder (run scripts/demo.sh)" >&2; exit 1; }
 port=$((20000 + RANDOM % 20000))
