@@ -173,7 +173,7 @@ where
             examples_per_second: n as f64 / state.epoch_seconds.max(1e-9),
         };
         progress.finish(&format!(
-            "loss {:.4} acc {:.4} val_loss {:.4} val_acc {:.4} ({:.1}s, {:.1} ex/s)",
+            "loss {:.4} acc {:.4} val_loss {:.4} val_acc {:.4} ({:.2}s, {:.1} ex/s)",
             record.loss, record.accuracy, record.val_loss, record.val_accuracy, record.seconds, record.examples_per_second
         ));
         state.history.epochs.push(record);
