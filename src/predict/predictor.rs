@@ -93,18 +93,41 @@ impl Predictor {
 
 /// Sigmoid for one logit (probability of `class_names[1]`), softmax otherwise.
 pub fn to_prediction(logits: &[f32], class_names: &[String]) -> Prediction {
-    {
-        let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
-        if logits.len() == 1 {
-            let p = 1.0 / (1.0 + (-logits[0]).exp());
-            let label = name(usize::from(p >= 0.5));
-            return Prediction { label, score: p, scores: vec![1.0 - p, p] };
-        }
-        let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
-        let sum: f32 = exps.iter().sum();
-        let scores: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-        let best = crate::metrics::predicted_class(logits);
-        Prediction { label: name(best), score: scores[best], scores }
+    let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
+    if logits.len() == 1 {
+        let p = 1.0 / (1.0 + (-logits[0]).exp());
+        let label = name(usize::from(p >= 0.5));
+        return Prediction { label, score: p, scores: vec![1.0 - p, p] };
+    }
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    let scores: Vec<f32> = exps.iter().map(|e| e / sum).collect();
+    let best = crate::metrics::predicted_class(logits);
+    let score = scores.get(best).copied().unwrap_or(f32::NAN);
+    Prediction { label: name(best), score, scores }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_logit_is_the_positive_class_probability() {
+        let names = vec!["neg".to_string(), "pos".to_string()];
+        let p = to_prediction(&[2.0], &names);
+        assert_eq!(p.label, "pos");
+        assert!((p.score - 0.880_797).abs() < 1e-5);
+        assert!((p.scores[0] + p.scores[1] - 1.0).abs() < 1e-6);
+        assert_eq!(to_prediction(&[-0.1], &names).label, "neg");
+    }
+
+    #[test]
+    fn several_logits_get_a_softmax_and_the_top_label() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let p = to_prediction(&[0.0, 1000.0, 0.0], &names);
+        assert_eq!((p.label.as_str(), p.score), ("b", 1.0));
+        let p = to_prediction(&[0.0, 0.0, 0.0], &names);
+        assert!((p.score - 1.0 / 3.0).abs() < 1e-6);
     }
 }
