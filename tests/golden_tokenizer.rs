@@ -112,6 +112,8 @@ fn only_second_cuts_the_second_segment_and_needs_a_pair() {
     assert_eq!(enc.ids[1], tok.inner().token_to_id("good").unwrap());
     let err = tok.encode("good", None).unwrap_err().to_string();
     assert!(err.contains("only_second") && err.contains("pair"), "{err}");
+    let err = tok.encode_all(&["good", "bad"]).unwrap_err().to_string();
+    assert!(err.starts_with("text 0:") || err.starts_with("text 1:"), "{err}");
 }
 
 #[test]

@@ -158,10 +158,11 @@ impl BenchCmd {
             .chunks(self.batch)
             .take(n_batches)
             .map(|chunk| {
-                let enc: Vec<_> = chunk.iter().filter_map(|(t, _)| tok.encode(t, None).ok()).collect();
-                (TokenBatch::pad(&enc, Padding::Fixed(self.seq), tok.pad_id()), chunk.iter().map(|(_, l)| *l).collect())
+                let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
+                let enc = tok.encode_all(&texts)?;
+                Ok((TokenBatch::pad(&enc, Padding::Fixed(self.seq), tok.pad_id()), chunk.iter().map(|(_, l)| *l).collect()))
             })
-            .collect();
+            .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
         let base = json!({ "framework": "bertkit", "mode": self.mode, "batch": self.batch, "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac });
         let mut res = match self.mode.as_str() {

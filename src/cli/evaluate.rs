@@ -10,7 +10,6 @@ use bertkit::artifact::ClassifierBundle;
 use bertkit::metrics::EvalReport;
 use bertkit::predict::Predictor;
 use clap::Args;
-use rayon::prelude::*;
 
 use super::data_args::DataArgs;
 
@@ -60,12 +59,7 @@ impl EvaluateCmd {
         predictor.batch_size = self.batch_size;
         let t0 = Instant::now();
         let tok = predictor.tokenizer();
-        let enc = ds
-            .examples
-            .par_iter()
-            .enumerate()
-            .map(|(i, e)| tok.encode(&e.text, None).with_context(|| format!("tokenizing example {i}")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let enc = tok.encode_all(&ds.texts()).context("tokenizing the evaluation data")?;
         let logits = predictor.logits(&enc)?;
         let report = EvalReport::from_logits(&logits, &ds.labels(), classes.len());
         let secs = t0.elapsed().as_secs_f64();

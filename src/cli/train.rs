@@ -11,10 +11,8 @@ use bertkit::data::split;
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{BertClassifier, BertEncoder, Pooling};
 use bertkit::predict::run_batched;
-use bertkit::tokenize::{Encoded, TextTokenizer};
 use bertkit::train::{Split, TrainPlan, TrainRun, train_classifier};
 use clap::Args;
-use rayon::prelude::*;
 
 use super::data_args::{DataArgs, show_samples};
 use super::evaluate::print_report;
@@ -89,14 +87,6 @@ pub struct TrainCmd {
     quiet: bool,
 }
 
-fn encode_all(tok: &TextTokenizer, texts: &[&str]) -> anyhow::Result<Vec<Encoded>> {
-    texts
-        .par_iter()
-        .enumerate()
-        .map(|(i, t)| tok.encode(t, None).with_context(|| format!("tokenizing example {i}")))
-        .collect()
-}
-
 impl TrainCmd {
     fn plan(&self) -> TrainPlan {
         TrainPlan {
@@ -137,8 +127,8 @@ impl TrainCmd {
 
         let tok = self.pre.tokenizer(&self.model)?;
         let t0 = Instant::now();
-        let train_enc = encode_all(&tok, &train.texts())?;
-        let val_enc = encode_all(&tok, &val.texts())?;
+        let train_enc = tok.encode_all(&train.texts()).context("tokenizing the training data")?;
+        let val_enc = tok.encode_all(&val.texts()).context("tokenizing the validation data")?;
         let truncated = train_enc.iter().filter(|e| e.len() == encode.seq_len).count();
         println!(
             "Tokenized {} + {} texts in {:.1}s ({} of the training texts fill all {} tokens)",
@@ -192,7 +182,7 @@ impl TrainCmd {
         if let Some(test_path) = &self.test {
             let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
             let test = test_args.load(Some(classes.clone()))?;
-            let test_enc = encode_all(&tok, &test.texts())?;
+            let test_enc = tok.encode_all(&test.texts()).context("tokenizing the test data")?;
             let t0 = Instant::now();
             let logits = run_batched(&test_enc, self.eval_batch_size, tok.pad_id(), &device, |i| model.forward(i))
                 .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;

@@ -22,8 +22,7 @@ where
     order.sort_by_key(|&i| encodings[i].len());
     let mut rows: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
     for chunk in order.chunks(batch_size.max(1)) {
-        let batch_enc: Vec<Encoded> = chunk.iter().map(|&i| encodings[i].clone()).collect();
-        let batch = TokenBatch::pad(&batch_enc, Padding::Longest, pad_id);
+        let batch = TokenBatch::pad(chunk.iter().map(|&i| &encodings[i]), Padding::Longest, pad_id);
         let out = f(EncoderInput::from_batch(&batch, device));
         let [_, k] = out.dims();
         let values = out.into_data().try_into_vec_as::<f32>()?;

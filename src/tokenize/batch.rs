@@ -25,18 +25,24 @@ pub struct TokenBatch {
 impl TokenBatch {
     /// Pads (right, with `pad_id`, mask 0, type 0) every encoding to one length. Encodings longer
     /// than a fixed length cannot occur: the tokenizer has already truncated them to the plan.
-    pub fn pad(encodings: &[Encoded], padding: Padding, pad_id: u32) -> Self {
-        let longest = encodings.iter().map(Encoded::len).max().unwrap_or(0);
+    pub fn pad<'a, I>(encodings: I, padding: Padding, pad_id: u32) -> Self
+    where
+        I: IntoIterator<Item = &'a Encoded>,
+        I::IntoIter: Clone,
+    {
+        let encodings = encodings.into_iter();
+        let longest = encodings.clone().map(Encoded::len).max().unwrap_or(0);
         let seq_len = match padding {
             Padding::Fixed(n) => n.max(longest),
             Padding::Longest => longest.max(1),
         };
-        let cells = encodings.len() * seq_len;
+        let batch_size = encodings.clone().count();
+        let cells = batch_size * seq_len;
         let mut batch = Self {
             input_word_ids: Vec::with_capacity(cells),
             input_mask: Vec::with_capacity(cells),
             input_type_ids: Vec::with_capacity(cells),
-            batch_size: encodings.len(),
+            batch_size,
             seq_len,
         };
         for enc in encodings {

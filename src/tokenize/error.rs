@@ -22,6 +22,12 @@ pub enum TokenizeError {
     NeedsPair(&'static str),
     #[error("head_tail truncation applies to single texts, not sentence pairs; use longest_first")]
     HeadTailPair,
+    #[error("text {index}: {source}")]
+    AtText {
+        index: usize,
+        #[source]
+        source: Box<TokenizeError>,
+    },
     #[error("cannot tokenize text: {0}")]
     Encode(String),
     #[error("unknown truncation `{0}`: expected longest_first, only_first, only_second or head_tail")]

@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::wordpiece::WordPiece;
@@ -167,9 +168,16 @@ impl TextTokenizer {
         Ok(Encoded { ids: enc.get_ids().to_vec(), type_ids: enc.get_type_ids().to_vec() })
     }
 
-    /// Encodes many single texts.
-    pub fn encode_all<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Encoded>, TokenizeError> {
-        texts.iter().map(|t| self.encode(t.as_ref(), None)).collect()
+    /// Encodes many single texts on all cores; an error names the text's index.
+    pub fn encode_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Encoded>, TokenizeError> {
+        texts
+            .par_iter()
+            .enumerate()
+            .map(|(index, t)| {
+                self.encode(t.as_ref(), None)
+                    .map_err(|source| TokenizeError::AtText { index, source: Box::new(source) })
+            })
+            .collect()
     }
 
     /// Head+tail truncation of a single text: the special tokens at both ends stay, the content

@@ -103,8 +103,7 @@ pub fn train_classifier(
         trainable,
         args,
         |m, idx| {
-            let enc: Vec<Encoded> = idx.iter().map(|&i| train.encodings[i].clone()).collect();
-            let batch = TokenBatch::pad(&enc, Padding::Longest, run.pad_id);
+            let batch = TokenBatch::pad(idx.iter().map(|&i| &train.encodings[i]), Padding::Longest, run.pad_id);
             m.forward(EncoderInput::from_batch(&batch, &ad))
         },
         |m| {
