@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Loads a folder written by `bertkit train` with Hugging Face transformers'
-BertForSequenceClassification and compares its scores with `bertkit predict --json`.
+AutoModelForSequenceClassification (BertFor…, DistilBertFor…, RobertaFor…, AlbertFor…,
+ElectraFor…) and compares its scores with `bertkit predict --json`.
 
   .venv/bin/python scripts/check_transformers_load.py runs/pooler-demo [target/debug/bertkit]
 
-Scores match only for models trained with `--pooling pooler` and no `--head-hidden` (the
-architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
+Scores match only for models trained with the family's default `--pooling` and `--head-hidden`
+(the architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
 Prints one JSON line; exits 1 when the largest difference exceeds 1e-4.
 """
 import json
@@ -13,7 +14,7 @@ import subprocess
 import sys
 
 import torch
-from transformers import AutoTokenizer, BertForSequenceClassification
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 model_dir = sys.argv[1]
 bertkit = sys.argv[2] if len(sys.argv) > 2 else "target/debug/bertkit"
@@ -22,7 +23,7 @@ texts = ["this is such an amazing movie!", "The movie was great!", "The movie wa
 meta = json.load(open(f"{model_dir}/bertkit.json"))
 seq_len = meta["encode"]["seq_len"]
 
-model = BertForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
 tok = AutoTokenizer.from_pretrained(model_dir)
 enc = tok(texts, padding=True, truncation=True, max_length=seq_len, return_tensors="pt")
 with torch.no_grad():

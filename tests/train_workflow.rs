@@ -228,3 +228,37 @@ fn export_embeddings_writes_the_wordpiece_table_in_glove_format() {
         assert!((a - b).abs() < 1e-6);
     }
 }
+
+/// Issue 7: every supported family fine-tunes, exports in its transformers layout, reloads and
+/// predicts through the same commands as BERT (the tiny checkpoints of `golden_families.rs`).
+#[test]
+fn every_family_fine_tunes_exports_and_predicts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("reviews");
+    write_tiny_reviews(&data, 12, false);
+    for (family, prefix, head) in [
+        ("distilbert", "distilbert.", "pre_classifier.weight"),
+        ("roberta", "roberta.", "classifier.out_proj.weight"),
+        ("albert", "albert.", "classifier.weight"),
+        ("electra", "electra.", "classifier.dense.weight"),
+    ] {
+        let model = common::root().join("tests/fixtures/families").join(family);
+        let out = tmp.path().join(family);
+        let stdout = ok(bertkit()
+            .args(["train", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap(), "--epochs", "1", "--batch-size", "8", "--seq-len", "24"])
+            .args(["--lr", "1e-3", "--quiet"])
+            .output()
+            .unwrap());
+        assert!(stdout.contains(&format!("({family}, ")), "{stdout}");
+        let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let names = st.names();
+        assert!(names.iter().any(|n| *n == head), "{family}: {head} missing from {names:?}");
+        assert!(names.iter().filter(|n| !n.starts_with("classifier") && !n.starts_with("pre_classifier")).all(|n| n.starts_with(prefix)), "{family}: {names:?}");
+        let s = scores(&out, PROBES);
+        assert!(s.iter().flatten().all(|p| (0.0..=1.0).contains(p)), "{family}: {s:?}");
+        let printed = ok(bertkit().args(["predict", "--model", out.to_str().unwrap(), PROBES[0]]).output().unwrap());
+        assert!(printed.contains("score:"), "{family}: {printed}");
+    }
+}

@@ -1,21 +1,30 @@
-//! Saves a classifier as `config.json` + `model.safetensors` (`bert.*` + `classifier.*`) +
-//! tokenizer files + `bertkit.json`, and loads it back with its tokenizer.
+//! Saves a classifier as `config.json` + `model.safetensors` (`bert.*` + `classifier.*`, or the
+//! family's own layout) + tokenizer files + `bertkit.json`, and loads it back with its tokenizer.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use serde_json::json;
 
 use super::{ArtifactError, META_FILE, ModelMeta};
 use crate::model::{
-    BertClassifier, BertConfig, BertEncoder, Checkpoint, ClassifierHead, Pooling, PoolingError, WeightsWriter,
+    BertClassifier, BertEncoder, Checkpoint, ClassifierHead, Family, ModelConfig, Pooling, PoolingError,
+    WeightsWriter,
 };
 use crate::tokenize::TextTokenizer;
 
 /// Tokenizer files copied from the source checkpoint when present.
-const TOKENIZER_FILES: &[&str] =
-    &["tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"];
+const TOKENIZER_FILES: &[&str] = &[
+    "tokenizer.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "spiece.model",
+];
 
 /// A reloaded classifier with everything needed to score raw text.
 pub struct ClassifierBundle {
@@ -35,13 +44,14 @@ impl ClassifierBundle {
             .map_err(|source| ArtifactError::Read { path: meta_path.clone(), source })?;
         let meta: ModelMeta = serde_json::from_str(&text)
             .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
-        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let family = config.family;
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
         let mut w = ckpt.weights(device)?;
-        w.select_prefix("embeddings.word_embeddings.weight", &["bert.", ""])?;
+        w.select_prefix("embeddings.word_embeddings.weight", &[family.prefix(), ""])?;
         let encoder = BertEncoder::load(&w, config)?;
-        w.select_prefix("classifier.weight", &[""])?;
-        let head = ClassifierHead::load(&w, meta.head)?;
+        w.select_prefix(&format!("{}.weight", family.head_names().1), &[""])?;
+        let head = ClassifierHead::load(&w, meta.head, family)?;
         if meta.pooling == Pooling::Pooler && encoder.pooler.is_none() {
             return Err(PoolingError::NoPooler.into());
         }
@@ -77,7 +87,7 @@ where
     }
     fs::create_dir_all(&tmp).map_err(write_err(&tmp))?;
 
-    let mut w = WeightsWriter::new("bert.");
+    let mut w = WeightsWriter::new(model.encoder.config.family.prefix());
     model.encoder.save(&mut w)?;
     w.set_prefix("");
     model.head.save(&mut w)?;
@@ -118,22 +128,32 @@ where
     Ok(())
 }
 
-/// The encoder's config plus what `BertForSequenceClassification` reads: architectures,
-/// `id2label`/`label2id`, and `problem_type`. A binary bertkit model has one logit trained with
-/// BCE, which transformers calls `multi_label_classification` with `num_labels = 1`.
-fn hf_config(encoder: &BertConfig, meta: &ModelMeta) -> BertConfig {
-    let mut cfg = encoder.clone();
+/// The encoder's `config.json` as read, plus what `*ForSequenceClassification` reads:
+/// architectures, `id2label`/`label2id`, `problem_type` and the head's dropout. A binary bertkit
+/// model has one logit trained with BCE, which transformers calls `multi_label_classification`
+/// with `num_labels = 1`.
+fn hf_config(encoder: &ModelConfig, meta: &ModelMeta) -> serde_json::Map<String, serde_json::Value> {
+    let mut cfg = encoder.raw.clone();
     let labels: Vec<&String> = if meta.is_binary() {
         meta.class_names.iter().skip(1).take(1).collect()
     } else {
         meta.class_names.iter().collect()
     };
-    cfg.id2label = Some(labels.iter().enumerate().map(|(i, l)| (i.to_string(), (*l).clone())).collect());
-    cfg.label2id = Some(labels.iter().enumerate().map(|(i, l)| ((*l).clone(), i)).collect::<BTreeMap<_, _>>());
-    cfg.problem_type =
-        Some(if meta.is_binary() { "multi_label_classification" } else { "single_label_classification" }.into());
-    cfg.classifier_dropout = Some(meta.head.dropout);
-    cfg.extra.insert("architectures".into(), serde_json::json!(["BertForSequenceClassification"]));
-    cfg.extra.insert("num_labels".into(), serde_json::json!(labels.len()));
+    let id2label: BTreeMap<String, String> =
+        labels.iter().enumerate().map(|(i, l)| (i.to_string(), (*l).clone())).collect();
+    let label2id: BTreeMap<String, usize> = labels.iter().enumerate().map(|(i, l)| ((*l).clone(), i)).collect();
+    let problem = if meta.is_binary() { "multi_label_classification" } else { "single_label_classification" };
+    let dropout_field = match encoder.family {
+        Family::DistilBert => "seq_classif_dropout",
+        Family::Albert => "classifier_dropout_prob",
+        Family::Bert | Family::Roberta | Family::Electra => "classifier_dropout",
+    };
+    cfg.insert("model_type".into(), json!(encoder.family.model_type()));
+    cfg.insert("id2label".into(), json!(id2label));
+    cfg.insert("label2id".into(), json!(label2id));
+    cfg.insert("problem_type".into(), json!(problem));
+    cfg.insert(dropout_field.into(), json!(meta.head.dropout));
+    cfg.insert("architectures".into(), json!([encoder.family.classification_architecture()]));
+    cfg.insert("num_labels".into(), json!(labels.len()));
     cfg
 }

@@ -1,11 +1,11 @@
-//! `bertkit export-embeddings`: writes a checkpoint's WordPiece embedding table in GloVe text
+//! `bertkit export-embeddings`: writes a checkpoint's token embedding table in GloVe text
 //! format, so the BiLSTM baseline can start from real pretrained vectors when no GloVe file can
 //! be downloaded.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bertkit::model::{BertConfig, Checkpoint, write_glove};
+use bertkit::model::{Checkpoint, ModelConfig, write_glove};
 use bertkit::tokenize::{EncodePlan, TextTokenizer};
 use burn::tensor::Device;
 use clap::Args;
@@ -22,13 +22,13 @@ pub struct ExportEmbeddingsCmd {
 
 impl ExportEmbeddingsCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let config = BertConfig::from_file(&self.model.join("config.json"))?;
+        let config = ModelConfig::from_file(&self.model.join("config.json"))?;
         let tok = TextTokenizer::from_dir(&self.model, EncodePlan::default())
             .with_context(|| format!("loading the tokenizer of {}", self.model.display()))?;
         let ckpt = Checkpoint::read(&self.model.join("model.safetensors"))?;
         let mut w = ckpt.weights(&Device::flex())?;
-        w.select_prefix("embeddings.word_embeddings.weight", &["", "bert."])?;
-        let (n, dim) = (config.vocab_size, config.hidden_size);
+        w.select_prefix("embeddings.word_embeddings.weight", &["", config.family.prefix()])?;
+        let (n, dim) = (config.vocab_size, config.embedding_size);
         let matrix = w.read("embeddings.word_embeddings.weight", &[n, dim])?;
         let tokens: Vec<String> = (0..n as u32).map(|i| tok.id_to_token(i).unwrap_or_default()).collect();
         let written = write_glove(&self.out, &tokens, &matrix, dim)?;

@@ -55,10 +55,12 @@ pub struct TrainCmd {
     /// Train only the head on cached features of the frozen encoder (feature extraction).
     #[arg(long)]
     freeze_encoder: bool,
-    /// pooler (the checkpoint's tanh pooler), cls or mean.
-    #[arg(long, default_value = "pooler")]
-    pooling: Pooling,
-    /// Add a hidden dense+ReLU layer of this size to the head.
+    /// pooler (the checkpoint's tanh pooler), cls or mean. Default: what the family's
+    /// transformers classifier reads (pooler for BERT/ALBERT, the first token otherwise).
+    #[arg(long)]
+    pooling: Option<Pooling>,
+    /// A hidden dense layer of this size in the head (0: none). Default: the family's
+    /// transformers head (none for BERT/ALBERT; hidden_size for DistilBERT, RoBERTa, ELECTRA).
     #[arg(long)]
     head_hidden: Option<usize>,
     #[arg(long, default_value_t = 0.1)]
@@ -141,21 +143,30 @@ impl TrainCmd {
 
         let encoder = BertEncoder::from_dir(&self.model.model, &device)
             .with_context(|| format!("loading the encoder from {}", self.model.model.display()))?;
+        let cfg = &encoder.config;
         anyhow::ensure!(
-            encode.seq_len <= encoder.config.max_position_embeddings,
-            "--seq-len {} exceeds max_position_embeddings {}",
+            encode.seq_len <= cfg.max_sequence_length(),
+            "--seq-len {} exceeds the {} positions this {} checkpoint has",
             encode.seq_len,
-            encoder.config.max_position_embeddings
+            cfg.max_sequence_length(),
+            cfg.family
         );
+        let family = cfg.family;
+        let pooling = self.pooling.unwrap_or(Pooling::family_default(family, encoder.pooler.is_some()));
+        let head_hidden = match self.head_hidden {
+            Some(0) => None,
+            Some(h) => Some(h),
+            None => family.head_defaults().hidden_layer.then_some(cfg.hidden_size),
+        };
         let num_outputs = if classes.len() == 2 { 1 } else { classes.len() };
-        let model = BertClassifier::new(encoder, self.pooling, self.head_hidden, num_outputs, self.dropout, self.seed)?;
+        let model = BertClassifier::new(encoder, pooling, head_hidden, num_outputs, self.dropout, self.seed)?;
         println!(
-            "Model: {} ({} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
+            "Model: {} ({family}, {} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
             self.model.model.display(),
             model.encoder.config.num_hidden_layers,
             model.encoder.hidden_size(),
-            self.pooling,
-            self.head_hidden.map_or("dense".to_string(), |h| format!("dense({h})+relu+dense")),
+            pooling,
+            head_hidden.map_or("dense".to_string(), |h| format!("dense({h})+{:?}+dense", model.head.spec.activation)),
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
@@ -192,7 +203,7 @@ impl TrainCmd {
             metrics["test"] = serde_json::to_value(&report)?;
         }
 
-        let mut meta = ModelMeta::new(classes, encode, self.pooling, model.head.spec);
+        let mut meta = ModelMeta::new(classes, encode, pooling, model.head.spec);
         meta.training = serde_json::json!({
             "plan": plan,
             "base_model": self.model.model,

@@ -1,12 +1,13 @@
 //! Multi-head self-attention with the post-attention residual and LayerNorm (transformers'
-//! `BertSelfAttention` + `BertSelfOutput`, eager attention).
+//! `BertSelfAttention` + `BertSelfOutput`, eager attention; the same math in every family).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
-use super::{BertConfig, LoadError, Weights, WeightsWriter};
+use super::names::LayerNames;
+use super::{Family, LoadError, ModelConfig, Weights, WeightsWriter};
 
 #[derive(Module, Debug)]
 pub struct BertAttention {
@@ -23,28 +24,30 @@ pub struct BertAttention {
 }
 
 impl BertAttention {
-    /// Reads `{prefix}.self.{query,key,value}` and `{prefix}.output.{dense,LayerNorm}`.
-    pub fn load(w: &Weights<'_>, cfg: &BertConfig, prefix: &str) -> Result<Self, LoadError> {
+    /// Reads the query/key/value/output projections and the LayerNorm named by `names`.
+    pub fn load(w: &Weights<'_>, cfg: &ModelConfig, names: &LayerNames) -> Result<Self, LoadError> {
         let h = cfg.hidden_size;
+        // DistilBERT's `MultiHeadSelfAttention` has no dropout after `out_lin`.
+        let output_p = if cfg.family == Family::DistilBert { 0.0 } else { cfg.hidden_dropout_prob };
         Ok(Self {
-            query: w.linear(&format!("{prefix}.self.query"), h, h)?,
-            key: w.linear(&format!("{prefix}.self.key"), h, h)?,
-            value: w.linear(&format!("{prefix}.self.value"), h, h)?,
-            output: w.linear(&format!("{prefix}.output.dense"), h, h)?,
-            layer_norm: w.layer_norm(&format!("{prefix}.output.LayerNorm"), h, cfg.layer_norm_eps)?,
+            query: w.linear(&names.query, h, h)?,
+            key: w.linear(&names.key, h, h)?,
+            value: w.linear(&names.value, h, h)?,
+            output: w.linear(&names.attention_output, h, h)?,
+            layer_norm: w.layer_norm(&names.attention_norm, h, cfg.layer_norm_eps)?,
             attention_dropout: DropoutConfig::new(cfg.attention_probs_dropout_prob).init(),
-            output_dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
+            output_dropout: DropoutConfig::new(output_p).init(),
             num_heads: cfg.num_attention_heads,
         })
     }
 
-    /// Writes `{prefix}.self.*` and `{prefix}.output.*` (the mirror of [`Self::load`]).
-    pub fn save(&self, w: &mut WeightsWriter, prefix: &str) -> Result<(), LoadError> {
-        w.linear(&format!("{prefix}.self.query"), &self.query)?;
-        w.linear(&format!("{prefix}.self.key"), &self.key)?;
-        w.linear(&format!("{prefix}.self.value"), &self.value)?;
-        w.linear(&format!("{prefix}.output.dense"), &self.output)?;
-        w.layer_norm(&format!("{prefix}.output.LayerNorm"), &self.layer_norm)
+    /// Writes the tensors under `names` (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter, names: &LayerNames) -> Result<(), LoadError> {
+        w.linear(&names.query, &self.query)?;
+        w.linear(&names.key, &self.key)?;
+        w.linear(&names.value, &self.value)?;
+        w.linear(&names.attention_output, &self.output)?;
+        w.layer_norm(&names.attention_norm, &self.layer_norm)
     }
 
     /// `x`: `[B, T, H]`; `mask_bias`: `[B, 1, 1, T]`, 0 for real tokens and a large negative

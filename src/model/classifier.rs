@@ -27,8 +27,15 @@ impl BertClassifier {
             return Err(PoolingError::NoPooler);
         }
         let device = encoder.embeddings.word_embeddings.weight.device();
-        let spec = HeadSpec { input_size: encoder.hidden_size(), hidden_size, num_outputs, dropout };
-        Ok(Self { encoder, head: ClassifierHead::new(spec, &device, seed), pooling })
+        let family = encoder.config.family;
+        let spec = HeadSpec {
+            input_size: encoder.hidden_size(),
+            hidden_size,
+            num_outputs,
+            dropout,
+            activation: family.head_defaults().activation,
+        };
+        Ok(Self { encoder, head: ClassifierHead::new(spec, family, &device, seed), pooling })
     }
 
     /// The pooled text vectors `[B, H]` (what the frozen-encoder path caches).

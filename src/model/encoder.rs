@@ -1,6 +1,6 @@
-//! The whole BERT encoder (transformers' `BertModel`): embeddings, the layer stack and the tanh
-//! pooler, returning `pooled_output`, `sequence_output` and every layer's `encoder_outputs` like
-//! the TF Hub BERT encoders.
+//! The whole encoder (transformers' `BertModel`, `DistilBertModel`, `RobertaModel`, `AlbertModel`,
+//! `ElectraModel`): embeddings, the block stack and the tanh pooler, returning `pooled_output`,
+//! `sequence_output` and every layer's `encoder_outputs` like the TF Hub BERT encoders.
 
 use std::path::Path;
 
@@ -9,7 +9,8 @@ use burn::nn::Linear;
 use burn::tensor::activation::tanh;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{BertConfig, BertEmbeddings, BertLayer, Checkpoint, LoadError, Weights, WeightsWriter};
+use super::names::{EncoderNames, LayerNames};
+use super::{BertEmbeddings, BertLayer, Checkpoint, LoadError, ModelConfig, Weights, WeightsWriter};
 use crate::tokenize::TokenBatch;
 
 /// Added to attention scores of padding tokens. Large enough that `exp` underflows to exactly 0
@@ -39,7 +40,8 @@ impl EncoderInput {
 /// What the encoder returns.
 #[derive(Clone, Debug)]
 pub struct EncoderOutput {
-    /// `[B, H]`: tanh(dense(`[CLS]` state)); `None` for checkpoints saved without a pooler.
+    /// `[B, H]`: tanh(dense(`[CLS]` state)); `None` for checkpoints saved without a pooler
+    /// (DistilBERT, ELECTRA, RoBERTa classifiers).
     pub pooled_output: Option<Tensor<2>>,
     /// `[B, T, H]`: the last layer's hidden states.
     pub sequence_output: Tensor<3>,
@@ -50,44 +52,59 @@ pub struct EncoderOutput {
 #[derive(Module, Debug)]
 pub struct BertEncoder {
     pub embeddings: BertEmbeddings,
+    /// ALBERT's `embedding_hidden_mapping_in` / ELECTRA's `embeddings_project`: `E` → `H`.
+    pub projection: Option<Linear>,
+    /// The stored blocks; ALBERT runs them several times (see [`ModelConfig::layers_at_depth`]).
     pub layers: Vec<BertLayer>,
     pub pooler: Option<Linear>,
     #[module(skip)]
-    pub config: BertConfig,
+    pub config: ModelConfig,
 }
 
 impl BertEncoder {
-    /// Loads `dir/config.json` and `dir/model.safetensors` (names with or without `bert.`).
+    /// Loads `dir/config.json` and `dir/model.safetensors` (names with or without the family's
+    /// `bert.`/`roberta.`/… prefix).
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, LoadError> {
-        let config = BertConfig::from_file(&dir.join("config.json"))?;
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
         let mut weights = ckpt.weights(device)?;
-        weights.select_prefix("embeddings.word_embeddings.weight", &["", "bert."])?;
+        weights.select_prefix("embeddings.word_embeddings.weight", &["", config.family.prefix()])?;
         Self::load(&weights, config)
     }
 
     /// Builds the encoder from already opened weights (prefix selected).
-    pub fn load(w: &Weights<'_>, config: BertConfig) -> Result<Self, LoadError> {
+    pub fn load(w: &Weights<'_>, config: ModelConfig) -> Result<Self, LoadError> {
+        let (e, h) = (config.embedding_size, config.hidden_size);
         let embeddings = BertEmbeddings::load(w, &config)?;
-        let layers = (0..config.num_hidden_layers)
-            .map(|i| BertLayer::load(w, &config, i))
+        let projection = match EncoderNames::projection(config.family) {
+            // ELECTRA only stores the projection when the widths differ.
+            Some(name) if e != h || w.contains(&format!("{name}.weight")) => Some(w.linear(name, e, h)?),
+            _ => None,
+        };
+        let layers = (0..config.stored_layers())
+            .map(|i| BertLayer::load(w, &config, &LayerNames::new(config.family, i, config.inner_group_num)))
             .collect::<Result<Vec<_>, _>>()?;
-        let pooler = if w.contains("pooler.dense.weight") {
-            Some(w.linear("pooler.dense", config.hidden_size, config.hidden_size)?)
+        let pooler_name = EncoderNames::pooler(config.family);
+        let pooler = if w.contains(&format!("{pooler_name}.weight")) {
+            Some(w.linear(pooler_name, h, h)?)
         } else {
             None
         };
-        Ok(Self { embeddings, layers, pooler, config })
+        Ok(Self { embeddings, projection, layers, pooler, config })
     }
 
-    /// Writes every tensor under transformers' `BertModel` names (the mirror of [`Self::load`]).
+    /// Writes every tensor under the family's transformers names (the mirror of [`Self::load`]).
     pub fn save(&self, w: &mut WeightsWriter) -> Result<(), LoadError> {
+        let family = self.config.family;
         self.embeddings.save(w)?;
+        if let (Some(p), Some(name)) = (&self.projection, EncoderNames::projection(family)) {
+            w.linear(name, p)?;
+        }
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.save(w, i)?;
+            layer.save(w, &LayerNames::new(family, i, self.config.inner_group_num))?;
         }
         match &self.pooler {
-            Some(p) => w.linear("pooler.dense", p),
+            Some(p) => w.linear(EncoderNames::pooler(family), p),
             None => Ok(()),
         }
     }
@@ -102,9 +119,15 @@ impl BertEncoder {
         let [b, t] = input.input_mask.dims();
         let mask_bias = (input.input_mask.float().neg() + 1.0).mul_scalar(MASK_NEG).reshape([b, 1, 1, t]);
         let mut x = self.embeddings.forward(input.input_word_ids, input.input_type_ids);
-        let mut encoder_outputs = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            x = layer.forward(x, mask_bias.clone());
+        if let Some(projection) = &self.projection {
+            x = projection.forward(x);
+        }
+        let depth = self.config.num_hidden_layers;
+        let mut encoder_outputs = Vec::with_capacity(depth);
+        for d in 0..depth {
+            for layer in &self.layers[self.config.layers_at_depth(d)] {
+                x = layer.forward(x, mask_bias.clone());
+            }
             encoder_outputs.push(x.clone());
         }
         let pooled_output = self.pooler.as_ref().map(|dense| {

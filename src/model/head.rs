@@ -1,12 +1,13 @@
-//! The classification head on top of a pooled text vector: dropout → (dense → ReLU → dropout) →
-//! dense, the last layer named like transformers' `classifier`.
+//! The classification head on top of a pooled text vector: dropout → (dense → activation →
+//! dropout) → dense, named like the family's transformers head (`classifier`, or
+//! `classifier.dense` + `classifier.out_proj`).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{gelu, relu, tanh};
 use burn::tensor::{Device, Tensor};
 
-use super::{LoadError, Weights, WeightsWriter};
+use super::{Family, HeadActivation, LoadError, Weights, WeightsWriter};
 
 /// Shape of the head, stored in the exported metadata.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -17,6 +18,24 @@ pub struct HeadSpec {
     /// Logits per text: 1 for binary (sigmoid), the class count otherwise (softmax).
     pub num_outputs: usize,
     pub dropout: f64,
+    /// Between the hidden and the output layer (ReLU in files written before families).
+    #[serde(default)]
+    pub activation: HeadActivation,
+}
+
+impl HeadSpec {
+    /// The head transformers' `*ForSequenceClassification` puts on `family`, for an encoder of
+    /// width `input_size`.
+    pub fn family_default(family: Family, input_size: usize, num_outputs: usize, dropout: f64) -> Self {
+        let d = family.head_defaults();
+        Self {
+            input_size,
+            hidden_size: d.hidden_layer.then_some(input_size),
+            num_outputs,
+            dropout,
+            activation: d.activation,
+        }
+    }
 }
 
 #[derive(Module, Debug)]
@@ -26,12 +45,15 @@ pub struct ClassifierHead {
     pub output: Linear,
     #[module(skip)]
     pub spec: HeadSpec,
+    /// Decides the tensor names on save.
+    #[module(skip)]
+    pub family: Family,
 }
 
 impl ClassifierHead {
     /// A fresh head, initialised like transformers' `BertForSequenceClassification`
     /// (normal(0, 0.02) weights, zero bias); `seed` makes the draw reproducible.
-    pub fn new(spec: HeadSpec, device: &Device, seed: u64) -> Self {
+    pub fn new(spec: HeadSpec, family: Family, device: &Device, seed: u64) -> Self {
         device.seed(seed);
         let init = Initializer::Normal { mean: 0.0, std: 0.02 };
         let linear = |d_in, d_out| {
@@ -48,37 +70,47 @@ impl ClassifierHead {
             hidden,
             output: linear(out_in, spec.num_outputs),
             spec,
+            family,
         }
     }
 
-    /// Reads `classifier.*` (and `pre_classifier.*` for a hidden layer) from an exported folder.
-    pub fn load(w: &Weights<'_>, spec: HeadSpec) -> Result<Self, LoadError> {
+    /// Reads the head from an exported folder, under `family`'s names (see [`Family::head_names`]).
+    pub fn load(w: &Weights<'_>, spec: HeadSpec, family: Family) -> Result<Self, LoadError> {
+        let (hidden_name, output_name) = family.head_names();
         let (hidden, out_in) = match spec.hidden_size {
-            Some(h) => (Some(w.linear("pre_classifier", spec.input_size, h)?), h),
+            Some(h) => (Some(w.linear(hidden_name, spec.input_size, h)?), h),
             None => (None, spec.input_size),
         };
         Ok(Self {
             dropout: DropoutConfig::new(spec.dropout).init(),
             hidden,
-            output: w.linear("classifier", out_in, spec.num_outputs)?,
+            output: w.linear(output_name, out_in, spec.num_outputs)?,
             spec,
+            family,
         })
     }
 
-    /// Writes `classifier.*` like `BertForSequenceClassification` (+ `pre_classifier.*`, as in
-    /// DistilBERT's head, when there is a hidden layer).
+    /// Writes the head like the family's transformers class (`classifier.*`, with
+    /// `pre_classifier.*` or `classifier.dense.*` when there is a hidden layer).
     pub fn save(&self, w: &mut WeightsWriter) -> Result<(), LoadError> {
+        let (hidden_name, output_name) = self.family.head_names();
         if let Some(h) = &self.hidden {
-            w.linear("pre_classifier", h)?;
+            w.linear(hidden_name, h)?;
         }
-        w.linear("classifier", &self.output)
+        w.linear(output_name, &self.output)
     }
 
     /// `x`: `[B, input_size]` → logits `[B, num_outputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let mut x = self.dropout.forward(x);
         if let Some(hidden) = &self.hidden {
-            x = self.dropout.forward(relu(hidden.forward(x)));
+            let y = hidden.forward(x);
+            let y = match self.spec.activation {
+                HeadActivation::Relu => relu(y),
+                HeadActivation::Tanh => tanh(y),
+                HeadActivation::Gelu => gelu(y),
+            };
+            x = self.dropout.forward(y);
         }
         self.output.forward(x)
     }

@@ -1,5 +1,6 @@
 //! One post-LayerNorm transformer block: attention, then the GELU feed-forward with its residual
-//! and LayerNorm (transformers' `BertLayer` = attention + `BertIntermediate` + `BertOutput`).
+//! and LayerNorm (transformers' `BertLayer` = attention + `BertIntermediate` + `BertOutput`;
+//! DistilBERT's `TransformerBlock` and ALBERT's `AlbertLayer` are the same computation).
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
@@ -7,7 +8,8 @@ use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 
 use super::attention::BertAttention;
-use super::{Activation, BertConfig, LoadError, Weights, WeightsWriter};
+use super::names::LayerNames;
+use super::{Activation, LoadError, ModelConfig, Weights, WeightsWriter};
 
 #[derive(Module, Debug)]
 pub struct BertLayer {
@@ -21,30 +23,25 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    /// Reads `encoder.layer.{index}.*`.
-    pub fn load(w: &Weights<'_>, cfg: &BertConfig, index: usize) -> Result<Self, LoadError> {
+    /// Reads one block's tensors, named as `names` says.
+    pub fn load(w: &Weights<'_>, cfg: &ModelConfig, names: &LayerNames) -> Result<Self, LoadError> {
         let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
-        let p = format!("encoder.layer.{index}");
         Ok(Self {
-            attention: BertAttention::load(w, cfg, &format!("{p}.attention"))?,
-            intermediate: w.linear(&format!("{p}.intermediate.dense"), h, i)?,
-            output: w.linear(&format!("{p}.output.dense"), i, h)?,
-            layer_norm: w.layer_norm(&format!("{p}.output.LayerNorm"), h, cfg.layer_norm_eps)?,
+            attention: BertAttention::load(w, cfg, names)?,
+            intermediate: w.linear(&names.ffn_in, h, i)?,
+            output: w.linear(&names.ffn_out, i, h)?,
+            layer_norm: w.layer_norm(&names.output_norm, h, cfg.layer_norm_eps)?,
             dropout: DropoutConfig::new(cfg.hidden_dropout_prob).init(),
-            activation: cfg.activation().map_err(|reason| LoadError::BadConfig {
-                path: "config.json".into(),
-                reason,
-            })?,
+            activation: cfg.activation,
         })
     }
 
-    /// Writes `encoder.layer.{index}.*` (the mirror of [`Self::load`]).
-    pub fn save(&self, w: &mut WeightsWriter, index: usize) -> Result<(), LoadError> {
-        let p = format!("encoder.layer.{index}");
-        self.attention.save(w, &format!("{p}.attention"))?;
-        w.linear(&format!("{p}.intermediate.dense"), &self.intermediate)?;
-        w.linear(&format!("{p}.output.dense"), &self.output)?;
-        w.layer_norm(&format!("{p}.output.LayerNorm"), &self.layer_norm)
+    /// Writes the block under `names` (the mirror of [`Self::load`]).
+    pub fn save(&self, w: &mut WeightsWriter, names: &LayerNames) -> Result<(), LoadError> {
+        self.attention.save(w, names)?;
+        w.linear(&names.ffn_in, &self.intermediate)?;
+        w.linear(&names.ffn_out, &self.output)?;
+        w.layer_norm(&names.output_norm, &self.layer_norm)
     }
 
     /// `x`: `[B, T, H]`, `mask_bias`: `[B, 1, 1, T]` → `[B, T, H]`.

@@ -1,4 +1,5 @@
-//! The BERT encoder and what it needs: its `config.json`, the checkpoint reader and the layers.
+//! The BERT-family encoders and what they need: `config.json`, the checkpoint reader, the layers
+//! and the classification head.
 
 mod attention;
 mod checkpoint;
@@ -7,18 +8,24 @@ mod config;
 mod embeddings;
 mod encoder;
 mod error;
+mod family;
 mod glove;
 mod head;
+mod hf_config;
 mod layer;
+mod names;
 mod pooling;
 
 pub use classifier::BertClassifier;
 pub use checkpoint::{Checkpoint, Weights, WeightsWriter};
-pub use config::{Activation, BertConfig};
+pub use config::{Activation, ModelConfig};
+pub use family::{Family, HeadActivation, HeadDefaults};
+pub use hf_config::{BertConfig, DistilBertConfig};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderInput, EncoderOutput};
 pub use error::LoadError;
 pub use glove::{GloveError, GloveVectors, embedding_matrix, read_glove, write_glove};
 pub use head::{ClassifierHead, HeadSpec};
 pub use layer::BertLayer;
+pub use names::{EncoderNames, LayerNames};
 pub use pooling::{Pooling, PoolingError, mean_pool};

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::EncoderOutput;
+use super::{EncoderOutput, Family};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +53,12 @@ impl fmt::Display for Pooling {
 }
 
 impl Pooling {
+    /// What transformers' `*ForSequenceClassification` reads for `family`: the pooler for
+    /// BERT/ALBERT (when the checkpoint has one), the first token's state otherwise.
+    pub fn family_default(family: Family, has_pooler: bool) -> Self {
+        if family.head_defaults().uses_pooler && has_pooler { Self::Pooler } else { Self::Cls }
+    }
+
     /// `out` from an encoder run on a `[B, T]` `mask` → `[B, H]`.
     pub fn apply(self, out: &EncoderOutput, mask: Tensor<2, Int>) -> Result<Tensor<2>, PoolingError> {
         let seq = out.sequence_output.clone();
