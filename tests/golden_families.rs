@@ -36,7 +36,7 @@ fn golden_input(g: &serde_json::Value, device: &Device) -> EncoderInput {
     let rows = |key: &str| -> (Vec<i64>, [usize; 2]) {
         let rows = g[key].as_array().unwrap();
         let t = rows[0].as_array().unwrap().len();
-        let flat: Vec<i64> = rows.iter().flat_map(|r| u32s(r)).map(i64::from).collect();
+        let flat: Vec<i64> = rows.iter().flat_map(u32s).map(i64::from).collect();
         (flat, [rows.len(), t])
     };
     let (ids, shape) = rows("batch_input_ids");

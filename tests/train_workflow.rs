@@ -254,7 +254,7 @@ fn every_family_fine_tunes_exports_and_predicts() {
         let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let names = st.names();
-        assert!(names.iter().any(|n| *n == head), "{family}: {head} missing from {names:?}");
+        assert!(names.contains(&head), "{family}: {head} missing from {names:?}");
         assert!(names.iter().filter(|n| !n.starts_with("classifier") && !n.starts_with("pre_classifier")).all(|n| n.starts_with(prefix)), "{family}: {names:?}");
         let s = scores(&out, PROBES);
         assert!(s.iter().flatten().all(|p| (0.0..=1.0).contains(p)), "{family}: {s:?}");
