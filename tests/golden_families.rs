@@ -130,7 +130,7 @@ fn classification_heads_match_transformers_and_export_in_its_layout() {
         assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
 
         let out = tmp.path().join(format!("{family}-export"));
-        save_classifier(&out, &bundle.model, &bundle.meta, &dir, |_| Ok(())).unwrap();
+        save_classifier(&out, &bundle.model, &bundle.meta, &bundle.tokenizer, |_| Ok(())).unwrap();
         assert_eq!(
             tensor_names(&out.join("model.safetensors")),
             tensor_names(&fixture(family).join("model.safetensors")),

@@ -11,9 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bertkit::artifact::{ModelMeta, save_classifier};
-use bertkit::model::{BertClassifier, BertEncoder, Pooling};
+use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, router};
-use bertkit::tokenize::{EncodePlan, Truncation};
+use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation};
 use burn::tensor::Device;
 use common::tiny::write_tiny_bert;
 use serde_json::{Value, json};
@@ -33,7 +33,8 @@ fn export_tiny(root: &Path, classes: &[&str]) -> PathBuf {
         model.head.spec,
     );
     let out = root.join("imdb");
-    save_classifier(&out, &model, &meta, &base, |_| Ok(())).unwrap();
+    let tok = TextEncoder::Subword(TextTokenizer::from_dir(&base, meta.encode).unwrap());
+    save_classifier(&out, &TextClassifier::Bert(model), &meta, &tok, |_| Ok(())).unwrap();
     out
 }
 

@@ -262,3 +262,72 @@ fn every_family_fine_tunes_exports_and_predicts() {
         assert!(printed.contains("score:"), "{family}: {printed}");
     }
 }
+
+/// A GloVe file for the tiny reviews' words (some left out, to be reported missing), plus a
+/// malformed line.
+fn write_tiny_glove(path: &Path) {
+    let words = ["the", "movie", "was", "and", "great", "awful", "boring", "good", "bad", "film", "it"];
+    let mut text = String::new();
+    for (i, w) in words.iter().enumerate() {
+        let v: Vec<String> = (0..6).map(|j| format!("{:.3}", ((i * 6 + j) as f32 * 0.37).sin())).collect();
+        text.push_str(&format!("{w} {}\n", v.join(" ")));
+    }
+    text.push_str("broken 0.1 0.2\n");
+    std::fs::write(path, text).unwrap();
+}
+
+fn embedding_rows(model: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let view = st.tensor("embedding.weight").unwrap();
+    view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// Issue 6: the GloVe + BiLSTM baseline trains through the same command, reports its vocabulary
+/// and missing words, exports, reloads to identical scores, predicts and evaluates; frozen
+/// embeddings stay equal to GloVe, trainable ones move.
+#[test]
+fn bilstm_baseline_trains_exports_and_predicts() {
+    let f = fixture(false);
+    let glove = f.root.join("glove.6d.txt");
+    write_tiny_glove(&glove);
+    let run = |out: &Path, extra: &[&str]| {
+        ok(bertkit()
+            .args(["train", "--arch", "bilstm", "--glove", glove.to_str().unwrap(), "--data", f.data.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap(), "--epochs", "4", "--batch-size", "8", "--lr", "1e-2", "--max-len", "12"])
+            .args(["--quiet"])
+            .args(extra)
+            .output()
+            .unwrap())
+    };
+    let frozen = f.root.join("frozen");
+    let stdout = run(&frozen, &[]);
+    assert!(stdout.contains("Vocabulary: ") && stdout.contains("longest review 7 words"), "{stdout}");
+    assert!(stdout.contains("GloVe: 11 vectors of dimension 6") && stdout.contains("vocabulary words not found"), "{stdout}");
+    for file in ["model.safetensors", "words.txt", "bertkit.json", "history.json", "training.png"] {
+        assert!(frozen.join(file).is_file(), "{file} missing");
+    }
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(frozen.join("bertkit.json")).unwrap()).unwrap();
+    assert_eq!(meta["arch"], "bilstm");
+    assert_eq!(meta["bilstm"]["units"], 64);
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(frozen.join("history.json")).unwrap()).unwrap();
+    let loss: Vec<f64> = history["loss"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(loss[3] < loss[0], "loss did not fall: {loss:?}");
+    assert_eq!(history["lr"].as_array().unwrap()[3].as_f64(), Some(1e-2), "constant learning rate");
+
+    let a = scores(&frozen, PROBES);
+    assert_eq!(a, scores(&frozen, PROBES));
+    let printed = ok(bertkit().args(["predict", "--model", frozen.to_str().unwrap(), PROBES[0]]).output().unwrap());
+    assert!(printed.contains("score:"), "{printed}");
+    let eval = ok(bertkit().args(["evaluate", "--model", frozen.to_str().unwrap(), "--data", f.data.to_str().unwrap()]).output().unwrap());
+    assert!(eval.contains("accuracy"), "{eval}");
+
+    // Frozen: the embedding still holds GloVe's vector for "the"; trainable: it moved.
+    let words = std::fs::read_to_string(frozen.join("words.txt")).unwrap();
+    let the_id = words.lines().position(|w| w == "the").unwrap() + 1;
+    let glove_the: Vec<f32> = (0..6).map(|j| format!("{:.3}", (j as f32 * 0.37).sin()).parse().unwrap()).collect();
+    assert_eq!(embedding_rows(&frozen)[the_id * 6..the_id * 6 + 6], glove_the[..]);
+    let trainable = f.root.join("trainable");
+    run(&trainable, &["--trainable-embeddings"]);
+    assert_ne!(embedding_rows(&trainable)[the_id * 6..the_id * 6 + 6], glove_the[..]);
+}

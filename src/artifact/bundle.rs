@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde_json::json;
 
-use super::{ArtifactError, META_FILE, ModelMeta};
+use super::{ArtifactError, Arch, META_FILE, ModelMeta};
 use crate::model::{
-    BertClassifier, BertEncoder, Checkpoint, ClassifierHead, Family, ModelConfig, Pooling, PoolingError,
-    WeightsWriter,
+    BertClassifier, BertEncoder, BiLstmClassifier, Checkpoint, ClassifierHead, Family, ModelConfig, Pooling,
+    PoolingError, TextClassifier, WeightsWriter,
 };
-use crate::tokenize::TextTokenizer;
+use crate::tokenize::{TextEncoder, TextTokenizer, WordVocab};
+
+/// The BiLSTM baseline's vocabulary, one word per line in id order (id 0 = padding is implicit).
+pub const WORDS_FILE: &str = "words.txt";
 
 /// Tokenizer files copied from the source checkpoint when present.
 const TOKENIZER_FILES: &[&str] = &[
@@ -28,9 +31,9 @@ const TOKENIZER_FILES: &[&str] = &[
 
 /// A reloaded classifier with everything needed to score raw text.
 pub struct ClassifierBundle {
-    pub model: BertClassifier,
+    pub model: TextClassifier,
     pub meta: ModelMeta,
-    pub tokenizer: TextTokenizer,
+    pub tokenizer: TextEncoder,
     pub dir: PathBuf,
 }
 
@@ -44,6 +47,9 @@ impl ClassifierBundle {
             .map_err(|source| ArtifactError::Read { path: meta_path.clone(), source })?;
         let meta: ModelMeta = serde_json::from_str(&text)
             .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
+        if meta.arch == Arch::Bilstm {
+            return Self::load_bilstm(dir, meta, device);
+        }
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let family = config.family;
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
@@ -55,8 +61,26 @@ impl ClassifierBundle {
         if meta.pooling == Pooling::Pooler && encoder.pooler.is_none() {
             return Err(PoolingError::NoPooler.into());
         }
-        let model = BertClassifier { encoder, head, pooling: meta.pooling };
-        let tokenizer = TextTokenizer::from_dir(dir, meta.encode)?;
+        let model = TextClassifier::Bert(BertClassifier { encoder, head, pooling: meta.pooling });
+        let tokenizer = TextEncoder::Subword(TextTokenizer::from_dir(dir, meta.encode)?);
+        Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
+    }
+
+    fn load_bilstm(dir: &Path, meta: ModelMeta, device: &Device) -> Result<Self, ArtifactError> {
+        let spec = meta.bilstm.ok_or_else(|| ArtifactError::BadMeta {
+            path: dir.join(META_FILE),
+            reason: "`arch` is bilstm but the `bilstm` section is missing".into(),
+        })?;
+        let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
+        let model = TextClassifier::BiLstm(BiLstmClassifier::load(&ckpt.weights(device)?, spec)?);
+        let vocab = WordVocab::load(&dir.join(WORDS_FILE))?;
+        if vocab.vocab_size() != spec.vocab_size {
+            return Err(ArtifactError::BadMeta {
+                path: dir.join(WORDS_FILE),
+                reason: format!("{} words + padding + OOV != the model's {} embedding rows", vocab.len(), spec.vocab_size),
+            });
+        }
+        let tokenizer = TextEncoder::Words { vocab: std::sync::Arc::new(vocab), max_len: meta.encode.seq_len };
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
     }
 }
@@ -66,9 +90,9 @@ impl ClassifierBundle {
 /// files (history, plots) to that temp folder before the swap.
 pub fn save_classifier<E>(
     out: &Path,
-    model: &BertClassifier,
+    model: &TextClassifier,
     meta: &ModelMeta,
-    tokenizer_dir: &Path,
+    tokenizer: &TextEncoder,
     extras: E,
 ) -> Result<(), ArtifactError>
 where
@@ -87,31 +111,42 @@ where
     }
     fs::create_dir_all(&tmp).map_err(write_err(&tmp))?;
 
-    let mut w = WeightsWriter::new(model.encoder.config.family.prefix());
-    model.encoder.save(&mut w)?;
-    w.set_prefix("");
-    model.head.save(&mut w)?;
+    let mut w = WeightsWriter::new("");
+    match model {
+        TextClassifier::Bert(m) => {
+            w.set_prefix(m.encoder.config.family.prefix());
+            m.encoder.save(&mut w)?;
+            w.set_prefix("");
+            m.head.save(&mut w)?;
+            let config = hf_config(&m.encoder.config, meta);
+            let cfg_path = tmp.join("config.json");
+            let cfg_text = serde_json::to_string_pretty(&config)
+                .map_err(|e| ArtifactError::BadMeta { path: cfg_path.clone(), reason: e.to_string() })?;
+            fs::write(&cfg_path, cfg_text).map_err(write_err(&cfg_path))?;
+        }
+        TextClassifier::BiLstm(m) => m.save(&mut w)?,
+    }
     let st_meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = w.to_bytes(st_meta)?;
     let st_path = tmp.join("model.safetensors");
     fs::write(&st_path, bytes).map_err(write_err(&st_path))?;
-
-    let config = hf_config(&model.encoder.config, meta);
-    let cfg_path = tmp.join("config.json");
-    let cfg_text = serde_json::to_string_pretty(&config)
-        .map_err(|e| ArtifactError::BadMeta { path: cfg_path.clone(), reason: e.to_string() })?;
-    fs::write(&cfg_path, cfg_text).map_err(write_err(&cfg_path))?;
 
     let meta_path = tmp.join(META_FILE);
     let meta_text = serde_json::to_string_pretty(meta)
         .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
     fs::write(&meta_path, meta_text).map_err(write_err(&meta_path))?;
 
-    for f in TOKENIZER_FILES {
-        let src = tokenizer_dir.join(f);
-        if src.is_file() {
-            fs::copy(&src, tmp.join(f)).map_err(write_err(&src))?;
+    match tokenizer {
+        TextEncoder::Subword(t) => {
+            let tokenizer_dir = t.source().parent().unwrap_or(Path::new("."));
+            for f in TOKENIZER_FILES {
+                let src = tokenizer_dir.join(f);
+                if src.is_file() {
+                    fs::copy(&src, tmp.join(f)).map_err(write_err(&src))?;
+                }
+            }
         }
+        TextEncoder::Words { vocab, .. } => vocab.save(&tmp.join(WORDS_FILE))?,
     }
 
     extras(&tmp)?;

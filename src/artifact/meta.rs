@@ -3,16 +3,33 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{HeadSpec, Pooling};
+use crate::model::{BiLstmSpec, HeadSpec, Pooling};
 use crate::tokenize::EncodePlan;
 
 pub const META_FILE: &str = "bertkit.json";
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Which kind of model the folder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// A BERT-family encoder + head (the family comes from `config.json`).
+    #[default]
+    Bert,
+    /// The GloVe + BiLSTM baseline (`words.txt` vocabulary, bertkit's own tensor names).
+    Bilstm,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
     pub format_version: u32,
     pub bertkit_version: String,
+    /// Absent in files written before the baseline existed: those are BERT models.
+    #[serde(default)]
+    pub arch: Arch,
+    /// The baseline's shape (only for `arch: bilstm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bilstm: Option<BiLstmSpec>,
     /// Label index → name. Binary models have one logit: the probability of `class_names[1]`.
     pub class_names: Vec<String>,
     pub encode: EncodePlan,
@@ -31,6 +48,8 @@ impl ModelMeta {
         Self {
             format_version: FORMAT_VERSION,
             bertkit_version: env!("CARGO_PKG_VERSION").to_string(),
+            arch: Arch::Bert,
+            bilstm: None,
             class_names,
             encode,
             pooling,

@@ -1,5 +1,6 @@
-//! The exported model folder: a Hugging Face `BertForSequenceClassification`-style checkpoint plus
-//! `bertkit.json`, written atomically and reloaded to identical scores.
+//! The exported model folder: a Hugging Face `*ForSequenceClassification`-style checkpoint (or the
+//! BiLSTM baseline's weights and vocabulary) plus `bertkit.json`, written atomically and reloaded
+//! to identical scores.
 
 mod bundle;
 mod error;
@@ -7,4 +8,4 @@ mod meta;
 
 pub use bundle::{ClassifierBundle, save_classifier};
 pub use error::ArtifactError;
-pub use meta::{META_FILE, ModelMeta};
+pub use meta::{Arch, META_FILE, ModelMeta};

@@ -11,6 +11,7 @@ mod predict;
 mod preprocess;
 mod serve;
 mod train;
+mod train_bilstm;
 
 use clap::{Parser, Subcommand};
 

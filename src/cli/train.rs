@@ -1,5 +1,5 @@
-//! `bertkit train`: load data, split, fine-tune (or train a head on a frozen encoder), evaluate,
-//! and export a reloadable model folder with its history and plot.
+//! `bertkit train`: load data, split, fine-tune (or train a head on a frozen encoder, or the
+//! BiLSTM baseline), evaluate, and export a reloadable model folder with its history and plot.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,19 +9,46 @@ use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
 use bertkit::data::split;
 use bertkit::metrics::{EvalReport, plot_history};
-use bertkit::model::{BertClassifier, BertEncoder, Pooling};
+use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
 use bertkit::predict::run_batched;
-use bertkit::train::{Split, TrainPlan, TrainRun, train_classifier};
-use clap::Args;
+use bertkit::tokenize::TextEncoder;
+use bertkit::train::{History, Split, TrainPlan, TrainRun, train_classifier};
+use clap::{Args, ValueEnum};
 
 use super::data_args::{DataArgs, show_samples};
 use super::evaluate::print_report;
+use super::train_bilstm::BiLstmArgs;
 use super::{ModelArgs, PreprocessArgs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ArchFlag {
+    /// A BERT-family checkpoint (--model) with a classification head.
+    Bert,
+    /// The GloVe + BiLSTM baseline (--glove).
+    Bilstm,
+}
+
+/// A trained model with what its export needs.
+pub struct Trained {
+    pub model: TextClassifier,
+    pub encoder: TextEncoder,
+    /// Classes, preprocessing and head; training settings and metrics are added later.
+    pub meta: ModelMeta,
+    pub train_examples: usize,
+    pub val_examples: usize,
+}
 
 #[derive(Args, Debug)]
 pub struct TrainCmd {
+    /// bert (fine-tune or feature-extract a checkpoint) or bilstm (the GloVe baseline).
+    #[arg(long, value_enum, default_value = "bert")]
+    arch: ArchFlag,
+    /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json or
+    /// vocab.txt); required for --arch bert.
+    #[arg(long, env = "BERTKIT_MODEL")]
+    model: Option<PathBuf>,
     #[command(flatten)]
-    model: ModelArgs,
+    bilstm: BiLstmArgs,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -37,21 +64,28 @@ pub struct TrainCmd {
     validation_split: f64,
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
-    #[arg(long = "lr", default_value_t = 3e-5)]
-    learning_rate: f64,
-    #[arg(long, default_value_t = 0.1)]
-    warmup_ratio: f64,
-    #[arg(long, default_value_t = 0.01)]
-    weight_decay: f64,
-    #[arg(long, default_value_t = 1e-6)]
-    adam_epsilon: f64,
-    /// Global gradient-norm clip; 0 turns clipping off.
-    #[arg(long, default_value_t = 1.0)]
-    max_grad_norm: f64,
+    /// Default 3 (bert) / 5 (bilstm).
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Default 32 (bert) / 100 (bilstm).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Peak learning rate. Default 3e-5 (bert, AdamW with warm-up and decay) / 1e-3 (bilstm,
+    /// constant like Keras' Adam).
+    #[arg(long = "lr")]
+    learning_rate: Option<f64>,
+    /// Default 0.1 (bert) / 0 (bilstm).
+    #[arg(long)]
+    warmup_ratio: Option<f64>,
+    /// Decoupled weight decay. Default 0.01 (bert) / 0 (bilstm: plain Adam).
+    #[arg(long)]
+    weight_decay: Option<f64>,
+    /// Default 1e-6 (bert) / 1e-7 (bilstm, Keras).
+    #[arg(long)]
+    adam_epsilon: Option<f64>,
+    /// Global gradient-norm clip; 0 turns clipping off. Default 1.0 (bert) / off (bilstm).
+    #[arg(long)]
+    max_grad_norm: Option<f64>,
     /// Train only the head on cached features of the frozen encoder (feature extraction).
     #[arg(long)]
     freeze_encoder: bool,
@@ -91,18 +125,22 @@ pub struct TrainCmd {
 
 impl TrainCmd {
     fn plan(&self) -> TrainPlan {
+        let bert = self.arch == ArchFlag::Bert;
+        let pick = |v: Option<f64>, b: f64, l: f64| v.unwrap_or(if bert { b } else { l });
+        let clip = pick(self.max_grad_norm, 1.0, 0.0);
         TrainPlan {
-            epochs: self.epochs,
-            batch_size: self.batch_size,
-            learning_rate: self.learning_rate,
-            warmup_ratio: self.warmup_ratio,
-            weight_decay: self.weight_decay,
-            adam_epsilon: self.adam_epsilon,
-            max_grad_norm: (self.max_grad_norm > 0.0).then_some(self.max_grad_norm),
+            epochs: self.epochs.unwrap_or(if bert { 3 } else { 5 }),
+            batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
+            learning_rate: pick(self.learning_rate, 3e-5, 1e-3),
+            warmup_ratio: pick(self.warmup_ratio, 0.1, 0.0),
+            weight_decay: pick(self.weight_decay, 0.01, 0.0),
+            adam_epsilon: pick(self.adam_epsilon, 1e-6, 1e-7),
+            max_grad_norm: (clip > 0.0).then_some(clip),
             seed: self.seed,
             freeze_encoder: self.freeze_encoder,
             eval_batch_size: self.eval_batch_size,
             checkpoint_every: self.checkpoint_every,
+            constant_lr: !bert,
         }
     }
 
@@ -110,7 +148,6 @@ impl TrainCmd {
         let started = Instant::now();
         let plan = self.plan();
         plan.validate()?;
-        let encode = self.pre.plan()?;
         let device = self.device.device()?;
 
         let ds = self.data.load(None)?;
@@ -127,10 +164,99 @@ impl TrainCmd {
         anyhow::ensure!(!train.is_empty() && !val.is_empty(), "need training and validation examples");
         show_samples(&train, self.show_samples);
 
-        let tok = self.pre.tokenizer(&self.model)?;
+        let run_dir = run_dir(&self.out);
+        let (train_texts, val_texts) = (train.texts(), val.texts());
+        let (train_labels, val_labels) = (train.labels(), val.labels());
+        let run = TrainRun {
+            plan: &plan,
+            num_classes: classes.len(),
+            pad_id: 0,
+            run_dir: &run_dir,
+            resume: self.resume,
+            quiet: self.quiet,
+        };
+        let (trained, history) = match self.arch {
+            ArchFlag::Bert => self.train_bert((&train_texts, &train_labels), (&val_texts, &val_labels), &classes, run)?,
+            ArchFlag::Bilstm => self.bilstm.train(
+                (&train_texts, &train_labels),
+                (&val_texts, &val_labels),
+                &classes,
+                run,
+                self.seed,
+                &device,
+            )?,
+        };
+        let Trained { model, encoder, mut meta, train_examples, val_examples } = trained;
+
+        let mut metrics = serde_json::json!({});
+        if let Some(last) = history.epochs.last() {
+            metrics["validation"] = serde_json::to_value(last)?;
+        }
+        if let Some(test_path) = &self.test {
+            let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
+            let test = test_args.load(Some(classes.clone()))?;
+            let test_enc = encoder.encode_all(&test.texts()).context("tokenizing the test data")?;
+            let t0 = Instant::now();
+            let logits = run_batched(&test_enc, self.eval_batch_size, encoder.pad_id(), &device, |i| model.forward(i))
+                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+            let report = EvalReport::from_logits(&logits, &test.labels(), classes.len());
+            println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
+            print_report(&report, &classes);
+            metrics["test"] = serde_json::to_value(&report)?;
+        }
+
+        meta.training = serde_json::json!({
+            "arch": meta.arch,
+            "plan": plan,
+            "base_model": self.model,
+            "glove": meta.bilstm.and(self.bilstm_glove()),
+            "data": self.data.data,
+            "validation_split": self.validation_split,
+            "train_examples": train_examples,
+            "validation_examples": val_examples,
+            "wall_seconds": started.elapsed().as_secs_f64(),
+        });
+        meta.metrics = metrics;
+        let keras = history.to_keras_json();
+        save_classifier(&self.out, &model, &meta, &encoder, |dir| {
+            let path = dir.join("history.json");
+            let text = serde_json::to_string_pretty(&keras).unwrap_or_default();
+            std::fs::write(&path, text).map_err(|source| ArtifactError::Write { path, source })?;
+            if let Err(e) = plot_history(&history, &dir.join("training.png")) {
+                eprintln!("warning: {e}");
+            }
+            Ok(())
+        })
+        .with_context(|| format!("exporting the model to {}", self.out.display()))?;
+        println!(
+            "Saved model to {} (history.json, training.png) in {:.1}s total; checkpoints in {}",
+            self.out.display(),
+            started.elapsed().as_secs_f64(),
+            run_dir.display()
+        );
+        Ok(())
+    }
+
+    fn bilstm_glove(&self) -> Option<PathBuf> {
+        self.bilstm.glove_path()
+    }
+
+    /// Tokenizes with the checkpoint's tokenizer, builds encoder + head and trains them.
+    fn train_bert(
+        &self,
+        train: (&[&str], &[usize]),
+        val: (&[&str], &[usize]),
+        classes: &[String],
+        run: TrainRun<'_>,
+    ) -> anyhow::Result<(Trained, History)> {
+        let dir = self.model.clone().context("--arch bert needs --model DIR (a Hugging Face checkpoint folder)")?;
+        let model_args = ModelArgs { model: dir.clone() };
+        let encode = self.pre.plan()?;
+        let device = self.device.device()?;
+        let tok = self.pre.tokenizer(&model_args)?;
         let t0 = Instant::now();
-        let train_enc = tok.encode_all(&train.texts()).context("tokenizing the training data")?;
-        let val_enc = tok.encode_all(&val.texts()).context("tokenizing the validation data")?;
+        let train_enc = tok.encode_all(train.0).context("tokenizing the training data")?;
+        let val_enc = tok.encode_all(val.0).context("tokenizing the validation data")?;
         let truncated = train_enc.iter().filter(|e| e.len() == encode.seq_len).count();
         println!(
             "Tokenized {} + {} texts in {:.1}s ({} of the training texts fill all {} tokens)",
@@ -141,8 +267,8 @@ impl TrainCmd {
             encode.seq_len
         );
 
-        let encoder = BertEncoder::from_dir(&self.model.model, &device)
-            .with_context(|| format!("loading the encoder from {}", self.model.model.display()))?;
+        let encoder = BertEncoder::from_dir(&dir, &device)
+            .with_context(|| format!("loading the encoder from {}", dir.display()))?;
         let cfg = &encoder.config;
         anyhow::ensure!(
             encode.seq_len <= cfg.max_sequence_length(),
@@ -162,7 +288,7 @@ impl TrainCmd {
         let model = BertClassifier::new(encoder, pooling, head_hidden, num_outputs, self.dropout, self.seed)?;
         println!(
             "Model: {} ({family}, {} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
-            self.model.model.display(),
+            dir.display(),
             model.encoder.config.num_hidden_layers,
             model.encoder.hidden_size(),
             pooling,
@@ -170,68 +296,22 @@ impl TrainCmd {
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
-
-        let run_dir = run_dir(&self.out);
+        let run = TrainRun { pad_id: tok.pad_id(), ..run };
         let (model, history) = train_classifier(
             model,
-            Split { encodings: &train_enc, labels: &train.labels() },
-            Split { encodings: &val_enc, labels: &val.labels() },
-            TrainRun {
-                plan: &plan,
-                num_classes: classes.len(),
-                pad_id: tok.pad_id(),
-                run_dir: &run_dir,
-                resume: self.resume,
-                quiet: self.quiet,
-            },
+            Split { encodings: &train_enc, labels: train.1 },
+            Split { encodings: &val_enc, labels: val.1 },
+            run,
         )?;
-
-        let mut metrics = serde_json::json!({});
-        if let Some(last) = history.epochs.last() {
-            metrics["validation"] = serde_json::to_value(last)?;
-        }
-        if let Some(test_path) = &self.test {
-            let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
-            let test = test_args.load(Some(classes.clone()))?;
-            let test_enc = tok.encode_all(&test.texts()).context("tokenizing the test data")?;
-            let t0 = Instant::now();
-            let logits = run_batched(&test_enc, self.eval_batch_size, tok.pad_id(), &device, |i| model.forward(i))
-                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
-            let report = EvalReport::from_logits(&logits, &test.labels(), classes.len());
-            println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
-            print_report(&report, &classes);
-            metrics["test"] = serde_json::to_value(&report)?;
-        }
-
-        let mut meta = ModelMeta::new(classes, encode, pooling, model.head.spec);
-        meta.training = serde_json::json!({
-            "plan": plan,
-            "base_model": self.model.model,
-            "data": self.data.data,
-            "validation_split": self.validation_split,
-            "train_examples": train_enc.len(),
-            "validation_examples": val_enc.len(),
-            "wall_seconds": started.elapsed().as_secs_f64(),
-        });
-        meta.metrics = metrics;
-        let keras = history.to_keras_json();
-        save_classifier(&self.out, &model, &meta, &self.model.model, |dir| {
-            let path = dir.join("history.json");
-            let text = serde_json::to_string_pretty(&keras).unwrap_or_default();
-            std::fs::write(&path, text).map_err(|source| ArtifactError::Write { path, source })?;
-            if let Err(e) = plot_history(&history, &dir.join("training.png")) {
-                eprintln!("warning: {e}");
-            }
-            Ok(())
-        })
-        .with_context(|| format!("exporting the model to {}", self.out.display()))?;
-        println!(
-            "Saved model to {} (history.json, training.png) in {:.1}s total; checkpoints in {}",
-            self.out.display(),
-            started.elapsed().as_secs_f64(),
-            run_dir.display()
-        );
-        Ok(())
+        let meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head.spec);
+        let trained = Trained {
+            model: TextClassifier::Bert(model),
+            encoder: TextEncoder::Subword(tok),
+            meta,
+            train_examples: train_enc.len(),
+            val_examples: val_enc.len(),
+        };
+        Ok((trained, history))
     }
 }
 

@@ -2,6 +2,7 @@
 //! and the classification head.
 
 mod attention;
+mod bilstm;
 mod checkpoint;
 mod classifier;
 mod config;
@@ -15,7 +16,9 @@ mod hf_config;
 mod layer;
 mod names;
 mod pooling;
+mod text_classifier;
 
+pub use bilstm::{BiLstm, BiLstmClassifier, BiLstmSpec};
 pub use classifier::BertClassifier;
 pub use checkpoint::{Checkpoint, Weights, WeightsWriter};
 pub use config::{Activation, ModelConfig};
@@ -29,3 +32,4 @@ pub use head::{ClassifierHead, HeadSpec};
 pub use layer::BertLayer;
 pub use names::{EncoderNames, LayerNames};
 pub use pooling::{Pooling, PoolingError, mean_pool};
+pub use text_classifier::TextClassifier;

@@ -1,13 +1,12 @@
 //! A loaded classifier bundle in inference mode, turning texts into scored predictions.
 
-use burn::module::Module;
 use burn::tensor::Device;
 use serde::Serialize;
 
 use super::run_batched;
 use crate::artifact::ClassifierBundle;
-use crate::model::BertClassifier;
-use crate::tokenize::{TextTokenizer, TokenizeError};
+use crate::model::TextClassifier;
+use crate::tokenize::{TextEncoder, TokenizeError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
@@ -33,8 +32,8 @@ pub struct Prediction {
 }
 
 pub struct Predictor {
-    model: BertClassifier,
-    tokenizer: TextTokenizer,
+    model: TextClassifier,
+    tokenizer: TextEncoder,
     class_names: Vec<String>,
     device: Device,
     pub batch_size: usize,
@@ -52,7 +51,7 @@ impl Predictor {
         }
     }
 
-    pub fn tokenizer(&self) -> &TextTokenizer {
+    pub fn tokenizer(&self) -> &TextEncoder {
         &self.tokenizer
     }
 
@@ -68,7 +67,7 @@ impl Predictor {
                 if t.as_ref().trim().is_empty() {
                     return Err(PredictError::EmptyText { index });
                 }
-                self.tokenizer.encode(t.as_ref(), None).map_err(|source| PredictError::Tokenize { index, source })
+                self.tokenizer.encode(t.as_ref()).map_err(|source| PredictError::Tokenize { index, source })
             })
             .collect()
     }

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Batcher, OnLongText, ServeConfig, ServerMetrics, SubmitError, parse_instances};
 use crate::predict::to_prediction;
-use crate::tokenize::{Encoded, TextTokenizer};
+use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
 /// A loaded model as the handlers see it.
 pub struct LoadedModel {
     pub batcher: Batcher,
-    pub tokenizer: Arc<TextTokenizer>,
-    /// The same tokenizer without truncation, to measure texts for `--on-long-text reject`.
-    pub untruncated: Arc<tokenizers::Tokenizer>,
+    pub tokenizer: Arc<TextEncoder>,
+    /// Measures texts before truncation, for `--on-long-text reject`.
+    pub untruncated: Arc<TokenCounter>,
     pub class_names: Vec<String>,
     pub binary: bool,
     pub seq_len: usize,
@@ -198,8 +198,8 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
 }
 
 fn encode(
-    tok: &TextTokenizer,
-    counter: &tokenizers::Tokenizer,
+    tok: &TextEncoder,
+    counter: &TokenCounter,
     texts: &[String],
     seq_len: usize,
     reject_long: bool,
@@ -209,17 +209,14 @@ fn encode(
         .enumerate()
         .map(|(i, t)| {
             if reject_long {
-                let n = counter
-                    .encode_fast(t.as_str(), true)
-                    .map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))?
-                    .len();
+                let n = counter.count(t).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))?;
                 if n > seq_len {
                     return Err(ApiError::bad_request(format!(
                         "instance {i} has {n} tokens; the model reads at most {seq_len} (server runs with --on-long-text reject)"
                     )));
                 }
             }
-            tok.encode(t, None).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
+            tok.encode(t).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
         })
         .collect()
 }

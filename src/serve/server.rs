@@ -10,15 +10,13 @@ use super::app::LoadedModel;
 use super::{AppState, Batcher, BatcherConfig, ServeConfig, ServerMetrics, router};
 use crate::artifact::{ArtifactError, ClassifierBundle};
 use crate::predict::Predictor;
+use crate::tokenize::TokenCounter;
 
 /// Loads the exported model and starts its batching worker.
 pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
     let bundle = ClassifierBundle::load(&config.model_dir, &device)?;
     let tokenizer = Arc::new(bundle.tokenizer.clone());
-    let mut untruncated = bundle.tokenizer.inner().clone();
-    untruncated.with_padding(None);
-    // Clearing truncation cannot fail (only setting a too-short one can).
-    let _ = untruncated.with_truncation(None);
+    let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
     let class_names = bundle.meta.class_names.clone();
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
@@ -33,7 +31,7 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
         },
         metrics,
     );
-    Ok(LoadedModel { batcher, tokenizer, untruncated: Arc::new(untruncated), class_names, binary, seq_len })
+    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, seq_len })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -3,12 +3,14 @@
 
 mod batch;
 mod error;
+mod text_encoder;
 mod tokenizer;
 mod truncation;
 mod words;
 
 pub use batch::{Padding, TokenBatch};
 pub use error::TokenizeError;
+pub use text_encoder::{TextEncoder, TokenCounter};
 pub use tokenizer::{Encoded, TextTokenizer};
 pub use truncation::{EncodePlan, Truncation, TruncationSide};
 pub use words::{WordVocab, longest_in_words, word_tokens};

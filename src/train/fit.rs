@@ -83,7 +83,8 @@ where
         return Err(TrainError::NoData);
     }
     let steps_per_epoch = plan.steps_per_epoch(n);
-    let schedule = LinearSchedule::new(plan.learning_rate, plan.warmup_ratio, steps_per_epoch * plan.epochs);
+    let schedule = LinearSchedule::new(plan.learning_rate, plan.warmup_ratio, steps_per_epoch * plan.epochs)
+        .with_decay(!plan.constant_lr);
     let mut optim = optimizer(plan);
     let mut state = RunState {
         plan: plan.clone(),

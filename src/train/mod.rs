@@ -1,6 +1,8 @@
-//! Fine-tuning: losses, the learning-rate schedule, gradient clipping, the training loop with
+//! Training (BERT fine-tuning, feature extraction, the BiLSTM baseline): losses, the learning-rate
+//! schedule, gradient clipping, the training loop with
 //! validation, history, checkpoints and resume.
 
+mod bilstm;
 mod classifier;
 mod clip;
 mod error;
@@ -11,6 +13,7 @@ mod progress;
 mod schedule;
 mod state;
 
+pub use bilstm::train_bilstm;
 pub use classifier::{Split, TrainRun, train_classifier};
 pub use clip::clip_grad_norm;
 pub use error::TrainError;

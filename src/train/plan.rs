@@ -22,6 +22,10 @@ pub struct TrainPlan {
     pub eval_batch_size: usize,
     /// Also checkpoint every this many optimizer steps (besides every epoch end).
     pub checkpoint_every: Option<usize>,
+    /// Keep the peak learning rate after warm-up instead of decaying it to 0 (Keras' `Adam`
+    /// with a fixed rate, as the BiLSTM baseline is trained). Absent in older checkpoints.
+    #[serde(default)]
+    pub constant_lr: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,7 @@ impl Default for TrainPlan {
             freeze_encoder: false,
             eval_batch_size: 64,
             checkpoint_every: None,
+            constant_lr: false,
         }
     }
 }

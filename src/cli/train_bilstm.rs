@@ -1,0 +1,144 @@
+//! `bertkit train --arch bilstm`: the GloVe + BiLSTM baseline's vocabulary, embedding matrix,
+//! model and training, reported like the transfer-learning chapter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bertkit::artifact::{Arch, ModelMeta};
+use bertkit::model::{BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, embedding_matrix, read_glove};
+use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation, TruncationSide, WordVocab, longest_in_words};
+use bertkit::train::{History, Split, TrainRun, train_bilstm};
+use burn::tensor::Device;
+use clap::Args;
+
+use super::train::Trained;
+
+#[derive(Args, Debug, Clone)]
+pub struct BiLstmArgs {
+    /// GloVe text file (`word v1 … vN` per line) for the embedding (`bertkit export-embeddings`
+    /// writes one from a checkpoint).
+    #[arg(long)]
+    glove: Option<PathBuf>,
+    /// Embedding width when no --glove is given (random initialisation).
+    #[arg(long)]
+    embedding_dim: Option<usize>,
+    /// Fine-tune the embedding table (default: keep the GloVe vectors frozen).
+    #[arg(long)]
+    trainable_embeddings: bool,
+    /// Words kept per text (post padding, keeps the head).
+    #[arg(long, default_value_t = 150)]
+    max_len: usize,
+    /// LSTM units per direction.
+    #[arg(long, default_value_t = 64)]
+    lstm_units: usize,
+    /// Words seen fewer times in the training split map to the OOV id.
+    #[arg(long, default_value_t = 1)]
+    min_count: usize,
+    /// Keep only the most frequent N words.
+    #[arg(long)]
+    max_vocab: Option<usize>,
+}
+
+impl BiLstmArgs {
+    pub fn glove_path(&self) -> Option<PathBuf> {
+        self.glove.clone()
+    }
+
+    pub fn train(
+        &self,
+        train: (&[&str], &[usize]),
+        val: (&[&str], &[usize]),
+        classes: &[String],
+        run: TrainRun<'_>,
+        seed: u64,
+        device: &Device,
+    ) -> anyhow::Result<(Trained, History)> {
+        anyhow::ensure!(self.max_len >= 1 && self.lstm_units >= 1, "--max-len and --lstm-units must be positive");
+        let vocab = WordVocab::build(train.0.iter().copied(), self.min_count, self.max_vocab);
+        println!(
+            "Vocabulary: {} words from the training split (+ padding and OOV = {} ids); longest review {} words; \
+             texts keep their first {} words",
+            vocab.len(),
+            vocab.vocab_size(),
+            longest_in_words(train.0.iter().copied()),
+            self.max_len
+        );
+        let (matrix, dim) = match (&self.glove, self.embedding_dim) {
+            (Some(path), _) => {
+                let glove = read_glove(path, |w| vocab.id(w) != vocab.oov_id())
+                    .with_context(|| format!("reading GloVe vectors from {}", path.display()))?;
+                if glove.malformed_count > 0 {
+                    eprintln!(
+                        "warning: {} malformed lines in {} skipped (lines {:?}…)",
+                        glove.malformed_count,
+                        path.display(),
+                        glove.malformed
+                    );
+                }
+                let (m, missing) = embedding_matrix(&vocab, &glove);
+                println!(
+                    "GloVe: {} vectors of dimension {} in {}; {missing} of {} vocabulary words not found (zero vectors)",
+                    glove.lines,
+                    glove.dim,
+                    path.display(),
+                    vocab.len()
+                );
+                (m, glove.dim)
+            }
+            (None, Some(dim)) => {
+                anyhow::ensure!(dim > 0, "--embedding-dim must be positive");
+                (random_matrix(vocab.vocab_size(), dim, seed), dim)
+            }
+            (None, None) => anyhow::bail!("--arch bilstm needs --glove FILE (or --embedding-dim N for random vectors)"),
+        };
+        let num_outputs = if classes.len() == 2 { 1 } else { classes.len() };
+        let spec = BiLstmSpec {
+            vocab_size: vocab.vocab_size(),
+            embedding_dim: dim,
+            units: self.lstm_units,
+            num_outputs,
+            dropout_first: 0.5,
+            dropout_second: 0.25,
+            trainable_embeddings: self.trainable_embeddings,
+        };
+        println!(
+            "Model: Embedding({}, {dim}, {}) → BiLSTM({u}, dropout 0.5) → BiLSTM({u}, dropout 0.25) → Dense({num_outputs})",
+            spec.vocab_size,
+            if spec.trainable_embeddings { "trainable" } else { "frozen" },
+            u = spec.units
+        );
+        let encoder = TextEncoder::Words { vocab: Arc::new(vocab), max_len: self.max_len };
+        let train_enc = encoder.encode_all(train.0)?;
+        let val_enc = encoder.encode_all(val.0)?;
+        let model = BiLstmClassifier::new(spec, matrix, device, seed);
+        let (model, history) = train_bilstm(
+            model,
+            Split { encodings: &train_enc, labels: train.1 },
+            Split { encodings: &val_enc, labels: val.1 },
+            run,
+        )?;
+        let encode = EncodePlan { seq_len: self.max_len, truncation: Truncation::LongestFirst, side: TruncationSide::Right };
+        let head = HeadSpec {
+            input_size: 2 * spec.units,
+            hidden_size: None,
+            num_outputs,
+            dropout: spec.dropout_second,
+            activation: Default::default(),
+        };
+        let mut meta = ModelMeta::new(classes.to_vec(), encode, Pooling::Cls, head);
+        meta.arch = Arch::Bilstm;
+        meta.bilstm = Some(spec);
+        let model = bertkit::model::TextClassifier::BiLstm(model);
+        Ok((Trained { model, encoder, meta, train_examples: train_enc.len(), val_examples: val_enc.len() }, history))
+    }
+}
+
+/// Uniform(-0.05, 0.05) like Keras' default `Embedding` initialiser; padding row zero.
+fn random_matrix(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut m: Vec<f32> = (0..rows * dim).map(|_| rng.random_range(-0.05..0.05)).collect();
+    m[..dim].fill(0.0);
+    m
+}
