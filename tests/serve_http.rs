@@ -11,9 +11,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bertkit::artifact::{ModelMeta, save_classifier};
-use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
+use bertkit::model::{BertClassifier, BertEncoder, BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, TextClassifier};
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, router};
-use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation};
+use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation, WordVocab};
 use burn::tensor::Device;
 use common::tiny::write_tiny_bert;
 use serde_json::{Value, json};
@@ -301,4 +301,43 @@ mod reqwest {
     pub fn blocking_free_client() -> Client {
         Client::builder().no_proxy().build().unwrap()
     }
+}
+
+/// Issue 6: the BiLSTM baseline serves through the same routes; word-count limits apply to it.
+#[tokio::test]
+async fn bilstm_baseline_serves_like_bert() {
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = WordVocab::build(["good film", "bad film", "great acting"], 1, None);
+    let spec = BiLstmSpec {
+        vocab_size: vocab.vocab_size(),
+        embedding_dim: 4,
+        units: 3,
+        num_outputs: 1,
+        dropout_first: 0.5,
+        dropout_second: 0.25,
+        trainable_embeddings: false,
+    };
+    let matrix: Vec<f32> = (0..spec.vocab_size * 4).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
+    let model = TextClassifier::BiLstm(BiLstmClassifier::new(spec, matrix, &Device::flex(), 5));
+    let head = HeadSpec { input_size: 6, hidden_size: None, num_outputs: 1, dropout: 0.25, activation: Default::default() };
+    let mut meta = ModelMeta::new(vec!["neg".into(), "pos".into()], EncodePlan::new(5, Truncation::LongestFirst), Pooling::Cls, head);
+    meta.arch = bertkit::artifact::Arch::Bilstm;
+    meta.bilstm = Some(spec);
+    let out = dir.path().join("bilstm");
+    let words = TextEncoder::Words { vocab: std::sync::Arc::new(vocab), max_len: 5 };
+    save_classifier(&out, &model, &meta, &words, |_| Ok(())).unwrap();
+
+    let app = router(loaded_state(config(&out)));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":[{"text":"good film"},{"text":"bad film"}]}"#, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let p: Vec<f64> = v["predictions"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(p.len(), 2);
+    assert!(p.iter().all(|x| (0.0..=1.0).contains(x)) && p[0] != p[1], "{p:?}");
+
+    let mut cfg = config(&out);
+    cfg.on_long_text = OnLongText::Reject;
+    let app = router(loaded_state(cfg));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":["one two three four five six"]}"#, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("6 tokens"), "{v}");
 }

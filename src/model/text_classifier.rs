@@ -6,6 +6,8 @@ use burn::tensor::Tensor;
 
 use super::{BertClassifier, BiLstmClassifier, EncoderInput};
 
+// One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TextClassifier {
     Bert(BertClassifier),

@@ -7,6 +7,8 @@ use rayon::prelude::*;
 
 use super::{Encoded, TextTokenizer, TokenizeError, WordVocab, word_tokens};
 
+// One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum TextEncoder {
     Subword(TextTokenizer),
