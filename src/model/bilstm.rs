@@ -9,6 +9,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, Embedding, Initializer, Linear, LinearConfig, Lstm, LstmConfig};
+use burn::tensor::module::embedding;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -119,19 +120,16 @@ impl BiLstmClassifier {
         }
     }
 
-    /// Makes the embedding table untrainable unless the spec says otherwise; call after moving
-    /// the model to the autodiff device (a fork resets what a parameter requires).
-    pub fn freeze_embeddings_unless_trainable(mut self) -> Self {
-        if !self.spec.trainable_embeddings {
-            self.embedding.weight = self.embedding.weight.set_require_grad(false);
-        }
-        self
-    }
-
     /// Logits `[B, num_outputs]` for word ids and mask `[B, T]` (token types are ignored).
     pub fn forward(&self, input: EncoderInput) -> Tensor<2> {
         let steps = Steps::new(input.input_mask);
-        let x = self.embedding.forward(input.input_word_ids);
+        // A frozen table is read through a detached copy: no gradient can reach it, whatever a
+        // checkpoint reload does to the parameter's `require_grad` flag.
+        let x = if self.spec.trainable_embeddings {
+            self.embedding.forward(input.input_word_ids)
+        } else {
+            embedding(self.embedding.weight.val().detach(), input.input_word_ids)
+        };
         let x = self.first.sequences(self.dropout_first.forward(x), &steps);
         let x = self.second.final_states(self.dropout_second.forward(x), &steps);
         self.output.forward(x)

@@ -3,11 +3,9 @@
 
 use burn::module::Module;
 
-use super::{CheckpointDir, FitArgs, History, Split, TrainError, TrainRun, fit};
-use crate::metrics::EvalReport;
-use crate::model::{BiLstmClassifier, EncoderInput};
-use crate::predict::run_batched;
-use crate::tokenize::{Padding, TokenBatch};
+use super::classifier::fit_on_tokens;
+use super::{CheckpointDir, FitArgs, History, Split, TrainError, TrainRun};
+use crate::model::BiLstmClassifier;
 
 /// Returns the trained model in inference mode on the device it came from.
 pub fn train_bilstm(
@@ -28,20 +26,7 @@ pub fn train_bilstm(
         quiet: run.quiet,
         device: &ad,
     };
-    let (eval_bs, k) = (run.plan.eval_batch_size, run.num_classes);
-    let trainable = model.fork(&ad).train().freeze_embeddings_unless_trainable();
-    let (trained, history) = fit(
-        trainable,
-        args,
-        |m, idx| {
-            let batch = TokenBatch::pad(idx.iter().map(|&i| &train.encodings[i]), Padding::Longest, run.pad_id);
-            m.forward(EncoderInput::from_batch(&batch, &ad))
-        },
-        |m| {
-            let logits = run_batched(val.encodings, eval_bs, run.pad_id, &base, |input| m.forward(input))
-                .map_err(|e| TrainError::Backend(format!("{e:?}")))?;
-            Ok(EvalReport::from_logits(&logits, val.labels, k))
-        },
-    )?;
+    let trainable = model.fork(&ad).train();
+    let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
     Ok((trained.valid(), history))
 }

@@ -99,18 +99,38 @@ pub fn train_classifier(
     }
 
     let trainable = model.fork(&ad).train();
-    let (trained, history) = fit(
-        trainable,
+    let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
+    Ok((trained.valid(), history))
+}
+
+/// Trains any model that maps padded token batches to logits (the fine-tuned classifier, the
+/// BiLSTM baseline): each training batch is padded to its own longest text; validation runs
+/// length-sorted batches on `base`, the non-autodiff device.
+pub(super) fn fit_on_tokens<M, F>(
+    model: M,
+    train: Split<'_>,
+    val: Split<'_>,
+    run: &TrainRun<'_>,
+    args: FitArgs<'_>,
+    base: &Device,
+    forward: F,
+) -> Result<(M, History), TrainError>
+where
+    M: Module + Clone,
+    F: Fn(&M, EncoderInput) -> Tensor<2>,
+{
+    let ad = args.device.clone();
+    let (eval_bs, k, pad) = (run.plan.eval_batch_size, run.num_classes, run.pad_id);
+    fit(
+        model,
         args,
         |m, idx| {
-            let batch = TokenBatch::pad(idx.iter().map(|&i| &train.encodings[i]), Padding::Longest, run.pad_id);
-            m.forward(EncoderInput::from_batch(&batch, &ad))
+            let batch = TokenBatch::pad(idx.iter().map(|&i| &train.encodings[i]), Padding::Longest, pad);
+            forward(m, EncoderInput::from_batch(&batch, &ad))
         },
         |m| {
-            let logits = run_batched(val.encodings, eval_bs, run.pad_id, &base, |input| m.forward(input))
-                .map_err(backend)?;
+            let logits = run_batched(val.encodings, eval_bs, pad, base, |input| forward(m, input)).map_err(backend)?;
             Ok(EvalReport::from_logits(&logits, val.labels, k))
         },
-    )?;
-    Ok((trained.valid(), history))
+    )
 }
