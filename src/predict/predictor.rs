@@ -1,5 +1,7 @@
 //! A loaded classifier bundle in inference mode, turning texts into scored predictions.
 
+use std::sync::Arc;
+
 use burn::tensor::Device;
 use serde::Serialize;
 
@@ -33,7 +35,8 @@ pub struct Prediction {
 
 pub struct Predictor {
     model: TextClassifier,
-    tokenizer: TextEncoder,
+    /// Shared with the server's request handlers, which tokenize before queueing.
+    tokenizer: Arc<TextEncoder>,
     class_names: Vec<String>,
     device: Device,
     pub batch_size: usize,
@@ -44,7 +47,7 @@ impl Predictor {
         Self {
             // `valid()`: an inference copy, dropout off, no autodiff graph.
             model: bundle.model.valid(),
-            tokenizer: bundle.tokenizer,
+            tokenizer: Arc::new(bundle.tokenizer),
             class_names: bundle.meta.class_names,
             device,
             batch_size: 32,
@@ -53,6 +56,11 @@ impl Predictor {
 
     pub fn tokenizer(&self) -> &TextEncoder {
         &self.tokenizer
+    }
+
+    /// A handle to the same tokenizer (no copy), for tokenizing on other threads.
+    pub fn shared_tokenizer(&self) -> Arc<TextEncoder> {
+        Arc::clone(&self.tokenizer)
     }
 
     pub fn class_names(&self) -> &[String] {

@@ -15,12 +15,13 @@ use crate::tokenize::TokenCounter;
 /// Loads the exported model and starts its batching worker.
 pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
     let bundle = ClassifierBundle::load(&config.model_dir, &device)?;
-    let tokenizer = Arc::new(bundle.tokenizer.clone());
     let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
     let class_names = bundle.meta.class_names.clone();
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
     let mut predictor = Predictor::new(bundle, device);
+    // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
+    let tokenizer = predictor.shared_tokenizer();
     predictor.batch_size = config.max_batch_size;
     let batcher = Batcher::start(
         Box::new(move |enc| predictor.logits(enc).map_err(|e| e.to_string())),

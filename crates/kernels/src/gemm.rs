@@ -1,0 +1,339 @@
+//! C[m, n] = A[m, k] · B[k, n] (+ bias) (→ GELU) with B packed once (weights) and A packed per
+//! block, blocked for the caches (GotoBLAS order: k-blocks, row blocks, B panels, A slivers) and
+//! split over rayon's threads by rows.
+
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::pack::{MR, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32};
+
+/// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
+const KC: usize = 256;
+/// Rows per packed A block (`MC`×`KC` stays in L2).
+const MC: usize = 128;
+
+/// The instruction set the kernels run with on this CPU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512F and AVX512-BF16: fp32 and bf16 kernels.
+    Avx512Bf16,
+    /// AVX-512F: fp32 kernels (bf16 requests fall back to fp32).
+    Avx512,
+    /// Anything else: portable loops (correct, not fast).
+    Portable,
+}
+
+/// Detected once. `BERTKIT_KERNELS=portable` or `=avx512` forces a lower level (for tests).
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let detected = detect();
+        match std::env::var("BERTKIT_KERNELS").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx512") if detected != Isa::Portable => Isa::Avx512,
+            _ => detected,
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
+        Isa::Avx512Bf16
+    } else if is_x86_feature_detected!("avx512f") {
+        Isa::Avx512
+    } else {
+        Isa::Portable
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Portable
+}
+
+/// Arithmetic of the products (accumulation is always fp32).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    F32,
+    /// Operands rounded to bf16 (8 mantissa bits), products summed in fp32.
+    Bf16,
+}
+
+/// Applied to each output after the bias.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epilogue {
+    None,
+    /// Exact (erf) GELU.
+    Gelu,
+}
+
+enum Packed {
+    F32(Vec<f32>),
+    Bf16(Vec<u32>),
+}
+
+/// A `[k, n]` right-hand matrix packed for the kernels.
+pub struct PackedB {
+    k: usize,
+    n: usize,
+    data: Packed,
+}
+
+impl PackedB {
+    /// Packs `b` (`[k, n]` row-major). `Bf16` becomes `F32` on CPUs without AVX512-BF16.
+    pub fn new(b: &[f32], k: usize, n: usize, precision: Precision) -> Self {
+        assert_eq!(b.len(), k * n, "B must be k × n");
+        let data = if precision == Precision::Bf16 && isa() == Isa::Avx512Bf16 {
+            Packed::Bf16(pack_b_bf16(b, k, n))
+        } else {
+            Packed::F32(pack_b_f32(b, k, n))
+        };
+        Self { k, n, data }
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The precision actually used.
+    pub fn precision(&self) -> Precision {
+        match self.data {
+            Packed::F32(_) => Precision::F32,
+            Packed::Bf16(_) => Precision::Bf16,
+        }
+    }
+}
+
+/// `c` (`[m, n]`) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`. Overwrites `c`.
+pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32]) {
+    let (k, n) = (b.k, b.n);
+    assert_eq!(a.len(), m * k, "A must be m × k");
+    assert_eq!(c.len(), m * n, "C must be m × n");
+    if let Some(bias) = bias {
+        assert_eq!(bias.len(), n, "bias must have n values");
+    }
+    if m == 0 || n == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    // Rows per task: a multiple of MR, enough tasks for every thread.
+    let per = m.div_ceil(threads).div_ceil(MR) * MR;
+    c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+        let r0 = t * per;
+        let rows = c_rows.len() / n;
+        gemm_rows(a, m, b, bias, epilogue, r0, rows, c_rows);
+    });
+}
+
+/// Rows `r0..r0+rows` of the product into `c_rows`.
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epi: Epilogue, r0: usize, rows: usize, c_rows: &mut [f32]) {
+    let (k, n) = (b.k, b.n);
+    let panels = n.div_ceil(NR);
+    let mut a_f32 = Vec::new();
+    let mut a_bf16 = Vec::new();
+    let kp_total = k.div_ceil(2);
+    for k0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - k0);
+        let (first, last) = (k0 == 0, k0 + kc == k);
+        for m0 in (0..rows).step_by(MC) {
+            let mc = MC.min(rows - m0);
+            match &b.data {
+                Packed::F32(_) => pack_a_f32(a, m, k, (r0 + m0, mc), (k0, kc), &mut a_f32),
+                Packed::Bf16(_) => pack_a_bf16(a, m, k, (r0 + m0, mc), (k0, kc), &mut a_bf16),
+            }
+            for p in 0..panels {
+                let cols = NR.min(n - p * NR);
+                for s in 0..mc.div_ceil(MR) {
+                    let tile_rows = MR.min(mc - s * MR);
+                    let c_off = (m0 + s * MR) * n + p * NR;
+                    let tile_bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
+                    let tile = TileArgs { c: &mut c_rows[c_off..], ldc: n, rows: tile_rows, cols, first, last, bias: tile_bias, epi };
+                    match &b.data {
+                        Packed::F32(bp) => {
+                            let b_blk = &bp[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
+                            let a_blk = &a_f32[s * kc * MR..(s + 1) * kc * MR];
+                            kernel_f32(kc, a_blk, b_blk, tile);
+                        }
+                        Packed::Bf16(bp) => {
+                            let kcp = kc.div_ceil(2);
+                            let q0 = k0 / 2;
+                            let b_blk = &bp[(p * kp_total + q0) * NR..(p * kp_total + q0 + kcp) * NR];
+                            let a_blk = &a_bf16[s * kcp * MR..(s + 1) * kcp * MR];
+                            kernel_bf16(kcp, a_blk, b_blk, tile);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One tile's destination (`c` starts at the tile's top-left element).
+struct TileArgs<'a> {
+    c: &'a mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    first: bool,
+    last: bool,
+    bias: Option<&'a [f32]>,
+    epi: Epilogue,
+}
+
+impl TileArgs<'_> {
+    /// The last element the tile touches must be inside `c`.
+    fn check(&self) {
+        assert!(self.rows <= MR && self.cols <= NR);
+        assert!((self.rows - 1) * self.ldc + self.cols <= self.c.len(), "tile out of bounds");
+    }
+}
+
+fn kernel_f32(kc: usize, a: &[f32], b: &[f32], t: TileArgs<'_>) {
+    t.check();
+    assert!(a.len() >= kc * MR && b.len() >= kc * NR);
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Portable {
+        let tile = x86_tile(t);
+        // SAFETY: AVX-512F was detected; the asserts above bound every access the kernel makes
+        // (kc·MR of A, kc·NR of B, rows × cols of C with stride ldc, cols of bias).
+        unsafe { crate::x86::kernel_f32(kc, a.as_ptr(), b.as_ptr(), &tile) };
+        return;
+    }
+    portable(kc, |kk, r| a[kk * MR + r], |kk, j| b[kk * NR + j], t);
+}
+
+fn kernel_bf16(kcp: usize, a: &[u32], b: &[u32], t: TileArgs<'_>) {
+    t.check();
+    assert!(a.len() >= kcp * MR && b.len() >= kcp * NR);
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx512Bf16 {
+        let tile = x86_tile(t);
+        // SAFETY: AVX-512F and AVX512-BF16 were detected; accesses are bounded as in kernel_f32.
+        unsafe { crate::x86::kernel_bf16(kcp, a.as_ptr(), b.as_ptr(), &tile) };
+        return;
+    }
+    // Packed as bf16 only when the CPU has AVX512-BF16 (PackedB::new).
+    unreachable!("bf16 panels on a CPU without AVX512-BF16");
+}
+
+#[cfg(target_arch = "x86_64")]
+fn x86_tile(t: TileArgs<'_>) -> crate::x86::Tile {
+    crate::x86::Tile {
+        c: t.c.as_mut_ptr(),
+        ldc: t.ldc,
+        rows: t.rows,
+        cols: t.cols,
+        first: t.first,
+        last: t.last,
+        bias: t.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+        epilogue: t.epi,
+    }
+}
+
+/// The same tile computation in plain Rust.
+fn portable(kc: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32, t: TileArgs<'_>) {
+    for r in 0..t.rows {
+        for j in 0..t.cols {
+            let mut acc = if t.first { 0.0 } else { t.c[r * t.ldc + j] };
+            for kk in 0..kc {
+                acc += a(kk, r) * b(kk, j);
+            }
+            if t.last {
+                acc += t.bias.map_or(0.0, |bb| bb[j]);
+                if t.epi == Epilogue::Gelu {
+                    acc = gelu_scalar(acc);
+                }
+            }
+            t.c[r * t.ldc + j] = acc;
+        }
+    }
+}
+
+/// x·Φ(x) with the same erf approximation as the vector kernel.
+pub fn gelu_scalar(x: f32) -> f32 {
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let erf = (1.0 - poly * (-z * z).exp()).copysign(x);
+    0.5 * x * (1.0 + erf)
+}
+
+/// GELU in place, vectorised where the CPU allows.
+pub fn gelu(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa() != Isa::Portable {
+        // SAFETY: AVX-512F was detected; the kernel stays within the slice (masked tail).
+        unsafe { crate::x86::gelu_slice(x) };
+        return;
+    }
+    x.iter_mut().for_each(|v| *v = gelu_scalar(*v));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+        let mut c = vec![0.0f64; m * n];
+        for i in 0..m {
+            for kk in 0..k {
+                for j in 0..n {
+                    c[i * n + j] += f64::from(a[i * k + kk]) * f64::from(b[kk * n + j]);
+                }
+            }
+        }
+        c.into_iter().map(|v| v as f32).collect()
+    }
+
+    fn data(len: usize, seed: u32) -> Vec<f32> {
+        (0..len).map(|i| (((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn f32_matches_a_naive_product_on_ragged_shapes() {
+        for &(m, k, n) in &[(1, 1, 1), (7, 5, 3), (9, 300, 50), (130, 513, 97), (64, 384, 1536)] {
+            let (a, b) = (data(m * k, 1), data(k * n, 2));
+            let bias = data(n, 3);
+            let packed = PackedB::new(&b, k, n, Precision::F32);
+            let mut c = vec![f32::NAN; m * n];
+            gemm(&a, m, &packed, Some(&bias), Epilogue::None, &mut c);
+            let want = naive(&a, &b, m, k, n);
+            for (i, (x, w)) in c.iter().zip(&want).enumerate() {
+                let w = w + bias[i % n];
+                assert!((x - w).abs() <= 1e-4 * (1.0 + w.abs()) * (k as f32).sqrt(), "{m}x{k}x{n} [{i}]: {x} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn bf16_is_close_and_gelu_epilogue_matches_scalar() {
+        let (m, k, n) = (33, 384, 100);
+        let (a, b) = (data(m * k, 4), data(k * n, 5));
+        let packed = PackedB::new(&b, k, n, Precision::Bf16);
+        let mut c = vec![0.0; m * n];
+        gemm(&a, m, &packed, None, Epilogue::Gelu, &mut c);
+        let want = naive(&a, &b, m, k, n);
+        for (x, w) in c.iter().zip(&want) {
+            // bf16 operands: ~3 significant digits per product, errors average out over k.
+            assert!((x - gelu_scalar(*w)).abs() < 0.05 * (1.0 + w.abs()), "{x} vs gelu({w})");
+        }
+    }
+
+    #[test]
+    fn gelu_matches_the_erf_definition() {
+        // Reference values of x·Φ(x) (scipy).
+        for (x, want) in [(-3.0f32, -0.004_049_7), (-1.0, -0.158_655_25), (0.0, 0.0), (0.5, 0.345_731_14), (2.0, 1.954_5)] {
+            assert!((gelu_scalar(x) - want).abs() < 1e-4, "{x}: {} vs {want}", gelu_scalar(x));
+            let mut v = vec![x; 19];
+            gelu(&mut v);
+            assert!(v.iter().all(|g| (g - gelu_scalar(x)).abs() < 1e-6), "{x}: {v:?}");
+        }
+    }
+}

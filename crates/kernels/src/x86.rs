@@ -1,0 +1,191 @@
+//! AVX-512 micro-kernels: an `MR`×`NR` tile of C accumulated in 24 zmm registers over packed
+//! slivers of A and panels of B (fp32 `vfmadd231ps`, or bf16 pairs with `vdpbf16ps`), then the
+//! fused epilogue (bias, GELU) on the way out. Callers check the CPU first (see `gemm::isa`).
+
+#![allow(clippy::missing_safety_doc)]
+
+#[cfg(target_arch = "x86_64")]
+pub use imp::*;
+
+#[cfg(target_arch = "x86_64")]
+mod imp {
+    use std::arch::x86_64::*;
+
+    use crate::gemm::Epilogue;
+    use crate::pack::{MR, NR};
+
+    const V: usize = NR / 16;
+
+    /// Where one tile of C lives and what to do when it is stored.
+    pub struct Tile {
+        pub c: *mut f32,
+        pub ldc: usize,
+        /// Valid rows (≤ MR) and columns (≤ NR) of this tile.
+        pub rows: usize,
+        pub cols: usize,
+        /// First k-block: start from zero instead of C.
+        pub first: bool,
+        /// Last k-block: add bias and apply the epilogue.
+        pub last: bool,
+        /// Bias of this tile's first column, or null.
+        pub bias: *const f32,
+        pub epilogue: Epilogue,
+    }
+
+    #[inline(always)]
+    fn masks(cols: usize) -> [__mmask16; V] {
+        let mut m = [0u16; V];
+        for (v, mv) in m.iter_mut().enumerate() {
+            let n = cols.saturating_sub(v * 16).min(16);
+            *mv = if n == 16 { 0xffff } else { ((1u32 << n) - 1) as u16 };
+        }
+        m
+    }
+
+    /// Adds a finished tile product (`acc`, `MR`×`NR` row-major) into C: `+=` C unless this is
+    /// the first k-block; bias and epilogue on the last.
+    #[inline(always)]
+    unsafe fn finish(acc: &[f32; MR * NR], t: &Tile) {
+        unsafe {
+            let m = masks(t.cols);
+            for r in 0..t.rows {
+                for (v, &mv) in m.iter().enumerate() {
+                    let dst = t.c.add(r * t.ldc + v * 16);
+                    let mut x = _mm512_loadu_ps(acc.as_ptr().add(r * NR + v * 16));
+                    if !t.first {
+                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, dst));
+                    }
+                    if t.last {
+                        if !t.bias.is_null() {
+                            x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, t.bias.add(v * 16)));
+                        }
+                        if t.epilogue == Epilogue::Gelu {
+                            x = gelu512(x);
+                        }
+                    }
+                    _mm512_mask_storeu_ps(dst, mv, x);
+                }
+            }
+        }
+    }
+
+    /// `kc` steps of C[MR, NR] += A[MR, kc] · B[kc, NR] from packed fp32 operands.
+    ///
+    /// The accumulators start at zero and are only indexed by constants (all loops but `kk`
+    /// unroll), so they live in 24 zmm registers; C is touched once, in [`finish`].
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn kernel_f32(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); V]; MR];
+            for kk in 0..kc {
+                let bp = b.add(kk * NR);
+                let bv = [_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)), _mm512_loadu_ps(bp.add(32))];
+                let ap = a.add(kk * MR);
+                #[allow(clippy::needless_range_loop)]
+                for r in 0..MR {
+                    let av = _mm512_set1_ps(*ap.add(r));
+                    for v in 0..V {
+                        acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                    }
+                }
+            }
+            let mut out = [0.0f32; MR * NR];
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                for v in 0..V {
+                    _mm512_storeu_ps(out.as_mut_ptr().add(r * NR + v * 16), acc[r][v]);
+                }
+            }
+            finish(&out, t);
+        }
+    }
+
+    /// `kcp` pair-steps of C[MR, NR] += A · B from packed bf16 pairs, fp32 accumulation.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    pub unsafe fn kernel_bf16(kcp: usize, a: *const u32, b: *const u32, t: &Tile) {
+        unsafe {
+            let mut acc = [[_mm512_setzero_ps(); V]; MR];
+            for q in 0..kcp {
+                let bp = b.add(q * NR) as *const __m512i;
+                let bv: [__m512bh; V] = [
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(bp)),
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(bp.add(1))),
+                    std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(bp.add(2))),
+                ];
+                let ap = a.add(q * MR);
+                #[allow(clippy::needless_range_loop)]
+                for r in 0..MR {
+                    let av = std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(*ap.add(r) as i32));
+                    for v in 0..V {
+                        acc[r][v] = _mm512_dpbf16_ps(acc[r][v], av, bv[v]);
+                    }
+                }
+            }
+            let mut out = [0.0f32; MR * NR];
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                for v in 0..V {
+                    _mm512_storeu_ps(out.as_mut_ptr().add(r * NR + v * 16), acc[r][v]);
+                }
+            }
+            finish(&out, t);
+        }
+    }
+
+    /// e^x for x ≤ 0 (inputs below −87 give 0): 2^n · p(r), r = x − n·ln2, degree-6 Taylor
+    /// polynomial (relative error < 2e-7 on |r| ≤ ln2/2).
+    #[inline(always)]
+    unsafe fn exp_neg512(x: __m512) -> __m512 {
+        unsafe {
+            let x = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
+            let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+                _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+            );
+            let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
+            let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
+            let mut p = _mm512_set1_ps(1.0 / 720.0);
+            for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+                p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c));
+            }
+            _mm512_scalef_ps(p, n)
+        }
+    }
+
+    /// Exact-erf GELU, x·Φ(x), with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7):
+    /// what transformers' `GELUActivation` (`torch.nn.functional.gelu`) computes.
+    #[inline(always)]
+    pub unsafe fn gelu512(x: __m512) -> __m512 {
+        unsafe {
+            let z = _mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2)));
+            let t = _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_fmadd_ps(z, _mm512_set1_ps(0.327_591_1), _mm512_set1_ps(1.0)));
+            let mut poly = _mm512_set1_ps(1.061_405_4);
+            for c in [-1.453_152_1, 1.421_413_7, -0.284_496_74, 0.254_829_6] {
+                poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(c));
+            }
+            poly = _mm512_mul_ps(poly, t);
+            let e = exp_neg512(_mm512_mul_ps(_mm512_mul_ps(z, z), _mm512_set1_ps(-1.0)));
+            let erf_abs = _mm512_fnmadd_ps(poly, e, _mm512_set1_ps(1.0));
+            // erf is odd: take the sign of x.
+            let sign = _mm512_and_ps(x, _mm512_set1_ps(-0.0));
+            let erf = _mm512_or_ps(erf_abs, sign);
+            _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5)), _mm512_add_ps(erf, _mm512_set1_ps(1.0)))
+        }
+    }
+
+    /// GELU over a slice, 16 lanes at a time.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn gelu_slice(x: &mut [f32]) {
+        unsafe {
+            let mut chunks = x.chunks_exact_mut(16);
+            for c in &mut chunks {
+                _mm512_storeu_ps(c.as_mut_ptr(), gelu512(_mm512_loadu_ps(c.as_ptr())));
+            }
+            let rest = chunks.into_remainder();
+            if !rest.is_empty() {
+                let m = ((1u32 << rest.len()) - 1) as u16;
+                let v = gelu512(_mm512_maskz_loadu_ps(m, rest.as_ptr()));
+                _mm512_mask_storeu_ps(rest.as_mut_ptr(), m, v);
+            }
+        }
+    }
+}
