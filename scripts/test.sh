@@ -6,4 +6,4 @@ cd "$(dirname "$0")/.."
 ./scripts/assets.sh
 cargo build --locked
 ./scripts/check_no_avx512.sh
-cargo test --locked "$@"
+cargo test --locked --workspace "$@"

@@ -12,6 +12,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bertkit::artifact::{ModelMeta, save_classifier};
 use bertkit::model::{BertClassifier, BertEncoder, BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, TextClassifier};
+use bertkit::DeviceSpec;
+use bertkit::predict::Engine;
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, router};
 use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation, WordVocab};
 use burn::tensor::Device;
@@ -53,6 +55,8 @@ fn config(model_dir: &Path) -> ServeConfig {
         max_body_bytes: 4096,
         on_long_text: OnLongText::Truncate,
         api_key: None,
+        // What `bertkit predict` picks on this machine, so the two agree exactly.
+        engine: Engine::Auto.resolve(DeviceSpec::Cpu),
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bertkit::data::{self, LoadOptions};
+use bertkit::model::fast::FastClassifier;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
+use bertkit::predict::Engine;
 use bertkit::tokenize::{EncodePlan, Padding, TextTokenizer, TokenBatch, Truncation};
 use bertkit::train::{TrainPlan, classification_loss, optimizer};
 use burn::module::Module;
@@ -47,6 +49,9 @@ pub struct BenchCmd {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
+    /// Engine for `--mode infer|latency` (`all` runs burn, kernels and kernels-bf16).
+    #[arg(long, default_value = "burn")]
+    engine: Engine,
     /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
     #[arg(long)]
     report: Option<PathBuf>,
@@ -99,10 +104,22 @@ impl BenchCmd {
         }
         let exe = std::env::current_exe()?;
         let mut ours = Vec::new();
-        for mode in ["gemm", "infer", "latency", "train", "train-frozen"] {
-            eprintln!("bertkit bench --mode {mode} ...");
+        let runs = [
+            ("gemm", Engine::Burn),
+            ("infer", Engine::Burn),
+            ("infer", Engine::Kernels),
+            ("infer", Engine::KernelsBf16),
+            ("latency", Engine::Burn),
+            ("latency", Engine::Kernels),
+            ("latency", Engine::KernelsBf16),
+            ("train", Engine::Burn),
+            ("train-frozen", Engine::Burn),
+        ];
+        for (mode, engine) in runs {
+            eprintln!("bertkit bench --mode {mode} --engine {engine} ...");
             let out = Command::new(&exe)
-                .args(["bench", "--mode", mode, "--batch", &self.batch.to_string(), "--seq", &self.seq.to_string()])
+                .args(["bench", "--mode", mode, "--engine", &engine.to_string()])
+                .args(["--batch", &self.batch.to_string(), "--seq", &self.seq.to_string()])
                 .args(["--steps", &self.steps.to_string(), "--single", &self.single.to_string()])
                 .arg("--model").arg(&self.model).arg("--data").arg(&self.data)
                 .output()?;
@@ -164,14 +181,25 @@ impl BenchCmd {
             })
             .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
-        let base = json!({ "framework": "bertkit", "mode": self.mode, "batch": self.batch, "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac });
+        let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": self.engine.to_string(), "batch": self.batch,
+                           "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac });
+        let m = model.valid();
+        let fast = self.engine.precision().map(|p| FastClassifier::from_burn(&m, p)).transpose()?;
+        // One forward pass to logits, on the chosen engine.
+        let run = |b: &TokenBatch| match &fast {
+            Some(f) => {
+                let _ = f.logits(b);
+            }
+            None => {
+                let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
+            }
+        };
         let mut res = match self.mode.as_str() {
             "infer" => {
-                let m = model.valid();
                 let mut times = Vec::new();
                 for (i, (b, _)) in batches.iter().enumerate() {
                     let t0 = Instant::now();
-                    let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
+                    run(b);
                     if i >= warmup {
                         times.push(t0.elapsed().as_secs_f64());
                     }
@@ -180,14 +208,13 @@ impl BenchCmd {
                 json!({ "ms_per_step": med * 1e3, "sentences_per_sec": self.batch as f64 / med, "gflops": fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
             "latency" => {
-                let m = model.valid();
                 let mut lat = Vec::new();
                 let mut tokens = 0;
                 for (i, (t, _)) in reviews.iter().take(self.single + 5).enumerate() {
                     let enc = tok.encode(t, None)?;
                     let b = TokenBatch::pad(&[enc], Padding::Longest, tok.pad_id());
                     let t0 = Instant::now();
-                    let _ = m.forward(EncoderInput::from_batch(&b, &device)).into_data();
+                    run(&b);
                     if i >= 5 {
                         lat.push(t0.elapsed().as_secs_f64());
                         tokens += b.seq_len;
@@ -281,7 +308,12 @@ fn run_json(mut c: Command) -> anyhow::Result<Value> {
 }
 
 fn print_table(ours: &[Value], peers: &[Value]) {
-    let get = |v: &[Value], mode: &str| v.iter().find(|r| r["mode"] == mode).cloned().unwrap_or(Value::Null);
+    // Runs without an `engine` field (older reports) are burn's.
+    let engine_of = |r: &Value| r["engine"].as_str().unwrap_or("burn").to_string();
+    let get_engine = |v: &[Value], mode: &str, engine: &str| {
+        v.iter().find(|r| r["mode"] == mode && engine_of(r) == engine).cloned().unwrap_or(Value::Null)
+    };
+    let get = |v: &[Value], mode: &str| get_engine(v, mode, "burn");
     let attainable = get(ours, "gemm")["attainable_gflops"].as_f64().unwrap_or(f64::NAN);
     println!("GEMM attainable: {attainable:.1} GFLOP/s (fp32, best of the encoder's shapes)\n");
     let g = get(ours, "gemm");
@@ -298,8 +330,6 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         peers.iter().find(|p| p["framework"] == framework && (mode.is_empty() || p["mode"] == mode) && (dtype.is_empty() || p["dtype"] == dtype)).cloned()
     };
     let pct = |g: f64| format!("{g:.1} ({:.0} %)", 100.0 * g / attainable);
-    let infer = get(ours, "infer");
-    let s = infer["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
     // bench_ort.py reports each exported graph (plain, fused) as an object with `b32` and `b1`.
     let ort_graphs = |f: &dyn Fn(&Value) -> Option<f64>| -> Vec<f64> {
         peer("onnxruntime", "", "")
@@ -308,14 +338,26 @@ fn print_table(ours: &[Value], peers: &[Value]) {
             .unwrap_or_default()
     };
     let ort = ort_graphs(&|g| g["b32"]["sentences_per_sec"].as_f64()).into_iter().reduce(f64::max);
-    println!("| inference b{} sentences/s | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
     let torch_inf = peer("pytorch", "infer", "fp32").and_then(|p| p["sentences_per_sec"].as_f64());
-    println!("| inference vs PyTorch | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
-    let lat = get(ours, "latency");
-    let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
     let ort_l = ort_graphs(&|g| g["b1"]["ms_median"].as_f64()).into_iter().reduce(f64::min);
-    // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
-    println!("| batch-1 latency ms (median, {:.0} tokens) | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+    for engine in ["burn", "kernels", "kernels-bf16"] {
+        let infer = get_engine(ours, "infer", engine);
+        if infer.is_null() {
+            continue;
+        }
+        let s = infer["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
+        println!("| inference b{} sentences/s, {engine} | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
+        println!("| inference vs PyTorch, {engine} | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
+    }
+    for engine in ["burn", "kernels", "kernels-bf16"] {
+        let lat = get_engine(ours, "latency", engine);
+        if lat.is_null() {
+            continue;
+        }
+        let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
+        // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
+        println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+    }
     for (mode, label) in [("train", "fine-tune"), ("train-frozen", "frozen-encoder")] {
         let r = get(ours, mode);
         let e = r["examples_per_sec"].as_f64().unwrap_or(f64::NAN);

@@ -8,7 +8,7 @@ use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
 use bertkit::metrics::EvalReport;
-use bertkit::predict::Predictor;
+use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
 use super::data_args::DataArgs;
@@ -27,6 +27,9 @@ pub struct EvaluateCmd {
     batch_size: usize,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
+    /// auto (the kernels on an AVX-512 CPU, burn otherwise), burn, kernels or kernels-bf16.
+    #[arg(long, default_value = "auto", env = "BERTKIT_ENGINE")]
+    engine: Engine,
 }
 
 pub fn print_report(r: &EvalReport, classes: &[String]) {
@@ -55,7 +58,7 @@ impl EvaluateCmd {
             .with_context(|| format!("loading {}", self.model.display()))?;
         let classes = bundle.meta.class_names.clone();
         let ds = self.data.load(Some(classes.clone()))?;
-        let mut predictor = Predictor::new(bundle, device);
+        let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
         let t0 = Instant::now();
         let tok = predictor.tokenizer();

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
-use bertkit::predict::Predictor;
+use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -19,6 +19,9 @@ pub struct PredictCmd {
     json: bool,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
+    /// auto (the kernels on an AVX-512 CPU, burn otherwise), burn, kernels or kernels-bf16.
+    #[arg(long, default_value = "auto", env = "BERTKIT_ENGINE")]
+    engine: Engine,
     /// Texts to score.
     #[arg(required = true)]
     texts: Vec<String>,
@@ -30,7 +33,7 @@ impl PredictCmd {
         let bundle = ClassifierBundle::load(&self.model, &device)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
-        let predictor = Predictor::new(bundle, device);
+        let predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         let preds = predictor.predict(&self.texts)?;
         if self.json {
             let out: Vec<serde_json::Value> = self

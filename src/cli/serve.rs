@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::serve::{OnLongText, ServeConfig, serve};
+use bertkit::predict::Engine;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -53,6 +54,9 @@ pub struct ServeCmd {
     api_key: Option<String>,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
+    /// auto (the kernels on an AVX-512 CPU, burn otherwise), burn, kernels or kernels-bf16.
+    #[arg(long, default_value = "auto", env = "BERTKIT_ENGINE")]
+    engine: Engine,
 }
 
 impl ServeCmd {
@@ -87,6 +91,7 @@ impl ServeCmd {
             max_body_bytes: self.max_body_bytes,
             on_long_text: self.on_long_text,
             api_key: self.api_key.filter(|k| !k.is_empty()),
+            engine: self.engine.resolve(self.device),
         };
         config.validate().map_err(anyhow::Error::msg)?;
         let device = self.device.device()?;

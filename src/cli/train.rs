@@ -83,7 +83,8 @@ pub struct TrainCmd {
     /// Default 1e-6 (bert) / 1e-7 (bilstm, Keras).
     #[arg(long)]
     adam_epsilon: Option<f64>,
-    /// Global gradient-norm clip; 0 turns clipping off. Default 1.0 (bert) / off (bilstm).
+    /// Global gradient-norm clip; 0 turns clipping off. Default 1.0 (both; Keras' chapter does
+    /// not clip, but the BiLSTM diverged without it).
     #[arg(long)]
     max_grad_norm: Option<f64>,
     /// Train only the head on cached features of the frozen encoder (feature extraction).
@@ -127,7 +128,7 @@ impl TrainCmd {
     fn plan(&self) -> TrainPlan {
         let bert = self.arch == ArchFlag::Bert;
         let pick = |v: Option<f64>, b: f64, l: f64| v.unwrap_or(if bert { b } else { l });
-        let clip = pick(self.max_grad_norm, 1.0, 0.0);
+        let clip = pick(self.max_grad_norm, 1.0, 1.0);
         TrainPlan {
             epochs: self.epochs.unwrap_or(if bert { 3 } else { 5 }),
             batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),

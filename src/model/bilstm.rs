@@ -66,7 +66,7 @@ fn gather_time(x: Tensor<3>, idx: Tensor<2, Int>) -> Tensor<3> {
 impl BiLstm {
     fn new(d_input: usize, units: usize, device: &Device) -> Self {
         let cfg = LstmConfig::new(d_input, units, true);
-        Self { forward: cfg.init(device), backward: cfg.init(device) }
+        Self { forward: unit_forget_bias(cfg.init(device)), backward: unit_forget_bias(cfg.init(device)) }
     }
 
     /// `[B, T, D]` → `[B, T, 2·units]` (forward ‖ backward state at every real step).
@@ -160,6 +160,19 @@ impl BiLstmClassifier {
         model.output = w.linear("output", 2 * spec.units, spec.num_outputs)?;
         Ok(model)
     }
+}
+
+/// Keras' `unit_forget_bias=True`: the forget gate starts at bias 1 (remember by default), the
+/// other biases at 0. Without it the baseline's training diverged in its third epoch.
+fn unit_forget_bias(mut lstm: Lstm) -> Lstm {
+    for (name, g) in gates(&mut lstm) {
+        let units = g.input_transform.weight.dims()[1];
+        let device = g.input_transform.weight.device();
+        let value = if name == "forget_gate" { 1.0 } else { 0.0 };
+        g.input_transform.bias = Some(Initializer::Constant { value }.init([units], &device));
+        g.hidden_transform.bias = Some(Initializer::Zeros.init([units], &device));
+    }
+    lstm
 }
 
 /// The four gates' input and hidden transforms of a burn `Lstm`, by name.

@@ -10,6 +10,7 @@ mod embeddings;
 mod encoder;
 mod error;
 mod family;
+pub mod fast;
 mod glove;
 mod head;
 mod hf_config;

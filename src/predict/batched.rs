@@ -18,16 +18,27 @@ pub fn run_batched<F>(
 where
     F: FnMut(EncoderInput) -> Tensor<2>,
 {
+    run_batched_tokens(encodings, batch_size, pad_id, |batch| {
+        let out = f(EncoderInput::from_batch(batch, device));
+        let [_, k] = out.dims();
+        let values = out.into_data().try_into_vec_as::<f32>()?;
+        Ok(values.chunks(k.max(1)).map(<[f32]>::to_vec).collect())
+    })
+}
+
+/// The same batching for a model that takes padded token arrays directly and returns one row
+/// per text (the kernels path).
+pub fn run_batched_tokens<F, E>(encodings: &[Encoded], batch_size: usize, pad_id: u32, mut f: F) -> Result<Vec<Vec<f32>>, E>
+where
+    F: FnMut(&TokenBatch) -> Result<Vec<Vec<f32>>, E>,
+{
     let mut order: Vec<usize> = (0..encodings.len()).collect();
     order.sort_by_key(|&i| encodings[i].len());
     let mut rows: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = TokenBatch::pad(chunk.iter().map(|&i| &encodings[i]), Padding::Longest, pad_id);
-        let out = f(EncoderInput::from_batch(&batch, device));
-        let [_, k] = out.dims();
-        let values = out.into_data().try_into_vec_as::<f32>()?;
-        for (j, &i) in chunk.iter().enumerate() {
-            rows[i] = values[j * k..(j + 1) * k].to_vec();
+        for (row, &i) in f(&batch)?.into_iter().zip(chunk) {
+            rows[i] = row;
         }
     }
     Ok(rows)

@@ -2,7 +2,9 @@
 //! prediction records shown to users and returned by the server.
 
 mod batched;
+mod engine;
 mod predictor;
 
-pub use batched::run_batched;
+pub use batched::{run_batched, run_batched_tokens};
+pub use engine::{Engine, EngineError};
 pub use predictor::{PredictError, Prediction, Predictor, to_prediction};

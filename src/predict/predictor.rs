@@ -5,9 +5,10 @@ use std::sync::Arc;
 use burn::tensor::Device;
 use serde::Serialize;
 
-use super::run_batched;
+use super::{Engine, run_batched, run_batched_tokens};
 use crate::artifact::ClassifierBundle;
-use crate::model::TextClassifier;
+use crate::model::{LoadError, TextClassifier};
+use crate::model::fast::{FastClassifier, Precision};
 use crate::tokenize::{TextEncoder, TokenizeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,8 @@ pub struct Prediction {
 
 pub struct Predictor {
     model: TextClassifier,
+    /// The kernels twin of a BERT-family model, when that engine was chosen.
+    fast: Option<FastClassifier>,
     /// Shared with the server's request handlers, which tokenize before queueing.
     tokenizer: Arc<TextEncoder>,
     class_names: Vec<String>,
@@ -43,14 +46,35 @@ pub struct Predictor {
 }
 
 impl Predictor {
+    /// Scores with burn's modules on `device`.
     pub fn new(bundle: ClassifierBundle, device: Device) -> Self {
         Self {
             // `valid()`: an inference copy, dropout off, no autodiff graph.
             model: bundle.model.valid(),
+            fast: None,
             tokenizer: Arc::new(bundle.tokenizer),
             class_names: bundle.meta.class_names,
             device,
             batch_size: 32,
+        }
+    }
+
+    /// Scores with `engine` (already resolved: `Auto` counts as burn). The kernels engines apply
+    /// to BERT-family models; the BiLSTM baseline always runs on burn.
+    pub fn with_engine(bundle: ClassifierBundle, device: Device, engine: Engine) -> Result<Self, LoadError> {
+        let mut p = Self::new(bundle, device);
+        if let (Some(precision), TextClassifier::Bert(m)) = (engine.precision(), &p.model) {
+            p.fast = Some(FastClassifier::from_burn(m, precision)?);
+        }
+        Ok(p)
+    }
+
+    /// `"burn"`, `"kernels fp32"` or `"kernels bf16"`: what actually runs.
+    pub fn engine_name(&self) -> &'static str {
+        match self.fast.as_ref().map(FastClassifier::precision) {
+            None => "burn",
+            Some(Precision::F32) => "kernels fp32",
+            Some(Precision::Bf16) => "kernels bf16",
         }
     }
 
@@ -82,6 +106,11 @@ impl Predictor {
 
     /// Raw logits, one row per encoding.
     pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
+        if let Some(fast) = &self.fast {
+            return run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
+                Ok::<_, PredictError>(fast.logits(b))
+            });
+        }
         run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
             self.model.forward(input)
         })

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::predict::Engine;
+
 /// What to do with a text longer than the model's sequence length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum OnLongText {
@@ -46,6 +48,8 @@ pub struct ServeConfig {
     pub on_long_text: OnLongText,
     /// Required as `Authorization: Bearer KEY` on every route but health, when set.
     pub api_key: Option<String>,
+    /// Inference engine, resolved for the device (see [`Engine::resolve`]).
+    pub engine: Engine,
 }
 
 impl ServeConfig {

@@ -19,7 +19,8 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
     let class_names = bundle.meta.class_names.clone();
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
-    let mut predictor = Predictor::new(bundle, device);
+    let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
+    tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
     let tokenizer = predictor.shared_tokenizer();
     predictor.batch_size = config.max_batch_size;

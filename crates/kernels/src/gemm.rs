@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use crate::pack::{MR, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
-const KC: usize = 256;
+const KC: usize = 192;
 /// Rows per packed A block (`MC`×`KC` stays in L2).
 const MC: usize = 128;
 

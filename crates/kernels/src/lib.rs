@@ -6,6 +6,7 @@
 //! loop otherwise, so one binary runs on any x86-64.
 
 pub mod gemm;
+pub mod ops;
 mod pack;
 mod x86;
 

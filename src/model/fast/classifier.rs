@@ -1,0 +1,92 @@
+//! Encoder + pooling + head on the kernels: the inference twin of [`BertClassifier`].
+
+use bertkit_kernels::{Epilogue, Precision};
+
+use super::encoder::dense;
+use super::weights::Dense;
+use super::{FastEncoder, FastOutput};
+use crate::model::{BertClassifier, HeadActivation, LoadError, Pooling};
+use crate::tokenize::TokenBatch;
+
+pub struct FastClassifier {
+    encoder: FastEncoder,
+    pooling: Pooling,
+    hidden: Option<(Dense, HeadActivation)>,
+    output: Dense,
+    precision: Precision,
+}
+
+impl FastClassifier {
+    pub fn from_burn(model: &BertClassifier, precision: Precision) -> Result<Self, LoadError> {
+        let head = &model.head;
+        Ok(Self {
+            encoder: FastEncoder::from_burn(&model.encoder, precision)?,
+            pooling: model.pooling,
+            hidden: head
+                .hidden
+                .as_ref()
+                .map(|h| Dense::from_linear(h, Precision::F32, "head hidden").map(|d| (d, head.spec.activation)))
+                .transpose()?,
+            // The head is tiny: fp32 always.
+            output: Dense::from_linear(&head.output, Precision::F32, "classifier")?,
+            precision,
+        })
+    }
+
+    /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 without
+    /// AVX512-BF16).
+    pub fn precision(&self) -> Precision {
+        if self.precision == Precision::Bf16 && bertkit_kernels::isa() == bertkit_kernels::Isa::Avx512Bf16 {
+            Precision::Bf16
+        } else {
+            Precision::F32
+        }
+    }
+
+    /// Pooled text vectors `[B, H]`.
+    pub fn features(&self, batch: &TokenBatch) -> Vec<f32> {
+        let out = self.encoder.forward(batch);
+        pool(&out, batch, self.pooling)
+    }
+
+    /// Logits, one row per text.
+    pub fn logits(&self, batch: &TokenBatch) -> Vec<Vec<f32>> {
+        let b = batch.batch_size;
+        let mut x = self.features(batch);
+        if let Some((hidden, act)) = &self.hidden {
+            x = dense(&x, b, hidden, Epilogue::None);
+            match act {
+                HeadActivation::Relu => bertkit_kernels::ops::relu(&mut x),
+                HeadActivation::Tanh => bertkit_kernels::ops::tanh(&mut x),
+                HeadActivation::Gelu => bertkit_kernels::ops::gelu_par(&mut x),
+            }
+        }
+        let y = dense(&x, b, &self.output, Epilogue::None);
+        let k = self.output.out();
+        y.chunks(k).map(<[f32]>::to_vec).collect()
+    }
+}
+
+/// Pooling as in [`Pooling::apply`]; a missing pooler (ruled out at load) falls back to `[CLS]`.
+fn pool(out: &FastOutput, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
+    let (b, t) = (out.batch, out.seq_len);
+    let h = out.sequence.len() / (b * t).max(1);
+    match (pooling, &out.pooled) {
+        (Pooling::Pooler, Some(p)) => p.clone(),
+        (Pooling::Mean, _) => {
+            let mut v = vec![0.0f32; b * h];
+            for bi in 0..b {
+                let mask = &batch.input_mask[bi * t..(bi + 1) * t];
+                let n = mask.iter().filter(|&&m| m != 0).count().max(1) as f32;
+                let dst = &mut v[bi * h..(bi + 1) * h];
+                for (ti, _) in mask.iter().enumerate().filter(|(_, m)| **m != 0) {
+                    let row = &out.sequence[(bi * t + ti) * h..(bi * t + ti + 1) * h];
+                    dst.iter_mut().zip(row).for_each(|(d, x)| *d += x);
+                }
+                dst.iter_mut().for_each(|d| *d /= n);
+            }
+            v
+        }
+        _ => (0..b).flat_map(|bi| out.sequence[bi * t * h..bi * t * h + h].iter().copied()).collect(),
+    }
+}

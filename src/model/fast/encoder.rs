@@ -1,0 +1,159 @@
+//! The encoder forward pass on the kernels (mirrors [`BertEncoder::forward`] in eval mode).
+
+use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
+use bertkit_kernels::{Epilogue, Precision, gemm};
+
+use super::weights::{Dense, Norm, values};
+use crate::model::{Activation, BertEncoder, LoadError, ModelConfig};
+use crate::tokenize::TokenBatch;
+
+struct FastLayer {
+    qkv: Dense,
+    attention_out: Dense,
+    attention_norm: Norm,
+    ffn_in: Dense,
+    ffn_out: Dense,
+    output_norm: Norm,
+}
+
+/// What [`FastEncoder::forward`] returns, row-major.
+pub struct FastOutput {
+    pub batch: usize,
+    pub seq_len: usize,
+    /// `[B·T, H]`: the last layer's states.
+    pub sequence: Vec<f32>,
+    /// `[B, H]`, when the checkpoint has a pooler.
+    pub pooled: Option<Vec<f32>>,
+}
+
+pub struct FastEncoder {
+    config: ModelConfig,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Option<Vec<f32>>,
+    embedding_norm: Norm,
+    projection: Option<Dense>,
+    layers: Vec<FastLayer>,
+    pooler: Option<Dense>,
+}
+
+impl FastEncoder {
+    /// Copies `encoder`'s weights into packed form (`precision` for the GEMM operands).
+    pub fn from_burn(encoder: &BertEncoder, precision: Precision) -> Result<Self, LoadError> {
+        let cfg = encoder.config.clone();
+        let e = &encoder.embeddings;
+        let layers = encoder
+            .layers
+            .iter()
+            .map(|l| {
+                let a = &l.attention;
+                Ok(FastLayer {
+                    qkv: Dense::from_parts(&[&a.query, &a.key, &a.value], precision, "qkv")?,
+                    attention_out: Dense::from_linear(&a.output, precision, "attention output")?,
+                    attention_norm: Norm::from_layer_norm(&a.layer_norm, cfg.layer_norm_eps, "attention norm")?,
+                    ffn_in: Dense::from_linear(&l.intermediate, precision, "intermediate")?,
+                    ffn_out: Dense::from_linear(&l.output, precision, "output")?,
+                    output_norm: Norm::from_layer_norm(&l.layer_norm, cfg.layer_norm_eps, "output norm")?,
+                })
+            })
+            .collect::<Result<Vec<_>, LoadError>>()?;
+        Ok(Self {
+            word: values(&e.word_embeddings.weight.val(), "word embeddings")?,
+            position: values(&e.position_embeddings.weight.val(), "position embeddings")?,
+            token_type: e.token_type_embeddings.as_ref().map(|t| values(&t.weight.val(), "token types")).transpose()?,
+            embedding_norm: Norm::from_layer_norm(&e.layer_norm, cfg.layer_norm_eps, "embedding norm")?,
+            projection: encoder.projection.as_ref().map(|p| Dense::from_linear(p, precision, "projection")).transpose()?,
+            layers,
+            pooler: encoder.pooler.as_ref().map(|p| Dense::from_linear(p, precision, "pooler")).transpose()?,
+            config: cfg,
+        })
+    }
+
+    pub fn hidden_size(&self) -> usize {
+        self.config.hidden_size
+    }
+
+    /// Runs the encoder on a right-padded batch.
+    pub fn forward(&self, batch: &TokenBatch) -> FastOutput {
+        let cfg = &self.config;
+        let (b, t) = (batch.batch_size, batch.seq_len);
+        let (rows, e, h) = (b * t, cfg.embedding_size, cfg.hidden_size);
+        let lens: Vec<usize> =
+            batch.input_mask.chunks(t.max(1)).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
+
+        let mut x = vec![0.0f32; rows * e];
+        let pad = cfg.pad_token_id as i64;
+        let roberta = cfg.family == crate::model::Family::Roberta;
+        for (bi, ids) in batch.input_word_ids.chunks(t.max(1)).enumerate() {
+            let mut real = 0usize;
+            for (ti, &id) in ids.iter().enumerate() {
+                let r = bi * t + ti;
+                // RoBERTa: positions count non-pad tokens from pad+1 (create_position_ids_from_input_ids).
+                let pos = if roberta {
+                    if id != pad {
+                        real += 1;
+                        cfg.pad_token_id + real
+                    } else {
+                        cfg.pad_token_id
+                    }
+                } else {
+                    ti
+                };
+                let dst = &mut x[r * e..(r + 1) * e];
+                let word = &self.word[(id.max(0) as usize).min(cfg.vocab_size - 1) * e..][..e];
+                let position = &self.position[pos.min(cfg.max_position_embeddings - 1) * e..][..e];
+                for ((d, w), p) in dst.iter_mut().zip(word).zip(position) {
+                    *d = w + p;
+                }
+                if let Some(types) = &self.token_type {
+                    let tt = (batch.input_type_ids[r].max(0) as usize).min(cfg.type_vocab_size - 1);
+                    for (d, v) in dst.iter_mut().zip(&types[tt * e..(tt + 1) * e]) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+        let n = &self.embedding_norm;
+        layer_norm(&mut x, e, &n.gamma, &n.beta, n.eps);
+        if let Some(p) = &self.projection {
+            x = dense(&x, rows, p, Epilogue::None);
+        }
+
+        let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
+        let mut ctx = vec![0.0f32; rows * h];
+        for d in 0..cfg.num_hidden_layers {
+            for layer in &self.layers[cfg.layers_at_depth(d)] {
+                let qkv = dense(&x, rows, &layer.qkv, Epilogue::None);
+                attention(&qkv, &lens, t, heads, hd, &mut ctx);
+                let mut a = dense(&ctx, rows, &layer.attention_out, Epilogue::None);
+                let an = &layer.attention_norm;
+                add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);
+                let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
+                let mut inter = dense(&a, rows, &layer.ffn_in, epilogue);
+                match cfg.activation {
+                    Activation::Gelu => {}
+                    Activation::GeluTanh => gelu_tanh(&mut inter),
+                    Activation::Relu => relu(&mut inter),
+                }
+                let mut out = dense(&inter, rows, &layer.ffn_out, Epilogue::None);
+                let on = &layer.output_norm;
+                add_layer_norm(&mut out, &a, h, &on.gamma, &on.beta, on.eps);
+                x = out;
+            }
+        }
+        let pooled = self.pooler.as_ref().map(|p| {
+            let cls: Vec<f32> = (0..b).flat_map(|bi| x[bi * t * h..bi * t * h + h].iter().copied()).collect();
+            let mut y = dense(&cls, b, p, Epilogue::None);
+            bertkit_kernels::ops::tanh(&mut y);
+            y
+        });
+        FastOutput { batch: b, seq_len: t, sequence: x, pooled }
+    }
+}
+
+/// `x` `[rows, k]` through `d` → `[rows, out]`.
+pub(super) fn dense(x: &[f32], rows: usize, d: &Dense, epilogue: Epilogue) -> Vec<f32> {
+    let mut y = vec![0.0f32; rows * d.out()];
+    gemm(x, rows, &d.weight, Some(&d.bias), epilogue, &mut y);
+    y
+}

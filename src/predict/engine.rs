@@ -1,0 +1,86 @@
+//! Which implementation scores texts: burn's modules (any device) or the `bertkit-kernels` CPU
+//! path (fp32, or bf16 GEMM operands on CPUs with AVX512-BF16).
+
+use std::fmt;
+use std::str::FromStr;
+
+use bertkit_kernels::{Isa, Precision, isa};
+
+use crate::DeviceSpec;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// The kernels on a CPU with AVX-512, burn otherwise.
+    #[default]
+    Auto,
+    Burn,
+    /// The kernels, fp32 throughout: scores match burn's within float rounding.
+    Kernels,
+    /// The kernels with bf16 GEMM operands (fp32 accumulation): faster, scores differ from
+    /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16.
+    KernelsBf16,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown engine `{0}`: expected auto, burn, kernels or kernels-bf16")]
+pub struct EngineError(String);
+
+impl FromStr for Engine {
+    type Err = EngineError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "burn" => Ok(Self::Burn),
+            "kernels" | "kernels-fp32" => Ok(Self::Kernels),
+            "kernels-bf16" | "bf16" => Ok(Self::KernelsBf16),
+            _ => Err(EngineError(s.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Auto => "auto",
+            Self::Burn => "burn",
+            Self::Kernels => "kernels",
+            Self::KernelsBf16 => "kernels-bf16",
+        })
+    }
+}
+
+impl Engine {
+    /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
+    /// with AVX-512.
+    pub fn resolve(self, device: DeviceSpec) -> Self {
+        match self {
+            Self::Auto if device == DeviceSpec::Cpu && isa() != Isa::Portable => Self::Kernels,
+            Self::Auto => Self::Burn,
+            other => other,
+        }
+    }
+
+    /// The GEMM precision of a kernels engine.
+    pub fn precision(self) -> Option<Precision> {
+        match self {
+            Self::Kernels => Some(Precision::F32),
+            Self::KernelsBf16 => Some(Precision::Bf16),
+            Self::Auto | Self::Burn => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_resolves() {
+        assert_eq!("kernels-bf16".parse::<Engine>().unwrap(), Engine::KernelsBf16);
+        assert!("fast".parse::<Engine>().is_err());
+        assert_eq!(Engine::Auto.resolve(DeviceSpec::Cuda(0)), Engine::Burn);
+        assert_eq!(Engine::Burn.resolve(DeviceSpec::Cpu), Engine::Burn);
+        assert_eq!(Engine::Kernels.precision(), Some(Precision::F32));
+    }
+}

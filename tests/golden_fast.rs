@@ -1,0 +1,111 @@
+//! The kernels inference path (`model::fast`) against the same goldens as the burn modules:
+//! MiniLM's PyTorch outputs and every family's transformers outputs, within 1e-4 in fp32; bf16
+//! close to fp32; padding-invariant.
+
+mod common;
+
+use bertkit::artifact::ClassifierBundle;
+use bertkit::model::fast::{FastClassifier, FastEncoder, Precision};
+use bertkit::model::{BertEncoder, TextClassifier};
+use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextTokenizer, TokenBatch};
+use burn::tensor::Device;
+use common::{assert_close, f32s, golden, model_dir, root, u32s};
+
+const TOL: f32 = 1e-4;
+
+fn minilm_batch(padding: Padding) -> TokenBatch {
+    let g = golden("minilm_forward.json");
+    let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
+    let enc = tok.encode(g["text"].as_str().unwrap(), None).unwrap();
+    TokenBatch::pad(&[enc], padding, tok.pad_id())
+}
+
+#[test]
+fn fp32_forward_matches_pytorch_on_minilm() {
+    let g = golden("minilm_forward.json");
+    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
+    let fast = FastEncoder::from_burn(&encoder, Precision::F32).unwrap();
+    for padding in [Padding::Fixed(128), Padding::Longest] {
+        let out = fast.forward(&minilm_batch(padding));
+        let pooled = out.pooled.as_ref().expect("MiniLM has a pooler");
+        let key = if padding == Padding::Longest { "unpadded_pooler_output_0_first8" } else { "pooler_output_0_first8" };
+        assert_close(&pooled[..8], &f32s(&g[key]), TOL, "pooler_output");
+        assert_close(&out.sequence[..8], &f32s(&g["last_hidden_state_0_0_first8"]), TOL, "last_hidden_state[0,0]");
+        assert_close(&out.sequence[384..392], &f32s(&g["last_hidden_state_0_1_first8"]), TOL, "last_hidden_state[0,1]");
+    }
+}
+
+#[test]
+fn bf16_forward_stays_close_to_fp32() {
+    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
+    let batch = minilm_batch(Padding::Longest);
+    let a = FastEncoder::from_burn(&encoder, Precision::F32).unwrap().forward(&batch);
+    let b = FastEncoder::from_burn(&encoder, Precision::Bf16).unwrap().forward(&batch);
+    let (pa, pb) = (a.pooled.unwrap(), b.pooled.unwrap());
+    let worst = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    assert!(worst < 0.05, "bf16 pooled output differs from fp32 by {worst}");
+}
+
+#[test]
+fn padding_and_batch_neighbours_do_not_change_a_text() {
+    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
+    let fast = FastEncoder::from_burn(&encoder, Precision::F32).unwrap();
+    let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
+    let short = tok.encode("the movie was great !", None).unwrap();
+    let long = tok.encode("a much longer review that goes on and on about the plot and the acting", None).unwrap();
+    let alone = fast.forward(&TokenBatch::pad(std::slice::from_ref(&short), Padding::Longest, 0));
+    let together = fast.forward(&TokenBatch::pad(&[long, short], Padding::Longest, 0));
+    let h = 384;
+    let pooled_together = &together.pooled.unwrap()[h..2 * h];
+    assert_close(pooled_together, &alone.pooled.unwrap(), 1e-5, "pooled, alone vs beside a longer text");
+}
+
+#[test]
+fn every_family_matches_transformers_logits() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in ["distilbert", "roberta", "albert", "electra"] {
+        let dir = root().join("tests/fixtures/families").join(family);
+        let text = std::fs::read_to_string(dir.join("golden.json")).unwrap();
+        let g: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let rows: Vec<Vec<u32>> = g["batch_input_ids"].as_array().unwrap().iter().map(u32s).collect();
+        let masks: Vec<Vec<u32>> = g["batch_attention_mask"].as_array().unwrap().iter().map(u32s).collect();
+        let encodings: Vec<Encoded> = rows
+            .iter()
+            .zip(&masks)
+            .map(|(ids, m)| {
+                let n = m.iter().filter(|&&v| v != 0).count();
+                Encoded { ids: ids[..n].to_vec(), type_ids: vec![0; n] }
+            })
+            .collect();
+        let encoder = BertEncoder::from_dir(&dir, &Device::flex()).unwrap();
+        let pad = encoder.config.pad_token_id as u32;
+        let batch = TokenBatch::pad(&encodings, Padding::Fixed(rows[0].len()), pad);
+        let out = FastEncoder::from_burn(&encoder, Precision::F32).unwrap().forward(&batch);
+        // Padded positions hold whatever the model computes there; compare the real tokens.
+        let want = f32s(&g["last_hidden_state"]);
+        let (t, h) = (rows[0].len(), g["hidden_size"].as_u64().unwrap() as usize);
+        for (bi, m) in masks.iter().enumerate() {
+            let n = m.iter().filter(|&&v| v != 0).count();
+            let range = bi * t * h..(bi * t + n) * h;
+            assert_close(&out.sequence[range.clone()], &want[range], TOL, &format!("{family} text {bi}"));
+        }
+
+        // The classifier head too: reuse the golden_families set-up (transformers' head layout).
+        let model_dir = tmp.path().join(family);
+        std::fs::create_dir_all(&model_dir).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let p = entry.unwrap().path();
+            std::fs::copy(&p, model_dir.join(p.file_name().unwrap())).unwrap();
+        }
+        let f = encoder.config.family;
+        let head = bertkit::model::HeadSpec::family_default(f, h, 3, 0.1);
+        let pooling = bertkit::model::Pooling::family_default(f, encoder.pooler.is_some());
+        let classes = (0..3).map(|i| format!("LABEL_{i}")).collect();
+        let meta = bertkit::artifact::ModelMeta::new(classes, EncodePlan::default(), pooling, head);
+        std::fs::write(model_dir.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
+        let bundle = ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
+        let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
+        let logits: Vec<f32> = FastClassifier::from_burn(model, Precision::F32).unwrap().logits(&batch).concat();
+        assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
+    }
+}
