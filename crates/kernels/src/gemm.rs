@@ -39,7 +39,7 @@ pub fn isa() -> Isa {
 
 #[cfg(target_arch = "x86_64")]
 fn detect() -> Isa {
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") {
+    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512vl") {
         Isa::Avx512Bf16
     } else if is_x86_feature_detected!("avx512f") {
         Isa::Avx512

@@ -43,20 +43,6 @@ fn sum(x: &[f32]) -> f32 {
 }
 
 #[inline(always)]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; LANES];
-    let mut ca = a.chunks_exact(LANES);
-    let mut cb = b.chunks_exact(LANES);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
-
-#[inline(always)]
 fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
@@ -105,52 +91,90 @@ pub fn add_layer_norm(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f3
         .for_each(|(c, r)| add_layer_norm_serial(c, r, width, gamma, beta, eps));
 }
 
-dispatch!(attention_rows(qkv: &[f32], out: &mut [f32], first_row: usize, lens: &[usize], t: usize, heads: usize, hd: usize) {
-    let h = heads * hd;
-    let scale = 1.0 / (hd as f32).sqrt();
-    let mut probs = vec![0.0f32; t];
-    for (i, out_row) in out.chunks_exact_mut(h).enumerate() {
-        let r = first_row + i;
-        let (b, _) = (r / t, r % t);
-        let len = lens[b].max(1);
-        let q_row = &qkv[r * 3 * h..r * 3 * h + h];
-        for head in 0..heads {
-            let q = &q_row[head * hd..(head + 1) * hd];
-            let mut max = f32::NEG_INFINITY;
-            for (j, p) in probs.iter_mut().enumerate().take(len) {
-                let kr = (b * t + j) * 3 * h + h + head * hd;
-                *p = dot(q, &qkv[kr..kr + hd]) * scale;
-                max = max.max(*p);
+/// e^x for x ≤ 0 (below −87 gives ~0): 2^n · p(r), degree-7 Taylor polynomial on
+/// |r| ≤ ln2/2 (relative error < 1e-7). Plain arithmetic, so it vectorises.
+#[inline(always)]
+fn exp_neg(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
+    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    let mut p = 1.0 / 5040.0;
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p * r + c;
+    }
+    p * f32::from_bits(((n as i32 + 127) << 23) as u32)
+}
+
+dispatch!(softmax_rows(s: &mut [f32], width: usize) {
+    for row in s.chunks_exact_mut(width) {
+        let mut m = [f32::NEG_INFINITY; LANES];
+        let mut chunks = row.chunks_exact(LANES);
+        for c in &mut chunks {
+            for l in 0..LANES {
+                m[l] = if c[l] > m[l] { c[l] } else { m[l] };
             }
-            let mut total = 0.0;
-            for p in probs.iter_mut().take(len) {
-                *p = (*p - max).exp();
-                total += *p;
-            }
-            let o = &mut out_row[head * hd..(head + 1) * hd];
-            o.iter_mut().for_each(|v| *v = 0.0);
-            for (j, p) in probs.iter().enumerate().take(len) {
-                let w = p / total;
-                let vr = (b * t + j) * 3 * h + 2 * h + head * hd;
-                for (ov, vv) in o.iter_mut().zip(&qkv[vr..vr + hd]) {
-                    *ov += w * vv;
-                }
-            }
+        }
+        let max = chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        for v in row.iter_mut() {
+            *v = exp_neg(*v - max);
+        }
+        let inv = 1.0 / sum(row);
+        for v in row.iter_mut() {
+            *v *= inv;
         }
     }
 });
 
+/// One (text, head): context rows `[len, hd]` from `len` real tokens.
+fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, t: usize, heads: usize, hd: usize) -> Vec<f32> {
+    use crate::gemm::{Epilogue, PackedB, Precision, gemm};
+    let h = heads * hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let row = |j: usize, part: usize| {
+        let start = (b * t + j) * 3 * h + part * h + head * hd;
+        &qkv[start..start + hd]
+    };
+    let mut q = Vec::with_capacity(len * hd);
+    let mut kt = vec![0.0f32; hd * len];
+    let mut v = Vec::with_capacity(len * hd);
+    for j in 0..len {
+        q.extend(row(j, 0).iter().map(|x| x * scale));
+        for (d, &x) in row(j, 1).iter().enumerate() {
+            kt[d * len + j] = x;
+        }
+        v.extend_from_slice(row(j, 2));
+    }
+    // Scores [len, len] = (Q / sqrt(hd)) Kᵀ; only real keys, so no mask is needed.
+    let mut scores = vec![0.0f32; len * len];
+    gemm(&q, len, &PackedB::new(&kt, hd, len, Precision::F32), None, Epilogue::None, &mut scores);
+    softmax_rows(&mut scores, len);
+    let mut ctx = vec![0.0f32; len * hd];
+    gemm(&scores, len, &PackedB::new(&v, len, hd, Precision::F32), None, Epilogue::None, &mut ctx);
+    ctx
+}
+
 /// Multi-head self-attention on a fused projection: `qkv` is `[B·T, 3H]` (queries, keys, values
-/// of all heads side by side), `lens[b]` the real tokens of text `b` (right padding: keys past it
-/// are masked out, as transformers' additive mask does in effect). Writes the context `[B·T, H]`.
+/// of all heads side by side), `lens[b]` the real tokens of text `b` (right padding). Real
+/// queries attend to real keys only, which is what transformers' additive mask amounts to;
+/// padding rows of the context are left at zero (nothing reads them: keys and values come from
+/// real tokens only, pooling ignores padding). Each (text, head) is two small GEMMs and a
+/// vectorised softmax, in fp32. Writes the context `[B·T, H]`.
 pub fn attention(qkv: &[f32], lens: &[usize], t: usize, heads: usize, hd: usize, out: &mut [f32]) {
     let h = heads * hd;
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
     assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
-    const ROWS: usize = 8;
-    out.par_chunks_mut(h * ROWS)
-        .enumerate()
-        .for_each(|(c, chunk)| attention_rows(qkv, chunk, c * ROWS, lens, t, heads, hd));
+    let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+    let results: Vec<Vec<f32>> = jobs
+        .par_iter()
+        .map(|&(b, head)| head_context(qkv, b, head, lens[b].clamp(1, t), t, heads, hd))
+        .collect();
+    out.iter_mut().for_each(|v| *v = 0.0);
+    for (&(b, head), ctx) in jobs.iter().zip(&results) {
+        for (j, c) in ctx.chunks_exact(hd).enumerate() {
+            let start = (b * t + j) * h + head * hd;
+            out[start..start + hd].copy_from_slice(c);
+        }
+    }
 }
 
 dispatch!(gelu_tanh_serial(x: &mut [f32]) {
@@ -214,7 +238,25 @@ mod tests {
         }
         let mut out = vec![0.0; 2 * t * hd];
         attention(&qkv, &[2, 3], t, 1, hd, &mut out);
-        assert_eq!(&out[..2], &[2.0, 3.0]);
-        assert_eq!(&out[6..8], &[7.0, 7.0]);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(close(&out[..2], &[2.0, 3.0]), "{out:?}");
+        assert!(close(&out[6..8], &[7.0, 7.0]), "{out:?}");
+        assert_eq!(&out[4..6], &[0.0, 0.0], "padding rows stay zero");
+    }
+
+    #[test]
+    fn vector_exp_and_softmax_are_accurate() {
+        for x in [-80.0f32, -10.0, -1.0, -0.3, 0.0] {
+            assert!((exp_neg(x) - x.exp()).abs() <= 1e-6 * x.exp().max(1e-30), "{x}");
+        }
+        let mut s: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).sin() * 5.0).collect();
+        let want: Vec<f32> = {
+            let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let e: Vec<f32> = s.iter().map(|v| (v - m).exp()).collect();
+            let z: f32 = e.iter().sum();
+            e.iter().map(|v| v / z).collect()
+        };
+        softmax_rows(&mut s, 37);
+        assert!(s.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
     }
 }

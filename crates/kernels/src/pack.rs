@@ -74,19 +74,36 @@ pub fn pack_a_bf16(a: &[f32], m: usize, k: usize, (r0, mc): (usize, usize), (k0,
     let kcp = kc.div_ceil(2);
     out.clear();
     out.resize(slivers * kcp * MR, 0);
+    // A row's consecutive floats as bf16 are already its little-endian pairs; convert the row
+    // segment in one vector pass, then scatter the pairs into the sliver layout.
+    let mut bits = vec![0u16; 2 * kcp];
     for s in 0..slivers {
         for r in 0..MR {
             let row = r0 + s * MR + r;
             if row >= m || row >= r0 + mc {
                 continue;
             }
-            let base = row * k;
+            convert_bf16(&a[row * k + k0..row * k + k0 + kc], &mut bits[..kc]);
+            if kc % 2 == 1 {
+                bits[kc] = 0;
+            }
             for q in 0..kcp {
-                let kk = k0 + 2 * q;
-                let hi = if 2 * q + 1 < kc { a[base + kk + 1] } else { 0.0 };
-                out[(s * kcp + q) * MR + r] = pair(a[base + kk], hi);
+                out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
             }
         }
+    }
+}
+
+fn convert_bf16(src: &[f32], dst: &mut [u16]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::gemm::isa() == crate::gemm::Isa::Avx512Bf16 {
+        // SAFETY: AVX-512F, -BF16 and -VL were detected (`Isa::Avx512Bf16` requires all three);
+        // the function stays within both slices.
+        unsafe { crate::x86::to_bf16(src, dst) };
+        return;
+    }
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = bf16::from_f32(x).to_bits();
     }
 }
 
@@ -99,6 +116,16 @@ mod tests {
         let p = pair(1.0, 2.0);
         assert_eq!(p & 0xffff, u32::from(bf16::from_f32(1.0).to_bits()));
         assert_eq!(p >> 16, u32::from(bf16::from_f32(2.0).to_bits()));
+    }
+
+    #[test]
+    fn vector_bf16_conversion_rounds_like_half() {
+        let src: Vec<f32> = (0..53).map(|i| ((i as f32) * 1.618_034).sin() * 10f32.powi(i % 7 - 3)).collect();
+        let mut dst = vec![0u16; 53];
+        convert_bf16(&src, &mut dst);
+        for (x, b) in src.iter().zip(&dst) {
+            assert_eq!(*b, bf16::from_f32(*x).to_bits(), "{x}");
+        }
     }
 
     #[test]

@@ -172,6 +172,23 @@ mod imp {
         }
     }
 
+    /// `src` → bf16 bits in `dst` (round to nearest even, as `vcvtneps2bf16` does), 16 at a time.
+    #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
+    pub unsafe fn to_bf16(src: &[f32], dst: &mut [u16]) {
+        unsafe {
+            let n = src.len().min(dst.len());
+            let mut i = 0;
+            while i + 16 <= n {
+                let b = _mm512_cvtneps_pbh(_mm512_loadu_ps(src.as_ptr().add(i)));
+                _mm256_storeu_si256(dst.as_mut_ptr().add(i) as *mut __m256i, std::mem::transmute::<__m256bh, __m256i>(b));
+                i += 16;
+            }
+            for j in i..n {
+                dst[j] = half::bf16::from_f32(src[j]).to_bits();
+            }
+        }
+    }
+
     /// GELU over a slice, 16 lanes at a time.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn gelu_slice(x: &mut [f32]) {

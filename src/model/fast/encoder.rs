@@ -1,5 +1,7 @@
 //! The encoder forward pass on the kernels (mirrors [`BertEncoder::forward`] in eval mode).
 
+use std::sync::Mutex;
+
 use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{Epilogue, Precision, gemm};
 
@@ -35,6 +37,9 @@ pub struct FastEncoder {
     projection: Option<Dense>,
     layers: Vec<FastLayer>,
     pooler: Option<Dense>,
+    /// Activation buffers kept between calls: a batch of 32 × 128 needs ~60 MB of them, and
+    /// fresh ones cost the kernel zeroing every page again (10 % of inference time).
+    scratch: Mutex<Vec<Vec<f32>>>,
 }
 
 impl FastEncoder {
@@ -66,6 +71,7 @@ impl FastEncoder {
             layers,
             pooler: encoder.pooler.as_ref().map(|p| Dense::from_linear(p, precision, "pooler")).transpose()?,
             config: cfg,
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -120,26 +126,35 @@ impl FastEncoder {
         }
 
         let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
-        let mut ctx = vec![0.0f32; rows * h];
+        // Buffers reused by every layer: fresh multi-megabyte vectors per op cost more in page
+        // faults (the kernel zeroing new pages) than the LayerNorms they hold.
+        // A poisoned lock only means another call panicked: start from fresh buffers then.
+        let mut pool = self.scratch.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
+        let mut take = || pool.pop().unwrap_or_default();
+        let (mut qkv, mut ctx, mut a, mut inter, mut out) = (take(), take(), take(), take(), take());
+        ctx.resize(rows * h, 0.0);
         for d in 0..cfg.num_hidden_layers {
             for layer in &self.layers[cfg.layers_at_depth(d)] {
-                let qkv = dense(&x, rows, &layer.qkv, Epilogue::None);
+                dense_into(&x, rows, &layer.qkv, Epilogue::None, &mut qkv);
                 attention(&qkv, &lens, t, heads, hd, &mut ctx);
-                let mut a = dense(&ctx, rows, &layer.attention_out, Epilogue::None);
+                dense_into(&ctx, rows, &layer.attention_out, Epilogue::None, &mut a);
                 let an = &layer.attention_norm;
                 add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);
                 let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-                let mut inter = dense(&a, rows, &layer.ffn_in, epilogue);
+                dense_into(&a, rows, &layer.ffn_in, epilogue, &mut inter);
                 match cfg.activation {
                     Activation::Gelu => {}
                     Activation::GeluTanh => gelu_tanh(&mut inter),
                     Activation::Relu => relu(&mut inter),
                 }
-                let mut out = dense(&inter, rows, &layer.ffn_out, Epilogue::None);
+                dense_into(&inter, rows, &layer.ffn_out, Epilogue::None, &mut out);
                 let on = &layer.output_norm;
                 add_layer_norm(&mut out, &a, h, &on.gamma, &on.beta, on.eps);
-                x = out;
+                std::mem::swap(&mut x, &mut out);
             }
+        }
+        if let Ok(mut p) = self.scratch.lock() {
+            p.extend([qkv, ctx, a, inter, out]);
         }
         let pooled = self.pooler.as_ref().map(|p| {
             let cls: Vec<f32> = (0..b).flat_map(|bi| x[bi * t * h..bi * t * h + h].iter().copied()).collect();
@@ -153,7 +168,13 @@ impl FastEncoder {
 
 /// `x` `[rows, k]` through `d` → `[rows, out]`.
 pub(super) fn dense(x: &[f32], rows: usize, d: &Dense, epilogue: Epilogue) -> Vec<f32> {
-    let mut y = vec![0.0f32; rows * d.out()];
-    gemm(x, rows, &d.weight, Some(&d.bias), epilogue, &mut y);
+    let mut y = Vec::new();
+    dense_into(x, rows, d, epilogue, &mut y);
     y
+}
+
+/// Like [`dense`] into `y`, reusing its allocation (the GEMM overwrites every element).
+pub(super) fn dense_into(x: &[f32], rows: usize, d: &Dense, epilogue: Epilogue, y: &mut Vec<f32>) {
+    y.resize(rows * d.out(), 0.0);
+    gemm(x, rows, &d.weight, Some(&d.bias), epilogue, y);
 }
