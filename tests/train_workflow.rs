@@ -60,6 +60,12 @@ fn scores(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
 
 const PROBES: &[&str] = &["the movie was great !", "awful and boring", "it was a film"];
 
+fn engine_scores(model: &Path, engine: bertkit::predict::Engine) -> Vec<Vec<f32>> {
+    let bundle = ClassifierBundle::load(model, &Device::flex()).unwrap();
+    let p = Predictor::with_engine(bundle, Device::flex(), engine).unwrap();
+    p.predict(PROBES).unwrap().into_iter().map(|p| p.scores).collect()
+}
+
 #[test]
 fn train_exports_a_folder_that_reloads_to_identical_scores() {
     let f = fixture(false);
@@ -93,6 +99,15 @@ fn train_exports_a_folder_that_reloads_to_identical_scores() {
     // predict prints the seed's format; --json gives the scores too.
     let stdout = ok(bertkit().args(["predict", "--model", out.to_str().unwrap(), PROBES[0], PROBES[1]]).output().unwrap());
     assert!(stdout.starts_with("input: the movie was great !          : score: "), "{stdout}");
+    // The kernels engine scores a trained model like burn does (fp32), bf16 nearly so.
+    use bertkit::predict::Engine;
+    let burn = engine_scores(&out, Engine::Burn);
+    for (engine, tol) in [(Engine::Kernels, 1e-5), (Engine::KernelsBf16, 2e-2)] {
+        let other = engine_scores(&out, engine);
+        for (x, y) in burn.iter().flatten().zip(other.iter().flatten()) {
+            assert!((x - y).abs() <= tol, "{engine}: {burn:?} vs {other:?}");
+        }
+    }
     let json = ok(bertkit().args(["predict", "--json", "--model", out.to_str().unwrap(), PROBES[0]]).output().unwrap());
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let s = v["predictions"][0]["score"].as_f64().unwrap() as f32;
