@@ -69,6 +69,22 @@ mod imp {
         }
     }
 
+    /// The accumulator registers as a row-major `MR`×`NR` tile (constant indices only, so the
+    /// callers' accumulators stay in registers until here).
+    #[inline(always)]
+    unsafe fn spill(acc: &[[__m512; V]; MR]) -> [f32; MR * NR] {
+        unsafe {
+            let mut out = [0.0f32; MR * NR];
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                for v in 0..V {
+                    _mm512_storeu_ps(out.as_mut_ptr().add(r * NR + v * 16), acc[r][v]);
+                }
+            }
+            out
+        }
+    }
+
     /// `kc` steps of C[MR, NR] += A[MR, kc] · B[kc, NR] from packed fp32 operands.
     ///
     /// The accumulators start at zero and are only indexed by constants (all loops but `kk`
@@ -89,14 +105,7 @@ mod imp {
                     }
                 }
             }
-            let mut out = [0.0f32; MR * NR];
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..MR {
-                for v in 0..V {
-                    _mm512_storeu_ps(out.as_mut_ptr().add(r * NR + v * 16), acc[r][v]);
-                }
-            }
-            finish(&out, t);
+            finish(&spill(&acc), t);
         }
     }
 
@@ -121,14 +130,7 @@ mod imp {
                     }
                 }
             }
-            let mut out = [0.0f32; MR * NR];
-            #[allow(clippy::needless_range_loop)]
-            for r in 0..MR {
-                for v in 0..V {
-                    _mm512_storeu_ps(out.as_mut_ptr().add(r * NR + v * 16), acc[r][v]);
-                }
-            }
-            finish(&out, t);
+            finish(&spill(&acc), t);
         }
     }
 
