@@ -42,7 +42,7 @@ pub fn optimizer(plan: &TrainPlan) -> ModuleOptimizer {
     )
 }
 
-fn step_seed(seed: u64, step: usize) -> u64 {
+pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
     // SplitMix64 finaliser: decorrelates consecutive steps.
     let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -63,19 +63,125 @@ fn rows(t: Tensor<2>) -> Result<Vec<Vec<f32>>, TrainError> {
     Ok(v.chunks(k).map(<[f32]>::to_vec).collect())
 }
 
-/// Trains `model` (already on `args.device`). `forward(model, batch_indices)` returns the batch's
-/// logits; `validate(valid_model)` returns the validation report.
-pub fn fit<M, F, V>(
-    mut model: M,
-    args: FitArgs<'_>,
-    forward: F,
-    mut validate: V,
-) -> Result<(M, History), TrainError>
+/// A model with its optimizer as the training loop drives it: burn's autodiff ([`fit`]) or the
+/// kernels trainer.
+pub trait Learner {
+    /// One optimizer step on the training examples `idx` (global step `step`, learning rate
+    /// `lr`): returns the batch's mean loss and its logits. A non-finite loss is refused with
+    /// [`TrainError::Diverged`] before any update.
+    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError>;
+    /// The validation report of the current weights (evaluation mode).
+    fn validate(&mut self) -> Result<EvalReport, TrainError>;
+    /// Writes weights, optimizer state and `state` as one checkpoint.
+    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError>;
+    /// Restores weights and optimizer state; returns the saved position.
+    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError>;
+}
+
+/// What the loop needs besides the learner.
+pub struct LoopArgs<'a> {
+    pub plan: &'a TrainPlan,
+    pub labels: &'a [usize],
+    pub binary: bool,
+    pub checkpoints: &'a CheckpointDir,
+    pub resume: bool,
+    pub quiet: bool,
+}
+
+/// Trains `model` (already on `args.device`) with burn's autodiff and AdamW.
+/// `forward(model, batch_indices)` returns the batch's logits; `validate(valid_model)` returns
+/// the validation report.
+pub fn fit<M, F, V>(model: M, args: FitArgs<'_>, forward: F, validate: V) -> Result<(M, History), TrainError>
 where
     M: Module + Clone,
     F: Fn(&M, &[usize]) -> Tensor<2>,
     V: FnMut(&M) -> Result<EvalReport, TrainError>,
 {
+    let mut learner = BurnLearner { model: Some(model), optim: Some(optimizer(args.plan)), forward, validate, args: &args };
+    let loop_args = LoopArgs {
+        plan: args.plan,
+        labels: args.labels,
+        binary: args.binary,
+        checkpoints: args.checkpoints,
+        resume: args.resume,
+        quiet: args.quiet,
+    };
+    let history = run_loop(&mut learner, loop_args)?;
+    let model = learner.model.take().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
+    Ok((model, history))
+}
+
+struct BurnLearner<'a, M, F, V> {
+    /// `Option`s because burn's optimizer takes the model by value.
+    model: Option<M>,
+    optim: Option<ModuleOptimizer>,
+    forward: F,
+    validate: V,
+    args: &'a FitArgs<'a>,
+}
+
+impl<M, F, V> BurnLearner<'_, M, F, V> {
+    fn parts(&mut self) -> Result<(M, ModuleOptimizer), TrainError> {
+        match (self.model.take(), self.optim.take()) {
+            (Some(m), Some(o)) => Ok((m, o)),
+            _ => Err(TrainError::Backend("model lost in a failed step".into())),
+        }
+    }
+}
+
+impl<M, F, V> Learner for BurnLearner<'_, M, F, V>
+where
+    M: Module + Clone,
+    F: Fn(&M, &[usize]) -> Tensor<2>,
+    V: FnMut(&M) -> Result<EvalReport, TrainError>,
+{
+    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+        let plan = self.args.plan;
+        self.args.device.seed(step_seed(plan.seed, step));
+        let model = self.model.as_ref().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
+        let logits = (self.forward)(model, idx);
+        let loss = classification_loss(logits.clone(), labels);
+        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+        if !loss_value.is_finite() {
+            return Err(TrainError::Diverged { step, loss: loss_value });
+        }
+        let predicted = rows(logits.detach())?;
+        let grads = loss.backward();
+        let mut grads = GradientsParams::from_grads(grads, model);
+        if let Some(max) = plan.max_grad_norm {
+            clip_grad_norm(&mut grads, model, max);
+        }
+        let (model, mut optim) = self.parts()?;
+        let model = optim.step(lr, model, grads);
+        self.model = Some(model);
+        self.optim = Some(optim);
+        Ok((loss_value, predicted))
+    }
+
+    fn validate(&mut self) -> Result<EvalReport, TrainError> {
+        let model = self.model.as_ref().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
+        (self.validate)(&model.valid())
+    }
+
+    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
+        match (&self.model, &self.optim) {
+            (Some(m), Some(o)) => checkpoints.save(m, o, state),
+            _ => Err(TrainError::Backend("model lost in a failed step".into())),
+        }
+    }
+
+    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+        let (model, optim) = self.parts()?;
+        let (m, o, s) = checkpoints.load(model, optim)?;
+        self.model = Some(m);
+        self.optim = Some(o);
+        Ok(s)
+    }
+}
+
+/// The loop itself: seeded epoch orders, the warm-up/decay schedule, progress, running
+/// metrics, validation after each epoch, checkpoints and resume.
+pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<History, TrainError> {
     let plan = args.plan;
     plan.validate()?;
     let n = args.labels.len();
@@ -85,7 +191,6 @@ where
     let steps_per_epoch = plan.steps_per_epoch(n);
     let schedule = LinearSchedule::new(plan.learning_rate, plan.warmup_ratio, steps_per_epoch * plan.epochs)
         .with_decay(!plan.constant_lr);
-    let mut optim = optimizer(plan);
     let mut state = RunState {
         plan: plan.clone(),
         epoch: 0,
@@ -98,14 +203,14 @@ where
         history: History { epochs: Vec::new(), binary: args.binary },
     };
     if args.resume && args.checkpoints.exists() {
-        let (m, o, s) = args.checkpoints.load(model, optim)?;
+        let s = learner.load(args.checkpoints)?;
         if s.plan != *plan {
             return Err(TrainError::ResumeMismatch {
                 saved: serde_json::to_string(&s.plan).unwrap_or_default(),
                 given: serde_json::to_string(plan).unwrap_or_default(),
             });
         }
-        (model, optim, state) = (m, o, s);
+        state = s;
         if !args.quiet {
             eprintln!(
                 "Resuming from {}: epoch {}, step {} of {steps_per_epoch}",
@@ -127,21 +232,8 @@ where
             let t0 = Instant::now();
             let idx = &order[b * plan.batch_size..((b + 1) * plan.batch_size).min(n)];
             let labels: Vec<usize> = idx.iter().map(|&i| args.labels[i]).collect();
-            args.device.seed(step_seed(plan.seed, state.global_step));
-            let logits = forward(&model, idx);
-            let loss = classification_loss(logits.clone(), &labels);
-            let loss_value = f64::from(loss.clone().into_scalar::<f32>());
-            if !loss_value.is_finite() {
-                return Err(TrainError::Diverged { step: state.global_step, loss: loss_value });
-            }
-            let predicted = rows(logits.detach())?;
-            let grads = loss.backward();
-            let mut grads = GradientsParams::from_grads(grads, &model);
-            if let Some(max) = plan.max_grad_norm {
-                clip_grad_norm(&mut grads, &model, max);
-            }
             lr = schedule.lr(state.global_step);
-            model = optim.step(lr, model, grads);
+            let (loss_value, predicted) = learner.step(idx, &labels, state.global_step, lr)?;
 
             state.global_step += 1;
             state.next_batch = b + 1;
@@ -156,10 +248,10 @@ where
                 && state.global_step.is_multiple_of(every)
                 && b + 1 < steps_per_epoch
             {
-                args.checkpoints.save(&model, &optim, &state)?;
+                learner.save(args.checkpoints, &state)?;
             }
         }
-        let report = validate(&model.valid())?;
+        let report = learner.validate()?;
         let record = EpochRecord {
             epoch: state.epoch + 1,
             loss: state.loss_sum / state.seen.max(1) as f64,
@@ -184,9 +276,9 @@ where
         state.correct = 0;
         state.seen = 0;
         state.epoch_seconds = 0.0;
-        args.checkpoints.save(&model, &optim, &state)?;
+        learner.save(args.checkpoints, &state)?;
     }
-    Ok((model, state.history))
+    Ok(state.history)
 }
 
 #[cfg(test)]

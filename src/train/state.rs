@@ -64,6 +64,20 @@ impl CheckpointDir {
         optim: &ModuleOptimizer,
         state: &RunState,
     ) -> Result<(), TrainError> {
+        self.save_with(state, |tmp| {
+            model
+                .clone()
+                .save_file(tmp.join("model.bpk"))
+                .map_err(|e| TrainError::Checkpoint(format!("saving model: {e:?}")))?;
+            optim
+                .save(tmp.join("optim.bpk"))
+                .map_err(|e| TrainError::Checkpoint(format!("saving optimizer: {e:?}")))
+        })
+    }
+
+    /// Writes a checkpoint: `write` fills a fresh temp folder with the learner's files, then
+    /// `state.json` is added and the folder replaces the previous checkpoint.
+    pub fn save_with(&self, state: &RunState, write: impl FnOnce(&Path) -> Result<(), TrainError>) -> Result<(), TrainError> {
         let tmp = self.sibling(".tmp");
         let old = self.sibling(".old");
         let io = |p: &Path| {
@@ -74,13 +88,7 @@ impl CheckpointDir {
             fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        model
-            .clone()
-            .save_file(tmp.join("model.bpk"))
-            .map_err(|e| TrainError::Checkpoint(format!("saving model: {e:?}")))?;
-        optim
-            .save(tmp.join("optim.bpk"))
-            .map_err(|e| TrainError::Checkpoint(format!("saving optimizer: {e:?}")))?;
+        write(&tmp)?;
         let json = serde_json::to_string_pretty(state).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
         fs::write(tmp.join("state.json"), json).map_err(io(&tmp))?;
         if old.exists() {
@@ -96,13 +104,8 @@ impl CheckpointDir {
         Ok(())
     }
 
-    /// Loads model weights, optimizer state and the run position into the freshly built
-    /// `model`/`optim` (same structure as when saved).
-    pub fn load<M: Module>(
-        &self,
-        model: M,
-        optim: ModuleOptimizer,
-    ) -> Result<(M, ModuleOptimizer, RunState), TrainError> {
+    /// The folder of the complete checkpoint and its run position.
+    pub fn load_state(&self) -> Result<(PathBuf, RunState), TrainError> {
         let dir = self
             .existing()
             .ok_or_else(|| TrainError::Checkpoint(format!("no checkpoint in {}", self.dir.display())))?;
@@ -110,6 +113,17 @@ impl CheckpointDir {
             .map_err(|source| TrainError::Io { path: dir.join("state.json"), source })?;
         let state: RunState = serde_json::from_str(&text)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join("state.json").display())))?;
+        Ok((dir, state))
+    }
+
+    /// Loads model weights, optimizer state and the run position into the freshly built
+    /// `model`/`optim` (same structure as when saved).
+    pub fn load<M: Module>(
+        &self,
+        model: M,
+        optim: ModuleOptimizer,
+    ) -> Result<(M, ModuleOptimizer, RunState), TrainError> {
+        let (dir, state) = self.load_state()?;
         let model = model
             .try_load_file(dir.join("model.bpk"))
             .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("model.bpk").display())))?;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::pack::{MR, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -85,10 +85,16 @@ impl PackedB {
     /// Packs `b` (`[k, n]` row-major). `Bf16` becomes `F32` on CPUs without AVX512-BF16.
     pub fn new(b: &[f32], k: usize, n: usize, precision: Precision) -> Self {
         assert_eq!(b.len(), k * n, "B must be k × n");
+        Self::from_mat(Mat::rows(b, k, n), precision)
+    }
+
+    /// Packs any `[k, n]` view (e.g. the transpose of a weight for the backward pass).
+    pub fn from_mat(b: Mat<'_>, precision: Precision) -> Self {
+        let (k, n) = (b.rows, b.cols);
         let data = if precision == Precision::Bf16 && isa() == Isa::Avx512Bf16 {
-            Packed::Bf16(pack_b_bf16(b, k, n))
+            Packed::Bf16(pack_b_bf16(b))
         } else {
-            Packed::F32(pack_b_f32(b, k, n))
+            Packed::F32(pack_b_f32(b))
         };
         Self { k, n, data }
     }
@@ -112,8 +118,15 @@ impl PackedB {
 
 /// `c` (`[m, n]`) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`. Overwrites `c`.
 pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32]) {
-    let (k, n) = (b.k, b.n);
-    assert_eq!(a.len(), m * k, "A must be m × k");
+    assert_eq!(a.len(), m * b.k, "A must be m × k");
+    gemm_ex(Mat::rows(a, m, b.k), b, bias, epilogue, c, false);
+}
+
+/// `c` (`[m, n]`) = `a` (any `[m, k]` view) · `b` + `bias`, then `epilogue`; with `accumulate`
+/// the product is added to `c` instead of overwriting it (gradient sums).
+pub fn gemm_ex(a: Mat<'_>, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32], accumulate: bool) {
+    let (m, k, n) = (a.rows, b.k, b.n);
+    assert_eq!(a.cols, k, "A's columns must match B's rows");
     assert_eq!(c.len(), m * n, "C must be m × n");
     if let Some(bias) = bias {
         assert_eq!(bias.len(), n, "bias must have n values");
@@ -127,13 +140,21 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
     c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
         let r0 = t * per;
         let rows = c_rows.len() / n;
-        gemm_rows(a, m, b, bias, epilogue, r0, rows, c_rows);
+        gemm_rows(a, b, bias, epilogue, (r0, rows), accumulate, c_rows);
     });
 }
 
 /// Rows `r0..r0+rows` of the product into `c_rows`.
 #[allow(clippy::too_many_arguments)]
-fn gemm_rows(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epi: Epilogue, r0: usize, rows: usize, c_rows: &mut [f32]) {
+fn gemm_rows(
+    a: Mat<'_>,
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    epi: Epilogue,
+    (r0, rows): (usize, usize),
+    accumulate: bool,
+    c_rows: &mut [f32],
+) {
     let (k, n) = (b.k, b.n);
     let panels = n.div_ceil(NR);
     let mut a_f32 = Vec::new();
@@ -141,12 +162,12 @@ fn gemm_rows(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epi: Epilog
     let kp_total = k.div_ceil(2);
     for k0 in (0..k).step_by(KC) {
         let kc = KC.min(k - k0);
-        let (first, last) = (k0 == 0, k0 + kc == k);
+        let (first, last) = (k0 == 0 && !accumulate, k0 + kc == k);
         for m0 in (0..rows).step_by(MC) {
             let mc = MC.min(rows - m0);
             match &b.data {
-                Packed::F32(_) => pack_a_f32(a, m, k, (r0 + m0, mc), (k0, kc), &mut a_f32),
-                Packed::Bf16(_) => pack_a_bf16(a, m, k, (r0 + m0, mc), (k0, kc), &mut a_bf16),
+                Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
+                Packed::Bf16(_) => pack_a_bf16(a, (r0 + m0, mc), (k0, kc), &mut a_bf16),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);
@@ -308,6 +329,27 @@ mod tests {
             for (i, (x, w)) in c.iter().zip(&want).enumerate() {
                 let w = w + bias[i % n];
                 assert!((x - w).abs() <= 1e-4 * (1.0 + w.abs()) * (k as f32).sqrt(), "{m}x{k}x{n} [{i}]: {x} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_views_and_accumulation_match_a_naive_product() {
+        for precision in [Precision::F32, Precision::Bf16] {
+            let tol = if precision == Precision::F32 { 1e-4 } else { 3e-2 };
+            for &(m, k, n) in &[(5, 3, 7), (37, 130, 61), (200, 67, 100)] {
+                // Stored transposed: at is [k, m], bt is [n, k].
+                let (at, bt) = (data(k * m, 6), data(n * k, 7));
+                let a: Vec<f32> = (0..m * k).map(|i| at[(i % k) * m + i / k]).collect();
+                let b: Vec<f32> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
+                let want = naive(&a, &b, m, k, n);
+                let packed = PackedB::from_mat(Mat::transposed(&bt, k, n), precision);
+                let mut c = vec![1.0f32; m * n];
+                gemm_ex(Mat::transposed(&at, m, k), &packed, None, Epilogue::None, &mut c, true);
+                for (i, (x, w)) in c.iter().zip(&want).enumerate() {
+                    let w = w + 1.0;
+                    assert!((x - w).abs() <= tol * (1.0 + w.abs()) * (k as f32).sqrt(), "{precision:?} {m}x{k}x{n} [{i}]: {x} vs {w}");
+                }
             }
         }
     }

@@ -5,9 +5,35 @@
 //! Dispatch is at run time: AVX-512 (+ AVX512-BF16 for bf16) when the CPU has it, a portable
 //! loop otherwise, so one binary runs on any x86-64.
 
+/// Instantiates `$body` as an AVX-512 function and a portable one and calls the right one.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! dispatch {
+    ($name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,fma")]
+            unsafe fn fast($($arg: $ty),*) $(-> $ret)? {
+                imp($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::gemm::isa() != $crate::gemm::Isa::Portable {
+                // SAFETY: the CPU has AVX-512 (checked by `isa`); `imp` is safe code.
+                return unsafe { fast($($arg),*) };
+            }
+            imp($($arg),*)
+        }
+    };
+}
+
+pub mod attention_train;
 pub mod gemm;
+pub mod grad;
 pub mod ops;
 mod pack;
 mod x86;
 
-pub use gemm::{Epilogue, Isa, PackedB, Precision, gemm, isa};
+pub use gemm::{Epilogue, Isa, PackedB, Precision, gemm, gemm_ex, isa};
+pub use pack::Mat;

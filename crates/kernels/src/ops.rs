@@ -5,33 +5,12 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::{Isa, gelu_scalar, isa};
+use crate::gemm::gelu_scalar;
 
-/// Instantiates `$body` as an AVX-512 function and a portable one and calls the right one.
-macro_rules! dispatch {
-    ($name:ident($($arg:ident: $ty:ty),*) $body:block) => {
-        pub fn $name($($arg: $ty),*) {
-            #[inline(always)]
-            fn imp($($arg: $ty),*) $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,fma")]
-            unsafe fn fast($($arg: $ty),*) {
-                imp($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            if isa() != Isa::Portable {
-                // SAFETY: the CPU has AVX-512 (checked by `isa`); `imp` is safe code.
-                return unsafe { fast($($arg),*) };
-            }
-            imp($($arg),*)
-        }
-    };
-}
-
-const LANES: usize = 16;
+pub(crate) const LANES: usize = 16;
 
 #[inline(always)]
-fn sum(x: &[f32]) -> f32 {
+pub(crate) fn sum(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
@@ -94,7 +73,7 @@ pub fn add_layer_norm(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f3
 /// e^x for x ≤ 0 (below −87 gives ~0): 2^n · p(r), degree-7 Taylor polynomial on
 /// |r| ≤ ln2/2 (relative error < 1e-7). Plain arithmetic, so it vectorises.
 #[inline(always)]
-fn exp_neg(x: f32) -> f32 {
+pub(crate) fn exp_neg(x: f32) -> f32 {
     let x = x.max(-87.0);
     let n = (x * std::f32::consts::LOG2_E).round_ties_even();
     let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;

@@ -3,6 +3,7 @@
 //! consecutive `k` into one `u32` (low half = even `k`), the operand layout of `vdpbf16ps`.
 
 use half::bf16;
+use rayon::prelude::*;
 
 /// Rows of A per micro-kernel call.
 pub const MR: usize = 8;
@@ -10,85 +11,193 @@ pub const MR: usize = 8;
 pub const NR: usize = 48;
 
 /// Two floats as one bf16 pair (round to nearest even, like `vcvtne2ps2bf16`).
-#[inline]
+#[cfg(test)]
 pub fn pair(lo: f32, hi: f32) -> u32 {
     u32::from(bf16::from_f32(lo).to_bits()) | (u32::from(bf16::from_f32(hi).to_bits()) << 16)
 }
 
-/// `b` `[k, n]` row-major → panels `[n/NR][k][NR]` (zero-padded columns).
-pub fn pack_b_f32(b: &[f32], k: usize, n: usize) -> Vec<f32> {
+/// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`. One of the strides is 1:
+/// row-major (`cs == 1`) or a transposed view of a row-major matrix (`rs == 1`), which is how
+/// the backward pass reads `Wᵀ` and `Xᵀ` without copying them.
+#[derive(Clone, Copy, Debug)]
+pub struct Mat<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Mat<'a> {
+    /// `data` as a row-major `[rows, cols]` matrix.
+    pub fn rows(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix data shorter than {rows} × {cols}");
+        Self { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of row-major `[cols, rows]` `data`, as a `[rows, cols]` matrix.
+    pub fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert!(data.len() >= rows * cols, "matrix data shorter than {rows} × {cols}");
+        Self { data, rows, cols, rs: 1, cs: rows }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns), one panel per task.
+pub fn pack_b_f32(b: Mat<'_>) -> Vec<f32> {
+    let (k, n) = (b.rows, b.cols);
     let panels = n.div_ceil(NR);
     let mut out = vec![0.0; panels * k * NR];
-    for p in 0..panels {
+    out.par_chunks_mut((k * NR).max(1)).enumerate().for_each(|(p, panel)| {
         let cols = NR.min(n - p * NR);
-        for kk in 0..k {
-            let src = &b[kk * n + p * NR..kk * n + p * NR + cols];
-            out[(p * k + kk) * NR..(p * k + kk) * NR + cols].copy_from_slice(src);
+        if b.cs == 1 {
+            for kk in 0..k {
+                let src = &b.data[kk * b.rs + p * NR..kk * b.rs + p * NR + cols];
+                panel[kk * NR..kk * NR + cols].copy_from_slice(src);
+            }
+        } else {
+            for j in 0..cols {
+                for kk in 0..k {
+                    panel[kk * NR + j] = b.at(kk, p * NR + j);
+                }
+            }
         }
-    }
+    });
     out
 }
 
-/// `b` `[k, n]` row-major → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded).
-pub fn pack_b_bf16(b: &[f32], k: usize, n: usize) -> Vec<u32> {
+/// `b` `[k, n]` → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded), one panel per task.
+pub fn pack_b_bf16(b: Mat<'_>) -> Vec<u32> {
+    let (k, n) = (b.rows, b.cols);
     let panels = n.div_ceil(NR);
     let kp = k.div_ceil(2);
     let mut out = vec![0u32; panels * kp * NR];
-    for p in 0..panels {
+    out.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
         let cols = NR.min(n - p * NR);
-        for q in 0..kp {
+        if b.rs == 1 && b.cs != 1 {
+            // Each column of the view is a contiguous row of the stored matrix: convert it in
+            // one vector pass, its consecutive bf16s are already the (even, odd) pairs.
+            let mut bits = vec![0u16; 2 * kp];
             for j in 0..cols {
                 let col = p * NR + j;
-                let lo = b[2 * q * n + col];
-                let hi = if 2 * q + 1 < k { b[(2 * q + 1) * n + col] } else { 0.0 };
-                out[(p * kp + q) * NR + j] = pair(lo, hi);
+                convert_bf16(&b.data[col * b.cs..col * b.cs + k], &mut bits[..k]);
+                for q in 0..kp {
+                    panel[q * NR + j] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                }
+            }
+        } else {
+            let mut lo = vec![0u16; cols];
+            let mut hi = vec![0u16; cols];
+            for q in 0..kp {
+                let row = |kk: usize, dst: &mut [u16]| {
+                    if kk < k && b.cs == 1 {
+                        convert_bf16(&b.data[kk * b.rs + p * NR..kk * b.rs + p * NR + cols], dst);
+                    } else {
+                        for (j, d) in dst.iter_mut().enumerate() {
+                            *d = if kk < k { bf16::from_f32(b.at(kk, p * NR + j)).to_bits() } else { 0 };
+                        }
+                    }
+                };
+                row(2 * q, &mut lo);
+                row(2 * q + 1, &mut hi);
+                for j in 0..cols {
+                    panel[q * NR + j] = u32::from(lo[j]) | (u32::from(hi[j]) << 16);
+                }
             }
         }
-    }
+    });
     out
 }
 
-/// Rows `r0..r0+mc` and columns `k0..k0+kc` of `a` (`[m, k]` row-major) → slivers
-/// `[mc/MR][kc][MR]` in `out` (rows past `m` are zero).
-pub fn pack_a_f32(a: &[f32], m: usize, k: usize, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<f32>) {
+/// Rows `r0..r0+mc` and columns `k0..k0+kc` of `a` (`[m, k]`) → slivers `[mc/MR][kc][MR]` in
+/// `out` (rows past `m` are zero).
+pub fn pack_a_f32(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<f32>) {
+    let m = a.rows;
     let slivers = mc.div_ceil(MR);
     out.clear();
     out.resize(slivers * kc * MR, 0.0);
     for s in 0..slivers {
-        for r in 0..MR {
-            let row = r0 + s * MR + r;
-            if row >= m || row >= r0 + mc {
-                continue;
+        let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
+        if a.cs == 1 {
+            for r in 0..rows {
+                let row = r0 + s * MR + r;
+                let src = &a.data[row * a.rs + k0..row * a.rs + k0 + kc];
+                for (kk, &v) in src.iter().enumerate() {
+                    out[(s * kc + kk) * MR + r] = v;
+                }
             }
-            let src = &a[row * k + k0..row * k + k0 + kc];
-            for (kk, &v) in src.iter().enumerate() {
-                out[(s * kc + kk) * MR + r] = v;
+        } else {
+            // Transposed view: the sliver's MR values of one k are contiguous in memory.
+            for kk in 0..kc {
+                let start = (k0 + kk) * a.cs + (r0 + s * MR) * a.rs;
+                let dst = &mut out[(s * kc + kk) * MR..(s * kc + kk) * MR + rows];
+                if a.rs == 1 {
+                    dst.copy_from_slice(&a.data[start..start + rows]);
+                } else {
+                    for (r, d) in dst.iter_mut().enumerate() {
+                        *d = a.at(r0 + s * MR + r, k0 + kk);
+                    }
+                }
             }
         }
     }
 }
 
 /// Like [`pack_a_f32`] but as bf16 pairs `[mc/MR][kc/2][MR]`; `k0` must be even.
-pub fn pack_a_bf16(a: &[f32], m: usize, k: usize, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<u32>) {
+pub fn pack_a_bf16(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<u32>) {
+    let m = a.rows;
     let slivers = mc.div_ceil(MR);
     let kcp = kc.div_ceil(2);
     out.clear();
     out.resize(slivers * kcp * MR, 0);
-    // A row's consecutive floats as bf16 are already its little-endian pairs; convert the row
-    // segment in one vector pass, then scatter the pairs into the sliver layout.
-    let mut bits = vec![0u16; 2 * kcp];
-    for s in 0..slivers {
-        for r in 0..MR {
-            let row = r0 + s * MR + r;
-            if row >= m || row >= r0 + mc {
-                continue;
+    if a.cs == 1 {
+        // A row's consecutive floats as bf16 are already its little-endian pairs; convert the
+        // row segment in one vector pass, then scatter the pairs into the sliver layout.
+        let mut bits = vec![0u16; 2 * kcp];
+        for s in 0..slivers {
+            let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
+            for r in 0..rows {
+                let row = r0 + s * MR + r;
+                convert_bf16(&a.data[row * a.rs + k0..row * a.rs + k0 + kc], &mut bits[..kc]);
+                if kc % 2 == 1 {
+                    bits[kc] = 0;
+                }
+                for q in 0..kcp {
+                    out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                }
             }
-            convert_bf16(&a[row * k + k0..row * k + k0 + kc], &mut bits[..kc]);
-            if kc % 2 == 1 {
-                bits[kc] = 0;
-            }
+        }
+    } else {
+        // Transposed view: convert the MR contiguous values of each k, then interleave pairs.
+        let mut lo = [0u16; MR];
+        let mut hi = [0u16; MR];
+        for s in 0..slivers {
+            let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
+            let base = r0 + s * MR;
             for q in 0..kcp {
-                out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                let (k_lo, k_hi) = (k0 + 2 * q, k0 + 2 * q + 1);
+                let load = |kk: usize, dst: &mut [u16; MR]| {
+                    *dst = [0; MR];
+                    if kk < k0 + kc {
+                        if a.rs == 1 {
+                            let start = kk * a.cs + base;
+                            convert_bf16(&a.data[start..start + rows], &mut dst[..rows]);
+                        } else {
+                            for (r, d) in dst[..rows].iter_mut().enumerate() {
+                                *d = bf16::from_f32(a.at(base + r, kk)).to_bits();
+                            }
+                        }
+                    }
+                };
+                load(k_lo, &mut lo);
+                load(k_hi, &mut hi);
+                for r in 0..rows {
+                    out[(s * kcp + q) * MR + r] = u32::from(lo[r]) | (u32::from(hi[r]) << 16);
+                }
             }
         }
     }
@@ -131,7 +240,7 @@ mod tests {
     #[test]
     fn b_panels_are_zero_padded() {
         let b: Vec<f32> = (0..3 * 50).map(|i| i as f32).collect();
-        let p = pack_b_f32(&b, 3, 50);
+        let p = pack_b_f32(Mat::rows(&b, 3, 50));
         assert_eq!(p.len(), 2 * 3 * NR);
         assert_eq!(p[NR + 1], b[50 + 1]); // k = 1, col 1
         assert_eq!(p[(3 + 2) * NR + 1], b[2 * 50 + 49]); // panel 1, k = 2, col 49

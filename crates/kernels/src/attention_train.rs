@@ -1,0 +1,180 @@
+//! Multi-head self-attention for training: the forward pass keeps each head's softmax
+//! probabilities and applies attention dropout; the backward pass turns the context gradient
+//! into gradients of the fused query/key/value projection (the math of PyTorch's eager
+//! `scaled_dot_product_attention` backward, done per text and head with small GEMMs).
+
+use rayon::prelude::*;
+
+use crate::gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex};
+use crate::grad::DropoutMask;
+use crate::ops::softmax_rows;
+use crate::pack::Mat;
+
+/// The shapes of one attention call.
+#[derive(Clone, Copy, Debug)]
+pub struct AttentionShape {
+    /// Padded sequence length.
+    pub t: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttentionShape {
+    fn h(&self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Floats [`attention_forward`] stores per text (`heads · t · t`).
+    pub fn probs_per_text(&self) -> usize {
+        self.heads * self.t * self.t
+    }
+}
+
+/// One head's query (scaled), key and value rows `[len, hd]` gathered from a text's fused
+/// projection `[t, 3H]`.
+fn gather(qkv: &[f32], s: AttentionShape, head: usize, len: usize) -> [Vec<f32>; 3] {
+    let (h, hd) = (s.h(), s.head_dim);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut parts = [Vec::with_capacity(len * hd), Vec::with_capacity(len * hd), Vec::with_capacity(len * hd)];
+    for j in 0..len {
+        for (p, part) in parts.iter_mut().enumerate() {
+            let start = j * 3 * h + p * h + head * hd;
+            let row = &qkv[start..start + hd];
+            if p == 0 {
+                part.extend(row.iter().map(|x| x * scale));
+            } else {
+                part.extend_from_slice(row);
+            }
+        }
+    }
+    parts
+}
+
+fn mask_offset(s: AttentionShape, text: usize, head: usize) -> u32 {
+    ((text * s.heads + head) * s.t * s.t) as u32
+}
+
+/// `qkv` `[B·T, 3H]`, `lens[b]` real tokens of text `b` (right padding). Writes the context
+/// `[B·T, H]` (padding rows zero) and each (text, head)'s probabilities `[len, len]` at the start
+/// of its `t·t` slot of `probs` (`[B, heads, t, t]`), before dropout.
+pub fn attention_forward(qkv: &[f32], lens: &[usize], s: AttentionShape, dropout: DropoutMask, out: &mut [f32], probs: &mut [f32]) {
+    let (t, h, hd) = (s.t, s.h(), s.head_dim);
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
+    assert_eq!(probs.len(), lens.len() * s.probs_per_text(), "probs must be [B, heads, T, T]");
+    out.par_chunks_mut(t * h).zip(probs.par_chunks_mut(s.probs_per_text())).enumerate().for_each(|(b, (out, probs))| {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        let len = lens[b].clamp(1, t);
+        let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+        for head in 0..s.heads {
+            let [q, k, v] = gather(qkv, s, head, len);
+            let p = &mut probs[head * t * t..head * t * t + len * len];
+            // Scores over real keys only: what transformers' additive padding mask amounts to.
+            gemm(&q, len, &PackedB::from_mat(Mat::transposed(&k, hd, len), Precision::F32), None, Epilogue::None, p);
+            softmax_rows(p, len);
+            let mut dropped = p.to_vec();
+            dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
+            let mut ctx = vec![0.0f32; len * hd];
+            gemm(&dropped, len, &PackedB::new(&v, len, hd, Precision::F32), None, Epilogue::None, &mut ctx);
+            for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                out[j * h + head * hd..j * h + (head + 1) * hd].copy_from_slice(c);
+            }
+        }
+    });
+}
+
+/// The gradient of [`attention_forward`]: from the context gradient `dctx` `[B·T, H]` to `dqkv`
+/// `[B·T, 3H]` (overwritten; padding rows zero), given the forward's `qkv`, `probs` and mask.
+pub fn attention_backward(
+    qkv: &[f32],
+    lens: &[usize],
+    s: AttentionShape,
+    dropout: DropoutMask,
+    probs: &[f32],
+    dctx: &[f32],
+    dqkv: &mut [f32],
+) {
+    let (t, h, hd) = (s.t, s.h(), s.head_dim);
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(dqkv.len(), qkv.len(), "dqkv must be [B·T, 3H]");
+    assert_eq!(dctx.len(), lens.len() * t * h, "dctx must be [B·T, H]");
+    assert_eq!(probs.len(), lens.len() * s.probs_per_text(), "probs must be [B, heads, T, T]");
+    let scale = 1.0 / (hd as f32).sqrt();
+    dqkv.par_chunks_mut(t * 3 * h).enumerate().for_each(|(b, dqkv)| {
+        dqkv.iter_mut().for_each(|v| *v = 0.0);
+        let len = lens[b].clamp(1, t);
+        let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+        for head in 0..s.heads {
+            let [q, k, v] = gather(qkv, s, head, len);
+            let mut dc = Vec::with_capacity(len * hd);
+            for j in 0..len {
+                let start = (b * t + j) * h + head * hd;
+                dc.extend_from_slice(&dctx[start..start + hd]);
+            }
+            let p = &probs[(b * s.heads + head) * t * t..][..len * len];
+            let mut dropped = p.to_vec();
+            dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
+            let dc_packed = PackedB::new(&dc, len, hd, Precision::F32);
+            // dV = P'ᵀ · dC
+            let mut dv = vec![0.0f32; len * hd];
+            gemm_ex(Mat::transposed(&dropped, len, len), &dc_packed, None, Epilogue::None, &mut dv, false);
+            // dP' = dC · Vᵀ, then through the dropout: dP = dP' · mask / (1 − p).
+            let mut ds = vec![0.0f32; len * len];
+            gemm(&dc, len, &PackedB::from_mat(Mat::transposed(&v, hd, len), Precision::F32), None, Epilogue::None, &mut ds);
+            dropout.apply_serial(&mut ds, mask_offset(s, b, head));
+            // Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
+            for (drow, prow) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
+                let dot: f32 = drow.iter().zip(prow).map(|(a, b)| a * b).sum();
+                drow.iter_mut().zip(prow).for_each(|(d, p)| *d = p * (*d - dot));
+            }
+            // S = (Q/√d)·Kᵀ: dQ = dS·K/√d, dK = dSᵀ·(Q/√d).
+            let mut dq = vec![0.0f32; len * hd];
+            gemm(&ds, len, &PackedB::new(&k, len, hd, Precision::F32), None, Epilogue::None, &mut dq);
+            let mut dk = vec![0.0f32; len * hd];
+            gemm_ex(Mat::transposed(&ds, len, len), &PackedB::new(&q, len, hd, Precision::F32), None, Epilogue::None, &mut dk, false);
+            for j in 0..len {
+                let row = &mut dqkv[j * 3 * h..(j + 1) * 3 * h];
+                let r = j * hd..(j + 1) * hd;
+                row[head * hd..(head + 1) * hd].iter_mut().zip(&dq[r.clone()]).for_each(|(d, g)| *d = g * scale);
+                row[h + head * hd..h + (head + 1) * hd].copy_from_slice(&dk[r.clone()]);
+                row[2 * h + head * hd..2 * h + (head + 1) * hd].copy_from_slice(&dv[r]);
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loss(qkv: &[f32], lens: &[usize], s: AttentionShape, up: &[f32], drop: DropoutMask) -> f64 {
+        let mut out = vec![0.0; lens.len() * s.t * s.h()];
+        let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
+        attention_forward(qkv, lens, s, drop, &mut out, &mut probs);
+        out.iter().zip(up).map(|(a, b)| f64::from(a * b)).sum()
+    }
+
+    #[test]
+    fn backward_matches_finite_differences_with_padding_and_dropout() {
+        let s = AttentionShape { t: 5, heads: 2, head_dim: 3 };
+        let lens = [5, 3];
+        let n = lens.len() * s.t * 3 * s.h();
+        let qkv: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.1).collect();
+        let up: Vec<f32> = (0..lens.len() * s.t * s.h()).map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2).collect();
+        for drop in [DropoutMask::new(3, 0.0), DropoutMask::new(3, 0.3)] {
+            let mut out = vec![0.0; up.len()];
+            let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
+            attention_forward(&qkv, &lens, s, drop, &mut out, &mut probs);
+            let mut dqkv = vec![f32::NAN; n];
+            attention_backward(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
+            for i in 0..n {
+                let hstep = 1e-2f32;
+                let (mut a, mut b) = (qkv.clone(), qkv.clone());
+                a[i] += hstep;
+                b[i] -= hstep;
+                let num = (loss(&a, &lens, s, &up, drop) - loss(&b, &lens, s, &up, drop)) / f64::from(2.0 * hstep);
+                assert!((f64::from(dqkv[i]) - num).abs() < 2e-3, "p={} [{i}]: {} vs {num}", drop.p, dqkv[i]);
+            }
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Fine-tuning on the kernels: the [`Learner`] that runs [`network`](super::network)'s forward
+//! and backward passes, the loss, global-norm clipping and AdamW on flat fp32 parameters, and
+//! checkpoints them (weights and moments in one safetensors file).
+
+use std::path::Path;
+
+use bertkit_kernels::Precision;
+use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
+use safetensors::tensor::{Dtype, TensorView};
+
+use super::network::{Cache, NetSpec, Rows, backward, forward};
+use super::params::Params;
+use crate::metrics::EvalReport;
+use crate::model::BertClassifier;
+use crate::predict::run_batched_tokens;
+use crate::tokenize::{Padding, TokenBatch};
+use crate::train::fit::step_seed;
+use crate::train::Learner;
+use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan};
+
+const STATE_FILE: &str = "kernels.safetensors";
+
+pub struct FastLearner<'a> {
+    params: Params,
+    grads: Vec<Vec<f32>>,
+    m: Vec<Vec<f32>>,
+    v: Vec<Vec<f32>>,
+    spec: NetSpec,
+    cache: Cache,
+    plan: &'a TrainPlan,
+    train: Split<'a>,
+    val: Split<'a>,
+    pad_id: u32,
+    num_classes: usize,
+}
+
+impl<'a> FastLearner<'a> {
+    pub fn new(
+        model: &BertClassifier,
+        precision: Precision,
+        plan: &'a TrainPlan,
+        (train, val): (Split<'a>, Split<'a>),
+        pad_id: u32,
+        num_classes: usize,
+    ) -> Result<Self, TrainError> {
+        let params = Params::from_burn(model)?;
+        let (grads, m, v) = (params.zeros_like(), params.zeros_like(), params.zeros_like());
+        Ok(Self {
+            params,
+            grads,
+            m,
+            v,
+            spec: NetSpec::of(model, precision),
+            cache: Cache::default(),
+            plan,
+            train,
+            val,
+            pad_id,
+            num_classes,
+        })
+    }
+
+    /// The trained weights, written into `model`.
+    pub fn finish(self, model: &mut BertClassifier) {
+        self.params.write_back(model);
+    }
+
+    /// Logits `[B][K]` of a padded batch in evaluation mode.
+    fn logits(&mut self, batch: &TokenBatch) -> Vec<Vec<f32>> {
+        let rows = Rows::new(batch, &self.spec.config);
+        let y = forward(&self.params, &self.spec, &rows, None, &mut self.cache);
+        y.chunks(self.params.layout.head_out.d_out).map(<[f32]>::to_vec).collect()
+    }
+}
+
+/// Mean loss and `dLoss/dlogits` for `logits` `[B, K]`: BCE from logits when K = 1 (PyTorch's
+/// `binary_cross_entropy_with_logits`), softmax cross-entropy otherwise.
+pub fn loss_and_grad(logits: &[f32], k: usize, labels: &[usize]) -> (f64, Vec<f32>) {
+    let b = labels.len().max(1) as f32;
+    let mut grad = vec![0.0f32; logits.len()];
+    let mut loss = 0.0f64;
+    for ((row, g), &y) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(labels) {
+        if k == 1 {
+            let (z, t) = (row[0], y as f32);
+            loss += f64::from(z.max(0.0) - z * t + (-z.abs()).exp().ln_1p());
+            g[0] = (1.0 / (1.0 + (-z).exp()) - t) / b;
+        } else {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+            loss += f64::from(max + sum.ln() - row[y.min(k - 1)]);
+            for (j, (gj, v)) in g.iter_mut().zip(row).enumerate() {
+                *gj = ((v - max).exp() / sum - if j == y { 1.0 } else { 0.0 }) / b;
+            }
+        }
+    }
+    (loss / f64::from(b), grad)
+}
+
+impl Learner for FastLearner<'_> {
+    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+        let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
+        let rows = Rows::new(&batch, &self.spec.config);
+        let seed = step_seed(self.plan.seed, step);
+        let logits = forward(&self.params, &self.spec, &rows, Some(seed), &mut self.cache);
+        let k = self.params.layout.head_out.d_out;
+        let (loss, dlogits) = loss_and_grad(&logits, k, labels);
+        if !loss.is_finite() {
+            return Err(TrainError::Diverged { step, loss });
+        }
+        self.grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
+        backward(&self.params, &self.spec, &rows, &self.cache, &dlogits, &mut self.grads);
+        if let Some(max) = self.plan.max_grad_norm {
+            // PyTorch's clip_grad_norm_ over all parameters together (as `clip_grad_norm`).
+            let norm = self.grads.iter().map(|g| sum_squares(g)).sum::<f64>().sqrt();
+            if norm > max {
+                let f = (max / (norm + 1e-6)) as f32;
+                self.grads.iter_mut().for_each(|g| scale(g, f));
+            }
+        }
+        for i in 0..self.params.values.len() {
+            let h = AdamW {
+                lr: lr as f32,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: self.plan.adam_epsilon as f32,
+                weight_decay: if self.params.decay[i] { self.plan.weight_decay as f32 } else { 0.0 },
+                step: (step + 1).min(i32::MAX as usize) as i32,
+            };
+            adamw(&mut self.params.values[i], &self.grads[i], &mut self.m[i], &mut self.v[i], h);
+        }
+        Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
+    }
+
+    fn validate(&mut self) -> Result<EvalReport, TrainError> {
+        let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(self.logits(batch)))?;
+        Ok(EvalReport::from_logits(&logits, val.labels, self.num_classes))
+    }
+
+    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
+        checkpoints.save_with(state, |dir| self.write_state(&dir.join(STATE_FILE)))
+    }
+
+    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+        let (dir, state) = checkpoints.load_state()?;
+        self.read_state(&dir.join(STATE_FILE))?;
+        Ok(state)
+    }
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+impl FastLearner<'_> {
+    /// Weights and both AdamW moments under `value.`/`m.`/`v.` + the parameter's name.
+    fn write_state(&self, path: &Path) -> Result<(), TrainError> {
+        let mut owned = Vec::new();
+        for (i, name) in self.params.names.iter().enumerate() {
+            for (prefix, src) in [("value", &self.params.values[i]), ("m", &self.m[i]), ("v", &self.v[i])] {
+                owned.push((format!("{prefix}.{name}"), src.len(), bytes(src)));
+            }
+        }
+        let views = owned
+            .iter()
+            .map(|(name, len, b)| {
+                TensorView::new(Dtype::F32, vec![*len], b).map(|v| (name.clone(), v)).map_err(|e| TrainError::Checkpoint(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        safetensors::serialize_to_file(views, None, path).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+    }
+
+    fn read_state(&mut self, path: &Path) -> Result<(), TrainError> {
+        let data = std::fs::read(path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
+        let st = safetensors::SafeTensors::deserialize(&data)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e} (was it written by --engine burn?)", path.display())))?;
+        for (i, name) in self.params.names.iter().enumerate() {
+            for (prefix, dst) in [("value", &mut self.params.values[i]), ("m", &mut self.m[i]), ("v", &mut self.v[i])] {
+                let key = format!("{prefix}.{name}");
+                let t = st.tensor(&key).map_err(|e| TrainError::Checkpoint(format!("{}: {key}: {e}", path.display())))?;
+                if t.dtype() != Dtype::F32 || t.data().len() != dst.len() * 4 {
+                    return Err(TrainError::Checkpoint(format!("{}: {key} has the wrong size for this model", path.display())));
+                }
+                for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
+                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loss_gradients_match_the_closed_forms() {
+        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[1, 0]);
+        let want = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
+        assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
+        let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
+        assert!((g[0] - (sig(2.0) - 1.0) / 2.0).abs() < 1e-6 && (g[1] - sig(-1.0) / 2.0).abs() < 1e-6);
+        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[2]);
+        let lse = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
+        assert!((loss - (lse - 3.0)).abs() < 1e-5);
+        assert!((g.iter().sum::<f32>()).abs() < 1e-6 && g[2] < 0.0);
+    }
+}

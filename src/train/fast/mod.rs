@@ -1,0 +1,11 @@
+//! Fine-tuning on `bertkit-kernels`: the classifier's forward and backward passes written out
+//! by hand (bf16 or fp32 GEMMs, fused attention), a faster alternative to burn's autodiff for
+//! the BERT-style encoders.
+
+mod learner;
+mod network;
+mod params;
+
+pub use learner::{FastLearner, loss_and_grad};
+pub use network::{Cache, NetSpec, Rows, backward, forward};
+pub use params::{Params, unsupported};
