@@ -13,7 +13,9 @@ use bertkit::model::fast::FastClassifier;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
 use bertkit::predict::Engine;
 use bertkit::tokenize::{EncodePlan, Padding, TextTokenizer, TokenBatch, Truncation};
-use bertkit::train::{TrainPlan, classification_loss, optimizer};
+use bertkit::train::fast::FastLearner;
+use bertkit::train::{Split, TrainPlan, classification_loss, optimizer};
+use bertkit_kernels::Precision;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Distribution, Tensor};
@@ -113,6 +115,8 @@ impl BenchCmd {
             ("latency", Engine::Kernels),
             ("latency", Engine::KernelsBf16),
             ("train", Engine::Burn),
+            ("train", Engine::Kernels),
+            ("train", Engine::KernelsBf16),
             ("train-frozen", Engine::Burn),
         ];
         for (mode, engine) in runs {
@@ -222,6 +226,22 @@ impl BenchCmd {
                 }
                 let n = lat.len();
                 json!({ "ms_median": median(lat) * 1e3, "n": n, "mean_tokens": tokens as f64 / n as f64 })
+            }
+            "train" if self.engine.precision().is_some() => {
+                let precision = self.engine.precision().unwrap_or(Precision::F32);
+                let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
+                let none = Split { encodings: &[], labels: &[] };
+                let mut learner = FastLearner::new(&model, precision, &plan, (none, none), tok.pad_id(), 2)?;
+                let mut times = Vec::new();
+                for (i, (b, labels)) in batches.iter().enumerate() {
+                    let t0 = Instant::now();
+                    learner.step_batch(b, labels, i, plan.learning_rate)?;
+                    if i >= warmup {
+                        times.push(t0.elapsed().as_secs_f64());
+                    }
+                }
+                let med = median(times);
+                json!({ "ms_per_step": med * 1e3, "examples_per_sec": self.batch as f64 / med, "gflops": 3.0 * fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
             "train" | "train-frozen" => {
                 let ad = device.clone().autodiff();
@@ -358,8 +378,17 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
         println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
     }
-    for (mode, label) in [("train", "fine-tune"), ("train-frozen", "frozen-encoder")] {
-        let r = get(ours, mode);
+    for (mode, label, engine) in [
+        ("train", "fine-tune", "burn"),
+        ("train", "fine-tune", "kernels"),
+        ("train", "fine-tune", "kernels-bf16"),
+        ("train-frozen", "frozen-encoder", "burn"),
+    ] {
+        let r = get_engine(ours, mode, engine);
+        if r.is_null() {
+            continue;
+        }
+        let label = format!("{label} ({engine})");
         let e = r["examples_per_sec"].as_f64().unwrap_or(f64::NAN);
         let fp32 = peer("pytorch", mode, "fp32").and_then(|p| p["examples_per_sec"].as_f64());
         let rss = peer("pytorch", mode, "fp32").and_then(|p| p["peak_rss_mb"].as_f64());

@@ -99,7 +99,31 @@ pub fn loss_and_grad(logits: &[f32], k: usize, labels: &[usize]) -> (f64, Vec<f3
 impl Learner for FastLearner<'_> {
     fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
-        let rows = Rows::new(&batch, &self.spec.config);
+        self.step_batch(&batch, labels, step, lr)
+    }
+
+    fn validate(&mut self) -> Result<EvalReport, TrainError> {
+        let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(self.logits(batch)))?;
+        Ok(EvalReport::from_logits(&logits, val.labels, self.num_classes))
+    }
+
+    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
+        checkpoints.save_with(state, |dir| self.write_state(&dir.join(STATE_FILE)))
+    }
+
+    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+        let (dir, state) = checkpoints.load_state()?;
+        self.read_state(&dir.join(STATE_FILE))?;
+        Ok(state)
+    }
+}
+
+impl FastLearner<'_> {
+    /// One optimizer step on a padded batch (what [`Learner::step`] does after padding; the
+    /// benchmark calls it directly).
+    pub fn step_batch(&mut self, batch: &TokenBatch, labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+        let rows = Rows::new(batch, &self.spec.config);
         let seed = step_seed(self.plan.seed, step);
         let logits = forward(&self.params, &self.spec, &rows, Some(seed), &mut self.cache);
         let k = self.params.layout.head_out.d_out;
@@ -131,28 +155,6 @@ impl Learner for FastLearner<'_> {
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
-    fn validate(&mut self) -> Result<EvalReport, TrainError> {
-        let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(self.logits(batch)))?;
-        Ok(EvalReport::from_logits(&logits, val.labels, self.num_classes))
-    }
-
-    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
-        checkpoints.save_with(state, |dir| self.write_state(&dir.join(STATE_FILE)))
-    }
-
-    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
-        let (dir, state) = checkpoints.load_state()?;
-        self.read_state(&dir.join(STATE_FILE))?;
-        Ok(state)
-    }
-}
-
-fn bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-impl FastLearner<'_> {
     /// Weights and both AdamW moments under `value.`/`m.`/`v.` + the parameter's name.
     fn write_state(&self, path: &Path) -> Result<(), TrainError> {
         let mut owned = Vec::new();
@@ -188,6 +190,10 @@ impl FastLearner<'_> {
         }
         Ok(())
     }
+}
+
+fn bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[cfg(test)]
