@@ -77,7 +77,7 @@ fn check(pooling: Pooling, hidden: Option<usize>, outputs: usize) {
     let (loss, dlogits) = loss_and_grad(&y, outputs, &labels);
     assert!((loss as f32 - burn_loss).abs() < 1e-4, "loss {loss} vs burn {burn_loss}");
     let mut fast = params.zeros_like();
-    backward(&params, &spec, &rows, &cache, &dlogits, &mut fast);
+    backward(&params, &spec, &rows, &mut cache, &dlogits, &mut fast);
 
     let lay = &params.layout;
     let h = 384;

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -90,13 +90,36 @@ impl PackedB {
 
     /// Packs any `[k, n]` view (e.g. the transpose of a weight for the backward pass).
     pub fn from_mat(b: Mat<'_>, precision: Precision) -> Self {
-        let (k, n) = (b.rows, b.cols);
-        let data = if precision == Precision::Bf16 && isa() == Isa::Avx512Bf16 {
-            Packed::Bf16(pack_b_bf16(b))
-        } else {
-            Packed::F32(pack_b_f32(b))
-        };
-        Self { k, n, data }
+        let mut p = Self::empty();
+        p.repack(b, precision);
+        p
+    }
+
+    /// A placeholder to [`repack`](Self::repack) into.
+    pub fn empty() -> Self {
+        Self { k: 0, n: 0, data: Packed::F32(Vec::new()) }
+    }
+
+    /// Packs `b` into this value, reusing its allocation when the precision stays the same
+    /// (the training path packs weights and gradients anew every step; fresh multi-megabyte
+    /// buffers would cost a page fault per 4 KiB each time).
+    pub fn repack(&mut self, b: Mat<'_>, precision: Precision) {
+        (self.k, self.n) = (b.rows, b.cols);
+        let bf16 = precision == Precision::Bf16 && isa() == Isa::Avx512Bf16;
+        match (&mut self.data, bf16) {
+            (Packed::Bf16(v), true) => pack_b_bf16(b, v),
+            (Packed::F32(v), false) => pack_b_f32(b, v),
+            (data, true) => {
+                let mut v = Vec::new();
+                pack_b_bf16(b, &mut v);
+                *data = Packed::Bf16(v);
+            }
+            (data, false) => {
+                let mut v = Vec::new();
+                pack_b_f32(b, &mut v);
+                *data = Packed::F32(v);
+            }
+        }
     }
 
     pub fn k(&self) -> usize {
@@ -134,20 +157,30 @@ pub fn gemm_ex(a: Mat<'_>, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue
     if m == 0 || n == 0 {
         return;
     }
+    // A transposed A in bf16 is converted once here rather than 8 values at a time per block.
+    let a_bits = match (&b.data, a.cs != 1) {
+        (Packed::Bf16(_), true) => {
+            let mut bits = Vec::new();
+            to_bf16_bits(a.data, &mut bits);
+            Some(bits)
+        }
+        _ => None,
+    };
+    let a_bits = a_bits.as_deref();
     let threads = rayon::current_num_threads().max(1);
     // Rows per task: a multiple of MR, enough tasks for every thread.
     let per = m.div_ceil(threads).div_ceil(MR) * MR;
     c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
         let r0 = t * per;
         let rows = c_rows.len() / n;
-        gemm_rows(a, b, bias, epilogue, (r0, rows), accumulate, c_rows);
+        gemm_rows((a, a_bits), b, bias, epilogue, (r0, rows), accumulate, c_rows);
     });
 }
 
 /// Rows `r0..r0+rows` of the product into `c_rows`.
 #[allow(clippy::too_many_arguments)]
 fn gemm_rows(
-    a: Mat<'_>,
+    (a, a_bits): (Mat<'_>, Option<&[u16]>),
     b: &PackedB,
     bias: Option<&[f32]>,
     epi: Epilogue,
@@ -167,7 +200,7 @@ fn gemm_rows(
             let mc = MC.min(rows - m0);
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
-                Packed::Bf16(_) => pack_a_bf16(a, (r0 + m0, mc), (k0, kc), &mut a_bf16),
+                Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);

@@ -47,11 +47,13 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns), one panel per task.
-pub fn pack_b_f32(b: Mat<'_>) -> Vec<f32> {
+/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns) in `out` (its allocation is
+/// reused: the training path repacks every step), one panel per task.
+pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
     let (k, n) = (b.rows, b.cols);
     let panels = n.div_ceil(NR);
-    let mut out = vec![0.0; panels * k * NR];
+    out.clear();
+    out.resize(panels * k * NR, 0.0);
     out.par_chunks_mut((k * NR).max(1)).enumerate().for_each(|(p, panel)| {
         let cols = NR.min(n - p * NR);
         if b.cs == 1 {
@@ -67,15 +69,15 @@ pub fn pack_b_f32(b: Mat<'_>) -> Vec<f32> {
             }
         }
     });
-    out
 }
 
-/// `b` `[k, n]` → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded), one panel per task.
-pub fn pack_b_bf16(b: Mat<'_>) -> Vec<u32> {
+/// `b` `[k, n]` → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded) in `out`, one panel per task.
+pub fn pack_b_bf16(b: Mat<'_>, out: &mut Vec<u32>) {
     let (k, n) = (b.rows, b.cols);
     let panels = n.div_ceil(NR);
     let kp = k.div_ceil(2);
-    let mut out = vec![0u32; panels * kp * NR];
+    out.clear();
+    out.resize(panels * kp * NR, 0);
     out.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
         let cols = NR.min(n - p * NR);
         if b.rs == 1 && b.cs != 1 {
@@ -110,7 +112,6 @@ pub fn pack_b_bf16(b: Mat<'_>) -> Vec<u32> {
             }
         }
     });
-    out
 }
 
 /// Rows `r0..r0+mc` and columns `k0..k0+kc` of `a` (`[m, k]`) → slivers `[mc/MR][kc][MR]` in
@@ -147,8 +148,9 @@ pub fn pack_a_f32(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize)
     }
 }
 
-/// Like [`pack_a_f32`] but as bf16 pairs `[mc/MR][kc/2][MR]`; `k0` must be even.
-pub fn pack_a_bf16(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<u32>) {
+/// Like [`pack_a_f32`] but as bf16 pairs `[mc/MR][kc/2][MR]`; `k0` must be even. A transposed
+/// view reads `a_bits`, all of `a.data` already converted (see [`to_bf16_bits`]).
+pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<u32>) {
     let m = a.rows;
     let slivers = mc.div_ceil(MR);
     let kcp = kc.div_ceil(2);
@@ -172,35 +174,30 @@ pub fn pack_a_bf16(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize
             }
         }
     } else {
-        // Transposed view: convert the MR contiguous values of each k, then interleave pairs.
-        let mut lo = [0u16; MR];
-        let mut hi = [0u16; MR];
+        // Transposed view: the whole of A was converted once (`a_bits`, same indexing as
+        // `a.data`); gather the MR contiguous bf16s of each k and interleave the pairs.
+        let bits = a_bits.expect("transposed bf16 A needs its bf16 copy");
         for s in 0..slivers {
             let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
             let base = r0 + s * MR;
             for q in 0..kcp {
                 let (k_lo, k_hi) = (k0 + 2 * q, k0 + 2 * q + 1);
-                let load = |kk: usize, dst: &mut [u16; MR]| {
-                    *dst = [0; MR];
-                    if kk < k0 + kc {
-                        if a.rs == 1 {
-                            let start = kk * a.cs + base;
-                            convert_bf16(&a.data[start..start + rows], &mut dst[..rows]);
-                        } else {
-                            for (r, d) in dst[..rows].iter_mut().enumerate() {
-                                *d = bf16::from_f32(a.at(base + r, kk)).to_bits();
-                            }
-                        }
-                    }
-                };
-                load(k_lo, &mut lo);
-                load(k_hi, &mut hi);
-                for r in 0..rows {
-                    out[(s * kcp + q) * MR + r] = u32::from(lo[r]) | (u32::from(hi[r]) << 16);
+                let dst = &mut out[(s * kcp + q) * MR..(s * kcp + q) * MR + rows];
+                for (r, d) in dst.iter_mut().enumerate() {
+                    let lo = bits[(base + r) * a.rs + k_lo * a.cs];
+                    let hi = if k_hi < k0 + kc { bits[(base + r) * a.rs + k_hi * a.cs] } else { 0 };
+                    *d = u32::from(lo) | (u32::from(hi) << 16);
                 }
             }
         }
     }
+}
+
+/// `src` as bf16 bits, converted in parallel chunks (for [`pack_a_bf16`]'s transposed views).
+pub fn to_bf16_bits(src: &[f32], out: &mut Vec<u16>) {
+    out.clear();
+    out.resize(src.len(), 0);
+    out.par_chunks_mut(1 << 14).zip(src.par_chunks(1 << 14)).for_each(|(d, s)| convert_bf16(s, d));
 }
 
 fn convert_bf16(src: &[f32], dst: &mut [u16]) {
@@ -240,7 +237,8 @@ mod tests {
     #[test]
     fn b_panels_are_zero_padded() {
         let b: Vec<f32> = (0..3 * 50).map(|i| i as f32).collect();
-        let p = pack_b_f32(Mat::rows(&b, 3, 50));
+        let mut p = Vec::new();
+        pack_b_f32(Mat::rows(&b, 3, 50), &mut p);
         assert_eq!(p.len(), 2 * 3 * NR);
         assert_eq!(p[NR + 1], b[50 + 1]); // k = 1, col 1
         assert_eq!(p[(3 + 2) * NR + 1], b[2 * 50 + 49]); // panel 1, k = 2, col 49

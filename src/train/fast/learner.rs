@@ -132,7 +132,7 @@ impl FastLearner<'_> {
             return Err(TrainError::Diverged { step, loss });
         }
         self.grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
-        backward(&self.params, &self.spec, &rows, &self.cache, &dlogits, &mut self.grads);
+        backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.grads);
         if let Some(max) = self.plan.max_grad_norm {
             // PyTorch's clip_grad_norm_ over all parameters together (as `clip_grad_norm`).
             let norm = self.grads.iter().map(|g| sum_squares(g)).sum::<f64>().sqrt();

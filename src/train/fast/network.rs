@@ -113,6 +113,8 @@ pub struct Cache {
     hidden_out: Vec<f32>,
     /// Dropout seed of this step, `None` in evaluation.
     seed: Option<u64>,
+    packs: Packs,
+    grads: Grads,
 }
 
 /// Dropout sites: one mask seed per place dropout is applied in a step.
@@ -136,11 +138,35 @@ fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
+/// Packed operands reused from step to step: fresh multi-megabyte buffers every GEMM cost more in
+/// page faults (the kernel zeroing each new page) than the packing itself.
+pub struct Packs {
+    w: PackedB,
+    wt: PackedB,
+    dy: PackedB,
+}
+
+impl Default for Packs {
+    fn default() -> Self {
+        Self { w: PackedB::empty(), wt: PackedB::empty(), dy: PackedB::empty() }
+    }
+}
+
+/// The backward pass's gradient buffers, kept for the next step for the same reason.
+#[derive(Default)]
+struct Grads {
+    d: Vec<f32>,
+    branch: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+}
+
 /// `y` `[rows, out]` = `x` · W + b.
-fn dense(p: &Params, s: DenseSlots, x: &[f32], rows: usize, prec: Precision, y: &mut Vec<f32>) {
+fn dense(p: &Params, s: DenseSlots, x: &[f32], rows: usize, prec: Precision, pack: &mut PackedB, y: &mut Vec<f32>) {
     resize(y, rows * s.d_out);
-    let w = PackedB::new(&p.values[s.w], s.d_in, s.d_out, prec);
-    gemm(x, rows, &w, Some(&p.values[s.b]), Epilogue::None, y);
+    pack.repack(Mat::rows(&p.values[s.w], s.d_in, s.d_out), prec);
+    gemm(x, rows, pack, Some(&p.values[s.b]), Epilogue::None, y);
 }
 
 /// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
@@ -154,13 +180,14 @@ fn dense_backward(
     grads: &mut [Vec<f32>],
     dx: Option<(&mut [f32], bool)>,
     prec: Precision,
+    packs: &mut Packs,
 ) {
     col_sums(dy, s.d_out, &mut grads[s.b]);
-    let dy_packed = PackedB::new(dy, rows, s.d_out, prec);
-    gemm_ex(Mat::transposed(x, s.d_in, rows), &dy_packed, None, Epilogue::None, &mut grads[s.w], true);
+    packs.dy.repack(Mat::rows(dy, rows, s.d_out), prec);
+    gemm_ex(Mat::transposed(x, s.d_in, rows), &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
     if let Some((dx, accumulate)) = dx {
-        let wt = PackedB::from_mat(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
-        gemm_ex(Mat::rows(dy, rows, s.d_out), &wt, None, Epilogue::None, dx, accumulate);
+        packs.wt.repack(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
+        gemm_ex(Mat::rows(dy, rows, s.d_out), &packs.wt, None, Epilogue::None, dx, accumulate);
     }
 }
 
@@ -228,19 +255,19 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         let x_in = &before[l];
         let c = &mut cache.layers[l];
         let site0 = 1 + 3 * l as u64;
-        dense(p, s.qkv, x_in, n, prec, &mut c.qkv);
+        dense(p, s.qkv, x_in, n, prec, &mut cache.packs.w, &mut c.qkv);
         resize(&mut c.ctx, n * h);
         resize(&mut c.probs, b * shape.probs_per_text());
         attention_forward(&c.qkv, &rows.lens, shape, mask(seed, site0, cfg.attention_probs_dropout_prob), &mut c.ctx, &mut c.probs);
         let mut a = std::mem::take(&mut c.a);
-        dense(p, s.attn_out, &c.ctx, n, prec, &mut a);
+        dense(p, s.attn_out, &c.ctx, n, prec, &mut cache.packs.w, &mut a);
         mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut a, 0);
         a.iter_mut().zip(x_in).for_each(|(v, r)| *v += r);
         norm_train(p, s.attn_norm, &mut a, &mut c.attn_xhat, &mut c.attn_rstd, h, eps);
-        dense(p, s.ffn_in, &a, n, prec, &mut c.inter_pre);
+        dense(p, s.ffn_in, &a, n, prec, &mut cache.packs.w, &mut c.inter_pre);
         bertkit_kernels::grad::gelu_into(&c.inter_pre, &mut c.inter);
         let out = &mut after[0];
-        dense(p, s.ffn_out, &c.inter, n, prec, out);
+        dense(p, s.ffn_out, &c.inter, n, prec, &mut cache.packs.w, out);
         mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
         out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
         norm_train(p, s.out_norm, out, &mut c.out_xhat, &mut c.out_rstd, h, eps);
@@ -266,7 +293,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     }
     let features = match (spec.pooling, lay.pooler) {
         (Pooling::Pooler, Some(ps)) => {
-            dense(p, ps, &cache.pooled_in, b, Precision::F32, &mut cache.pooler_out);
+            dense(p, ps, &cache.pooled_in, b, Precision::F32, &mut cache.packs.w, &mut cache.pooler_out);
             bertkit_kernels::ops::tanh(&mut cache.pooler_out);
             &cache.pooler_out
         }
@@ -279,7 +306,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
-        dense(p, hs, &cache.head_in, b, Precision::F32, &mut cache.hidden_pre);
+        dense(p, hs, &cache.head_in, b, Precision::F32, &mut cache.packs.w, &mut cache.hidden_pre);
         cache.hidden_out.clear();
         cache.hidden_out.extend_from_slice(&cache.hidden_pre);
         activate(spec.head_activation, &mut cache.hidden_out);
@@ -288,42 +315,50 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     } else {
         &cache.head_in
     };
-    dense(p, lay.head_out, last_in, b, Precision::F32, &mut logits);
+    dense(p, lay.head_out, last_in, b, Precision::F32, &mut cache.packs.w, &mut logits);
     logits
 }
 
 /// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
 /// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
-pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
+pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
     let cfg = &spec.config;
     let lay = &p.layout;
     let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
     let prec = spec.precision;
     let seed = cache.seed;
+    let hidden_out_pre_dropout = cache.hidden_out_pre_dropout(spec);
+    // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
+    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
+    let (packs, work) = (&mut packs_owned, &mut work_owned);
+    let c = &*cache;
 
-    // Head.
+    // Head (tiny: fp32, fresh buffers).
+    let f32s = Precision::F32;
     let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
     if let Some(hs) = lay.head_hidden {
-        dense_backward(p, lay.head_out, &cache.hidden_out, b, dlogits, grads, Some((&mut d_in, false)), Precision::F32);
+        dense_backward(p, lay.head_out, &c.hidden_out, b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
         mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
-        activate_backward(spec.head_activation, &cache.hidden_pre, &cache.hidden_out_pre_dropout(spec), &mut d_in);
+        activate_backward(spec.head_activation, &c.hidden_pre, &hidden_out_pre_dropout, &mut d_in);
         let mut d_feat = vec![0.0f32; b * hs.d_in];
-        dense_backward(p, hs, &cache.head_in, b, &d_in, grads, Some((&mut d_feat, false)), Precision::F32);
+        dense_backward(p, hs, &c.head_in, b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
         d_in = d_feat;
     } else {
-        dense_backward(p, lay.head_out, &cache.head_in, b, dlogits, grads, Some((&mut d_in, false)), Precision::F32);
+        dense_backward(p, lay.head_out, &c.head_in, b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
     }
     mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
     let mut d_pooled = d_in;
     if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
-        d_pooled.iter_mut().zip(&cache.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
+        d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
         let mut d_cls = vec![0.0f32; b * h];
-        dense_backward(p, ps, &cache.pooled_in, b, &d_pooled, grads, Some((&mut d_cls, false)), Precision::F32);
+        dense_backward(p, ps, &c.pooled_in, b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
         d_pooled = d_cls;
     }
 
     // Pooling back to the sequence.
-    let mut d = vec![0.0f32; n * h];
+    let d = &mut work.d;
+    d.clear();
+    d.resize(n * h, 0.0);
     for bi in 0..b {
         let g = &d_pooled[bi * h..(bi + 1) * h];
         if spec.pooling == Pooling::Mean {
@@ -338,33 +373,35 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &Cache, dlogits:
     }
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim() };
-    let mut d_branch = vec![0.0f32; n * cfg.intermediate_size];
-    let mut d_qkv = vec![0.0f32; n * 3 * h];
-    let mut d_ctx = vec![0.0f32; n * h];
+    resize(&mut work.branch, n * cfg.intermediate_size);
+    resize(&mut work.qkv, n * 3 * h);
+    resize(&mut work.ctx, n * h);
     for (l, s) in lay.layers.iter().enumerate().rev() {
-        let c = &cache.layers[l];
-        let x_in = &cache.xs[l];
+        let lc = &c.layers[l];
         let site0 = 1 + 3 * l as u64;
         // out = LN(dropout(ffn_out(gelu(ffn_in(a)))) + a)
-        norm_backward(p, s.out_norm, &mut d, &c.out_xhat, &c.out_rstd, h, grads);
-        let mut d_o = d.clone();
-        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut d_o, 0);
-        dense_backward(p, s.ffn_out, &c.inter, n, &d_o, grads, Some((&mut d_branch, false)), prec);
-        gelu_backward(&c.inter_pre, &mut d_branch);
-        // d (the residual path into a) += dinter·W_inᵀ
-        dense_backward(p, s.ffn_in, &c.a, n, &d_branch, grads, Some((&mut d, true)), prec);
+        norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
+        work.tmp.clear();
+        work.tmp.extend_from_slice(d);
+        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        dense_backward(p, s.ffn_out, &lc.inter, n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
+        gelu_backward(&lc.inter_pre, &mut work.branch);
+        // The residual path into `a` plus the FFN's input gradient.
+        dense_backward(p, s.ffn_in, &lc.a, n, &work.branch, grads, Some((d, true)), prec, packs);
         // a = LN(dropout(attn_out(ctx)) + x_in)
-        norm_backward(p, s.attn_norm, &mut d, &c.attn_xhat, &c.attn_rstd, h, grads);
-        let mut d_a = d.clone();
-        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut d_a, 0);
-        dense_backward(p, s.attn_out, &c.ctx, n, &d_a, grads, Some((&mut d_ctx, false)), prec);
-        attention_backward(&c.qkv, &rows.lens, shape, mask(seed, site0, cfg.attention_probs_dropout_prob), &c.probs, &d_ctx, &mut d_qkv);
-        dense_backward(p, s.qkv, x_in, n, &d_qkv, grads, Some((&mut d, true)), prec);
+        norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
+        work.tmp.clear();
+        work.tmp.extend_from_slice(d);
+        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        dense_backward(p, s.attn_out, &lc.ctx, n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
+        let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
+        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
+        dense_backward(p, s.qkv, &c.xs[l], n, &work.qkv, grads, Some((d, true)), prec, packs);
     }
 
     // Embeddings.
-    mask(seed, 0, cfg.hidden_dropout_prob).apply(&mut d, 0);
-    norm_backward(p, lay.emb_norm, &mut d, &cache.emb_xhat, &cache.emb_rstd, h, grads);
+    mask(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
+    norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, h, grads);
     for (r, g) in d.chunks_exact(h).enumerate() {
         let add = |dst: &mut [f32]| dst.iter_mut().zip(g).for_each(|(a, v)| *a += v);
         add(&mut grads[lay.word][rows.ids[r] * h..][..h]);
@@ -373,6 +410,8 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &Cache, dlogits:
             add(&mut grads[tt][rows.types[r] * h..][..h]);
         }
     }
+    cache.packs = packs_owned;
+    cache.grads = work_owned;
 }
 
 impl Cache {
