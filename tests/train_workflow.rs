@@ -116,7 +116,21 @@ fn train_exports_a_folder_that_reloads_to_identical_scores() {
 
 #[test]
 fn resume_after_kill_reaches_the_uninterrupted_result() {
+    resume_after_kill(&["--engine", "burn"]);
+}
+
+#[test]
+fn resume_after_kill_reaches_the_uninterrupted_result_with_the_kernels_trainer() {
+    resume_after_kill(&["--engine", "kernels-bf16"]);
+}
+
+fn resume_after_kill(engine: &[&str]) {
     let f = fixture(false);
+    let train_args = |f: &Fixture, out: &Path| {
+        let mut a = train_args(f, out);
+        a.extend(engine.iter().map(|s| s.to_string()));
+        a
+    };
     let straight = f.root.join("straight");
     ok(bertkit().args(train_args(&f, &straight)).output().unwrap());
 
@@ -162,6 +176,27 @@ fn resume_after_kill_reaches_the_uninterrupted_result() {
     let out = bertkit().args(&changed).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("different settings"));
+}
+
+#[test]
+fn kernels_trainer_refuses_a_family_it_cannot_train_and_auto_falls_back_to_burn() {
+    let f = fixture(false);
+    let model = common::root().join("tests/fixtures/families/distilbert");
+    let out = f.root.join("distil");
+    let mut args = train_args(&f, &out);
+    args[2] = model.to_str().unwrap().to_string();
+    let epochs = args.iter().position(|a| a == "--epochs").unwrap();
+    args[epochs + 1] = "1".into();
+    args.extend(["--engine".into(), "kernels".into()]);
+    let res = bertkit().args(&args).output().unwrap();
+    assert!(!res.status.success());
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(err.contains("does not support model_type distilbert") && err.contains("--engine burn"), "{err}");
+    args.pop();
+    args.push("auto".into());
+    let res = bertkit().args(&args).output().unwrap();
+    ok(res.clone());
+    assert!(String::from_utf8_lossy(&res.stdout).contains("Fine-tuning engine: burn"));
 }
 
 #[test]

@@ -10,9 +10,11 @@ use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
 use bertkit::data::split;
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
-use bertkit::predict::run_batched;
+use bertkit::predict::{Engine, run_batched};
 use bertkit::tokenize::TextEncoder;
+use bertkit::train::fast::unsupported;
 use bertkit::train::{History, Split, TrainPlan, TrainRun, train_classifier};
+use bertkit_kernels::{Isa, Precision, isa};
 use clap::{Args, ValueEnum};
 
 use super::data_args::{DataArgs, show_samples};
@@ -119,6 +121,13 @@ pub struct TrainCmd {
     show_samples: usize,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
+    /// Fine-tuning implementation: burn (autodiff, any device), kernels (hand-written backward
+    /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
+    /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 on a CPU with
+    /// AVX512-BF16 (kernels with AVX-512 only) for BERT, RoBERTa and ELECTRA checkpoints
+    /// without an embedding projection, burn otherwise.
+    #[arg(long, default_value = "auto")]
+    engine: Engine,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -175,6 +184,7 @@ impl TrainCmd {
             run_dir: &run_dir,
             resume: self.resume,
             quiet: self.quiet,
+            kernels: None,
         };
         let (trained, history) = match self.arch {
             ArchFlag::Bert => self.train_bert((&train_texts, &train_labels), (&val_texts, &val_labels), &classes, run)?,
@@ -297,7 +307,11 @@ impl TrainCmd {
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
-        let run = TrainRun { pad_id: tok.pad_id(), ..run };
+        let kernels = self.training_engine(&model)?;
+        if !self.freeze_encoder {
+            println!("Fine-tuning engine: {}", kernels.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)")));
+        }
+        let run = TrainRun { pad_id: tok.pad_id(), kernels, ..run };
         let (model, history) = train_classifier(
             model,
             Split { encodings: &train_enc, labels: train.1 },
@@ -313,6 +327,31 @@ impl TrainCmd {
             val_examples: val_enc.len(),
         };
         Ok((trained, history))
+    }
+}
+
+impl TrainCmd {
+    /// The kernels precision to fine-tune with, or `None` for burn.
+    fn training_engine(&self, model: &BertClassifier) -> anyhow::Result<Option<Precision>> {
+        let why_not = unsupported(model);
+        let engine = match self.engine {
+            Engine::Auto if why_not.is_some() => Engine::Burn,
+            // bf16 operands where the CPU multiplies them natively, as PyTorch's autocast would.
+            Engine::Auto => match Engine::Auto.resolve(self.device) {
+                Engine::Kernels if isa() == Isa::Avx512Bf16 => Engine::KernelsBf16,
+                other => other,
+            },
+            other => other,
+        };
+        if let (Some(why), Engine::Kernels | Engine::KernelsBf16) = (&why_not, engine) {
+            anyhow::bail!("--engine {engine}: the kernels trainer does not support {why}; use --engine burn");
+        }
+        anyhow::ensure!(
+            engine.precision().is_none() || self.device == DeviceSpec::Cpu,
+            "--engine {engine} runs on the CPU; use --engine burn with --device {}",
+            self.device
+        );
+        Ok(engine.precision())
     }
 }
 

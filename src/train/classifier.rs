@@ -7,7 +7,9 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{CheckpointDir, FitArgs, History, TrainError, TrainPlan, fit};
+use bertkit_kernels::Precision;
+
+use super::{CheckpointDir, FitArgs, History, LoopArgs, TrainError, TrainPlan, fit, run_loop};
 use crate::metrics::EvalReport;
 use crate::model::{BertClassifier, EncoderInput};
 use crate::predict::run_batched;
@@ -27,6 +29,9 @@ pub struct TrainRun<'a> {
     pub run_dir: &'a Path,
     pub resume: bool,
     pub quiet: bool,
+    /// Fine-tune on the kernels with this GEMM precision instead of burn's autodiff (the
+    /// caller checks [`fast::unsupported`](super::fast::unsupported) first).
+    pub kernels: Option<Precision>,
 }
 
 fn backend(e: burn::tensor::DataError) -> TrainError {
@@ -95,6 +100,21 @@ pub fn train_classifier(
             },
         )?;
         model.head = head.valid();
+        return Ok((model, history));
+    }
+
+    if let Some(precision) = run.kernels {
+        let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, k)?;
+        let loop_args = LoopArgs {
+            plan: run.plan,
+            labels: train.labels,
+            binary: model.num_outputs() == 1,
+            checkpoints: &checkpoints,
+            resume: run.resume,
+            quiet: run.quiet,
+        };
+        let history = run_loop(&mut learner, loop_args)?;
+        learner.finish(&mut model);
         return Ok((model, history));
     }
 

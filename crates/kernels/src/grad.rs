@@ -226,9 +226,11 @@ dispatch!(sum_squares_serial(x: &[f32]) -> f64 {
     f64::from(acc.iter().sum::<f32>()) + chunks.remainder().iter().map(|v| f64::from(v * v)).sum::<f64>()
 });
 
-/// Σ x² (chunks summed in f64), for the global gradient norm.
+/// Σ x² (chunks summed in f64, in order: the same result on every run, which a resumed run
+/// needs to repeat an uninterrupted one), for the global gradient norm.
 pub fn sum_squares(x: &[f32]) -> f64 {
-    x.par_chunks(CHUNK).map(sum_squares_serial).sum()
+    let parts: Vec<f64> = x.par_chunks(CHUNK).map(sum_squares_serial).collect();
+    parts.iter().sum()
 }
 
 /// `x ← x · s` in place.
