@@ -143,3 +143,34 @@ fn params_round_trip_through_the_burn_model() {
         assert_eq!(a, b, "{name} changed in the round trip");
     }
 }
+
+#[test]
+fn bf16_gradients_stay_close_to_fp32() {
+    let device = Device::flex();
+    let encoder = BertEncoder::from_dir(&model_dir(), &device).unwrap();
+    let model = without_dropout(BertClassifier::new(encoder, Pooling::Mean, None, 1, 0.0, 7).unwrap());
+    let (batch, _) = batch();
+    let labels = [1, 0, 1];
+    let params = Params::from_burn(&model).unwrap();
+    let run = |precision| {
+        let spec = NetSpec::of(&model, precision);
+        let rows = Rows::new(&batch, &spec.config);
+        let mut cache = Cache::default();
+        let y = forward(&params, &spec, &rows, Some(1), &mut cache);
+        let (_, dlogits) = loss_and_grad(&y, 1, &labels);
+        let mut g = params.zeros_like();
+        backward(&params, &spec, &rows, &mut cache, &dlogits, &mut g);
+        g
+    };
+    let (full, half) = (run(Precision::F32), run(Precision::Bf16));
+    let mut worst = (0.0f32, String::new());
+    for (name, (a, b)) in params.names.iter().zip(half.iter().zip(&full)) {
+        let err = rel_err(a, b);
+        if err > worst.0 {
+            worst = (err, name.clone());
+        }
+    }
+    // bf16 operands carry 8 significant bits; the sums stay in fp32.
+    assert!(worst.0 < 0.05, "bf16 gradient of {} differs from fp32 by {} (relative)", worst.1, worst.0);
+    assert!(worst.0 > 0.0 || bertkit_kernels::isa() != bertkit_kernels::Isa::Avx512Bf16, "bf16 gave exactly fp32's gradients");
+}

@@ -10,7 +10,8 @@ use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
 use bertkit::data::split;
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
-use bertkit::predict::{Engine, run_batched};
+use bertkit::model::fast::FastClassifier;
+use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::fast::unsupported;
 use bertkit::train::{History, Split, TrainPlan, TrainRun, train_classifier};
@@ -208,8 +209,18 @@ impl TrainCmd {
             let test = test_args.load(Some(classes.clone()))?;
             let test_enc = encoder.encode_all(&test.texts()).context("tokenizing the test data")?;
             let t0 = Instant::now();
-            let logits = run_batched(&test_enc, self.eval_batch_size, encoder.pad_id(), &device, |i| model.forward(i))
-                .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?;
+            // fp32 kernels where `auto` would serve with them: the same scores as burn's
+            // (golden-tested to 1e-4), several times faster on 25,000 reviews.
+            let fast = match (&model, Engine::Auto.resolve(self.device)) {
+                (TextClassifier::Bert(m), Engine::Kernels) => Some(FastClassifier::from_burn(m, Precision::F32)?),
+                _ => None,
+            };
+            let (bs, pad) = (self.eval_batch_size, encoder.pad_id());
+            let logits = match &fast {
+                Some(f) => run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)))?,
+                None => run_batched(&test_enc, bs, pad, &device, |i| model.forward(i))
+                    .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?,
+            };
             let report = EvalReport::from_logits(&logits, &test.labels(), classes.len());
             println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
             print_report(&report, &classes);

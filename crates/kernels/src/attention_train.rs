@@ -117,7 +117,7 @@ pub fn attention_backward(
             let dc_packed = PackedB::new(&dc, len, hd, Precision::F32);
             // dV = P'ᵀ · dC
             let mut dv = vec![0.0f32; len * hd];
-            gemm_ex(Mat::transposed(&dropped, len, len), &dc_packed, None, Epilogue::None, &mut dv, false);
+            gemm_ex(Mat::transposed(&dropped, len, len), None, &dc_packed, None, Epilogue::None, &mut dv, false);
             // dP' = dC · Vᵀ, then through the dropout: dP = dP' · mask / (1 − p).
             let mut ds = vec![0.0f32; len * len];
             gemm(&dc, len, &PackedB::from_mat(Mat::transposed(&v, hd, len), Precision::F32), None, Epilogue::None, &mut ds);
@@ -131,7 +131,7 @@ pub fn attention_backward(
             let mut dq = vec![0.0f32; len * hd];
             gemm(&ds, len, &PackedB::new(&k, len, hd, Precision::F32), None, Epilogue::None, &mut dq);
             let mut dk = vec![0.0f32; len * hd];
-            gemm_ex(Mat::transposed(&ds, len, len), &PackedB::new(&q, len, hd, Precision::F32), None, Epilogue::None, &mut dk, false);
+            gemm_ex(Mat::transposed(&ds, len, len), None, &PackedB::new(&q, len, hd, Precision::F32), None, Epilogue::None, &mut dk, false);
             for j in 0..len {
                 let row = &mut dqkv[j * 3 * h..(j + 1) * 3 * h];
                 let r = j * hd..(j + 1) * hd;

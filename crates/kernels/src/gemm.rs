@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_f32, to_bf16_bits};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -95,6 +95,23 @@ impl PackedB {
         p
     }
 
+    /// Like [`repack`](Self::repack) in bf16 from `bits`, `b`'s values already converted (same
+    /// indexing as `b.data`); fp32 from `b` on CPUs without AVX512-BF16.
+    pub fn repack_bits(&mut self, b: Mat<'_>, bits: &[u16]) {
+        if isa() != Isa::Avx512Bf16 {
+            return self.repack(b, Precision::F32);
+        }
+        (self.k, self.n) = (b.rows, b.cols);
+        match &mut self.data {
+            Packed::Bf16(v) => pack_b_bf16_bits(b, bits, v),
+            data => {
+                let mut v = Vec::new();
+                pack_b_bf16_bits(b, bits, &mut v);
+                *data = Packed::Bf16(v);
+            }
+        }
+    }
+
     /// A placeholder to [`repack`](Self::repack) into.
     pub fn empty() -> Self {
         Self { k: 0, n: 0, data: Packed::F32(Vec::new()) }
@@ -142,12 +159,22 @@ impl PackedB {
 /// `c` (`[m, n]`) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`. Overwrites `c`.
 pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32]) {
     assert_eq!(a.len(), m * b.k, "A must be m × k");
-    gemm_ex(Mat::rows(a, m, b.k), b, bias, epilogue, c, false);
+    gemm_ex(Mat::rows(a, m, b.k), None, b, bias, epilogue, c, false);
 }
 
 /// `c` (`[m, n]`) = `a` (any `[m, k]` view) · `b` + `bias`, then `epilogue`; with `accumulate`
-/// the product is added to `c` instead of overwriting it (gradient sums).
-pub fn gemm_ex(a: Mat<'_>, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32], accumulate: bool) {
+/// the product is added to `c` instead of overwriting it (gradient sums). `a_bits`, when given,
+/// is `a.data` already converted to bf16 (used when `b` is bf16; the training path converts each
+/// activation once and reads it in several GEMMs).
+pub fn gemm_ex(
+    a: Mat<'_>,
+    a_bits: Option<&[u16]>,
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    accumulate: bool,
+) {
     let (m, k, n) = (a.rows, b.k, b.n);
     assert_eq!(a.cols, k, "A's columns must match B's rows");
     assert_eq!(c.len(), m * n, "C must be m × n");
@@ -158,15 +185,18 @@ pub fn gemm_ex(a: Mat<'_>, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue
         return;
     }
     // A transposed A in bf16 is converted once here rather than 8 values at a time per block.
-    let a_bits = match (&b.data, a.cs != 1) {
-        (Packed::Bf16(_), true) => {
+    if let Some(bits) = a_bits {
+        assert_eq!(bits.len(), a.data.len(), "a_bits must mirror a.data");
+    }
+    let converted = match (&b.data, a.cs != 1, a_bits) {
+        (Packed::Bf16(_), true, None) => {
             let mut bits = Vec::new();
             to_bf16_bits(a.data, &mut bits);
             Some(bits)
         }
         _ => None,
     };
-    let a_bits = a_bits.as_deref();
+    let a_bits = a_bits.or(converted.as_deref());
     let threads = rayon::current_num_threads().max(1);
     // Rows per task: a multiple of MR, enough tasks for every thread.
     let per = m.div_ceil(threads).div_ceil(MR) * MR;
@@ -378,7 +408,18 @@ mod tests {
                 let want = naive(&a, &b, m, k, n);
                 let packed = PackedB::from_mat(Mat::transposed(&bt, k, n), precision);
                 let mut c = vec![1.0f32; m * n];
-                gemm_ex(Mat::transposed(&at, m, k), &packed, None, Epilogue::None, &mut c, true);
+                gemm_ex(Mat::transposed(&at, m, k), None, &packed, None, Epilogue::None, &mut c, true);
+                // The same from pre-converted bits (both operands).
+                let mut c2 = vec![1.0f32; m * n];
+                let (mut abits, mut bbits) = (Vec::new(), Vec::new());
+                crate::pack::to_bf16_bits(&at, &mut abits);
+                crate::pack::to_bf16_bits(&bt, &mut bbits);
+                let mut packed2 = PackedB::empty();
+                if precision == Precision::Bf16 {
+                    packed2.repack_bits(Mat::transposed(&bt, k, n), &bbits);
+                    gemm_ex(Mat::transposed(&at, m, k), Some(&abits), &packed2, None, Epilogue::None, &mut c2, true);
+                    assert_eq!(c, c2, "bits path differs");
+                }
                 for (i, (x, w)) in c.iter().zip(&want).enumerate() {
                     let w = w + 1.0;
                     assert!((x - w).abs() <= tol * (1.0 + w.abs()) * (k as f32).sqrt(), "{precision:?} {m}x{k}x{n} [{i}]: {x} vs {w}");

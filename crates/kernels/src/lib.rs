@@ -36,4 +36,4 @@ mod pack;
 mod x86;
 
 pub use gemm::{Epilogue, Isa, PackedB, Precision, gemm, gemm_ex, isa};
-pub use pack::Mat;
+pub use pack::{Mat, to_bf16_bits};

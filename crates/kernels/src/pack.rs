@@ -148,49 +148,86 @@ pub fn pack_a_f32(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize)
     }
 }
 
-/// Like [`pack_a_f32`] but as bf16 pairs `[mc/MR][kc/2][MR]`; `k0` must be even. A transposed
-/// view reads `a_bits`, all of `a.data` already converted (see [`to_bf16_bits`]).
+/// Like [`pack_a_f32`] but as bf16 pairs `[mc/MR][kc/2][MR]`; `k0` must be even. With `a_bits`
+/// (all of `a.data` already converted, same indexing, see [`to_bf16_bits`]) only bits are moved.
 pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<u32>) {
     let m = a.rows;
     let slivers = mc.div_ceil(MR);
     let kcp = kc.div_ceil(2);
     out.clear();
     out.resize(slivers * kcp * MR, 0);
-    if a.cs == 1 {
-        // A row's consecutive floats as bf16 are already its little-endian pairs; convert the
-        // row segment in one vector pass, then scatter the pairs into the sliver layout.
-        let mut bits = vec![0u16; 2 * kcp];
-        for s in 0..slivers {
-            let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
-            for r in 0..rows {
-                let row = r0 + s * MR + r;
-                convert_bf16(&a.data[row * a.rs + k0..row * a.rs + k0 + kc], &mut bits[..kc]);
-                if kc % 2 == 1 {
-                    bits[kc] = 0;
-                }
-                for q in 0..kcp {
-                    out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+    let k_end = k0 + kc;
+    for s in 0..slivers {
+        let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
+        let base = r0 + s * MR;
+        match (a_bits, a.cs == 1) {
+            (Some(bits), true) => {
+                for r in 0..rows {
+                    let row = &bits[(base + r) * a.rs..];
+                    for q in 0..kcp {
+                        let (lo, hi) = (k0 + 2 * q, k0 + 2 * q + 1);
+                        let hi = if hi < k_end { row[hi] } else { 0 };
+                        out[(s * kcp + q) * MR + r] = u32::from(row[lo]) | (u32::from(hi) << 16);
+                    }
                 }
             }
-        }
-    } else {
-        // Transposed view: the whole of A was converted once (`a_bits`, same indexing as
-        // `a.data`); gather the MR contiguous bf16s of each k and interleave the pairs.
-        let bits = a_bits.expect("transposed bf16 A needs its bf16 copy");
-        for s in 0..slivers {
-            let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
-            let base = r0 + s * MR;
-            for q in 0..kcp {
-                let (k_lo, k_hi) = (k0 + 2 * q, k0 + 2 * q + 1);
-                let dst = &mut out[(s * kcp + q) * MR..(s * kcp + q) * MR + rows];
-                for (r, d) in dst.iter_mut().enumerate() {
-                    let lo = bits[(base + r) * a.rs + k_lo * a.cs];
-                    let hi = if k_hi < k0 + kc { bits[(base + r) * a.rs + k_hi * a.cs] } else { 0 };
-                    *d = u32::from(lo) | (u32::from(hi) << 16);
+            (Some(bits), false) => {
+                // Transposed view: the sliver's MR values of one k are contiguous.
+                for q in 0..kcp {
+                    let (lo, hi) = (k0 + 2 * q, k0 + 2 * q + 1);
+                    let dst = &mut out[(s * kcp + q) * MR..(s * kcp + q) * MR + rows];
+                    for (r, d) in dst.iter_mut().enumerate() {
+                        let at = |k: usize| bits[(base + r) * a.rs + k * a.cs];
+                        *d = u32::from(at(lo)) | (u32::from(if hi < k_end { at(hi) } else { 0 }) << 16);
+                    }
+                }
+            }
+            (None, true) => {
+                // A row's consecutive floats as bf16 are already its little-endian pairs; convert
+                // the row segment in one vector pass, then scatter the pairs into the slivers.
+                let mut bits = vec![0u16; 2 * kcp];
+                for r in 0..rows {
+                    let row = base + r;
+                    convert_bf16(&a.data[row * a.rs + k0..row * a.rs + k_end], &mut bits[..kc]);
+                    if kc % 2 == 1 {
+                        bits[kc] = 0;
+                    }
+                    for q in 0..kcp {
+                        out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                    }
+                }
+            }
+            (None, false) => {
+                // Strided without a converted copy (gemm_ex always supplies one): per element.
+                for r in 0..rows {
+                    for q in 0..kcp {
+                        let (lo, hi) = (k0 + 2 * q, k0 + 2 * q + 1);
+                        let b = |k: usize| if k < k_end { bf16::from_f32(a.at(base + r, k)).to_bits() } else { 0 };
+                        out[(s * kcp + q) * MR + r] = u32::from(b(lo)) | (u32::from(b(hi)) << 16);
+                    }
                 }
             }
         }
     }
+}
+
+/// `b` `[k, n]` from its bf16 bits (same indexing as `b.data`) → bf16 pair panels, like
+/// [`pack_b_bf16`] without converting again.
+pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], out: &mut Vec<u32>) {
+    let (k, n) = (b.rows, b.cols);
+    let panels = n.div_ceil(NR);
+    let kp = k.div_ceil(2);
+    out.clear();
+    out.resize(panels * kp * NR, 0);
+    out.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
+        let cols = NR.min(n - p * NR);
+        for q in 0..kp {
+            for j in 0..cols {
+                let at = |kk: usize| if kk < k { bits[kk * b.rs + (p * NR + j) * b.cs] } else { 0 };
+                panel[q * NR + j] = u32::from(at(2 * q)) | (u32::from(at(2 * q + 1)) << 16);
+            }
+        }
+    });
 }
 
 /// `src` as bf16 bits, converted in parallel chunks (for [`pack_a_bf16`]'s transposed views).

@@ -5,7 +5,7 @@
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward, attention_forward};
 use bertkit_kernels::grad::{DropoutMask, col_sums, gelu_backward, layer_norm_backward, layer_norm_train};
-use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm, gemm_ex};
+use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
 use super::params::{DenseSlots, Layout, NormSlots, Params};
 use crate::model::{BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
@@ -81,6 +81,11 @@ impl Rows {
 /// One encoder layer's saved activations.
 #[derive(Default)]
 struct LayerCache {
+    /// bf16 copies of the four GEMM inputs (input, context, `a`, GELU output) when in bf16.
+    x_bits: Vec<u16>,
+    ctx_bits: Vec<u16>,
+    a_bits: Vec<u16>,
+    inter_bits: Vec<u16>,
     qkv: Vec<f32>,
     probs: Vec<f32>,
     ctx: Vec<f32>,
@@ -144,11 +149,12 @@ pub struct Packs {
     w: PackedB,
     wt: PackedB,
     dy: PackedB,
+    dy_bits: Vec<u16>,
 }
 
 impl Default for Packs {
     fn default() -> Self {
-        Self { w: PackedB::empty(), wt: PackedB::empty(), dy: PackedB::empty() }
+        Self { w: PackedB::empty(), wt: PackedB::empty(), dy: PackedB::empty(), dy_bits: Vec::new() }
     }
 }
 
@@ -162,11 +168,26 @@ struct Grads {
     tmp: Vec<f32>,
 }
 
-/// `y` `[rows, out]` = `x` · W + b.
-fn dense(p: &Params, s: DenseSlots, x: &[f32], rows: usize, prec: Precision, pack: &mut PackedB, y: &mut Vec<f32>) {
+/// Whether GEMM operands are converted to bf16 (requested and the CPU multiplies bf16).
+fn uses_bf16(prec: Precision) -> bool {
+    prec == Precision::Bf16 && bertkit_kernels::isa() == bertkit_kernels::Isa::Avx512Bf16
+}
+
+/// `x` as bf16 bits in `bits` when the GEMMs run in bf16: converted once, read by the forward
+/// GEMM and again (transposed) by the weight gradient's.
+fn convert<'a>(x: &[f32], prec: Precision, bits: &'a mut Vec<u16>) -> Option<&'a [u16]> {
+    uses_bf16(prec).then(|| {
+        to_bf16_bits(x, bits);
+        &bits[..]
+    })
+}
+
+/// `y` `[rows, out]` = `x` · W + b (`x_bits`: `x` in bf16, see [`convert`]).
+#[allow(clippy::too_many_arguments)]
+fn dense(p: &Params, s: DenseSlots, x: &[f32], x_bits: Option<&[u16]>, rows: usize, prec: Precision, pack: &mut PackedB, y: &mut Vec<f32>) {
     resize(y, rows * s.d_out);
     pack.repack(Mat::rows(&p.values[s.w], s.d_in, s.d_out), prec);
-    gemm(x, rows, pack, Some(&p.values[s.b]), Epilogue::None, y);
+    gemm_ex(Mat::rows(x, rows, s.d_in), x_bits, pack, Some(&p.values[s.b]), Epilogue::None, y, false);
 }
 
 /// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
@@ -174,7 +195,7 @@ fn dense(p: &Params, s: DenseSlots, x: &[f32], rows: usize, prec: Precision, pac
 fn dense_backward(
     p: &Params,
     s: DenseSlots,
-    x: &[f32],
+    (x, x_bits): (&[f32], Option<&[u16]>),
     rows: usize,
     dy: &[f32],
     grads: &mut [Vec<f32>],
@@ -183,11 +204,16 @@ fn dense_backward(
     packs: &mut Packs,
 ) {
     col_sums(dy, s.d_out, &mut grads[s.b]);
-    packs.dy.repack(Mat::rows(dy, rows, s.d_out), prec);
-    gemm_ex(Mat::transposed(x, s.d_in, rows), &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
+    let dy_bits = convert(dy, prec, &mut packs.dy_bits);
+    let dy_mat = Mat::rows(dy, rows, s.d_out);
+    match dy_bits {
+        Some(bits) => packs.dy.repack_bits(dy_mat, bits),
+        None => packs.dy.repack(dy_mat, prec),
+    }
+    gemm_ex(Mat::transposed(x, s.d_in, rows), x_bits, &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
     if let Some((dx, accumulate)) = dx {
         packs.wt.repack(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
-        gemm_ex(Mat::rows(dy, rows, s.d_out), &packs.wt, None, Epilogue::None, dx, accumulate);
+        gemm_ex(dy_mat, dy_bits, &packs.wt, None, Epilogue::None, dx, accumulate);
     }
 }
 
@@ -255,19 +281,23 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         let x_in = &before[l];
         let c = &mut cache.layers[l];
         let site0 = 1 + 3 * l as u64;
-        dense(p, s.qkv, x_in, n, prec, &mut cache.packs.w, &mut c.qkv);
+        let xb = convert(x_in, prec, &mut c.x_bits);
+        dense(p, s.qkv, x_in, xb, n, prec, &mut cache.packs.w, &mut c.qkv);
         resize(&mut c.ctx, n * h);
         resize(&mut c.probs, b * shape.probs_per_text());
         attention_forward(&c.qkv, &rows.lens, shape, mask(seed, site0, cfg.attention_probs_dropout_prob), &mut c.ctx, &mut c.probs);
         let mut a = std::mem::take(&mut c.a);
-        dense(p, s.attn_out, &c.ctx, n, prec, &mut cache.packs.w, &mut a);
+        let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
+        dense(p, s.attn_out, &c.ctx, cb, n, prec, &mut cache.packs.w, &mut a);
         mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut a, 0);
         a.iter_mut().zip(x_in).for_each(|(v, r)| *v += r);
         norm_train(p, s.attn_norm, &mut a, &mut c.attn_xhat, &mut c.attn_rstd, h, eps);
-        dense(p, s.ffn_in, &a, n, prec, &mut cache.packs.w, &mut c.inter_pre);
+        let ab = convert(&a, prec, &mut c.a_bits);
+        dense(p, s.ffn_in, &a, ab, n, prec, &mut cache.packs.w, &mut c.inter_pre);
         bertkit_kernels::grad::gelu_into(&c.inter_pre, &mut c.inter);
         let out = &mut after[0];
-        dense(p, s.ffn_out, &c.inter, n, prec, &mut cache.packs.w, out);
+        let ib = convert(&c.inter, prec, &mut c.inter_bits);
+        dense(p, s.ffn_out, &c.inter, ib, n, prec, &mut cache.packs.w, out);
         mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
         out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
         norm_train(p, s.out_norm, out, &mut c.out_xhat, &mut c.out_rstd, h, eps);
@@ -293,7 +323,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     }
     let features = match (spec.pooling, lay.pooler) {
         (Pooling::Pooler, Some(ps)) => {
-            dense(p, ps, &cache.pooled_in, b, Precision::F32, &mut cache.packs.w, &mut cache.pooler_out);
+            dense(p, ps, &cache.pooled_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.pooler_out);
             bertkit_kernels::ops::tanh(&mut cache.pooler_out);
             &cache.pooler_out
         }
@@ -306,7 +336,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
-        dense(p, hs, &cache.head_in, b, Precision::F32, &mut cache.packs.w, &mut cache.hidden_pre);
+        dense(p, hs, &cache.head_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.hidden_pre);
         cache.hidden_out.clear();
         cache.hidden_out.extend_from_slice(&cache.hidden_pre);
         activate(spec.head_activation, &mut cache.hidden_out);
@@ -315,7 +345,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     } else {
         &cache.head_in
     };
-    dense(p, lay.head_out, last_in, b, Precision::F32, &mut cache.packs.w, &mut logits);
+    dense(p, lay.head_out, last_in, None, b, Precision::F32, &mut cache.packs.w, &mut logits);
     logits
 }
 
@@ -337,21 +367,21 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     let f32s = Precision::F32;
     let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
     if let Some(hs) = lay.head_hidden {
-        dense_backward(p, lay.head_out, &c.hidden_out, b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+        dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
         mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
         activate_backward(spec.head_activation, &c.hidden_pre, &hidden_out_pre_dropout, &mut d_in);
         let mut d_feat = vec![0.0f32; b * hs.d_in];
-        dense_backward(p, hs, &c.head_in, b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
+        dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
         d_in = d_feat;
     } else {
-        dense_backward(p, lay.head_out, &c.head_in, b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+        dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
     }
     mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
     let mut d_pooled = d_in;
     if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
         d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
         let mut d_cls = vec![0.0f32; b * h];
-        dense_backward(p, ps, &c.pooled_in, b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
+        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
         d_pooled = d_cls;
     }
 
@@ -384,19 +414,19 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
         mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
-        dense_backward(p, s.ffn_out, &lc.inter, n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
+        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
         gelu_backward(&lc.inter_pre, &mut work.branch);
         // The residual path into `a` plus the FFN's input gradient.
-        dense_backward(p, s.ffn_in, &lc.a, n, &work.branch, grads, Some((d, true)), prec, packs);
+        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &work.branch, grads, Some((d, true)), prec, packs);
         // a = LN(dropout(attn_out(ctx)) + x_in)
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
         mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
-        dense_backward(p, s.attn_out, &lc.ctx, n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
+        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
         let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
         attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
-        dense_backward(p, s.qkv, &c.xs[l], n, &work.qkv, grads, Some((d, true)), prec, packs);
+        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
     }
 
     // Embeddings.
