@@ -17,6 +17,8 @@ pub struct AttentionShape {
     pub t: usize,
     pub heads: usize,
     pub head_dim: usize,
+    /// Operands of the small GEMMs (products summed in fp32 either way; softmax in fp32).
+    pub precision: Precision,
 }
 
 impl AttentionShape {
@@ -70,12 +72,12 @@ pub fn attention_forward(qkv: &[f32], lens: &[usize], s: AttentionShape, dropout
             let [q, k, v] = gather(qkv, s, head, len);
             let p = &mut probs[head * t * t..head * t * t + len * len];
             // Scores over real keys only: what transformers' additive padding mask amounts to.
-            gemm(&q, len, &PackedB::from_mat(Mat::transposed(&k, hd, len), Precision::F32), None, Epilogue::None, p);
+            gemm(&q, len, &PackedB::from_mat(Mat::transposed(&k, hd, len), s.precision), None, Epilogue::None, p);
             softmax_rows(p, len);
             let mut dropped = p.to_vec();
             dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
             let mut ctx = vec![0.0f32; len * hd];
-            gemm(&dropped, len, &PackedB::new(&v, len, hd, Precision::F32), None, Epilogue::None, &mut ctx);
+            gemm(&dropped, len, &PackedB::new(&v, len, hd, s.precision), None, Epilogue::None, &mut ctx);
             for (j, c) in ctx.chunks_exact(hd).enumerate() {
                 out[j * h + head * hd..j * h + (head + 1) * hd].copy_from_slice(c);
             }
@@ -114,13 +116,13 @@ pub fn attention_backward(
             let p = &probs[(b * s.heads + head) * t * t..][..len * len];
             let mut dropped = p.to_vec();
             dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
-            let dc_packed = PackedB::new(&dc, len, hd, Precision::F32);
+            let dc_packed = PackedB::new(&dc, len, hd, s.precision);
             // dV = P'ᵀ · dC
             let mut dv = vec![0.0f32; len * hd];
             gemm_ex(Mat::transposed(&dropped, len, len), None, &dc_packed, None, Epilogue::None, &mut dv, false);
             // dP' = dC · Vᵀ, then through the dropout: dP = dP' · mask / (1 − p).
             let mut ds = vec![0.0f32; len * len];
-            gemm(&dc, len, &PackedB::from_mat(Mat::transposed(&v, hd, len), Precision::F32), None, Epilogue::None, &mut ds);
+            gemm(&dc, len, &PackedB::from_mat(Mat::transposed(&v, hd, len), s.precision), None, Epilogue::None, &mut ds);
             dropout.apply_serial(&mut ds, mask_offset(s, b, head));
             // Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
             for (drow, prow) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
@@ -129,9 +131,9 @@ pub fn attention_backward(
             }
             // S = (Q/√d)·Kᵀ: dQ = dS·K/√d, dK = dSᵀ·(Q/√d).
             let mut dq = vec![0.0f32; len * hd];
-            gemm(&ds, len, &PackedB::new(&k, len, hd, Precision::F32), None, Epilogue::None, &mut dq);
+            gemm(&ds, len, &PackedB::new(&k, len, hd, s.precision), None, Epilogue::None, &mut dq);
             let mut dk = vec![0.0f32; len * hd];
-            gemm_ex(Mat::transposed(&ds, len, len), None, &PackedB::new(&q, len, hd, Precision::F32), None, Epilogue::None, &mut dk, false);
+            gemm_ex(Mat::transposed(&ds, len, len), None, &PackedB::new(&q, len, hd, s.precision), None, Epilogue::None, &mut dk, false);
             for j in 0..len {
                 let row = &mut dqkv[j * 3 * h..(j + 1) * 3 * h];
                 let r = j * hd..(j + 1) * hd;
@@ -156,7 +158,7 @@ mod tests {
 
     #[test]
     fn backward_matches_finite_differences_with_padding_and_dropout() {
-        let s = AttentionShape { t: 5, heads: 2, head_dim: 3 };
+        let s = AttentionShape { t: 5, heads: 2, head_dim: 3, precision: Precision::F32 };
         let lens = [5, 3];
         let n = lens.len() * s.t * 3 * s.h();
         let qkv: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.1).collect();

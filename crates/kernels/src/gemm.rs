@@ -1,5 +1,5 @@
 //! C[m, n] = A[m, k] · B[k, n] (+ bias) (→ GELU) with B packed once (weights) and A packed per
-//! block, blocked for the caches (GotoBLAS order: k-blocks, row blocks, B panels, A slivers) and
+//! block, blocked for the caches (row blocks, k-blocks, B panels, A slivers) and
 //! split over rayon's threads by rows.
 
 use std::sync::OnceLock;
@@ -223,11 +223,13 @@ fn gemm_rows(
     let mut a_f32 = Vec::new();
     let mut a_bf16 = Vec::new();
     let kp_total = k.div_ceil(2);
-    for k0 in (0..k).step_by(KC) {
-        let kc = KC.min(k - k0);
-        let (first, last) = (k0 == 0 && !accumulate, k0 + kc == k);
-        for m0 in (0..rows).step_by(MC) {
-            let mc = MC.min(rows - m0);
+    // Row blocks outside k-blocks: a block's C (MC × n) stays in L2 while all of k is summed
+    // into it, instead of streaming the whole C from memory once per k-block.
+    for m0 in (0..rows).step_by(MC) {
+        let mc = MC.min(rows - m0);
+        for k0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - k0);
+            let (first, last) = (k0 == 0 && !accumulate, k0 + kc == k);
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),

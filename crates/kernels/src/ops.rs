@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::gelu_scalar;
+use crate::gemm::{Precision, gelu_scalar};
 
 pub(crate) const LANES: usize = 16;
 
@@ -105,8 +105,8 @@ dispatch!(softmax_rows(s: &mut [f32], width: usize) {
 });
 
 /// One (text, head): context rows `[len, hd]` from `len` real tokens.
-fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, t: usize, heads: usize, hd: usize) -> Vec<f32> {
-    use crate::gemm::{Epilogue, PackedB, Precision, gemm};
+fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), precision: Precision) -> Vec<f32> {
+    use crate::gemm::{Epilogue, PackedB, gemm};
     let h = heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let row = |j: usize, part: usize| {
@@ -125,10 +125,10 @@ fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, t: usize, heads:
     }
     // Scores [len, len] = (Q / sqrt(hd)) Kᵀ; only real keys, so no mask is needed.
     let mut scores = vec![0.0f32; len * len];
-    gemm(&q, len, &PackedB::new(&kt, hd, len, Precision::F32), None, Epilogue::None, &mut scores);
+    gemm(&q, len, &PackedB::new(&kt, hd, len, precision), None, Epilogue::None, &mut scores);
     softmax_rows(&mut scores, len);
     let mut ctx = vec![0.0f32; len * hd];
-    gemm(&scores, len, &PackedB::new(&v, len, hd, Precision::F32), None, Epilogue::None, &mut ctx);
+    gemm(&scores, len, &PackedB::new(&v, len, hd, precision), None, Epilogue::None, &mut ctx);
     ctx
 }
 
@@ -137,15 +137,16 @@ fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, t: usize, heads:
 /// queries attend to real keys only, which is what transformers' additive mask amounts to;
 /// padding rows of the context are left at zero (nothing reads them: keys and values come from
 /// real tokens only, pooling ignores padding). Each (text, head) is two small GEMMs and a
-/// vectorised softmax, in fp32. Writes the context `[B·T, H]`.
-pub fn attention(qkv: &[f32], lens: &[usize], t: usize, heads: usize, hd: usize, out: &mut [f32]) {
+/// vectorised softmax; the GEMM operands in `precision` (softmax and sums in fp32). Writes the
+/// context `[B·T, H]`.
+pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usize), precision: Precision, out: &mut [f32]) {
     let h = heads * hd;
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
     assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
     let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
     let results: Vec<Vec<f32>> = jobs
         .par_iter()
-        .map(|&(b, head)| head_context(qkv, b, head, lens[b].clamp(1, t), t, heads, hd))
+        .map(|&(b, head)| head_context(qkv, b, head, lens[b].clamp(1, t), (t, heads, hd), precision))
         .collect();
     out.iter_mut().for_each(|v| *v = 0.0);
     for (&(b, head), ctx) in jobs.iter().zip(&results) {
@@ -216,7 +217,7 @@ mod tests {
             qkv[r * 3 * hd + 2 * hd..r * 3 * hd + 3 * hd].copy_from_slice(&v);
         }
         let mut out = vec![0.0; 2 * t * hd];
-        attention(&qkv, &[2, 3], t, 1, hd, &mut out);
+        attention(&qkv, &[2, 3], (t, 1, hd), Precision::F32, &mut out);
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
         assert!(close(&out[..2], &[2.0, 3.0]), "{out:?}");
         assert!(close(&out[6..8], &[7.0, 7.0]), "{out:?}");

@@ -275,7 +275,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     mask(seed, 0, cfg.hidden_dropout_prob).apply(&mut x, 0);
     cache.xs[0] = x;
 
-    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim() };
+    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
     for (l, s) in lay.layers.iter().enumerate() {
         let (before, after) = cache.xs.split_at_mut(l + 1);
         let x_in = &before[l];
@@ -402,7 +402,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         }
     }
 
-    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim() };
+    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
     resize(&mut work.branch, n * cfg.intermediate_size);
     resize(&mut work.qkv, n * 3 * h);
     resize(&mut work.ctx, n * h);
