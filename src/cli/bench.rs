@@ -395,7 +395,7 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         println!("| {label} examples/s | {e:.2} | {} | {:.0} (PyTorch {}) | PyTorch fp32 {} | {} |", pct(r["gflops"].as_f64().unwrap_or(f64::NAN)), r["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(rss), fmt(fp32), ratio(e, fp32));
         if mode == "train" {
             let bf16 = peer("pytorch", mode, "bf16").and_then(|p| p["examples_per_sec"].as_f64());
-            println!("| fine-tune vs bf16 | | | | PyTorch bf16 {} | {} |", fmt(bf16), ratio(e, bf16));
+            println!("| fine-tune vs bf16 ({engine}) | | | | PyTorch bf16 {} | {} |", fmt(bf16), ratio(e, bf16));
         }
     }
 }
