@@ -8,7 +8,8 @@ use bertkit_kernels::Precision;
 use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
 use safetensors::tensor::{Dtype, TensorView};
 
-use super::network::{Cache, NetSpec, Rows, backward, forward};
+use super::backward::backward;
+use super::network::{Cache, NetSpec, Rows, forward};
 use super::params::Params;
 use crate::metrics::EvalReport;
 use crate::model::BertClassifier;

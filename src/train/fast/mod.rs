@@ -2,10 +2,12 @@
 //! by hand (bf16 or fp32 GEMMs, fused attention), a faster alternative to burn's autodiff for
 //! the BERT-style encoders.
 
+mod backward;
 mod learner;
 mod network;
 mod params;
 
 pub use learner::{FastLearner, loss_and_grad};
-pub use network::{Cache, NetSpec, Rows, backward, forward};
+pub use backward::backward;
+pub use network::{Cache, NetSpec, Rows, forward};
 pub use params::{Params, unsupported};

@@ -1,10 +1,10 @@
-//! The classifier's training forward pass (keeping what the backward pass reads) and its
-//! backward pass, on the kernels. Mirrors [`BertClassifier::forward`] in training mode:
+//! The classifier's training forward pass on the kernels, keeping what [`backward`](super::backward)
+//! reads. Mirrors [`BertClassifier::forward`] in training mode:
 //! transformers' `BertEmbeddings`, `BertLayer` (post-LN) and the head, with dropout wherever
 //! they have it; the gradients are PyTorch autograd's for the same graph.
 
-use bertkit_kernels::attention_train::{AttentionShape, attention_backward, attention_forward};
-use bertkit_kernels::grad::{DropoutMask, col_sums, gelu_backward, layer_norm_backward, layer_norm_train};
+use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
+use bertkit_kernels::grad::{DropoutMask, layer_norm_train};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
 use super::params::{DenseSlots, Layout, NormSlots, Params};
@@ -73,53 +73,53 @@ impl Rows {
         Self { batch: b, t, ids, positions, types, lens }
     }
 
-    fn rows(&self) -> usize {
+    pub(super) fn rows(&self) -> usize {
         self.batch * self.t
     }
 }
 
 /// One encoder layer's saved activations.
 #[derive(Default)]
-struct LayerCache {
+pub(super) struct LayerCache {
     /// bf16 copies of the four GEMM inputs (input, context, `a`, GELU output) when in bf16.
-    x_bits: Vec<u16>,
-    ctx_bits: Vec<u16>,
-    a_bits: Vec<u16>,
-    inter_bits: Vec<u16>,
-    qkv: Vec<f32>,
-    probs: Vec<f32>,
-    ctx: Vec<f32>,
-    attn_xhat: Vec<f32>,
-    attn_rstd: Vec<f32>,
+    pub(super) x_bits: Vec<u16>,
+    pub(super) ctx_bits: Vec<u16>,
+    pub(super) a_bits: Vec<u16>,
+    pub(super) inter_bits: Vec<u16>,
+    pub(super) qkv: Vec<f32>,
+    pub(super) probs: Vec<f32>,
+    pub(super) ctx: Vec<f32>,
+    pub(super) attn_xhat: Vec<f32>,
+    pub(super) attn_rstd: Vec<f32>,
     /// Post-attention LayerNorm output: the FFN's input and residual.
-    a: Vec<f32>,
-    inter_pre: Vec<f32>,
-    inter: Vec<f32>,
-    out_xhat: Vec<f32>,
-    out_rstd: Vec<f32>,
+    pub(super) a: Vec<f32>,
+    pub(super) inter_pre: Vec<f32>,
+    pub(super) inter: Vec<f32>,
+    pub(super) out_xhat: Vec<f32>,
+    pub(super) out_rstd: Vec<f32>,
 }
 
 /// Everything the backward pass reads; kept between steps so its buffers are reused.
 #[derive(Default)]
 pub struct Cache {
-    emb_xhat: Vec<f32>,
-    emb_rstd: Vec<f32>,
+    pub(super) emb_xhat: Vec<f32>,
+    pub(super) emb_rstd: Vec<f32>,
     /// `xs[l]` is layer `l`'s input `[B·T, H]`; the last is the encoder's output.
-    xs: Vec<Vec<f32>>,
-    layers: Vec<LayerCache>,
+    pub(super) xs: Vec<Vec<f32>>,
+    pub(super) layers: Vec<LayerCache>,
     /// `[B, H]`: the `[CLS]` rows (pooler/cls pooling) or the means.
-    pooled_in: Vec<f32>,
+    pub(super) pooled_in: Vec<f32>,
     /// `[B, H]`: tanh output of the pooler, when used.
-    pooler_out: Vec<f32>,
+    pub(super) pooler_out: Vec<f32>,
     /// The head's input after dropout, its hidden layer's pre-activation and output after
     /// activation and dropout.
-    head_in: Vec<f32>,
-    hidden_pre: Vec<f32>,
-    hidden_out: Vec<f32>,
+    pub(super) head_in: Vec<f32>,
+    pub(super) hidden_pre: Vec<f32>,
+    pub(super) hidden_out: Vec<f32>,
     /// Dropout seed of this step, `None` in evaluation.
-    seed: Option<u64>,
-    packs: Packs,
-    grads: Grads,
+    pub(super) seed: Option<u64>,
+    pub(super) packs: Packs,
+    pub(super) grads: Grads,
 }
 
 /// Dropout sites: one mask seed per place dropout is applied in a step.
@@ -130,16 +130,16 @@ fn site(seed: u64, site: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const HEAD_SITE: u64 = 1 << 20;
+pub(super) const HEAD_SITE: u64 = 1 << 20;
 
-fn mask(seed: Option<u64>, id: u64, p: f64) -> DropoutMask {
+pub(super) fn mask(seed: Option<u64>, id: u64, p: f64) -> DropoutMask {
     match seed {
         Some(s) => DropoutMask::new(site(s, id), p as f32),
         None => DropoutMask::new(0, 0.0),
     }
 }
 
-fn resize(v: &mut Vec<f32>, n: usize) {
+pub(super) fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
@@ -147,9 +147,9 @@ fn resize(v: &mut Vec<f32>, n: usize) {
 /// page faults (the kernel zeroing each new page) than the packing itself.
 pub struct Packs {
     w: PackedB,
-    wt: PackedB,
-    dy: PackedB,
-    dy_bits: Vec<u16>,
+    pub(super) wt: PackedB,
+    pub(super) dy: PackedB,
+    pub(super) dy_bits: Vec<u16>,
 }
 
 impl Default for Packs {
@@ -160,22 +160,22 @@ impl Default for Packs {
 
 /// The backward pass's gradient buffers, kept for the next step for the same reason.
 #[derive(Default)]
-struct Grads {
-    d: Vec<f32>,
-    branch: Vec<f32>,
-    qkv: Vec<f32>,
-    ctx: Vec<f32>,
-    tmp: Vec<f32>,
+pub(super) struct Grads {
+    pub(super) d: Vec<f32>,
+    pub(super) branch: Vec<f32>,
+    pub(super) qkv: Vec<f32>,
+    pub(super) ctx: Vec<f32>,
+    pub(super) tmp: Vec<f32>,
 }
 
 /// Whether GEMM operands are converted to bf16 (requested and the CPU multiplies bf16).
-fn uses_bf16(prec: Precision) -> bool {
+pub(super) fn uses_bf16(prec: Precision) -> bool {
     prec == Precision::Bf16 && bertkit_kernels::isa() == bertkit_kernels::Isa::Avx512Bf16
 }
 
 /// `x` as bf16 bits in `bits` when the GEMMs run in bf16: converted once, read by the forward
 /// GEMM and again (transposed) by the weight gradient's.
-fn convert<'a>(x: &[f32], prec: Precision, bits: &'a mut Vec<u16>) -> Option<&'a [u16]> {
+pub(super) fn convert<'a>(x: &[f32], prec: Precision, bits: &'a mut Vec<u16>) -> Option<&'a [u16]> {
     uses_bf16(prec).then(|| {
         to_bf16_bits(x, bits);
         &bits[..]
@@ -190,60 +190,17 @@ fn dense(p: &Params, s: DenseSlots, x: &[f32], x_bits: Option<&[u16]>, rows: usi
     gemm_ex(Mat::rows(x, rows, s.d_in), x_bits, pack, Some(&p.values[s.b]), Epilogue::None, y, false);
 }
 
-/// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
-#[allow(clippy::too_many_arguments)]
-fn dense_backward(
-    p: &Params,
-    s: DenseSlots,
-    (x, x_bits): (&[f32], Option<&[u16]>),
-    rows: usize,
-    dy: &[f32],
-    grads: &mut [Vec<f32>],
-    dx: Option<(&mut [f32], bool)>,
-    prec: Precision,
-    packs: &mut Packs,
-) {
-    col_sums(dy, s.d_out, &mut grads[s.b]);
-    let dy_bits = convert(dy, prec, &mut packs.dy_bits);
-    let dy_mat = Mat::rows(dy, rows, s.d_out);
-    match dy_bits {
-        Some(bits) => packs.dy.repack_bits(dy_mat, bits),
-        None => packs.dy.repack(dy_mat, prec),
-    }
-    gemm_ex(Mat::transposed(x, s.d_in, rows), x_bits, &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
-    if let Some((dx, accumulate)) = dx {
-        packs.wt.repack(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
-        gemm_ex(dy_mat, dy_bits, &packs.wt, None, Epilogue::None, dx, accumulate);
-    }
-}
-
 fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], xhat: &mut Vec<f32>, rstd: &mut Vec<f32>, width: usize, eps: f32) {
     resize(xhat, x.len());
     resize(rstd, x.len() / width);
     layer_norm_train(x, xhat, rstd, width, &p.values[s.gamma], &p.values[s.beta], eps);
 }
 
-fn norm_backward(p: &Params, s: NormSlots, d: &mut [f32], xhat: &[f32], rstd: &[f32], width: usize, grads: &mut [Vec<f32>]) {
-    let (mut dg, mut db) = (std::mem::take(&mut grads[s.gamma]), std::mem::take(&mut grads[s.beta]));
-    layer_norm_backward(d, xhat, rstd, width, &p.values[s.gamma], &mut dg, &mut db);
-    grads[s.gamma] = dg;
-    grads[s.beta] = db;
-}
-
-fn activate(act: HeadActivation, x: &mut [f32]) {
+pub(super) fn activate(act: HeadActivation, x: &mut [f32]) {
     match act {
         HeadActivation::Relu => bertkit_kernels::ops::relu(x),
         HeadActivation::Tanh => bertkit_kernels::ops::tanh(x),
         HeadActivation::Gelu => bertkit_kernels::ops::gelu_par(x),
-    }
-}
-
-/// `dy ← dy · act'(·)` from the pre-activation and the activation's output.
-fn activate_backward(act: HeadActivation, pre: &[f32], out: &[f32], dy: &mut [f32]) {
-    match act {
-        HeadActivation::Relu => dy.iter_mut().zip(pre).for_each(|(d, &x)| *d = if x > 0.0 { *d } else { 0.0 }),
-        HeadActivation::Tanh => dy.iter_mut().zip(out).for_each(|(d, &y)| *d *= 1.0 - y * y),
-        HeadActivation::Gelu => gelu_backward(pre, dy),
     }
 }
 
@@ -349,105 +306,10 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     logits
 }
 
-/// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
-/// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
-pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
-    let cfg = &spec.config;
-    let lay = &p.layout;
-    let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
-    let prec = spec.precision;
-    let seed = cache.seed;
-    let hidden_out_pre_dropout = cache.hidden_out_pre_dropout(spec);
-    // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
-    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
-    let (packs, work) = (&mut packs_owned, &mut work_owned);
-    let c = &*cache;
-
-    // Head (tiny: fp32, fresh buffers).
-    let f32s = Precision::F32;
-    let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
-    if let Some(hs) = lay.head_hidden {
-        dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
-        mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
-        activate_backward(spec.head_activation, &c.hidden_pre, &hidden_out_pre_dropout, &mut d_in);
-        let mut d_feat = vec![0.0f32; b * hs.d_in];
-        dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
-        d_in = d_feat;
-    } else {
-        dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
-    }
-    mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
-    let mut d_pooled = d_in;
-    if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
-        d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
-        let mut d_cls = vec![0.0f32; b * h];
-        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
-        d_pooled = d_cls;
-    }
-
-    // Pooling back to the sequence.
-    let d = &mut work.d;
-    d.clear();
-    d.resize(n * h, 0.0);
-    for bi in 0..b {
-        let g = &d_pooled[bi * h..(bi + 1) * h];
-        if spec.pooling == Pooling::Mean {
-            let len = rows.lens[bi].max(1);
-            for ti in 0..len {
-                let row = &mut d[(bi * t + ti) * h..(bi * t + ti + 1) * h];
-                row.iter_mut().zip(g).for_each(|(a, v)| *a = v / len as f32);
-            }
-        } else {
-            d[bi * t * h..bi * t * h + h].copy_from_slice(g);
-        }
-    }
-
-    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
-    resize(&mut work.branch, n * cfg.intermediate_size);
-    resize(&mut work.qkv, n * 3 * h);
-    resize(&mut work.ctx, n * h);
-    for (l, s) in lay.layers.iter().enumerate().rev() {
-        let lc = &c.layers[l];
-        let site0 = 1 + 3 * l as u64;
-        // out = LN(dropout(ffn_out(gelu(ffn_in(a)))) + a)
-        norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
-        work.tmp.clear();
-        work.tmp.extend_from_slice(d);
-        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
-        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
-        gelu_backward(&lc.inter_pre, &mut work.branch);
-        // The residual path into `a` plus the FFN's input gradient.
-        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &work.branch, grads, Some((d, true)), prec, packs);
-        // a = LN(dropout(attn_out(ctx)) + x_in)
-        norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
-        work.tmp.clear();
-        work.tmp.extend_from_slice(d);
-        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
-        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
-        let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
-        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
-        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
-    }
-
-    // Embeddings.
-    mask(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
-    norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, h, grads);
-    for (r, g) in d.chunks_exact(h).enumerate() {
-        let add = |dst: &mut [f32]| dst.iter_mut().zip(g).for_each(|(a, v)| *a += v);
-        add(&mut grads[lay.word][rows.ids[r] * h..][..h]);
-        add(&mut grads[lay.position][rows.positions[r] * h..][..h]);
-        if let Some(tt) = lay.token_type {
-            add(&mut grads[tt][rows.types[r] * h..][..h]);
-        }
-    }
-    cache.packs = packs_owned;
-    cache.grads = work_owned;
-}
-
 impl Cache {
     /// The head's hidden activation before its dropout (what the activation's derivative
     /// needs for tanh): recomputed, it is a `[B, hidden]` matrix.
-    fn hidden_out_pre_dropout(&self, spec: &NetSpec) -> Vec<f32> {
+    pub(super) fn hidden_out_pre_dropout(&self, spec: &NetSpec) -> Vec<f32> {
         let mut y = self.hidden_pre.clone();
         activate(spec.head_activation, &mut y);
         y

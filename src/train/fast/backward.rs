@@ -1,0 +1,149 @@
+//! The classifier's backward pass on the kernels: from the logits' gradient back through the
+//! head, pooling, every encoder layer and the embeddings, into gradients of the flat parameters
+//! (PyTorch autograd's for the same graph; `tests/fast_train.rs` compares with burn's).
+
+use bertkit_kernels::attention_train::{AttentionShape, attention_backward};
+use bertkit_kernels::grad::{col_sums, gelu_backward, layer_norm_backward};
+use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
+
+use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, mask, resize, uses_bf16};
+use super::params::{DenseSlots, NormSlots, Params};
+use crate::model::{HeadActivation, Pooling};
+
+/// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
+#[allow(clippy::too_many_arguments)]
+fn dense_backward(
+    p: &Params,
+    s: DenseSlots,
+    (x, x_bits): (&[f32], Option<&[u16]>),
+    rows: usize,
+    dy: &[f32],
+    grads: &mut [Vec<f32>],
+    dx: Option<(&mut [f32], bool)>,
+    prec: Precision,
+    packs: &mut Packs,
+) {
+    col_sums(dy, s.d_out, &mut grads[s.b]);
+    let dy_bits = convert(dy, prec, &mut packs.dy_bits);
+    let dy_mat = Mat::rows(dy, rows, s.d_out);
+    match dy_bits {
+        Some(bits) => packs.dy.repack_bits(dy_mat, bits),
+        None => packs.dy.repack(dy_mat, prec),
+    }
+    gemm_ex(Mat::transposed(x, s.d_in, rows), x_bits, &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
+    if let Some((dx, accumulate)) = dx {
+        packs.wt.repack(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
+        gemm_ex(dy_mat, dy_bits, &packs.wt, None, Epilogue::None, dx, accumulate);
+    }
+}
+
+fn norm_backward(p: &Params, s: NormSlots, d: &mut [f32], xhat: &[f32], rstd: &[f32], width: usize, grads: &mut [Vec<f32>]) {
+    let (mut dg, mut db) = (std::mem::take(&mut grads[s.gamma]), std::mem::take(&mut grads[s.beta]));
+    layer_norm_backward(d, xhat, rstd, width, &p.values[s.gamma], &mut dg, &mut db);
+    grads[s.gamma] = dg;
+    grads[s.beta] = db;
+}
+
+/// `dy ← dy · act'(·)` from the pre-activation and the activation's output.
+fn activate_backward(act: HeadActivation, pre: &[f32], out: &[f32], dy: &mut [f32]) {
+    match act {
+        HeadActivation::Relu => dy.iter_mut().zip(pre).for_each(|(d, &x)| *d = if x > 0.0 { *d } else { 0.0 }),
+        HeadActivation::Tanh => dy.iter_mut().zip(out).for_each(|(d, &y)| *d *= 1.0 - y * y),
+        HeadActivation::Gelu => gelu_backward(pre, dy),
+    }
+}
+
+/// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
+/// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
+pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
+    let cfg = &spec.config;
+    let lay = &p.layout;
+    let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
+    let prec = spec.precision;
+    let seed = cache.seed;
+    let hidden_out_pre_dropout = cache.hidden_out_pre_dropout(spec);
+    // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
+    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
+    let (packs, work) = (&mut packs_owned, &mut work_owned);
+    let c = &*cache;
+
+    // Head (tiny: fp32, fresh buffers).
+    let f32s = Precision::F32;
+    let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
+    if let Some(hs) = lay.head_hidden {
+        dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+        mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
+        activate_backward(spec.head_activation, &c.hidden_pre, &hidden_out_pre_dropout, &mut d_in);
+        let mut d_feat = vec![0.0f32; b * hs.d_in];
+        dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
+        d_in = d_feat;
+    } else {
+        dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+    }
+    mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
+    let mut d_pooled = d_in;
+    if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
+        d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
+        let mut d_cls = vec![0.0f32; b * h];
+        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
+        d_pooled = d_cls;
+    }
+
+    // Pooling back to the sequence.
+    let d = &mut work.d;
+    d.clear();
+    d.resize(n * h, 0.0);
+    for bi in 0..b {
+        let g = &d_pooled[bi * h..(bi + 1) * h];
+        if spec.pooling == Pooling::Mean {
+            let len = rows.lens[bi].max(1);
+            for ti in 0..len {
+                let row = &mut d[(bi * t + ti) * h..(bi * t + ti + 1) * h];
+                row.iter_mut().zip(g).for_each(|(a, v)| *a = v / len as f32);
+            }
+        } else {
+            d[bi * t * h..bi * t * h + h].copy_from_slice(g);
+        }
+    }
+
+    let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
+    resize(&mut work.branch, n * cfg.intermediate_size);
+    resize(&mut work.qkv, n * 3 * h);
+    resize(&mut work.ctx, n * h);
+    for (l, s) in lay.layers.iter().enumerate().rev() {
+        let lc = &c.layers[l];
+        let site0 = 1 + 3 * l as u64;
+        // out = LN(dropout(ffn_out(gelu(ffn_in(a)))) + a)
+        norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
+        work.tmp.clear();
+        work.tmp.extend_from_slice(d);
+        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
+        gelu_backward(&lc.inter_pre, &mut work.branch);
+        // The residual path into `a` plus the FFN's input gradient.
+        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &work.branch, grads, Some((d, true)), prec, packs);
+        // a = LN(dropout(attn_out(ctx)) + x_in)
+        norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
+        work.tmp.clear();
+        work.tmp.extend_from_slice(d);
+        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
+        let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
+        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
+        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
+    }
+
+    // Embeddings.
+    mask(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
+    norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, h, grads);
+    for (r, g) in d.chunks_exact(h).enumerate() {
+        let add = |dst: &mut [f32]| dst.iter_mut().zip(g).for_each(|(a, v)| *a += v);
+        add(&mut grads[lay.word][rows.ids[r] * h..][..h]);
+        add(&mut grads[lay.position][rows.positions[r] * h..][..h]);
+        if let Some(tt) = lay.token_type {
+            add(&mut grads[tt][rows.types[r] * h..][..h]);
+        }
+    }
+    cache.packs = packs_owned;
+    cache.grads = work_owned;
+}
