@@ -29,8 +29,8 @@ fn without_dropout(mut m: BertClassifier) -> BertClassifier {
     m
 }
 
-fn batch() -> (TokenBatch, TextTokenizer) {
-    let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
+fn batch_for(dir: &std::path::Path) -> (TokenBatch, TextTokenizer) {
+    let tok = TextTokenizer::from_dir(dir, EncodePlan::default()).unwrap();
     let texts = [
         "a wonderful film with a great cast",
         "the plot was thin and the acting was worse, two hours i will not get back",
@@ -38,6 +38,10 @@ fn batch() -> (TokenBatch, TextTokenizer) {
     ];
     let enc: Vec<_> = texts.iter().map(|t| tok.encode(t, None).unwrap()).collect();
     (TokenBatch::pad(&enc, Padding::Longest, tok.pad_id()), tok)
+}
+
+fn batch() -> (TokenBatch, TextTokenizer) {
+    batch_for(&model_dir())
 }
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
@@ -52,10 +56,14 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(pooling: Pooling, hidden: Option<usize>, outputs: usize) {
+    check_dir(&model_dir(), pooling, hidden, outputs);
+}
+
+fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, outputs: usize) {
     let device = Device::flex();
-    let encoder = BertEncoder::from_dir(&model_dir(), &device).unwrap();
+    let encoder = BertEncoder::from_dir(dir, &device).unwrap();
     let model = without_dropout(BertClassifier::new(encoder, pooling, hidden, outputs, 0.0, 7).unwrap());
-    let (batch, _) = batch();
+    let (batch, _) = batch_for(dir);
     let labels: Vec<usize> = (0..batch.batch_size).map(|i| i % outputs.max(2)).collect();
 
     // burn autodiff.
@@ -80,7 +88,8 @@ fn check(pooling: Pooling, hidden: Option<usize>, outputs: usize) {
     backward(&params, &spec, &rows, &mut cache, &dlogits, &mut fast);
 
     let lay = &params.layout;
-    let h = 384;
+    let h = model.encoder.config.hidden_size;
+    let last = lay.layers.len() - 1;
     let tm = &trainable;
     let e = &tm.encoder.embeddings;
     let mut checks: Vec<(&str, Vec<f32>, Vec<f32>)> = vec![
@@ -92,7 +101,7 @@ fn check(pooling: Pooling, hidden: Option<usize>, outputs: usize) {
     if let Some(tt) = lay.token_type {
         checks.push(("token types", fast[tt].clone(), g(&e.token_type_embeddings.as_ref().unwrap().weight)));
     }
-    for (l, (s, bl)) in lay.layers.iter().zip(&tm.encoder.layers).enumerate().filter(|(l, _)| [0, 5].contains(l)) {
+    for (l, (s, bl)) in lay.layers.iter().zip(&tm.encoder.layers).enumerate().filter(|(l, _)| [0, last].contains(l)) {
         let col = |w: &[f32], p: usize| -> Vec<f32> { w.chunks(3 * h).flat_map(|r| r[p * h..(p + 1) * h].to_vec()).collect() };
         let name = |what: &str| -> &'static str { Box::leak(format!("layer {l} {what}").into_boxed_str()) };
         checks.push((name("query"), col(&fast[s.qkv.w], 0), g(&bl.attention.query.weight)));
@@ -124,6 +133,39 @@ fn gradients_match_burn_autodiff_with_mean_pooling_and_bce() {
 #[test]
 fn gradients_match_burn_autodiff_with_the_pooler_a_hidden_head_and_cross_entropy() {
     check(Pooling::Pooler, Some(32), 3);
+}
+
+#[test]
+fn gradients_match_burn_autodiff_on_distilbert() {
+    // No token types, no pooler, its own head (pre_classifier + ReLU).
+    check_dir(&common::root().join("tests/fixtures/families/distilbert"), Pooling::Cls, Some(32), 3);
+}
+
+/// transformers' DistilBERT head drops out only after `pre_classifier`'s ReLU; bertkit used to
+/// drop its input too (in training; inference was never affected).
+#[test]
+fn distilbert_head_has_no_dropout_before_pre_classifier() {
+    use bertkit::model::{ClassifierHead, Family, HeadActivation, HeadSpec};
+    use burn::tensor::TensorData;
+    let ad = Device::flex().autodiff();
+    let spec = HeadSpec { input_size: 4, hidden_size: Some(1), num_outputs: 1, dropout: 0.5, activation: HeadActivation::Relu };
+    let mut head = ClassifierHead::new(spec, Family::DistilBert, &ad, 1);
+    let set = |w: Vec<f32>, shape: [usize; 2]| Param::from_tensor(Tensor::<2>::from_data(TensorData::new(w, shape), &ad));
+    // One hidden unit = x0 + x1 + x2 + x3; the output reads it with weight 1 and bias 0.
+    head.hidden.as_mut().unwrap().weight = set(vec![1.0; 4], [4, 1]);
+    head.hidden.as_mut().unwrap().bias = Some(Param::from_tensor(Tensor::<1>::zeros([1], &ad)));
+    head.output.weight = set(vec![1.0], [1, 1]);
+    head.output.bias = Some(Param::from_tensor(Tensor::<1>::zeros([1], &ad)));
+    let head = head.train();
+    let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 4]), &ad);
+    // Dropout after the ReLU only: the logit is 0 or 10 / (1 − 0.5) = 20, nothing in between.
+    for _ in 0..40 {
+        let y = values(head.forward(x.clone()))[0];
+        assert!(y == 0.0 || (y - 20.0).abs() < 1e-4, "logit {y}: the head's input was dropped out too");
+    }
+    assert!(!head.input_dropout());
+    let bert = ClassifierHead::new(spec, Family::Bert, &ad, 1);
+    assert!(bert.input_dropout(), "other heads keep the input dropout");
 }
 
 #[test]

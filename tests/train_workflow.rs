@@ -181,8 +181,8 @@ fn resume_after_kill(engine: &[&str]) {
 #[test]
 fn kernels_trainer_refuses_a_family_it_cannot_train_and_auto_falls_back_to_burn() {
     let f = fixture(false);
-    let model = common::root().join("tests/fixtures/families/distilbert");
-    let out = f.root.join("distil");
+    let model = common::root().join("tests/fixtures/families/albert");
+    let out = f.root.join("albert");
     let mut args = train_args(&f, &out);
     args[2] = model.to_str().unwrap().to_string();
     let epochs = args.iter().position(|a| a == "--epochs").unwrap();
@@ -191,7 +191,7 @@ fn kernels_trainer_refuses_a_family_it_cannot_train_and_auto_falls_back_to_burn(
     let res = bertkit().args(&args).output().unwrap();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
-    assert!(err.contains("does not support model_type distilbert") && err.contains("--engine burn"), "{err}");
+    assert!(err.contains("does not support model_type albert") && err.contains("--engine burn"), "{err}");
     args.pop();
     args.push("auto".into());
     let res = bertkit().args(&args).output().unwrap();

@@ -75,6 +75,12 @@ impl ClassifierHead {
     }
 
     /// Reads the head from an exported folder, under `family`'s names (see [`Family::head_names`]).
+    /// Whether dropout also applies to the head's input: everywhere but DistilBERT's
+    /// `pre_classifier` head, which transformers only drops after the ReLU.
+    pub fn input_dropout(&self) -> bool {
+        !(self.family == Family::DistilBert && self.hidden.is_some())
+    }
+
     pub fn load(w: &Weights<'_>, spec: HeadSpec, family: Family) -> Result<Self, LoadError> {
         let (hidden_name, output_name) = family.head_names();
         let (hidden, out_in) = match spec.hidden_size {
@@ -102,7 +108,7 @@ impl ClassifierHead {
 
     /// `x`: `[B, input_size]` → logits `[B, num_outputs]`.
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let mut x = self.dropout.forward(x);
+        let mut x = if self.input_dropout() { self.dropout.forward(x) } else { x };
         if let Some(hidden) = &self.hidden {
             let y = hidden.forward(x);
             let y = match self.spec.activation {

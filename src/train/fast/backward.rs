@@ -80,7 +80,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     } else {
         dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
     }
-    mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
+    mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut d_in, 0);
     let mut d_pooled = d_in;
     if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
         d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
@@ -126,7 +126,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
-        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        mask(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut work.tmp, 0);
         dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
         let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
         attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);

@@ -18,16 +18,30 @@ pub struct NetSpec {
     pub pooling: Pooling,
     pub head_activation: HeadActivation,
     pub head_dropout: f32,
+    /// Dropout on the head's input too (not in DistilBERT's `pre_classifier` head).
+    pub head_input_dropout: bool,
     pub precision: Precision,
 }
 
 impl NetSpec {
+    /// Dropout after the attention's output projection (DistilBERT's `MultiHeadSelfAttention`
+    /// has none).
+    pub(super) fn attention_output_dropout(&self) -> f64 {
+        if self.config.family == Family::DistilBert { 0.0 } else { self.config.hidden_dropout_prob }
+    }
+
+    /// Dropout on the head's input.
+    pub(super) fn head_input_p(&self) -> f64 {
+        if self.head_input_dropout { f64::from(self.head_dropout) } else { 0.0 }
+    }
+
     pub fn of(model: &BertClassifier, precision: Precision) -> Self {
         Self {
             config: model.encoder.config.clone(),
             pooling: model.pooling,
             head_activation: model.head.spec.activation,
             head_dropout: model.head.spec.dropout as f32,
+            head_input_dropout: model.head.input_dropout(),
             precision,
         }
     }
@@ -246,7 +260,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         let mut a = std::mem::take(&mut c.a);
         let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
         dense(p, s.attn_out, &c.ctx, cb, n, prec, &mut cache.packs.w, &mut a);
-        mask(seed, site0 + 1, cfg.hidden_dropout_prob).apply(&mut a, 0);
+        mask(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut a, 0);
         a.iter_mut().zip(x_in).for_each(|(v, r)| *v += r);
         norm_train(p, s.attn_norm, &mut a, &mut c.attn_xhat, &mut c.attn_rstd, h, eps);
         let ab = convert(&a, prec, &mut c.a_bits);
@@ -290,7 +304,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     // Head: dropout → [dense → activation → dropout] → dense.
     cache.head_in.clear();
     cache.head_in.extend_from_slice(features);
-    mask(seed, HEAD_SITE, f64::from(spec.head_dropout)).apply(&mut cache.head_in, 0);
+    mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
         dense(p, hs, &cache.head_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.hidden_pre);

@@ -65,8 +65,8 @@ fn data<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, TrainErro
 pub fn unsupported(model: &BertClassifier) -> Option<String> {
     let cfg = &model.encoder.config;
     let enc = &model.encoder;
-    if !matches!(cfg.family, Family::Bert | Family::Roberta | Family::Electra) {
-        return Some(format!("model_type {} (it trains bert, roberta and electra)", cfg.family));
+    if cfg.family == Family::Albert {
+        return Some(format!("model_type {} (it trains bert, distilbert, roberta and electra)", cfg.family));
     }
     if enc.projection.is_some() {
         return Some("an embedding projection (embedding_size ≠ hidden_size)".into());
