@@ -170,6 +170,15 @@ fn resume_after_kill(engine: &[&str]) {
     let loss = |h: &str| serde_json::from_str::<serde_json::Value>(h).unwrap()["val_loss"].clone();
     assert_eq!(loss(&h1), loss(&h2));
 
+    // Resuming with the other trainer is refused, naming the one to use.
+    let mut other = train_args(&f, &resumed);
+    let at = other.iter().position(|a| a == "--engine").unwrap() + 1;
+    other[at] = if other[at] == "burn" { "kernels".into() } else { "burn".into() };
+    other.push("--resume".into());
+    let out = bertkit().args(&other).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resume with --engine"), "{}", String::from_utf8_lossy(&out.stderr));
+
     // Resuming with different settings is refused, naming the problem.
     let mut changed = train_args(&f, &resumed);
     changed.extend(["--resume".into(), "--weight-decay".into(), "0.02".into()]);

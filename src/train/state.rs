@@ -124,6 +124,12 @@ impl CheckpointDir {
         optim: ModuleOptimizer,
     ) -> Result<(M, ModuleOptimizer, RunState), TrainError> {
         let (dir, state) = self.load_state()?;
+        if !dir.join("model.bpk").is_file() {
+            return Err(TrainError::Checkpoint(format!(
+                "{} has no model.bpk: it was written by the kernels trainer; resume with --engine kernels-bf16 (or kernels)",
+                dir.display()
+            )));
+        }
         let model = model
             .try_load_file(dir.join("model.bpk"))
             .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("model.bpk").display())))?;

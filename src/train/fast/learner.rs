@@ -174,9 +174,15 @@ impl FastLearner<'_> {
     }
 
     fn read_state(&mut self, path: &Path) -> Result<(), TrainError> {
+        if !path.is_file() {
+            return Err(TrainError::Checkpoint(format!(
+                "{} has no {STATE_FILE}: it was written by the burn trainer; resume with --engine burn",
+                path.parent().unwrap_or(path).display()
+            )));
+        }
         let data = std::fs::read(path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
         let st = safetensors::SafeTensors::deserialize(&data)
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e} (was it written by --engine burn?)", path.display())))?;
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
         for (i, name) in self.params.names.iter().enumerate() {
             for (prefix, dst) in [("value", &mut self.params.values[i]), ("m", &mut self.m[i]), ("v", &mut self.v[i])] {
                 let key = format!("{prefix}.{name}");
