@@ -98,6 +98,9 @@ fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, out
         ("embedding LayerNorm gamma", fast[lay.emb_norm.gamma].clone(), g1(&e.layer_norm.gamma)),
         ("head output", fast[lay.head_out.w].clone(), g(&tm.head.output.weight)),
     ];
+    if let Some(ps) = lay.projection {
+        checks.push(("embedding projection", fast[ps.w].clone(), g(&tm.encoder.projection.as_ref().unwrap().weight)));
+    }
     if let Some(tt) = lay.token_type {
         checks.push(("token types", fast[tt].clone(), g(&e.token_type_embeddings.as_ref().unwrap().weight)));
     }
@@ -139,6 +142,12 @@ fn gradients_match_burn_autodiff_with_the_pooler_a_hidden_head_and_cross_entropy
 fn gradients_match_burn_autodiff_on_distilbert() {
     // No token types, no pooler, its own head (pre_classifier + ReLU).
     check_dir(&common::root().join("tests/fixtures/families/distilbert"), Pooling::Cls, Some(32), 3);
+}
+
+#[test]
+fn gradients_match_burn_autodiff_on_electra_with_its_embedding_projection() {
+    // embedding_size 16 → hidden 32 through `embeddings_project`; head dense + GELU.
+    check_dir(&common::root().join("tests/fixtures/families/electra"), Pooling::Cls, Some(32), 2);
 }
 
 /// transformers' DistilBERT head drops out only after `pre_classifier`'s ReLU; bertkit used to

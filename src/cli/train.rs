@@ -125,8 +125,8 @@ pub struct TrainCmd {
     /// Fine-tuning implementation: burn (autodiff, any device), kernels (hand-written backward
     /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
     /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 on a CPU with
-    /// AVX512-BF16 (kernels with AVX-512 only) for BERT, DistilBERT, RoBERTa and ELECTRA checkpoints
-    /// without an embedding projection, burn otherwise.
+    /// AVX512-BF16 (kernels with AVX-512 only) for BERT, DistilBERT, RoBERTa and ELECTRA checkpoints,
+    /// burn otherwise (ALBERT, CUDA, CPUs without AVX-512).
     #[arg(long, default_value = "auto")]
     engine: Engine,
     /// No progress output.

@@ -133,15 +133,25 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
     }
 
-    // Embeddings.
+    // Embeddings (through the projection first, if any), at the embedding width `e`.
+    let e = cfg.embedding_size;
+    let d = match lay.projection {
+        Some(ps) => {
+            let mut d_emb = vec![0.0f32; n * e];
+            dense_backward(p, ps, (&c.emb, None), n, d, grads, Some((&mut d_emb, false)), Precision::F32, packs);
+            work.tmp = d_emb;
+            &mut work.tmp
+        }
+        None => d,
+    };
     mask(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
-    norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, h, grads);
-    for (r, g) in d.chunks_exact(h).enumerate() {
+    norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, e, grads);
+    for (r, g) in d.chunks_exact(e).enumerate() {
         let add = |dst: &mut [f32]| dst.iter_mut().zip(g).for_each(|(a, v)| *a += v);
-        add(&mut grads[lay.word][rows.ids[r] * h..][..h]);
-        add(&mut grads[lay.position][rows.positions[r] * h..][..h]);
+        add(&mut grads[lay.word][rows.ids[r] * e..][..e]);
+        add(&mut grads[lay.position][rows.positions[r] * e..][..e]);
         if let Some(tt) = lay.token_type {
-            add(&mut grads[tt][rows.types[r] * h..][..h]);
+            add(&mut grads[tt][rows.types[r] * e..][..e]);
         }
     }
     cache.packs = packs_owned;

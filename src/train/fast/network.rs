@@ -116,6 +116,9 @@ pub(super) struct LayerCache {
 /// Everything the backward pass reads; kept between steps so its buffers are reused.
 #[derive(Default)]
 pub struct Cache {
+    /// The embeddings after LayerNorm and dropout `[B·T, E]`, when a projection follows them
+    /// (otherwise they are `xs[0]` and this holds a spare buffer).
+    pub(super) emb: Vec<f32>,
     pub(super) emb_xhat: Vec<f32>,
     pub(super) emb_rstd: Vec<f32>,
     /// `xs[l]` is layer `l`'s input `[B·T, H]`; the last is the encoder's output.
@@ -230,21 +233,31 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     cache.xs.resize_with(cfg.num_hidden_layers + 1, Vec::new);
     cache.layers.resize_with(cfg.num_hidden_layers, LayerCache::default);
 
-    // Embeddings: LayerNorm(word + position + type), then dropout.
-    let mut x = std::mem::take(&mut cache.xs[0]);
-    resize(&mut x, n * h);
+    // Embeddings: LayerNorm(word + position + type), then dropout, at the embedding width `e`;
+    // ELECTRA's `embeddings_project` then maps them to the hidden width.
+    let e = cfg.embedding_size;
+    let mut x = std::mem::take(&mut cache.emb);
+    resize(&mut x, n * e);
     let (word, pos) = (&p.values[lay.word], &p.values[lay.position]);
-    for (r, dst) in x.chunks_exact_mut(h).enumerate() {
-        let (w, q) = (&word[rows.ids[r] * h..][..h], &pos[rows.positions[r] * h..][..h]);
+    for (r, dst) in x.chunks_exact_mut(e).enumerate() {
+        let (w, q) = (&word[rows.ids[r] * e..][..e], &pos[rows.positions[r] * e..][..e]);
         dst.iter_mut().zip(w).zip(q).for_each(|((d, a), b)| *d = a + b);
         if let Some(tt) = lay.token_type {
-            let ty = &p.values[tt][rows.types[r] * h..][..h];
+            let ty = &p.values[tt][rows.types[r] * e..][..e];
             dst.iter_mut().zip(ty).for_each(|(d, v)| *d += v);
         }
     }
-    norm_train(p, lay.emb_norm, &mut x, &mut cache.emb_xhat, &mut cache.emb_rstd, h, eps);
+    norm_train(p, lay.emb_norm, &mut x, &mut cache.emb_xhat, &mut cache.emb_rstd, e, eps);
     mask(seed, 0, cfg.hidden_dropout_prob).apply(&mut x, 0);
-    cache.xs[0] = x;
+    match lay.projection {
+        Some(ps) => {
+            dense(p, ps, &x, None, n, Precision::F32, &mut cache.packs.w, &mut cache.xs[0]);
+            cache.emb = x;
+        }
+        None => {
+            cache.emb = std::mem::replace(&mut cache.xs[0], x);
+        }
+    }
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
     for (l, s) in lay.layers.iter().enumerate() {

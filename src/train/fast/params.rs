@@ -43,6 +43,8 @@ pub struct Layout {
     pub position: usize,
     pub token_type: Option<usize>,
     pub emb_norm: NormSlots,
+    /// ELECTRA's `embeddings_project` (`E` → `H`).
+    pub projection: Option<DenseSlots>,
     pub layers: Vec<LayerSlots>,
     pub pooler: Option<DenseSlots>,
     pub head_hidden: Option<DenseSlots>,
@@ -67,9 +69,6 @@ pub fn unsupported(model: &BertClassifier) -> Option<String> {
     let enc = &model.encoder;
     if cfg.family == Family::Albert {
         return Some(format!("model_type {} (it trains bert, distilbert, roberta and electra)", cfg.family));
-    }
-    if enc.projection.is_some() {
-        return Some("an embedding projection (embedding_size ≠ hidden_size)".into());
     }
     if enc.layers.len() != cfg.num_hidden_layers {
         return Some("shared layers".into());
@@ -136,6 +135,7 @@ impl Params {
             None => None,
         };
         let emb_norm = b.norm("embeddings.layer_norm", &e.layer_norm)?;
+        let projection = model.encoder.projection.as_ref().map(|p| b.linear("projection", p)).transpose()?;
         let mut layers = Vec::new();
         for (i, l) in model.encoder.layers.iter().enumerate() {
             let a = &l.attention;
@@ -165,7 +165,7 @@ impl Params {
         let pooler = model.encoder.pooler.as_ref().map(|p| b.linear("pooler", p)).transpose()?;
         let head_hidden = model.head.hidden.as_ref().map(|h| b.linear("head.hidden", h)).transpose()?;
         let head_out = b.linear("head.output", &model.head.output)?;
-        let layout = Layout { word, position, token_type, emb_norm, layers, pooler, head_hidden, head_out };
+        let layout = Layout { word, position, token_type, emb_norm, projection, layers, pooler, head_hidden, head_out };
         Ok(Self { values: b.values, names: b.names, decay: b.decay, layout })
     }
 
@@ -193,6 +193,9 @@ impl Params {
             t.weight = m2(slot, t.weight.val().dims()[0]);
         }
         norm(&mut emb.layer_norm, lay.emb_norm);
+        if let (Some(pr), Some(s)) = (enc.projection.as_mut(), lay.projection) {
+            dense(pr, s);
+        }
         for (l, s) in enc.layers.iter_mut().zip(&lay.layers) {
             let a = &mut l.attention;
             let h = s.qkv.d_in;
