@@ -179,6 +179,11 @@ impl WeightsWriter {
         Ok(())
     }
 
+    /// Adds raw f32 `values` of `shape` under `name` (after the prefix).
+    pub fn values(&mut self, name: &str, shape: &[usize], values: Vec<f32>) {
+        self.tensors.push((format!("{}{name}", self.prefix), shape.to_vec(), values));
+    }
+
     /// Writes a burn `Linear` (`[in, out]`) as transformers' `{name}.weight` `[out, in]` + bias.
     pub fn linear(&mut self, name: &str, l: &Linear) -> Result<(), LoadError> {
         let w = l.weight.val();

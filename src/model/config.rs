@@ -211,6 +211,29 @@ impl ModelConfig {
         self.hidden_size / self.num_attention_heads
     }
 
+    /// Position-table rows of one right-padded text's `ids` (appended to `out`): `0..T`, or
+    /// RoBERTa's `create_position_ids_from_input_ids` (non-pad tokens count from `pad + 1`, pads
+    /// sit at `pad`), clamped to the table. The slice twin of [`BertEmbeddings::forward`]'s
+    /// tensor version, for the kernels paths.
+    ///
+    /// [`BertEmbeddings::forward`]: super::BertEmbeddings::forward
+    pub fn position_ids(&self, ids: &[i64], out: &mut Vec<usize>) {
+        let last = self.max_position_embeddings.saturating_sub(1);
+        let pad = self.pad_token_id as i64;
+        let mut real = 0;
+        for (ti, &id) in ids.iter().enumerate() {
+            let p = if self.family != Family::Roberta {
+                ti
+            } else if id != pad {
+                real += 1;
+                self.pad_token_id + real
+            } else {
+                self.pad_token_id
+            };
+            out.push(p.min(last));
+        }
+    }
+
     /// The longest input the position table allows (RoBERTa spends `pad_token_id + 1` slots).
     pub fn max_sequence_length(&self) -> usize {
         match self.family {

@@ -34,6 +34,13 @@ pub struct TrainRun<'a> {
     pub kernels: Option<Precision>,
 }
 
+impl<'a> TrainRun<'a> {
+    /// The loop's arguments for this run.
+    pub(super) fn loop_args(&self, labels: &'a [usize], binary: bool, checkpoints: &'a CheckpointDir) -> LoopArgs<'a> {
+        LoopArgs { plan: self.plan, labels, binary, checkpoints, resume: self.resume, quiet: self.quiet }
+    }
+}
+
 fn backend(e: burn::tensor::DataError) -> TrainError {
     TrainError::Backend(format!("{e:?}"))
 }
@@ -60,15 +67,8 @@ pub fn train_classifier(
     let base = model.head.output.weight.device();
     let ad = base.clone().autodiff();
     let checkpoints = CheckpointDir::new(run.run_dir);
-    let args = FitArgs {
-        plan: run.plan,
-        labels: train.labels,
-        binary: model.num_outputs() == 1,
-        checkpoints: &checkpoints,
-        resume: run.resume,
-        quiet: run.quiet,
-        device: &ad,
-    };
+    let loop_args = run.loop_args(train.labels, model.num_outputs() == 1, &checkpoints);
+    let args = FitArgs { run: loop_args, device: &ad };
     let eval_bs = run.plan.eval_batch_size;
     let k = run.num_classes;
 
@@ -105,14 +105,6 @@ pub fn train_classifier(
 
     if let Some(precision) = run.kernels {
         let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, k)?;
-        let loop_args = LoopArgs {
-            plan: run.plan,
-            labels: train.labels,
-            binary: model.num_outputs() == 1,
-            checkpoints: &checkpoints,
-            resume: run.resume,
-            quiet: run.quiet,
-        };
         let history = run_loop(&mut learner, loop_args)?;
         learner.finish(&mut model);
         return Ok((model, history));

@@ -16,15 +16,9 @@ use super::state::{CheckpointDir, RunState};
 use super::{EpochRecord, History, LinearSchedule, TrainError, TrainPlan, clip_grad_norm, classification_loss};
 use crate::metrics::{EvalReport, predicted_class};
 
-/// Everything the loop needs besides the model.
+/// What [`fit`] needs besides the model: the loop's arguments and burn's device.
 pub struct FitArgs<'a> {
-    pub plan: &'a TrainPlan,
-    /// Training labels; batches are index lists into them.
-    pub labels: &'a [usize],
-    pub binary: bool,
-    pub checkpoints: &'a CheckpointDir,
-    pub resume: bool,
-    pub quiet: bool,
+    pub run: LoopArgs<'a>,
     /// Device the model trains on (an autodiff device); re-seeded before every step so dropout
     /// masks depend only on (seed, step) and a resumed run repeats an uninterrupted one.
     pub device: &'a Device,
@@ -43,8 +37,13 @@ pub fn optimizer(plan: &TrainPlan) -> ModuleOptimizer {
 }
 
 pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
-    // SplitMix64 finaliser: decorrelates consecutive steps.
-    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    mix64(seed, step as u64)
+}
+
+/// A seed derived from `seed` and a counter (SplitMix64's finaliser decorrelates consecutive
+/// counters): per-step seeds, and per-site dropout seeds within a step.
+pub(crate) fn mix64(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -79,8 +78,10 @@ pub trait Learner {
 }
 
 /// What the loop needs besides the learner.
+#[derive(Clone, Copy)]
 pub struct LoopArgs<'a> {
     pub plan: &'a TrainPlan,
+    /// Training labels; batches are index lists into them.
     pub labels: &'a [usize],
     pub binary: bool,
     pub checkpoints: &'a CheckpointDir,
@@ -97,16 +98,8 @@ where
     F: Fn(&M, &[usize]) -> Tensor<2>,
     V: FnMut(&M) -> Result<EvalReport, TrainError>,
 {
-    let mut learner = BurnLearner { model: Some(model), optim: Some(optimizer(args.plan)), forward, validate, args: &args };
-    let loop_args = LoopArgs {
-        plan: args.plan,
-        labels: args.labels,
-        binary: args.binary,
-        checkpoints: args.checkpoints,
-        resume: args.resume,
-        quiet: args.quiet,
-    };
-    let history = run_loop(&mut learner, loop_args)?;
+    let mut learner = BurnLearner { model: Some(model), optim: Some(optimizer(args.run.plan)), forward, validate, args: &args };
+    let history = run_loop(&mut learner, args.run)?;
     let model = learner.model.take().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
     Ok((model, history))
 }
@@ -136,7 +129,7 @@ where
     V: FnMut(&M) -> Result<EvalReport, TrainError>,
 {
     fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
-        let plan = self.args.plan;
+        let plan = self.args.run.plan;
         self.args.device.seed(step_seed(plan.seed, step));
         let model = self.model.as_ref().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
         let logits = (self.forward)(model, idx);

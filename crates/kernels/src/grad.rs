@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use crate::ops::{LANES, sum};
+use crate::ops::{LANES, mean_rstd};
 
 /// Elements per parallel task of the elementwise ops.
 const CHUNK: usize = 1 << 14;
@@ -77,18 +77,7 @@ dispatch!(dropout_serial(x: &mut [f32], seed: u32, threshold: u32, scale: f32, o
 
 dispatch!(norm_rows_train(x: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
     for ((row, xh), rs) in x.chunks_exact_mut(width).zip(xhat.chunks_exact_mut(width)).zip(rstd.iter_mut()) {
-        let n = width as f32;
-        let mean = sum(row) / n;
-        let mut sq = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                let d = c[l] - mean;
-                sq[l] += d * d;
-            }
-        }
-        let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
-        let inv = 1.0 / ((sq.iter().sum::<f32>() + tail) / n + eps).sqrt();
+        let (mean, inv) = mean_rstd(row, eps);
         *rs = inv;
         for (((v, h), g), b) in row.iter_mut().zip(xh.iter_mut()).zip(gamma).zip(beta) {
             *h = (*v - mean) * inv;

@@ -21,8 +21,9 @@ pub(crate) fn sum(x: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
 }
 
+/// A row's mean and 1/σ (biased variance, as `nn.LayerNorm`).
 #[inline(always)]
-fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+pub(crate) fn mean_rstd(row: &[f32], eps: f32) -> (f32, f32) {
     let n = row.len() as f32;
     let mean = sum(row) / n;
     let mut sq = [0.0f32; LANES];
@@ -34,7 +35,12 @@ fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
         }
     }
     let tail: f32 = chunks.remainder().iter().map(|v| (v - mean) * (v - mean)).sum();
-    let inv = 1.0 / ((sq.iter().sum::<f32>() + tail) / n + eps).sqrt();
+    (mean, 1.0 / ((sq.iter().sum::<f32>() + tail) / n + eps).sqrt())
+}
+
+#[inline(always)]
+fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
+    let (mean, inv) = mean_rstd(row, eps);
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = (*v - mean) * inv * g + b;
     }

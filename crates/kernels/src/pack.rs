@@ -13,7 +13,7 @@ pub const NR: usize = 48;
 /// Two floats as one bf16 pair (round to nearest even, like `vcvtne2ps2bf16`).
 #[cfg(test)]
 pub fn pair(lo: f32, hi: f32) -> u32 {
-    u32::from(bf16::from_f32(lo).to_bits()) | (u32::from(bf16::from_f32(hi).to_bits()) << 16)
+    pair_bits(bf16::from_f32(lo).to_bits(), bf16::from_f32(hi).to_bits())
 }
 
 /// A read-only matrix view: element (i, j) is `data[i * rs + j * cs]`. One of the strides is 1:
@@ -47,15 +47,26 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns) in `out` (its allocation is
-/// reused: the training path repacks every step), one panel per task.
-pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
-    let (k, n) = (b.rows, b.cols);
+/// Sizes `out` (reusing its allocation: the training path repacks every step) for the panels
+/// of a `n`-column B with `depth` rows per panel, zeroed, and fills each panel in parallel:
+/// `fill(p, cols, panel)` for panel `p` with `cols` real columns.
+fn fill_panels<T: Copy + Default + Send>(n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
     let panels = n.div_ceil(NR);
     out.clear();
-    out.resize(panels * k * NR, 0.0);
-    out.par_chunks_mut((k * NR).max(1)).enumerate().for_each(|(p, panel)| {
-        let cols = NR.min(n - p * NR);
+    out.resize(panels * depth * NR, T::default());
+    out.par_chunks_mut((depth * NR).max(1)).enumerate().for_each(|(p, panel)| fill(p, NR.min(n - p * NR), panel));
+}
+
+/// One `vdpbf16ps` operand: the bf16s of `k` (low half) and `k + 1` (high half).
+#[inline(always)]
+fn pair_bits(lo: u16, hi: u16) -> u32 {
+    u32::from(lo) | (u32::from(hi) << 16)
+}
+
+/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns) in `out`, one panel per task.
+pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
+    let k = b.rows;
+    fill_panels(b.cols, k, out, |p, cols, panel| {
         if b.cs == 1 {
             for kk in 0..k {
                 let src = &b.data[kk * b.rs + p * NR..kk * b.rs + p * NR + cols];
@@ -73,13 +84,9 @@ pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
 
 /// `b` `[k, n]` → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded) in `out`, one panel per task.
 pub fn pack_b_bf16(b: Mat<'_>, out: &mut Vec<u32>) {
-    let (k, n) = (b.rows, b.cols);
-    let panels = n.div_ceil(NR);
+    let k = b.rows;
     let kp = k.div_ceil(2);
-    out.clear();
-    out.resize(panels * kp * NR, 0);
-    out.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
-        let cols = NR.min(n - p * NR);
+    fill_panels(b.cols, kp, out, |p, cols, panel| {
         if b.rs == 1 && b.cs != 1 {
             // Each column of the view is a contiguous row of the stored matrix: convert it in
             // one vector pass, its consecutive bf16s are already the (even, odd) pairs.
@@ -88,7 +95,7 @@ pub fn pack_b_bf16(b: Mat<'_>, out: &mut Vec<u32>) {
                 let col = p * NR + j;
                 convert_bf16(&b.data[col * b.cs..col * b.cs + k], &mut bits[..k]);
                 for q in 0..kp {
-                    panel[q * NR + j] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                    panel[q * NR + j] = pair_bits(bits[2 * q], bits[2 * q + 1]);
                 }
             }
         } else {
@@ -107,7 +114,7 @@ pub fn pack_b_bf16(b: Mat<'_>, out: &mut Vec<u32>) {
                 row(2 * q, &mut lo);
                 row(2 * q + 1, &mut hi);
                 for j in 0..cols {
-                    panel[q * NR + j] = u32::from(lo[j]) | (u32::from(hi[j]) << 16);
+                    panel[q * NR + j] = pair_bits(lo[j], hi[j]);
                 }
             }
         }
@@ -167,7 +174,7 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
                     for q in 0..kcp {
                         let (lo, hi) = (k0 + 2 * q, k0 + 2 * q + 1);
                         let hi = if hi < k_end { row[hi] } else { 0 };
-                        out[(s * kcp + q) * MR + r] = u32::from(row[lo]) | (u32::from(hi) << 16);
+                        out[(s * kcp + q) * MR + r] = pair_bits(row[lo], hi);
                     }
                 }
             }
@@ -178,7 +185,7 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
                     let dst = &mut out[(s * kcp + q) * MR..(s * kcp + q) * MR + rows];
                     for (r, d) in dst.iter_mut().enumerate() {
                         let at = |k: usize| bits[(base + r) * a.rs + k * a.cs];
-                        *d = u32::from(at(lo)) | (u32::from(if hi < k_end { at(hi) } else { 0 }) << 16);
+                        *d = pair_bits(at(lo), if hi < k_end { at(hi) } else { 0 });
                     }
                 }
             }
@@ -193,7 +200,7 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
                         bits[kc] = 0;
                     }
                     for q in 0..kcp {
-                        out[(s * kcp + q) * MR + r] = u32::from(bits[2 * q]) | (u32::from(bits[2 * q + 1]) << 16);
+                        out[(s * kcp + q) * MR + r] = pair_bits(bits[2 * q], bits[2 * q + 1]);
                     }
                 }
             }
@@ -203,7 +210,7 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
                     for q in 0..kcp {
                         let (lo, hi) = (k0 + 2 * q, k0 + 2 * q + 1);
                         let b = |k: usize| if k < k_end { bf16::from_f32(a.at(base + r, k)).to_bits() } else { 0 };
-                        out[(s * kcp + q) * MR + r] = u32::from(b(lo)) | (u32::from(b(hi)) << 16);
+                        out[(s * kcp + q) * MR + r] = pair_bits(b(lo), b(hi));
                     }
                 }
             }
@@ -214,17 +221,13 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
 /// `b` `[k, n]` from its bf16 bits (same indexing as `b.data`) → bf16 pair panels, like
 /// [`pack_b_bf16`] without converting again.
 pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], out: &mut Vec<u32>) {
-    let (k, n) = (b.rows, b.cols);
-    let panels = n.div_ceil(NR);
+    let k = b.rows;
     let kp = k.div_ceil(2);
-    out.clear();
-    out.resize(panels * kp * NR, 0);
-    out.par_chunks_mut((kp * NR).max(1)).enumerate().for_each(|(p, panel)| {
-        let cols = NR.min(n - p * NR);
+    fill_panels(b.cols, kp, out, |p, cols, panel| {
         for q in 0..kp {
             for j in 0..cols {
                 let at = |kk: usize| if kk < k { bits[kk * b.rs + (p * NR + j) * b.cs] } else { 0 };
-                panel[q * NR + j] = u32::from(at(2 * q)) | (u32::from(at(2 * q + 1)) << 16);
+                panel[q * NR + j] = pair_bits(at(2 * q), at(2 * q + 1));
             }
         }
     });

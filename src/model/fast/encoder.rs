@@ -88,26 +88,17 @@ impl FastEncoder {
             batch.input_mask.chunks(t.max(1)).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
 
         let mut x = vec![0.0f32; rows * e];
-        let pad = cfg.pad_token_id as i64;
-        let roberta = cfg.family == crate::model::Family::Roberta;
+        let mut positions = Vec::with_capacity(rows);
+        for ids in batch.input_word_ids.chunks(t.max(1)) {
+            cfg.position_ids(ids, &mut positions);
+        }
         for (bi, ids) in batch.input_word_ids.chunks(t.max(1)).enumerate() {
-            let mut real = 0usize;
             for (ti, &id) in ids.iter().enumerate() {
                 let r = bi * t + ti;
-                // RoBERTa: positions count non-pad tokens from pad+1 (create_position_ids_from_input_ids).
-                let pos = if roberta {
-                    if id != pad {
-                        real += 1;
-                        cfg.pad_token_id + real
-                    } else {
-                        cfg.pad_token_id
-                    }
-                } else {
-                    ti
-                };
+                let pos = positions[r];
                 let dst = &mut x[r * e..(r + 1) * e];
                 let word = &self.word[(id.max(0) as usize).min(cfg.vocab_size - 1) * e..][..e];
-                let position = &self.position[pos.min(cfg.max_position_embeddings - 1) * e..][..e];
+                let position = &self.position[pos * e..][..e];
                 for ((d, w), p) in dst.iter_mut().zip(word).zip(position) {
                     *d = w + p;
                 }

@@ -61,7 +61,6 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
     let prec = spec.precision;
     let seed = cache.seed;
-    let hidden_out_pre_dropout = cache.hidden_out_pre_dropout(spec);
     // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
     let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
     let (packs, work) = (&mut packs_owned, &mut work_owned);
@@ -73,7 +72,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     if let Some(hs) = lay.head_hidden {
         dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
         mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
-        activate_backward(spec.head_activation, &c.hidden_pre, &hidden_out_pre_dropout, &mut d_in);
+        activate_backward(spec.head_activation, &c.hidden_pre, &c.hidden_out_pre_dropout(spec), &mut d_in);
         let mut d_feat = vec![0.0f32; b * hs.d_in];
         dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
         d_in = d_feat;

@@ -6,13 +6,12 @@ use std::path::Path;
 
 use bertkit_kernels::Precision;
 use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
-use safetensors::tensor::{Dtype, TensorView};
 
 use super::backward::backward;
 use super::network::{Cache, NetSpec, Rows, forward};
 use super::params::Params;
-use crate::metrics::EvalReport;
-use crate::model::BertClassifier;
+use crate::metrics::{EvalReport, example_loss};
+use crate::model::{BertClassifier, Checkpoint, WeightsWriter};
 use crate::predict::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::fit::step_seed;
@@ -74,21 +73,21 @@ impl<'a> FastLearner<'a> {
     }
 }
 
-/// Mean loss and `dLoss/dlogits` for `logits` `[B, K]`: BCE from logits when K = 1 (PyTorch's
-/// `binary_cross_entropy_with_logits`), softmax cross-entropy otherwise.
+/// Mean loss (the same [`example_loss`] validation reports) and `dLoss/dlogits` for `logits`
+/// `[B, K]`: BCE from logits when K = 1, softmax cross-entropy otherwise.
 pub fn loss_and_grad(logits: &[f32], k: usize, labels: &[usize]) -> (f64, Vec<f32>) {
     let b = labels.len().max(1) as f32;
     let mut grad = vec![0.0f32; logits.len()];
     let mut loss = 0.0f64;
     for ((row, g), &y) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(labels) {
+        loss += example_loss(row, y);
         if k == 1 {
-            let (z, t) = (row[0], y as f32);
-            loss += f64::from(z.max(0.0) - z * t + (-z.abs()).exp().ln_1p());
-            g[0] = (1.0 / (1.0 + (-z).exp()) - t) / b;
+            // d/dz of BCE(z, y) = σ(z) − y.
+            g[0] = (1.0 / (1.0 + (-row[0]).exp()) - y as f32) / b;
         } else {
+            // d/dz of CE = softmax(z) − one_hot(y).
             let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
-            loss += f64::from(max + sum.ln() - row[y.min(k - 1)]);
             for (j, (gj, v)) in g.iter_mut().zip(row).enumerate() {
                 *gj = ((v - max).exp() / sum - if j == y { 1.0 } else { 0.0 }) / b;
             }
@@ -158,19 +157,14 @@ impl FastLearner<'_> {
 
     /// Weights and both AdamW moments under `value.`/`m.`/`v.` + the parameter's name.
     fn write_state(&self, path: &Path) -> Result<(), TrainError> {
-        let mut owned = Vec::new();
+        let mut w = WeightsWriter::new("");
         for (i, name) in self.params.names.iter().enumerate() {
             for (prefix, src) in [("value", &self.params.values[i]), ("m", &self.m[i]), ("v", &self.v[i])] {
-                owned.push((format!("{prefix}.{name}"), src.len(), bytes(src)));
+                w.values(&format!("{prefix}.{name}"), &[src.len()], src.clone());
             }
         }
-        let views = owned
-            .iter()
-            .map(|(name, len, b)| {
-                TensorView::new(Dtype::F32, vec![*len], b).map(|v| (name.clone(), v)).map_err(|e| TrainError::Checkpoint(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        safetensors::serialize_to_file(views, None, path).map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))
+        let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
     }
 
     fn read_state(&mut self, path: &Path) -> Result<(), TrainError> {
@@ -180,27 +174,17 @@ impl FastLearner<'_> {
                 path.parent().unwrap_or(path).display()
             )));
         }
-        let data = std::fs::read(path).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })?;
-        let st = safetensors::SafeTensors::deserialize(&data)
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+        let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
+        let ckpt = Checkpoint::read(path).map_err(bad)?;
+        // The weights reader wants a device for burn parameters; only its f32 reads are used here.
+        let weights = ckpt.weights(&burn::tensor::Device::flex()).map_err(bad)?;
         for (i, name) in self.params.names.iter().enumerate() {
             for (prefix, dst) in [("value", &mut self.params.values[i]), ("m", &mut self.m[i]), ("v", &mut self.v[i])] {
-                let key = format!("{prefix}.{name}");
-                let t = st.tensor(&key).map_err(|e| TrainError::Checkpoint(format!("{}: {key}: {e}", path.display())))?;
-                if t.dtype() != Dtype::F32 || t.data().len() != dst.len() * 4 {
-                    return Err(TrainError::Checkpoint(format!("{}: {key} has the wrong size for this model", path.display())));
-                }
-                for (d, c) in dst.iter_mut().zip(t.data().chunks_exact(4)) {
-                    *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
+                *dst = weights.read(&format!("{prefix}.{name}"), &[dst.len()]).map_err(bad)?;
             }
         }
         Ok(())
     }
-}
-
-fn bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{DropoutMask, layer_norm_train};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
+use crate::train::fit::mix64;
 use super::params::{DenseSlots, Layout, NormSlots, Params};
 use crate::model::{BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
@@ -65,24 +66,9 @@ impl Rows {
         let ids: Vec<usize> = batch.input_word_ids.iter().map(|&v| clamp(v, cfg.vocab_size)).collect();
         let types: Vec<usize> = batch.input_type_ids.iter().map(|&v| clamp(v, cfg.type_vocab_size)).collect();
         let lens: Vec<usize> = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
-        let pad = cfg.pad_token_id;
         let mut positions = Vec::with_capacity(b * t);
-        for row in ids.chunks(t) {
-            let mut real = 0;
-            for (ti, &id) in row.iter().enumerate() {
-                // RoBERTa counts non-pad tokens from pad+1 (create_position_ids_from_input_ids).
-                let p = if cfg.family == Family::Roberta {
-                    if id != pad {
-                        real += 1;
-                        pad + real
-                    } else {
-                        pad
-                    }
-                } else {
-                    ti
-                };
-                positions.push(p.min(cfg.max_position_embeddings - 1));
-            }
+        for row in batch.input_word_ids.chunks(t) {
+            cfg.position_ids(row, &mut positions);
         }
         Self { batch: b, t, ids, positions, types, lens }
     }
@@ -139,19 +125,12 @@ pub struct Cache {
     pub(super) grads: Grads,
 }
 
-/// Dropout sites: one mask seed per place dropout is applied in a step.
-fn site(seed: u64, site: u64) -> u64 {
-    let mut z = seed ^ site.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 pub(super) const HEAD_SITE: u64 = 1 << 20;
 
 pub(super) fn mask(seed: Option<u64>, id: u64, p: f64) -> DropoutMask {
     match seed {
-        Some(s) => DropoutMask::new(site(s, id), p as f32),
+        // One mask seed per place dropout is applied in a step.
+        Some(s) => DropoutMask::new(mix64(s, id), p as f32),
         None => DropoutMask::new(0, 0.0),
     }
 }
