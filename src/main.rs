@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args = cli::Cli::parse();
+    // A mistyped BERTKIT_CPU must not silently run at another level.
+    if let Err(msg) = bertkit_kernels::check_cpu_env() {
+        eprintln!("error: {msg}");
+        return ExitCode::FAILURE;
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -223,5 +223,9 @@ fn bf16_gradients_stay_close_to_fp32() {
     }
     // bf16 operands carry 8 significant bits; the sums stay in fp32.
     assert!(worst.0 < 0.05, "bf16 gradient of {} differs from fp32 by {} (relative)", worst.1, worst.0);
-    assert!(worst.0 > 0.0 || bertkit_kernels::isa() != bertkit_kernels::Isa::Avx512Bf16, "bf16 gave exactly fp32's gradients");
+    if bertkit_kernels::isa().bf16() {
+        assert!(worst.0 > 0.0, "bf16 gave exactly fp32's gradients: bf16 was not exercised");
+    } else {
+        eprintln!("bf16 half skipped: level {} has no bf16 GEMM (bf16 ran in fp32)", bertkit_kernels::isa().name());
+    }
 }

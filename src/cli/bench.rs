@@ -159,6 +159,19 @@ impl BenchCmd {
         c.arg(self.reference.join("bench_ort.py")).args(["--batch", &self.batch.to_string(), "--seq", &self.seq.to_string(), "--single", &self.single.to_string()]);
         common(&mut c);
         out.push(run_json(c)?);
+        // The strongest CPU runtimes on the graph bench_ort.py just exported: OpenVINO (default
+        // precision: bf16 on AMX CPUs) and ONNX Runtime int8 dynamic quantization.
+        eprintln!("openvino, onnxruntime int8 ...");
+        let mut c = Command::new(&self.python);
+        c.arg(self.reference.join("bench_strong.py")).args(["--onnx", "target/reference/onnx/model.onnx"]);
+        c.args(["--batch", &self.batch.to_string(), "--seq", &self.seq.to_string(), "--single", &self.single.to_string()]);
+        common(&mut c);
+        for mut v in run_json_lines(c)? {
+            if let Value::Object(o) = &mut v {
+                o.insert("framework".into(), json!("strong"));
+            }
+            out.push(v);
+        }
         Ok(out)
     }
 
@@ -186,7 +199,8 @@ impl BenchCmd {
             .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
         let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": self.engine.to_string(), "batch": self.batch,
-                           "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac });
+                           "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac,
+                           "cpu_level": bertkit_kernels::isa().name() });
         let m = model.valid();
         let fast = self.engine.precision().map(|p| FastClassifier::from_burn(&m, p)).transpose()?;
         // One forward pass to logits, on the chosen engine.
@@ -319,6 +333,14 @@ fn gemm(device: &Device) -> Value {
             "attainable_gflops": best_all, "peak_rss_mb": peak_rss_mb() })
 }
 
+/// Every JSON object line `c` prints (bench_strong.py prints one per engine).
+fn run_json_lines(mut c: Command) -> anyhow::Result<Vec<Value>> {
+    let out = c.output().with_context(|| format!("running {c:?}"))?;
+    anyhow::ensure!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().filter(|l| l.trim_start().starts_with('{')).map(|l| Ok(serde_json::from_str(l)?)).collect()
+}
+
 fn run_json(mut c: Command) -> anyhow::Result<Value> {
     let out = c.output().with_context(|| format!("running {c:?}"))?;
     anyhow::ensure!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -328,6 +350,7 @@ fn run_json(mut c: Command) -> anyhow::Result<Value> {
 }
 
 fn print_table(ours: &[Value], peers: &[Value]) {
+    println!("CPU: {}\n", super::cpu::cpu_summary());
     // Runs without an `engine` field (older reports) are burn's.
     let engine_of = |r: &Value| r["engine"].as_str().unwrap_or("burn").to_string();
     let get_engine = |v: &[Value], mode: &str, engine: &str| {
@@ -369,6 +392,18 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         println!("| inference b{} sentences/s, {engine} | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
         println!("| inference vs PyTorch, {engine} | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
     }
+    let strong = |engine: &str, key: &str| {
+        peers.iter().find(|p| p["framework"] == "strong" && p["engine"] == engine).and_then(|p| p[key].as_f64())
+    };
+    for engine in ["kernels", "kernels-bf16"] {
+        let s = get_engine(ours, "infer", engine)["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
+        for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ov-f32", "OpenVINO fp32"), ("ort-int8", "ORT int8")] {
+            let theirs = strong(peer_engine, "sentences_per_s");
+            if theirs.is_some() {
+                println!("| inference vs {label}, {engine} | | | | {label} {} | {} |", fmt(theirs), ratio(s, theirs));
+            }
+        }
+    }
     for engine in ["burn", "kernels", "kernels-bf16"] {
         let lat = get_engine(ours, "latency", engine);
         if lat.is_null() {
@@ -377,6 +412,12 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
         // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
         println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+        for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ort-int8", "ORT int8")] {
+            let theirs = strong(peer_engine, "batch1_median_ms");
+            if theirs.is_some() {
+                println!("| batch-1 latency vs {label}, {engine} | | | | {label} {} ms | {} |", fmt(theirs), ratio(theirs.unwrap_or(f64::NAN), Some(l)));
+            }
+        }
     }
     for (mode, label, engine) in [
         ("train", "fine-tune", "burn"),

@@ -2,6 +2,7 @@
 
 mod args;
 mod bench;
+mod cpu;
 mod data_args;
 mod embed;
 mod evaluate;
@@ -42,6 +43,8 @@ pub enum Command {
     Loadtest(loadtest::LoadtestCmd),
     /// Benchmark bertkit against PyTorch / ONNX Runtime side by side.
     Bench(bench::BenchCmd),
+    /// Show the CPU, its instruction sets and the kernels level in use (`BERTKIT_CPU` caps it).
+    Cpu(cpu::CpuCmd),
     /// Write a checkpoint's word embedding table as a GloVe-format text file.
     ExportEmbeddings(export_embeddings::ExportEmbeddingsCmd),
 }
@@ -56,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(cmd) => cmd.run(),
         Command::Loadtest(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),
+        Command::Cpu(cmd) => cmd.run(),
         Command::ExportEmbeddings(cmd) => cmd.run(),
     }
 }

@@ -15,7 +15,7 @@ use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::fast::unsupported;
 use bertkit::train::{History, Split, TrainPlan, TrainRun, train_classifier};
-use bertkit_kernels::{Isa, Precision, isa};
+use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
 use super::data_args::{DataArgs, show_samples};
@@ -347,11 +347,9 @@ impl TrainCmd {
         let why_not = unsupported(model);
         let engine = match self.engine {
             Engine::Auto if why_not.is_some() => Engine::Burn,
-            // bf16 operands where the CPU multiplies them natively, as PyTorch's autocast would.
-            Engine::Auto => match Engine::Auto.resolve(self.device) {
-                Engine::Kernels if isa() == Isa::Avx512Bf16 => Engine::KernelsBf16,
-                other => other,
-            },
+            // bf16 operands where they were measured faster than fp32 on this kind of CPU (AMX
+            // tiles; AVX512-BF16 on AMD), as PyTorch's autocast would use them.
+            Engine::Auto => Engine::Auto.resolve(self.device),
             other => other,
         };
         if let (Some(why), Engine::Kernels | Engine::KernelsBf16) = (&why_not, engine) {

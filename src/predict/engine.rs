@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use bertkit_kernels::{Isa, Precision, isa};
+use bertkit_kernels::{Isa, Precision, bf16_is_faster, isa};
 
 use crate::DeviceSpec;
 
@@ -52,9 +52,11 @@ impl fmt::Display for Engine {
 
 impl Engine {
     /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
-    /// with AVX-512.
+    /// with AVX-512; bf16 GEMM operands where the level table measured them faster than fp32
+    /// (`bertkit_kernels::bf16_is_faster`: AMX tiles, AVX512-BF16 on AMD).
     pub fn resolve(self, device: DeviceSpec) -> Self {
         match self {
+            Self::Auto if device == DeviceSpec::Cpu && isa() != Isa::Portable && bf16_is_faster() => Self::KernelsBf16,
             Self::Auto if device == DeviceSpec::Cpu && isa() != Isa::Portable => Self::Kernels,
             Self::Auto => Self::Burn,
             other => other,

@@ -2,56 +2,15 @@
 //! block, blocked for the caches (row blocks, k-blocks, B panels, A slivers) and
 //! split over rayon's threads by rows.
 
-use std::sync::OnceLock;
-
 use rayon::prelude::*;
 
+use crate::level::{Isa, isa};
 use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
 /// Rows per packed A block (`MC`×`KC` stays in L2).
 const MC: usize = 128;
-
-/// The instruction set the kernels run with on this CPU.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    /// AVX-512F and AVX512-BF16: fp32 and bf16 kernels.
-    Avx512Bf16,
-    /// AVX-512F: fp32 kernels (bf16 requests fall back to fp32).
-    Avx512,
-    /// Anything else: portable loops (correct, not fast).
-    Portable,
-}
-
-/// Detected once. `BERTKIT_KERNELS=portable` or `=avx512` forces a lower level (for tests).
-pub fn isa() -> Isa {
-    static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| {
-        let detected = detect();
-        match std::env::var("BERTKIT_KERNELS").as_deref() {
-            Ok("portable") => Isa::Portable,
-            Ok("avx512") if detected != Isa::Portable => Isa::Avx512,
-            _ => detected,
-        }
-    })
-}
-
-#[cfg(target_arch = "x86_64")]
-fn detect() -> Isa {
-    if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16") && is_x86_feature_detected!("avx512vl") {
-        Isa::Avx512Bf16
-    } else if is_x86_feature_detected!("avx512f") {
-        Isa::Avx512
-    } else {
-        Isa::Portable
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn detect() -> Isa {
-    Isa::Portable
-}
 
 /// Arithmetic of the products (accumulation is always fp32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,7 +37,14 @@ enum Packed {
 pub struct PackedB {
     k: usize,
     n: usize,
+    /// Pair-rows per bf16 panel: `k/2` rounded up, and to whole tiles (16) on the AMX level.
+    depth: usize,
     data: Packed,
+}
+
+/// Pair-rows of a bf16 panel for `k`: AMX reads whole 16-pair tiles, zero-padded.
+fn bf16_depth(k: usize) -> usize {
+    if isa() == Isa::Amx { k.div_ceil(crate::amx::TILE_K) * crate::amx::TILE_ROWS } else { k.div_ceil(2) }
 }
 
 impl PackedB {
@@ -98,15 +64,15 @@ impl PackedB {
     /// Like [`repack`](Self::repack) in bf16 from `bits`, `b`'s values already converted (same
     /// indexing as `b.data`); fp32 from `b` on CPUs without AVX512-BF16.
     pub fn repack_bits(&mut self, b: Mat<'_>, bits: &[u16]) {
-        if isa() != Isa::Avx512Bf16 {
+        if !isa().bf16() {
             return self.repack(b, Precision::F32);
         }
-        (self.k, self.n) = (b.rows, b.cols);
+        (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
         match &mut self.data {
-            Packed::Bf16(v) => pack_b_bf16_bits(b, bits, v),
+            Packed::Bf16(v) => pack_b_bf16_bits(b, bits, self.depth, v),
             data => {
                 let mut v = Vec::new();
-                pack_b_bf16_bits(b, bits, &mut v);
+                pack_b_bf16_bits(b, bits, self.depth, &mut v);
                 *data = Packed::Bf16(v);
             }
         }
@@ -114,21 +80,21 @@ impl PackedB {
 
     /// A placeholder to [`repack`](Self::repack) into.
     pub fn empty() -> Self {
-        Self { k: 0, n: 0, data: Packed::F32(Vec::new()) }
+        Self { k: 0, n: 0, depth: 0, data: Packed::F32(Vec::new()) }
     }
 
     /// Packs `b` into this value, reusing its allocation when the precision stays the same
     /// (the training path packs weights and gradients anew every step; fresh multi-megabyte
     /// buffers would cost a page fault per 4 KiB each time).
     pub fn repack(&mut self, b: Mat<'_>, precision: Precision) {
-        (self.k, self.n) = (b.rows, b.cols);
-        let bf16 = precision == Precision::Bf16 && isa() == Isa::Avx512Bf16;
+        (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
+        let bf16 = precision == Precision::Bf16 && isa().bf16();
         match (&mut self.data, bf16) {
-            (Packed::Bf16(v), true) => pack_b_bf16(b, v),
+            (Packed::Bf16(v), true) => pack_b_bf16(b, self.depth, v),
             (Packed::F32(v), false) => pack_b_f32(b, v),
             (data, true) => {
                 let mut v = Vec::new();
-                pack_b_bf16(b, &mut v);
+                pack_b_bf16(b, self.depth, &mut v);
                 *data = Packed::Bf16(v);
             }
             (data, false) => {
@@ -184,6 +150,16 @@ pub fn gemm_ex(
     if m == 0 || n == 0 {
         return;
     }
+    if k == 0 {
+        // An empty sum: C is still overwritten (or kept, when accumulating), plus the bias.
+        for row in c.chunks_exact_mut(n) {
+            for (j, v) in row.iter_mut().enumerate() {
+                let x = if accumulate { *v } else { 0.0 } + bias.map_or(0.0, |bb| bb[j]);
+                *v = if epilogue == Epilogue::Gelu { gelu_scalar(x) } else { x };
+            }
+        }
+        return;
+    }
     // A transposed A in bf16 is converted once here rather than 8 values at a time per block.
     if let Some(bits) = a_bits {
         assert_eq!(bits.len(), a.data.len(), "a_bits must mirror a.data");
@@ -198,6 +174,17 @@ pub fn gemm_ex(
     };
     let a_bits = a_bits.or(converted.as_deref());
     let threads = rayon::current_num_threads().max(1);
+    #[cfg(target_arch = "x86_64")]
+    if let (Packed::Bf16(bp), Isa::Amx) = (&b.data, isa()) {
+        // Rows per task: whole tiles, enough tasks for every thread.
+        let per = m.div_ceil(threads).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
+        let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
+        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+            let rows = c_rows.len() / n;
+            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (t * per, rows), accumulate, c_rows);
+        });
+        return;
+    }
     // Rows per task: a multiple of MR, enough tasks for every thread.
     let per = m.div_ceil(threads).div_ceil(MR) * MR;
     c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
@@ -222,7 +209,7 @@ fn gemm_rows(
     let panels = n.div_ceil(NR);
     let mut a_f32 = Vec::new();
     let mut a_bf16 = Vec::new();
-    let kp_total = k.div_ceil(2);
+    let kp_total = b.depth;
     // Row blocks outside k-blocks: a block's C (MC × n) stays in L2 while all of k is summed
     // into it, instead of streaming the whole C from memory once per k-block.
     for m0 in (0..rows).step_by(MC) {
@@ -299,7 +286,7 @@ fn kernel_bf16(kcp: usize, a: &[u32], b: &[u32], t: TileArgs<'_>) {
     t.check();
     assert!(a.len() >= kcp * MR && b.len() >= kcp * NR);
     #[cfg(target_arch = "x86_64")]
-    if isa() == Isa::Avx512Bf16 {
+    if isa().bf16() {
         let tile = x86_tile(t);
         // SAFETY: AVX-512F and AVX512-BF16 were detected; accesses are bounded as in kernel_f32.
         unsafe { crate::x86::kernel_bf16(kcp, a.as_ptr(), b.as_ptr(), &tile) };
@@ -400,7 +387,8 @@ mod tests {
 
     #[test]
     fn transposed_views_and_accumulation_match_a_naive_product() {
-        for precision in [Precision::F32, Precision::Bf16] {
+        let precisions: &[Precision] = if bf16_runs_here() { &[Precision::F32, Precision::Bf16] } else { &[Precision::F32] };
+        for &precision in precisions {
             let tol = if precision == Precision::F32 { 1e-4 } else { 3e-2 };
             for &(m, k, n) in &[(5, 3, 7), (37, 130, 61), (200, 67, 100)] {
                 // Stored transposed: at is [k, m], bt is [n, k].
@@ -430,8 +418,63 @@ mod tests {
         }
     }
 
+    /// Whether this level runs bf16 at all; prints why a bf16 test is skipped otherwise (a bf16
+    /// request then runs in fp32, and comparing that with fp32 would test nothing).
+    fn bf16_runs_here() -> bool {
+        if !isa().bf16() {
+            eprintln!("skipped: level {} has no bf16 GEMM (bf16 requests run in fp32)", isa().name());
+        }
+        isa().bf16()
+    }
+
+    #[test]
+    fn empty_k_overwrites_c_with_the_bias() {
+        // Regression: with k = 0 and m, n > 0 the GEMM left C stale instead of overwriting it.
+        for precision in [Precision::F32, Precision::Bf16] {
+            let packed = PackedB::new(&[], 0, 3, precision);
+            let mut c = vec![f32::NAN; 2 * 3];
+            gemm(&[], 2, &packed, Some(&[1.0, 2.0, 3.0]), Epilogue::None, &mut c);
+            assert_eq!(c, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+            let mut c = vec![5.0; 2 * 3];
+            gemm_ex(Mat::rows(&[], 2, 0), None, &packed, None, Epilogue::None, &mut c, true);
+            assert_eq!(c, [5.0; 6], "accumulating an empty sum keeps C");
+        }
+        // m = 0 or n = 0: nothing to write, and no panic.
+        let packed = PackedB::new(&[1.0; 6], 2, 3, Precision::F32);
+        gemm(&[], 0, &packed, None, Epilogue::None, &mut []);
+        let packed = PackedB::new(&[], 2, 0, Precision::F32);
+        gemm(&[1.0, 2.0], 1, &packed, None, Epilogue::None, &mut []);
+    }
+
+    #[test]
+    fn bf16_ragged_shapes_match_rounded_operands() {
+        if !bf16_runs_here() {
+            return;
+        }
+        // k = 1, odd k past one k-block (193, 385: the row-major bf16 path), k not a multiple of
+        // the AMX tile depth (33, 67), m not a multiple of 16 or 8, n not of 48, bias + GELU.
+        for &(m, k, n) in &[(1, 1, 1), (3, 1, 50), (17, 33, 49), (31, 67, 97), (9, 193, 20), (40, 385, 130)] {
+            let (a, b) = (data(m * k, 8), data(k * n, 9));
+            let bias = data(n, 10);
+            let packed = PackedB::new(&b, k, n, Precision::Bf16);
+            assert_eq!(packed.precision(), Precision::Bf16);
+            let mut c = vec![f32::NAN; m * n];
+            gemm(&a, m, &packed, Some(&bias), Epilogue::Gelu, &mut c);
+            // The exact product of the bf16-rounded operands: only fp32 summation error remains.
+            let round = |v: &[f32]| v.iter().map(|x| half::bf16::from_f32(*x).to_f32()).collect::<Vec<_>>();
+            let want = naive(&round(&a), &round(&b), m, k, n);
+            for (i, (x, w)) in c.iter().zip(&want).enumerate() {
+                let w = gelu_scalar(w + bias[i % n]);
+                assert!((x - w).abs() <= 1e-5 * (1.0 + w.abs()) * (k as f32).sqrt(), "{:?} {m}x{k}x{n} [{i}]: {x} vs {w}", isa());
+            }
+        }
+    }
+
     #[test]
     fn bf16_is_close_and_gelu_epilogue_matches_scalar() {
+        if !bf16_runs_here() {
+            return;
+        }
         let (m, k, n) = (33, 384, 100);
         let (a, b) = (data(m * k, 4), data(k * n, 5));
         let packed = PackedB::new(&b, k, n, Precision::Bf16);

@@ -2,8 +2,9 @@
 //! with optimisations (the workspace's dev profile keeps the main crate at opt-level 1), and so
 //! that its `unsafe` SIMD code sits behind a small safe API.
 //!
-//! Dispatch is at run time: AVX-512 (+ AVX512-BF16 for bf16) when the CPU has it, a portable
-//! loop otherwise, so one binary runs on any x86-64.
+//! Dispatch is at run time (`level`): AMX tiles for bf16 GEMMs where the CPU and OS allow them,
+//! AVX-512 (+ AVX512-BF16 for bf16) when the CPU has it, a portable loop otherwise, so one binary
+//! runs on any x86-64.
 
 /// Instantiates `$body` as an AVX-512 function and a portable one and calls the right one.
 #[macro_export]
@@ -19,7 +20,7 @@ macro_rules! dispatch {
                 imp($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if $crate::gemm::isa() != $crate::gemm::Isa::Portable {
+            if $crate::level::isa() != $crate::level::Isa::Portable {
                 // SAFETY: the CPU has AVX-512 (checked by `isa`); `imp` is safe code.
                 return unsafe { fast($($arg),*) };
             }
@@ -28,12 +29,19 @@ macro_rules! dispatch {
     };
 }
 
+pub mod amx;
+#[cfg(target_arch = "x86_64")]
+mod attention_amx;
 pub mod attention_train;
 pub mod gemm;
+#[cfg(target_arch = "x86_64")]
+mod gemm_amx;
 pub mod grad;
+pub mod level;
 pub mod ops;
 mod pack;
 mod x86;
 
-pub use gemm::{Epilogue, Isa, PackedB, Precision, gemm, gemm_ex, isa};
+pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex};
+pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa};
 pub use pack::{Mat, to_bf16_bits};

@@ -150,9 +150,20 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
     assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
     let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+    #[cfg(target_arch = "x86_64")]
+    let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
+    #[cfg(not(target_arch = "x86_64"))]
+    let tiles = false;
     let results: Vec<Vec<f32>> = jobs
         .par_iter()
-        .map(|&(b, head)| head_context(qkv, b, head, lens[b].clamp(1, t), (t, heads, hd), precision))
+        .map(|&(b, head)| {
+            let len = lens[b].clamp(1, t);
+            #[cfg(target_arch = "x86_64")]
+            if tiles {
+                return crate::attention_amx::head_context(qkv, b, head, len, (t, heads, hd));
+            }
+            head_context(qkv, b, head, len, (t, heads, hd), precision)
+        })
         .collect();
     out.iter_mut().for_each(|v| *v = 0.0);
     for (&(b, head), ctx) in jobs.iter().zip(&results) {
@@ -228,6 +239,32 @@ mod tests {
         assert!(close(&out[..2], &[2.0, 3.0]), "{out:?}");
         assert!(close(&out[6..8], &[7.0, 7.0]), "{out:?}");
         assert_eq!(&out[4..6], &[0.0, 0.0], "padding rows stay zero");
+    }
+
+    #[test]
+    fn bf16_attention_matches_fp32_at_every_length() {
+        // On AMX this runs the tile path (padded slabs, padded keys masked by the softmax); on
+        // other bf16 levels the generic bf16 GEMMs. Lengths straddle the 32-row slabs.
+        if !crate::level::isa().bf16() {
+            eprintln!("skipped: level {} has no bf16 GEMM", crate::level::isa().name());
+            return;
+        }
+        for hd in [32, 64] {
+            let (t, heads) = (70, 2);
+            let h = heads * hd;
+            let lens = [1, 31, 33, 64, 70];
+            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+            let (mut want, mut got) = (vec![0.0; lens.len() * t * h], vec![f32::NAN; lens.len() * t * h]);
+            attention(&qkv, &lens, (t, heads, hd), Precision::F32, &mut want);
+            attention(&qkv, &lens, (t, heads, hd), Precision::Bf16, &mut got);
+            let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            // Context values are averages of values in [-0.8, 0.8]: bf16 operands move them ~1e-2.
+            assert!(worst < 2e-2, "hd {hd}: bf16 attention differs from fp32 by {worst}");
+            assert!(worst > 0.0, "hd {hd}: bf16 attention equals fp32 exactly: bf16 not exercised");
+            for (b, &len) in lens.iter().enumerate() {
+                assert!(got[(b * t + len) * h..(b + 1) * t * h].iter().all(|&v| v == 0.0), "padding rows of text {b} not zero");
+            }
+        }
     }
 
     #[test]

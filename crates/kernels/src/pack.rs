@@ -82,11 +82,13 @@ pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
     });
 }
 
-/// `b` `[k, n]` → bf16 pair panels `[n/NR][k/2][NR]` (zero-padded) in `out`, one panel per task.
-pub fn pack_b_bf16(b: Mat<'_>, out: &mut Vec<u32>) {
+/// `b` `[k, n]` → bf16 pair panels `[n/NR][depth][NR]` (zero-padded; `depth ≥ k/2`) in `out`,
+/// one panel per task.
+pub fn pack_b_bf16(b: Mat<'_>, depth: usize, out: &mut Vec<u32>) {
     let k = b.rows;
     let kp = k.div_ceil(2);
-    fill_panels(b.cols, kp, out, |p, cols, panel| {
+    assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
+    fill_panels(b.cols, depth, out, |p, cols, panel| {
         if b.rs == 1 && b.cs != 1 {
             // Each column of the view is a contiguous row of the stored matrix: convert it in
             // one vector pass, its consecutive bf16s are already the (even, odd) pairs.
@@ -220,10 +222,11 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
 
 /// `b` `[k, n]` from its bf16 bits (same indexing as `b.data`) → bf16 pair panels, like
 /// [`pack_b_bf16`] without converting again.
-pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], out: &mut Vec<u32>) {
+pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, out: &mut Vec<u32>) {
     let k = b.rows;
     let kp = k.div_ceil(2);
-    fill_panels(b.cols, kp, out, |p, cols, panel| {
+    assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
+    fill_panels(b.cols, depth, out, |p, cols, panel| {
         for q in 0..kp {
             for j in 0..cols {
                 let at = |kk: usize| if kk < k { bits[kk * b.rs + (p * NR + j) * b.cs] } else { 0 };
@@ -240,10 +243,11 @@ pub fn to_bf16_bits(src: &[f32], out: &mut Vec<u16>) {
     out.par_chunks_mut(1 << 14).zip(src.par_chunks(1 << 14)).for_each(|(d, s)| convert_bf16(s, d));
 }
 
-fn convert_bf16(src: &[f32], dst: &mut [u16]) {
+/// `src` → bf16 bits in `dst` (round to nearest even), vectorised where the CPU allows.
+pub(crate) fn convert_bf16(src: &[f32], dst: &mut [u16]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::gemm::isa() == crate::gemm::Isa::Avx512Bf16 {
-        // SAFETY: AVX-512F, -BF16 and -VL were detected (`Isa::Avx512Bf16` requires all three);
+    if crate::level::isa().bf16() {
+        // SAFETY: AVX-512F, -BF16 and -VL were detected (the bf16 levels require all three);
         // the function stays within both slices.
         unsafe { crate::x86::to_bf16(src, dst) };
         return;

@@ -1,6 +1,6 @@
 //! AVX-512 micro-kernels: an `MR`×`NR` tile of C accumulated in 24 zmm registers over packed
 //! slivers of A and panels of B (fp32 `vfmadd231ps`, or bf16 pairs with `vdpbf16ps`), then the
-//! fused epilogue (bias, GELU) on the way out. Callers check the CPU first (see `gemm::isa`).
+//! fused epilogue (bias, GELU) on the way out. Callers check the CPU first (see `level::isa`).
 
 #![allow(clippy::missing_safety_doc)]
 
@@ -42,14 +42,22 @@ mod imp {
         m
     }
 
-    /// Adds a finished tile product (`acc`, `MR`×`NR` row-major) into C: `+=` C unless this is
-    /// the first k-block; bias and epilogue on the last.
+    /// Adds a finished tile product (`acc`: `t.rows` rows of `NR` floats, row-major) into C:
+    /// `+=` C unless this is the first k-block; bias and epilogue on the last.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `t` addresses `t.rows` × `t.cols` writable floats of C with
+    /// stride `t.ldc`, and `t.bias` (when not null) `t.cols` readable floats.
     #[inline(always)]
-    unsafe fn finish(acc: &[f32; MR * NR], t: &Tile) {
+    pub unsafe fn finish(acc: &[f32], t: &Tile) {
+        assert!(acc.len() >= t.rows * NR && t.cols <= NR, "epilogue tile larger than its product");
         unsafe {
             let m = masks(t.cols);
             for r in 0..t.rows {
                 for (v, &mv) in m.iter().enumerate() {
+                    if mv == 0 {
+                        continue;
+                    }
                     let dst = t.c.add(r * t.ldc + v * 16);
                     let mut x = _mm512_loadu_ps(acc.as_ptr().add(r * NR + v * 16));
                     if !t.first {
@@ -67,6 +75,16 @@ mod imp {
                 }
             }
         }
+    }
+
+    /// [`finish`] compiled for AVX-512 as a function of its own, for callers that are not (the
+    /// AMX driver): inlined into them, its intrinsics would become calls.
+    ///
+    /// # Safety
+    /// As for [`finish`].
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub unsafe fn finish_avx512(acc: &[f32], t: &Tile) {
+        unsafe { finish(acc, t) }
     }
 
     /// The accumulator registers as a row-major `MR`×`NR` tile (constant indices only, so the
@@ -89,7 +107,7 @@ mod imp {
     ///
     /// The accumulators start at zero and are only indexed by constants (all loops but `kk`
     /// unroll), so they live in 24 zmm registers; C is touched once, in [`finish`].
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512dq")]
     pub unsafe fn kernel_f32(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); V]; MR];
@@ -110,7 +128,7 @@ mod imp {
     }
 
     /// `kcp` pair-steps of C[MR, NR] += A · B from packed bf16 pairs, fp32 accumulation.
-    #[target_feature(enable = "avx512f,avx512bf16")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512bf16")]
     pub unsafe fn kernel_bf16(kcp: usize, a: *const u32, b: *const u32, t: &Tile) {
         unsafe {
             let mut acc = [[_mm512_setzero_ps(); V]; MR];
@@ -137,7 +155,7 @@ mod imp {
     /// e^x for x ≤ 0 (inputs below −87 give 0): 2^n · p(r), r = x − n·ln2, degree-6 Taylor
     /// polynomial (relative error < 2e-7 on |r| ≤ ln2/2).
     #[inline(always)]
-    unsafe fn exp_neg512(x: __m512) -> __m512 {
+    pub unsafe fn exp_neg512(x: __m512) -> __m512 {
         unsafe {
             let x = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
             let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
@@ -191,8 +209,44 @@ mod imp {
         }
     }
 
+    /// Softmax of `row` (exponentials left in `row`), written as bf16 bits into `out[..row.len()]`
+    /// and zeros into the rest of `out` (the padding keys of the AMX attention): one pass for the
+    /// maximum, one for the exponentials and their sum, one to scale and convert.
+    ///
+    /// # Safety
+    /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available; `out.len() ≥ row.len() ≥ 1`.
+    #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
+    pub unsafe fn softmax_to_bf16(row: &mut [f32], out: &mut [u16]) {
+        let n = row.len();
+        assert!(n >= 1 && out.len() >= n, "softmax row of {n} into {} values", out.len());
+        let mask = |i: usize| -> __mmask16 { if i + 16 <= n { 0xffff } else { ((1u32 << (n - i)) - 1) as u16 } };
+        // SAFETY: every access is at `i < n` with a mask covering only lanes below `n` (and
+        // `out.len() ≥ n`).
+        unsafe {
+            let p = row.as_mut_ptr();
+            let mut mx = _mm512_set1_ps(f32::NEG_INFINITY);
+            for i in (0..n).step_by(16) {
+                mx = _mm512_mask_max_ps(mx, mask(i), mx, _mm512_maskz_loadu_ps(mask(i), p.add(i)));
+            }
+            let max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+            let mut sum = _mm512_setzero_ps();
+            for i in (0..n).step_by(16) {
+                let e = exp_neg512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), max));
+                sum = _mm512_mask_add_ps(sum, mask(i), sum, e);
+                _mm512_mask_storeu_ps(p.add(i), mask(i), e);
+            }
+            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
+            let o = out.as_mut_ptr();
+            for i in (0..n).step_by(16) {
+                let b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), inv));
+                _mm256_mask_storeu_epi16(o.add(i) as *mut i16, mask(i), std::mem::transmute::<__m256bh, __m256i>(b));
+            }
+        }
+        out[n..].fill(0);
+    }
+
     /// GELU over a slice, 16 lanes at a time.
-    #[target_feature(enable = "avx512f")]
+    #[target_feature(enable = "avx512f,avx512dq")]
     pub unsafe fn gelu_slice(x: &mut [f32]) {
         unsafe {
             let mut chunks = x.chunks_exact_mut(16);

@@ -33,10 +33,10 @@ impl FastClassifier {
         })
     }
 
-    /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 without
-    /// AVX512-BF16).
+    /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 on levels without
+    /// bf16 GEMMs).
     pub fn precision(&self) -> Precision {
-        if self.precision == Precision::Bf16 && bertkit_kernels::isa() == bertkit_kernels::Isa::Avx512Bf16 {
+        if self.precision == Precision::Bf16 && bertkit_kernels::isa().bf16() {
             Precision::Bf16
         } else {
             Precision::F32

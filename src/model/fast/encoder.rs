@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
-use bertkit_kernels::{Epilogue, Precision, gemm};
+use bertkit_kernels::{Epilogue, Isa, Precision, gemm, isa};
 
 use super::weights::{Dense, Norm, values};
 use crate::model::{Activation, BertEncoder, LoadError, ModelConfig};
@@ -127,9 +127,11 @@ impl FastEncoder {
         for d in 0..cfg.num_hidden_layers {
             for layer in &self.layers[cfg.layers_at_depth(d)] {
                 dense_into(&x, rows, &layer.qkv, Epilogue::None, &mut qkv);
-                // Attention's small GEMMs stay fp32 in both engines: bf16 operands measured no faster
-                // there (converting the scores costs what the products save).
-                attention(&qkv, &lens, (t, heads, hd), Precision::F32, &mut ctx);
+                // Attention's small GEMMs run in bf16 only on AMX tiles: with AVX512-BF16 alone, bf16
+                // operands measured no faster there (converting the scores costs what the
+                // products save).
+                let attention_precision = if isa() == Isa::Amx { layer.qkv.weight.precision() } else { Precision::F32 };
+                attention(&qkv, &lens, (t, heads, hd), attention_precision, &mut ctx);
                 dense_into(&ctx, rows, &layer.attention_out, Epilogue::None, &mut a);
                 let an = &layer.attention_norm;
                 add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);

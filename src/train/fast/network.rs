@@ -166,7 +166,7 @@ pub(super) struct Grads {
 
 /// Whether GEMM operands are converted to bf16 (requested and the CPU multiplies bf16).
 pub(super) fn uses_bf16(prec: Precision) -> bool {
-    prec == Precision::Bf16 && bertkit_kernels::isa() == bertkit_kernels::Isa::Avx512Bf16
+    prec == Precision::Bf16 && bertkit_kernels::isa().bf16()
 }
 
 /// `x` as bf16 bits in `bits` when the GEMMs run in bf16: converted once, read by the forward

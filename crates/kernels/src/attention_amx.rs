@@ -1,0 +1,111 @@
+//! One (text, head) of self-attention on AMX tiles, for the inference path's bf16 engine:
+//! scores = (Q/√d)·Kᵀ and context = P·V as tile products straight from operands laid out for the
+//! tiles (no generic packing, no nested threading, per-thread scratch), with the softmax writing
+//! P directly as bf16. Queries and keys are padded to whole 32-row slabs with zeros; padded keys
+//! get probability 0 (the softmax only spans real keys), padded queries are dropped.
+
+use std::cell::RefCell;
+
+use crate::amx::{self, TILE_K};
+use crate::pack::convert_bf16;
+use crate::x86;
+
+/// Rows (and key columns) per tile-kernel call.
+const SLAB: usize = 32;
+
+/// Per-thread operand buffers (each job of a batch reuses them: no allocation per head).
+#[derive(Default)]
+struct Scratch {
+    /// Scaled queries `[lp, hd]` bf16.
+    q: Vec<u16>,
+    /// Keys as B pairs: `[hd/2][lp]`, element (p, j) = (K[j][2p], K[j][2p+1]).
+    kt: Vec<u32>,
+    /// Scores `[lp, lp]` fp32.
+    s: Vec<f32>,
+    /// Probabilities `[lp, lp]` bf16.
+    p: Vec<u16>,
+    /// Values as B pairs: `[lp/2][hd]`, element (q, d) = (V[2q][d], V[2q+1][d]).
+    v: Vec<u32>,
+    /// Context `[lp, hd]` fp32.
+    ctx: Vec<f32>,
+    /// One converted row.
+    bits: Vec<u16>,
+    row: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Whether this path handles heads of `hd` values (whole tiles of k and of output columns).
+pub(crate) fn supports(hd: usize) -> bool {
+    hd > 0 && hd % TILE_K == 0
+}
+
+/// The context rows `[len, hd]` of text `b`, head `head`, from the fused `qkv` (`[B·T, 3H]`).
+/// Only call at the AMX level, with `supports(hd)` and `1 ≤ len ≤ t`.
+pub(crate) fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize)) -> Vec<f32> {
+    assert!(supports(hd) && (1..=t).contains(&len), "AMX attention: head size {hd}, length {len} of {t}");
+    let h = heads * hd;
+    assert!(qkv.len() >= (b * t + len) * 3 * h, "qkv shorter than its batch");
+    let row = |j: usize, part: usize| {
+        let start = (b * t + j) * 3 * h + part * h + head * hd;
+        &qkv[start..start + hd]
+    };
+    let lp = len.next_multiple_of(SLAB);
+    let scale = 1.0 / (hd as f32).sqrt();
+    SCRATCH.with_borrow_mut(|w| {
+        let Scratch { q, kt, s, p, v, ctx, bits, row: tmp } = w;
+        q.clear();
+        q.resize(lp * hd, 0);
+        kt.clear();
+        kt.resize(hd / 2 * lp, 0);
+        v.clear();
+        v.resize(lp / 2 * hd, 0);
+        s.resize(lp * lp, 0.0);
+        p.resize(lp * lp, 0);
+        ctx.resize(lp * hd, 0.0);
+        bits.resize(hd, 0);
+        for j in 0..len {
+            tmp.clear();
+            tmp.extend(row(j, 0).iter().map(|x| x * scale));
+            convert_bf16(tmp, &mut q[j * hd..(j + 1) * hd]);
+            // A key row's consecutive bf16s are already its (even, odd) pairs.
+            convert_bf16(row(j, 1), bits);
+            for (pi, pair) in bits.chunks_exact(2).enumerate() {
+                kt[pi * lp + j] = u32::from(pair[0]) | (u32::from(pair[1]) << 16);
+            }
+            convert_bf16(row(j, 2), bits);
+            let shift = if j % 2 == 0 { 0 } else { 16 };
+            for (d, &x) in bits.iter().enumerate() {
+                v[(j / 2) * hd + d] |= u32::from(x) << shift;
+            }
+        }
+        let ptr = |x: &[u32], at: usize| x[at..].as_ptr();
+        // SAFETY: the AMX level is in use (caller's contract), so the tiles are usable; each
+        // call's operands are inside the buffers sized above: Q slab rows i0..i0+32 of `hd`
+        // bf16 (hd/32 steps), key tiles at columns c0 and c0+16 < lp with hd/2 pair-rows of
+        // stride lp, score rows i0..i0+32 of stride lp; then P rows of `lp` bf16 (lp/32 steps),
+        // value tiles at columns c0, c0+16 < hd with lp/2 pair-rows of stride hd, context rows
+        // of stride hd.
+        unsafe {
+            amx::configure();
+            for i0 in (0..len).step_by(SLAB) {
+                for c0 in (0..len).step_by(SLAB) {
+                    let halves = [ptr(kt, c0), ptr(kt, c0 + 16)];
+                    amx::tile_32x32(hd / TILE_K, (q[i0 * hd..].as_ptr(), hd), (halves, lp), (s[i0 * lp + c0..].as_mut_ptr(), lp));
+                }
+            }
+            for i in 0..len {
+                x86::softmax_to_bf16(&mut s[i * lp..i * lp + len], &mut p[i * lp..(i + 1) * lp]);
+            }
+            for i0 in (0..len).step_by(SLAB) {
+                for c0 in (0..hd).step_by(SLAB) {
+                    let halves = [ptr(v, c0), ptr(v, c0 + 16)];
+                    amx::tile_32x32(lp / TILE_K, (p[i0 * lp..].as_ptr(), lp), (halves, hd), (ctx[i0 * hd + c0..].as_mut_ptr(), hd));
+                }
+            }
+        }
+        ctx[..len * hd].to_vec()
+    })
+}

@@ -1,0 +1,138 @@
+//! The AMX-BF16 GEMM driver: a task's rows of A converted once per row block into row-major
+//! bf16 (k padded to whole tiles), then for each pair of B column tiles and each 32-row slab
+//! one tile kernel over all of k (no k-blocks: the tiles accumulate the whole sum), finished by the AVX-512
+//! epilogue (accumulate, bias, GELU) on the way into C.
+
+use crate::amx::{self, TILE_ROWS};
+use crate::gemm::Epilogue;
+use crate::pack::{Mat, NR, convert_bf16};
+use crate::x86::{self, Tile};
+
+/// Rows per A block: `MC` × k bf16 stays in L2 (384 KiB at k = 1536) while every column-tile
+/// pair of B streams past it; a pair (k × 32 bf16, 96 KiB at k = 1536) is reused by all slabs.
+const MC: usize = 128;
+/// Rows per tile kernel call (two A tiles).
+const SLAB: usize = 2 * TILE_ROWS;
+/// Columns of one B tile, and B tiles per packed panel.
+const TILE_COLS: usize = 16;
+const TILES_PER_PANEL: usize = NR / TILE_COLS;
+
+/// B as the AMX kernel reads it: `[n/NR][depth][NR]` bf16 pairs, `depth` a multiple of 16.
+pub(crate) struct Panels<'a> {
+    pub data: &'a [u32],
+    pub depth: usize,
+    pub n: usize,
+}
+
+/// Rows `r0..r0+rows` of `a · b` into `c_rows` (`[rows, n]`), as `gemm_rows` does for the
+/// AVX-512 kernels. `a_bits`, when given, is `a.data` as bf16 bits (it must be, for views that
+/// are not row-major).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_rows(
+    (a, a_bits): (Mat<'_>, Option<&[u16]>),
+    b: &Panels<'_>,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    (r0, rows): (usize, usize),
+    accumulate: bool,
+    c_rows: &mut [f32],
+) {
+    let (k, n, depth) = (a.cols, b.n, b.depth);
+    assert!(depth % TILE_ROWS == 0 && 2 * depth >= k && k > 0, "B panels of depth {depth} cannot hold k = {k}");
+    assert!(b.data.len() >= n.div_ceil(NR) * depth * NR, "B panels shorter than n × depth");
+    assert!(c_rows.len() >= rows * n, "C rows out of bounds");
+    // The A block's row stride: k padded to whole tiles (2 bf16 per pair-row of B).
+    let lda = 2 * depth;
+    let steps = depth / TILE_ROWS;
+    let col_tiles = n.div_ceil(TILE_COLS);
+    // Where column tile `ct` of B starts: its panel, then 16 pairs into it per tile.
+    let tile_ptr = |ct: usize| b.data[(ct / TILES_PER_PANEL) * depth * NR + (ct % TILES_PER_PANEL) * TILE_COLS..].as_ptr();
+    // The converted A block is kept per thread: a fresh 100–400 KiB buffer per call cost a page
+    // fault per 4 KiB (the allocator hands large blocks back to the OS).
+    let mut block = BLOCK.with(|b| b.take());
+    let mut product = [0.0f32; SLAB * NR];
+    // SAFETY: this level is only selected when `amx::usable()` returned true.
+    unsafe { amx::configure() };
+    for m0 in (0..rows).step_by(MC) {
+        let mc = MC.min(rows - m0);
+        let slabs = mc.div_ceil(SLAB);
+        block.resize(slabs * SLAB * lda, 0);
+        convert_rows(a, a_bits, r0 + m0, mc, lda, &mut block);
+        // Only the padding needs zeros (the rest was just written): k past the end, rows past mc.
+        for r in 0..slabs * SLAB {
+            let from = if r < mc { r * lda + k } else { r * lda };
+            block[from..(r + 1) * lda].fill(0);
+        }
+        // Column tiles in pairs (an odd last tile is paired with itself and its copy dropped);
+        // a pair's B tiles stay in L1/L2 while the block's slabs stream past them.
+        for ct in (0..col_tiles).step_by(2) {
+            let j0 = ct * TILE_COLS;
+            let cols = (2 * TILE_COLS).min(n - j0);
+            let halves = [tile_ptr(ct), tile_ptr((ct + 1).min(col_tiles - 1))];
+            let tile_bias = bias.map(|bb| &bb[j0..j0 + cols]);
+            for s in 0..slabs {
+                let slab = &block[s * SLAB * lda..(s + 1) * SLAB * lda];
+                // SAFETY: AMX is configured on this thread (above); the slab holds 32 rows of
+                // `lda ≥ 32·steps` bf16; each half points at a column tile with `depth =
+                // 16·steps` pair-rows left in its panel (asserted on `b.data` above); `product`
+                // has 32 rows of NR floats, as `tile_32x32` requires.
+                unsafe { amx::tile_32x32(steps, (slab.as_ptr(), lda), (halves, NR), (product.as_mut_ptr(), NR)) };
+                let tile_rows = SLAB.min(mc - s * SLAB);
+                let c_off = (m0 + s * SLAB) * n + j0;
+                assert!((tile_rows - 1) * n + cols <= c_rows.len() - c_off, "tile out of bounds");
+                let tile = Tile {
+                    c: c_rows[c_off..].as_mut_ptr(),
+                    ldc: n,
+                    rows: tile_rows,
+                    cols,
+                    first: !accumulate,
+                    last: true,
+                    bias: tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
+                    epilogue,
+                };
+                // SAFETY: the AMX level implies AVX-512F; the assert above bounds the tile's
+                // rows × cols in C and `tile_bias` has `cols` values.
+                unsafe { x86::finish_avx512(&product[..tile_rows * NR], &tile) };
+            }
+        }
+    }
+    BLOCK.with(|b| b.replace(block));
+}
+
+thread_local! {
+    static BLOCK: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Rows `row0..row0+mc` of `a` into `out` as row-major bf16 with row stride `lda` (columns
+/// `0..k` of rows `0..mc`; the caller zeroes the padding).
+fn convert_rows(a: Mat<'_>, a_bits: Option<&[u16]>, row0: usize, mc: usize, lda: usize, out: &mut [u16]) {
+    let k = a.cols;
+    match (a_bits, a.cs == 1) {
+        (None, true) => {
+            for r in 0..mc {
+                let src = &a.data[(row0 + r) * a.rs..(row0 + r) * a.rs + k];
+                convert_bf16(src, &mut out[r * lda..r * lda + k]);
+            }
+        }
+        (Some(bits), true) => {
+            for r in 0..mc {
+                out[r * lda..r * lda + k].copy_from_slice(&bits[(row0 + r) * a.rs..(row0 + r) * a.rs + k]);
+            }
+        }
+        (Some(bits), false) => {
+            // A transposed view: one k's rows are contiguous in memory (rs == 1), so walk k outside.
+            for kk in 0..k {
+                for r in 0..mc {
+                    out[r * lda + kk] = bits[(row0 + r) * a.rs + kk * a.cs];
+                }
+            }
+        }
+        (None, false) => {
+            for r in 0..mc {
+                for kk in 0..k {
+                    out[r * lda + kk] = half::bf16::from_f32(a.data[(row0 + r) * a.rs + kk * a.cs]).to_bits();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The CPU level the kernels run at: detected once (CPUID, and the OS's permission for AMX),
+//! capped by `BERTKIT_CPU`, and the table of which GEMM precision is fastest at each level.
+
+use std::sync::OnceLock;
+
+/// The instruction set the kernels run with on this CPU, lowest first (`Ord` follows capability).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Anything else: portable loops (correct, not fast).
+    Portable,
+    /// AVX-512F: fp32 kernels (bf16 requests fall back to fp32).
+    Avx512,
+    /// AVX-512F and AVX512-BF16: fp32 and bf16 kernels.
+    Avx512Bf16,
+    /// AVX512-BF16 plus AMX-BF16 tiles (with the OS's permission): bf16 GEMMs on tiles.
+    Amx,
+}
+
+impl Isa {
+    /// Whether bf16 GEMM operands are supported (otherwise bf16 requests run in fp32).
+    pub fn bf16(self) -> bool {
+        self >= Isa::Avx512Bf16
+    }
+
+    /// The `BERTKIT_CPU` name of this level.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Portable => "portable",
+            Isa::Avx512 => "avx512",
+            Isa::Avx512Bf16 => "avx512-bf16",
+            Isa::Amx => "amx",
+        }
+    }
+
+    /// Parses a `BERTKIT_CPU` value.
+    pub fn from_name(name: &str) -> Result<Self, String> {
+        [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx].into_iter().find(|l| l.name() == name).ok_or_else(|| {
+            format!("BERTKIT_CPU={name:?} is not a CPU level; expected one of amx, avx512-bf16, avx512, portable")
+        })
+    }
+}
+
+/// The level the CPU supports, before any `BERTKIT_CPU` cap.
+pub fn detected_isa() -> Isa {
+    static DETECTED: OnceLock<Isa> = OnceLock::new();
+    *DETECTED.get_or_init(detect)
+}
+
+/// Validates `BERTKIT_CPU` (for the binary to report a typo as an error before any work).
+pub fn check_cpu_env() -> Result<(), String> {
+    match std::env::var("BERTKIT_CPU") {
+        Ok(v) if !v.is_empty() => Isa::from_name(&v).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Detected once, then capped by `BERTKIT_CPU` (tests and benches force lower levels; a level
+/// above the CPU's stays at the CPU's, and an unknown name is ignored here: the binary rejects it
+/// up front through [`check_cpu_env`]).
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        let detected = detected_isa();
+        match std::env::var("BERTKIT_CPU").ok().and_then(|v| Isa::from_name(&v).ok()) {
+            Some(forced) => forced.min(detected),
+            None => detected,
+        }
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect() -> Isa {
+    let avx512 = is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("fma");
+    if avx512 && is_x86_feature_detected!("avx512bf16") {
+        if crate::amx::usable() { Isa::Amx } else { Isa::Avx512Bf16 }
+    } else if avx512 {
+        Isa::Avx512
+    } else {
+        Isa::Portable
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn detect() -> Isa {
+    Isa::Portable
+}
+
+/// Whether bf16 GEMM operands beat fp32 on this CPU, from measurements (docs/benchmarks.md):
+/// on AMX tiles bf16 GEMMs ran 2.5–3.5x fp32 (Sapphire Rapids, 2026-12-01); with AVX512-BF16
+/// alone, AMD Zen 5 fine-tuned 1.44–1.85x faster in bf16, while Intel Sapphire Rapids ran
+/// `vdpbf16ps` slower than fp32 FMAs (136 against 220 GFLOP/s, 2026-12-01).
+pub fn bf16_is_faster() -> bool {
+    match isa() {
+        Isa::Amx => true,
+        Isa::Avx512Bf16 => cpu_vendor_is_amd(),
+        Isa::Avx512 | Isa::Portable => false,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_vendor_is_amd() -> bool {
+    let v = std::arch::x86_64::__cpuid(0);
+    // "AuthenticAMD" in EBX, EDX, ECX order.
+    [v.ebx, v.edx, v.ecx] == [0x6874_7541, 0x6974_6e65, 0x444d_4163]
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_vendor_is_amd() -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn level_names_round_trip_and_typos_are_errors() {
+        for l in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx] {
+            assert_eq!(Isa::from_name(l.name()), Ok(l));
+        }
+        let err = Isa::from_name("avx-512").unwrap_err();
+        assert!(err.contains("avx-512") && err.contains("portable"), "{err}");
+        assert!(Isa::Amx.bf16() && Isa::Avx512Bf16.bf16() && !Isa::Avx512.bf16());
+    }
+
+    #[test]
+    fn the_level_never_exceeds_what_the_cpu_has() {
+        assert!(isa() <= detected_isa());
+    }
+}

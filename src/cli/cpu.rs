@@ -1,0 +1,54 @@
+//! `bertkit cpu`: the CPU model, the instruction-set flags the kernels care about, the level the
+//! kernels run at (after any `BERTKIT_CPU` cap) and every level this machine can run, so that a
+//! user, a bug report or the test script can see which code path is in use.
+
+use bertkit_kernels::{Isa, detected_isa, isa};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct CpuCmd {
+    /// Print only the levels this CPU can run, highest first, one per line (for scripts:
+    /// each is a valid `BERTKIT_CPU` value).
+    #[arg(long)]
+    levels: bool,
+}
+
+impl CpuCmd {
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.levels {
+            for level in levels() {
+                println!("{}", level.name());
+            }
+        } else {
+            println!("{}", cpu_summary());
+            let names: Vec<&str> = levels().into_iter().map(Isa::name).collect();
+            println!("levels this CPU runs (BERTKIT_CPU): {}", names.join(", "));
+        }
+        Ok(())
+    }
+}
+
+/// Every level at or below the detected one, highest first.
+fn levels() -> Vec<Isa> {
+    [Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Portable].into_iter().filter(|l| *l <= detected_isa()).collect()
+}
+
+/// The CPU's model name and flags, and the kernels' level.
+pub fn cpu_summary() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim();
+    let model = match field("model name") {
+        "" => "unknown CPU",
+        m => m,
+    };
+    let flags: Vec<&str> = field("flags").split_whitespace().collect();
+    let wanted = ["avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile"];
+    let have: Vec<&str> = wanted.into_iter().filter(|w| flags.contains(w)).collect();
+    format!(
+        "{model} [{}], {} threads; kernels level {} (detected {})",
+        have.join(" "),
+        rayon::current_num_threads(),
+        isa().name(),
+        detected_isa().name()
+    )
+}
