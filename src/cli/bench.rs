@@ -51,7 +51,7 @@ pub struct BenchCmd {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
-    /// Engine for `--mode infer|latency` (`all` runs burn, kernels and kernels-bf16).
+    /// Engine for `--mode infer|latency` (`all` runs burn and every kernels engine).
     #[arg(long, default_value = "burn")]
     engine: Engine,
     /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
@@ -111,9 +111,11 @@ impl BenchCmd {
             ("infer", Engine::Burn),
             ("infer", Engine::Kernels),
             ("infer", Engine::KernelsBf16),
+            ("infer", Engine::KernelsInt8),
             ("latency", Engine::Burn),
             ("latency", Engine::Kernels),
             ("latency", Engine::KernelsBf16),
+            ("latency", Engine::KernelsInt8),
             ("train", Engine::Burn),
             ("train", Engine::Kernels),
             ("train", Engine::KernelsBf16),
@@ -383,7 +385,7 @@ fn print_table(ours: &[Value], peers: &[Value]) {
     let ort = ort_graphs(&|g| g["b32"]["sentences_per_sec"].as_f64()).into_iter().reduce(f64::max);
     let torch_inf = peer("pytorch", "infer", "fp32").and_then(|p| p["sentences_per_sec"].as_f64());
     let ort_l = ort_graphs(&|g| g["b1"]["ms_median"].as_f64()).into_iter().reduce(f64::min);
-    for engine in ["burn", "kernels", "kernels-bf16"] {
+    for engine in ["burn", "kernels", "kernels-bf16", "kernels-int8"] {
         let infer = get_engine(ours, "infer", engine);
         if infer.is_null() {
             continue;
@@ -395,7 +397,7 @@ fn print_table(ours: &[Value], peers: &[Value]) {
     let strong = |engine: &str, key: &str| {
         peers.iter().find(|p| p["framework"] == "strong" && p["engine"] == engine).and_then(|p| p[key].as_f64())
     };
-    for engine in ["kernels", "kernels-bf16"] {
+    for engine in ["kernels", "kernels-bf16", "kernels-int8"] {
         let s = get_engine(ours, "infer", engine)["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
         for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ov-f32", "OpenVINO fp32"), ("ort-int8", "ORT int8")] {
             let theirs = strong(peer_engine, "sentences_per_s");
@@ -404,7 +406,7 @@ fn print_table(ours: &[Value], peers: &[Value]) {
             }
         }
     }
-    for engine in ["burn", "kernels", "kernels-bf16"] {
+    for engine in ["burn", "kernels", "kernels-bf16", "kernels-int8"] {
         let lat = get_engine(ours, "latency", engine);
         if lat.is_null() {
             continue;

@@ -124,9 +124,10 @@ pub struct TrainCmd {
     device: DeviceSpec,
     /// Fine-tuning implementation: burn (autodiff, any device), kernels (hand-written backward
     /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
-    /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 on a CPU with
-    /// AVX512-BF16 (kernels with AVX-512 only) for BERT, DistilBERT, RoBERTa and ELECTRA checkpoints,
-    /// burn otherwise (ALBERT, CUDA, CPUs without AVX-512).
+    /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 where bf16 was
+    /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on other AVX-512 CPUs, for BERT,
+    /// DistilBERT, RoBERTa and ELECTRA checkpoints; burn otherwise (ALBERT, CUDA, CPUs without
+    /// AVX-512).
     #[arg(long, default_value = "auto")]
     engine: Engine,
     /// No progress output.
@@ -209,10 +210,10 @@ impl TrainCmd {
             let test = test_args.load(Some(classes.clone()))?;
             let test_enc = encoder.encode_all(&test.texts()).context("tokenizing the test data")?;
             let t0 = Instant::now();
-            // fp32 kernels where `auto` would serve with them: the same scores as burn's
+            // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
             // (golden-tested to 1e-4), several times faster on 25,000 reviews.
             let fast = match (&model, Engine::Auto.resolve(self.device)) {
-                (TextClassifier::Bert(m), Engine::Kernels) => Some(FastClassifier::from_burn(m, Precision::F32)?),
+                (TextClassifier::Bert(m), Engine::Kernels | Engine::KernelsBf16) => Some(FastClassifier::from_burn(m, Precision::F32)?),
                 _ => None,
             };
             let (bs, pad) = (self.eval_batch_size, encoder.pad_id());
@@ -352,6 +353,10 @@ impl TrainCmd {
             Engine::Auto => Engine::Auto.resolve(self.device),
             other => other,
         };
+        anyhow::ensure!(
+            engine != Engine::KernelsInt8,
+            "--engine kernels-int8 is for inference (predict, evaluate, serve, bench); fine-tune with kernels or kernels-bf16"
+        );
         if let (Some(why), Engine::Kernels | Engine::KernelsBf16) = (&why_not, engine) {
             anyhow::bail!("--engine {engine}: the kernels trainer does not support {why}; use --engine burn");
         }

@@ -19,10 +19,13 @@ pub enum Engine {
     /// The kernels with bf16 GEMM operands (fp32 accumulation): faster, scores differ from
     /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16.
     KernelsBf16,
+    /// The kernels with int8 weights (per output channel) and dynamically quantized activations
+    /// (per row) in the encoder's dense layers; never chosen by `auto`.
+    KernelsInt8,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown engine `{0}`: expected auto, burn, kernels or kernels-bf16")]
+#[error("unknown engine `{0}`: expected auto, burn, kernels, kernels-bf16 or kernels-int8")]
 pub struct EngineError(String);
 
 impl FromStr for Engine {
@@ -34,6 +37,7 @@ impl FromStr for Engine {
             "burn" => Ok(Self::Burn),
             "kernels" | "kernels-fp32" => Ok(Self::Kernels),
             "kernels-bf16" | "bf16" => Ok(Self::KernelsBf16),
+            "kernels-int8" | "int8" => Ok(Self::KernelsInt8),
             _ => Err(EngineError(s.to_string())),
         }
     }
@@ -46,6 +50,7 @@ impl fmt::Display for Engine {
             Self::Burn => "burn",
             Self::Kernels => "kernels",
             Self::KernelsBf16 => "kernels-bf16",
+            Self::KernelsInt8 => "kernels-int8",
         })
     }
 }
@@ -68,6 +73,7 @@ impl Engine {
         match self {
             Self::Kernels => Some(Precision::F32),
             Self::KernelsBf16 => Some(Precision::Bf16),
+            Self::KernelsInt8 => Some(Precision::Int8),
             Self::Auto | Self::Burn => None,
         }
     }
@@ -84,5 +90,8 @@ mod tests {
         assert_eq!(Engine::Auto.resolve(DeviceSpec::Cuda(0)), Engine::Burn);
         assert_eq!(Engine::Burn.resolve(DeviceSpec::Cpu), Engine::Burn);
         assert_eq!(Engine::Kernels.precision(), Some(Precision::F32));
+        assert_eq!("int8".parse::<Engine>().unwrap(), Engine::KernelsInt8);
+        // int8 is opt-in: auto never resolves to it.
+        assert_ne!(Engine::Auto.resolve(DeviceSpec::Cpu), Engine::KernelsInt8);
     }
 }

@@ -69,12 +69,13 @@ impl Predictor {
         Ok(p)
     }
 
-    /// `"burn"`, `"kernels fp32"` or `"kernels bf16"`: what actually runs.
+    /// `"burn"`, `"kernels fp32"`, `"kernels bf16"` or `"kernels int8"`: what actually runs.
     pub fn engine_name(&self) -> &'static str {
         match self.fast.as_ref().map(FastClassifier::precision) {
             None => "burn",
             Some(Precision::F32) => "kernels fp32",
             Some(Precision::Bf16) => "kernels bf16",
+            Some(Precision::Int8) => "kernels int8",
         }
     }
 

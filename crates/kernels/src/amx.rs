@@ -24,12 +24,17 @@ pub fn usable() -> bool {
     false
 }
 
+#[cfg(not(target_arch = "x86_64"))]
+pub fn int8_usable() -> bool {
+    false
+}
+
 #[cfg(target_arch = "x86_64")]
 mod imp {
     use std::arch::asm;
     use std::cell::Cell;
 
-    use super::{TILE_K, TILE_ROWS};
+    use super::TILE_ROWS;
 
     /// Linux's `arch_prctl` request for permission to use an extended state component, and the
     /// component number of AMX's tile data (arch/x86/include/uapi/asm/prctl.h, asm/fpu/types.h).
@@ -53,6 +58,11 @@ mod imp {
         // SAFETY: XGETBV with ECX = 0 is valid whenever OSXSAVE is set, which AVX-512 requires.
         let xcr0 = unsafe { std::arch::x86_64::_xgetbv(0) };
         granted && xcr0 & (0b11 << 17) == 0b11 << 17
+    }
+
+    /// Whether AMX-INT8 (`tdpbusd`) is usable too: [`usable`] and the CPU reports AMX-INT8.
+    pub fn int8_usable() -> bool {
+        std::arch::x86_64::__cpuid_count(7, 0).edx >> 25 & 1 == 1 && usable()
     }
 
     /// The 64-byte tile configuration (palette 1): all eight tiles 16 rows × 64 bytes: C
@@ -92,66 +102,88 @@ mod imp {
         });
     }
 
-    /// C[32, 32] = A[32, 32·steps] · B[32·steps, 32] into `c` (row-major, `ldc` floats per
-    /// row), the two 16-column halves of B read through `b[0]` and `b[1]` (each 16 pairs wide,
-    /// its pair-rows `ldb` pairs apart: a column tile of a packed panel, `ldb = NR`, or of any
-    /// pair-interleaved matrix). A 2 × 2 block of accumulator tiles: every loaded tile feeds two
-    /// `tdpbf16ps`, and four independent accumulators cover the instruction's latency.
-    ///
-    /// # Safety
-    /// [`configure`] ran on this thread; `steps ≥ 1`; `a` has 32 rows of `lda` bf16 (`lda ≥
-    /// 32·steps`) readable; `b[0]` and `b[1]` each have `16·steps` pair-rows (stride `ldb`) of
-    /// 16 pairs readable; `c` has 32 rows (stride `ldc ≥ 32`) of 32 writable floats.
-    #[inline]
-    pub unsafe fn tile_32x32(steps: usize, (a, lda): (*const u16, usize), (b, ldb): ([*const u32; 2], usize), (c, ldc): (*mut f32, usize)) {
-        debug_assert!(steps >= 1);
-        let lda_bytes = lda * 2;
-        let b_step = TILE_ROWS * ldb * 4;
-        // SAFETY: per the contract, each step reads A's two 16-row halves at k..k+32 and 16
-        // pair-rows of both B column tiles; the stores cover C's 32 rows × 32 floats.
-        unsafe {
-            let a_low = a.add(TILE_ROWS * lda);
-            let c_low = c.add(TILE_ROWS * ldc);
-            asm!(
-                "tilezero tmm0",
-                "tilezero tmm1",
-                "tilezero tmm2",
-                "tilezero tmm3",
-                "2:",
-                "tileloadd tmm4, [{a} + {lda}*1]",
-                "tileloadd tmm6, [{b0} + {ldb}*1]",
-                "tdpbf16ps tmm0, tmm4, tmm6",
-                "tileloadd tmm7, [{b1} + {ldb}*1]",
-                "tdpbf16ps tmm1, tmm4, tmm7",
-                "tileloadd tmm5, [{a2} + {lda}*1]",
-                "tdpbf16ps tmm2, tmm5, tmm6",
-                "tdpbf16ps tmm3, tmm5, tmm7",
-                "add {a}, {a_step}",
-                "add {a2}, {a_step}",
-                "add {b0}, {b_step}",
-                "add {b1}, {b_step}",
-                "dec {n}",
-                "jnz 2b",
-                "tilestored [{c} + {ldc}*1], tmm0",
-                "tilestored [{c} + {ldc}*1 + 64], tmm1",
-                "tilestored [{c2} + {ldc}*1], tmm2",
-                "tilestored [{c2} + {ldc}*1 + 64], tmm3",
-                a = inout(reg) a => _,
-                a2 = inout(reg) a_low => _,
-                b0 = inout(reg) b[0] => _,
-                b1 = inout(reg) b[1] => _,
-                n = inout(reg) steps => _,
-                lda = in(reg) lda_bytes,
-                ldb = in(reg) ldb * 4,
-                ldc = in(reg) ldc * 4,
-                b_step = in(reg) b_step,
-                c = in(reg) c,
-                c2 = in(reg) c_low,
-                a_step = const TILE_K * 2,
-                options(nostack),
-            );
-        }
+    /// One 32 × 32 tile-kernel instantiation: `$op` is the tile dot product, `$a` the A element
+    /// (64 bytes of k per tile row either way) and `$c` the accumulator element.
+    macro_rules! tile_kernel {
+        ($(#[$doc:meta])* $name:ident, $op:literal, $a:ty, $c:ty) => {
+            $(#[$doc])*
+            #[inline]
+            pub unsafe fn $name(steps: usize, (a, lda): (*const $a, usize), (b, ldb): ([*const u32; 2], usize), (c, ldc): (*mut $c, usize)) {
+                debug_assert!(steps >= 1);
+                let lda_bytes = lda * std::mem::size_of::<$a>();
+                let b_step = TILE_ROWS * ldb * 4;
+                // SAFETY: per the contract, each step reads the next 64 bytes of k of A's two
+                // 16-row halves and 16 rows of both B column tiles; the stores cover C's 32 rows
+                // × 32 elements.
+                unsafe {
+                    let a_low = a.add(TILE_ROWS * lda);
+                    let c_low = c.add(TILE_ROWS * ldc);
+                    asm!(
+                        "tilezero tmm0",
+                        "tilezero tmm1",
+                        "tilezero tmm2",
+                        "tilezero tmm3",
+                        "2:",
+                        "tileloadd tmm4, [{a} + {lda}*1]",
+                        "tileloadd tmm6, [{b0} + {ldb}*1]",
+                        concat!($op, " tmm0, tmm4, tmm6"),
+                        "tileloadd tmm7, [{b1} + {ldb}*1]",
+                        concat!($op, " tmm1, tmm4, tmm7"),
+                        "tileloadd tmm5, [{a2} + {lda}*1]",
+                        concat!($op, " tmm2, tmm5, tmm6"),
+                        concat!($op, " tmm3, tmm5, tmm7"),
+                        "add {a}, {a_step}",
+                        "add {a2}, {a_step}",
+                        "add {b0}, {b_step}",
+                        "add {b1}, {b_step}",
+                        "dec {n}",
+                        "jnz 2b",
+                        "tilestored [{c} + {ldc}*1], tmm0",
+                        "tilestored [{c} + {ldc}*1 + 64], tmm1",
+                        "tilestored [{c2} + {ldc}*1], tmm2",
+                        "tilestored [{c2} + {ldc}*1 + 64], tmm3",
+                        a = inout(reg) a => _,
+                        a2 = inout(reg) a_low => _,
+                        b0 = inout(reg) b[0] => _,
+                        b1 = inout(reg) b[1] => _,
+                        n = inout(reg) steps => _,
+                        lda = in(reg) lda_bytes,
+                        ldb = in(reg) ldb * 4,
+                        ldc = in(reg) ldc * 4,
+                        b_step = in(reg) b_step,
+                        c = in(reg) c,
+                        c2 = in(reg) c_low,
+                        a_step = const 64,
+                        options(nostack),
+                    );
+                }
+            }
+        };
     }
+
+    tile_kernel!(
+        /// C[32, 32] = A[32, 32·steps] · B[32·steps, 32] into `c` (row-major, `ldc` floats per
+        /// row), the two 16-column halves of B read through `b[0]` and `b[1]` (each 16 pairs wide,
+        /// its pair-rows `ldb` pairs apart: a column tile of a packed panel, `ldb = NR`, or of any
+        /// pair-interleaved matrix). A 2 × 2 block of accumulator tiles: every loaded tile feeds two
+        /// `tdpbf16ps`, and four independent accumulators cover the instruction's latency.
+        ///
+        /// # Safety
+        /// [`configure`] ran on this thread; `steps ≥ 1`; `a` has 32 rows of `lda` bf16 (`lda ≥
+        /// 32·steps`) readable; `b[0]` and `b[1]` each have `16·steps` pair-rows (stride `ldb`) of
+        /// 16 pairs readable; `c` has 32 rows (stride `ldc ≥ 32`) of 32 writable floats.
+        tile_32x32, "tdpbf16ps", u16, f32
+    );
+
+    tile_kernel!(
+        /// Like [`tile_32x32`] for int8: C (int32) = A (uint8, 64 k per tile row) · B (int8
+        /// quads: four consecutive k of one column per `u32`) with `tdpbusd`; `steps` counts 64 k.
+        ///
+        /// # Safety
+        /// As for [`tile_32x32`], with [`int8_usable`] true, `lda ≥ 64·steps` bytes and `steps`
+        /// 16-row quad tiles of B.
+        tile_32x32_i8, "tdpbusd", u8, i32
+    );
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]

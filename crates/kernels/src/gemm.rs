@@ -5,6 +5,7 @@
 use rayon::prelude::*;
 
 use crate::level::{Isa, isa};
+use crate::quant::QuantB;
 use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
@@ -18,6 +19,9 @@ pub enum Precision {
     F32,
     /// Operands rounded to bf16 (8 mantissa bits), products summed in fp32.
     Bf16,
+    /// Inference only: weights int8 per output column, activations uint8 per row (dynamic),
+    /// products summed in int32 (`quant`).
+    Int8,
 }
 
 /// Applied to each output after the bias.
@@ -31,6 +35,7 @@ pub enum Epilogue {
 enum Packed {
     F32(Vec<f32>),
     Bf16(Vec<u32>),
+    Int8(QuantB),
 }
 
 /// A `[k, n]` right-hand matrix packed for the kernels.
@@ -88,6 +93,12 @@ impl PackedB {
     /// buffers would cost a page fault per 4 KiB each time).
     pub fn repack(&mut self, b: Mat<'_>, precision: Precision) {
         (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
+        if precision == Precision::Int8 {
+            let q = QuantB::new(b);
+            self.depth = q.depth;
+            self.data = Packed::Int8(q);
+            return;
+        }
         let bf16 = precision == Precision::Bf16 && isa().bf16();
         match (&mut self.data, bf16) {
             (Packed::Bf16(v), true) => pack_b_bf16(b, self.depth, v),
@@ -118,6 +129,7 @@ impl PackedB {
         match self.data {
             Packed::F32(_) => Precision::F32,
             Packed::Bf16(_) => Precision::Bf16,
+            Packed::Int8(_) => Precision::Int8,
         }
     }
 }
@@ -174,6 +186,14 @@ pub fn gemm_ex(
     };
     let a_bits = a_bits.or(converted.as_deref());
     let threads = rayon::current_num_threads().max(1);
+    if let Packed::Int8(q) = &b.data {
+        assert!(!accumulate, "int8 GEMMs are for inference: they do not accumulate");
+        let per = m.div_ceil(threads).div_ceil(32) * 32;
+        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+            crate::quant::gemm_rows(a, q, n, bias, epilogue, (t * per, c_rows.len() / n), c_rows);
+        });
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if let (Packed::Bf16(bp), Isa::Amx) = (&b.data, isa()) {
         // Rows per task: whole tiles, enough tasks for every thread.
@@ -220,6 +240,7 @@ fn gemm_rows(
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
+                Packed::Int8(_) => unreachable!("int8 GEMMs are dispatched in gemm_ex"),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);
@@ -241,6 +262,7 @@ fn gemm_rows(
                             let a_blk = &a_bf16[s * kcp * MR..(s + 1) * kcp * MR];
                             kernel_bf16(kcp, a_blk, b_blk, tile);
                         }
+                        Packed::Int8(_) => unreachable!("int8 GEMMs are dispatched in gemm_ex"),
                     }
                 }
             }

@@ -89,6 +89,12 @@ fn detect() -> Isa {
     Isa::Portable
 }
 
+/// Whether int8 GEMMs run on AMX-INT8 tiles (the AMX level and the CPU's AMX-INT8).
+pub fn amx_int8() -> bool {
+    static AMX_INT8: OnceLock<bool> = OnceLock::new();
+    *AMX_INT8.get_or_init(|| isa() == Isa::Amx && crate::amx::int8_usable())
+}
+
 /// Whether bf16 GEMM operands beat fp32 on this CPU, from measurements (docs/benchmarks.md):
 /// on AMX tiles bf16 GEMMs ran 2.5–3.5x fp32 (Sapphire Rapids, 2026-12-01); with AVX512-BF16
 /// alone, AMD Zen 5 fine-tuned 1.44–1.85x faster in bf16, while Intel Sapphire Rapids ran

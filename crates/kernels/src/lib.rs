@@ -40,6 +40,7 @@ pub mod grad;
 pub mod level;
 pub mod ops;
 mod pack;
+mod quant;
 mod x86;
 
 pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex};

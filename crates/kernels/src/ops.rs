@@ -90,6 +90,17 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
+/// Exact-erf GELU as [`gelu_scalar`] computes it, with [`exp_neg`] in place of libm's `exp`
+/// so that loops over it vectorise (the int8 epilogue).
+#[inline(always)]
+pub(crate) fn gelu_vec(x: f32) -> f32 {
+    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * z);
+    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    let erf = (1.0 - poly * exp_neg(-z * z)).copysign(x);
+    0.5 * x * (1.0 + erf)
+}
+
 dispatch!(softmax_rows(s: &mut [f32], width: usize) {
     for row in s.chunks_exact_mut(width) {
         let mut m = [f32::NEG_INFINITY; LANES];

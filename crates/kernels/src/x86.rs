@@ -177,7 +177,11 @@ mod imp {
     pub unsafe fn gelu512(x: __m512) -> __m512 {
         unsafe {
             let z = _mm512_abs_ps(_mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::FRAC_1_SQRT_2)));
-            let t = _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_fmadd_ps(z, _mm512_set1_ps(0.327_591_1), _mm512_set1_ps(1.0)));
+            // 1/d from the 14-bit reciprocal estimate and one Newton step (~23 bits): a full
+            // `vdivps` takes several times longer and GELU runs on every feed-forward value.
+            let d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.327_591_1), _mm512_set1_ps(1.0));
+            let r = _mm512_rcp14_ps(d);
+            let t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0)));
             let mut poly = _mm512_set1_ps(1.061_405_4);
             for c in [-1.453_152_1, 1.421_413_7, -0.284_496_74, 0.254_829_6] {
                 poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(c));
@@ -243,6 +247,80 @@ mod imp {
             }
         }
         out[n..].fill(0);
+    }
+
+    /// The int8 epilogue for one row (`quant`): out[j] = sa·sw[j]·(acc[j] − za·sum_w[j]) + bias[j],
+    /// then GELU when `gelu`, for `j < out.len()`.
+    ///
+    /// # Safety
+    /// AVX-512F/DQ are available; `acc`, `sw`, `sum_w` and `bias` (when given) have at least
+    /// `out.len()` values.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub unsafe fn dequant_row(acc: &[i32], (sa, za): (f32, i32), (sw, sum_w): (&[f32], &[i32]), bias: Option<&[f32]>, gelu: bool, out: &mut [f32]) {
+        let n = out.len();
+        assert!(acc.len() >= n && sw.len() >= n && sum_w.len() >= n && bias.is_none_or(|b| b.len() >= n), "dequant row shapes");
+        // SAFETY: every access is at `j < n` under a mask of the lanes below `n`, and every
+        // slice has at least `n` values (asserted).
+        unsafe {
+            let (vsa, vza) = (_mm512_set1_ps(sa), _mm512_set1_epi32(za));
+            for j in (0..n).step_by(16) {
+                let m: __mmask16 = if j + 16 <= n { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                let a = _mm512_maskz_loadu_epi32(m, acc.as_ptr().add(j));
+                let corr = _mm512_mullo_epi32(vza, _mm512_maskz_loadu_epi32(m, sum_w.as_ptr().add(j)));
+                let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(a, corr));
+                let mut y = _mm512_mul_ps(_mm512_mul_ps(x, vsa), _mm512_maskz_loadu_ps(m, sw.as_ptr().add(j)));
+                if let Some(b) = bias {
+                    y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b.as_ptr().add(j)));
+                }
+                if gelu {
+                    y = gelu512(y);
+                }
+                _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), m, y);
+            }
+        }
+    }
+
+    /// The lowest and highest value of `row` (0 included), 16 lanes at a time.
+    ///
+    /// # Safety
+    /// AVX-512F is available.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn min_max(row: &[f32]) -> (f32, f32) {
+        let n = row.len();
+        // SAFETY: masked loads of lanes below `n` only.
+        unsafe {
+            let (mut lo, mut hi) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            for j in (0..n).step_by(16) {
+                let m: __mmask16 = if j + 16 <= n { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                let x = _mm512_maskz_loadu_ps(m, row.as_ptr().add(j));
+                lo = _mm512_min_ps(lo, x);
+                hi = _mm512_max_ps(hi, x);
+            }
+            (_mm512_reduce_min_ps(lo), _mm512_reduce_max_ps(hi))
+        }
+    }
+
+    /// `out[j] = clamp(round_ties_even(row[j]·inv + zp), 0, 255)`, the uint8 quantization of a
+    /// row exactly as `quant::quantize_row` computes it (multiply, then add: no fused rounding).
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL are available; `out.len() ≥ row.len()`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn quantize_u8(row: &[f32], inv: f32, zp: f32, out: &mut [u8]) {
+        let n = row.len();
+        assert!(out.len() >= n, "quantized row shorter than its input");
+        // SAFETY: masked loads and stores of lanes below `n` only (`out.len() ≥ n`).
+        unsafe {
+            let (vinv, vzp) = (_mm512_set1_ps(inv), _mm512_set1_ps(zp));
+            let (zero, top) = (_mm512_setzero_si512(), _mm512_set1_epi32(255));
+            for j in (0..n).step_by(16) {
+                let m: __mmask16 = if j + 16 <= n { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                let x = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, row.as_ptr().add(j)), vinv), vzp);
+                // The default rounding mode (MXCSR) is to nearest even.
+                let q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(x), zero), top);
+                _mm_mask_storeu_epi8(out.as_mut_ptr().add(j) as *mut i8, m, _mm512_cvtepi32_epi8(q));
+            }
+        }
     }
 
     /// GELU over a slice, 16 lanes at a time.

@@ -36,10 +36,9 @@ impl FastClassifier {
     /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 on levels without
     /// bf16 GEMMs).
     pub fn precision(&self) -> Precision {
-        if self.precision == Precision::Bf16 && bertkit_kernels::isa().bf16() {
-            Precision::Bf16
-        } else {
-            Precision::F32
+        match self.precision {
+            Precision::Bf16 if !bertkit_kernels::isa().bf16() => Precision::F32,
+            p => p,
         }
     }
 

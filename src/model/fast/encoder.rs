@@ -130,7 +130,12 @@ impl FastEncoder {
                 // Attention's small GEMMs run in bf16 only on AMX tiles: with AVX512-BF16 alone, bf16
                 // operands measured no faster there (converting the scores costs what the
                 // products save).
-                let attention_precision = if isa() == Isa::Amx { layer.qkv.weight.precision() } else { Precision::F32 };
+                // The int8 engine keeps attention in bf16 there too (its products are activations
+                // times activations, which per-row int8 would quantize twice).
+                let attention_precision = match (isa(), layer.qkv.weight.precision()) {
+                    (Isa::Amx, Precision::Bf16 | Precision::Int8) => Precision::Bf16,
+                    _ => Precision::F32,
+                };
                 attention(&qkv, &lens, (t, heads, hd), attention_precision, &mut ctx);
                 dense_into(&ctx, rows, &layer.attention_out, Epilogue::None, &mut a);
                 let an = &layer.attention_norm;

@@ -1,0 +1,315 @@
+//! int8 GEMM for inference: weights quantized once per output column (symmetric int8, like ONNX
+//! Runtime's `quantize_dynamic` with per-channel weights), activations quantized per row at run
+//! time (asymmetric uint8: a scale and a zero point per row, from the row's min and max), int32
+//! sums, then C = s_row · s_col · (Σ a_u8·w_s8 − zp_row · Σ_k w_s8) + bias (→ GELU) in fp32.
+//! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else in plain loops
+//! the compiler vectorises.
+
+use crate::gemm::Epilogue;
+use crate::pack::{Mat, NR};
+
+/// k values per int8 quad (one `u32` of a B panel: four consecutive k of one column).
+pub(crate) const QUAD: usize = 4;
+
+/// A `[k, n]` weight quantized per column and packed as quad panels `[n/NR][depth][NR]`
+/// (`depth` quad-rows, zero-padded to whole AMX tiles: 16 quad-rows = 64 k).
+pub(crate) struct QuantB {
+    pub data: Vec<u32>,
+    pub depth: usize,
+    /// Per column: the dequantization scale and the sum of its int8 values.
+    pub scale: Vec<f32>,
+    pub sums: Vec<i32>,
+}
+
+/// Quad-rows of an int8 panel for `k`: whole 16-row tiles, so every level reads one layout.
+pub(crate) fn depth(k: usize) -> usize {
+    k.div_ceil(64) * 16
+}
+
+impl QuantB {
+    /// Quantizes `b` (`[k, n]`): scale = max |column| / 127, values rounded to nearest.
+    pub fn new(b: Mat<'_>) -> Self {
+        let (k, n) = (b.rows, b.cols);
+        let depth = depth(k);
+        let mut scale = vec![1.0f32; n];
+        let mut sums = vec![0i32; n];
+        let mut q = vec![0i8; k * n];
+        for j in 0..n {
+            let amax = (0..k).map(|kk| b.data[kk * b.rs + j * b.cs].abs()).fold(0.0f32, f32::max);
+            // An all-zero column keeps scale 1: its values quantize to 0 either way.
+            let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
+            scale[j] = s;
+            for kk in 0..k {
+                let v = (b.data[kk * b.rs + j * b.cs] / s).round().clamp(-127.0, 127.0) as i8;
+                q[kk * n + j] = v;
+                sums[j] += i32::from(v);
+            }
+        }
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0u32; panels * depth * NR];
+        for j in 0..n {
+            let (p, jj) = (j / NR, j % NR);
+            for qd in 0..k.div_ceil(QUAD) {
+                let byte = |i: usize| {
+                    let kk = qd * QUAD + i;
+                    if kk < k { u32::from(q[kk * n + j] as u8) << (8 * i) } else { 0 }
+                };
+                data[(p * depth + qd) * NR + jj] = byte(0) | byte(1) | byte(2) | byte(3);
+            }
+        }
+        Self { data, depth, scale, sums }
+    }
+}
+
+/// Row `row` quantized to uint8 into `out[..k]` (the rest of `out` is left as it is): returns
+/// (scale, zero point) with x ≈ scale · (q − zp).
+pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
+    #[cfg(target_arch = "x86_64")]
+    let vector = crate::level::isa() != crate::level::Isa::Portable;
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the AVX-512 levels have F/BW/VL (`level::detect`).
+    let (lo, hi) = if vector { unsafe { crate::x86::min_max(row) } } else { scalar_min_max(row) };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (lo, hi) = scalar_min_max(row);
+    // The range always includes 0 so that 0 (padding, ReLU zeros) is exact.
+    let scale = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
+    let zp = (-lo / scale).round_ties_even().clamp(0.0, 255.0);
+    let inv = 1.0 / scale;
+    #[cfg(target_arch = "x86_64")]
+    if vector {
+        // SAFETY: as above; `out` is at least as long as `row` (the caller's slices).
+        unsafe { crate::x86::quantize_u8(row, inv, zp, out) };
+        return (scale, zp as i32);
+    }
+    for (o, &x) in out.iter_mut().zip(row) {
+        *o = (x * inv + zp).round_ties_even().clamp(0.0, 255.0) as u8;
+    }
+    (scale, zp as i32)
+}
+
+fn scalar_min_max(row: &[f32]) -> (f32, f32) {
+    row.iter().fold((0.0f32, 0.0f32), |(lo, hi), &x| (lo.min(x), hi.max(x)))
+}
+
+/// Rows of A quantized for one block: `rows` rows of `lda` bytes (k padded with zeros) and the
+/// per-row scale and zero point.
+#[derive(Default)]
+pub(crate) struct QuantA {
+    pub bytes: Vec<u8>,
+    pub scale: Vec<f32>,
+    pub zp: Vec<i32>,
+}
+
+impl QuantA {
+    /// Quantizes rows `row0..row0+mc` of `a` (padded with zero rows to `rows`).
+    pub fn fill(&mut self, a: Mat<'_>, row0: usize, mc: usize, rows: usize, lda: usize) {
+        let k = a.cols;
+        self.bytes.clear();
+        self.bytes.resize(rows * lda, 0);
+        self.scale.clear();
+        self.zp.clear();
+        let mut tmp = Vec::new();
+        for r in 0..mc {
+            let row: &[f32] = if a.cs == 1 {
+                &a.data[(row0 + r) * a.rs..(row0 + r) * a.rs + k]
+            } else {
+                tmp.clear();
+                tmp.extend((0..k).map(|kk| a.data[(row0 + r) * a.rs + kk * a.cs]));
+                &tmp
+            };
+            // The k padding stays byte 0: it meets zero weights, and the zero-point correction
+            // sums real k only.
+            let (s, z) = quantize_row(row, &mut self.bytes[r * lda..r * lda + k]);
+            self.scale.push(s);
+            self.zp.push(z);
+        }
+    }
+}
+
+crate::dispatch!(dot_rows_serial(a: &QuantA, b: &QuantB, lda: usize, panel_cols: (usize, usize), out: &mut [i32]) {
+    let (p, cols) = panel_cols;
+    // out[r * ACC_LD + jj] = Σ_k a[r][k] · w[k][p·NR + jj] for every quantized row r, in plain loops
+    // over the quad panel (the NR columns innermost, so the compiler vectorises them).
+    let rows = a.scale.len();
+    let depth = b.depth;
+    let panel = &b.data[p * depth * NR..(p + 1) * depth * NR];
+    for r in 0..rows {
+        let mut acc = [0i32; NR];
+        let arow = &a.bytes[r * lda..(r + 1) * lda];
+        for qd in 0..depth.min(lda / QUAD) {
+            let quad = &panel[qd * NR..(qd + 1) * NR];
+            for i in 0..QUAD {
+                let av = i32::from(arow[qd * QUAD + i]);
+                for jj in 0..NR {
+                    acc[jj] += av * i32::from((quad[jj] >> (8 * i)) as u8 as i8);
+                }
+            }
+        }
+        out[r * ACC_LD..r * ACC_LD + cols].copy_from_slice(&acc[..cols]);
+    }
+});
+
+/// Rows per quantized A block (`MC` × k bytes stays in L2).
+const MC: usize = 128;
+/// Rows per AMX tile-kernel call.
+const SLAB: usize = 32;
+/// Row stride of the int32 products: a panel's NR columns rounded up to whole 32-column tile
+/// pairs, so that the last pair's store (32 columns from column 32) stays inside its row.
+const ACC_LD: usize = 64;
+
+thread_local! {
+    /// Per-thread quantized A block and int32 tile products (reused: no allocation per call).
+    static WORK: std::cell::RefCell<(QuantA, Vec<i32>)> = std::cell::RefCell::new((QuantA::default(), Vec::new()));
+}
+
+/// Rows `r0..r0+rows` of `a · b` (+ bias, → epilogue) into `c_rows` (`[rows, n]`, overwritten).
+pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, epi: Epilogue, (r0, rows): (usize, usize), c_rows: &mut [f32]) {
+    let k = a.cols;
+    assert!(4 * b.depth >= k && b.depth % 16 == 0, "int8 panels of depth {} cannot hold k = {k}", b.depth);
+    assert!(b.data.len() >= n.div_ceil(NR) * b.depth * NR && b.scale.len() == n && c_rows.len() >= rows * n, "int8 GEMM shapes");
+    let lda = 4 * b.depth;
+    let tiles = crate::level::amx_int8();
+    WORK.with_borrow_mut(|(qa, acc)| {
+        for m0 in (0..rows).step_by(MC) {
+            let mc = MC.min(rows - m0);
+            let padded = if tiles { mc.next_multiple_of(SLAB) } else { mc };
+            qa.fill(a, r0 + m0, mc, padded, lda);
+            acc.resize(padded * ACC_LD, 0);
+            for p in 0..n.div_ceil(NR) {
+                let cols = NR.min(n - p * NR);
+                products(qa, b, lda, (p, cols), tiles, acc);
+                let c = &mut c_rows[m0 * n + p * NR..];
+                let bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
+                dequant_rows(acc, qa, &b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols], bias, epi, c, n);
+            }
+        }
+    });
+}
+
+/// The int32 products of every quantized row with panel `p` into `acc` (`[rows, ACC_LD]`).
+fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tiles: bool, acc: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if tiles {
+        let depth = b.depth;
+        let panel = &b.data[p * depth * NR..(p + 1) * depth * NR];
+        // Column tiles of 16 in pairs; an odd last tile is paired with itself.
+        let col_tiles = cols.div_ceil(16);
+        for ct in (0..col_tiles).step_by(2) {
+            let halves = [panel[ct * 16..].as_ptr(), panel[(ct + 1).min(col_tiles - 1) * 16..].as_ptr()];
+            for s in 0..qa.bytes.len() / (SLAB * lda) {
+                // SAFETY: AMX-INT8 is usable (`level::amx_int8`); the slab has 32 rows of `lda =
+                // 64·(depth/16)` bytes; each half reads `depth` quad-rows of 16 quads at stride NR
+                // from column tile ≤ 2 of the panel (ct·16 + 16 ≤ NR); `acc` has 32 rows of
+                // ACC_LD from row 32·s, and the store's 32 columns from ct·16 ≤ 32 fit in ACC_LD.
+                unsafe {
+                    crate::amx::configure();
+                    crate::amx::tile_32x32_i8(
+                        depth / 16,
+                        (qa.bytes[s * SLAB * lda..].as_ptr(), lda),
+                        (halves, NR),
+                        (acc[s * SLAB * ACC_LD + ct * 16..].as_mut_ptr(), ACC_LD),
+                    );
+                }
+            }
+        }
+        return;
+    }
+    let _ = tiles;
+    dot_rows_serial(qa, b, lda, (p, cols), acc);
+}
+
+/// Dequantizes every row's products into C (`ldc` floats per row), then bias and epilogue.
+fn dequant_rows(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::level::isa() != crate::level::Isa::Portable {
+        let cols = sw.len();
+        for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
+            // SAFETY: the AVX-512 levels have F/DQ; every slice has `cols` values.
+            unsafe {
+                crate::x86::dequant_row(&acc[r * ACC_LD..], (sa, za), (sw, sum_w), bias, epi == Epilogue::Gelu, &mut c[r * ldc..r * ldc + cols]);
+            }
+        }
+        return;
+    }
+    dequant_rows_plain(acc, qa, sw, sum_w, bias, epi, c, ldc);
+}
+
+crate::dispatch!(dequant_rows_plain(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
+    let cols = sw.len();
+    for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
+        let out = &mut c[r * ldc..r * ldc + cols];
+        let row = &acc[r * ACC_LD..r * ACC_LD + cols];
+        for j in 0..cols {
+            let x = sa * sw[j] * (row[j] - za * sum_w[j]) as f32 + bias.map_or(0.0, |bb| bb[j]);
+            out[j] = if epi == Epilogue::Gelu { crate::ops::gelu_vec(x) } else { x };
+        }
+    }
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int8_gemm_equals_the_product_of_the_quantized_operands() {
+        use crate::gemm::{PackedB, Precision, gemm, gelu_scalar};
+        // On AMX-INT8 CPUs the tiles, elsewhere the plain loops (the test script runs every
+        // level); ragged m, k and n, a bias and the GELU epilogue.
+        let data = |len: usize, seed: usize| (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 3) as f32)).collect::<Vec<f32>>();
+        // Regression: 5×65×50 (three column tiles in a panel) made the last tile pair's store run
+        // past the products buffer.
+        for &(m, k, n) in &[(1, 1, 1), (5, 63, 17), (5, 65, 50), (33, 65, 50), (70, 384, 97), (40, 1536, 48)] {
+            let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
+            let packed = PackedB::new(&b, k, n, Precision::Int8);
+            assert_eq!(packed.precision(), Precision::Int8);
+            let mut c = vec![f32::NAN; m * n];
+            gemm(&a, m, &packed, Some(&bias), Epilogue::Gelu, &mut c);
+            let qb = QuantB::new(Mat::rows(&b, k, n));
+            let wq = |kk: usize, j: usize| ((qb.data[((j / NR) * qb.depth + kk / QUAD) * NR + j % NR] >> (8 * (kk % QUAD))) as u8 as i8) as f64;
+            for r in 0..m {
+                let mut qa = vec![0u8; k];
+                let (sa, za) = quantize_row(&a[r * k..(r + 1) * k], &mut qa);
+                for j in 0..n {
+                    let dot: f64 = (0..k).map(|kk| (f64::from(qa[kk]) - f64::from(za)) * wq(kk, j)).sum();
+                    let want = gelu_scalar((f64::from(sa) * f64::from(qb.scale[j]) * dot) as f32 + bias[j]);
+                    let got = c[r * n + j];
+                    assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{:?} {m}x{k}x{n} [{r}, {j}]: {got} vs {want}", crate::level::isa());
+                }
+            }
+            // And the quantized product stays near the fp32 one (relative to the row's scale).
+            let mut exact = vec![0.0; m * n];
+            gemm(&a, m, &PackedB::new(&b, k, n, Precision::F32), Some(&bias), Epilogue::Gelu, &mut exact);
+            let worst = c.iter().zip(&exact).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            // Operands up to ±3: rounding steps of ~0.024 in A and W, so ~0.015 of error per
+            // term and a std of ~0.12 at k = 65; this bound catches a wrong scale, not noise.
+            assert!(worst < 0.1 * (k as f32).sqrt(), "{m}x{k}x{n}: int8 differs from fp32 by {worst}");
+        }
+    }
+
+    #[test]
+    fn row_quantization_round_trips_within_half_a_step() {
+        let row: Vec<f32> = (0..37).map(|i| (i as f32 * 0.37).sin() * 3.0 + 0.5).collect();
+        let mut q = vec![0u8; 37];
+        let (s, z) = quantize_row(&row, &mut q);
+        for (x, &b) in row.iter().zip(&q) {
+            let back = s * (i32::from(b) - z) as f32;
+            assert!((back - x).abs() <= 0.5 * s + 1e-6, "{x} → {b} → {back}");
+        }
+        // Zero is exact (padding and ReLU outputs).
+        let mut q0 = [0u8; 3];
+        let (s0, z0) = quantize_row(&[-1.0, 0.0, 2.0], &mut q0);
+        assert_eq!(s0 * (i32::from(q0[1]) - z0) as f32, 0.0);
+    }
+
+    #[test]
+    fn weight_columns_use_their_own_scale() {
+        // Column 1 is 100x column 0: per-column scales keep column 0's precision.
+        let b: Vec<f32> = (0..10).flat_map(|i| [i as f32 * 0.01, i as f32]).collect();
+        let q = QuantB::new(Mat::rows(&b, 10, 2));
+        assert!((q.scale[0] - 0.09 / 127.0).abs() < 1e-9 && (q.scale[1] - 9.0 / 127.0).abs() < 1e-7);
+        assert_eq!(q.sums[1], (0..10).map(|i| (i as f32 * 127.0 / 9.0).round() as i32).sum::<i32>());
+        // Quad 0, column 0 packs k = 0..4 as bytes, low byte first.
+        let w = q.data[0];
+        assert_eq!([w as u8 as i8, (w >> 8) as u8 as i8, (w >> 16) as u8 as i8, (w >> 24) as u8 as i8], [0, 14, 28, 42]);
+    }
+}
