@@ -45,6 +45,11 @@ pub struct PackedB {
     /// Pair-rows per bf16 panel: `k/2` rounded up, and to whole tiles (16) on the AMX level.
     depth: usize,
     data: Packed,
+    /// The allocations of the layouts not in use: the training path repacks one `PackedB` in
+    /// fp32 (the head) and bf16 (the encoder) every step, and a fresh multi-megabyte buffer costs
+    /// a page fault per 4 KiB each time.
+    spare_f32: Vec<f32>,
+    spare_bf16: Vec<u32>,
 }
 
 /// Pair-rows of a bf16 panel for `k`: AMX reads whole 16-pair tiles, zero-padded.
@@ -73,47 +78,52 @@ impl PackedB {
             return self.repack(b, Precision::F32);
         }
         (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
-        match &mut self.data {
-            Packed::Bf16(v) => pack_b_bf16_bits(b, bits, self.depth, v),
-            data => {
-                let mut v = Vec::new();
-                pack_b_bf16_bits(b, bits, self.depth, &mut v);
-                *data = Packed::Bf16(v);
-            }
-        }
+        let mut v = self.take_bf16();
+        pack_b_bf16_bits(b, bits, self.depth, &mut v);
+        self.data = Packed::Bf16(v);
     }
 
     /// A placeholder to [`repack`](Self::repack) into.
     pub fn empty() -> Self {
-        Self { k: 0, n: 0, depth: 0, data: Packed::F32(Vec::new()) }
+        Self { k: 0, n: 0, depth: 0, data: Packed::F32(Vec::new()), spare_f32: Vec::new(), spare_bf16: Vec::new() }
     }
 
-    /// Packs `b` into this value, reusing its allocation when the precision stays the same
-    /// (the training path packs weights and gradients anew every step; fresh multi-megabyte
-    /// buffers would cost a page fault per 4 KiB each time).
+    /// Packs `b` into this value, reusing its allocations (see `spare_f32`).
     pub fn repack(&mut self, b: Mat<'_>, precision: Precision) {
         (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
         if precision == Precision::Int8 {
             let q = QuantB::new(b);
             self.depth = q.depth;
+            self.stash();
             self.data = Packed::Int8(q);
-            return;
+        } else if precision == Precision::Bf16 && isa().bf16() {
+            let mut v = self.take_bf16();
+            pack_b_bf16(b, self.depth, &mut v);
+            self.data = Packed::Bf16(v);
+        } else {
+            let mut v = self.take_f32();
+            pack_b_f32(b, &mut v);
+            self.data = Packed::F32(v);
         }
-        let bf16 = precision == Precision::Bf16 && isa().bf16();
-        match (&mut self.data, bf16) {
-            (Packed::Bf16(v), true) => pack_b_bf16(b, self.depth, v),
-            (Packed::F32(v), false) => pack_b_f32(b, v),
-            (data, true) => {
-                let mut v = Vec::new();
-                pack_b_bf16(b, self.depth, &mut v);
-                *data = Packed::Bf16(v);
-            }
-            (data, false) => {
-                let mut v = Vec::new();
-                pack_b_f32(b, &mut v);
-                *data = Packed::F32(v);
-            }
+    }
+
+    /// Moves the current layout's allocation to its spare slot.
+    fn stash(&mut self) {
+        match std::mem::replace(&mut self.data, Packed::F32(Vec::new())) {
+            Packed::F32(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
+            Packed::Bf16(v) if v.capacity() > self.spare_bf16.capacity() => self.spare_bf16 = v,
+            _ => {}
         }
+    }
+
+    fn take_f32(&mut self) -> Vec<f32> {
+        self.stash();
+        std::mem::take(&mut self.spare_f32)
+    }
+
+    fn take_bf16(&mut self) -> Vec<u32> {
+        self.stash();
+        std::mem::take(&mut self.spare_bf16)
     }
 
     pub fn k(&self) -> usize {

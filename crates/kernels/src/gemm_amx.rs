@@ -119,10 +119,32 @@ fn convert_rows(a: Mat<'_>, a_bits: Option<&[u16]>, row0: usize, mc: usize, lda:
                 out[r * lda..r * lda + k].copy_from_slice(&bits[(row0 + r) * a.rs..(row0 + r) * a.rs + k]);
             }
         }
+        (Some(bits), false) if a.rs == 1 => {
+            // A transposed view (the weight gradients' Xᵀ): one k's rows are contiguous in
+            // memory. Transposed through 16 × 16 blocks so that both the reads and the writes
+            // run along memory.
+            const B: usize = 16;
+            let mut tile = [[0u16; B]; B];
+            for kb in (0..k).step_by(B) {
+                let kw = B.min(k - kb);
+                for rb in (0..mc).step_by(B) {
+                    let rw = B.min(mc - rb);
+                    for (i, t) in tile.iter_mut().enumerate().take(kw) {
+                        let start = (kb + i) * a.cs + row0 + rb;
+                        t[..rw].copy_from_slice(&bits[start..start + rw]);
+                    }
+                    for r in 0..rw {
+                        let dst = &mut out[(rb + r) * lda + kb..(rb + r) * lda + kb + kw];
+                        for (i, d) in dst.iter_mut().enumerate() {
+                            *d = tile[i][r];
+                        }
+                    }
+                }
+            }
+        }
         (Some(bits), false) => {
-            // A transposed view: one k's rows are contiguous in memory (rs == 1), so walk k outside.
-            for kk in 0..k {
-                for r in 0..mc {
+            for r in 0..mc {
+                for kk in 0..k {
                     out[r * lda + kk] = bits[(row0 + r) * a.rs + kk * a.cs];
                 }
             }
