@@ -7,7 +7,6 @@
 use std::cell::RefCell;
 
 use crate::amx::{self, TILE_K};
-use crate::pack::convert_bf16;
 use crate::x86;
 
 /// Rows (and key columns) per tile-kernel call.
@@ -16,7 +15,7 @@ const SLAB: usize = 32;
 /// Per-thread operand buffers (each job of a batch reuses them: no allocation per head).
 #[derive(Default)]
 struct Scratch {
-    /// Scaled queries `[lp, hd]` bf16.
+    /// Queries `[lp, hd]` bf16.
     q: Vec<u16>,
     /// Keys as B pairs: `[hd/2][lp]`, element (p, j) = (K[j][2p], K[j][2p+1]).
     kt: Vec<u32>,
@@ -28,9 +27,6 @@ struct Scratch {
     v: Vec<u32>,
     /// Context `[lp, hd]` fp32.
     ctx: Vec<f32>,
-    /// One converted row.
-    bits: Vec<u16>,
-    row: Vec<f32>,
 }
 
 thread_local! {
@@ -42,20 +38,21 @@ pub(crate) fn supports(hd: usize) -> bool {
     hd > 0 && hd % TILE_K == 0
 }
 
-/// The context rows `[len, hd]` of text `b`, head `head`, from the fused `qkv` (`[B·T, 3H]`).
-/// Only call at the AMX level, with `supports(hd)` and `1 ≤ len ≤ t`.
-pub(crate) fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize)) -> Vec<f32> {
+/// The context rows `[len, hd]` of text `b`, head `head`, from the fused projection as bf16 bits
+/// (`bits`: `[B·T, 3H]`, converted once for all heads). Only call at the AMX level, with
+/// `supports(hd)` and `1 ≤ len ≤ t`.
+pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize)) -> Vec<f32> {
     assert!(supports(hd) && (1..=t).contains(&len), "AMX attention: head size {hd}, length {len} of {t}");
     let h = heads * hd;
-    assert!(qkv.len() >= (b * t + len) * 3 * h, "qkv shorter than its batch");
+    assert!(bits.len() >= (b * t + len) * 3 * h, "qkv shorter than its batch");
     let row = |j: usize, part: usize| {
         let start = (b * t + j) * 3 * h + part * h + head * hd;
-        &qkv[start..start + hd]
+        &bits[start..start + hd]
     };
     let lp = len.next_multiple_of(SLAB);
     let scale = 1.0 / (hd as f32).sqrt();
     SCRATCH.with_borrow_mut(|w| {
-        let Scratch { q, kt, s, p, v, ctx, bits, row: tmp } = w;
+        let Scratch { q, kt, s, p, v, ctx } = w;
         q.clear();
         q.resize(lp * hd, 0);
         kt.clear();
@@ -65,19 +62,14 @@ pub(crate) fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, h
         s.resize(lp * lp, 0.0);
         p.resize(lp * lp, 0);
         ctx.resize(lp * hd, 0.0);
-        bits.resize(hd, 0);
         for j in 0..len {
-            tmp.clear();
-            tmp.extend(row(j, 0).iter().map(|x| x * scale));
-            convert_bf16(tmp, &mut q[j * hd..(j + 1) * hd]);
+            q[j * hd..(j + 1) * hd].copy_from_slice(row(j, 0));
             // A key row's consecutive bf16s are already its (even, odd) pairs.
-            convert_bf16(row(j, 1), bits);
-            for (pi, pair) in bits.chunks_exact(2).enumerate() {
+            for (pi, pair) in row(j, 1).chunks_exact(2).enumerate() {
                 kt[pi * lp + j] = u32::from(pair[0]) | (u32::from(pair[1]) << 16);
             }
-            convert_bf16(row(j, 2), bits);
             let shift = if j % 2 == 0 { 0 } else { 16 };
-            for (d, &x) in bits.iter().enumerate() {
+            for (d, &x) in row(j, 2).iter().enumerate() {
                 v[(j / 2) * hd + d] |= u32::from(x) << shift;
             }
         }
@@ -96,8 +88,10 @@ pub(crate) fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, h
                     amx::tile_32x32(hd / TILE_K, (q[i0 * hd..].as_ptr(), hd), (halves, lp), (s[i0 * lp + c0..].as_mut_ptr(), lp));
                 }
             }
+            // The 1/√d scale is applied to the fp32 scores (inside the softmax), not to the
+            // bf16 queries: one rounding fewer.
             for i in 0..len {
-                x86::softmax_to_bf16(&mut s[i * lp..i * lp + len], &mut p[i * lp..(i + 1) * lp]);
+                x86::softmax_to_bf16(&mut s[i * lp..i * lp + len], scale, &mut p[i * lp..(i + 1) * lp]);
             }
             for i0 in (0..len).step_by(SLAB) {
                 for c0 in (0..hd).step_by(SLAB) {

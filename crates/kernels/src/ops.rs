@@ -165,17 +165,23 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
     #[cfg(not(target_arch = "x86_64"))]
     let tiles = false;
+    // The tiles read bf16: the whole projection is converted once, not per head.
+    let mut bits = QKV_BITS.with(|b| b.take());
+    if tiles {
+        crate::pack::to_bf16_bits(qkv, &mut bits);
+    }
     let results: Vec<Vec<f32>> = jobs
         .par_iter()
         .map(|&(b, head)| {
             let len = lens[b].clamp(1, t);
             #[cfg(target_arch = "x86_64")]
             if tiles {
-                return crate::attention_amx::head_context(qkv, b, head, len, (t, heads, hd));
+                return crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd));
             }
             head_context(qkv, b, head, len, (t, heads, hd), precision)
         })
         .collect();
+    QKV_BITS.with(|b| b.replace(bits));
     out.iter_mut().for_each(|v| *v = 0.0);
     for (&(b, head), ctx) in jobs.iter().zip(&results) {
         for (j, c) in ctx.chunks_exact(hd).enumerate() {
@@ -183,6 +189,12 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
             out[start..start + hd].copy_from_slice(c);
         }
     }
+}
+
+thread_local! {
+    /// The bf16 copy of the fused projection for the AMX attention, kept between calls (a fresh
+    /// multi-megabyte buffer per layer costs a page fault per 4 KiB).
+    static QKV_BITS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 dispatch!(gelu_tanh_serial(x: &mut [f32]) {

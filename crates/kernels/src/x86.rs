@@ -213,14 +213,14 @@ mod imp {
         }
     }
 
-    /// Softmax of `row` (exponentials left in `row`), written as bf16 bits into `out[..row.len()]`
+    /// Softmax of `scale · row` (`scale > 0`; exponentials left in `row`), written as bf16 bits into `out[..row.len()]`
     /// and zeros into the rest of `out` (the padding keys of the AMX attention): one pass for the
     /// maximum, one for the exponentials and their sum, one to scale and convert.
     ///
     /// # Safety
     /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available; `out.len() ≥ row.len() ≥ 1`.
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
-    pub unsafe fn softmax_to_bf16(row: &mut [f32], out: &mut [u16]) {
+    pub unsafe fn softmax_to_bf16(row: &mut [f32], scale: f32, out: &mut [u16]) {
         let n = row.len();
         assert!(n >= 1 && out.len() >= n, "softmax row of {n} into {} values", out.len());
         let mask = |i: usize| -> __mmask16 { if i + 16 <= n { 0xffff } else { ((1u32 << (n - i)) - 1) as u16 } };
@@ -232,10 +232,12 @@ mod imp {
             for i in (0..n).step_by(16) {
                 mx = _mm512_mask_max_ps(mx, mask(i), mx, _mm512_maskz_loadu_ps(mask(i), p.add(i)));
             }
+            // max(scale·x) = scale·max(x) for scale > 0.
             let max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+            let vscale = _mm512_set1_ps(scale);
             let mut sum = _mm512_setzero_ps();
             for i in (0..n).step_by(16) {
-                let e = exp_neg512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), max));
+                let e = exp_neg512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), max), vscale));
                 sum = _mm512_mask_add_ps(sum, mask(i), sum, e);
                 _mm512_mask_storeu_ps(p.add(i), mask(i), e);
             }
