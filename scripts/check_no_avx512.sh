@@ -33,7 +33,7 @@ if [ "$native" != "$emulated" ]; then
   echo "  emulated: $emulated" >&2
   exit 1
 fi
-# bertkit-kernels picks its portable code on such a CPU: its own tests must pass there too.
+# bertkit-kernels picks its AVX2 level on such a CPU: its own tests must pass there too.
 kt=$(cargo test --locked -p bertkit-kernels --no-run 2>&1 | grep -o '[^ (]*deps/bertkit_kernels-[0-9a-f]*' | head -1)
 if ! qemu-x86_64 -cpu Haswell "$kt" -q >"$tmp/kernels.log" 2>&1; then
   echo "error: bertkit-kernels tests fail on a CPU without AVX-512:" >&2

@@ -121,6 +121,8 @@ impl BenchCmd {
             ("train", Engine::KernelsBf16),
             ("train-frozen", Engine::Burn),
         ];
+        // A bf16 engine on a level without bf16 GEMMs would run fp32 again under a bf16 label.
+        let runs = runs.into_iter().filter(|(_, e)| *e != Engine::KernelsBf16 || bertkit_kernels::isa().bf16());
         for (mode, engine) in runs {
             eprintln!("bertkit bench --mode {mode} --engine {engine} ...");
             let out = Command::new(&exe)
@@ -149,12 +151,32 @@ impl BenchCmd {
             c.arg("--model").arg(&self.model).arg("--data").arg(&self.data).args(["--threads", "2"]);
         };
         let torch = self.reference.join("bench_torch.py");
-        for (mode, dtype) in [("train", "fp32"), ("train", "bf16"), ("train-frozen", "fp32"), ("infer", "fp32")] {
-            eprintln!("pytorch {mode} {dtype} ...");
+        // With the kernels capped at AVX2 (BERTKIT_CPU=avx2 on a bigger CPU), PyTorch is pinned to
+        // AVX2 too, and the runtimes that cannot be pinned (ONNX Runtime, OpenVINO) are left out.
+        let avx2 = bertkit_kernels::isa() == bertkit_kernels::Isa::Avx2;
+        // (mode, dtype, batch): batch 1 is PyTorch's batch-1 latency (one text padded to --seq).
+        let runs: &[(&str, &str, usize)] = if avx2 {
+            &[("train", "fp32", self.batch), ("infer", "fp32", self.batch), ("infer", "fp32", 1)]
+        } else {
+            &[("train", "fp32", self.batch), ("train", "bf16", self.batch), ("train-frozen", "fp32", self.batch), ("infer", "fp32", self.batch)]
+        };
+        for &(mode, dtype, batch) in runs {
+            eprintln!("pytorch {mode} {dtype} batch {batch}{} ...", if avx2 { " (pinned to AVX2)" } else { "" });
             let mut c = Command::new(&self.python);
-            c.arg(&torch).args(["--mode", mode, "--dtype", dtype, "--batch", &self.batch.to_string(), "--seq", &self.seq.to_string(), "--steps", &self.steps.to_string()]);
+            let steps = if batch == 1 { self.single } else { self.steps };
+            c.arg(&torch).args(["--mode", mode, "--dtype", dtype, "--batch", &batch.to_string(), "--seq", &self.seq.to_string(), "--steps", &steps.to_string()]);
+            if avx2 {
+                c.envs([("ATEN_CPU_CAPABILITY", "avx2"), ("ONEDNN_MAX_CPU_ISA", "AVX2"), ("MKL_ENABLE_INSTRUCTIONS", "AVX2")]);
+            }
             common(&mut c);
-            out.push(run_json(c)?);
+            let mut v = run_json(c)?;
+            if let (true, Value::Object(o)) = (avx2, &mut v) {
+                o.insert("pinned".into(), json!("avx2"));
+            }
+            out.push(v);
+        }
+        if avx2 {
+            return Ok(out);
         }
         eprintln!("onnxruntime ...");
         let mut c = Command::new(&self.python);
@@ -331,8 +353,31 @@ fn gemm(device: &Device) -> Value {
         rows.push(json!({ "m": m, "k": k, "n": n, "ms": flex * 1e3, "gflops": flops / flex / 1e9,
             "kernels_f32_gflops": f32_gflops, "kernels_bf16_gflops": if bf16_native { json!(bf16_gflops) } else { Value::Null } }));
     }
+    let (f32_peak, bf16_peak) = level_peaks();
     json!({ "framework": "bertkit", "mode": "gemm", "isa": format!("{:?}", bertkit_kernels::isa()), "shapes": rows,
-            "attainable_gflops": best_all, "peak_rss_mb": peak_rss_mb() })
+            "attainable_gflops": best_all, "peak_rss_mb": peak_rss_mb(),
+            "fp32_peak_gflops": f32_peak, "bf16_peak_gflops": bf16_peak })
+}
+
+/// The level's nominal peak GFLOP/s (fp32 FMA, and bf16 where it has bf16 GEMMs): flops per
+/// cycle per core (two FMA ports × lanes × 2; AVX512-BF16's `vdpbf16ps` doubles the lanes' pairs;
+/// one AMX tile unit does 16 × 16 × 32 bf16 multiply-adds per 16 cycles = 1024 flops) × the
+/// nominal clock of /proc/cpuinfo (`cpu MHz`; turbo can exceed it) × the threads.
+fn level_peaks() -> (Option<f64>, Option<f64>) {
+    use bertkit_kernels::Isa;
+    let mhz = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok()));
+    let threads = rayon::current_num_threads() as f64;
+    let (f32_cycle, bf16_cycle) = match bertkit_kernels::isa() {
+        Isa::Portable => (None, None),
+        Isa::Avx2 => (Some(32.0), None),
+        Isa::Avx512 => (Some(64.0), None),
+        Isa::Avx512Bf16 => (Some(64.0), Some(128.0)),
+        Isa::Amx => (Some(64.0), Some(1024.0)),
+    };
+    let peak = |c: Option<f64>| c.zip(mhz).map(|(c, m)| c * m * threads / 1e3);
+    (peak(f32_cycle), peak(bf16_cycle))
 }
 
 /// Every JSON object line `c` prints (bench_strong.py prints one per engine).
@@ -360,8 +405,16 @@ fn print_table(ours: &[Value], peers: &[Value]) {
     };
     let get = |v: &[Value], mode: &str| get_engine(v, mode, "burn");
     let attainable = get(ours, "gemm")["attainable_gflops"].as_f64().unwrap_or(f64::NAN);
-    println!("GEMM attainable: {attainable:.1} GFLOP/s (fp32, best of the encoder's shapes)\n");
+    println!("GEMM attainable: {attainable:.1} GFLOP/s (fp32, best of the encoder's shapes)");
     let g = get(ours, "gemm");
+    let best = |key: &str| g["shapes"].as_array().into_iter().flatten().filter_map(|r| r[key].as_f64()).fold(f64::NAN, f64::max);
+    for (label, key, peak) in [("fp32", "kernels_f32_gflops", "fp32_peak_gflops"), ("bf16", "kernels_bf16_gflops", "bf16_peak_gflops")] {
+        if let Some(p) = g[peak].as_f64() {
+            let b = best(key);
+            println!("Kernels {label} GEMM best {b:.1} GFLOP/s = {:.0} % of the level's nominal peak {p:.1} (FMA ports × lanes × 2 × `cpu MHz` × threads)", 100.0 * b / p);
+        }
+    }
+    println!();
     println!("| GEMM m×k×n | burn flex fp32 | bertkit-kernels fp32 | bertkit-kernels bf16 ({}) |", g["isa"].as_str().unwrap_or("?"));
     println!("|---|---|---|---|");
     for r in g["shapes"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -383,7 +436,14 @@ fn print_table(ours: &[Value], peers: &[Value]) {
             .unwrap_or_default()
     };
     let ort = ort_graphs(&|g| g["b32"]["sentences_per_sec"].as_f64()).into_iter().reduce(f64::max);
-    let torch_inf = peer("pytorch", "infer", "fp32").and_then(|p| p["sentences_per_sec"].as_f64());
+    let torch_inf = peers
+        .iter()
+        .find(|p| p["framework"] == "pytorch" && p["mode"] == "infer" && p["dtype"] == "fp32" && p["batch"] != 1)
+        .and_then(|p| p["sentences_per_sec"].as_f64());
+    let torch_b1 = peers.iter().find(|p| p["framework"] == "pytorch" && p["mode"] == "infer" && p["batch"] == 1).and_then(|p| p["ms_per_step"].as_f64());
+    if peers.iter().any(|p| p["pinned"] == "avx2") {
+        println!("| (PyTorch pinned to AVX2: ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2) | | | | | |");
+    }
     let ort_l = ort_graphs(&|g| g["b1"]["ms_median"].as_f64()).into_iter().reduce(f64::min);
     for engine in ["burn", "kernels", "kernels-bf16", "kernels-int8"] {
         let infer = get_engine(ours, "infer", engine);
@@ -414,6 +474,9 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
         // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
         println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+        if torch_b1.is_some() {
+            println!("| batch-1 latency vs PyTorch (one text padded to {}), {engine} | | | | PyTorch {} ms | {} |", lat["seq"], fmt(torch_b1), ratio(torch_b1.unwrap_or(f64::NAN), Some(l)));
+        }
         for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ort-int8", "ORT int8")] {
             let theirs = strong(peer_engine, "batch1_median_ms");
             if theirs.is_some() {

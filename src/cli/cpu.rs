@@ -30,7 +30,7 @@ impl CpuCmd {
 
 /// Every level at or below the detected one, highest first.
 fn levels() -> Vec<Isa> {
-    [Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Portable].into_iter().filter(|l| *l <= detected_isa()).collect()
+    [Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|l| *l <= detected_isa()).collect()
 }
 
 /// The CPU's model name and flags, and the kernels' level.

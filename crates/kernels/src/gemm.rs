@@ -304,15 +304,41 @@ fn kernel_f32(kc: usize, a: &[f32], b: &[f32], t: TileArgs<'_>) {
     t.check();
     assert!(a.len() >= kc * MR && b.len() >= kc * NR);
     #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Portable {
+    if isa() >= Isa::Avx512 {
         let tile = x86_tile(t);
-        // SAFETY: AVX-512F was detected; the asserts above bound every access the kernel makes
-        // (kc·MR of A, kc·NR of B, rows × cols of C with stride ldc, cols of bias).
+        // SAFETY: AVX-512F/DQ were detected; the asserts above bound every access the kernel
+        // makes (kc·MR of A, kc·NR of B, rows × cols of C with stride ldc, cols of bias).
         unsafe { crate::x86::kernel_f32(kc, a.as_ptr(), b.as_ptr(), &tile) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa() == Isa::Avx2 {
+        let mut acc = [0.0f32; MR * NR];
+        // SAFETY: AVX2 and FMA were detected; the assert above bounds A and B.
+        unsafe { crate::avx2::kernel_f32(kc, a.as_ptr(), b.as_ptr(), &mut acc) };
+        finish_tile(&acc, t);
         return;
     }
     portable(kc, |kk, r| a[kk * MR + r], |kk, j| b[kk * NR + j], t);
 }
+
+crate::dispatch!(finish_tile(acc: &[f32; MR * NR], t: TileArgs<'_>) {
+    // The AVX2 kernel's epilogue: accumulate into C, then bias and GELU on the last k-block.
+    let TileArgs { c, ldc, rows, cols, first, last, bias, epi } = t;
+    for r in 0..rows {
+        let out = &mut c[r * ldc..r * ldc + cols];
+        for (j, o) in out.iter_mut().enumerate() {
+            let mut x = acc[r * NR + j] + if first { 0.0 } else { *o };
+            if last {
+                x += bias.map_or(0.0, |bb| bb[j]);
+                if epi == Epilogue::Gelu {
+                    x = crate::ops::gelu_vec(x);
+                }
+            }
+            *o = x;
+        }
+    }
+});
 
 fn kernel_bf16(kcp: usize, a: &[u32], b: &[u32], t: TileArgs<'_>) {
     t.check();
@@ -373,13 +399,17 @@ pub fn gelu_scalar(x: f32) -> f32 {
 /// GELU in place, vectorised where the CPU allows.
 pub fn gelu(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa() != Isa::Portable {
-        // SAFETY: AVX-512F was detected; the kernel stays within the slice (masked tail).
+    if isa() >= Isa::Avx512 {
+        // SAFETY: AVX-512F/DQ were detected; the kernel stays within the slice (masked tail).
         unsafe { crate::x86::gelu_slice(x) };
         return;
     }
-    x.iter_mut().for_each(|v| *v = gelu_scalar(*v));
+    gelu_plain(x);
 }
+
+crate::dispatch!(gelu_plain(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = crate::ops::gelu_vec(*v));
+});
 
 #[cfg(test)]
 mod tests {

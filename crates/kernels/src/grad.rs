@@ -68,14 +68,14 @@ fn hash(seed: u32, i: u32) -> u32 {
     h ^ (h >> 16)
 }
 
-dispatch!(dropout_serial(x: &mut [f32], seed: u32, threshold: u32, scale: f32, offset: u32) {
+dispatch!(pub dropout_serial(x: &mut [f32], seed: u32, threshold: u32, scale: f32, offset: u32) {
     for (i, v) in x.iter_mut().enumerate() {
         let keep = hash(seed, offset.wrapping_add(i as u32)) >= threshold;
         *v = if keep { *v * scale } else { 0.0 };
     }
 });
 
-dispatch!(norm_rows_train(x: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+dispatch!(pub norm_rows_train(x: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
     for ((row, xh), rs) in x.chunks_exact_mut(width).zip(xhat.chunks_exact_mut(width)).zip(rstd.iter_mut()) {
         let (mean, inv) = mean_rstd(row, eps);
         *rs = inv;
@@ -96,7 +96,7 @@ pub fn layer_norm_train(x: &mut [f32], xhat: &mut [f32], rstd: &mut [f32], width
         .for_each(|((x, h), r)| norm_rows_train(x, h, r, width, gamma, beta, eps));
 }
 
-dispatch!(norm_rows_backward(dy: &mut [f32], xhat: &[f32], rstd: &[f32], width: usize, gamma: &[f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
+dispatch!(pub norm_rows_backward(dy: &mut [f32], xhat: &[f32], rstd: &[f32], width: usize, gamma: &[f32], dgamma: &mut [f32], dbeta: &mut [f32]) {
     let n = width as f32;
     for ((d, xh), &rs) in dy.chunks_exact_mut(width).zip(xhat.chunks_exact(width)).zip(rstd) {
         // g = dy·γ; dx = (g − mean(g) − x̂·mean(g·x̂)) / σ  (PyTorch's layer_norm_backward).
@@ -156,12 +156,13 @@ fn gelu_grad(x: f32) -> f32 {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    // e^(−z²) = e^(−x²/2): the same exponential serves erf and the density φ(x).
     let e = crate::ops::exp_neg(-z * z);
     let erf = (1.0 - poly * e).copysign(x);
-    0.5 * (1.0 + erf) + x * INV_SQRT_2PI * crate::ops::exp_neg(-0.5 * x * x)
+    0.5 * (1.0 + erf) + x * INV_SQRT_2PI * e
 }
 
-dispatch!(gelu_backward_serial(pre: &[f32], dy: &mut [f32]) {
+dispatch!(pub gelu_backward_serial(pre: &[f32], dy: &mut [f32]) {
     for (d, &x) in dy.iter_mut().zip(pre) {
         *d *= gelu_grad(x);
     }
@@ -173,14 +174,20 @@ pub fn gelu_backward(pre: &[f32], dy: &mut [f32]) {
     dy.par_chunks_mut(CHUNK).zip(pre.par_chunks(CHUNK)).for_each(|(d, p)| gelu_backward_serial(p, d));
 }
 
-/// `out = GELU(pre)` (exact), keeping `pre` for the backward pass.
+dispatch!(pub gelu_to_serial(pre: &[f32], out: &mut [f32]) {
+    for (o, &x) in out.iter_mut().zip(pre) {
+        *o = crate::ops::gelu_vec(x);
+    }
+});
+
+/// `out = GELU(pre)` (exact), keeping `pre` for the backward pass: one pass that reads `pre` and
+/// writes `out` (a copy and then GELU in place read and wrote the whole activation twice).
 pub fn gelu_into(pre: &[f32], out: &mut Vec<f32>) {
-    out.clear();
-    out.extend_from_slice(pre);
-    crate::ops::gelu_par(out);
+    out.resize(pre.len(), 0.0);
+    out.par_chunks_mut(CHUNK).zip(pre.par_chunks(CHUNK)).for_each(|(o, p)| gelu_to_serial(p, o));
 }
 
-dispatch!(col_sums_serial(x: &[f32], n: usize, out: &mut [f32]) {
+dispatch!(pub col_sums_serial(x: &[f32], n: usize, out: &mut [f32]) {
     for row in x.chunks_exact(n) {
         for (o, v) in out.iter_mut().zip(row) {
             *o += v;
@@ -204,7 +211,7 @@ pub fn col_sums(x: &[f32], n: usize, out: &mut [f32]) {
     }
 }
 
-dispatch!(sum_squares_serial(x: &[f32]) -> f64 {
+dispatch!(pub sum_squares_serial(x: &[f32]) -> f64 {
     let mut acc = [0.0f32; LANES];
     let mut chunks = x.chunks_exact(LANES);
     for c in &mut chunks {
@@ -240,7 +247,7 @@ pub struct AdamW {
     pub step: i32,
 }
 
-dispatch!(adamw_serial(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamW) {
+dispatch!(pub adamw_serial(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamW) {
     let c1 = 1.0 / (1.0 - h.beta1.powi(h.step));
     let c2 = 1.0 / (1.0 - h.beta2.powi(h.step));
     let decay = 1.0 - h.lr * h.weight_decay;

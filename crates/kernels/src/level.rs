@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 pub enum Isa {
     /// Anything else: portable loops (correct, not fast).
     Portable,
+    /// AVX2 and FMA: fp32 kernels.
+    Avx2,
     /// AVX-512F: fp32 kernels (bf16 requests fall back to fp32).
     Avx512,
     /// AVX-512F and AVX512-BF16: fp32 and bf16 kernels.
@@ -26,6 +28,7 @@ impl Isa {
     pub fn name(self) -> &'static str {
         match self {
             Isa::Portable => "portable",
+            Isa::Avx2 => "avx2",
             Isa::Avx512 => "avx512",
             Isa::Avx512Bf16 => "avx512-bf16",
             Isa::Amx => "amx",
@@ -34,8 +37,8 @@ impl Isa {
 
     /// Parses a `BERTKIT_CPU` value.
     pub fn from_name(name: &str) -> Result<Self, String> {
-        [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx].into_iter().find(|l| l.name() == name).ok_or_else(|| {
-            format!("BERTKIT_CPU={name:?} is not a CPU level; expected one of amx, avx512-bf16, avx512, portable")
+        [Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx].into_iter().find(|l| l.name() == name).ok_or_else(|| {
+            format!("BERTKIT_CPU={name:?} is not a CPU level; expected one of amx, avx512-bf16, avx512, avx2, portable")
         })
     }
 }
@@ -79,6 +82,8 @@ fn detect() -> Isa {
         if crate::amx::usable() { Isa::Amx } else { Isa::Avx512Bf16 }
     } else if avx512 {
         Isa::Avx512
+    } else if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Isa::Avx2
     } else {
         Isa::Portable
     }
@@ -103,7 +108,7 @@ pub fn bf16_is_faster() -> bool {
     match isa() {
         Isa::Amx => true,
         Isa::Avx512Bf16 => cpu_vendor_is_amd(),
-        Isa::Avx512 | Isa::Portable => false,
+        Isa::Avx512 | Isa::Avx2 | Isa::Portable => false,
     }
 }
 
@@ -125,12 +130,13 @@ mod tests {
 
     #[test]
     fn level_names_round_trip_and_typos_are_errors() {
-        for l in [Isa::Portable, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx] {
+        for l in [Isa::Portable, Isa::Avx2, Isa::Avx512, Isa::Avx512Bf16, Isa::Amx] {
             assert_eq!(Isa::from_name(l.name()), Ok(l));
         }
         let err = Isa::from_name("avx-512").unwrap_err();
         assert!(err.contains("avx-512") && err.contains("portable"), "{err}");
-        assert!(Isa::Amx.bf16() && Isa::Avx512Bf16.bf16() && !Isa::Avx512.bf16());
+        assert!(Isa::Amx.bf16() && Isa::Avx512Bf16.bf16() && !Isa::Avx512.bf16() && !Isa::Avx2.bf16());
+        assert!(Isa::Portable < Isa::Avx2 && Isa::Avx2 < Isa::Avx512);
     }
 
     #[test]

@@ -2,16 +2,17 @@
 //! with optimisations (the workspace's dev profile keeps the main crate at opt-level 1), and so
 //! that its `unsafe` SIMD code sits behind a small safe API.
 //!
-//! Dispatch is at run time (`level`): AMX tiles for bf16 GEMMs where the CPU and OS allow them,
-//! AVX-512 (+ AVX512-BF16 for bf16) when the CPU has it, a portable loop otherwise, so one binary
-//! runs on any x86-64.
+//! Dispatch is at run time (`level`): AMX tiles for bf16 and int8 GEMMs where the CPU and OS
+//! allow them, AVX-512 (+ AVX512-BF16 for bf16) when the CPU has it, AVX2+FMA, and portable loops
+//! otherwise, so one binary runs on any x86-64.
 
-/// Instantiates `$body` as an AVX-512 function and a portable one and calls the right one.
+/// `dispatch!(pub name(args) { body })` instantiates `$body` for AVX-512, for AVX2+FMA and as
+/// portable code, and calls the one the CPU level allows (every feature an instantiation enables is checked by `level::detect`).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! dispatch {
-    ($name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
-        pub fn $name($($arg: $ty),*) $(-> $ret)? {
+    ($vis:vis $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block) => {
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
             #[inline(always)]
             fn imp($($arg: $ty),*) $(-> $ret)? $body
             #[cfg(target_arch = "x86_64")]
@@ -20,9 +21,21 @@ macro_rules! dispatch {
                 imp($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
-            if $crate::level::isa() != $crate::level::Isa::Portable {
-                // SAFETY: the CPU has AVX-512 (checked by `isa`); `imp` is safe code.
-                return unsafe { fast($($arg),*) };
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
+                imp($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                let level = $crate::level::isa();
+                if level >= $crate::level::Isa::Avx512 {
+                    // SAFETY: the CPU has AVX-512F/VL/BW/DQ and FMA (checked by `level`); `imp` is safe code.
+                    return unsafe { fast($($arg),*) };
+                }
+                if level == $crate::level::Isa::Avx2 {
+                    // SAFETY: the CPU has AVX2 and FMA (checked by `level`); `imp` is safe code.
+                    return unsafe { avx2($($arg),*) };
+                }
             }
             imp($($arg),*)
         }
@@ -33,6 +46,7 @@ pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod attention_amx;
 pub mod attention_train;
+mod avx2;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;

@@ -46,13 +46,13 @@ fn norm_row(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     }
 }
 
-dispatch!(layer_norm_serial(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+dispatch!(pub layer_norm_serial(x: &mut [f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
     for row in x.chunks_exact_mut(width) {
         norm_row(row, gamma, beta, eps);
     }
 });
 
-dispatch!(add_layer_norm_serial(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
+dispatch!(pub add_layer_norm_serial(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f32], beta: &[f32], eps: f32) {
     for (row, res) in x.chunks_exact_mut(width).zip(residual.chunks_exact(width)) {
         for (v, r) in row.iter_mut().zip(res) {
             *v += r;
@@ -101,7 +101,7 @@ pub(crate) fn gelu_vec(x: f32) -> f32 {
     0.5 * x * (1.0 + erf)
 }
 
-dispatch!(softmax_rows(s: &mut [f32], width: usize) {
+dispatch!(pub softmax_rows(s: &mut [f32], width: usize) {
     for row in s.chunks_exact_mut(width) {
         let mut m = [f32::NEG_INFINITY; LANES];
         let mut chunks = row.chunks_exact(LANES);
@@ -197,7 +197,7 @@ thread_local! {
     static QKV_BITS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-dispatch!(gelu_tanh_serial(x: &mut [f32]) {
+dispatch!(pub gelu_tanh_serial(x: &mut [f32]) {
     const C: f32 = 0.797_884_6; // sqrt(2/π)
     for v in x.iter_mut() {
         let u = *v;

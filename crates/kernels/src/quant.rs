@@ -65,7 +65,7 @@ impl QuantB {
 /// (scale, zero point) with x ≈ scale · (q − zp).
 pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
-    let vector = crate::level::isa() != crate::level::Isa::Portable;
+    let vector = crate::level::isa() >= crate::level::Isa::Avx512;
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the AVX-512 levels have F/BW/VL (`level::detect`).
     let (lo, hi) = if vector { unsafe { crate::x86::min_max(row) } } else { scalar_min_max(row) };
@@ -126,7 +126,7 @@ impl QuantA {
     }
 }
 
-crate::dispatch!(dot_rows_serial(a: &QuantA, b: &QuantB, lda: usize, panel_cols: (usize, usize), out: &mut [i32]) {
+crate::dispatch!(pub dot_rows_serial(a: &QuantA, b: &QuantB, lda: usize, panel_cols: (usize, usize), out: &mut [i32]) {
     let (p, cols) = panel_cols;
     // out[r * ACC_LD + jj] = Σ_k a[r][k] · w[k][p·NR + jj] for every quantized row r, in plain loops
     // over the quad panel (the NR columns innermost, so the compiler vectorises them).
@@ -221,7 +221,7 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
 /// Dequantizes every row's products into C (`ldc` floats per row), then bias and epilogue.
 fn dequant_rows(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::level::isa() != crate::level::Isa::Portable {
+    if crate::level::isa() >= crate::level::Isa::Avx512 {
         let cols = sw.len();
         for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
             // SAFETY: the AVX-512 levels have F/DQ; every slice has `cols` values.
@@ -234,7 +234,7 @@ fn dequant_rows(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Optio
     dequant_rows_plain(acc, qa, sw, sum_w, bias, epi, c, ldc);
 }
 
-crate::dispatch!(dequant_rows_plain(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
+crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
     let cols = sw.len();
     for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
         let out = &mut c[r * ldc..r * ldc + cols];
