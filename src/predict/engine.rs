@@ -1,5 +1,5 @@
 //! Which implementation scores texts: burn's modules (any device) or the `bertkit-kernels` CPU
-//! path (fp32, or bf16 GEMM operands on CPUs with AVX512-BF16).
+//! path (fp32, bf16 GEMM operands on CPUs with AVX512-BF16 or AMX, or int8 on request).
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use crate::DeviceSpec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Engine {
-    /// The kernels on a CPU with AVX-512, burn otherwise.
+    /// The kernels on a CPU with AVX2+FMA or better (bf16 where measured faster), burn otherwise.
     #[default]
     Auto,
     Burn,
@@ -57,7 +57,7 @@ impl fmt::Display for Engine {
 
 impl Engine {
     /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
-    /// with AVX-512; bf16 GEMM operands where the level table measured them faster than fp32
+    /// with AVX2 or better; bf16 GEMM operands where the level table measured them faster than fp32
     /// (`bertkit_kernels::bf16_is_faster`: AMX tiles, AVX512-BF16 on AMD).
     pub fn resolve(self, device: DeviceSpec) -> Self {
         match self {
