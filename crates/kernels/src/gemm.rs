@@ -533,6 +533,25 @@ mod tests {
     }
 
     #[test]
+    fn pre_converted_row_major_a_gives_the_same_bf16_product() {
+        // On AMX, bits whose k fills whole tiles are read in place (only a partial last 32-row
+        // slab is copied): the product must equal the one from fp32 A converted inside.
+        if !bf16_runs_here() {
+            return;
+        }
+        for &(m, k, n) in &[(70, 64, 50), (33, 32, 17), (168, 96, 100), (31, 64, 48), (64, 40, 20)] {
+            let (a, b) = (data(m * k, 11), data(k * n, 12));
+            let packed = PackedB::new(&b, k, n, Precision::Bf16);
+            let mut bits = Vec::new();
+            crate::pack::to_bf16_bits(&a, &mut bits);
+            let (mut want, mut got) = (vec![0.0; m * n], vec![f32::NAN; m * n]);
+            gemm_ex(Mat::rows(&a, m, k), None, &packed, None, Epilogue::None, &mut want, false);
+            gemm_ex(Mat::rows(&a, m, k), Some(&bits), &packed, None, Epilogue::None, &mut got, false);
+            assert_eq!(want, got, "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
     fn bf16_is_close_and_gelu_epilogue_matches_scalar() {
         if !bf16_runs_here() {
             return;

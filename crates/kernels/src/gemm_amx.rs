@@ -53,14 +53,25 @@ pub(crate) fn gemm_rows(
     let mut product = [0.0f32; SLAB * NR];
     // SAFETY: this level is only selected when `amx::usable()` returned true.
     unsafe { amx::configure() };
+    // Row-major bf16 bits whose k fills whole tiles are read by the tiles in place: only a
+    // partial last slab is copied (with zero rows below it).
+    let in_place = match a_bits {
+        Some(bits) if a.cs == 1 && k == lda => Some(bits),
+        _ => None,
+    };
     for m0 in (0..rows).step_by(MC) {
         let mc = MC.min(rows - m0);
         let slabs = mc.div_ceil(SLAB);
-        block.resize(slabs * SLAB * lda, 0);
-        convert_rows(a, a_bits, r0 + m0, mc, lda, &mut block);
+        let direct = if in_place.is_some() { mc / SLAB } else { 0 };
+        if let Some(bits) = in_place.filter(|_| direct > 0) {
+            assert!(bits.len() >= (r0 + m0 + direct * SLAB - 1) * a.rs + k, "A bits shorter than their rows");
+        }
+        let copied = mc - direct * SLAB;
+        block.resize((slabs - direct) * SLAB * lda, 0);
+        convert_rows(a, a_bits, r0 + m0 + direct * SLAB, copied, lda, &mut block);
         // Only the padding needs zeros (the rest was just written): k past the end, rows past mc.
-        for r in 0..slabs * SLAB {
-            let from = if r < mc { r * lda + k } else { r * lda };
+        for r in 0..(slabs - direct) * SLAB {
+            let from = if r < copied { r * lda + k } else { r * lda };
             block[from..(r + 1) * lda].fill(0);
         }
         // Column tiles in pairs (an odd last tile is paired with itself and its copy dropped);
@@ -71,12 +82,16 @@ pub(crate) fn gemm_rows(
             let halves = [tile_ptr(ct), tile_ptr((ct + 1).min(col_tiles - 1))];
             let tile_bias = bias.map(|bb| &bb[j0..j0 + cols]);
             for s in 0..slabs {
-                let slab = &block[s * SLAB * lda..(s + 1) * SLAB * lda];
-                // SAFETY: AMX is configured on this thread (above); the slab holds 32 rows of
-                // `lda ≥ 32·steps` bf16; each half points at a column tile with `depth =
-                // 16·steps` pair-rows left in its panel (asserted on `b.data` above); `product`
-                // has 32 rows of NR floats, as `tile_32x32` requires.
-                unsafe { amx::tile_32x32(steps, (slab.as_ptr(), lda), (halves, NR), (product.as_mut_ptr(), NR)) };
+                let (slab, ld) = match in_place {
+                    Some(bits) if s < direct => (bits[(r0 + m0 + s * SLAB) * a.rs..].as_ptr(), a.rs),
+                    _ => (block[(s - direct) * SLAB * lda..].as_ptr(), lda),
+                };
+                // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
+                // `ld` holding `lda = 32·steps` bf16 each (in place: asserted on `bits` above;
+                // copied: `block` was sized to whole slabs); each half points at a column tile
+                // with `depth = 16·steps` pair-rows left in its panel (asserted on `b.data`
+                // above); `product` has 32 rows of NR floats, as `tile_32x32` requires.
+                unsafe { amx::tile_32x32(steps, (slab, ld), (halves, NR), (product.as_mut_ptr(), NR)) };
                 let tile_rows = SLAB.min(mc - s * SLAB);
                 let c_off = (m0 + s * SLAB) * n + j0;
                 assert!((tile_rows - 1) * n + cols <= c_rows.len() - c_off, "tile out of bounds");

@@ -182,7 +182,11 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
         })
         .collect();
     QKV_BITS.with(|b| b.replace(bits));
-    out.iter_mut().for_each(|v| *v = 0.0);
+    // Every real row is written below; only the padding rows need zeros (zeroing all of `out`
+    // first was a full extra pass over the context per layer).
+    for (b, &len) in lens.iter().enumerate() {
+        out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0.0);
+    }
     for (&(b, head), ctx) in jobs.iter().zip(&results) {
         for (j, c) in ctx.chunks_exact(hd).enumerate() {
             let start = (b * t + j) * h + head * hd;
