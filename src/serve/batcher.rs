@@ -102,7 +102,15 @@ fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<At
         }
         let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
         let t0 = Instant::now();
-        let result = model(&all);
+        // A model that answers with the wrong number of rows is a model error for every request in
+        // the batch, not a slice out of range in this thread (which would stop the worker).
+        let result = model(&all).and_then(|rows| {
+            if rows.len() == all.len() {
+                Ok(rows)
+            } else {
+                Err(format!("the model returned {} rows for {} inputs", rows.len(), all.len()))
+            }
+        });
         metrics.batch(all.len(), t0.elapsed());
         let mut offset = 0;
         for job in jobs {
@@ -148,6 +156,24 @@ mod tests {
             assert_eq!(rows, vec![vec![i as f32], vec![i as f32 + 10.0]]);
         }
         assert_eq!(*sizes.lock().unwrap(), vec![8], "4 requests of 2 → one batch of 8");
+    }
+
+    #[tokio::test]
+    async fn a_model_returning_too_few_rows_is_an_error_not_a_panic() {
+        // Regression: the worker sliced `rows[offset..offset + n]` and panicked, which left every
+        // later request with "the model worker stopped".
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            let short = seen.fetch_add(1, Ordering::SeqCst) == 0;
+            Ok(vec![vec![1.0]; if short { e.len() - 1 } else { e.len() }])
+        });
+        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 4 };
+        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let first = b.submit(vec![enc(1), enc(2)]).await.expect("the worker answers");
+        assert_eq!(first, Err("the model returned 1 rows for 2 inputs".to_string()));
+        let second = b.submit(vec![enc(3)]).await.expect("the worker still runs");
+        assert_eq!(second, Ok(vec![vec![1.0]]));
     }
 
     // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.
