@@ -150,6 +150,61 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
     gemm_ex(Mat::rows(a, m, b.k), None, b, bias, epilogue, c, false);
 }
 
+/// `out` (`[m, n]` bf16 bits) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`, rounded to
+/// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation). On
+/// AMX tiles the epilogue writes the bits directly (no fp32 copy of the activation is written and
+/// read back); elsewhere the fp32 product is converted. Same values either way.
+pub fn gemm_to_bits(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>) {
+    let (k, n) = (b.k, b.n);
+    assert_eq!(a.len(), m * k, "A must be m × k");
+    out.resize(m * n, 0);
+    #[cfg(target_arch = "x86_64")]
+    if let (Packed::Bf16(bp), Isa::Amx, true) = (&b.data, isa(), m > 0 && n > 0 && k > 0) {
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), n, "bias must have n values");
+        }
+        let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
+        let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
+        out.par_chunks_mut(per * n).enumerate().for_each(|(t, rows_out)| {
+            let rows = rows_out.len() / n;
+            let out = crate::gemm_amx::Out::Bf16(rows_out);
+            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), None), &panels, bias, epilogue, (t * per, rows), out);
+        });
+        return;
+    }
+    let mut c = vec![0.0f32; m * n];
+    gemm(a, m, b, bias, epilogue, &mut c);
+    to_bf16_bits(&c, out);
+}
+
+/// `c` (`[m, n]`) = A · `b` + `bias`, then `epilogue`, with A given only as bf16 bits (`[m, k]`
+/// row-major, as [`gemm_to_bits`] writes them). On AMX tiles they are read in place (when k fills
+/// whole tiles); elsewhere they are widened to fp32 first.
+pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32]) {
+    let (k, n) = (b.k, b.n);
+    assert_eq!(bits.len(), m * k, "A bits must be m × k");
+    assert_eq!(c.len(), m * n, "C must be m × n");
+    #[cfg(target_arch = "x86_64")]
+    if let (Packed::Bf16(bp), Isa::Amx, true) = (&b.data, isa(), m > 0 && n > 0 && k > 0) {
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), n, "bias must have n values");
+        }
+        // The driver takes A's shape from a view and its values from `bits` alone (row-major bits
+        // are only ever copied or read in place there), so the view carries no fp32 data.
+        let shape = Mat { data: &[], rows: m, cols: k, rs: k, cs: 1 };
+        let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
+        let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
+        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+            let rows = c_rows.len() / n;
+            let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate: false };
+            crate::gemm_amx::gemm_rows((shape, Some(bits)), &panels, bias, epilogue, (t * per, rows), out);
+        });
+        return;
+    }
+    let a: Vec<f32> = bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
+    gemm(&a, m, b, bias, epilogue, c);
+}
+
 /// `c` (`[m, n]`) = `a` (any `[m, k]` view) · `b` + `bias`, then `epilogue`; with `accumulate`
 /// the product is added to `c` instead of overwriting it (gradient sums). `a_bits`, when given,
 /// is `a.data` already converted to bf16 (used when `b` is bf16; the training path converts each
@@ -211,7 +266,8 @@ pub fn gemm_ex(
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
         c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
             let rows = c_rows.len() / n;
-            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (t * per, rows), accumulate, c_rows);
+            let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate };
+            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (t * per, rows), out);
         });
         return;
     }
@@ -548,6 +604,30 @@ mod tests {
             gemm_ex(Mat::rows(&a, m, k), None, &packed, None, Epilogue::None, &mut want, false);
             gemm_ex(Mat::rows(&a, m, k), Some(&bits), &packed, None, Epilogue::None, &mut got, false);
             assert_eq!(want, got, "{m}x{k}x{n}");
+        }
+    }
+
+    #[test]
+    fn bf16_output_and_bits_input_equal_converting_in_between() {
+        // The fused path (epilogue writes bf16; the next GEMM reads the bits) must give exactly
+        // what the fp32 product, converted, gives: the feed-forward pair of the encoder.
+        if !bf16_runs_here() {
+            return;
+        }
+        for &(m, k, n, n2) in &[(70, 64, 96, 50), (5, 384, 1536, 384), (33, 40, 20, 17)] {
+            let (a, b, b2, bias) = (data(m * k, 13), data(k * n, 14), data(n * n2, 15), data(n, 16));
+            let (p1, p2) = (PackedB::new(&b, k, n, Precision::Bf16), PackedB::new(&b2, n, n2, Precision::Bf16));
+            let mut inter = vec![0.0; m * n];
+            gemm(&a, m, &p1, Some(&bias), Epilogue::Gelu, &mut inter);
+            let mut want_bits = Vec::new();
+            crate::pack::to_bf16_bits(&inter, &mut want_bits);
+            let mut bits = Vec::new();
+            gemm_to_bits(&a, m, &p1, Some(&bias), Epilogue::Gelu, &mut bits);
+            assert_eq!(bits, want_bits, "{m}x{k}x{n}: bf16 output");
+            let (mut want, mut got) = (vec![0.0; m * n2], vec![f32::NAN; m * n2]);
+            gemm(&inter, m, &p2, None, Epilogue::None, &mut want);
+            gemm_from_bits(&bits, m, &p2, None, Epilogue::None, &mut got);
+            assert_eq!(got, want, "{m}x{n}x{n2}: bits input");
         }
     }
 

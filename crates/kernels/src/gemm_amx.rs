@@ -24,23 +24,32 @@ pub(crate) struct Panels<'a> {
     pub n: usize,
 }
 
-/// Rows `r0..r0+rows` of `a · b` into `c_rows` (`[rows, n]`), as `gemm_rows` does for the
+/// Where a task's rows of the product go: fp32 C (`+=` when accumulating), or bf16 bits for a
+/// product that only feeds the next GEMM.
+pub(crate) enum Out<'a> {
+    F32 { c: &'a mut [f32], accumulate: bool },
+    Bf16(&'a mut [u16]),
+}
+
+/// Rows `r0..r0+rows` of `a · b` into `out` (`[rows, n]`), as `gemm_rows` does for the
 /// AVX-512 kernels. `a_bits`, when given, is `a.data` as bf16 bits (it must be, for views that
 /// are not row-major).
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm_rows(
     (a, a_bits): (Mat<'_>, Option<&[u16]>),
     b: &Panels<'_>,
     bias: Option<&[f32]>,
     epilogue: Epilogue,
     (r0, rows): (usize, usize),
-    accumulate: bool,
-    c_rows: &mut [f32],
+    mut out: Out<'_>,
 ) {
     let (k, n, depth) = (a.cols, b.n, b.depth);
     assert!(depth % TILE_ROWS == 0 && 2 * depth >= k && k > 0, "B panels of depth {depth} cannot hold k = {k}");
     assert!(b.data.len() >= n.div_ceil(NR) * depth * NR, "B panels shorter than n × depth");
-    assert!(c_rows.len() >= rows * n, "C rows out of bounds");
+    let out_len = match &out {
+        Out::F32 { c, .. } => c.len(),
+        Out::Bf16(c) => c.len(),
+    };
+    assert!(out_len >= rows * n, "C rows out of bounds");
     // The A block's row stride: k padded to whole tiles (2 bf16 per pair-row of B).
     let lda = 2 * depth;
     let steps = depth / TILE_ROWS;
@@ -94,20 +103,31 @@ pub(crate) fn gemm_rows(
                 unsafe { amx::tile_32x32(steps, (slab, ld), (halves, NR), (product.as_mut_ptr(), NR)) };
                 let tile_rows = SLAB.min(mc - s * SLAB);
                 let c_off = (m0 + s * SLAB) * n + j0;
-                assert!((tile_rows - 1) * n + cols <= c_rows.len() - c_off, "tile out of bounds");
-                let tile = Tile {
-                    c: c_rows[c_off..].as_mut_ptr(),
-                    ldc: n,
-                    rows: tile_rows,
-                    cols,
-                    first: !accumulate,
-                    last: true,
-                    bias: tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
-                    epilogue,
-                };
-                // SAFETY: the AMX level implies AVX-512F; the assert above bounds the tile's
-                // rows × cols in C and `tile_bias` has `cols` values.
-                unsafe { x86::finish_avx512(&product[..tile_rows * NR], &tile) };
+                assert!((tile_rows - 1) * n + cols <= out_len - c_off, "tile out of bounds");
+                let bias_ptr = tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
+                match &mut out {
+                    Out::F32 { c, accumulate } => {
+                        let tile = Tile {
+                            c: c[c_off..].as_mut_ptr(),
+                            ldc: n,
+                            rows: tile_rows,
+                            cols,
+                            first: !*accumulate,
+                            last: true,
+                            bias: bias_ptr,
+                            epilogue,
+                        };
+                        // SAFETY: the AMX level implies AVX-512F/DQ; the assert above bounds the
+                        // tile's rows × cols in C and `tile_bias` has `cols` values.
+                        unsafe { x86::finish_avx512(&product[..tile_rows * NR], &tile) };
+                    }
+                    Out::Bf16(c) => {
+                        let gelu = epilogue == Epilogue::Gelu;
+                        // SAFETY: the AMX level implies AVX-512F/DQ/BW/VL and AVX512-BF16; the
+                        // assert above bounds rows × cols of the output at stride n.
+                        unsafe { x86::finish_bf16(&product[..tile_rows * NR], (tile_rows, cols), bias_ptr, gelu, c[c_off..].as_mut_ptr(), n) };
+                    }
+                }
             }
         }
     }

@@ -57,6 +57,6 @@ mod pack;
 mod quant;
 mod x86;
 
-pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex};
+pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa};
 pub use pack::{Mat, to_bf16_bits};

@@ -87,6 +87,39 @@ mod imp {
         unsafe { finish(acc, t) }
     }
 
+    /// Like [`finish`] on the first and last k-block (no accumulation), writing bf16 bits
+    /// (round to nearest even) into `out` (`t_rows` rows of stride `ldo`) instead of fp32 C:
+    /// the output of a GEMM that only feeds the next GEMM.
+    ///
+    /// # Safety
+    /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available; `out` addresses `rows` × `cols` writable
+    /// values with stride `ldo`; `bias` (when not null) has `cols` readable floats.
+    #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
+    pub unsafe fn finish_bf16(acc: &[f32], (rows, cols): (usize, usize), bias: *const f32, gelu: bool, out: *mut u16, ldo: usize) {
+        assert!(acc.len() >= rows * NR && cols <= NR, "epilogue tile larger than its product");
+        // SAFETY: per the contract; masks cover only columns below `cols`, fully masked-off
+        // vectors are skipped before any pointer to them is formed.
+        unsafe {
+            let m = masks(cols);
+            for r in 0..rows {
+                for (v, &mv) in m.iter().enumerate() {
+                    if mv == 0 {
+                        continue;
+                    }
+                    let mut x = _mm512_loadu_ps(acc.as_ptr().add(r * NR + v * 16));
+                    if !bias.is_null() {
+                        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, bias.add(v * 16)));
+                    }
+                    if gelu {
+                        x = gelu512(x);
+                    }
+                    let b = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x));
+                    _mm256_mask_storeu_epi16(out.add(r * ldo + v * 16) as *mut i16, mv, b);
+                }
+            }
+        }
+    }
+
     /// The accumulator registers as a row-major `MR`×`NR` tile (constant indices only, so the
     /// callers' accumulators stay in registers until here).
     #[inline(always)]

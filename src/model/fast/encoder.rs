@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 
 use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
-use bertkit_kernels::{Epilogue, Isa, Precision, gemm, isa};
+use bertkit_kernels::{Epilogue, Isa, Precision, gemm, gemm_from_bits, gemm_to_bits, isa};
 
 use super::weights::{Dense, Norm, values};
 use crate::model::{Activation, BertEncoder, LoadError, ModelConfig};
@@ -40,6 +40,8 @@ pub struct FastEncoder {
     /// Activation buffers kept between calls: a batch of 32 × 128 needs ~60 MB of them, and
     /// fresh ones cost the kernel zeroing every page again (10 % of inference time).
     scratch: Mutex<Vec<Vec<f32>>>,
+    /// The feed-forward's inner activation as bf16 bits, when it never exists in fp32 (below).
+    inner_bits: Mutex<Vec<u16>>,
 }
 
 impl FastEncoder {
@@ -72,6 +74,7 @@ impl FastEncoder {
             pooler: encoder.pooler.as_ref().map(|p| Dense::from_linear(p, precision, "pooler")).transpose()?,
             config: cfg,
             scratch: Mutex::new(Vec::new()),
+            inner_bits: Mutex::new(Vec::new()),
         })
     }
 
@@ -123,6 +126,7 @@ impl FastEncoder {
         let mut pool = self.scratch.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
         let mut take = || pool.pop().unwrap_or_default();
         let (mut qkv, mut ctx, mut a, mut inter, mut out) = (take(), take(), take(), take(), take());
+        let mut inner_bits = self.inner_bits.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
         ctx.resize(rows * h, 0.0);
         for d in 0..cfg.num_hidden_layers {
             for layer in &self.layers[cfg.layers_at_depth(d)] {
@@ -141,13 +145,23 @@ impl FastEncoder {
                 let an = &layer.attention_norm;
                 add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);
                 let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-                dense_into(&a, rows, &layer.ffn_in, epilogue, &mut inter);
-                match cfg.activation {
-                    Activation::Gelu => {}
-                    Activation::GeluTanh => gelu_tanh(&mut inter),
-                    Activation::Relu => relu(&mut inter),
+                let ffn_in = &layer.ffn_in;
+                if isa() == Isa::Amx && ffn_in.weight.precision() == Precision::Bf16 && cfg.activation == Activation::Gelu {
+                    // On AMX tiles the inner activation only exists in bf16: the first GEMM's
+                    // epilogue (bias, GELU) writes the bits the second reads in place. The same
+                    // values as writing fp32 and converting, without the round trip through memory.
+                    gemm_to_bits(&a, rows, &ffn_in.weight, Some(&ffn_in.bias), Epilogue::Gelu, &mut inner_bits);
+                    out.resize(rows * h, 0.0);
+                    gemm_from_bits(&inner_bits, rows, &layer.ffn_out.weight, Some(&layer.ffn_out.bias), Epilogue::None, &mut out);
+                } else {
+                    dense_into(&a, rows, ffn_in, epilogue, &mut inter);
+                    match cfg.activation {
+                        Activation::Gelu => {}
+                        Activation::GeluTanh => gelu_tanh(&mut inter),
+                        Activation::Relu => relu(&mut inter),
+                    }
+                    dense_into(&inter, rows, &layer.ffn_out, Epilogue::None, &mut out);
                 }
-                dense_into(&inter, rows, &layer.ffn_out, Epilogue::None, &mut out);
                 let on = &layer.output_norm;
                 add_layer_norm(&mut out, &a, h, &on.gamma, &on.beta, on.eps);
                 std::mem::swap(&mut x, &mut out);
@@ -155,6 +169,9 @@ impl FastEncoder {
         }
         if let Ok(mut p) = self.scratch.lock() {
             p.extend([qkv, ctx, a, inter, out]);
+        }
+        if let Ok(mut b) = self.inner_bits.lock() {
+            *b = inner_bits;
         }
         let pooled = self.pooler.as_ref().map(|p| {
             let cls: Vec<f32> = (0..b).flat_map(|bi| x[bi * t * h..bi * t * h + h].iter().copied()).collect();
