@@ -222,13 +222,8 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
 fn dequant_rows(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
     #[cfg(target_arch = "x86_64")]
     if crate::level::isa() >= crate::level::Isa::Avx512 {
-        let cols = sw.len();
-        for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
-            // SAFETY: the AVX-512 levels have F/DQ; every slice has `cols` values.
-            unsafe {
-                crate::x86::dequant_row(&acc[r * ACC_LD..], (sa, za), (sw, sum_w), bias, epi == Epilogue::Gelu, &mut c[r * ldc..r * ldc + cols]);
-            }
-        }
+        // SAFETY: the AVX-512 levels have F/DQ; the function checks every slice's extent.
+        unsafe { crate::x86::dequant_rows((acc, ACC_LD), (&qa.scale, &qa.zp), (sw, sum_w), bias, epi == Epilogue::Gelu, (c, ldc)) };
         return;
     }
     dequant_rows_plain(acc, qa, sw, sum_w, bias, epi, c, ldc);

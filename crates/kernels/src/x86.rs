@@ -284,33 +284,45 @@ mod imp {
         out[n..].fill(0);
     }
 
-    /// The int8 epilogue for one row (`quant`): out[j] = sa·sw[j]·(acc[j] − za·sum_w[j]) + bias[j],
-    /// then GELU when `gelu`, for `j < out.len()`.
+    /// The int8 epilogue for a block of rows (`quant`): for row r (scale, zero point in `rows`)
+    /// and column j < `cols`, c[r·ldc + j] = sa·sw[j]·(acc[r·acc_ld + j] − za·sum_w[j]) + bias[j],
+    /// then GELU when `gelu`. One call per block, not per row: the row loop runs here.
     ///
     /// # Safety
-    /// AVX-512F/DQ are available; `acc`, `sw`, `sum_w` and `bias` (when given) have at least
-    /// `out.len()` values.
+    /// AVX-512F/DQ are available.
     #[target_feature(enable = "avx512f,avx512dq")]
-    pub unsafe fn dequant_row(acc: &[i32], (sa, za): (f32, i32), (sw, sum_w): (&[f32], &[i32]), bias: Option<&[f32]>, gelu: bool, out: &mut [f32]) {
-        let n = out.len();
-        assert!(acc.len() >= n && sw.len() >= n && sum_w.len() >= n && bias.is_none_or(|b| b.len() >= n), "dequant row shapes");
-        // SAFETY: every access is at `j < n` under a mask of the lanes below `n`, and every
-        // slice has at least `n` values (asserted).
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn dequant_rows(
+        (acc, acc_ld): (&[i32], usize),
+        (scale, zp): (&[f32], &[i32]),
+        (sw, sum_w): (&[f32], &[i32]),
+        bias: Option<&[f32]>,
+        gelu: bool,
+        (c, ldc): (&mut [f32], usize),
+    ) {
+        let (rows, n) = (scale.len().min(zp.len()), sw.len());
+        assert!(sum_w.len() >= n && bias.is_none_or(|b| b.len() >= n), "dequant column shapes");
+        assert!(rows == 0 || (acc.len() >= (rows - 1) * acc_ld + n && c.len() >= (rows - 1) * ldc + n), "dequant row shapes");
+        // SAFETY: every access is at row r < rows, column j < n, under a mask of the lanes below
+        // `n`; the asserts bound the last row of `acc` and `c` and every column slice.
         unsafe {
-            let (vsa, vza) = (_mm512_set1_ps(sa), _mm512_set1_epi32(za));
-            for j in (0..n).step_by(16) {
-                let m: __mmask16 = if j + 16 <= n { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
-                let a = _mm512_maskz_loadu_epi32(m, acc.as_ptr().add(j));
-                let corr = _mm512_mullo_epi32(vza, _mm512_maskz_loadu_epi32(m, sum_w.as_ptr().add(j)));
-                let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(a, corr));
-                let mut y = _mm512_mul_ps(_mm512_mul_ps(x, vsa), _mm512_maskz_loadu_ps(m, sw.as_ptr().add(j)));
-                if let Some(b) = bias {
-                    y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b.as_ptr().add(j)));
+            for r in 0..rows {
+                let (vsa, vza) = (_mm512_set1_ps(scale[r]), _mm512_set1_epi32(zp[r]));
+                let (a_row, c_row) = (acc.as_ptr().add(r * acc_ld), c.as_mut_ptr().add(r * ldc));
+                for j in (0..n).step_by(16) {
+                    let m: __mmask16 = if j + 16 <= n { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                    let a = _mm512_maskz_loadu_epi32(m, a_row.add(j));
+                    let corr = _mm512_mullo_epi32(vza, _mm512_maskz_loadu_epi32(m, sum_w.as_ptr().add(j)));
+                    let x = _mm512_cvtepi32_ps(_mm512_sub_epi32(a, corr));
+                    let mut y = _mm512_mul_ps(_mm512_mul_ps(x, vsa), _mm512_maskz_loadu_ps(m, sw.as_ptr().add(j)));
+                    if let Some(b) = bias {
+                        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, b.as_ptr().add(j)));
+                    }
+                    if gelu {
+                        y = gelu512(y);
+                    }
+                    _mm512_mask_storeu_ps(c_row.add(j), m, y);
                 }
-                if gelu {
-                    y = gelu512(y);
-                }
-                _mm512_mask_storeu_ps(out.as_mut_ptr().add(j), m, y);
             }
         }
     }
