@@ -164,11 +164,10 @@ pub fn gemm_to_bits(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epil
             assert_eq!(bias.len(), n, "bias must have n values");
         }
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
-        out.par_chunks_mut(per * n).enumerate().for_each(|(t, rows_out)| {
+        par_row_blocks(out, n, crate::amx::TILE_ROWS, |r0, rows_out| {
             let rows = rows_out.len() / n;
             let out = crate::gemm_amx::Out::Bf16(rows_out);
-            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), None), &panels, bias, epilogue, (t * per, rows), out);
+            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), None), &panels, bias, epilogue, (r0, rows), out);
         });
         return;
     }
@@ -193,11 +192,10 @@ pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>,
         // are only ever copied or read in place there), so the view carries no fp32 data.
         let shape = Mat { data: &[], rows: m, cols: k, rs: k, cs: 1 };
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
-        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+        par_row_blocks(c, n, crate::amx::TILE_ROWS, |r0, c_rows| {
             let rows = c_rows.len() / n;
             let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate: false };
-            crate::gemm_amx::gemm_rows((shape, Some(bits)), &panels, bias, epilogue, (t * per, rows), out);
+            crate::gemm_amx::gemm_rows((shape, Some(bits)), &panels, bias, epilogue, (r0, rows), out);
         });
         return;
     }
@@ -250,34 +248,33 @@ pub fn gemm_ex(
         _ => None,
     };
     let a_bits = a_bits.or(converted.as_deref());
-    let threads = rayon::current_num_threads().max(1);
     if let Packed::Int8(q) = &b.data {
         assert!(!accumulate, "int8 GEMMs are for inference: they do not accumulate");
-        let per = m.div_ceil(threads).div_ceil(32) * 32;
-        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
-            crate::quant::gemm_rows(a, q, n, bias, epilogue, (t * per, c_rows.len() / n), c_rows);
-        });
+        par_row_blocks(c, n, 32, |r0, c_rows| crate::quant::gemm_rows(a, q, n, bias, epilogue, (r0, c_rows.len() / n), c_rows));
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if let (Packed::Bf16(bp), Isa::Amx) = (&b.data, isa()) {
-        // Rows per task: whole tiles, enough tasks for every thread.
-        let per = m.div_ceil(threads).div_ceil(crate::amx::TILE_ROWS) * crate::amx::TILE_ROWS;
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
+        par_row_blocks(c, n, crate::amx::TILE_ROWS, |r0, c_rows| {
             let rows = c_rows.len() / n;
             let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate };
-            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (t * per, rows), out);
+            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (r0, rows), out);
         });
         return;
     }
-    // Rows per task: a multiple of MR, enough tasks for every thread.
-    let per = m.div_ceil(threads).div_ceil(MR) * MR;
-    c.par_chunks_mut(per * n).enumerate().for_each(|(t, c_rows)| {
-        let r0 = t * per;
-        let rows = c_rows.len() / n;
-        gemm_rows((a, a_bits), b, bias, epilogue, (r0, rows), accumulate, c_rows);
-    });
+    par_row_blocks(c, n, MR, |r0, c_rows| gemm_rows((a, a_bits), b, bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows));
+}
+
+/// Splits the `[m, n]` output `out` into one row range per thread, each a multiple of `unit` rows
+/// (the kernel's row block), and runs `f(first_row, rows_of_out)` on each in parallel.
+fn par_row_blocks<T: Send>(out: &mut [T], n: usize, unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if n == 0 || out.is_empty() {
+        return;
+    }
+    let m = out.len() / n;
+    let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(unit) * unit;
+    out.par_chunks_mut(per * n).enumerate().for_each(|(t, rows)| f(t * per, rows));
 }
 
 /// Rows `r0..r0+rows` of the product into `c_rows`.
