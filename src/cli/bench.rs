@@ -365,9 +365,7 @@ fn gemm(device: &Device) -> Value {
 /// nominal clock of /proc/cpuinfo (`cpu MHz`; turbo can exceed it) × the threads.
 fn level_peaks() -> (Option<f64>, Option<f64>) {
     use bertkit_kernels::Isa;
-    let mhz = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("cpu MHz")).and_then(|l| l.split(':').nth(1)).and_then(|v| v.trim().parse::<f64>().ok()));
+    let mhz = super::cpu::cpuinfo_field("cpu MHz").and_then(|v| v.parse::<f64>().ok());
     let threads = rayon::current_num_threads() as f64;
     let (f32_cycle, bf16_cycle) = match bertkit_kernels::isa() {
         Isa::Portable => (None, None),
@@ -388,12 +386,9 @@ fn run_json_lines(mut c: Command) -> anyhow::Result<Vec<Value>> {
     text.lines().filter(|l| l.trim_start().starts_with('{')).map(|l| Ok(serde_json::from_str(l)?)).collect()
 }
 
-fn run_json(mut c: Command) -> anyhow::Result<Value> {
-    let out = c.output().with_context(|| format!("running {c:?}"))?;
-    anyhow::ensure!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().rev().find(|l| l.trim_start().starts_with('{')).unwrap_or("{}");
-    Ok(serde_json::from_str(line)?)
+/// The last JSON object line `c` prints (`{}` when none).
+fn run_json(c: Command) -> anyhow::Result<Value> {
+    Ok(run_json_lines(c)?.pop().unwrap_or_else(|| json!({})))
 }
 
 fn print_table(ours: &[Value], peers: &[Value]) {

@@ -33,15 +33,17 @@ fn levels() -> Vec<Isa> {
     [Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|l| *l <= detected_isa()).collect()
 }
 
+/// The value of the first `/proc/cpuinfo` line starting with `name` (trimmed), if any.
+pub fn cpuinfo_field(name: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
+}
+
 /// The CPU's model name and flags, and the kernels' level.
 pub fn cpu_summary() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let field = |name: &str| info.lines().find(|l| l.starts_with(name)).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim();
-    let model = match field("model name") {
-        "" => "unknown CPU",
-        m => m,
-    };
-    let flags: Vec<&str> = field("flags").split_whitespace().collect();
+    let model = cpuinfo_field("model name").filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown CPU".into());
+    let flags_line = cpuinfo_field("flags").unwrap_or_default();
+    let flags: Vec<&str> = flags_line.split_whitespace().collect();
     let wanted = ["avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile"];
     let have: Vec<&str> = wanted.into_iter().filter(|w| flags.contains(w)).collect();
     format!(

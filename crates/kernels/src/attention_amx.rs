@@ -35,7 +35,7 @@ thread_local! {
 
 /// Whether this path handles heads of `hd` values (whole tiles of k and of output columns).
 pub(crate) fn supports(hd: usize) -> bool {
-    hd > 0 && hd % TILE_K == 0
+    hd > 0 && hd.is_multiple_of(TILE_K)
 }
 
 /// The context rows `[len, hd]` of text `b`, head `head`, from the fused projection as bf16 bits

@@ -385,7 +385,7 @@ crate::dispatch!(finish_tile(acc: &[f32; MR * NR], t: TileArgs<'_>) {
             if last {
                 x += bias.map_or(0.0, |bb| bb[j]);
                 if epi == Epilogue::Gelu {
-                    x = crate::ops::gelu_vec(x);
+                    x = gelu_scalar(x);
                 }
             }
             *o = x;
@@ -440,13 +440,11 @@ fn portable(kc: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize)
     }
 }
 
-/// x·Φ(x) with the same erf approximation as the vector kernel.
+/// x·Φ(x) with the same erf approximation as the vector kernel ([`crate::ops::erf_parts`]);
+/// loops over it vectorise.
+#[inline(always)]
 pub fn gelu_scalar(x: f32) -> f32 {
-    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * z);
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let erf = (1.0 - poly * (-z * z).exp()).copysign(x);
-    0.5 * x * (1.0 + erf)
+    0.5 * x * (1.0 + crate::ops::erf_parts(x).0)
 }
 
 /// GELU in place, vectorised where the CPU allows.
@@ -461,7 +459,7 @@ pub fn gelu(x: &mut [f32]) {
 }
 
 crate::dispatch!(gelu_plain(x: &mut [f32]) {
-    x.iter_mut().for_each(|v| *v = crate::ops::gelu_vec(*v));
+    x.iter_mut().for_each(|v| *v = gelu_scalar(*v));
 });
 
 #[cfg(test)]

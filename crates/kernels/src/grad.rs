@@ -152,13 +152,9 @@ pub fn layer_norm_backward(dy: &mut [f32], xhat: &[f32], rstd: &[f32], width: us
 #[inline(always)]
 fn gelu_grad(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
-    // Φ(x) = gelu(x)/x away from 0; compute it directly to stay finite at 0.
-    let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * z);
-    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    // e^(−z²) = e^(−x²/2): the same exponential serves erf and the density φ(x).
-    let e = crate::ops::exp_neg(-z * z);
-    let erf = (1.0 - poly * e).copysign(x);
+    // Φ(x) = (1 + erf(x/√2))/2, computed directly to stay finite at 0; the same exponential
+    // e^(−x²/2) serves erf and the density φ(x).
+    let (erf, e) = crate::ops::erf_parts(x);
     0.5 * (1.0 + erf) + x * INV_SQRT_2PI * e
 }
 
@@ -176,7 +172,7 @@ pub fn gelu_backward(pre: &[f32], dy: &mut [f32]) {
 
 dispatch!(pub gelu_to_serial(pre: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(pre) {
-        *o = crate::ops::gelu_vec(x);
+        *o = crate::gemm::gelu_scalar(x);
     }
 });
 

@@ -7,7 +7,8 @@
 //! otherwise, so one binary runs on any x86-64.
 
 /// `dispatch!(pub name(args) { body })` instantiates `$body` for AVX-512, for AVX2+FMA and as
-/// portable code, and calls the one the CPU level allows (every feature an instantiation enables is checked by `level::detect`).
+/// portable code, and calls the one the CPU level allows (`level::detect` checks every feature
+/// an instantiation enables).
 #[macro_export]
 #[doc(hidden)]
 macro_rules! dispatch {

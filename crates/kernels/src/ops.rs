@@ -90,15 +90,17 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     p * f32::from_bits(((n as i32 + 127) << 23) as u32)
 }
 
-/// Exact-erf GELU as [`gelu_scalar`] computes it, with [`exp_neg`] in place of libm's `exp`
-/// so that loops over it vectorise (the int8 epilogue).
+/// (erf(x/√2), e^(−x²/2)): erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the
+/// exponential shared with it (e^(−z²) for z = x/√2). Plain arithmetic with [`exp_neg`], so loops
+/// over it vectorise. The one scalar definition behind GELU (`gemm::gelu_scalar`) and its
+/// derivative (`grad::gelu_grad`); `x86::gelu512` is the same formula in intrinsics.
 #[inline(always)]
-pub(crate) fn gelu_vec(x: f32) -> f32 {
+pub(crate) fn erf_parts(x: f32) -> (f32, f32) {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();
     let t = 1.0 / (1.0 + 0.327_591_1 * z);
     let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let erf = (1.0 - poly * exp_neg(-z * z)).copysign(x);
-    0.5 * x * (1.0 + erf)
+    let e = exp_neg(-z * z);
+    ((1.0 - poly * e).copysign(x), e)
 }
 
 dispatch!(pub softmax_rows(s: &mut [f32], width: usize) {

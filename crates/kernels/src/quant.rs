@@ -165,7 +165,7 @@ thread_local! {
 /// Rows `r0..r0+rows` of `a · b` (+ bias, → epilogue) into `c_rows` (`[rows, n]`, overwritten).
 pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, epi: Epilogue, (r0, rows): (usize, usize), c_rows: &mut [f32]) {
     let k = a.cols;
-    assert!(4 * b.depth >= k && b.depth % 16 == 0, "int8 panels of depth {} cannot hold k = {k}", b.depth);
+    assert!(4 * b.depth >= k && b.depth.is_multiple_of(16), "int8 panels of depth {} cannot hold k = {k}", b.depth);
     assert!(b.data.len() >= n.div_ceil(NR) * b.depth * NR && b.scale.len() == n && c_rows.len() >= rows * n, "int8 GEMM shapes");
     let lda = 4 * b.depth;
     let tiles = crate::level::amx_int8();
@@ -180,7 +180,8 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
                 products(qa, b, lda, (p, cols), tiles, acc);
                 let c = &mut c_rows[m0 * n + p * NR..];
                 let bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
-                dequant_rows(acc, qa, &b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols], bias, epi, c, n);
+                let cols_w = (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]);
+                dequant_rows(acc, qa, cols_w, bias, epi, (c, n));
             }
         }
     });
@@ -194,15 +195,16 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
         let panel = &b.data[p * depth * NR..(p + 1) * depth * NR];
         // Column tiles of 16 in pairs; an odd last tile is paired with itself.
         let col_tiles = cols.div_ceil(16);
+        // SAFETY: AMX-INT8 is usable (`level::amx_int8`, which implies `amx::usable`).
+        unsafe { crate::amx::configure() };
         for ct in (0..col_tiles).step_by(2) {
             let halves = [panel[ct * 16..].as_ptr(), panel[(ct + 1).min(col_tiles - 1) * 16..].as_ptr()];
             for s in 0..qa.bytes.len() / (SLAB * lda) {
-                // SAFETY: AMX-INT8 is usable (`level::amx_int8`); the slab has 32 rows of `lda =
+                // SAFETY: the tiles are configured (above); the slab has 32 rows of `lda =
                 // 64·(depth/16)` bytes; each half reads `depth` quad-rows of 16 quads at stride NR
                 // from column tile ≤ 2 of the panel (ct·16 + 16 ≤ NR); `acc` has 32 rows of
                 // ACC_LD from row 32·s, and the store's 32 columns from ct·16 ≤ 32 fit in ACC_LD.
                 unsafe {
-                    crate::amx::configure();
                     crate::amx::tile_32x32_i8(
                         depth / 16,
                         (qa.bytes[s * SLAB * lda..].as_ptr(), lda),
@@ -219,24 +221,26 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
 }
 
 /// Dequantizes every row's products into C (`ldc` floats per row), then bias and epilogue.
-fn dequant_rows(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
+/// `cols_w`: each column's weight scale and int8 sum; `c_ld`: C and its row stride.
+fn dequant_rows(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
     #[cfg(target_arch = "x86_64")]
     if crate::level::isa() >= crate::level::Isa::Avx512 {
         // SAFETY: the AVX-512 levels have F/DQ; the function checks every slice's extent.
-        unsafe { crate::x86::dequant_rows((acc, ACC_LD), (&qa.scale, &qa.zp), (sw, sum_w), bias, epi == Epilogue::Gelu, (c, ldc)) };
+        unsafe { crate::x86::dequant_rows((acc, ACC_LD), (&qa.scale, &qa.zp), cols_w, bias, epi == Epilogue::Gelu, c_ld) };
         return;
     }
-    dequant_rows_plain(acc, qa, sw, sum_w, bias, epi, c, ldc);
+    dequant_rows_plain(acc, qa, cols_w, bias, epi, c_ld);
 }
 
-crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, sw: &[f32], sum_w: &[i32], bias: Option<&[f32]>, epi: Epilogue, c: &mut [f32], ldc: usize) {
+crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
+    let ((sw, sum_w), (c, ldc)) = (cols_w, c_ld);
     let cols = sw.len();
     for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
         let out = &mut c[r * ldc..r * ldc + cols];
         let row = &acc[r * ACC_LD..r * ACC_LD + cols];
         for j in 0..cols {
             let x = sa * sw[j] * (row[j] - za * sum_w[j]) as f32 + bias.map_or(0.0, |bb| bb[j]);
-            out[j] = if epi == Epilogue::Gelu { crate::ops::gelu_vec(x) } else { x };
+            out[j] = if epi == Epilogue::Gelu { crate::gemm::gelu_scalar(x) } else { x };
         }
     }
 });

@@ -128,28 +128,27 @@ impl FastEncoder {
         let (mut qkv, mut ctx, mut a, mut inter, mut out) = (take(), take(), take(), take(), take());
         let mut inner_bits = self.inner_bits.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
         ctx.resize(rows * h, 0.0);
+        // Decided once for all layers (they share one precision). On AMX tiles attention's small
+        // GEMMs run in bf16 for the bf16 and int8 engines (with AVX512-BF16 alone bf16 operands
+        // measured no faster there: converting the scores costs what the products save; int8
+        // would quantize activations times activations twice). With bf16 weights and the erf
+        // GELU, the feed-forward's inner activation exists only in bf16: the first GEMM's epilogue
+        // (bias, GELU) writes the bits the second reads in place — the same values as writing
+        // fp32 and converting, without the round trip through memory.
+        let weights = self.layers.first().map_or(Precision::F32, |l| l.qkv.weight.precision());
+        let tiles = isa() == Isa::Amx;
+        let attention_precision = if tiles && weights != Precision::F32 { Precision::Bf16 } else { Precision::F32 };
+        let inner_in_bf16 = tiles && weights == Precision::Bf16 && cfg.activation == Activation::Gelu;
+        let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
         for d in 0..cfg.num_hidden_layers {
             for layer in &self.layers[cfg.layers_at_depth(d)] {
                 dense_into(&x, rows, &layer.qkv, Epilogue::None, &mut qkv);
-                // Attention's small GEMMs run in bf16 only on AMX tiles: with AVX512-BF16 alone, bf16
-                // operands measured no faster there (converting the scores costs what the
-                // products save).
-                // The int8 engine keeps attention in bf16 there too (its products are activations
-                // times activations, which per-row int8 would quantize twice).
-                let attention_precision = match (isa(), layer.qkv.weight.precision()) {
-                    (Isa::Amx, Precision::Bf16 | Precision::Int8) => Precision::Bf16,
-                    _ => Precision::F32,
-                };
                 attention(&qkv, &lens, (t, heads, hd), attention_precision, &mut ctx);
                 dense_into(&ctx, rows, &layer.attention_out, Epilogue::None, &mut a);
                 let an = &layer.attention_norm;
                 add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);
-                let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
                 let ffn_in = &layer.ffn_in;
-                if isa() == Isa::Amx && ffn_in.weight.precision() == Precision::Bf16 && cfg.activation == Activation::Gelu {
-                    // On AMX tiles the inner activation only exists in bf16: the first GEMM's
-                    // epilogue (bias, GELU) writes the bits the second reads in place. The same
-                    // values as writing fp32 and converting, without the round trip through memory.
+                if inner_in_bf16 {
                     gemm_to_bits(&a, rows, &ffn_in.weight, Some(&ffn_in.bias), Epilogue::Gelu, &mut inner_bits);
                     out.resize(rows * h, 0.0);
                     gemm_from_bits(&inner_bits, rows, &layer.ffn_out.weight, Some(&layer.ffn_out.bias), Epilogue::None, &mut out);
