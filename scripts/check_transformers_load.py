@@ -7,6 +7,7 @@ ElectraFor…) and compares its scores with `bertkit predict --json`.
 
 Scores match only for models trained with the family's default `--pooling` and `--head-hidden`
 (the architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
+bertkit scores in fp32 (`--engine kernels`), as transformers does.
 Prints one JSON line; exits 1 when the largest difference exceeds 1e-4.
 """
 import json
@@ -33,7 +34,9 @@ if logits.shape[1] == 1:
 else:
     theirs = torch.softmax(logits, dim=1).max(dim=1).values.tolist()
 
-out = subprocess.run([bertkit, "predict", "--json", "--model", model_dir, *texts],
+# fp32 on the kernels: parity is an fp32 statement (`auto` may pick bf16, which moves scores
+# in the fourth decimal).
+out = subprocess.run([bertkit, "predict", "--json", "--engine", "kernels", "--model", model_dir, *texts],
                      check=True, capture_output=True, text=True).stdout
 ours = [p["score"] for p in json.loads(out)["predictions"]]
 diff = max(abs(a - b) for a, b in zip(ours, theirs))

@@ -9,7 +9,7 @@ use bertkit::model::fast::{FastClassifier, FastEncoder, Precision};
 use bertkit::model::{BertEncoder, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextTokenizer, TokenBatch};
 use burn::tensor::Device;
-use common::{assert_close, f32s, golden, model_dir, root, u32s};
+use common::{assert_close, assert_rows_differ, f32s, golden, model_dir, ran, root, u32s};
 
 const TOL: f32 = 1e-4;
 
@@ -32,13 +32,30 @@ fn fp32_forward_matches_pytorch_on_minilm() {
         assert_close(&pooled[..8], &f32s(&g[key]), TOL, "pooler_output");
         assert_close(&out.sequence[..8], &f32s(&g["last_hidden_state_0_0_first8"]), TOL, "last_hidden_state[0,0]");
         assert_close(&out.sequence[384..392], &f32s(&g["last_hidden_state_0_1_first8"]), TOL, "last_hidden_state[0,1]");
+        // Every other value the golden file holds: the last real token, and sums/norms that see
+        // all 384 dimensions of the pooler and of every real token.
+        let (h, n_real) = (384, g["num_real_tokens"].as_u64().unwrap() as usize);
+        let last = (n_real - 1) * h;
+        assert_close(&out.sequence[last..last + 8], &f32s(&g["last_hidden_state_0_last_real_first8"]), TOL, "last real token");
+        let num = |k: &str| g[k].as_f64().unwrap() as f32;
+        let sum = |v: &[f32]| v.iter().sum::<f32>();
+        let l2 = pooled.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert_close(&[sum(pooled), l2], &[num("pooler_output_0_sum"), num("pooler_output_0_l2")], 1e-3, "pooler sum, l2");
+        assert_close(&[sum(&out.sequence[..h])], &[num("last_hidden_state_0_0_sum")], 1e-3, "[CLS] state sum");
+        assert_close(&[sum(&out.sequence[..n_real * h])], &[num("last_hidden_state_real_tokens_sum")], 1e-2, "real tokens sum");
+        let mut mean = vec![0.0f32; 8];
+        for t in 0..n_real {
+            mean.iter_mut().zip(&out.sequence[t * h..t * h + 8]).for_each(|(m, x)| *m += x / n_real as f32);
+        }
+        assert_close(&mean, &f32s(&g["mean_pooled_real_tokens_first8"]), TOL, "mean over real tokens");
     }
+    ran("MiniLM fp32 forward vs PyTorch (padded and unpadded)");
 }
 
 #[test]
 fn bf16_forward_stays_close_to_fp32() {
     if !bertkit_kernels::isa().bf16() {
-        eprintln!("skipped: level {} has no bf16 GEMM (bf16 would run in fp32)", bertkit_kernels::isa().name());
+        eprintln!("skipped: bf16_forward_stays_close_to_fp32: level {} has no bf16 GEMM (bf16 would run in fp32)", bertkit_kernels::isa().name());
         return;
     }
     let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
@@ -49,6 +66,7 @@ fn bf16_forward_stays_close_to_fp32() {
     let worst = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 0.05, "bf16 pooled output differs from fp32 by {worst}");
     assert!(worst > 0.0, "bf16 gave exactly fp32's output: bf16 was not exercised");
+    ran(&format!("MiniLM bf16 forward (worst pooled difference from fp32 {worst:.1e})"));
 }
 
 #[test]
@@ -111,6 +129,8 @@ fn every_family_matches_transformers_logits() {
         let bundle = ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
         let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
         let logits: Vec<f32> = FastClassifier::from_burn(model, Precision::F32).unwrap().logits(&batch).concat();
+        assert_rows_differ(&f32s(&g["logits"]), 3, 100.0 * TOL, &format!("{family} logits"));
         assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
+        ran(&format!("{family} fp32 hidden states and logits vs transformers"));
     }
 }

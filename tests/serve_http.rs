@@ -248,11 +248,44 @@ async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
     assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, None).await.0, StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_error_fails_only_its_own_batch_with_a_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let mut cfg = config(&model_dir);
+    cfg.max_batch_size = 1;
+    let real = load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap();
+    // The first batch fails inside the model; every later one is scored.
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let fake = Batcher::start(
+        Box::new(move |enc| match c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+            0 => Err("injected failure".to_string()),
+            _ => Ok(vec![vec![0.5]; enc.len()]),
+        }),
+        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 },
+        ServerMetrics::new(),
+    );
+    let state = AppState::new(cfg, ServerMetrics::new());
+    state.set_model(LoadedModel { batcher: fake, ..real });
+    let app = router(state);
+    let body = r#"{"instances":["good"]}"#;
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("injected failure"), "{v}");
+    // The worker lives on: the next batch is answered, and the server stays healthy.
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["predictions"][0].as_f64().is_some(), "{v}");
+    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 const SEED_SENTENCES: [&str; 5] =
     ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
 
 #[test]
-fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_drains() {
+fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let model = export_tiny(dir.path(), &["neg", "pos"]);
     let bin = env!("CARGO_BIN_EXE_bertkit");
@@ -295,6 +328,49 @@ fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_drains() {
     }
     // SIGTERM: graceful shutdown, exit status 0.
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn sigterm_finishes_the_requests_in_flight_before_exiting() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_tiny(dir.path(), &["neg", "pos"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // The batcher holds a lone request for up to 1.5 s waiting for company: SIGTERM lands while
+    // the request is queued, not yet scored.
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_bertkit"))
+        .args(["serve", "--model", model.to_str().unwrap(), "--port", &port.to_string()])
+        .args(["--max-wait-ms", "1500", "--max-batch-size", "64"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking_free_client();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        while !client.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(start.elapsed() < Duration::from_secs(60), "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sent = std::time::Instant::now();
+        let in_flight = tokio::spawn({
+            let (client, base) = (client.clone(), base.clone());
+            async move {
+                let body = json!({ "instances": ["the movie was great !"] });
+                client.post(format!("{base}/v1/models/imdb:predict")).json(&body).send().await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+        let r = in_flight.await.unwrap().expect("the in-flight request was dropped by the shutdown");
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert!(v["predictions"][0].as_f64().is_some(), "{v}");
+        let waited = sent.elapsed();
+        assert!(waited >= Duration::from_millis(1000), "answered after {waited:?}: it was not in flight at SIGTERM");
+    });
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }

@@ -87,10 +87,13 @@ fn train_exports_a_folder_that_reloads_to_identical_scores() {
     let loss: Vec<f64> = history["loss"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
     assert!(loss[2] < loss[0], "loss did not fall: {loss:?}");
 
-    // Reload twice: identical scores (deterministic eval, exact round trip of the weights).
+    // Reload twice: identical scores (evaluation is deterministic). That the export holds the
+    // trained model's own weights is checked in-process, against the trained model's scores, by
+    // `tests/trainer_rules.rs`; that transformers reads them the same way, here.
     let a = scores(&out, PROBES);
     let b = scores(&out, PROBES);
     assert_eq!(a, b);
+    transformers_loads_with_the_same_scores(&out);
     // The exported encoder equals the trained one in the bundle: reload its safetensors as a plain
     // BertModel (with the `bert.` prefix) and check the classifier round-trips the same logits.
     let enc = BertEncoder::from_dir(&out, &Device::flex()).unwrap();
@@ -330,7 +333,27 @@ fn every_family_fine_tunes_exports_and_predicts() {
         assert!(s.iter().flatten().all(|p| (0.0..=1.0).contains(p)), "{family}: {s:?}");
         let printed = ok(bertkit().args(["predict", "--model", out.to_str().unwrap(), PROBES[0]]).output().unwrap());
         assert!(printed.contains("score:"), "{family}: {printed}");
+        transformers_loads_with_the_same_scores(&out);
     }
+}
+
+/// `scripts/check_transformers_load.py`: transformers' `AutoModelForSequenceClassification`
+/// loads the export and scores five texts as `bertkit predict --json` does (within 1e-4). Runs
+/// where the reference venv exists (`.venv`, or `BERTKIT_PYTHON`); prints why it skipped otherwise.
+fn transformers_loads_with_the_same_scores(model: &Path) {
+    let python = std::env::var_os("BERTKIT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| common::root().join(".venv/bin/python"));
+    let has_transformers = Command::new(&python).args(["-c", "import transformers, torch"]).output().is_ok_and(|o| o.status.success());
+    if !has_transformers {
+        eprintln!("skipped: transformers load check ({} has no transformers + torch; see README's peer venv)", python.display());
+        return;
+    }
+    let script = common::root().join("scripts/check_transformers_load.py");
+    let out = Command::new(&python).arg(script).arg(model).arg(env!("CARGO_BIN_EXE_bertkit")).output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "transformers scores {} differently:\n{line}\n{}", model.display(), String::from_utf8_lossy(&out.stderr));
+    eprintln!("transformers load check: {}", line.trim());
 }
 
 /// A GloVe file for the tiny reviews' words (some left out, to be reported missing), plus a

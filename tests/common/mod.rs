@@ -52,3 +52,23 @@ pub fn assert_close(actual: &[f32], expected: &[f32], tol: f32, what: &str) {
         assert!((a - e).abs() <= tol, "{what}[{i}]: got {a}, expected {e} (tolerance {tol})");
     }
 }
+
+/// Fails unless every two rows of `values` (rows of `width`) differ somewhere by more than `gap`:
+/// a golden comparison at tolerance `tol` only sees a bug that mixes rows up (every row given row
+/// 0's scores, a head that drops its activation) when the rows themselves are far apart.
+pub fn assert_rows_differ(values: &[f32], width: usize, gap: f32, what: &str) {
+    let rows: Vec<&[f32]> = values.chunks(width).collect();
+    for (i, a) in rows.iter().enumerate() {
+        for (j, b) in rows.iter().enumerate().skip(i + 1) {
+            let d = a.iter().zip(*b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(d > gap, "{what}: golden rows {i} and {j} differ by only {d} (need > {gap})");
+        }
+    }
+}
+
+/// One line in the test output naming what a golden or gradient test ran and at which kernels
+/// level (`scripts/test.sh` shows these lines, with the skips, for every level it runs).
+pub fn ran(what: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    eprintln!("ran: {test}: {what} at level {}", bertkit_kernels::isa().name());
+}

@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn one_block_product_matches_scalar_sums() {
         if !usable() {
-            eprintln!("skipped: this CPU/OS has no usable AMX-BF16");
+            eprintln!("skipped: {}: this CPU/OS (or BERTKIT_CPU) gives no usable AMX-BF16", crate::level::test_name());
             return;
         }
         let (steps, rows) = (2, 2 * TILE_ROWS);

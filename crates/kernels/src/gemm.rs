@@ -535,7 +535,7 @@ mod tests {
     /// request then runs in fp32, and comparing that with fp32 would test nothing).
     fn bf16_runs_here() -> bool {
         if !isa().bf16() {
-            eprintln!("skipped: level {} has no bf16 GEMM (bf16 requests run in fp32)", isa().name());
+            eprintln!("skipped: {}: level {} has no bf16 GEMM (bf16 requests run in fp32)", crate::level::test_name(), isa().name());
         }
         isa().bf16()
     }

@@ -124,6 +124,12 @@ fn cpu_vendor_is_amd() -> bool {
     false
 }
 
+/// The running test's name (the test harness names each test's thread after it), for skip lines.
+#[cfg(test)]
+pub(crate) fn test_name() -> String {
+    std::thread::current().name().unwrap_or("a test").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,7 +275,7 @@ mod tests {
         // On AMX this runs the tile path (padded slabs, padded keys masked by the softmax); on
         // other bf16 levels the generic bf16 GEMMs. Lengths straddle the 32-row slabs.
         if !crate::level::isa().bf16() {
-            eprintln!("skipped: level {} has no bf16 GEMM", crate::level::isa().name());
+            eprintln!("skipped: {}: level {} has no bf16 GEMM", crate::level::test_name(), crate::level::isa().name());
             return;
         }
         for hd in [32, 64] {

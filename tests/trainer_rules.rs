@@ -1,0 +1,182 @@
+//! Rules both fine-tuning trainers (burn's autodiff and the kernels) must keep, checked through
+//! `train_classifier` on the tiny random BERT: AdamW's decoupled weight decay skips biases and
+//! LayerNorm, clipping scales every gradient by one global norm (PyTorch's `clip_grad_norm_`,
+//! not per tensor), and the export reloads to the trained model's own scores.
+
+mod common;
+
+use std::sync::{Mutex, MutexGuard};
+
+use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
+use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling, TextClassifier};
+use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextEncoder, TextTokenizer, TokenBatch};
+use bertkit::train::fast::Params;
+use bertkit::train::{Split, TrainPlan, TrainRun, train_classifier};
+use bertkit_kernels::Precision;
+use burn::tensor::Device;
+use common::tiny::write_tiny_bert;
+
+const TEXTS: &[&str] = &[
+    "the movie was great and fun !",
+    "awful , boring and the worst plot",
+    "it was a film",
+    "the best movie , i love it",
+    "dull and bad",
+    "a movie",
+];
+
+/// The two trainers: burn's autodiff (`None`) and the kernels in fp32.
+const TRAINERS: [(&str, Option<Precision>); 2] = [("burn", None), ("kernels", Some(Precision::F32))];
+
+struct Setup {
+    tmp: tempfile::TempDir,
+    model: BertClassifier,
+    tok: TextTokenizer,
+    enc: Vec<Encoded>,
+    labels: Vec<usize>,
+}
+
+fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("tiny-bert");
+    write_tiny_bert(&dir);
+    let encoder = BertEncoder::from_dir(&dir, &Device::flex()).unwrap();
+    let model = BertClassifier::new(encoder, Pooling::Pooler, None, 2, 0.0, 7).unwrap();
+    let tok = TextTokenizer::from_dir(&dir, EncodePlan::default()).unwrap();
+    let enc = TEXTS.iter().map(|t| tok.encode(t, None).unwrap()).collect();
+    let labels = (0..TEXTS.len()).map(|i| i % 2).collect();
+    Setup { tmp, model, tok, enc, labels }
+}
+
+/// One optimizer step on all texts at learning rate `lr` (no warm-up, no decay of the rate).
+fn one_step_plan(lr: f64) -> TrainPlan {
+    TrainPlan {
+        epochs: 1,
+        batch_size: TEXTS.len(),
+        eval_batch_size: TEXTS.len(),
+        learning_rate: lr,
+        warmup_ratio: 0.0,
+        constant_lr: true,
+        ..TrainPlan::default()
+    }
+}
+
+/// burn draws dropout masks and head initialisations from its device's one global generator
+/// (re-seeded per step): a test building a model while another trains would move that one's
+/// masks, and two runs meant to differ in one setting would differ in their gradients too. The
+/// tests here run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertClassifier {
+    let split = Split { encodings: &s.enc, labels: &s.labels };
+    let run_dir = s.tmp.path().join(run);
+    let run = TrainRun { plan, num_classes: 2, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+    train_classifier(s.model.clone(), split, split, run).unwrap().0
+}
+
+/// Every trainable tensor, by name (the kernels trainer's flat layout, read from either model).
+fn params(m: &BertClassifier) -> Vec<(String, Vec<f32>)> {
+    let p = Params::from_burn(m).unwrap();
+    p.names.into_iter().zip(p.values).collect()
+}
+
+fn norm(v: &[f32]) -> f64 {
+    v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt()
+}
+
+/// BERT's recipe, written here independently of either trainer's own list.
+fn decays(name: &str) -> bool {
+    !(name.ends_with(".bias") || name.contains("norm"))
+}
+
+#[test]
+fn weight_decay_skips_biases_and_layer_norm_in_both_trainers() {
+    let _one = serial();
+    let s = setup();
+    let p0 = params(&s.model);
+    let (lr, wd) = (0.1, 0.5);
+    for (trainer, kernels) in TRAINERS {
+        // The same step with and without decay: the gradients are the same (same weights, batch
+        // and dropout seed), so AdamW's decoupled decay is the whole difference: −lr·wd·p₀.
+        let without = params(&train(&s, &TrainPlan { weight_decay: 0.0, ..one_step_plan(lr) }, kernels, "a"));
+        let with = params(&train(&s, &TrainPlan { weight_decay: wd, ..one_step_plan(lr) }, kernels, "b"));
+        let (mut decayed, mut kept) = (0, 0);
+        for (((name, w0), (_, a)), (_, b)) in p0.iter().zip(&without).zip(&with) {
+            let diff: Vec<f32> = b.iter().zip(a).map(|(x, y)| x - y).collect();
+            if decays(name) {
+                let want: Vec<f32> = w0.iter().map(|x| -(lr * wd) as f32 * x).collect();
+                let err = norm(&diff.iter().zip(&want).map(|(d, w)| d - w).collect::<Vec<_>>()) / norm(&want);
+                assert!(err < 1e-3, "{trainer}: {name} was not decayed by lr·wd·w (relative error {err})");
+                decayed += 1;
+            } else {
+                let moved = norm(&diff);
+                assert!(moved < 1e-6 * norm(w0).max(1.0), "{trainer}: {name} was decayed (moved {moved})");
+                kept += 1;
+            }
+        }
+        assert!(decayed >= 10 && kept >= 10, "{trainer}: {decayed} decayed and {kept} exempt tensors checked");
+    }
+}
+
+#[test]
+fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
+    let _one = serial();
+    let s = setup();
+    let p0 = params(&s.model);
+    // With ε ≫ |g| AdamW's first step is lr·g/(|g| + ε) ≈ g for lr = ε: linear in the gradient,
+    // so the clipped step over the unclipped one is the clipping factor, tensor by tensor.
+    let eps = 1e4;
+    let plan = |clip| TrainPlan { adam_epsilon: eps, weight_decay: 0.0, max_grad_norm: clip, ..one_step_plan(eps) };
+    for (trainer, kernels) in TRAINERS {
+        let delta = |m: &BertClassifier| -> Vec<Vec<f32>> {
+            params(m).iter().zip(&p0).map(|((_, a), (_, b))| a.iter().zip(b).map(|(x, y)| x - y).collect()).collect()
+        };
+        let free = delta(&train(&s, &plan(None), kernels, "free"));
+        let global = free.iter().map(|d| norm(d).powi(2)).sum::<f64>().sqrt();
+        assert!(global > 1e-3, "{trainer}: the step moved nothing ({global})");
+        // Clip to a tenth of the gradient's global norm: every tensor's step shrinks by 10x,
+        // also the tensors whose own norm is below the limit (per-tensor clipping leaves those).
+        let limit = 0.1 * global;
+        let below = free.iter().filter(|d| norm(d) < limit && norm(d) > 1e-3 * global).count();
+        assert!(below > 0, "{trainer}: no tensor is below the limit; the test could not tell per-tensor clipping");
+        let clipped = delta(&train(&s, &plan(Some(limit)), kernels, "clipped"));
+        for ((name, _), (c, f)) in p0.iter().zip(clipped.iter().zip(&free)) {
+            let ff: f64 = f.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            if ff.sqrt() < 1e-3 * global {
+                continue; // (almost) no gradient: nothing to compare
+            }
+            let factor = c.iter().zip(f).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum::<f64>() / ff;
+            assert!((factor - 0.1).abs() < 2e-3, "{trainer}: {name}'s step scaled by {factor}, not the global 0.1");
+        }
+    }
+}
+
+fn logits(model: &TextClassifier, batch: &TokenBatch) -> Vec<f32> {
+    let device = Device::flex();
+    model.forward(EncoderInput::from_batch(batch, &device)).into_data().try_to_vec::<f32>().unwrap()
+}
+
+#[test]
+fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
+    let _one = serial();
+    let s = setup();
+    let plan = TrainPlan { epochs: 2, batch_size: 2, learning_rate: 1e-3, ..TrainPlan::default() };
+    let batch = TokenBatch::pad(&s.enc, Padding::Longest, s.tok.pad_id());
+    let untrained = logits(&TextClassifier::Bert(s.model.clone()), &batch);
+    for (trainer, kernels) in TRAINERS {
+        let model = TextClassifier::Bert(train(&s, &plan, kernels, trainer));
+        let trained = logits(&model, &batch);
+        let moved = trained.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(moved > 1e-3, "{trainer}: training did not change the scores ({moved})");
+        let TextClassifier::Bert(m) = &model else { unreachable!() };
+        let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], EncodePlan::default(), m.pooling, m.head.spec);
+        let out = s.tmp.path().join(format!("{trainer}-export"));
+        save_classifier(&out, &model, &meta, &TextEncoder::Subword(s.tok.clone()), |_| Ok(())).unwrap();
+        let reloaded = ClassifierBundle::load(&out, &Device::flex()).unwrap();
+        assert_eq!(logits(&reloaded.model, &batch), trained, "{trainer}: the export scores differently from the trained model");
+    }
+}
