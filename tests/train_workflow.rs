@@ -280,6 +280,39 @@ fn bad_inputs_get_clear_errors() {
     assert!(e.contains("does not exist"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
     assert!(e.contains("learning rate"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--monitor", "val_auc"]);
+    assert!(e.contains("val_auc") && e.contains("val_loss, val_accuracy or val_f1"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--patience", "0"]);
+    assert!(e.contains("patience"), "{e}");
+}
+
+#[test]
+fn early_stopping_flags_record_the_best_evaluation_in_history_and_bertkit_json() {
+    let f = fixture(false);
+    let out = f.root.join("es");
+    let mut args = train_args(&f, &out);
+    args.extend(["--eval-every", "3", "--monitor", "val_accuracy", "--patience", "2"].map(String::from));
+    ok(bertkit().args(&args).output().unwrap());
+    let read = |name: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(out.join(name)).unwrap()).unwrap() };
+    let history = read("history.json");
+    let evals = history["evaluations"].as_array().unwrap();
+    // 64 training texts in batches of 8: 8 steps an epoch; evaluations every 3 steps and at
+    // every epoch end, until patience runs out or 3 epochs end.
+    let steps: Vec<u64> = evals.iter().map(|e| e["step"].as_u64().unwrap()).collect();
+    assert!(steps.len() >= 3 && steps.windows(2).all(|w| w[0] < w[1]), "{steps:?}");
+    assert!(steps.iter().all(|s| s % 3 == 0 || s % 8 == 0), "{steps:?}");
+    let best = &history["best"];
+    assert_eq!(best["monitor"], "val_accuracy");
+    assert_eq!(best["restored"], true);
+    let at = evals.iter().find(|e| e["step"] == best["step"]).expect("the best step is one of the evaluations");
+    assert_eq!(at["val_accuracy"], best["value"]);
+    let top = evals.iter().map(|e| e["val_accuracy"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert_eq!(best["value"].as_f64().unwrap(), top, "the best is the first evaluation with the top accuracy");
+    let stopped = history["stopped_early"].as_bool().unwrap();
+    assert_eq!(stopped, *steps.last().unwrap() < 24, "{steps:?}");
+    let meta = read("bertkit.json");
+    assert_eq!(meta["metrics"]["best"], *best);
+    assert_eq!(meta["metrics"]["best_evaluation"], *at);
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Rules both fine-tuning trainers (burn's autodiff and the kernels) must keep, checked through
 //! `train_classifier` on the tiny random BERT: AdamW's decoupled weight decay skips biases and
 //! LayerNorm, clipping scales every gradient by one global norm (PyTorch's `clip_grad_norm_`,
-//! not per tensor), and the export reloads to the trained model's own scores.
+//! not per tensor), the export reloads to the trained model's own scores, and the best
+//! evaluation's weights come back bit for bit.
 
 mod common;
 
@@ -178,5 +179,39 @@ fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
         save_classifier(&out, &model, &meta, &TextEncoder::Subword(s.tok.clone()), |_| Ok(())).unwrap();
         let reloaded = ClassifierBundle::load(&out, &Device::flex()).unwrap();
         assert_eq!(logits(&reloaded.model, &batch), trained, "{trainer}: the export scores differently from the trained model");
+    }
+}
+
+#[test]
+fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
+    let _one = serial();
+    let s = setup();
+    // One step per epoch (the batch is every text), the rate constant so that a shorter run
+    // repeats a longer one's first steps. Validation asks for the opposite labels, so the more
+    // the model learns, the worse validation gets after a first step that still helps it.
+    let plan = |epochs, restore_best| TrainPlan {
+        epochs,
+        learning_rate: 3e-2,
+        restore_best,
+        ..one_step_plan(3e-2)
+    };
+    for (trainer, kernels) in TRAINERS {
+        let (restored, h) = {
+            let train_split = Split { encodings: &s.enc, labels: &s.labels };
+            let flipped: Vec<usize> = s.labels.iter().map(|&y| 1 - y).collect();
+            let val_split = Split { encodings: &s.enc, labels: &flipped };
+            let run_dir = s.tmp.path().join(format!("{trainer}-long"));
+            let run = TrainRun { plan: &plan(12, true), num_classes: 2, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+            train_classifier(s.model.clone(), train_split, val_split, run).unwrap()
+        };
+        let best = h.best.clone().unwrap();
+        assert!(best.restored && best.step < 12, "{trainer}: the best evaluation was the last ({best:?}); the test needs one before it");
+        let last = h.evaluations.last().unwrap().val_loss;
+        assert!(last > best.value + 1e-3, "{trainer}: the last evaluation ({last}) is as good as the best ({})", best.value);
+        // The same run stopped at the best step, keeping its last weights: the same weights, bit for bit.
+        let short = train(&s, &plan(best.step, false), kernels, &format!("{trainer}-short"));
+        for ((name, a), (_, b)) in params(&restored).iter().zip(&params(&short)) {
+            assert_eq!(a, b, "{trainer}: {name} differs from step {}'s weights", best.step);
+        }
     }
 }

@@ -14,7 +14,7 @@ use bertkit::model::fast::FastClassifier;
 use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::fast::unsupported;
-use bertkit::train::{History, Split, TrainPlan, TrainRun, train_classifier};
+use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
@@ -108,6 +108,25 @@ pub struct TrainCmd {
     /// Checkpoint every N steps too (one is always written at each epoch end).
     #[arg(long)]
     checkpoint_every: Option<usize>,
+    /// Also evaluate every N optimizer steps (an evaluation always ends each epoch); each
+    /// evaluation can become the best weights and counts for --patience.
+    #[arg(long, env = "BERTKIT_EVAL_EVERY")]
+    eval_every: Option<usize>,
+    /// The validation metric that picks the exported weights and drives --patience: val_loss
+    /// (lower is better), val_accuracy or val_f1.
+    #[arg(long, default_value = "val_loss", env = "BERTKIT_MONITOR")]
+    monitor: Monitor,
+    /// Stop after N evaluations in a row without improvement (Keras' EarlyStopping patience).
+    /// Default: train every epoch.
+    #[arg(long, env = "BERTKIT_PATIENCE")]
+    patience: Option<usize>,
+    /// The smallest change of the monitored metric that counts as an improvement.
+    #[arg(long, default_value_t = 0.0, env = "BERTKIT_MIN_DELTA")]
+    min_delta: f64,
+    /// Export the last step's weights instead of the best evaluation's (the default, like Keras'
+    /// restore_best_weights=True and transformers' load_best_model_at_end).
+    #[arg(long, env = "BERTKIT_LAST_WEIGHTS")]
+    last_weights: bool,
     /// Continue from the checkpoint in OUT.run/ (same flags required).
     #[arg(long)]
     resume: bool,
@@ -153,6 +172,11 @@ impl TrainCmd {
             eval_batch_size: self.eval_batch_size,
             checkpoint_every: self.checkpoint_every,
             constant_lr: !bert,
+            eval_every: self.eval_every,
+            monitor: self.monitor,
+            patience: self.patience,
+            min_delta: self.min_delta,
+            restore_best: !self.last_weights,
         }
     }
 
@@ -204,6 +228,12 @@ impl TrainCmd {
         let mut metrics = serde_json::json!({});
         if let Some(last) = history.epochs.last() {
             metrics["validation"] = serde_json::to_value(last)?;
+        }
+        // Which evaluation's weights the export holds (`restored`), and its scores.
+        if let Some(best) = &history.best {
+            metrics["best"] = serde_json::to_value(best)?;
+            let point = history.evaluations.iter().find(|e| e.step == best.step);
+            metrics["best_evaluation"] = serde_json::to_value(point)?;
         }
         if let Some(test_path) = &self.test {
             let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };

@@ -19,10 +19,42 @@ pub struct EpochRecord {
     pub examples_per_second: f64,
 }
 
+/// One validation run: at each epoch end, and every `--eval-every` steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalPoint {
+    /// Optimizer steps done.
+    pub step: usize,
+    /// The same point in epochs (fractional between epoch ends).
+    pub epoch: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub val_f1: f64,
+}
+
+/// The evaluation whose weights the export holds (or would, with `restore_best`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BestPoint {
+    /// `val_loss`, `val_accuracy` or `val_f1`.
+    pub monitor: String,
+    pub value: f64,
+    pub step: usize,
+    pub epoch: f64,
+    /// Whether the trained model was set back to these weights (`false`: it kept the last step's).
+    pub restored: bool,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     pub epochs: Vec<EpochRecord>,
     pub binary: bool,
+    /// Every validation run (absent in checkpoints written before early stopping existed).
+    #[serde(default)]
+    pub evaluations: Vec<EvalPoint>,
+    #[serde(default)]
+    pub best: Option<BestPoint>,
+    /// The run stopped before its last epoch because the monitored metric stopped improving.
+    #[serde(default)]
+    pub stopped_early: bool,
 }
 
 impl History {
@@ -43,6 +75,9 @@ impl History {
             "lr": col(|e| e.lr),
             "epoch_seconds": col(|e| e.seconds),
             "examples_per_second": col(|e| e.examples_per_second),
+            "evaluations": self.evaluations,
+            "best": self.best,
+            "stopped_early": self.stopped_early,
         })
     }
 }

@@ -9,6 +9,6 @@ mod plot;
 
 pub use confusion::{Confusion, Metrics, predicted_class};
 pub use eval::{EvalReport, example_loss};
-pub use history::{EpochRecord, History};
+pub use history::{BestPoint, EpochRecord, EvalPoint, History};
 pub use plot::{PlotError, plot_history};
 

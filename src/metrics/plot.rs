@@ -51,6 +51,8 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
         ),
     ];
     let last = history.epochs.last().map_or(1, |e| e.epoch).max(2) as f64;
+    // The best evaluation (the export's weights) may fall between epoch ends.
+    let first = history.best.as_ref().map_or(0.8, |b| (b.epoch - 0.2).min(0.8));
     for (area, (title, ylabel, train, val)) in panels.iter().zip(series) {
         let all = train.iter().chain(&val).copied();
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
@@ -60,7 +62,7 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(60)
-            .build_cartesian_2d(0.8..last + 0.2, (lo - pad)..(hi + pad))
+            .build_cartesian_2d(first..last + 0.2, (lo - pad)..(hi + pad))
             .map_err(|e| err(&e))?;
         chart
             .configure_mesh()
@@ -87,6 +89,15 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
             .label(format!("Validation {}", ylabel.to_lowercase()))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], blue.stroke_width(2)));
         chart.draw_series(pts(&val).into_iter().map(|p| Circle::new(p, 4, blue.filled()))).map_err(|e| err(&e))?;
+        if let Some(best) = &history.best {
+            let green = RGBColor(44, 160, 44);
+            let word = if best.restored { "exported" } else { "best" };
+            chart
+                .draw_series(LineSeries::new([(best.epoch, lo - pad), (best.epoch, hi + pad)], green.stroke_width(2)))
+                .map_err(|e| err(&e))?
+                .label(format!("{word}: step {}, {} {:.4}", best.step, best.monitor, best.value))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(2)));
+        }
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -102,7 +113,7 @@ pub fn plot_history(history: &History, path: &Path) -> Result<(), PlotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::EpochRecord;
+    use crate::metrics::{BestPoint, EpochRecord};
 
     fn record(epoch: usize, loss: f64, acc: f64) -> EpochRecord {
         EpochRecord {
@@ -122,7 +133,11 @@ mod tests {
 
     #[test]
     fn writes_a_png_with_both_panels() {
-        let h = History { epochs: vec![record(1, 0.5, 0.75), record(2, 0.35, 0.85), record(3, 0.3, 0.88)], binary: true };
+        let h = History {
+            epochs: vec![record(1, 0.5, 0.75), record(2, 0.35, 0.85), record(3, 0.3, 0.88)],
+            binary: true,
+            ..History::default()
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("training.png");
         plot_history(&h, &path).unwrap();
@@ -132,5 +147,21 @@ mod tests {
             std::fs::copy(&path, keep).unwrap();
         }
         assert!(plot_history(&History::default(), &path).is_err());
+    }
+
+    #[test]
+    fn marks_the_best_evaluation_even_between_epoch_ends() {
+        let epochs = vec![record(1, 0.5, 0.75), record(2, 0.35, 0.85), record(3, 0.3, 0.88)];
+        let plain = History { epochs, binary: true, ..History::default() };
+        let best = BestPoint { monitor: "val_loss".into(), value: 0.33, step: 7, epoch: 0.5, restored: true };
+        let marked = History { best: Some(best), ..plain.clone() };
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.png"), dir.path().join("b.png"));
+        plot_history(&plain, &a).unwrap();
+        plot_history(&marked, &b).unwrap();
+        assert_ne!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap(), "the best evaluation left no mark");
+        if let Ok(keep) = std::env::var("BERTKIT_KEEP_PLOT") {
+            std::fs::copy(&b, keep).unwrap();
+        }
     }
 }

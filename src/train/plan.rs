@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Monitor;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainPlan {
     pub epochs: usize,
@@ -26,6 +28,26 @@ pub struct TrainPlan {
     /// with a fixed rate, as the BiLSTM baseline is trained). Absent in older checkpoints.
     #[serde(default)]
     pub constant_lr: bool,
+    /// Also evaluate every this many optimizer steps (an evaluation always ends each epoch).
+    #[serde(default)]
+    pub eval_every: Option<usize>,
+    /// The validation metric that picks the best weights and drives early stopping.
+    #[serde(default)]
+    pub monitor: Monitor,
+    /// Stop after this many evaluations in a row without improvement; `None`: run every epoch.
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// The smallest change of the monitored metric that counts as an improvement.
+    #[serde(default)]
+    pub min_delta: f64,
+    /// Export the best evaluation's weights (Keras' `restore_best_weights`, transformers'
+    /// `load_best_model_at_end`); `false`: the last step's.
+    #[serde(default = "restore_best_default")]
+    pub restore_best: bool,
+}
+
+fn restore_best_default() -> bool {
+    true
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +71,11 @@ impl Default for TrainPlan {
             eval_batch_size: 64,
             checkpoint_every: None,
             constant_lr: false,
+            eval_every: None,
+            monitor: Monitor::ValLoss,
+            patience: None,
+            min_delta: 0.0,
+            restore_best: true,
         }
     }
 }
@@ -78,6 +105,15 @@ impl TrainPlan {
         }
         if self.checkpoint_every == Some(0) {
             return bad("checkpoint every", "at least 1 step", "0".into());
+        }
+        if self.eval_every == Some(0) {
+            return bad("eval every", "at least 1 step", "0".into());
+        }
+        if self.patience == Some(0) {
+            return bad("patience", "at least 1 evaluation", "0".into());
+        }
+        if !self.min_delta.is_finite() || self.min_delta < 0.0 {
+            return bad("min delta", "a number >= 0", self.min_delta.to_string());
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
-use super::{History, TrainError, TrainPlan};
+use super::{BestState, History, TrainError, TrainPlan};
 
 /// Where a run stands.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -27,6 +27,9 @@ pub struct RunState {
     pub seen: u64,
     pub epoch_seconds: f64,
     pub history: History,
+    /// Early stopping's count and the best evaluation (absent in older checkpoints).
+    #[serde(default)]
+    pub best: BestState,
 }
 
 pub struct CheckpointDir {
@@ -58,10 +61,12 @@ impl CheckpointDir {
         self.existing().is_some()
     }
 
+    /// Model, optimizer and (when one was kept) the best evaluation's weights.
     pub fn save<M: Module + Clone>(
         &self,
         model: &M,
         optim: &ModuleOptimizer,
+        best: Option<&M>,
         state: &RunState,
     ) -> Result<(), TrainError> {
         self.save_with(state, |tmp| {
@@ -69,6 +74,11 @@ impl CheckpointDir {
                 .clone()
                 .save_file(tmp.join("model.bpk"))
                 .map_err(|e| TrainError::Checkpoint(format!("saving model: {e:?}")))?;
+            if let Some(b) = best {
+                b.clone()
+                    .save_file(tmp.join("best.bpk"))
+                    .map_err(|e| TrainError::Checkpoint(format!("saving the best weights: {e:?}")))?;
+            }
             optim
                 .save(tmp.join("optim.bpk"))
                 .map_err(|e| TrainError::Checkpoint(format!("saving optimizer: {e:?}")))
@@ -116,13 +126,13 @@ impl CheckpointDir {
         Ok((dir, state))
     }
 
-    /// Loads model weights, optimizer state and the run position into the freshly built
-    /// `model`/`optim` (same structure as when saved).
-    pub fn load<M: Module>(
+    /// Loads model weights, optimizer state, the best weights (if saved) and the run position
+    /// into the freshly built `model`/`optim` (same structure as when saved).
+    pub fn load<M: Module + Clone>(
         &self,
         model: M,
         optim: ModuleOptimizer,
-    ) -> Result<(M, ModuleOptimizer, RunState), TrainError> {
+    ) -> Result<(M, ModuleOptimizer, Option<M>, RunState), TrainError> {
         let (dir, state) = self.load_state()?;
         if !dir.join("model.bpk").is_file() {
             return Err(TrainError::Checkpoint(format!(
@@ -130,12 +140,21 @@ impl CheckpointDir {
                 dir.display()
             )));
         }
+        let best = match dir.join("best.bpk") {
+            p if p.is_file() => Some(
+                model
+                    .clone()
+                    .try_load_file(&p)
+                    .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", p.display())))?,
+            ),
+            _ => None,
+        };
         let model = model
             .try_load_file(dir.join("model.bpk"))
             .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("model.bpk").display())))?;
         let optim = optim
             .load(dir.join("optim.bpk"))
             .map_err(|e| TrainError::Checkpoint(format!("loading {}: {e:?}", dir.join("optim.bpk").display())))?;
-        Ok((model, optim, state))
+        Ok((model, optim, best, state))
     }
 }

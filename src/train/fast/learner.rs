@@ -19,12 +19,16 @@ use crate::train::Learner;
 use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan};
 
 const STATE_FILE: &str = "kernels.safetensors";
+/// The best evaluation's weights, when one was kept.
+const BEST_FILE: &str = "best.safetensors";
 
 pub struct FastLearner<'a> {
     params: Params,
     grads: Vec<Vec<f32>>,
     m: Vec<Vec<f32>>,
     v: Vec<Vec<f32>>,
+    /// The best evaluation's weights.
+    best: Option<Vec<Vec<f32>>>,
     spec: NetSpec,
     cache: Cache,
     plan: &'a TrainPlan,
@@ -50,6 +54,7 @@ impl<'a> FastLearner<'a> {
             grads,
             m,
             v,
+            best: None,
             spec: NetSpec::of(model, precision),
             cache: Cache::default(),
             plan,
@@ -109,13 +114,41 @@ impl Learner for FastLearner<'_> {
     }
 
     fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
-        checkpoints.save_with(state, |dir| self.write_state(&dir.join(STATE_FILE)))
+        checkpoints.save_with(state, |dir| {
+            self.write_state(&dir.join(STATE_FILE))?;
+            match &self.best {
+                Some(best) => self.write_values(&dir.join(BEST_FILE), &[("best", best)]),
+                None => Ok(()),
+            }
+        })
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
         let (dir, state) = checkpoints.load_state()?;
         self.read_state(&dir.join(STATE_FILE))?;
+        let best_path = dir.join(BEST_FILE);
+        self.best = if best_path.is_file() {
+            let mut best = self.params.zeros_like();
+            self.read_values(&best_path, &mut [("best", &mut best)])?;
+            Some(best)
+        } else {
+            None
+        };
         Ok(state)
+    }
+
+    fn keep_best(&mut self) {
+        match &mut self.best {
+            // Reuse the allocation: the weights are copied at every improvement.
+            Some(best) => best.iter_mut().zip(&self.params.values).for_each(|(b, v)| b.copy_from_slice(v)),
+            None => self.best = Some(self.params.values.clone()),
+        }
+    }
+
+    fn restore_best(&mut self) -> Result<(), TrainError> {
+        let best = self.best.as_ref().ok_or_else(|| TrainError::Backend("no best weights were kept".into()))?;
+        self.params.values.iter_mut().zip(best).for_each(|(v, b)| v.copy_from_slice(b));
+        Ok(())
     }
 }
 
@@ -157,14 +190,7 @@ impl FastLearner<'_> {
 
     /// Weights and both AdamW moments under `value.`/`m.`/`v.` + the parameter's name.
     fn write_state(&self, path: &Path) -> Result<(), TrainError> {
-        let mut w = WeightsWriter::new("");
-        for (i, name) in self.params.names.iter().enumerate() {
-            for (prefix, src) in [("value", &self.params.values[i]), ("m", &self.m[i]), ("v", &self.v[i])] {
-                w.values(&format!("{prefix}.{name}"), &[src.len()], src.clone());
-            }
-        }
-        let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-        std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+        self.write_values(path, &[("value", &self.params.values), ("m", &self.m), ("v", &self.v)])
     }
 
     fn read_state(&mut self, path: &Path) -> Result<(), TrainError> {
@@ -174,13 +200,32 @@ impl FastLearner<'_> {
                 path.parent().unwrap_or(path).display()
             )));
         }
+        let (mut values, mut m, mut v) = (self.params.zeros_like(), self.params.zeros_like(), self.params.zeros_like());
+        self.read_values(path, &mut [("value", &mut values), ("m", &mut m), ("v", &mut v)])?;
+        (self.params.values, self.m, self.v) = (values, m, v);
+        Ok(())
+    }
+
+    /// Each set of per-parameter vectors under `prefix.` + the parameter's name, in one file.
+    fn write_values(&self, path: &Path, sets: &[(&str, &Vec<Vec<f32>>)]) -> Result<(), TrainError> {
+        let mut w = WeightsWriter::new("");
+        for (i, name) in self.params.names.iter().enumerate() {
+            for (prefix, src) in sets {
+                w.values(&format!("{prefix}.{name}"), &[src[i].len()], src[i].clone());
+            }
+        }
+        let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+        std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+    }
+
+    fn read_values(&self, path: &Path, sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
         let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
         let ckpt = Checkpoint::read(path).map_err(bad)?;
         // The weights reader wants a device for burn parameters; only its f32 reads are used here.
         let weights = ckpt.weights(&burn::tensor::Device::flex()).map_err(bad)?;
         for (i, name) in self.params.names.iter().enumerate() {
-            for (prefix, dst) in [("value", &mut self.params.values[i]), ("m", &mut self.m[i]), ("v", &mut self.v[i])] {
-                *dst = weights.read(&format!("{prefix}.{name}"), &[dst.len()]).map_err(bad)?;
+            for (prefix, dst) in sets.iter_mut() {
+                dst[i] = weights.read(&format!("{prefix}.{name}"), &[dst[i].len()]).map_err(bad)?;
             }
         }
         Ok(())
