@@ -93,6 +93,18 @@ MUTATIONS = [
      "if k == 0 {", "if false && k == 0 {",
      ["-p", "bertkit-kernels", "empty_k_overwrites_c_with_the_bias"],
      "a GEMM with k = 0 leaves C stale"),
+    ("standardisation-not-folded", "src/train/classifier.rs",
+     "            s.fold_into(&mut model.head)?;\n", "            let _ = s;\n",
+     ["--test", "train_workflow", "freeze_encoder_alone"],
+     "the frozen probe's head is exported expecting standardised features"),
+    ("best-not-restored", "src/train/fit.rs",
+     "            learner.restore_best()?;\n", "",
+     ["--test", "trainer_rules", "the_best_evaluations_weights"],
+     "the export keeps the last step's weights although the best evaluation was earlier"),
+    ("patience-ignored", "src/train/early_stop.rs",
+     "patience.is_some_and(|p| self.evals_since >= p)", "patience.is_some_and(|p| self.evals_since >= p + 1)",
+     ["--lib", "early_stopping"],
+     "early stopping waits one evaluation longer than --patience"),
 ]
 
 

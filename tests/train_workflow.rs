@@ -238,6 +238,43 @@ fn frozen_encoder_trains_only_the_head() {
 }
 
 #[test]
+fn freeze_encoder_alone_trains_a_standardised_mean_pooled_probe_that_stops_early() {
+    let f = fixture(false);
+    let out = f.root.join("probe");
+    let stdout = ok(bertkit()
+        .args(["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--seq-len", "16", "--quiet", "--freeze-encoder", "--batch-size", "8"])
+        .output()
+        .unwrap());
+    assert!(stdout.contains("+ mean pooling") && stdout.contains("Feature engine:"), "{stdout}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
+    let plan = &meta["training"]["plan"];
+    assert_eq!((plan["epochs"].as_u64(), plan["patience"].as_u64()), (Some(100), Some(5)), "{plan}");
+    assert_eq!((plan["learning_rate"].as_f64(), plan["constant_lr"].as_bool()), (Some(1e-3), Some(true)), "{plan}");
+    assert_eq!(plan["standardize_features"], true);
+    assert_eq!(meta["pooling"], "mean");
+    // The words decide the label; a linear probe on the frozen random encoder's mean-pooled
+    // features learns it. Early stopping (on by default) ends the run before the 100th epoch
+    // only if validation stops improving.
+    let best = &meta["metrics"]["best_evaluation"];
+    assert!(best["val_accuracy"].as_f64().unwrap() >= 0.85, "{best}");
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    let epochs = history["loss"].as_array().unwrap().len();
+    assert_eq!(history["stopped_early"], epochs < 100, "{epochs} epochs");
+    // The standardisation is folded into the exported head, which reads raw features: scored
+    // through `evaluate`, the export is as accurate on the whole folder as the probe was on its
+    // validation split (without the fold it would see unstandardised inputs).
+    let report = f.root.join("probe-eval.json");
+    ok(bertkit()
+        .args(["evaluate", "--model", out.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--output", report.to_str().unwrap()])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let acc = v["report"]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.85, "{}", v["report"]);
+}
+
+#[test]
 fn multiclass_uses_softmax_and_evaluate_reports_every_metric() {
     let f = fixture(true);
     let out = f.root.join("multi");

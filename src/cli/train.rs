@@ -90,11 +90,17 @@ pub struct TrainCmd {
     /// not clip, but the BiLSTM diverged without it).
     #[arg(long)]
     max_grad_norm: Option<f64>,
-    /// Train only the head on cached features of the frozen encoder (feature extraction).
-    #[arg(long)]
+    /// Train only the head on cached features of the frozen encoder (feature extraction). Its
+    /// defaults fit a probe: mean pooling, standardised features, lr 1e-3 held constant, up to
+    /// 100 epochs with --patience 5 (each epoch costs only the head).
+    #[arg(long, env = "BERTKIT_FREEZE_ENCODER")]
     freeze_encoder: bool,
+    /// With --freeze-encoder: train the head on the raw pooled features, not standardised ones.
+    #[arg(long, env = "BERTKIT_RAW_FEATURES")]
+    raw_features: bool,
     /// pooler (the checkpoint's tanh pooler), cls or mean. Default: what the family's
-    /// transformers classifier reads (pooler for BERT/ALBERT, the first token otherwise).
+    /// transformers classifier reads (pooler for BERT/ALBERT, the first token otherwise); mean
+    /// with --freeze-encoder (a pooler trained for another task is a poor fixed feature).
     #[arg(long)]
     pooling: Option<Pooling>,
     /// A hidden dense layer of this size in the head (0: none). Default: the family's
@@ -155,12 +161,16 @@ pub struct TrainCmd {
 }
 
 impl TrainCmd {
+    /// The validated settings. Defaults differ by what is trained: fine-tuning a checkpoint
+    /// (BERT's recipe), a head on frozen features (a probe: Keras' Adam rate, many cheap epochs
+    /// stopped early, standardised features), or the BiLSTM (the chapter's Keras settings).
     fn plan(&self) -> TrainPlan {
         let bert = self.arch == ArchFlag::Bert;
-        let pick = |v: Option<f64>, b: f64, l: f64| v.unwrap_or(if bert { b } else { l });
+        let frozen = bert && self.freeze_encoder;
+        let pick = |v: Option<f64>, b: f64, l: f64| v.unwrap_or(if bert && !frozen { b } else { l });
         let clip = pick(self.max_grad_norm, 1.0, 1.0);
         TrainPlan {
-            epochs: self.epochs.unwrap_or(if bert { 3 } else { 5 }),
+            epochs: self.epochs.unwrap_or(if frozen { 100 } else if bert { 3 } else { 5 }),
             batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
             learning_rate: pick(self.learning_rate, 3e-5, 1e-3),
             warmup_ratio: pick(self.warmup_ratio, 0.1, 0.0),
@@ -171,12 +181,13 @@ impl TrainCmd {
             freeze_encoder: self.freeze_encoder,
             eval_batch_size: self.eval_batch_size,
             checkpoint_every: self.checkpoint_every,
-            constant_lr: !bert,
+            constant_lr: !bert || frozen,
             eval_every: self.eval_every,
             monitor: self.monitor,
-            patience: self.patience,
+            patience: self.patience.or(frozen.then_some(5)),
             min_delta: self.min_delta,
             restore_best: !self.last_weights,
+            standardize_features: frozen && !self.raw_features,
         }
     }
 
@@ -331,7 +342,11 @@ impl TrainCmd {
             cfg.family
         );
         let family = cfg.family;
-        let pooling = self.pooling.unwrap_or(Pooling::family_default(family, encoder.pooler.is_some()));
+        let pooling = match (self.pooling, self.freeze_encoder) {
+            (Some(p), _) => p,
+            (None, true) => Pooling::Mean,
+            (None, false) => Pooling::family_default(family, encoder.pooler.is_some()),
+        };
         let head_hidden = match self.head_hidden {
             Some(0) => None,
             Some(h) => Some(h),
@@ -349,9 +364,12 @@ impl TrainCmd {
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
-        let kernels = self.training_engine(&model)?;
-        if !self.freeze_encoder {
-            println!("Fine-tuning engine: {}", kernels.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)")));
+        let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine(&model)? };
+        let engine = kernels.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
+        if self.freeze_encoder {
+            println!("Feature engine: {engine}");
+        } else {
+            println!("Fine-tuning engine: {engine}");
         }
         let run = TrainRun { pad_id: tok.pad_id(), kernels, ..run };
         let (model, history) = train_classifier(
@@ -374,6 +392,16 @@ impl TrainCmd {
 
 impl TrainCmd {
     /// The kernels precision to fine-tune with, or `None` for burn.
+    /// The engine that computes frozen features: inference only, so every family runs on the
+    /// kernels (`auto` picks as `predict` does).
+    fn feature_engine(&self) -> Option<Precision> {
+        match self.engine {
+            Engine::Auto => Engine::Auto.resolve(self.device),
+            other => other,
+        }
+        .precision()
+    }
+
     fn training_engine(&self, model: &BertClassifier) -> anyhow::Result<Option<Precision>> {
         let why_not = unsupported(model);
         let engine = match self.engine {

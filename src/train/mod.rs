@@ -13,6 +13,7 @@ mod loss;
 mod plan;
 mod progress;
 mod schedule;
+mod standardize;
 mod state;
 
 pub use bilstm::train_bilstm;
@@ -25,4 +26,5 @@ pub use crate::metrics::{BestPoint, EpochRecord, EvalPoint, History};
 pub use loss::{bce_with_logits, classification_loss, cross_entropy};
 pub use plan::{PlanError, TrainPlan};
 pub use schedule::LinearSchedule;
+pub use standardize::Standardizer;
 pub use state::{CheckpointDir, RunState};

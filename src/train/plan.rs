@@ -44,6 +44,10 @@ pub struct TrainPlan {
     /// `load_best_model_at_end`); `false`: the last step's.
     #[serde(default = "restore_best_default")]
     pub restore_best: bool,
+    /// With `freeze_encoder`: standardise the cached features (per-dimension mean 0, std 1 on
+    /// the training split) for the head, then fold that into the head's first layer.
+    #[serde(default)]
+    pub standardize_features: bool,
 }
 
 fn restore_best_default() -> bool {
@@ -76,6 +80,7 @@ impl Default for TrainPlan {
             patience: None,
             min_delta: 0.0,
             restore_best: true,
+            standardize_features: false,
         }
     }
 }
