@@ -281,6 +281,47 @@ async fn a_model_error_fails_only_its_own_batch_with_a_500() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+#[tokio::test]
+async fn a_pair_model_takes_text_pair_and_a_missing_one_is_a_400_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let single = router(loaded_state(config(&model_dir)));
+    let pair_body = r#"{"instances": [{"text": "the movie was", "text_pair": "great !"}]}"#;
+    let (s, v) = call(&single, "POST", "/v1/models/imdb:predict", pair_body, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("single texts"), "{v}");
+
+    // The same weights declared a sentence-pair model (what `train --pair-column` records).
+    let meta_path = model_dir.join("bertkit.json");
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["text_pairs"] = json!(true);
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let app = router(loaded_state(config(&model_dir)));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", pair_body, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let forward = v["predictions"][0].as_f64().unwrap();
+    let swapped = r#"{"instances": [{"text": "great !", "text_pair": "the movie was"}]}"#;
+    let (_, v) = call(&app, "POST", "/v1/models/imdb:predict", swapped, None).await;
+    assert_ne!(v["predictions"][0].as_f64().unwrap(), forward, "the two texts' order changed nothing");
+    let columns = r#"{"inputs": {"text": ["the movie was"], "text_pair": ["great !"]}}"#;
+    let (_, v) = call(&app, "POST", "/v1/models/imdb:predict", columns, None).await;
+    assert_eq!(v["predictions"][0].as_f64().unwrap(), forward, "columnar pairs score like rows");
+    for (body, want) in [
+        (r#"{"instances": [{"text": "the movie was"}]}"#, "give every instance its second text as `text_pair`"),
+        (r#"{"instances": ["the movie was"]}"#, "give every instance its second text as `text_pair`"),
+        (r#"{"instances": [{"text": "a", "text_pair": "b"}, {"text": "c"}]}"#, "instance 1: missing `text_pair`"),
+        (r#"{"instances": [{"text": "a", "text_pair": ""}]}"#, "instance 0: `text_pair` is empty"),
+        (r#"{"instances": [{"text": "a", "text_pair": ["b"]}]}"#, "`text_pair` must be a string, got a list"),
+    ] {
+        let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(want), "{body}: {v}");
+    }
+    let (_, meta) = call(&app, "GET", "/v1/models/imdb/metadata", Body::empty(), None).await;
+    let inputs = &meta["metadata"]["signature_def"]["signature_def"]["serving_default"]["inputs"];
+    assert_eq!(inputs["text_pair"]["dtype"], "DT_STRING", "{meta}");
+}
+
 const SEED_SENTENCES: [&str; 5] =
     ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
 

@@ -494,3 +494,71 @@ fn bilstm_baseline_trains_exports_and_predicts() {
     run(&trainable, &["--trainable-embeddings"]);
     assert_ne!(embedding_rows(&trainable)[the_id * 6..the_id * 6 + 6], glove_the[..]);
 }
+
+/// A pair task only the second text decides: the first text carries a sentiment word of a random
+/// class (a distractor), the second one of the label's class. `swap` writes the texts the other
+/// way round.
+fn write_pair_csv(path: &Path, rows: usize, seed: usize, swap: bool) {
+    use common::tiny::{NEG, POS};
+    let mut csv = String::from("first,second,label\n");
+    for i in 0..rows {
+        let r = (i * 7919 + seed * 104_729) % 9973;
+        let label = r % 2;
+        let distractor = if (r / 2).is_multiple_of(2) { POS[(r / 4) % POS.len()] } else { NEG[(r / 4) % NEG.len()] };
+        let decider = if label == 1 { POS[(r / 3) % POS.len()] } else { NEG[(r / 3) % NEG.len()] };
+        let (a, b) = (format!("the movie was {distractor}"), format!("it was {decider} !"));
+        let (a, b) = if swap { (b, a) } else { (a, b) };
+        csv.push_str(&format!("{a},{b},{}\n", ["neg", "pos"][label]));
+    }
+    std::fs::write(path, csv).unwrap();
+}
+
+#[test]
+fn sentence_pairs_train_evaluate_predict_and_pair_order_matters() {
+    let f = fixture(false);
+    let (train, test, swapped) = (f.root.join("pairs.csv"), f.root.join("pairs-test.csv"), f.root.join("swapped.csv"));
+    write_pair_csv(&train, 240, 1, false);
+    write_pair_csv(&test, 80, 2, false);
+    write_pair_csv(&swapped, 80, 2, true);
+    let out = f.root.join("pair-model");
+    let model = f.model.to_str().unwrap();
+    ok(bertkit()
+        .args(["train", "--model", model, "--data", train.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--text-column", "first", "--pair-column", "second", "--epochs", "8", "--batch-size", "16"])
+        .args(["--lr", "5e-3", "--seq-len", "16", "--quiet"])
+        .output()
+        .unwrap());
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
+    assert_eq!(meta["text_pairs"], true);
+    let accuracy = |data: &Path| {
+        let report = f.root.join("pair-eval.json");
+        ok(bertkit()
+            .args(["evaluate", "--model", out.to_str().unwrap(), "--data", data.to_str().unwrap()])
+            .args(["--text-column", "first", "--pair-column", "second", "--output", report.to_str().unwrap()])
+            .output()
+            .unwrap());
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        v["report"]["metrics"]["accuracy"].as_f64().unwrap()
+    };
+    let (right, wrong) = (accuracy(&test), accuracy(&swapped));
+    assert!(right >= 0.9, "held-out pairs: accuracy {right}");
+    assert!(right - wrong >= 0.25, "the order of the texts barely matters: {right} in order, {wrong} swapped");
+
+    // predict takes one --pair per text; a pair model without them is a clear error.
+    let json = ok(bertkit()
+        .args(["predict", "--json", "--model", out.to_str().unwrap(), "--pair", "it was great !", "--pair", "it was awful !"])
+        .args(["the movie was bad", "the movie was good"])
+        .output()
+        .unwrap());
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["predictions"][0]["label"], "pos", "{v}");
+    assert_eq!(v["predictions"][1]["label"], "neg", "{v}");
+    assert_eq!(v["predictions"][1]["input_pair"], "it was awful !");
+    let e = bertkit().args(["predict", "--model", out.to_str().unwrap(), "the movie was bad"]).output().unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("scores sentence pairs"), "{e:?}");
+    let e = bertkit()
+        .args(["evaluate", "--model", out.to_str().unwrap(), "--data", test.to_str().unwrap(), "--text-column", "first"])
+        .output()
+        .unwrap();
+    assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--pair-column"), "{e:?}");
+}

@@ -35,6 +35,10 @@ pub struct ModelMeta {
     pub encode: EncodePlan,
     pub pooling: Pooling,
     pub head: HeadSpec,
+    /// The model scores sentence pairs (trained with `--pair-column`): every input needs its
+    /// second text, tokenized as `[CLS] a [SEP] b [SEP]` (absent in older files: single texts).
+    #[serde(default)]
+    pub text_pairs: bool,
     /// The training settings, as given (free-form so that older files stay readable).
     #[serde(default)]
     pub training: serde_json::Value,
@@ -54,6 +58,7 @@ impl ModelMeta {
             encode,
             pooling,
             head,
+            text_pairs: false,
             training: serde_json::Value::Null,
             metrics: serde_json::Value::Null,
         }

@@ -17,6 +17,10 @@ pub struct DataArgs {
     /// Label column (CSV/TSV/JSONL).
     #[arg(long, default_value = "label")]
     pub label_column: String,
+    /// The second text of each example, for sentence-pair tasks (paraphrase, entailment,
+    /// question–answer relevance): tokenized as `[CLS] text [SEP] pair [SEP]` (CSV/TSV/JSONL).
+    #[arg(long, env = "BERTKIT_PAIR_COLUMN")]
+    pub pair_column: Option<String>,
     /// Sub-folders that are not classes.
     #[arg(long, value_delimiter = ',', default_value = "unsup")]
     pub ignore_folders: Vec<String>,
@@ -25,7 +29,11 @@ pub struct DataArgs {
 impl DataArgs {
     pub fn options(&self, classes: Option<Vec<String>>) -> LoadOptions {
         LoadOptions {
-            columns: Columns { text: self.text_column.clone(), label: self.label_column.clone() },
+            columns: Columns {
+                text: self.text_column.clone(),
+                label: self.label_column.clone(),
+                pair: self.pair_column.clone(),
+            },
             classes,
             ignore_folders: self.ignore_folders.clone(),
         }

@@ -63,8 +63,14 @@ impl EvaluateCmd {
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
         let t0 = Instant::now();
+        if predictor.text_pairs() && ds.pairs().is_none() {
+            anyhow::bail!("{} scores sentence pairs: name the second text's column with --pair-column", self.model.display());
+        }
+        if !predictor.text_pairs() && ds.pairs().is_some() {
+            anyhow::bail!("{} scores single texts: drop --pair-column", self.model.display());
+        }
         let tok = predictor.tokenizer();
-        let enc = tok.encode_all(&ds.texts()).context("tokenizing the evaluation data")?;
+        let enc = tok.encode_all_pairs(&ds.texts(), ds.pairs().as_deref()).context("tokenizing the evaluation data")?;
         let logits = predictor.logits(&enc)?;
         let report = EvalReport::from_logits(&logits, &ds.labels(), classes.len());
         let secs = t0.elapsed().as_secs_f64();

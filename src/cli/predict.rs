@@ -24,6 +24,10 @@ pub struct PredictCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
+    /// The second text of a sentence pair, once per text in order (models trained with
+    /// --pair-column).
+    #[arg(long = "pair")]
+    pairs: Vec<String>,
     /// Texts to score.
     #[arg(required = true)]
     texts: Vec<String>,
@@ -36,13 +40,24 @@ impl PredictCmd {
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
         let predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
-        let preds = predictor.predict(&self.texts)?;
+        let pairs = (!self.pairs.is_empty()).then_some(&self.pairs[..]);
+        if let Some(p) = pairs {
+            anyhow::ensure!(p.len() == self.texts.len(), "{} texts but {} --pair values: give one --pair per text", self.texts.len(), p.len());
+        }
+        let preds = predictor.predict_pairs(&self.texts, pairs)?;
         if self.json {
             let out: Vec<serde_json::Value> = self
                 .texts
                 .iter()
                 .zip(&preds)
-                .map(|(t, p)| serde_json::json!({"input": t, "label": p.label, "score": p.score, "scores": p.scores}))
+                .enumerate()
+                .map(|(i, (t, p))| {
+                    let mut v = serde_json::json!({"input": t, "label": p.label, "score": p.score, "scores": p.scores});
+                    if let Some(pair) = pairs {
+                        v["input_pair"] = serde_json::json!(pair[i]);
+                    }
+                    v
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "predictions": out }))?);
             return Ok(());

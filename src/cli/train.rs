@@ -213,6 +213,11 @@ impl TrainCmd {
 
         let run_dir = run_dir(&self.out);
         let (train_texts, val_texts) = (train.texts(), val.texts());
+        let (train_pairs, val_pairs) = (train.pairs(), val.pairs());
+        anyhow::ensure!(
+            train_pairs.is_none() || self.arch == ArchFlag::Bert,
+            "the BiLSTM baseline reads single texts; --pair-column needs --arch bert"
+        );
         let (train_labels, val_labels) = (train.labels(), val.labels());
         let run = TrainRun {
             plan: &plan,
@@ -224,7 +229,12 @@ impl TrainCmd {
             kernels: None,
         };
         let (trained, history) = match self.arch {
-            ArchFlag::Bert => self.train_bert((&train_texts, &train_labels), (&val_texts, &val_labels), &classes, run)?,
+            ArchFlag::Bert => self.train_bert(
+                (&train_texts, train_pairs.as_deref(), &train_labels),
+                (&val_texts, val_pairs.as_deref(), &val_labels),
+                &classes,
+                run,
+            )?,
             ArchFlag::Bilstm => self.bilstm.train(
                 (&train_texts, &train_labels),
                 (&val_texts, &val_labels),
@@ -249,7 +259,7 @@ impl TrainCmd {
         if let Some(test_path) = &self.test {
             let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
             let test = test_args.load(Some(classes.clone()))?;
-            let test_enc = encoder.encode_all(&test.texts()).context("tokenizing the test data")?;
+            let test_enc = encoder.encode_all_pairs(&test.texts(), test.pairs().as_deref()).context("tokenizing the test data")?;
             let t0 = Instant::now();
             // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
             // (golden-tested to 1e-4), several times faster on 25,000 reviews.
@@ -308,8 +318,8 @@ impl TrainCmd {
     /// Tokenizes with the checkpoint's tokenizer, builds encoder + head and trains them.
     fn train_bert(
         &self,
-        train: (&[&str], &[usize]),
-        val: (&[&str], &[usize]),
+        train: (&[&str], Option<&[&str]>, &[usize]),
+        val: (&[&str], Option<&[&str]>, &[usize]),
         classes: &[String],
         run: TrainRun<'_>,
     ) -> anyhow::Result<(Trained, History)> {
@@ -319,8 +329,8 @@ impl TrainCmd {
         let device = self.device.device()?;
         let tok = self.pre.tokenizer(&model_args)?;
         let t0 = Instant::now();
-        let train_enc = tok.encode_all(train.0).context("tokenizing the training data")?;
-        let val_enc = tok.encode_all(val.0).context("tokenizing the validation data")?;
+        let train_enc = tok.encode_all_pairs(train.0, train.1).context("tokenizing the training data")?;
+        let val_enc = tok.encode_all_pairs(val.0, val.1).context("tokenizing the validation data")?;
         let truncated = train_enc.iter().filter(|e| e.len() == encode.seq_len).count();
         println!(
             "Tokenized {} + {} texts in {:.1}s ({} of the training texts fill all {} tokens)",
@@ -374,11 +384,12 @@ impl TrainCmd {
         let run = TrainRun { pad_id: tok.pad_id(), kernels, ..run };
         let (model, history) = train_classifier(
             model,
-            Split { encodings: &train_enc, labels: train.1 },
-            Split { encodings: &val_enc, labels: val.1 },
+            Split { encodings: &train_enc, labels: train.2 },
+            Split { encodings: &val_enc, labels: val.2 },
             run,
         )?;
-        let meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head.spec);
+        let mut meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head.spec);
+        meta.text_pairs = train.1.is_some();
         let trained = Trained {
             model: TextClassifier::Bert(model),
             encoder: TextEncoder::Subword(tok),

@@ -3,11 +3,19 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// One labelled text. `label` indexes `Dataset::class_names`.
+/// One labelled text, or text pair. `label` indexes `Dataset::class_names`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
     pub text: String,
+    /// The second text of a sentence-pair task (`--pair-column`).
+    pub pair: Option<String>,
     pub label: usize,
+}
+
+impl Example {
+    pub fn single(text: impl Into<String>, label: usize) -> Self {
+        Self { text: text.into(), pair: None, label }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -42,6 +50,11 @@ impl Dataset {
 
     pub fn texts(&self) -> Vec<&str> {
         self.examples.iter().map(|e| e.text.as_str()).collect()
+    }
+
+    /// The second texts, when the data holds pairs (every example has one, or none does).
+    pub fn pairs(&self) -> Option<Vec<&str>> {
+        self.examples.iter().map(|e| e.pair.as_deref()).collect()
     }
 
     pub fn labels(&self) -> Vec<usize> {

@@ -28,6 +28,8 @@ pub enum DataError {
     NoExamples { path: PathBuf, skipped: usize },
     #[error("{path}: need at least 2 classes, found {found:?}")]
     TooFewClasses { path: PathBuf, found: Vec<String> },
+    #[error("{path} is a folder of class sub-folders, which holds single texts; the pair column `{column}` needs a .csv, .tsv or .jsonl file")]
+    PairsNeedATable { path: PathBuf, column: String },
     #[error("validation fraction {0} must be in [0, 1)")]
     BadFraction(f64),
 }

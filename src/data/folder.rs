@@ -69,7 +69,7 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
                 Ok(text) if text.trim().is_empty() => {
                     report.skip(path.display().to_string(), Skipped::EmptyText)
                 }
-                Ok(text) => examples.push(Example { text, label }),
+                Ok(text) => examples.push(Example::single(text, label)),
             }
         }
         if examples.len() == before {
@@ -101,7 +101,7 @@ mod tests {
         let opts = LoadOptions { ignore_folders: vec!["unsup".into()], ..Default::default() };
         let (ds, report) = load(d.path(), &opts).unwrap();
         assert_eq!(ds.class_names, ["neg", "pos"]);
-        assert_eq!(ds.examples, [Example { text: "awful".into(), label: 0 }, Example { text: "great".into(), label: 1 }]);
+        assert_eq!(ds.examples, [Example::single("awful", 0), Example::single("great", 1)]);
         assert_eq!(report.skipped.len(), 2);
         assert!(report.skipped.iter().any(|(p, w)| p.ends_with("2.txt") && *w == Skipped::NotUtf8));
         assert!(report.skipped.iter().any(|(_, w)| *w == Skipped::EmptyText));

@@ -18,11 +18,13 @@ use std::path::Path;
 pub struct Columns {
     pub text: String,
     pub label: String,
+    /// The second text of each pair (sentence-pair tasks); `None`: single texts.
+    pub pair: Option<String>,
 }
 
 impl Default for Columns {
     fn default() -> Self {
-        Self { text: "text".into(), label: "label".into() }
+        Self { text: "text".into(), label: "label".into(), pair: None }
     }
 }
 
@@ -39,6 +41,9 @@ pub struct LoadOptions {
 /// Loads a dataset from a folder of class sub-folders, a `.csv`/`.tsv` file or a `.jsonl` file.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     if path.is_dir() {
+        if let Some(column) = &opts.columns.pair {
+            return Err(DataError::PairsNeedATable { path: path.to_path_buf(), column: column.clone() });
+        }
         return folder::load(path, opts);
     }
     if !path.exists() {

@@ -29,7 +29,7 @@ mod tests {
 
     fn ds(n: usize) -> Dataset {
         Dataset {
-            examples: (0..n).map(|i| Example { text: i.to_string(), label: i % 2 }).collect(),
+            examples: (0..n).map(|i| Example::single(i.to_string(), i % 2)).collect(),
             class_names: vec!["a".into(), "b".into()],
             source: "x".into(),
         }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped};
 
-/// Rows as (location, text, label) before labels are mapped to indices.
-type Raw = Vec<(String, String, String)>;
+/// Rows as (location, text, pair, label) before labels are mapped to indices.
+type Raw = Vec<(String, String, Option<String>, String)>;
 
 pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     let mut reader = csv::ReaderBuilder::new()
@@ -26,6 +26,7 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
         })
     };
     let (text_col, label_col) = (col(&opts.columns.text)?, col(&opts.columns.label)?);
+    let pair_col = opts.columns.pair.as_deref().map(col).transpose()?;
     let mut raw = Raw::new();
     let mut report = LoadReport::default();
     for record in reader.byte_records() {
@@ -36,9 +37,13 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
             None => Err(Skipped::MissingField(name.to_string())),
             Some(b) => String::from_utf8(b.to_vec()).map_err(|_| Skipped::NotUtf8),
         };
-        match (field(text_col, &opts.columns.text), field(label_col, &opts.columns.label)) {
-            (Ok(text), Ok(label)) => raw.push((loc, text, label.trim().to_string())),
-            (Err(why), _) | (_, Err(why)) => report.skip(loc, why),
+        let pair = match (pair_col, &opts.columns.pair) {
+            (Some(i), Some(name)) => field(i, name).map(Some),
+            _ => Ok(None),
+        };
+        match (field(text_col, &opts.columns.text), pair, field(label_col, &opts.columns.label)) {
+            (Ok(text), Ok(pair), Ok(label)) => raw.push((loc, text, pair, label.trim().to_string())),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(loc, why),
         }
     }
     finish(path, raw, report, opts)
@@ -69,9 +74,10 @@ pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadRepor
             Some(serde_json::Value::Null) | None => Err(Skipped::MissingField(name.to_string())),
             Some(other) => Ok(other.to_string()),
         };
-        match (get(&opts.columns.text), get(&opts.columns.label)) {
-            (Ok(text), Ok(label)) => raw.push((loc, text, label.trim().to_string())),
-            (Err(why), _) | (_, Err(why)) => report.skip(loc, why),
+        let pair = opts.columns.pair.as_deref().map(get).transpose();
+        match (get(&opts.columns.text), pair, get(&opts.columns.label)) {
+            (Ok(text), Ok(pair), Ok(label)) => raw.push((loc, text, pair, label.trim().to_string())),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(loc, why),
         }
     }
     finish(path, raw, report, opts)
@@ -83,7 +89,7 @@ fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> 
     let class_names = match &opts.classes {
         Some(c) => c.clone(),
         None => {
-            let unique: BTreeSet<&str> = raw.iter().map(|(_, _, l)| l.as_str()).filter(|l| !l.is_empty()).collect();
+            let unique: BTreeSet<&str> = raw.iter().map(|(_, _, _, l)| l.as_str()).filter(|l| !l.is_empty()).collect();
             let mut names: Vec<String> = unique.into_iter().map(str::to_string).collect();
             if names.iter().all(|n| n.parse::<i64>().is_ok()) {
                 names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
@@ -92,11 +98,11 @@ fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> 
         }
     };
     let mut examples = Vec::with_capacity(raw.len());
-    for (loc, text, label) in raw {
-        if text.trim().is_empty() {
+    for (loc, text, pair, label) in raw {
+        if text.trim().is_empty() || pair.as_ref().is_some_and(|p| p.trim().is_empty()) {
             report.skip(loc, Skipped::EmptyText);
         } else if let Some(idx) = class_names.iter().position(|c| *c == label) {
-            examples.push(Example { text, label: idx });
+            examples.push(Example { text, pair, label: idx });
         } else {
             report.skip(loc, Skipped::UnknownLabel(label));
         }
@@ -127,12 +133,37 @@ mod tests {
         let mut bytes = b"id,review,stars\n1,\"good, really\",10\n2,bad,2\n3,,9\n4,\xff,2\n5,meh,9\n".to_vec();
         bytes.extend_from_slice(b"6,fine\n");
         std::fs::write(&p, bytes).unwrap();
-        let opts = LoadOptions { columns: Columns { text: "review".into(), label: "stars".into() }, ..Default::default() };
+        let opts = LoadOptions { columns: Columns { text: "review".into(), label: "stars".into(), pair: None }, ..Default::default() };
         let (ds, report) = load_delimited(&p, b',', &opts).unwrap();
         assert_eq!(ds.class_names, ["2", "9", "10"]);
-        assert_eq!(ds.examples[0], Example { text: "good, really".into(), label: 2 });
+        assert_eq!(ds.examples[0], Example::single("good, really", 2));
         assert_eq!(ds.len(), 3);
         assert_eq!(report.skipped.len(), 3, "{:?}", report.skipped);
+    }
+
+    #[test]
+    fn pair_columns_are_read_from_csv_and_jsonl_and_rows_without_one_are_skipped() {
+        let d = tempfile::tempdir().unwrap();
+        let opts = LoadOptions {
+            columns: Columns { text: "question".into(), label: "label".into(), pair: Some("answer".into()) },
+            ..Default::default()
+        };
+        let csv = d.path().join("p.csv");
+        std::fs::write(&csv, "question,answer,label\nwho?,me,1\nwhy?,,0\nhow?\nwhen?,now,0\n").unwrap();
+        let (ds, report) = load_delimited(&csv, b',', &opts).unwrap();
+        assert_eq!(ds.examples[0], Example { text: "who?".into(), pair: Some("me".into()), label: 1 });
+        assert_eq!(ds.pairs().unwrap(), ["me", "now"]);
+        let why: Vec<&Skipped> = report.skipped.iter().map(|(_, w)| w).collect();
+        assert_eq!(why, [&Skipped::MissingField("answer".into()), &Skipped::EmptyText]);
+        let jsonl = d.path().join("p.jsonl");
+        std::fs::write(&jsonl, "{\"question\": \"a\", \"answer\": \"b\", \"label\": 0}\n{\"question\": \"c\", \"label\": 1}\n{\"question\": \"d\", \"answer\": \"e\", \"label\": 1}\n").unwrap();
+        let (ds, report) = load_jsonl(&jsonl, &opts).unwrap();
+        assert_eq!(ds.pairs().unwrap(), ["b", "e"]);
+        assert_eq!(report.skipped[0].1, Skipped::MissingField("answer".into()));
+        let err = load_delimited(&csv, b',', &LoadOptions { columns: Columns { pair: Some("context".into()), ..opts.columns.clone() }, ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("column `context` not found"), "{err}");
+        let folder = crate::data::load(d.path(), &opts).unwrap_err().to_string();
+        assert!(folder.contains("pair column `answer` needs a .csv, .tsv or .jsonl file"), "{folder}");
     }
 
     #[test]

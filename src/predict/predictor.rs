@@ -15,6 +15,10 @@ use crate::tokenize::{TextEncoder, TokenizeError};
 pub enum PredictError {
     #[error("text {index} is empty")]
     EmptyText { index: usize },
+    #[error("this model scores sentence pairs: give each text its second text (`text_pair`, `--pair`)")]
+    PairMissing,
+    #[error("this model scores single texts, not sentence pairs: drop the second texts")]
+    PairNotExpected,
     #[error("reading model output: {0:?}")]
     Backend(burn::tensor::DataError),
     #[error("text {index}: {source}")]
@@ -41,6 +45,8 @@ pub struct Predictor {
     /// Shared with the server's request handlers, which tokenize before queueing.
     tokenizer: Arc<TextEncoder>,
     class_names: Vec<String>,
+    /// Whether the model was trained on sentence pairs.
+    text_pairs: bool,
     device: Device,
     pub batch_size: usize,
 }
@@ -54,6 +60,7 @@ impl Predictor {
             fast: None,
             tokenizer: Arc::new(bundle.tokenizer),
             class_names: bundle.meta.class_names,
+            text_pairs: bundle.meta.text_pairs,
             device,
             batch_size: 32,
         }
@@ -92,15 +99,44 @@ impl Predictor {
         &self.class_names
     }
 
+    /// Whether the model scores sentence pairs.
+    pub fn text_pairs(&self) -> bool {
+        self.text_pairs
+    }
+
     pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<crate::tokenize::Encoded>, PredictError> {
+        self.encode_pairs(texts, None::<&[&str]>)
+    }
+
+    /// Encodes texts, with their second texts for a pair model. A pair model without `pairs`,
+    /// or a single-text model with them, is an error; so is an empty text.
+    pub fn encode_pairs<S: AsRef<str>, P: AsRef<str>>(
+        &self,
+        texts: &[S],
+        pairs: Option<&[P]>,
+    ) -> Result<Vec<crate::tokenize::Encoded>, PredictError> {
+        match (self.text_pairs, pairs) {
+            (true, None) => return Err(PredictError::PairMissing),
+            (false, Some(_)) => return Err(PredictError::PairNotExpected),
+            (_, Some(p)) if p.len() != texts.len() => {
+                let source = TokenizeError::PairCount { texts: texts.len(), pairs: p.len() };
+                return Err(PredictError::Tokenize { index: texts.len().min(p.len()), source });
+            }
+            _ => {}
+        }
         texts
             .iter()
             .enumerate()
             .map(|(index, t)| {
-                if t.as_ref().trim().is_empty() {
+                let pair = pairs.map(|p| p[index].as_ref());
+                if t.as_ref().trim().is_empty() || pair.is_some_and(|p| p.trim().is_empty()) {
                     return Err(PredictError::EmptyText { index });
                 }
-                self.tokenizer.encode(t.as_ref()).map_err(|source| PredictError::Tokenize { index, source })
+                let encoded = match (self.tokenizer.subword(), pair) {
+                    (Some(tok), pair) => tok.encode(t.as_ref(), pair),
+                    (None, _) => self.tokenizer.encode(t.as_ref()),
+                };
+                encoded.map_err(|source| PredictError::Tokenize { index, source })
             })
             .collect()
     }
@@ -119,7 +155,13 @@ impl Predictor {
     }
 
     pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>, PredictError> {
-        let enc = self.encode(texts)?;
+        self.predict_pairs(texts, None::<&[&str]>)
+    }
+
+    /// Scores sentence pairs (`pairs[i]` is `texts[i]`'s second text) or, without `pairs`,
+    /// single texts.
+    pub fn predict_pairs<S: AsRef<str>, P: AsRef<str>>(&self, texts: &[S], pairs: Option<&[P]>) -> Result<Vec<Prediction>, PredictError> {
+        let enc = self.encode_pairs(texts, pairs)?;
         Ok(self.logits(&enc)?.iter().map(|l| self.to_prediction(l)).collect())
     }
 

@@ -13,7 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{ApiError, Batcher, OnLongText, ServeConfig, ServerMetrics, SubmitError, parse_instances};
+use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, SubmitError, parse_instances};
 use crate::predict::to_prediction;
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
@@ -26,6 +26,8 @@ pub struct LoadedModel {
     pub class_names: Vec<String>,
     pub binary: bool,
     pub seq_len: usize,
+    /// The model scores sentence pairs: every instance needs `text_pair`.
+    pub text_pairs: bool,
 }
 
 #[derive(Clone)]
@@ -141,10 +143,14 @@ async fn metadata(State(state): State<AppState>, Path(name): Path<String>) -> Re
     } else {
         (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string())
     };
+    let mut inputs = json!({ "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } });
+    if m.text_pairs {
+        inputs["text_pair"] = json!({ "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text_pair" });
+    }
     Ok(Json(json!({
         "model_spec": { "name": state.config.model_name, "version": "1" },
         "metadata": { "signature_def": { "signature_def": { "serving_default": {
-            "inputs": { "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } },
+            "inputs": inputs,
             "outputs": { "predictions": { "dtype": "DT_FLOAT", "tensor_shape": shape, "name": "predictions", "meaning": meaning, "labels": m.class_names } },
             "method_name": "tensorflow/serving/predict",
             "max_sequence_length": m.seq_len,
@@ -169,12 +175,23 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
     })?;
-    let texts = parse_instances(&bytes, state.config.max_instances)?;
+    let instances = parse_instances(&bytes, state.config.max_instances)?;
     let model = state.loaded()?;
+    match (model.text_pairs, instances.pairs.is_some()) {
+        (true, false) => {
+            return Err(ApiError::bad_request(
+                "this model scores sentence pairs: give every instance its second text as `text_pair` ({\"text\": ..., \"text_pair\": ...})",
+            ));
+        }
+        (false, true) => {
+            return Err(ApiError::bad_request("this model scores single texts: `text_pair` is not accepted"));
+        }
+        _ => {}
+    }
     let (tok, counter, seq_len, reject) =
         (model.tokenizer.clone(), model.untruncated.clone(), model.seq_len, state.config.on_long_text == OnLongText::Reject);
     // Tokenizing a batch of reviews is CPU work: keep it off the async workers.
-    let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &texts, seq_len, reject))
+    let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &instances, seq_len, reject))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("tokenizer task failed: {e}")))??;
     let rows = match model.batcher.submit(encodings).await {
@@ -200,23 +217,29 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
 fn encode(
     tok: &TextEncoder,
     counter: &TokenCounter,
-    texts: &[String],
+    instances: &Instances,
     seq_len: usize,
     reject_long: bool,
 ) -> Result<Vec<Encoded>, ApiError> {
-    texts
+    instances
+        .texts
         .iter()
         .enumerate()
         .map(|(i, t)| {
+            let pair = instances.pairs.as_ref().map(|p| p[i].as_str());
             if reject_long {
-                let n = counter.count(t).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))?;
+                let n = counter.count(t, pair).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))?;
                 if n > seq_len {
                     return Err(ApiError::bad_request(format!(
                         "instance {i} has {n} tokens; the model reads at most {seq_len} (server runs with --on-long-text reject)"
                     )));
                 }
             }
-            tok.encode(t).map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
+            let encoded = match (tok.subword(), pair) {
+                (Some(sub), pair) => sub.encode(t, pair),
+                (None, _) => tok.encode(t),
+            };
+            encoded.map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
         })
         .collect()
 }

@@ -13,5 +13,5 @@ pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, SubmitError};
 pub use config::{OnLongText, ServeConfig};
 pub use metrics::ServerMetrics;
-pub use request::{ApiError, parse_instances};
+pub use request::{ApiError, Instances, parse_instances};
 pub use server::{ServeError, load_model, serve};

@@ -1,5 +1,5 @@
-//! Parses TF Serving / Vertex AI predict bodies into texts, and the JSON error every 4xx/5xx
-//! answer carries.
+//! Parses TF Serving / Vertex AI predict bodies into texts (and, for sentence-pair models, their
+//! second texts), and the JSON error every 4xx/5xx answer carries.
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -29,11 +29,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The inputs of a predict body: texts, and second texts when every instance has one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Instances {
+    pub texts: Vec<String>,
+    pub pairs: Option<Vec<String>>,
+}
+
 /// The texts of a predict body. Accepted shapes:
-/// - `{"instances": [{"text": "..."}, ...]}` (Vertex AI, TF Serving row format)
+/// - `{"instances": [{"text": "..."}, ...]}` (Vertex AI, TF Serving row format), with
+///   `"text_pair": "..."` in every instance for sentence-pair models
 /// - `{"instances": ["...", ...]}`
-/// - `{"inputs": {"text": ["...", ...]}}` or `{"inputs": ["...", ...]}` (TF Serving columnar)
-pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Vec<String>, ApiError> {
+/// - `{"inputs": {"text": ["...", ...]}}` (with `"text_pair": [...]` for pairs) or
+///   `{"inputs": ["...", ...]}` (TF Serving columnar)
+pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, ApiError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         ApiError::bad_request(format!("request body is not valid UTF-8 (byte {})", e.valid_up_to()))
     })?;
@@ -45,7 +54,7 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Vec<String>,
     let Value::Object(obj) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object with `instances` or `inputs`"));
     };
-    let texts = match (obj.get("instances"), obj.get("inputs")) {
+    let (texts, pairs) = match (obj.get("instances"), obj.get("inputs")) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give either `instances` or `inputs`, not both"));
         }
@@ -69,21 +78,36 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Vec<String>,
             return Err(ApiError::bad_request(format!("instance {i}: `text` is empty")));
         }
     }
-    Ok(texts)
+    for (i, t) in pairs.iter().flatten().enumerate() {
+        if t.trim().is_empty() {
+            return Err(ApiError::bad_request(format!("instance {i}: `text_pair` is empty")));
+        }
+    }
+    Ok(Instances { texts, pairs })
 }
 
-fn rows(instances: &Value) -> Result<Vec<String>, ApiError> {
+/// Texts and, when any instance has one, the second texts (then every instance needs one).
+type Rows = (Vec<String>, Option<Vec<String>>);
+
+fn string_field(o: &serde_json::Map<String, Value>, i: usize, name: &str) -> Result<Option<String>, ApiError> {
+    match o.get(name) {
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(ApiError::bad_request(format!("instance {i}: `{name}` must be a string, got {}", kind(other)))),
+        None => Ok(None),
+    }
+}
+
+fn rows(instances: &Value) -> Result<Rows, ApiError> {
     let Value::Array(items) = instances else {
         return Err(ApiError::bad_request(format!("`instances` must be a list, got {}", kind(instances))));
     };
-    items
+    let parsed: Vec<(String, Option<String>)> = items
         .iter()
         .enumerate()
         .map(|(i, item)| match item {
-            Value::String(s) => Ok(s.clone()),
-            Value::Object(o) => match o.get("text") {
-                Some(Value::String(s)) => Ok(s.clone()),
-                Some(other) => Err(ApiError::bad_request(format!("instance {i}: `text` must be a string, got {}", kind(other)))),
+            Value::String(s) => Ok((s.clone(), None)),
+            Value::Object(o) => match string_field(o, i, "text")? {
+                Some(text) => Ok((text, string_field(o, i, "text_pair")?)),
                 None => Err(ApiError::bad_request(format!("instance {i}: missing `text`"))),
             },
             other => Err(ApiError::bad_request(format!(
@@ -91,19 +115,39 @@ fn rows(instances: &Value) -> Result<Vec<String>, ApiError> {
                 kind(other)
             ))),
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    let with_pair = parsed.iter().filter(|(_, p)| p.is_some()).count();
+    if with_pair > 0 && with_pair < parsed.len() {
+        let i = parsed.iter().position(|(_, p)| p.is_none()).unwrap_or(0);
+        return Err(ApiError::bad_request(format!("instance {i}: missing `text_pair` (other instances have one; give every instance its pair)")));
+    }
+    let (texts, pairs): (Vec<String>, Vec<Option<String>>) = parsed.into_iter().unzip();
+    Ok((texts, pairs.into_iter().collect()))
 }
 
-fn columns(inputs: &Value) -> Result<Vec<String>, ApiError> {
-    let list = match inputs {
-        Value::Object(o) => o.get("text").ok_or_else(|| ApiError::bad_request("`inputs` is missing `text`"))?,
-        other => other,
+fn columns(inputs: &Value) -> Result<Rows, ApiError> {
+    let (list, pair_list) = match inputs {
+        Value::Object(o) => (o.get("text").ok_or_else(|| ApiError::bad_request("`inputs` is missing `text`"))?, o.get("text_pair")),
+        other => (other, None),
     };
-    match list {
-        Value::Array(_) => rows(list).map_err(|e| ApiError::bad_request(e.message.replace("instance", "input"))),
-        Value::String(s) => Ok(vec![s.clone()]),
-        other => Err(ApiError::bad_request(format!("`inputs.text` must be a list of strings, got {}", kind(other)))),
+    let as_input = |e: ApiError| ApiError::bad_request(e.message.replace("instance", "input"));
+    let texts = match list {
+        Value::Array(_) => rows(list).map_err(as_input)?.0,
+        Value::String(s) => vec![s.clone()],
+        other => return Err(ApiError::bad_request(format!("`inputs.text` must be a list of strings, got {}", kind(other)))),
+    };
+    let pairs = match pair_list {
+        None => None,
+        Some(Value::Array(_)) => Some(rows(pair_list.unwrap_or(&Value::Null)).map_err(as_input)?.0),
+        Some(Value::String(s)) => Some(vec![s.clone()]),
+        Some(other) => return Err(ApiError::bad_request(format!("`inputs.text_pair` must be a list of strings, got {}", kind(other)))),
+    };
+    if let Some(p) = &pairs
+        && p.len() != texts.len()
+    {
+        return Err(ApiError::bad_request(format!("`inputs.text` has {} texts but `inputs.text_pair` {}", texts.len(), p.len())));
     }
+    Ok((texts, pairs))
 }
 
 fn kind(v: &Value) -> &'static str {
@@ -122,7 +166,7 @@ mod tests {
     use super::*;
 
     fn ok(body: &str) -> Vec<String> {
-        parse_instances(body.as_bytes(), 8).unwrap()
+        parse_instances(body.as_bytes(), 8).unwrap().texts
     }
 
     fn err(body: &[u8]) -> String {
@@ -135,6 +179,21 @@ mod tests {
         assert_eq!(ok(r#"{"instances": ["a"]}"#), ["a"]);
         assert_eq!(ok(r#"{"inputs": {"text": ["a", "b"]}}"#), ["a", "b"]);
         assert_eq!(ok(r#"{"inputs": ["a"]}"#), ["a"]);
+    }
+
+    #[test]
+    fn pairs_come_as_text_pair_in_rows_or_columns_and_must_be_complete() {
+        let parse = |b: &str| parse_instances(b.as_bytes(), 8);
+        let rows = parse(r#"{"instances": [{"text": "q1", "text_pair": "a1"}, {"text": "q2", "text_pair": "a2"}]}"#).unwrap();
+        assert_eq!((rows.texts, rows.pairs), (vec!["q1".to_string(), "q2".into()], Some(vec!["a1".to_string(), "a2".into()])));
+        let cols = parse(r#"{"inputs": {"text": ["q"], "text_pair": ["a"]}}"#).unwrap();
+        assert_eq!(cols.pairs, Some(vec!["a".to_string()]));
+        assert_eq!(parse(r#"{"instances": ["q"]}"#).unwrap().pairs, None);
+        let msg = |b: &str| parse(b).unwrap_err().message;
+        assert!(msg(r#"{"instances": [{"text": "q", "text_pair": "a"}, {"text": "q2"}]}"#).contains("instance 1: missing `text_pair`"));
+        assert!(msg(r#"{"instances": [{"text": "q", "text_pair": 3}]}"#).contains("`text_pair` must be a string, got a number"));
+        assert!(msg(r#"{"instances": [{"text": "q", "text_pair": " "}]}"#).contains("instance 0: `text_pair` is empty"));
+        assert!(msg(r#"{"inputs": {"text": ["q", "r"], "text_pair": ["a"]}}"#).contains("has 2 texts but `inputs.text_pair` 1"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
     let class_names = bundle.meta.class_names.clone();
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
+    let text_pairs = bundle.meta.text_pairs;
     let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
     tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
@@ -33,7 +34,7 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
         },
         metrics,
     );
-    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, seq_len })
+    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, seq_len, text_pairs })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,10 @@ pub enum TokenizeError {
         #[source]
         source: Box<TokenizeError>,
     },
+    #[error("{texts} texts but {pairs} second texts: a sentence pair needs one of each")]
+    PairCount { texts: usize, pairs: usize },
+    #[error("the BiLSTM baseline reads single texts; sentence pairs need a BERT-family model")]
+    PairsNeedSubwords,
     #[error("cannot tokenize text: {0}")]
     Encode(String),
     #[error("unknown truncation `{0}`: expected longest_first, only_first, only_second or head_tail")]

@@ -33,6 +33,20 @@ impl TextEncoder {
         }
     }
 
+    /// Like [`encode_all`](Self::encode_all), with each text's second text when `pairs` is
+    /// given (BERT-family tokenizers only).
+    pub fn encode_all_pairs<S: AsRef<str> + Sync, P: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        pairs: Option<&[P]>,
+    ) -> Result<Vec<Encoded>, TokenizeError> {
+        match (self, pairs) {
+            (Self::Subword(t), _) => t.encode_all_pairs(texts, pairs),
+            (Self::Words { .. }, None) => self.encode_all(texts),
+            (Self::Words { .. }, Some(_)) => Err(TokenizeError::PairsNeedSubwords),
+        }
+    }
+
     pub fn pad_id(&self) -> u32 {
         match self {
             Self::Subword(t) => t.pad_id(),
@@ -79,12 +93,15 @@ impl TokenCounter {
         }
     }
 
-    pub fn count(&self, text: &str) -> Result<usize, TokenizeError> {
-        match self {
-            Self::Subword(t) => {
-                Ok(t.encode_fast(text, true).map_err(|e| TokenizeError::Encode(e.to_string()))?.len())
+    /// Tokens of `text` (with its second text, for a pair), special tokens included.
+    pub fn count(&self, text: &str, pair: Option<&str>) -> Result<usize, TokenizeError> {
+        match (self, pair) {
+            (Self::Subword(t), None) => Ok(t.encode_fast(text, true).map_err(|e| TokenizeError::Encode(e.to_string()))?.len()),
+            (Self::Subword(t), Some(p)) => {
+                Ok(t.encode_fast((text, p), true).map_err(|e| TokenizeError::Encode(e.to_string()))?.len())
             }
-            Self::Words => Ok(word_tokens(text).count()),
+            (Self::Words, None) => Ok(word_tokens(text).count()),
+            (Self::Words, Some(_)) => Err(TokenizeError::PairsNeedSubwords),
         }
     }
 }
@@ -99,7 +116,7 @@ mod tests {
         let enc = TextEncoder::Words { vocab, max_len: 2 };
         assert_eq!(enc.pad_id(), 0);
         assert_eq!(enc.encode("Good, good MOVIE!").unwrap().ids.len(), 2);
-        assert_eq!(TokenCounter::for_encoder(&enc).count("Good, good MOVIE!").unwrap(), 3);
+        assert_eq!(TokenCounter::for_encoder(&enc).count("Good, good MOVIE!", None).unwrap(), 3);
         assert_eq!(enc.encode_all(&["bad", "zzz"]).unwrap()[1].ids, [4]);
     }
 }

@@ -170,11 +170,27 @@ impl TextTokenizer {
 
     /// Encodes many single texts on all cores; an error names the text's index.
     pub fn encode_all<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Result<Vec<Encoded>, TokenizeError> {
+        self.encode_all_pairs(texts, None::<&[&str]>)
+    }
+
+    /// Encodes many texts, each with its second text when `pairs` is given (same length as
+    /// `texts`), on all cores; an error names the text's index.
+    pub fn encode_all_pairs<S: AsRef<str> + Sync, P: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        pairs: Option<&[P]>,
+    ) -> Result<Vec<Encoded>, TokenizeError> {
+        if let Some(p) = pairs
+            && p.len() != texts.len()
+        {
+            return Err(TokenizeError::PairCount { texts: texts.len(), pairs: p.len() });
+        }
         texts
             .par_iter()
             .enumerate()
             .map(|(index, t)| {
-                self.encode(t.as_ref(), None)
+                let pair = pairs.map(|p| p[index].as_ref());
+                self.encode(t.as_ref(), pair)
                     .map_err(|source| TokenizeError::AtText { index, source: Box::new(source) })
             })
             .collect()
