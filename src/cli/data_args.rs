@@ -24,17 +24,27 @@ pub struct DataArgs {
     /// Sub-folders that are not classes.
     #[arg(long, value_delimiter = ',', default_value = "unsup")]
     pub ignore_folders: Vec<String>,
+    /// The classes, in label-id order (default: the sorted labels found). A row whose label is
+    /// not among them is malformed.
+    #[arg(long, value_delimiter = ',', env = "BERTKIT_LABELS")]
+    pub labels: Option<Vec<String>>,
+    /// Skip malformed table rows (wrong field count, empty or unknown label, broken JSON) and
+    /// report them with their line numbers, instead of stopping at the first one.
+    #[arg(long, env = "BERTKIT_SKIP_BAD_ROWS")]
+    pub skip_bad_rows: bool,
 }
 
 impl DataArgs {
+    /// `classes`: the model's, when evaluating one (they win over --labels).
     pub fn options(&self, classes: Option<Vec<String>>) -> LoadOptions {
         LoadOptions {
+            skip_bad_rows: self.skip_bad_rows,
             columns: Columns {
                 text: self.text_column.clone(),
                 label: self.label_column.clone(),
                 pair: self.pair_column.clone(),
             },
-            classes,
+            classes: classes.or_else(|| self.labels.clone()),
             ignore_folders: self.ignore_folders.clone(),
         }
     }
@@ -43,7 +53,9 @@ impl DataArgs {
     pub fn load(&self, classes: Option<Vec<String>>) -> anyhow::Result<Dataset> {
         let (ds, report) = data::load(&self.data, &self.options(classes))
             .with_context(|| format!("loading data from {}", self.data.display()))?;
-        println!("Found {} files belonging to {} classes.", ds.len(), ds.num_classes());
+        // Keras' wording for folders; a table holds rows.
+        let unit = if ds.source.is_dir() { "files" } else { "rows" };
+        println!("Found {} {unit} belonging to {} classes.", ds.len(), ds.num_classes());
         for line in report.summary(3) {
             eprintln!("warning: {line}");
         }

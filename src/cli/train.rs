@@ -200,8 +200,9 @@ impl TrainCmd {
         let ds = self.data.load(None)?;
         let classes = ds.class_names.clone();
         let (mut train, mut val) = split(ds, self.validation_split, self.seed)?;
-        println!("Using {} files for training.", train.len());
-        println!("Using {} files for validation.", val.len());
+        let unit = if train.source.is_dir() { "files" } else { "rows" };
+        println!("Using {} {unit} for training.", train.len());
+        println!("Using {} {unit} for validation.", val.len());
         if let Some(n) = self.max_train {
             train.examples.truncate(n);
         }

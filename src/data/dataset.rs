@@ -69,6 +69,8 @@ pub enum Skipped {
     EmptyText,
     UnknownLabel(String),
     MissingField(String),
+    /// A malformed table row (skipped only with `--skip-bad-rows`).
+    BadRow(String),
 }
 
 impl fmt::Display for Skipped {
@@ -78,6 +80,7 @@ impl fmt::Display for Skipped {
             Self::EmptyText => f.write_str("empty text"),
             Self::UnknownLabel(l) => write!(f, "unknown label `{l}`"),
             Self::MissingField(c) => write!(f, "missing `{c}`"),
+            Self::BadRow(why) => f.write_str(why),
         }
     }
 }
@@ -86,6 +89,9 @@ impl fmt::Display for Skipped {
 #[derive(Clone, Debug, Default)]
 pub struct LoadReport {
     pub skipped: Vec<(String, Skipped)>,
+    /// Table rows whose quoted text holds line breaks (`file:line` of each): legal CSV, and
+    /// also what one unclosed quote does to the rows after it, so the count is always shown.
+    pub multiline: Vec<String>,
 }
 
 impl LoadReport {
@@ -99,6 +105,20 @@ impl LoadReport {
 
     /// One line per kind of problem: count and the first few locations.
     pub fn summary(&self, first: usize) -> Vec<String> {
+        let mut lines = self.skipped_summary(first);
+        if !self.multiline.is_empty() {
+            let shown: Vec<&str> = self.multiline.iter().take(first).map(String::as_str).collect();
+            let more = if self.multiline.len() > first { ", ..." } else { "" };
+            lines.push(format!(
+                "{} row(s) hold line breaks inside quotes ({}{more}); if that is not intended, a quote is not closed",
+                self.multiline.len(),
+                shown.join(", ")
+            ));
+        }
+        lines
+    }
+
+    fn skipped_summary(&self, first: usize) -> Vec<String> {
         let mut kinds: Vec<String> = Vec::new();
         for (_, why) in &self.skipped {
             let kind = kind_of(why);
@@ -124,6 +144,7 @@ fn kind_of(why: &Skipped) -> String {
     match why {
         Skipped::UnknownLabel(_) => "unknown label".into(),
         Skipped::MissingField(_) => "missing field".into(),
+        Skipped::BadRow(_) => "malformed row".into(),
         other => other.to_string(),
     }
 }

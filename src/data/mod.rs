@@ -36,6 +36,9 @@ pub struct LoadOptions {
     pub classes: Option<Vec<String>>,
     /// Sub-folders that are not classes (IMDB's `unsup`).
     pub ignore_folders: Vec<String>,
+    /// Table rows that are malformed (wrong field count, an unknown or empty label, broken
+    /// JSON) are skipped and reported with their lines instead of stopping the load.
+    pub skip_bad_rows: bool,
 }
 
 /// Loads a dataset from a folder of class sub-folders, a `.csv`/`.tsv` file or a `.jsonl` file.

@@ -7,10 +7,25 @@ use std::path::Path;
 
 use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped};
 
-/// Rows as (location, text, pair, label) before labels are mapped to indices.
-type Raw = Vec<(String, String, Option<String>, String)>;
+/// Rows as (line, text, pair, label) before labels are mapped to indices.
+type Raw = Vec<(u64, String, Option<String>, String)>;
+
+fn location(path: &Path, line: u64) -> String {
+    format!("{}:{line}", path.display())
+}
+
+/// A malformed row: an error naming its line, or with `--skip-bad-rows` a counted skip.
+fn malformed(path: &Path, line: u64, reason: String, opts: &LoadOptions, report: &mut LoadReport) -> Result<(), DataError> {
+    if opts.skip_bad_rows {
+        report.skip(location(path, line), Skipped::BadRow(reason));
+        return Ok(());
+    }
+    Err(DataError::BadRecord { path: path.to_path_buf(), line, reason: format!("{reason} (--skip-bad-rows skips such rows)") })
+}
 
 pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
+    // `flexible`: rows with a wrong field count reach the loop below, which names their line
+    // (the csv crate's own error would stop at the first one, even with --skip-bad-rows).
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -32,18 +47,26 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
     for record in reader.byte_records() {
         let record = record.map_err(|e| csv_err(path, e))?;
         let line = record.position().map_or(0, |p| p.line());
-        let loc = format!("{}:{line}", path.display());
-        let field = |i: usize, name: &str| match record.get(i) {
-            None => Err(Skipped::MissingField(name.to_string())),
-            Some(b) => String::from_utf8(b.to_vec()).map_err(|_| Skipped::NotUtf8),
-        };
-        let pair = match (pair_col, &opts.columns.pair) {
-            (Some(i), Some(name)) => field(i, name).map(Some),
-            _ => Ok(None),
-        };
-        match (field(text_col, &opts.columns.text), pair, field(label_col, &opts.columns.label)) {
-            (Ok(text), Ok(pair), Ok(label)) => raw.push((loc, text, pair, label.trim().to_string())),
-            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(loc, why),
+        let spans_lines = record.iter().any(|f| f.contains(&b'\n'));
+        if record.len() != names.len() {
+            let hint = if spans_lines {
+                "a quoted field runs across lines: is a quote left open?"
+            } else {
+                "quote a text that contains the delimiter"
+            };
+            let reason = format!("{} fields where the header has {} ({hint})", record.len(), names.len());
+            malformed(path, line, reason, opts, &mut report)?;
+            continue;
+        }
+        if spans_lines {
+            report.multiline.push(location(path, line));
+        }
+        // Every index is within the record: its length equals the header's.
+        let field = |i: usize| String::from_utf8(record.get(i).unwrap_or_default().to_vec()).map_err(|_| Skipped::NotUtf8);
+        let pair = pair_col.map(field).transpose();
+        match (field(text_col), pair, field(label_col)) {
+            (Ok(text), Ok(pair), Ok(label)) => raw.push((line, text, pair, label.trim().to_string())),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(location(path, line), why),
         }
     }
     finish(path, raw, report, opts)
@@ -56,35 +79,37 @@ pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadRepor
     for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
         let line_no = i as u64 + 1;
         let bytes = line.map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-        let loc = format!("{}:{line_no}", path.display());
         let Ok(line) = String::from_utf8(bytes) else {
-            report.skip(loc, Skipped::NotUtf8);
+            report.skip(location(path, line_no), Skipped::NotUtf8);
             continue;
         };
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| DataError::BadRecord {
-            path: path.to_path_buf(),
-            line: line_no,
-            reason: format!("malformed JSON: {e}"),
-        })?;
+        let value: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                malformed(path, line_no, format!("malformed JSON: {e}"), opts, &mut report)?;
+                continue;
+            }
+        };
         let get = |name: &str| match value.get(name) {
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Null) | None => Err(Skipped::MissingField(name.to_string())),
+            Some(serde_json::Value::Null) | None => Err(format!("no `{name}` field")),
             Some(other) => Ok(other.to_string()),
         };
         let pair = opts.columns.pair.as_deref().map(get).transpose();
         match (get(&opts.columns.text), pair, get(&opts.columns.label)) {
-            (Ok(text), Ok(pair), Ok(label)) => raw.push((loc, text, pair, label.trim().to_string())),
-            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(loc, why),
+            (Ok(text), Ok(pair), Ok(label)) => raw.push((line_no, text, pair, label.trim().to_string())),
+            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => malformed(path, line_no, why, opts, &mut report)?,
         }
     }
     finish(path, raw, report, opts)
 }
 
 /// Maps labels to indices (given classes, or sorted unique labels, numerically when all are
-/// integers so that "10" sorts after "9"), dropping empty texts and unknown labels.
+/// integers so that "10" sorts after "9"). An empty label, or one outside the given classes, is
+/// a malformed row; empty texts are skipped and reported.
 fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     let class_names = match &opts.classes {
         Some(c) => c.clone(),
@@ -98,13 +123,16 @@ fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> 
         }
     };
     let mut examples = Vec::with_capacity(raw.len());
-    for (loc, text, pair, label) in raw {
-        if text.trim().is_empty() || pair.as_ref().is_some_and(|p| p.trim().is_empty()) {
-            report.skip(loc, Skipped::EmptyText);
+    for (line, text, pair, label) in raw {
+        if label.is_empty() {
+            malformed(path, line, "empty label".into(), opts, &mut report)?;
+        } else if text.trim().is_empty() || pair.as_ref().is_some_and(|p| p.trim().is_empty()) {
+            report.skip(location(path, line), Skipped::EmptyText);
         } else if let Some(idx) = class_names.iter().position(|c| *c == label) {
             examples.push(Example { text, pair, label: idx });
         } else {
-            report.skip(loc, Skipped::UnknownLabel(label));
+            let reason = format!("label `{label}` is not one of the classes ({})", class_names.join(", "));
+            malformed(path, line, reason, opts, &mut report)?;
         }
     }
     if examples.is_empty() {
@@ -126,6 +154,10 @@ mod tests {
     use super::*;
     use crate::data::Columns;
 
+    fn skipping() -> LoadOptions {
+        LoadOptions { skip_bad_rows: true, ..Default::default() }
+    }
+
     #[test]
     fn csv_with_custom_columns_numeric_labels_and_bad_rows() {
         let d = tempfile::tempdir().unwrap();
@@ -133,33 +165,71 @@ mod tests {
         let mut bytes = b"id,review,stars\n1,\"good, really\",10\n2,bad,2\n3,,9\n4,\xff,2\n5,meh,9\n".to_vec();
         bytes.extend_from_slice(b"6,fine\n");
         std::fs::write(&p, bytes).unwrap();
-        let opts = LoadOptions { columns: Columns { text: "review".into(), label: "stars".into(), pair: None }, ..Default::default() };
-        let (ds, report) = load_delimited(&p, b',', &opts).unwrap();
+        let columns = Columns { text: "review".into(), label: "stars".into(), pair: None };
+        let err = load_delimited(&p, b',', &LoadOptions { columns: columns.clone(), ..Default::default() }).unwrap_err().to_string();
+        assert!(err.contains("line 7: 2 fields where the header has 3") && err.contains("--skip-bad-rows"), "{err}");
+        let (ds, report) = load_delimited(&p, b',', &LoadOptions { columns, ..skipping() }).unwrap();
         assert_eq!(ds.class_names, ["2", "9", "10"]);
         assert_eq!(ds.examples[0], Example::single("good, really", 2));
         assert_eq!(ds.len(), 3);
-        assert_eq!(report.skipped.len(), 3, "{:?}", report.skipped);
+        let why: Vec<String> = report.skipped.iter().map(|(loc, w)| format!("{}: {w}", loc.rsplit(':').next().unwrap())).collect();
+        assert_eq!(why, ["5: not valid UTF-8", "7: 2 fields where the header has 3 (quote a text that contains the delimiter)", "4: empty text"]);
+    }
+
+    /// Issue 18's cases: one bad quote, an extra field, lines merged by a quote.
+    #[test]
+    fn malformed_tables_are_errors_naming_the_line_never_silent_loss() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("t.csv");
+        let mut rows: Vec<String> = (0..30).map(|i| format!("review number {i},{}", ["neg", "pos"][i % 2])).collect();
+        // An opened quote never closed: the rest of the file would become one text.
+        rows[11] = "\"a bad quote,neg".into();
+        std::fs::write(&p, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
+        let err = load_delimited(&p, b',', &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("line 13") && err.contains("is a quote left open?"), "{err}");
+        // An unquoted comma in the text: an extra field, not a new class.
+        rows[11] = "good movie, really,pos".into();
+        std::fs::write(&p, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
+        let err = load_delimited(&p, b',', &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("line 13: 3 fields where the header has 2"), "{err}");
+        let (ds, report) = load_delimited(&p, b',', &skipping()).unwrap();
+        assert_eq!((ds.len(), ds.class_names.len(), report.skipped.len()), (29, 2, 1));
+        // A quote that closes lines later merges rows into one text with a valid field count:
+        // legal CSV, so it loads, but the report says which row holds line breaks.
+        rows[11] = "\"starts here,neg\nand ends here\",pos".into();
+        std::fs::write(&p, format!("text,label\n{}\n", rows.join("\n"))).unwrap();
+        let (ds, report) = load_delimited(&p, b',', &LoadOptions::default()).unwrap();
+        assert_eq!(ds.len(), 30);
+        assert_eq!(report.multiline, [format!("{}:13", p.display())]);
+        assert!(report.summary(3).iter().any(|l| l.contains("1 row(s) hold line breaks inside quotes") && l.contains(":13")), "{:?}", report.summary(3));
+        // Labels outside --labels are malformed too.
+        let only = LoadOptions { classes: Some(vec!["neg".into()]), ..Default::default() };
+        let err = load_delimited(&p, b',', &only).unwrap_err().to_string();
+        assert!(err.contains("label `pos` is not one of the classes (neg)"), "{err}");
     }
 
     #[test]
-    fn pair_columns_are_read_from_csv_and_jsonl_and_rows_without_one_are_skipped() {
+    fn pair_columns_are_read_from_csv_and_jsonl_and_rows_without_one_are_malformed() {
         let d = tempfile::tempdir().unwrap();
         let opts = LoadOptions {
             columns: Columns { text: "question".into(), label: "label".into(), pair: Some("answer".into()) },
-            ..Default::default()
+            ..skipping()
         };
         let csv = d.path().join("p.csv");
         std::fs::write(&csv, "question,answer,label\nwho?,me,1\nwhy?,,0\nhow?\nwhen?,now,0\n").unwrap();
         let (ds, report) = load_delimited(&csv, b',', &opts).unwrap();
         assert_eq!(ds.examples[0], Example { text: "who?".into(), pair: Some("me".into()), label: 1 });
         assert_eq!(ds.pairs().unwrap(), ["me", "now"]);
-        let why: Vec<&Skipped> = report.skipped.iter().map(|(_, w)| w).collect();
-        assert_eq!(why, [&Skipped::MissingField("answer".into()), &Skipped::EmptyText]);
+        let why: Vec<String> = report.skipped.iter().map(|(_, w)| w.to_string()).collect();
+        assert_eq!(why, ["1 fields where the header has 3 (quote a text that contains the delimiter)", "empty text"]);
         let jsonl = d.path().join("p.jsonl");
         std::fs::write(&jsonl, "{\"question\": \"a\", \"answer\": \"b\", \"label\": 0}\n{\"question\": \"c\", \"label\": 1}\n{\"question\": \"d\", \"answer\": \"e\", \"label\": 1}\n").unwrap();
         let (ds, report) = load_jsonl(&jsonl, &opts).unwrap();
         assert_eq!(ds.pairs().unwrap(), ["b", "e"]);
-        assert_eq!(report.skipped[0].1, Skipped::MissingField("answer".into()));
+        assert_eq!(report.skipped[0].1, Skipped::BadRow("no `answer` field".into()));
+        let strict = LoadOptions { skip_bad_rows: false, ..opts.clone() };
+        let err = load_jsonl(&jsonl, &strict).unwrap_err().to_string();
+        assert!(err.contains("line 2: no `answer` field"), "{err}");
         let err = load_delimited(&csv, b',', &LoadOptions { columns: Columns { pair: Some("context".into()), ..opts.columns.clone() }, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("column `context` not found"), "{err}");
         let folder = crate::data::load(d.path(), &opts).unwrap_err().to_string();
@@ -176,14 +246,16 @@ mod tests {
     }
 
     #[test]
-    fn jsonl_unknown_labels_are_skipped_and_malformed_lines_named() {
+    fn jsonl_unknown_labels_and_malformed_lines_are_named() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("d.jsonl");
         std::fs::write(&p, "{\"text\": \"a\", \"label\": \"pos\"}\n{\"text\": \"b\", \"label\": \"neg\"}\n{\"text\": \"c\", \"label\": \"meh\"}\n").unwrap();
         let opts = LoadOptions { classes: Some(vec!["neg".into(), "pos".into()]), ..Default::default() };
-        let (ds, report) = load_jsonl(&p, &opts).unwrap();
+        let err = load_jsonl(&p, &opts).unwrap_err().to_string();
+        assert!(err.contains("line 3: label `meh` is not one of the classes (neg, pos)"), "{err}");
+        let (ds, report) = load_jsonl(&p, &LoadOptions { skip_bad_rows: true, ..opts }).unwrap();
         assert_eq!(ds.labels(), [1, 0]);
-        assert_eq!(report.skipped[0].1, Skipped::UnknownLabel("meh".into()));
+        assert!(matches!(&report.skipped[0].1, Skipped::BadRow(r) if r.contains("meh")));
         std::fs::write(&p, "{\"text\": \"a\", \"label\": 1}\n{oops\n").unwrap();
         let err = load_jsonl(&p, &LoadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("malformed JSON"), "{err}");
