@@ -92,7 +92,9 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
         && !is_health(&state, req.uri().path())
     {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if given.and_then(|v| v.strip_prefix("Bearer ")) != Some(key.as_str()) {
+        let token = given.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+        // Constant time in the key's content (a length mismatch is refused at once).
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(token.as_bytes(), key.as_bytes())) {
             return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer ...)").into_response();
         }
     }
