@@ -5,6 +5,7 @@ ElectraFor…) and compares its scores with `bertkit predict --json`.
 
   .venv/bin/python scripts/check_transformers_load.py runs/pooler-demo [target/debug/bertkit]
 
+Sentence-pair models (`bertkit.json` says `text_pairs`) are scored on five (text, pair) inputs.
 Scores match only for models trained with the family's default `--pooling` and `--head-hidden`
 (the architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
 bertkit scores in fp32 (`--engine kernels`), as transformers does.
@@ -23,10 +24,13 @@ texts = ["this is such an amazing movie!", "The movie was great!", "The movie wa
          "The movie was okish.", "The movie was terrible..."]
 meta = json.load(open(f"{model_dir}/bertkit.json"))
 seq_len = meta["encode"]["seq_len"]
+# A sentence-pair model (trained with --pair-column) scores each text with a second text.
+pairs = ["I loved the acting.", "It dragged on forever.", "Not for me.", "Two thumbs up.",
+         "Avoid it."] if meta.get("text_pairs") else None
 
 model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
 tok = AutoTokenizer.from_pretrained(model_dir)
-enc = tok(texts, padding=True, truncation=True, max_length=seq_len, return_tensors="pt")
+enc = tok(texts, pairs, padding=True, truncation=True, max_length=seq_len, return_tensors="pt")
 with torch.no_grad():
     logits = model(**enc).logits
 if logits.shape[1] == 1:
@@ -36,7 +40,8 @@ else:
 
 # fp32 on the kernels: parity is an fp32 statement (`auto` may pick bf16, which moves scores
 # in the fourth decimal).
-out = subprocess.run([bertkit, "predict", "--json", "--engine", "kernels", "--model", model_dir, *texts],
+pair_args = [a for p in pairs for a in ("--pair", p)] if pairs else []
+out = subprocess.run([bertkit, "predict", "--json", "--engine", "kernels", "--model", model_dir, *pair_args, *texts],
                      check=True, capture_output=True, text=True).stdout
 ours = [p["score"] for p in json.loads(out)["predictions"]]
 diff = max(abs(a - b) for a, b in zip(ours, theirs))

@@ -530,6 +530,8 @@ fn sentence_pairs_train_evaluate_predict_and_pair_order_matters() {
         .unwrap());
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
     assert_eq!(meta["text_pairs"], true);
+    // transformers scores the same (text, pair) inputs the same way.
+    transformers_loads_with_the_same_scores(&out);
     let accuracy = |data: &Path| {
         let report = f.root.join("pair-eval.json");
         ok(bertkit()
