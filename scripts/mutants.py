@@ -97,7 +97,7 @@ MUTATIONS = [
      "            s.fold_into(&mut model.head)?;\n", "            let _ = s;\n",
      ["--test", "train_workflow", "freeze_encoder_alone"],
      "the frozen probe's head is exported expecting standardised features"),
-    ("best-not-restored", "src/train/fit.rs",
+    ("best-not-restored", "src/train/run_loop.rs",
      "            learner.restore_best()?;\n", "",
      ["--test", "trainer_rules", "the_best_evaluations_weights"],
      "the export keeps the last step's weights although the best evaluation was earlier"),

@@ -14,7 +14,7 @@ use crate::metrics::{EvalReport, example_loss};
 use crate::model::{BertClassifier, Checkpoint, WeightsWriter};
 use crate::predict::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
-use crate::train::fit::step_seed;
+use crate::train::run_loop::step_seed;
 use crate::train::Learner;
 use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan};
 

@@ -7,7 +7,7 @@ use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{DropoutMask, layer_norm_train};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
-use crate::train::fit::mix64;
+use crate::train::run_loop::mix64;
 use super::params::{DenseSlots, Layout, NormSlots, Params};
 use crate::model::{BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;

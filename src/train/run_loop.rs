@@ -1,0 +1,365 @@
+//! The training loop every learner runs (the kernels trainer, burn's autodiff for fine-tuning,
+//! the frozen-encoder head and the BiLSTM): seeded epoch orders, the learning-rate schedule,
+//! running metrics, evaluations with best weights and early stopping, checkpoints and resume.
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use super::progress::EpochProgress;
+use super::state::{CheckpointDir, RunState};
+use super::{BestPoint, EpochRecord, EvalPoint, History, LinearSchedule, TrainError, TrainPlan};
+use crate::metrics::{EvalReport, predicted_class};
+
+pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
+    mix64(seed, step as u64)
+}
+
+/// A seed derived from `seed` and a counter (SplitMix64's finaliser decorrelates consecutive
+/// counters): per-step seeds, and per-site dropout seeds within a step.
+pub(crate) fn mix64(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The shuffled example order of `epoch` (0-based).
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(step_seed(seed, epoch).wrapping_add(1)));
+    order
+}
+
+/// A model with its optimizer as the training loop drives it: burn's autodiff ([`fit`]) or the
+/// kernels trainer.
+pub trait Learner {
+    /// One optimizer step on the training examples `idx` (global step `step`, learning rate
+    /// `lr`): returns the batch's mean loss and its logits. A non-finite loss is refused with
+    /// [`TrainError::Diverged`] before any update.
+    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError>;
+    /// The validation report of the current weights (evaluation mode).
+    fn validate(&mut self) -> Result<EvalReport, TrainError>;
+    /// Writes weights, optimizer state and `state` as one checkpoint.
+    fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError>;
+    /// Restores weights and optimizer state; returns the saved position.
+    fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError>;
+    /// Keeps a copy of the current weights as the best so far (`save` writes it too).
+    fn keep_best(&mut self);
+    /// Puts the kept best weights back; an error if none was kept.
+    fn restore_best(&mut self) -> Result<(), TrainError>;
+}
+
+/// What the loop needs besides the learner.
+#[derive(Clone, Copy)]
+pub struct LoopArgs<'a> {
+    pub plan: &'a TrainPlan,
+    /// Training labels; batches are index lists into them.
+    pub labels: &'a [usize],
+    pub binary: bool,
+    pub checkpoints: &'a CheckpointDir,
+    pub resume: bool,
+    pub quiet: bool,
+}
+
+/// Runs validation, records it, keeps the weights if they are the best so far and decides
+/// whether to stop (`state.history.stopped_early`).
+fn evaluate<L: Learner>(learner: &mut L, state: &mut RunState, steps_per_epoch: usize) -> Result<EvalReport, TrainError> {
+    let plan = &state.plan;
+    let report = learner.validate()?;
+    let epoch = state.global_step as f64 / steps_per_epoch.max(1) as f64;
+    state.history.evaluations.push(EvalPoint {
+        step: state.global_step,
+        epoch,
+        val_loss: report.loss,
+        val_accuracy: report.metrics.accuracy,
+        val_f1: report.metrics.f1,
+    });
+    let value = plan.monitor.value(&report);
+    if state.best.update(value, (state.global_step, epoch), plan.monitor, plan.min_delta) {
+        learner.keep_best();
+    }
+    let last_step = state.global_step == steps_per_epoch * plan.epochs;
+    state.history.stopped_early = !last_step && state.best.should_stop(plan.patience);
+    Ok(report)
+}
+
+/// The loop itself: seeded epoch orders, the warm-up/decay schedule, progress, running
+/// metrics, validation after each epoch, checkpoints and resume.
+pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<History, TrainError> {
+    let plan = args.plan;
+    plan.validate()?;
+    let n = args.labels.len();
+    if n == 0 {
+        return Err(TrainError::NoData);
+    }
+    let steps_per_epoch = plan.steps_per_epoch(n);
+    let schedule = LinearSchedule::new(plan.learning_rate, plan.warmup_ratio, steps_per_epoch * plan.epochs)
+        .with_decay(!plan.constant_lr);
+    let mut state = RunState {
+        plan: plan.clone(),
+        epoch: 0,
+        next_batch: 0,
+        global_step: 0,
+        loss_sum: 0.0,
+        correct: 0,
+        seen: 0,
+        epoch_seconds: 0.0,
+        history: History { binary: args.binary, ..History::default() },
+        best: Default::default(),
+    };
+    if args.resume && args.checkpoints.exists() {
+        let s = learner.load(args.checkpoints)?;
+        if s.plan != *plan {
+            return Err(TrainError::ResumeMismatch {
+                saved: serde_json::to_string(&s.plan).unwrap_or_default(),
+                given: serde_json::to_string(plan).unwrap_or_default(),
+            });
+        }
+        state = s;
+        if !args.quiet {
+            eprintln!(
+                "Resuming from {}: epoch {}, step {} of {steps_per_epoch}",
+                args.checkpoints.path().display(),
+                state.epoch + 1,
+                state.next_batch
+            );
+        }
+    }
+
+    while state.epoch < plan.epochs && !state.history.stopped_early {
+        let order = epoch_order(n, plan.seed, state.epoch);
+        let mut progress =
+            EpochProgress::new(state.epoch + 1, plan.epochs, steps_per_epoch, state.next_batch, args.quiet);
+        let epoch_start = Instant::now();
+        let seconds_before = state.epoch_seconds;
+        for b in state.next_batch..steps_per_epoch {
+            let t0 = Instant::now();
+            let idx = &order[b * plan.batch_size..((b + 1) * plan.batch_size).min(n)];
+            let labels: Vec<usize> = idx.iter().map(|&i| args.labels[i]).collect();
+            let lr = schedule.lr(state.global_step);
+            let (loss_value, predicted) = learner.step(idx, &labels, state.global_step, lr)?;
+
+            state.global_step += 1;
+            state.next_batch = b + 1;
+            state.loss_sum += loss_value * idx.len() as f64;
+            state.seen += idx.len() as u64;
+            state.correct +=
+                predicted.iter().zip(&labels).filter(|(row, y)| predicted_class(row) == **y).count() as u64;
+            state.epoch_seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
+            let (mean_loss, acc) = (state.loss_sum / state.seen as f64, state.correct as f64 / state.seen as f64);
+            progress.step(b + 1, mean_loss, acc, t0.elapsed().as_secs_f64());
+
+            let epoch_end = b + 1 == steps_per_epoch;
+            let due = plan.eval_every.is_some_and(|every| state.global_step.is_multiple_of(every));
+            if !(epoch_end || due) {
+                if let Some(every) = plan.checkpoint_every
+                    && state.global_step.is_multiple_of(every)
+                {
+                    learner.save(args.checkpoints, &state)?;
+                }
+                continue;
+            }
+            let report = evaluate(learner, &mut state, steps_per_epoch)?;
+            if epoch_end || state.history.stopped_early {
+                let record = EpochRecord {
+                    epoch: state.epoch + 1,
+                    loss: mean_loss,
+                    accuracy: acc,
+                    val_loss: report.loss,
+                    val_accuracy: report.metrics.accuracy,
+                    val_precision: report.metrics.precision,
+                    val_recall: report.metrics.recall,
+                    val_f1: report.metrics.f1,
+                    lr,
+                    seconds: state.epoch_seconds,
+                    examples_per_second: state.seen as f64 / state.epoch_seconds.max(1e-9),
+                };
+                progress.finish(&format!(
+                    "loss {:.4} acc {:.4} val_loss {:.4} val_acc {:.4} ({:.2}s, {:.1} ex/s)",
+                    record.loss, record.accuracy, record.val_loss, record.val_accuracy, record.seconds, record.examples_per_second
+                ));
+                state.history.epochs.push(record);
+                state.epoch += 1;
+                state.next_batch = 0;
+                state.loss_sum = 0.0;
+                state.correct = 0;
+                state.seen = 0;
+                state.epoch_seconds = 0.0;
+                learner.save(args.checkpoints, &state)?;
+                break;
+            }
+            // A mid-epoch evaluation: checkpoint here so a resumed run keeps the count.
+            learner.save(args.checkpoints, &state)?;
+        }
+    }
+    if state.history.stopped_early && !args.quiet {
+        eprintln!(
+            "Early stopping after step {}: {} did not improve for {} evaluations",
+            state.global_step,
+            plan.monitor,
+            state.best.evals_since
+        );
+    }
+    if let Some(value) = state.best.value {
+        let restored = plan.restore_best && state.best.step != state.global_step;
+        if restored {
+            learner.restore_best()?;
+            if !args.quiet {
+                eprintln!(
+                    "Restored the weights of step {} (epoch {:.2}), the best {} ({value:.4})",
+                    state.best.step, state.best.epoch, plan.monitor
+                );
+            }
+        }
+        state.history.best = Some(BestPoint {
+            monitor: plan.monitor.to_string(),
+            value,
+            step: state.best.step,
+            epoch: state.best.epoch,
+            restored: plan.restore_best,
+        });
+    }
+    Ok(state.history)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::Monitor;
+
+    /// A learner whose "weights" are the number of steps taken and whose validation loss at step
+    /// s is `curve(s)`: the loop's early stopping and best weights, exactly.
+    struct Fake {
+        w: usize,
+        best: Option<usize>,
+        /// Fail (as a kill would) when asked for this step.
+        die_at: Option<usize>,
+    }
+
+    fn curve(step: usize) -> f64 {
+        match step {
+            2 => 1.0,
+            4 => 0.8,
+            5 => 0.75,
+            6 => 0.7,
+            8 => 0.72,
+            10 => 0.71,
+            _ => 0.9,
+        }
+    }
+
+    impl Learner for Fake {
+        fn step(&mut self, idx: &[usize], _: &[usize], step: usize, _: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+            if self.die_at == Some(step) {
+                return Err(TrainError::Backend("killed".into()));
+            }
+            self.w += 1;
+            Ok((1.0, vec![vec![0.0]; idx.len()]))
+        }
+        fn validate(&mut self) -> Result<EvalReport, TrainError> {
+            let mut r = EvalReport::from_logits(&[vec![0.0]], &[0], 2);
+            r.loss = curve(self.w);
+            Ok(r)
+        }
+        fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
+            let text = format!("{} {}", self.w, self.best.map_or(-1, |b| b as i64));
+            checkpoints.save_with(state, |dir| std::fs::write(dir.join("fake"), text).map_err(|e| TrainError::Checkpoint(e.to_string())))
+        }
+        fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+            let (dir, state) = checkpoints.load_state()?;
+            let text = std::fs::read_to_string(dir.join("fake")).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+            let v: Vec<i64> = text.split(' ').map(|x| x.parse().unwrap_or(-1)).collect();
+            (self.w, self.best) = (v[0] as usize, usize::try_from(v[1]).ok());
+            Ok(state)
+        }
+        fn keep_best(&mut self) {
+            self.best = Some(self.w);
+        }
+        fn restore_best(&mut self) -> Result<(), TrainError> {
+            self.w = self.best.ok_or_else(|| TrainError::Backend("none".into()))?;
+            Ok(())
+        }
+    }
+
+    /// 10 examples in batches of 2 (5 steps an epoch), 4 epochs, an evaluation every 2 steps.
+    fn plan(patience: Option<usize>, restore_best: bool) -> TrainPlan {
+        TrainPlan {
+            epochs: 4,
+            batch_size: 2,
+            eval_every: Some(2),
+            patience,
+            restore_best,
+            monitor: Monitor::ValLoss,
+            ..TrainPlan::default()
+        }
+    }
+
+    fn run(plan: &TrainPlan, dir: &std::path::Path, fake: &mut Fake, resume: bool) -> Result<History, TrainError> {
+        let labels = vec![0usize; 10];
+        let checkpoints = CheckpointDir::new(dir);
+        let args = LoopArgs { plan, labels: &labels, binary: true, checkpoints: &checkpoints, resume, quiet: true };
+        run_loop(fake, args)
+    }
+
+    #[test]
+    fn early_stopping_stops_after_patience_and_restores_the_best_steps_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fake = Fake { w: 0, best: None, die_at: None };
+        let h = run(&plan(Some(3), true), dir.path(), &mut fake, false).unwrap();
+        // Evaluations at steps 2, 4, 5 (epoch end), 6, 8, 10, 12: the best is step 6 (0.7);
+        // 8, 10 and 12 do not beat it, so the third of them stops the run, mid-epoch 3.
+        let steps: Vec<usize> = h.evaluations.iter().map(|e| e.step).collect();
+        assert_eq!(steps, [2, 4, 5, 6, 8, 10, 12]);
+        assert!(h.stopped_early);
+        assert_eq!(h.epochs.len(), 3, "the stopped epoch is recorded");
+        let best = h.best.clone().unwrap();
+        assert_eq!((best.step, best.value, best.epoch, best.restored), (6, 0.7, 1.2, true));
+        assert_eq!(fake.w, 6, "the learner holds step 6's weights, not step 12's");
+
+        // Without restore_best: stops at the same place, keeps the last weights.
+        let dir2 = tempfile::tempdir().unwrap();
+        let mut last = Fake { w: 0, best: None, die_at: None };
+        let h2 = run(&plan(Some(3), false), dir2.path(), &mut last, false).unwrap();
+        assert_eq!((last.w, h2.best.unwrap().restored), (12, false));
+
+        // No patience: every epoch runs; the best weights still come back.
+        let dir3 = tempfile::tempdir().unwrap();
+        let mut full = Fake { w: 0, best: None, die_at: None };
+        let h3 = run(&plan(None, true), dir3.path(), &mut full, false).unwrap();
+        assert!(!h3.stopped_early);
+        assert_eq!((h3.epochs.len(), h3.evaluations.last().unwrap().step, full.w), (4, 20, 6));
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_the_early_stopping_count() {
+        let uninterrupted = {
+            let dir = tempfile::tempdir().unwrap();
+            let mut fake = Fake { w: 0, best: None, die_at: None };
+            (run(&plan(Some(3), true), dir.path(), &mut fake, false).unwrap(), fake.w)
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // Killed at step 9: the last checkpoint is step 8's evaluation (best 6, one bad evaluation).
+        let mut first = Fake { w: 0, best: None, die_at: Some(9) };
+        assert!(run(&plan(Some(3), true), dir.path(), &mut first, false).is_err());
+        let mut resumed = Fake { w: 0, best: None, die_at: None };
+        let h = run(&plan(Some(3), true), dir.path(), &mut resumed, true).unwrap();
+        assert_eq!(resumed.w, uninterrupted.1);
+        assert_eq!(h.evaluations, uninterrupted.0.evaluations);
+        assert_eq!(h.best, uninterrupted.0.best);
+        assert!(h.stopped_early);
+    }
+
+    #[test]
+    fn epoch_orders_are_permutations_that_differ_by_epoch_and_repeat_by_seed() {
+        let a = epoch_order(50, 42, 0);
+        let mut sorted = a.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        assert_eq!(a, epoch_order(50, 42, 0));
+        assert_ne!(a, epoch_order(50, 42, 1));
+        assert_ne!(a, epoch_order(50, 7, 0));
+    }
+}
