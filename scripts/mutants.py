@@ -105,6 +105,11 @@ MUTATIONS = [
      "patience.is_some_and(|p| self.evals_since >= p)", "patience.is_some_and(|p| self.evals_since >= p + 1)",
      ["--lib", "early_stopping"],
      "early stopping waits one evaluation longer than --patience"),
+    ("model-panic-kills-worker", "src/serve/batcher.rs",
+     "let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model(&all)));",
+     "let called: std::thread::Result<Result<Vec<Vec<f32>>, String>> = Ok(model(&all));",
+     ["--test", "serve_http", "a_model_panic"],
+     "a panic in the model stops the worker thread (every later request fails, health stays 200)"),
 ]
 
 

@@ -281,6 +281,40 @@ async fn a_model_error_fails_only_its_own_batch_with_a_500() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_panic_fails_only_its_batch_and_shows_in_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let mut cfg = config(&model_dir);
+    cfg.max_batch_size = 1;
+    let metrics = ServerMetrics::new();
+    let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let fake = Batcher::start(
+        Box::new(move |enc| {
+            if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("injected panic");
+            }
+            Ok(vec![vec![0.5]; enc.len()])
+        }),
+        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 },
+        metrics.clone(),
+    );
+    let state = AppState::new(cfg, metrics);
+    state.set_model(LoadedModel { batcher: fake, ..real });
+    let app = router(state);
+    let body = r#"{"instances":["good"]}"#;
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("injected panic"), "{v}");
+    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::OK, "the worker died with the panic: {v}");
+    let (_, m) = call(&app, "GET", "/metrics", Body::empty(), None).await;
+    assert!(m.as_str().unwrap().contains("bertkit_model_panics_total 1"), "{m}");
+}
+
 #[tokio::test]
 async fn a_pair_model_takes_text_pair_and_a_missing_one_is_a_400_that_says_so() {
     let dir = tempfile::tempdir().unwrap();

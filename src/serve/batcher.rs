@@ -102,9 +102,23 @@ fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<At
         }
         let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
         let t0 = Instant::now();
+        // A panic inside the model fails this batch's requests (500) and nothing else: the
+        // worker thread lives on, so later batches are scored and health stays true. The
+        // model's own scratch buffers recover from a poisoned lock (`FastEncoder::forward`).
+        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model(&all)));
+        let called = called.unwrap_or_else(|panic| {
+            metrics.model_panic();
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(batch = all.len(), "the model panicked: {what}");
+            Err(format!("the model panicked on this batch ({what}); the server goes on"))
+        });
         // A model that answers with the wrong number of rows is a model error for every request in
         // the batch, not a slice out of range in this thread (which would stop the worker).
-        let result = model(&all).and_then(|rows| {
+        let result = called.and_then(|rows| {
             if rows.len() == all.len() {
                 Ok(rows)
             } else {
@@ -174,6 +188,28 @@ mod tests {
         assert_eq!(first, Err("the model returned 1 rows for 2 inputs".to_string()));
         let second = b.submit(vec![enc(3)]).await.expect("the worker still runs");
         assert_eq!(second, Ok(vec![vec![1.0]]));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_model_fails_its_batch_and_the_worker_goes_on() {
+        // Regression (issue 17): a panic in the model killed the worker thread; every later
+        // request got "the model worker stopped" while health stayed 200.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("injected fault");
+            }
+            Ok(vec![vec![2.0]; e.len()])
+        });
+        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 4 };
+        let metrics = ServerMetrics::new();
+        let b = Batcher::start(model, cfg, metrics.clone());
+        let first = b.submit(vec![enc(1)]).await.expect("the worker answers");
+        assert!(matches!(&first, Err(m) if m.contains("panicked") && m.contains("injected fault")), "{first:?}");
+        let second = b.submit(vec![enc(2), enc(3)]).await.expect("the worker still runs");
+        assert_eq!(second, Ok(vec![vec![2.0], vec![2.0]]));
+        assert!(metrics.render().contains("bertkit_model_panics_total 1"), "{}", metrics.render());
     }
 
     // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.

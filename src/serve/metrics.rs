@@ -66,6 +66,11 @@ impl ServerMetrics {
         self.with(|| metrics::counter!("bertkit_queue_rejected_total").increment(1));
     }
 
+    /// A batch whose model call panicked (its requests got 500; the worker went on).
+    pub fn model_panic(&self) {
+        self.with(|| metrics::counter!("bertkit_model_panics_total").increment(1));
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         self.handle.render()
