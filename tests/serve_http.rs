@@ -242,6 +242,10 @@ async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
     let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert!(v["error"].as_str().unwrap().contains("busy"));
+    // Admission comes before the body is read: a refused request is not even parsed (a broken
+    // body gets 429, not 400), so refusals cost the model no CPU.
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", "{oops", None).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     drop(held);
     assert_eq!(first.await.unwrap().0, StatusCode::OK);
     assert_eq!(second.await.unwrap().0, StatusCode::OK);

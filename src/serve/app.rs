@@ -173,12 +173,15 @@ async fn predict_plain(State(state): State<AppState>, body: Body) -> Result<Json
 }
 
 async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
+    // Admission first: a full queue answers 429 before the body is read or tokenized, so the
+    // requests it refuses take no CPU from the ones it serves.
+    let model = state.loaded()?;
+    let ticket = model.batcher.admit().map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
     let limit = state.config.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
     })?;
     let instances = parse_instances(&bytes, state.config.max_instances)?;
-    let model = state.loaded()?;
     match (model.text_pairs, instances.pairs.is_some()) {
         (true, false) => {
             return Err(ApiError::bad_request(
@@ -196,7 +199,7 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &instances, seq_len, reject))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("tokenizer task failed: {e}")))??;
-    let rows = match model.batcher.submit(encodings).await {
+    let rows = match model.batcher.submit_admitted(ticket, encodings).await {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("model error: {e}"))),
         Err(e @ SubmitError::QueueFull(_)) => return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::ServerMetrics;
 use crate::tokenize::Encoded;
@@ -25,6 +25,15 @@ pub struct BatcherConfig {
 struct Job {
     encodings: Vec<Encoded>,
     reply: oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
+    /// The request's queue slot, freed when the worker takes the job into a batch.
+    ticket: Option<Ticket>,
+}
+
+/// A queue slot granted before a request is read or tokenized ([`Batcher::admit`]): a full
+/// queue refuses new requests before they cost any CPU.
+pub struct Ticket {
+    /// Held for its drop, which frees the slot.
+    _slot: OwnedSemaphorePermit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +50,8 @@ pub struct Batcher {
     tx: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
     capacity: usize,
+    /// `capacity` slots: requests being read, tokenized or waiting for the worker.
+    slots: Arc<Semaphore>,
     metrics: ServerMetrics,
 }
 
@@ -56,14 +67,30 @@ impl Batcher {
             .spawn(move || worker(model, rx, config, worker_depth, worker_metrics))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("cannot start the model worker: {e}"));
-        Self { tx, depth, capacity: config.queue_capacity, metrics }
+        let slots = Arc::new(Semaphore::new(config.queue_capacity));
+        Self { tx, depth, capacity: config.queue_capacity, slots, metrics }
+    }
+
+    /// A queue slot for one request, or `QueueFull` at once (counted as rejected). Take it before
+    /// reading and tokenizing the request, so that refused requests cost nothing.
+    pub fn admit(&self) -> Result<Ticket, SubmitError> {
+        self.slots.clone().try_acquire_owned().map(|slot| Ticket { _slot: slot }).map_err(|_| {
+            self.metrics.rejected();
+            SubmitError::QueueFull(self.capacity)
+        })
     }
 
     /// Queues `encodings`; resolves with their logits. Never blocks: a full queue is an error.
     pub async fn submit(&self, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
+        let ticket = self.admit()?;
+        self.submit_admitted(ticket, encodings).await
+    }
+
+    /// Queues an admitted request's `encodings`; the ticket's slot frees when the worker takes it.
+    pub async fn submit_admitted(&self, ticket: Ticket, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.tx.try_send(Job { encodings, reply }) {
+        match self.tx.try_send(Job { encodings, reply, ticket: Some(ticket) }) {
             Ok(()) => self.metrics.queue_depth(depth),
             Err(e) => {
                 self.depth.fetch_sub(1, Ordering::SeqCst);
@@ -81,20 +108,22 @@ impl Batcher {
 }
 
 fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<AtomicUsize>, metrics: ServerMetrics) {
-    let take = |job: &Job| {
+    let take = |job: &mut Job| {
         let d = depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
         metrics.queue_depth(d);
+        // Out of the queue and into a batch: its slot is free for the next request.
+        job.ticket = None;
         job.encodings.len()
     };
-    while let Ok(first) = rx.recv() {
-        let mut size = take(&first);
+    while let Ok(mut first) = rx.recv() {
+        let mut size = take(&mut first);
         let mut jobs = vec![first];
         let deadline = Instant::now() + cfg.max_wait;
         while size < cfg.max_batch_size {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
-                Ok(job) => {
-                    size += take(&job);
+                Ok(mut job) => {
+                    size += take(&mut job);
                     jobs.push(job);
                 }
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
