@@ -55,6 +55,7 @@ pub mod grad;
 pub mod level;
 pub mod ops;
 mod pack;
+mod portable;
 mod quant;
 mod x86;
 
