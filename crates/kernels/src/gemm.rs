@@ -265,7 +265,7 @@ pub fn gemm_ex(
     }
     if let (Packed::F32(panels), Isa::Portable) = (&b.data, isa()) {
         par_row_blocks(c, n, MR, |r0, c_rows| {
-            crate::portable::gemm_rows(a, panels, (k, n), bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows);
+            crate::portable::gemm_rows(a, panels, (k, n), (bias, epilogue), (r0, c_rows.len() / n), accumulate, c_rows);
         });
         return;
     }
