@@ -184,6 +184,23 @@ async fn every_bad_input_is_a_4xx_with_an_error_message() {
     assert_eq!((s, v["error"].is_string()), (StatusCode::NOT_FOUND, true));
     let (s, v) = call(&app, "DELETE", "/health", Body::empty(), None).await;
     assert_eq!((s, v["error"].is_string()), (StatusCode::METHOD_NOT_ALLOWED, true));
+    // Regressions from issue 17's hostile-client probe: GET on the predict route was a 404, an
+    // undecodable path segment a plain-text 400, a body that broke off a 413 "too large",
+    // and a text of zero-width characters a 200.
+    let (s, v) = call(&app, "GET", "/v1/models/imdb:predict", Body::empty(), None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("takes POST"), "{v}");
+    let (s, v) = call(&app, "POST", "/v1/models/%ff:predict", r#"{"instances":["a"]}"#, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("bad model name in the path"), "{v}");
+    let (mut tx, broken) = http_body_util::channel::Channel::<axum::body::Bytes, std::io::Error>::new(1);
+    tx.send_data(axum::body::Bytes::from_static(b"{\"instances\": [\"go")).await.unwrap();
+    tx.abort(std::io::Error::other("connection reset"));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", Body::new(broken), None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("cannot read the request body"), "{v}");
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", "{\"instances\": [\"\u{200B}\u{FEFF}\"]}", None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
     // The server still serves after all that.
     let (s, _) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":["good"]}"#, None).await;
     assert_eq!(s, StatusCode::OK);

@@ -66,7 +66,7 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
             let bytes = bytes.map_err(io(&path))?;
             match String::from_utf8(bytes) {
                 Err(_) => report.skip(path.display().to_string(), Skipped::NotUtf8),
-                Ok(text) if text.trim().is_empty() => {
+                Ok(text) if super::is_blank(&text) => {
                     report.skip(path.display().to_string(), Skipped::EmptyText)
                 }
                 Ok(text) => examples.push(Example::single(text, label)),

@@ -1,12 +1,14 @@
 //! Labelled text: loading (folder per class, CSV/TSV, JSONL), problems found while loading, and
 //! the seeded train/validation split.
 
+mod blank;
 mod dataset;
 mod error;
 mod folder;
 mod split;
 mod table;
 
+pub use blank::is_blank;
 pub use dataset::{Dataset, Example, LoadReport, Skipped};
 pub use error::DataError;
 pub use split::split;

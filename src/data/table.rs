@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped};
+use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped, is_blank};
 
 /// Rows as (line, text, pair, label) before labels are mapped to indices.
 type Raw = Vec<(u64, String, Option<String>, String)>;
@@ -126,7 +126,7 @@ fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> 
     for (line, text, pair, label) in raw {
         if label.is_empty() {
             malformed(path, line, "empty label".into(), opts, &mut report)?;
-        } else if text.trim().is_empty() || pair.as_ref().is_some_and(|p| p.trim().is_empty()) {
+        } else if is_blank(&text) || pair.as_deref().is_some_and(is_blank) {
             report.skip(location(path, line), Skipped::EmptyText);
         } else if let Some(idx) = class_names.iter().position(|c| *c == label) {
             examples.push(Example { text, pair, label: idx });

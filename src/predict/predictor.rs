@@ -9,6 +9,7 @@ use super::{Engine, run_batched, run_batched_tokens};
 use crate::artifact::ClassifierBundle;
 use crate::model::{LoadError, TextClassifier};
 use crate::model::fast::{FastClassifier, Precision};
+use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +130,7 @@ impl Predictor {
             .enumerate()
             .map(|(index, t)| {
                 let pair = pairs.map(|p| p[index].as_ref());
-                if t.as_ref().trim().is_empty() || pair.is_some_and(|p| p.trim().is_empty()) {
+                if is_blank(t.as_ref()) || pair.is_some_and(is_blank) {
                     return Err(PredictError::EmptyText { index });
                 }
                 let encoded = match (self.tokenizer.subword(), pair) {

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
@@ -129,7 +130,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
-async fn status(State(state): State<AppState>, Path(spec): Path<String>) -> Result<Json<Value>, ApiError> {
+/// The `{name}` of a route, or a JSON 400 naming the problem (axum's own rejection is plain
+/// text: `/v1/models/%ff:predict` used to answer that way).
+type Segment = Result<Path<String>, PathRejection>;
+
+fn segment(p: Segment) -> Result<String, ApiError> {
+    p.map(|Path(s)| s).map_err(|e| ApiError::bad_request(format!("bad model name in the path: {}", e.body_text())))
+}
+
+async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Value>, ApiError> {
+    let spec = segment(spec)?;
+    if spec.ends_with(":predict") {
+        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("`{spec}` takes POST with a JSON body")));
+    }
     state.check_name(&spec)?;
     let (s, code) = if state.model.get().is_some() { ("AVAILABLE", "OK") } else { ("LOADING", "UNAVAILABLE") };
     Ok(Json(json!({
@@ -137,8 +150,8 @@ async fn status(State(state): State<AppState>, Path(spec): Path<String>) -> Resu
     })))
 }
 
-async fn metadata(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    state.check_name(&name)?;
+async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<Value>, ApiError> {
+    state.check_name(&segment(name)?)?;
     let m = state.loaded()?;
     let (shape, meaning) = if m.binary {
         (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default()))
@@ -160,7 +173,8 @@ async fn metadata(State(state): State<AppState>, Path(name): Path<String>) -> Re
     })))
 }
 
-async fn predict_named(State(state): State<AppState>, Path(spec): Path<String>, body: Body) -> Result<Json<Value>, ApiError> {
+async fn predict_named(State(state): State<AppState>, spec: Segment, body: Body) -> Result<Json<Value>, ApiError> {
+    let spec = segment(spec)?;
     let Some(name) = spec.strip_suffix(":predict") else {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown verb in `{spec}`; use /v1/models/{{name}}:predict")));
     };
@@ -178,8 +192,15 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let model = state.loaded()?;
     let ticket = model.batcher.admit().map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
     let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // Only the length limit is a 413; a body that breaks off or a malformed chunked
+        // encoding is the client's malformed request (it used to be reported as too large).
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {e}"))
+        }
     })?;
     let instances = parse_instances(&bytes, state.config.max_instances)?;
     match (model.text_pairs, instances.pairs.is_some()) {

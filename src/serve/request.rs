@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use crate::data::is_blank;
+
 /// An HTTP error answered as `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -73,14 +75,16 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
             format!("{} instances in one request; the limit is {max_instances}", texts.len()),
         ));
     }
+    // Texts of only whitespace or invisible characters (U+200B, U+FEFF, ...) are as empty as
+    // "" once normalised: all of them are 400s, never a score for `[CLS] [SEP]`.
     for (i, t) in texts.iter().enumerate() {
-        if t.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("instance {i}: `text` is empty")));
+        if is_blank(t) {
+            return Err(ApiError::bad_request(format!("instance {i}: `text` is empty (or only invisible characters)")));
         }
     }
     for (i, t) in pairs.iter().flatten().enumerate() {
-        if t.trim().is_empty() {
-            return Err(ApiError::bad_request(format!("instance {i}: `text_pair` is empty")));
+        if is_blank(t) {
+            return Err(ApiError::bad_request(format!("instance {i}: `text_pair` is empty (or only invisible characters)")));
         }
     }
     Ok(Instances { texts, pairs })
@@ -207,6 +211,8 @@ mod tests {
         assert!(err(br#"{"instances": ["a"], "inputs": ["b"]}"#).contains("not both"));
         assert!(err(br#"{"foo": 1}"#).contains("missing `instances`"));
         assert!(err(br#"{"instances": ["  "]}"#).contains("instance 0: `text` is empty"));
+        // Regression (issue 17): texts that normalise to nothing got 200 while "" got 400.
+        assert!(err("{\"instances\": [\"\u{200B}\u{FEFF}\"]}".as_bytes()).contains("instance 0: `text` is empty"));
         assert!(err(b"{\"instances\": [\"\xff\"]}").contains("not valid UTF-8"));
         let too_many = parse_instances(br#"{"instances": ["a", "b", "c"]}"#, 2).unwrap_err();
         assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
