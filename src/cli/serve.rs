@@ -67,7 +67,7 @@ impl ServeCmd {
             Some(p) => p,
             None => match std::env::var("AIP_HTTP_PORT") {
                 Ok(v) => v.parse().with_context(|| format!("AIP_HTTP_PORT=`{v}` is not a port"))?,
-                Err(_) => 8080,
+                Err(_) => bertkit::serve::DEFAULT_PORT,
             },
         };
         let name = match self.name {

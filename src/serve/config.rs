@@ -29,6 +29,10 @@ impl FromStr for OnLongText {
     }
 }
 
+/// The port `bertkit serve` listens on without `--port` or `AIP_HTTP_PORT` (TF Serving's REST
+/// port, and what `deploy/` declares).
+pub const DEFAULT_PORT: u16 = 8080;
+
 #[derive(Clone, Debug)]
 pub struct ServeConfig {
     pub model_dir: PathBuf,

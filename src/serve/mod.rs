@@ -11,7 +11,7 @@ mod server;
 
 pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, SubmitError};
-pub use config::{OnLongText, ServeConfig};
+pub use config::{DEFAULT_PORT, OnLongText, ServeConfig};
 pub use metrics::ServerMetrics;
 pub use request::{ApiError, Instances, parse_instances};
 pub use server::{ServeError, load_model, serve};
