@@ -563,4 +563,22 @@ fn sentence_pairs_train_evaluate_predict_and_pair_order_matters() {
         .output()
         .unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("--pair-column"), "{e:?}");
+
+    // Pairs with a frozen encoder, on every family (their tokenizers write pairs their own way:
+    // `<s> a </s></s> b </s>` for RoBERTa, no token types for DistilBERT).
+    for family in ["distilbert", "roberta", "albert", "electra"] {
+        let model = common::root().join("tests/fixtures/families").join(family);
+        let out = f.root.join(format!("{family}-pairs"));
+        ok(bertkit()
+            .args(["train", "--model", model.to_str().unwrap(), "--data", train.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--text-column", "first", "--pair-column", "second", "--freeze-encoder", "--epochs", "3", "--seq-len", "24", "--quiet"])
+            .output()
+            .unwrap());
+        let json = ok(bertkit()
+            .args(["predict", "--json", "--model", out.to_str().unwrap(), "--pair", "it was great !", "the movie was bad"])
+            .output()
+            .unwrap());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["predictions"][0]["score"].as_f64().is_some(), "{family}: {v}");
+    }
 }
