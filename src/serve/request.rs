@@ -51,7 +51,7 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
     if text.trim().is_empty() {
         return Err(ApiError::bad_request("empty request body; expected {\"instances\": [{\"text\": \"...\"}]}"));
     }
-    let value: Value = serde_json::from_str(text)
+    let Strict(value) = serde_json::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
     let Value::Object(obj) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object with `instances` or `inputs`"));
@@ -88,6 +88,68 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
         }
     }
     Ok(Instances { texts, pairs })
+}
+
+/// A JSON value that refuses an object holding the same key twice: serde_json's `Value` keeps
+/// the last one silently, so `{"instances": [a], "instances": [b]}` scored only `b`.
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut obj = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if obj.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+            }
+            let Strict(v) = map.next_value()?;
+            obj.insert(key, v);
+        }
+        Ok(Value::Object(obj))
+    }
 }
 
 /// Texts and, when any instance has one, the second texts (then every instance needs one).
@@ -214,6 +276,10 @@ mod tests {
         // Regression (issue 17): texts that normalise to nothing got 200 while "" got 400.
         assert!(err("{\"instances\": [\"\u{200B}\u{FEFF}\"]}".as_bytes()).contains("instance 0: `text` is empty"));
         assert!(err(b"{\"instances\": [\"\xff\"]}").contains("not valid UTF-8"));
+        // Regression (issue 17): duplicate keys passed silently (the last one won).
+        assert!(err(br#"{"instances": ["a"], "instances": ["b"]}"#).contains("duplicate key `instances`"));
+        assert!(err(br#"{"instances": [{"text": "a", "text": "b"}]}"#).contains("duplicate key `text`"));
+        assert_eq!(ok(r#"{"instances": [{"text": "a", "extra": [1, 2.5, null, true, {"x": "y"}]}]}"#), ["a"]);
         let too_many = parse_instances(br#"{"instances": ["a", "b", "c"]}"#, 2).unwrap_err();
         assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
     }
