@@ -7,14 +7,14 @@ use std::time::Instant;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
-use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, SubmitError, parse_instances};
+use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, parse_instances};
 use crate::predict::to_prediction;
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
@@ -49,17 +49,14 @@ impl AppState {
     }
 
     fn loaded(&self) -> Result<&LoadedModel, ApiError> {
-        self.model.get().ok_or_else(|| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the model is still loading"))
+        self.model.get().ok_or_else(|| ApiError::Unavailable("the model is still loading".into()))
     }
 
     fn check_name(&self, name: &str) -> Result<(), ApiError> {
         if name == self.config.model_name {
             return Ok(());
         }
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("model `{name}` not found; this server serves `{}`", self.config.model_name),
-        ))
+        Err(ApiError::NotFound(format!("model `{name}` not found; this server serves `{}`", self.config.model_name)))
     }
 }
 
@@ -77,8 +74,8 @@ pub fn router(state: AppState) -> Router {
     {
         r = r.route(route, get(health));
     }
-    r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route; see /v1/models/{name}:predict") })
-        .method_not_allowed_fallback(|| async { ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route") })
+    r.fallback(|| async { ApiError::NotFound("no such route; see /v1/models/{name}:predict".into()) })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
         .layer(from_fn_with_state(state.clone(), auth))
         .layer(from_fn_with_state(state.clone(), record))
         .with_state(state)
@@ -96,7 +93,7 @@ async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Respon
         let token = given.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
         // Constant time in the key's content (a length mismatch is refused at once).
         if !bool::from(subtle::ConstantTimeEq::ct_eq(token.as_bytes(), key.as_bytes())) {
-            return ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong API key (Authorization: Bearer ...)").into_response();
+            return ApiError::Unauthorized("missing or wrong API key (Authorization: Bearer ...)".into()).into_response();
         }
     }
     next.run(req).await
@@ -122,7 +119,7 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
 async fn health(State(state): State<AppState>) -> Response {
     match state.model.get() {
         Some(_) => Json(json!({ "status": "ok", "model": state.config.model_name })).into_response(),
-        None => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the model is still loading").into_response(),
+        None => ApiError::Unavailable("the model is still loading".into()).into_response(),
     }
 }
 
@@ -141,7 +138,7 @@ fn segment(p: Segment) -> Result<String, ApiError> {
 async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Value>, ApiError> {
     let spec = segment(spec)?;
     if spec.ends_with(":predict") {
-        return Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, format!("`{spec}` takes POST with a JSON body")));
+        return Err(ApiError::MethodNotAllowed(format!("`{spec}` takes POST with a JSON body")));
     }
     state.check_name(&spec)?;
     let (s, code) = if state.model.get().is_some() { ("AVAILABLE", "OK") } else { ("LOADING", "UNAVAILABLE") };
@@ -176,7 +173,7 @@ async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<V
 async fn predict_named(State(state): State<AppState>, spec: Segment, body: Body) -> Result<Json<Value>, ApiError> {
     let spec = segment(spec)?;
     let Some(name) = spec.strip_suffix(":predict") else {
-        return Err(ApiError::new(StatusCode::NOT_FOUND, format!("unknown verb in `{spec}`; use /v1/models/{{name}}:predict")));
+        return Err(ApiError::NotFound(format!("unknown verb in `{spec}`; use /v1/models/{{name}}:predict")));
     };
     state.check_name(name)?;
     predict(state, body).await
@@ -190,14 +187,14 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     // Admission first: a full queue answers 429 before the body is read or tokenized, so the
     // requests it refuses take no CPU from the ones it serves.
     let model = state.loaded()?;
-    let ticket = model.batcher.admit().map_err(|e| ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()))?;
+    let ticket = model.batcher.admit()?;
     let limit = state.config.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         // Only the length limit is a 413; a body that breaks off or a malformed chunked
         // encoding is the client's malformed request (it used to be reported as too large).
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"))
+            ApiError::TooLarge(format!("request body exceeds {limit} bytes"))
         } else {
             ApiError::bad_request(format!("cannot read the request body: {e}"))
         }
@@ -219,12 +216,11 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     // Tokenizing a batch of reviews is CPU work: keep it off the async workers.
     let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &instances, seq_len, reject))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("tokenizer task failed: {e}")))??;
+        .map_err(|e| ApiError::Internal(format!("tokenizer task failed: {e}")))??;
     let rows = match model.batcher.submit_admitted(ticket, encodings).await {
         Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("model error: {e}"))),
-        Err(e @ SubmitError::QueueFull(_)) => return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string())),
-        Err(e) => return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())),
+        Ok(Err(e)) => return Err(ApiError::ModelFailed(format!("model error: {e}"))),
+        Err(e) => return Err(e.into()),
     };
     let predictions: Vec<Value> = rows
         .iter()

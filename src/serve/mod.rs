@@ -5,6 +5,7 @@
 mod app;
 mod batcher;
 mod config;
+mod error;
 mod metrics;
 mod request;
 mod server;
@@ -13,5 +14,6 @@ pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, SubmitError};
 pub use config::{DEFAULT_PORT, OnLongText, ServeConfig};
 pub use metrics::ServerMetrics;
-pub use request::{ApiError, Instances, parse_instances};
+pub use error::ApiError;
+pub use request::{Instances, parse_instances};
 pub use server::{ServeError, load_model, serve};

@@ -1,35 +1,11 @@
 //! Parses TF Serving / Vertex AI predict bodies into texts (and, for sentence-pair models, their
-//! second texts), and the JSON error every 4xx/5xx answer carries.
+//! second texts).
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+use super::ApiError;
+
 use crate::data::is_blank;
-
-/// An HTTP error answered as `{"error": "..."}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
-    }
-
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
-    }
-}
 
 /// The inputs of a predict body: texts, and second texts when every instance has one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,10 +46,7 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
         return Err(ApiError::bad_request("`instances` is empty"));
     }
     if texts.len() > max_instances {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{} instances in one request; the limit is {max_instances}", texts.len()),
-        ));
+        return Err(ApiError::TooLarge(format!("{} instances in one request; the limit is {max_instances}", texts.len())));
     }
     // Texts of only whitespace or invisible characters (U+200B, U+FEFF, ...) are as empty as
     // "" once normalised: all of them are 400s, never a score for `[CLS] [SEP]`.
@@ -196,7 +169,7 @@ fn columns(inputs: &Value) -> Result<Rows, ApiError> {
         Value::Object(o) => (o.get("text").ok_or_else(|| ApiError::bad_request("`inputs` is missing `text`"))?, o.get("text_pair")),
         other => (other, None),
     };
-    let as_input = |e: ApiError| ApiError::bad_request(e.message.replace("instance", "input"));
+    let as_input = |e: ApiError| ApiError::bad_request(e.message().replace("instance", "input"));
     let texts = match list {
         Value::Array(_) => rows(list).map_err(as_input)?.0,
         Value::String(s) => vec![s.clone()],
@@ -236,7 +209,7 @@ mod tests {
     }
 
     fn err(body: &[u8]) -> String {
-        parse_instances(body, 2).unwrap_err().message
+        parse_instances(body, 2).unwrap_err().message().to_string()
     }
 
     #[test]
@@ -255,7 +228,7 @@ mod tests {
         let cols = parse(r#"{"inputs": {"text": ["q"], "text_pair": ["a"]}}"#).unwrap();
         assert_eq!(cols.pairs, Some(vec!["a".to_string()]));
         assert_eq!(parse(r#"{"instances": ["q"]}"#).unwrap().pairs, None);
-        let msg = |b: &str| parse(b).unwrap_err().message;
+        let msg = |b: &str| parse(b).unwrap_err().message().to_string();
         assert!(msg(r#"{"instances": [{"text": "q", "text_pair": "a"}, {"text": "q2"}]}"#).contains("instance 1: missing `text_pair`"));
         assert!(msg(r#"{"instances": [{"text": "q", "text_pair": 3}]}"#).contains("`text_pair` must be a string, got a number"));
         assert!(msg(r#"{"instances": [{"text": "q", "text_pair": " "}]}"#).contains("instance 0: `text_pair` is empty"));
@@ -281,6 +254,6 @@ mod tests {
         assert!(err(br#"{"instances": [{"text": "a", "text": "b"}]}"#).contains("duplicate key `text`"));
         assert_eq!(ok(r#"{"instances": [{"text": "a", "extra": [1, 2.5, null, true, {"x": "y"}]}]}"#), ["a"]);
         let too_many = parse_instances(br#"{"instances": ["a", "b", "c"]}"#, 2).unwrap_err();
-        assert_eq!(too_many.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(too_many.status(), axum::http::StatusCode::PAYLOAD_TOO_LARGE);
     }
 }
