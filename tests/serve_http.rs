@@ -67,6 +67,25 @@ fn loaded_state(cfg: ServeConfig) -> AppState {
     state
 }
 
+/// A router over the tiny export whose model worker runs `model` instead (one request per batch,
+/// `queue_capacity` slots), all counts in `metrics`.
+fn router_with_fake_model(
+    model: bertkit::serve::Model,
+    queue_capacity: usize,
+    metrics: ServerMetrics,
+) -> (axum::Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let mut cfg = config(&model_dir);
+    cfg.queue_capacity = queue_capacity;
+    cfg.max_batch_size = 1;
+    let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
+    let fake = Batcher::start(model, BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity }, metrics.clone());
+    let state = AppState::new(cfg, metrics);
+    state.set_model(LoadedModel { batcher: fake, ..real });
+    (router(state), dir)
+}
+
 async fn call(app: &axum::Router, method: &str, uri: &str, body: impl Into<Body>, auth: Option<&str>) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri).header("content-type", "application/json");
     if let Some(k) = auth {
@@ -225,26 +244,14 @@ async fn api_key_guards_everything_but_health() {
 #[allow(clippy::await_holding_lock)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
-    let mut cfg = config(&model_dir);
-    cfg.queue_capacity = 1;
-    cfg.max_batch_size = 1;
-    let real = load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap();
     let gate = Arc::new(Mutex::new(()));
     let held = gate.lock().unwrap();
     let g = gate.clone();
-    let fake = Batcher::start(
-        Box::new(move |enc| {
-            let _wait = g.lock().unwrap();
-            Ok(vec![vec![0.0]; enc.len()])
-        }),
-        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 1 },
-        ServerMetrics::new(),
-    );
-    let state = AppState::new(cfg, ServerMetrics::new());
-    state.set_model(LoadedModel { batcher: fake, ..real });
-    let app = router(state);
+    let gated = Box::new(move |enc: &[bertkit::tokenize::Encoded]| {
+        let _wait = g.lock().unwrap();
+        Ok(vec![vec![0.0]; enc.len()])
+    });
+    let (app, _dir) = router_with_fake_model(gated, 1, ServerMetrics::new());
     let body = r#"{"instances":["good"]}"#;
     let first = tokio::spawn({
         let app = app.clone();
@@ -271,25 +278,14 @@ async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_error_fails_only_its_own_batch_with_a_500() {
-    let dir = tempfile::tempdir().unwrap();
-    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
-    let mut cfg = config(&model_dir);
-    cfg.max_batch_size = 1;
-    let real = load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap();
     // The first batch fails inside the model; every later one is scored.
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = calls.clone();
-    let fake = Batcher::start(
-        Box::new(move |enc| match c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
-            0 => Err("injected failure".to_string()),
-            _ => Ok(vec![vec![0.5]; enc.len()]),
-        }),
-        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 },
-        ServerMetrics::new(),
-    );
-    let state = AppState::new(cfg, ServerMetrics::new());
-    state.set_model(LoadedModel { batcher: fake, ..real });
-    let app = router(state);
+    let failing_once = Box::new(move |enc: &[bertkit::tokenize::Encoded]| match c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+        0 => Err("injected failure".to_string()),
+        _ => Ok(vec![vec![0.5]; enc.len()]),
+    });
+    let (app, _dir) = router_with_fake_model(failing_once, 4, ServerMetrics::new());
     let body = r#"{"instances":["good"]}"#;
     let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
@@ -304,27 +300,15 @@ async fn a_model_error_fails_only_its_own_batch_with_a_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_panic_fails_only_its_batch_and_shows_in_metrics() {
-    let dir = tempfile::tempdir().unwrap();
-    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
-    let mut cfg = config(&model_dir);
-    cfg.max_batch_size = 1;
-    let metrics = ServerMetrics::new();
-    let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let c = calls.clone();
-    let fake = Batcher::start(
-        Box::new(move |enc| {
-            if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                panic!("injected panic");
-            }
-            Ok(vec![vec![0.5]; enc.len()])
-        }),
-        BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 },
-        metrics.clone(),
-    );
-    let state = AppState::new(cfg, metrics);
-    state.set_model(LoadedModel { batcher: fake, ..real });
-    let app = router(state);
+    let panicking_once = Box::new(move |enc: &[bertkit::tokenize::Encoded]| {
+        if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            panic!("injected panic");
+        }
+        Ok(vec![vec![0.5]; enc.len()])
+    });
+    let (app, _dir) = router_with_fake_model(panicking_once, 4, ServerMetrics::new());
     let body = r#"{"instances":["good"]}"#;
     let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");

@@ -11,7 +11,7 @@ mod request;
 mod server;
 
 pub use app::{AppState, LoadedModel, router};
-pub use batcher::{Batcher, BatcherConfig, SubmitError};
+pub use batcher::{Batcher, BatcherConfig, Model, SubmitError};
 pub use config::{DEFAULT_PORT, OnLongText, ServeConfig};
 pub use metrics::ServerMetrics;
 pub use error::ApiError;
