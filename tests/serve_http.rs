@@ -369,26 +369,9 @@ fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_exits_cleanly
     let dir = tempfile::tempdir().unwrap();
     let model = export_tiny(dir.path(), &["neg", "pos"]);
     let bin = env!("CARGO_BIN_EXE_bertkit");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut server = std::process::Command::new(bin)
-        .args(["serve", "--model", model.to_str().unwrap(), "--port", &port.to_string()])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking_free_client();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut server, base, client) = spawn_server(&model, &[], &rt);
     let result = rt.block_on(async {
-        let start = std::time::Instant::now();
-        loop {
-            if let Ok(r) = client.get(format!("{base}/health")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(60), "server did not become healthy");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let body = json!({ "instances": SEED_SENTENCES.iter().map(|t| json!({"text": t})).collect::<Vec<_>>() });
         let r = client.post(format!("{base}/v1/models/imdb:predict")).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -416,24 +399,11 @@ fn real_client_gets_the_same_scores_as_bertkit_predict_and_sigterm_exits_cleanly
 fn sigterm_finishes_the_requests_in_flight_before_exiting() {
     let dir = tempfile::tempdir().unwrap();
     let model = export_tiny(dir.path(), &["neg", "pos"]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     // The batcher holds a lone request for up to 1.5 s waiting for company: SIGTERM lands while
     // the request is queued, not yet scored.
-    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_bertkit"))
-        .args(["serve", "--model", model.to_str().unwrap(), "--port", &port.to_string()])
-        .args(["--max-wait-ms", "1500", "--max-batch-size", "64"])
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::blocking_free_client();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut server, base, client) = spawn_server(&model, &["--max-wait-ms", "1500", "--max-batch-size", "64"], &rt);
     rt.block_on(async {
-        let start = std::time::Instant::now();
-        while !client.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-            assert!(start.elapsed() < Duration::from_secs(60), "server did not become healthy");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let sent = std::time::Instant::now();
         let in_flight = tokio::spawn({
             let (client, base) = (client.clone(), base.clone());
@@ -453,6 +423,28 @@ fn sigterm_finishes_the_requests_in_flight_before_exiting() {
     });
     let status = server.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// `bertkit serve` on a free loopback port with `extra` flags, once `/health` answers 200:
+/// the process, the base URL and a client.
+fn spawn_server(model: &Path, extra: &[&str], rt: &tokio::runtime::Runtime) -> (std::process::Child, String, ::reqwest::Client) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let server = std::process::Command::new(env!("CARGO_BIN_EXE_bertkit"))
+        .args(["serve", "--model", model.to_str().unwrap(), "--port", &port.to_string()])
+        .args(extra)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::blocking_free_client();
+    rt.block_on(async {
+        let start = std::time::Instant::now();
+        while !client.get(format!("{base}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+            assert!(start.elapsed() < Duration::from_secs(60), "server did not become healthy");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    (server, base, client)
 }
 
 mod reqwest {

@@ -68,7 +68,6 @@ pub enum Skipped {
     NotUtf8,
     EmptyText,
     UnknownLabel(String),
-    MissingField(String),
     /// A malformed table row (skipped only with `--skip-bad-rows`).
     BadRow(String),
 }
@@ -79,7 +78,6 @@ impl fmt::Display for Skipped {
             Self::NotUtf8 => f.write_str("not valid UTF-8"),
             Self::EmptyText => f.write_str("empty text"),
             Self::UnknownLabel(l) => write!(f, "unknown label `{l}`"),
-            Self::MissingField(c) => write!(f, "missing `{c}`"),
             Self::BadRow(why) => f.write_str(why),
         }
     }
@@ -143,7 +141,6 @@ impl LoadReport {
 fn kind_of(why: &Skipped) -> String {
     match why {
         Skipped::UnknownLabel(_) => "unknown label".into(),
-        Skipped::MissingField(_) => "missing field".into(),
         Skipped::BadRow(_) => "malformed row".into(),
         other => other.to_string(),
     }
