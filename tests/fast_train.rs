@@ -4,6 +4,7 @@
 
 mod common;
 
+use bertkit::data::Target;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
 use bertkit::train::classification_loss;
 use bertkit::train::fast::{Cache, NetSpec, Params, Rows, backward, forward, loss_and_grad};
@@ -56,15 +57,22 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn check(pooling: Pooling, hidden: Option<usize>, outputs: usize) {
-    check_dir(&model_dir(), pooling, hidden, outputs);
+    check_dir(&model_dir(), pooling, hidden, outputs, false);
 }
 
-fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, outputs: usize) {
+/// `multi_label`: label sets (one BCE per output) instead of classes.
+fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, outputs: usize, multi_label: bool) {
     let device = Device::flex();
     let encoder = BertEncoder::from_dir(dir, &device).unwrap();
     let model = without_dropout(BertClassifier::new(encoder, pooling, hidden, outputs, 0.0, 7).unwrap());
     let (batch, _) = batch_for(dir);
-    let labels: Vec<usize> = (0..batch.batch_size).map(|i| i % outputs.max(2)).collect();
+    let labels: Vec<Target> = (0..batch.batch_size)
+        .map(|i| match multi_label {
+            // Different sets per example, the empty one included.
+            true => Target::labels((0..outputs).filter(|j| (i + j) % 3 == 1).collect()),
+            false => Target::Class(i % outputs.max(2)),
+        })
+        .collect();
 
     // burn autodiff.
     let ad = device.clone().autodiff();
@@ -183,13 +191,18 @@ fn gradients_match_burn_autodiff_with_the_pooler_a_hidden_head_and_cross_entropy
 #[test]
 fn gradients_match_burn_autodiff_on_distilbert() {
     // No token types, no pooler, its own head (pre_classifier + ReLU).
-    check_dir(&common::root().join("tests/fixtures/families/distilbert"), Pooling::Cls, Some(32), 3);
+    check_dir(&common::root().join("tests/fixtures/families/distilbert"), Pooling::Cls, Some(32), 3, false);
 }
 
 #[test]
 fn gradients_match_burn_autodiff_on_electra_with_its_embedding_projection() {
     // embedding_size 16 → hidden 32 through `embeddings_project`; head dense + GELU.
-    check_dir(&common::root().join("tests/fixtures/families/electra"), Pooling::Cls, Some(32), 2);
+    check_dir(&common::root().join("tests/fixtures/families/electra"), Pooling::Cls, Some(32), 2, false);
+}
+
+#[test]
+fn gradients_match_burn_autodiff_with_one_bce_per_label() {
+    check_dir(&model_dir(), Pooling::Mean, None, 3, true);
 }
 
 /// transformers' DistilBERT head drops out only after `pre_classifier`'s ReLU; bertkit used to
@@ -243,7 +256,7 @@ fn bf16_gradients_stay_close_to_fp32() {
     let encoder = BertEncoder::from_dir(&model_dir(), &device).unwrap();
     let model = without_dropout(BertClassifier::new(encoder, Pooling::Mean, None, 1, 0.0, 7).unwrap());
     let (batch, _) = batch();
-    let labels = [1, 0, 1];
+    let labels = [1, 0, 1].map(Target::Class);
     let params = Params::from_burn(&model).unwrap();
     let run = |precision| {
         let spec = NetSpec::of(&model, precision);

@@ -57,6 +57,7 @@ fn config(model_dir: &Path) -> ServeConfig {
         api_key: None,
         // What `bertkit predict` picks on this machine, so the two agree exactly.
         engine: Engine::Auto.resolve(DeviceSpec::Cpu),
+        threshold: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod common;
 use std::sync::{Mutex, MutexGuard};
 
 use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
+use bertkit::data::Target;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextEncoder, TextTokenizer, TokenBatch};
 use bertkit::train::fast::Params;
@@ -34,7 +35,7 @@ struct Setup {
     model: BertClassifier,
     tok: TextTokenizer,
     enc: Vec<Encoded>,
-    labels: Vec<usize>,
+    labels: Vec<Target>,
 }
 
 fn setup() -> Setup {
@@ -45,7 +46,7 @@ fn setup() -> Setup {
     let model = BertClassifier::new(encoder, Pooling::Pooler, None, 2, 0.0, 7).unwrap();
     let tok = TextTokenizer::from_dir(&dir, EncodePlan::default()).unwrap();
     let enc = TEXTS.iter().map(|t| tok.encode(t, None).unwrap()).collect();
-    let labels = (0..TEXTS.len()).map(|i| i % 2).collect();
+    let labels = (0..TEXTS.len()).map(|i| Target::Class(i % 2)).collect();
     Setup { tmp, model, tok, enc, labels }
 }
 
@@ -73,9 +74,9 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertClassifier {
-    let split = Split { encodings: &s.enc, labels: &s.labels };
+    let split = Split { encodings: &s.enc, targets: &s.labels };
     let run_dir = s.tmp.path().join(run);
-    let run = TrainRun { plan, num_classes: 2, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+    let run = TrainRun { plan, num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
     train_classifier(s.model.clone(), split, split, run).unwrap().0
 }
 
@@ -197,11 +198,11 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
     };
     for (trainer, kernels) in TRAINERS {
         let (restored, h) = {
-            let train_split = Split { encodings: &s.enc, labels: &s.labels };
-            let flipped: Vec<usize> = s.labels.iter().map(|&y| 1 - y).collect();
-            let val_split = Split { encodings: &s.enc, labels: &flipped };
+            let train_split = Split { encodings: &s.enc, targets: &s.labels };
+            let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
+            let val_split = Split { encodings: &s.enc, targets: &flipped };
             let run_dir = s.tmp.path().join(format!("{trainer}-long"));
-            let run = TrainRun { plan: &plan(12, true), num_classes: 2, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+            let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
             train_classifier(s.model.clone(), train_split, val_split, run).unwrap()
         };
         let best = h.best.clone().unwrap();

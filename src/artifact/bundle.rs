@@ -166,7 +166,7 @@ where
 /// The encoder's `config.json` as read, plus what `*ForSequenceClassification` reads:
 /// architectures, `id2label`/`label2id`, `problem_type` and the head's dropout. A binary bertkit
 /// model has one logit trained with BCE, which transformers calls `multi_label_classification`
-/// with `num_labels = 1`.
+/// with `num_labels = 1`; a multi-label one has one BCE logit per label.
 fn hf_config(encoder: &ModelConfig, meta: &ModelMeta) -> serde_json::Map<String, serde_json::Value> {
     let mut cfg = encoder.raw.clone();
     let labels: Vec<&String> = if meta.is_binary() {
@@ -177,7 +177,7 @@ fn hf_config(encoder: &ModelConfig, meta: &ModelMeta) -> serde_json::Map<String,
     let id2label: BTreeMap<String, String> =
         labels.iter().enumerate().map(|(i, l)| (i.to_string(), (*l).clone())).collect();
     let label2id: BTreeMap<String, usize> = labels.iter().enumerate().map(|(i, l)| ((*l).clone(), i)).collect();
-    let problem = if meta.is_binary() { "multi_label_classification" } else { "single_label_classification" };
+    let problem = if meta.is_binary() || meta.multi_label { "multi_label_classification" } else { "single_label_classification" };
     let dropout_field = match encoder.family {
         Family::DistilBert => "seq_classif_dropout",
         Family::Albert => "classifier_dropout_prob",

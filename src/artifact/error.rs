@@ -23,6 +23,8 @@ pub enum ArtifactError {
     },
     #[error("invalid {path}: {reason}")]
     BadMeta { path: PathBuf, reason: String },
+    #[error("a decision threshold is for multi-label models; {0} is single-label")]
+    NotMultiLabel(PathBuf),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]

@@ -39,6 +39,13 @@ pub struct ModelMeta {
     /// second text, tokenized as `[CLS] a [SEP] b [SEP]` (absent in older files: single texts).
     #[serde(default)]
     pub text_pairs: bool,
+    /// Multi-label: one sigmoid per class name, every label whose probability reaches
+    /// `threshold` is predicted (absent in older files: single-label).
+    #[serde(default)]
+    pub multi_label: bool,
+    /// Multi-label: the default decision threshold (predict/serve `--threshold` overrides it).
+    #[serde(default = "threshold_default")]
+    pub threshold: f32,
     /// The training settings, as given (free-form so that older files stay readable).
     #[serde(default)]
     pub training: serde_json::Value,
@@ -59,12 +66,19 @@ impl ModelMeta {
             pooling,
             head,
             text_pairs: false,
+            multi_label: false,
+            threshold: threshold_default(),
             training: serde_json::Value::Null,
             metrics: serde_json::Value::Null,
         }
     }
 
+    /// One logit, the probability of `class_names[1]`.
     pub fn is_binary(&self) -> bool {
-        self.head.num_outputs == 1
+        self.head.num_outputs == 1 && !self.multi_label
     }
+}
+
+fn threshold_default() -> f32 {
+    0.5
 }

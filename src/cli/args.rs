@@ -50,3 +50,25 @@ pub fn head_f32(values: &[f32], n: usize) -> String {
     let items: Vec<String> = values.iter().take(n).map(|v| format!("{v:.6}")).collect();
     format!("[{}]", items.join(" "))
 }
+
+/// A `--threshold`: a probability strictly between 0 and 1 (0 would predict every label, 1 none).
+pub fn probability(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(p) if p > 0.0 && p < 1.0 => Ok(p),
+        Ok(p) => Err(format!("{p} is not a probability in (0, 1)")),
+        Err(e) => Err(format!("`{s}` is not a number: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_must_be_probabilities_strictly_inside_zero_one() {
+        assert_eq!(probability("0.3"), Ok(0.3));
+        assert!(probability("1").unwrap_err().contains("not a probability"));
+        assert!(probability("0").is_err() && probability("NaN").is_err());
+        assert!(probability("high").unwrap_err().contains("not a number"));
+    }
+}

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::Context;
-use bertkit::data::{self, LoadOptions};
+use bertkit::data::{self, LoadOptions, Target};
 use bertkit::model::fast::FastClassifier;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
 use bertkit::predict::Engine;
@@ -78,12 +78,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-fn review_texts(data_dir: &Path, n: usize) -> anyhow::Result<Vec<(String, usize)>> {
+fn review_texts(data_dir: &Path, n: usize) -> anyhow::Result<Vec<(String, Target)>> {
     let (ds, _) = data::load(&data_dir.join("train"), &LoadOptions { ignore_folders: vec!["unsup".into()], ..Default::default() })
         .with_context(|| format!("loading reviews from {}", data_dir.display()))?;
     let (mut train, _) = data::split(ds, 0.0, 42)?;
     train.examples.truncate(n.max(1));
-    Ok(train.examples.into_iter().map(|e| (e.text.replace("<br />", " "), e.label)).collect())
+    Ok(train.examples.into_iter().map(|e| (e.text.replace("<br />", " "), e.target)).collect())
 }
 
 impl BenchCmd {
@@ -212,13 +212,13 @@ impl BenchCmd {
         let warmup = 2;
         let n_batches = self.steps + warmup;
         let reviews = review_texts(&self.data, (self.batch * n_batches).max(self.single))?;
-        let batches: Vec<(TokenBatch, Vec<usize>)> = reviews
+        let batches: Vec<(TokenBatch, Vec<Target>)> = reviews
             .chunks(self.batch)
             .take(n_batches)
             .map(|chunk| {
                 let texts: Vec<&str> = chunk.iter().map(|(t, _)| t.as_str()).collect();
                 let enc = tok.encode_all(&texts)?;
-                Ok((TokenBatch::pad(&enc, Padding::Fixed(self.seq), tok.pad_id()), chunk.iter().map(|(_, l)| *l).collect()))
+                Ok((TokenBatch::pad(&enc, Padding::Fixed(self.seq), tok.pad_id()), chunk.iter().map(|(_, l)| l.clone()).collect()))
             })
             .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
@@ -268,7 +268,7 @@ impl BenchCmd {
             "train" if self.engine.precision().is_some() => {
                 let precision = self.engine.precision().unwrap_or(Precision::F32);
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
-                let none = Split { encodings: &[], labels: &[] };
+                let none = Split { encodings: &[], targets: &[] };
                 let mut learner = FastLearner::new(&model, precision, &plan, (none, none), tok.pad_id(), 2)?;
                 let mut times = Vec::new();
                 for (i, (b, labels)) in batches.iter().enumerate() {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bertkit::data::{self, Columns, Dataset, LoadOptions};
+use bertkit::data::{self, Columns, Dataset, LoadOptions, Target};
 use clap::Args;
 
 #[derive(Args, Debug, Clone)]
@@ -32,30 +32,59 @@ pub struct DataArgs {
     /// report them with their line numbers, instead of stopping at the first one.
     #[arg(long, env = "BERTKIT_SKIP_BAD_ROWS")]
     pub skip_bad_rows: bool,
+    /// Multi-label data (several labels per text, one sigmoid each). Implied by a JSONL label
+    /// list (`"label": ["a", "b"]`), --label-delimiter and --label-columns.
+    #[arg(long, env = "BERTKIT_MULTI_LABEL")]
+    pub multi_label: bool,
+    /// Multi-label: split the label field at this string (`action;comedy`); an empty field is
+    /// a text with no labels.
+    #[arg(long, env = "BERTKIT_LABEL_DELIMITER")]
+    pub label_delimiter: Option<String>,
+    /// Multi-label: one 0/1 column per label, named here in label order (replaces
+    /// --label-column).
+    #[arg(long, value_delimiter = ',', env = "BERTKIT_LABEL_COLUMNS")]
+    pub label_columns: Option<Vec<String>>,
 }
 
 impl DataArgs {
-    /// `classes`: the model's, when evaluating one (they win over --labels).
-    pub fn options(&self, classes: Option<Vec<String>>) -> LoadOptions {
+    /// `model`: the classes of the model being evaluated (they win over --labels) and whether it
+    /// is multi-label (the data must then be read the same way).
+    pub fn options(&self, model: Option<(Vec<String>, bool)>) -> LoadOptions {
+        let (classes, multi_label) = match model {
+            Some((classes, multi)) => (Some(classes), Some(multi)),
+            None => (self.labels.clone(), self.multi_label.then_some(true)),
+        };
         LoadOptions {
             skip_bad_rows: self.skip_bad_rows,
             columns: Columns {
                 text: self.text_column.clone(),
                 label: self.label_column.clone(),
                 pair: self.pair_column.clone(),
+                label_columns: self.label_columns.clone(),
             },
-            classes: classes.or_else(|| self.labels.clone()),
+            classes,
             ignore_folders: self.ignore_folders.clone(),
+            multi_label,
+            label_delimiter: self.label_delimiter.clone(),
         }
     }
 
     /// Loads the data, printing Keras-style counts and a summary of anything skipped.
-    pub fn load(&self, classes: Option<Vec<String>>) -> anyhow::Result<Dataset> {
-        let (ds, report) = data::load(&self.data, &self.options(classes))
-            .with_context(|| format!("loading data from {}", self.data.display()))?;
+    pub fn load(&self, model: Option<(Vec<String>, bool)>) -> anyhow::Result<Dataset> {
+        let opts = self.options(model);
+        anyhow::ensure!(
+            opts.multi_label != Some(false) || (self.label_delimiter.is_none() && self.label_columns.is_none()),
+            "this model is single-label: --label-delimiter and --label-columns read multi-label data"
+        );
+        let (ds, report) = data::load(&self.data, &opts).with_context(|| format!("loading data from {}", self.data.display()))?;
         // Keras' wording for folders; a table holds rows.
         let unit = if ds.source.is_dir() { "files" } else { "rows" };
-        println!("Found {} {unit} belonging to {} classes.", ds.len(), ds.num_classes());
+        if ds.multi_label {
+            let counts: Vec<String> = ds.class_names.iter().zip(ds.counts()).map(|(c, n)| format!("{c} {n}")).collect();
+            println!("Found {} {unit} with {} labels (multi-label: {}).", ds.len(), ds.num_classes(), counts.join(", "));
+        } else {
+            println!("Found {} {unit} belonging to {} classes.", ds.len(), ds.num_classes());
+        }
         for line in report.summary(3) {
             eprintln!("warning: {line}");
         }
@@ -69,6 +98,12 @@ pub fn show_samples(ds: &Dataset, n: usize) {
         let text: String = e.text.chars().take(400).collect();
         let more = if e.text.chars().count() > 400 { " ..." } else { "" };
         println!("Review: {text}{more}");
-        println!("Label : {} ({})", e.label, ds.class_names[e.label]);
+        match &e.target {
+            Target::Class(c) => println!("Label : {c} ({})", ds.class_names[*c]),
+            Target::Labels(set) => {
+                let names: Vec<&str> = set.iter().map(|&j| ds.class_names[j].as_str()).collect();
+                println!("Labels: {set:?} ({})", names.join(", "));
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `bertkit evaluate`: loss, accuracy, precision, recall, F1 and the confusion matrix of an
-//! exported model on labelled data.
+//! exported model on labelled data (multi-label: micro/macro and per-label scores, subset
+//! accuracy, Hamming loss).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,11 +8,12 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
-use bertkit::metrics::EvalReport;
+use bertkit::metrics::{EvalReport, MultiLabelMetrics};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
 use super::data_args::DataArgs;
+use super::probability;
 
 #[derive(Args, Debug)]
 pub struct EvaluateCmd {
@@ -32,9 +34,17 @@ pub struct EvaluateCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
+    /// Multi-label models: the probability at which a label counts as predicted (default: the
+    /// model's, set at training).
+    #[arg(long, value_parser = probability, env = "BERTKIT_THRESHOLD")]
+    threshold: Option<f32>,
 }
 
 pub fn print_report(r: &EvalReport, classes: &[String]) {
+    if let Some(m) = &r.multi_label {
+        print_multi_label(r.loss, m, classes);
+        return;
+    }
     let m = &r.metrics;
     println!("loss: {:.4} - accuracy: {:.4} - precision: {:.4} - recall: {:.4} - f1: {:.4}", r.loss, m.accuracy, m.precision, m.recall, m.f1);
     let width = classes.iter().map(String::len).max().unwrap_or(4).max(6);
@@ -53,15 +63,36 @@ pub fn print_report(r: &EvalReport, classes: &[String]) {
     }
 }
 
+/// scikit-learn's `classification_report` for multi-label data, with subset accuracy and
+/// Hamming loss.
+fn print_multi_label(loss: f64, m: &MultiLabelMetrics, labels: &[String]) {
+    println!(
+        "loss: {loss:.4} - subset accuracy: {:.4} - hamming loss: {:.4} - micro f1: {:.4} - macro f1: {:.4} (threshold {})",
+        m.subset_accuracy, m.hamming_loss, m.micro_f1, m.macro_f1, m.threshold
+    );
+    let width = labels.iter().map(String::len).max().unwrap_or(5).max(9);
+    println!("{:>width$} {:>9} {:>9} {:>9} {:>9}", "", "precision", "recall", "f1", "support");
+    for (name, s) in labels.iter().zip(&m.per_label) {
+        println!("{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}", s.precision, s.recall, s.f1, s.support);
+    }
+    let support: u64 = m.per_label.iter().map(|s| s.support).sum();
+    println!("{:>width$} {:>9.4} {:>9.4} {:>9.4} {support:>9}", "micro avg", m.micro_precision, m.micro_recall, m.micro_f1);
+    println!("{:>width$} {:>9.4} {:>9.4} {:>9.4} {support:>9}", "macro avg", m.macro_precision, m.macro_recall, m.macro_f1);
+}
+
 impl EvaluateCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let device = self.device.device()?;
         let bundle = ClassifierBundle::load(&self.model, &device)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let classes = bundle.meta.class_names.clone();
-        let ds = self.data.load(Some(classes.clone()))?;
+        let ds = self.data.load(Some((classes.clone(), bundle.meta.multi_label)))?;
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
+        if let Some(t) = self.threshold {
+            anyhow::ensure!(predictor.threshold().is_some(), "--threshold is for multi-label models; {} is single-label", self.model.display());
+            predictor.set_threshold(t);
+        }
         let t0 = Instant::now();
         if predictor.text_pairs() && ds.pairs().is_none() {
             anyhow::bail!("{} scores sentence pairs: name the second text's column with --pair-column", self.model.display());
@@ -72,7 +103,7 @@ impl EvaluateCmd {
         let tok = predictor.tokenizer();
         let enc = tok.encode_all_pairs(&ds.texts(), ds.pairs().as_deref()).context("tokenizing the evaluation data")?;
         let logits = predictor.logits(&enc)?;
-        let report = EvalReport::from_logits(&logits, &ds.labels(), classes.len());
+        let report = EvalReport::from_logits(&logits, &ds.targets(), classes.len(), predictor.threshold().unwrap_or(0.5));
         let secs = t0.elapsed().as_secs_f64();
         println!("Evaluated {} examples in {secs:.1}s ({:.1} examples/s)", report.examples, report.examples as f64 / secs);
         print_report(&report, &classes);

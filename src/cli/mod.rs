@@ -16,7 +16,7 @@ mod train_bilstm;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{ModelArgs, PreprocessArgs};
+pub use args::{ModelArgs, PreprocessArgs, probability};
 
 #[derive(Parser, Debug)]
 #[command(name = "bertkit", version, about = "Fine-tune, evaluate, export and serve BERT text classifiers")]

@@ -24,6 +24,10 @@ pub struct PredictCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
+    /// Multi-label models: the probability at which a label is predicted (default: the
+    /// model's, set at training).
+    #[arg(long, value_parser = super::probability, env = "BERTKIT_THRESHOLD")]
+    threshold: Option<f32>,
     /// The second text of a sentence pair, once per text in order (models trained with
     /// --pair-column).
     #[arg(long = "pair")]
@@ -39,7 +43,11 @@ impl PredictCmd {
         let bundle = ClassifierBundle::load(&self.model, &device)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
-        let predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
+        let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
+        if let Some(t) = self.threshold {
+            anyhow::ensure!(predictor.threshold().is_some(), "--threshold is for multi-label models; {} is single-label", self.model.display());
+            predictor.set_threshold(t);
+        }
         let pairs = (!self.pairs.is_empty()).then_some(&self.pairs[..]);
         if let Some(p) = pairs {
             anyhow::ensure!(p.len() == self.texts.len(), "{} texts but {} --pair values: give one --pair per text", self.texts.len(), p.len());
@@ -52,7 +60,10 @@ impl PredictCmd {
                 .zip(&preds)
                 .enumerate()
                 .map(|(i, (t, p))| {
-                    let mut v = serde_json::json!({"input": t, "label": p.label, "score": p.score, "scores": p.scores});
+                    let mut v = match &p.labels {
+                        Some(labels) => serde_json::json!({"input": t, "labels": labels, "scores": p.scores}),
+                        None => serde_json::json!({"input": t, "label": p.label, "score": p.score, "scores": p.scores}),
+                    };
                     if let Some(pair) = pairs {
                         v["input_pair"] = serde_json::json!(pair[i]);
                     }
@@ -63,16 +74,12 @@ impl PredictCmd {
             return Ok(());
         }
         for (t, p) in self.texts.iter().zip(&preds) {
-            if binary {
-                println!("input: {t:<30} : score: {:.6}", p.score);
-            } else {
-                let probs: Vec<String> = predictor
-                    .class_names()
-                    .iter()
-                    .zip(&p.scores)
-                    .map(|(c, s)| format!("{c}={s:.4}"))
-                    .collect();
-                println!("input: {t:<30} : label: {} ({:.6}) [{}]", p.label, p.score, probs.join(" "));
+            let probs: Vec<String> =
+                predictor.class_names().iter().zip(&p.scores).map(|(c, s)| format!("{c}={s:.4}")).collect();
+            match &p.labels {
+                Some(labels) => println!("input: {t:<30} : labels: [{}] [{}]", labels.join(", "), probs.join(" ")),
+                None if binary => println!("input: {t:<30} : score: {:.6}", p.score),
+                None => println!("input: {t:<30} : label: {} ({:.6}) [{}]", p.label, p.score, probs.join(" ")),
             }
         }
         Ok(())

@@ -59,6 +59,10 @@ pub struct ServeCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
+    /// Multi-label models: the probability at which a label is predicted (default: the
+    /// model's, set at training).
+    #[arg(long, value_parser = super::probability, env = "BERTKIT_THRESHOLD")]
+    threshold: Option<f32>,
 }
 
 impl ServeCmd {
@@ -94,6 +98,7 @@ impl ServeCmd {
             on_long_text: self.on_long_text,
             api_key: self.api_key.filter(|k| !k.is_empty()),
             engine: self.engine.resolve(self.device),
+            threshold: self.threshold,
         };
         config.validate().map_err(anyhow::Error::msg)?;
         let device = self.device.device()?;

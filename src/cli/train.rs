@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
-use bertkit::data::split;
+use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
 use bertkit::model::fast::FastClassifier;
@@ -119,9 +119,14 @@ pub struct TrainCmd {
     #[arg(long, env = "BERTKIT_EVAL_EVERY")]
     eval_every: Option<usize>,
     /// The validation metric that picks the exported weights and drives --patience: val_loss
-    /// (lower is better), val_accuracy or val_f1.
+    /// (lower is better), val_accuracy or val_f1; multi-label: val_accuracy is subset accuracy,
+    /// val_f1 (or val_macro_f1) macro F1.
     #[arg(long, default_value = "val_loss", env = "BERTKIT_MONITOR")]
     monitor: Monitor,
+    /// Multi-label: the probability at which a label counts as predicted, for the metrics and
+    /// as the exported model's default.
+    #[arg(long, default_value_t = 0.5, env = "BERTKIT_THRESHOLD")]
+    threshold: f64,
     /// Stop after N evaluations in a row without improvement (Keras' EarlyStopping patience).
     /// Default: train every epoch.
     #[arg(long, env = "BERTKIT_PATIENCE")]
@@ -188,6 +193,7 @@ impl TrainCmd {
             min_delta: self.min_delta,
             restore_best: !self.last_weights,
             standardize_features: frozen && !self.raw_features,
+            threshold: self.threshold,
         }
     }
 
@@ -199,6 +205,8 @@ impl TrainCmd {
 
         let ds = self.data.load(None)?;
         let classes = ds.class_names.clone();
+        let multi_label = ds.multi_label;
+        plan.monitor.check(multi_label)?;
         let (mut train, mut val) = split(ds, self.validation_split, self.seed)?;
         let unit = if train.source.is_dir() { "files" } else { "rows" };
         println!("Using {} {unit} for training.", train.len());
@@ -219,10 +227,11 @@ impl TrainCmd {
             train_pairs.is_none() || self.arch == ArchFlag::Bert,
             "the BiLSTM baseline reads single texts; --pair-column needs --arch bert"
         );
-        let (train_labels, val_labels) = (train.labels(), val.labels());
+        let (train_targets, val_targets) = (train.targets(), val.targets());
         let run = TrainRun {
             plan: &plan,
             num_classes: classes.len(),
+            multi_label,
             pad_id: 0,
             run_dir: &run_dir,
             resume: self.resume,
@@ -231,14 +240,14 @@ impl TrainCmd {
         };
         let (trained, history) = match self.arch {
             ArchFlag::Bert => self.train_bert(
-                (&train_texts, train_pairs.as_deref(), &train_labels),
-                (&val_texts, val_pairs.as_deref(), &val_labels),
+                (&train_texts, train_pairs.as_deref(), &train_targets),
+                (&val_texts, val_pairs.as_deref(), &val_targets),
                 &classes,
                 run,
             )?,
             ArchFlag::Bilstm => self.bilstm.train(
-                (&train_texts, &train_labels),
-                (&val_texts, &val_labels),
+                (&train_texts, &train_targets),
+                (&val_texts, &val_targets),
                 &classes,
                 run,
                 self.seed,
@@ -246,6 +255,8 @@ impl TrainCmd {
             )?,
         };
         let Trained { model, encoder, mut meta, train_examples, val_examples } = trained;
+        meta.multi_label = multi_label;
+        meta.threshold = plan.threshold as f32;
 
         let mut metrics = serde_json::json!({});
         if let Some(last) = history.epochs.last() {
@@ -259,7 +270,7 @@ impl TrainCmd {
         }
         if let Some(test_path) = &self.test {
             let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
-            let test = test_args.load(Some(classes.clone()))?;
+            let test = test_args.load(Some((classes.clone(), multi_label)))?;
             let test_enc = encoder.encode_all_pairs(&test.texts(), test.pairs().as_deref()).context("tokenizing the test data")?;
             let t0 = Instant::now();
             // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
@@ -274,7 +285,7 @@ impl TrainCmd {
                 None => run_batched(&test_enc, bs, pad, &device, |i| model.forward(i))
                     .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?,
             };
-            let report = EvalReport::from_logits(&logits, &test.labels(), classes.len());
+            let report = EvalReport::from_logits(&logits, &test.targets(), classes.len(), meta.threshold);
             println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
             print_report(&report, &classes);
             metrics["test"] = serde_json::to_value(&report)?;
@@ -319,8 +330,8 @@ impl TrainCmd {
     /// Tokenizes with the checkpoint's tokenizer, builds encoder + head and trains them.
     fn train_bert(
         &self,
-        train: (&[&str], Option<&[&str]>, &[usize]),
-        val: (&[&str], Option<&[&str]>, &[usize]),
+        train: (&[&str], Option<&[&str]>, &[Target]),
+        val: (&[&str], Option<&[&str]>, &[Target]),
         classes: &[String],
         run: TrainRun<'_>,
     ) -> anyhow::Result<(Trained, History)> {
@@ -363,7 +374,7 @@ impl TrainCmd {
             Some(h) => Some(h),
             None => family.head_defaults().hidden_layer.then_some(cfg.hidden_size),
         };
-        let num_outputs = if classes.len() == 2 { 1 } else { classes.len() };
+        let num_outputs = run.num_outputs();
         let model = BertClassifier::new(encoder, pooling, head_hidden, num_outputs, self.dropout, self.seed)?;
         println!(
             "Model: {} ({family}, {} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
@@ -385,8 +396,8 @@ impl TrainCmd {
         let run = TrainRun { pad_id: tok.pad_id(), kernels, ..run };
         let (model, history) = train_classifier(
             model,
-            Split { encodings: &train_enc, labels: train.2 },
-            Split { encodings: &val_enc, labels: val.2 },
+            Split { encodings: &train_enc, targets: train.2 },
+            Split { encodings: &val_enc, targets: val.2 },
             run,
         )?;
         let mut meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head.spec);

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use bertkit::artifact::{Arch, ModelMeta};
+use bertkit::data::Target;
 use bertkit::model::{BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, embedding_matrix, read_glove};
 use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation, TruncationSide, WordVocab, longest_in_words};
 use bertkit::train::{History, Split, TrainRun, train_bilstm};
@@ -47,8 +48,8 @@ impl BiLstmArgs {
 
     pub fn train(
         &self,
-        train: (&[&str], &[usize]),
-        val: (&[&str], &[usize]),
+        train: (&[&str], &[Target]),
+        val: (&[&str], &[Target]),
         classes: &[String],
         run: TrainRun<'_>,
         seed: u64,
@@ -92,7 +93,7 @@ impl BiLstmArgs {
             }
             (None, None) => anyhow::bail!("--arch bilstm needs --glove FILE (or --embedding-dim N for random vectors)"),
         };
-        let num_outputs = if classes.len() == 2 { 1 } else { classes.len() };
+        let num_outputs = run.num_outputs();
         let spec = BiLstmSpec {
             vocab_size: vocab.vocab_size(),
             embedding_dim: dim,
@@ -114,8 +115,8 @@ impl BiLstmArgs {
         let model = BiLstmClassifier::new(spec, matrix, device, seed);
         let (model, history) = train_bilstm(
             model,
-            Split { encodings: &train_enc, labels: train.1 },
-            Split { encodings: &val_enc, labels: val.1 },
+            Split { encodings: &train_enc, targets: train.1 },
+            Split { encodings: &val_enc, targets: val.1 },
             run,
         )?;
         let encode = EncodePlan { seq_len: self.max_len, truncation: Truncation::LongestFirst, side: TruncationSide::Right };

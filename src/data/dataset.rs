@@ -3,18 +3,21 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// One labelled text, or text pair. `label` indexes `Dataset::class_names`.
+use super::Target;
+
+/// One labelled text, or text pair.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
     pub text: String,
     /// The second text of a sentence-pair task (`--pair-column`).
     pub pair: Option<String>,
-    pub label: usize,
+    pub target: Target,
 }
 
 impl Example {
+    /// A single text of class `label`.
     pub fn single(text: impl Into<String>, label: usize) -> Self {
-        Self { text: text.into(), pair: None, label }
+        Self { text: text.into(), pair: None, target: Target::Class(label) }
     }
 }
 
@@ -24,6 +27,8 @@ pub struct Dataset {
     /// Label index → class name.
     pub class_names: Vec<String>,
     pub source: PathBuf,
+    /// Every example holds a label set ([`Target::Labels`]) rather than one class.
+    pub multi_label: bool,
 }
 
 impl Dataset {
@@ -39,13 +44,9 @@ impl Dataset {
         self.class_names.len()
     }
 
-    /// Examples per class, in label order.
+    /// Examples per class (multi-label: examples holding each label), in label order.
     pub fn counts(&self) -> Vec<usize> {
-        let mut counts = vec![0; self.class_names.len()];
-        for e in &self.examples {
-            counts[e.label] += 1;
-        }
-        counts
+        (0..self.class_names.len()).map(|j| self.examples.iter().filter(|e| e.target.has(j)).count()).collect()
     }
 
     pub fn texts(&self) -> Vec<&str> {
@@ -57,8 +58,8 @@ impl Dataset {
         self.examples.iter().map(|e| e.pair.as_deref()).collect()
     }
 
-    pub fn labels(&self) -> Vec<usize> {
-        self.examples.iter().map(|e| e.label).collect()
+    pub fn targets(&self) -> Vec<Target> {
+        self.examples.iter().map(|e| e.target.clone()).collect()
     }
 }
 

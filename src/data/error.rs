@@ -30,6 +30,8 @@ pub enum DataError {
     TooFewClasses { path: PathBuf, found: Vec<String> },
     #[error("{path} is a folder of class sub-folders, which holds single texts; the pair column `{column}` needs a .csv, .tsv or .jsonl file")]
     PairsNeedATable { path: PathBuf, column: String },
+    #[error("{0} is a folder of class sub-folders, one class per text; multi-label data needs a .csv, .tsv or .jsonl file")]
+    MultiLabelNeedsATable(PathBuf),
     #[error("validation fraction {0} must be in [0, 1)")]
     BadFraction(f64),
 }

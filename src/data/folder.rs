@@ -76,7 +76,7 @@ pub fn load(root: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
             return Err(DataError::ClassWithoutExamples { class: class.clone(), path: dir });
         }
     }
-    Ok((Dataset { examples, class_names, source: root.to_path_buf() }, report))
+    Ok((Dataset { examples, class_names, source: root.to_path_buf(), multi_label: false }, report))
 }
 
 #[cfg(test)]

@@ -7,11 +7,13 @@ mod error;
 mod folder;
 mod split;
 mod table;
+mod target;
 
 pub use blank::is_blank;
 pub use dataset::{Dataset, Example, LoadReport, Skipped};
 pub use error::DataError;
 pub use split::split;
+pub use target::{Target, predicted_class, predicted_on};
 
 use std::path::Path;
 
@@ -22,11 +24,14 @@ pub struct Columns {
     pub label: String,
     /// The second text of each pair (sentence-pair tasks); `None`: single texts.
     pub pair: Option<String>,
+    /// Multi-label data laid out as one 0/1 column per label (these names, in label order)
+    /// instead of one label column.
+    pub label_columns: Option<Vec<String>>,
 }
 
 impl Default for Columns {
     fn default() -> Self {
-        Self { text: "text".into(), label: "label".into(), pair: None }
+        Self { text: "text".into(), label: "label".into(), pair: None, label_columns: None }
     }
 }
 
@@ -41,6 +46,19 @@ pub struct LoadOptions {
     /// Table rows that are malformed (wrong field count, an unknown or empty label, broken
     /// JSON) are skipped and reported with their lines instead of stopping the load.
     pub skip_bad_rows: bool,
+    /// `Some(true)`: every row holds a label set; `Some(false)`: one class per row (a label list
+    /// is malformed); `None`: multi-label when a row holds a list (JSONL) or the labels are laid
+    /// out for it (`label_delimiter`, `label_columns`).
+    pub multi_label: Option<bool>,
+    /// Several labels in one field, split at this string (`"a;b"`): multi-label.
+    pub label_delimiter: Option<String>,
+}
+
+impl LoadOptions {
+    /// Whether the options alone make the data multi-label.
+    fn multi_label_layout(&self) -> bool {
+        self.multi_label == Some(true) || self.label_delimiter.is_some() || self.columns.label_columns.is_some()
+    }
 }
 
 /// Loads a dataset from a folder of class sub-folders, a `.csv`/`.tsv` file or a `.jsonl` file.
@@ -48,6 +66,9 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
     if path.is_dir() {
         if let Some(column) = &opts.columns.pair {
             return Err(DataError::PairsNeedATable { path: path.to_path_buf(), column: column.clone() });
+        }
+        if opts.multi_label_layout() {
+            return Err(DataError::MultiLabelNeedsATable(path.to_path_buf()));
         }
         return folder::load(path, opts);
     }

@@ -18,7 +18,7 @@ pub fn split(ds: Dataset, validation: f64, seed: u64) -> Result<(Dataset, Datase
     let mut examples = ds.examples;
     examples.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
     let val = examples.split_off(n - n_val);
-    let make = |examples| Dataset { examples, class_names: ds.class_names.clone(), source: ds.source.clone() };
+    let make = |examples| Dataset { examples, class_names: ds.class_names.clone(), source: ds.source.clone(), multi_label: ds.multi_label };
     Ok((make(examples), make(val)))
 }
 
@@ -32,6 +32,7 @@ mod tests {
             examples: (0..n).map(|i| Example::single(i.to_string(), i % 2)).collect(),
             class_names: vec!["a".into(), "b".into()],
             source: "x".into(),
+            multi_label: false,
         }
     }
 

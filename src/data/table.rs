@@ -1,14 +1,27 @@
-//! CSV/TSV (with a header row) and JSONL datasets with configurable text and label columns.
+//! CSV/TSV (with a header row) and JSONL datasets with configurable text and label columns:
+//! one class per row, or label sets (a JSONL list, a delimited field, one 0/1 column per label).
 
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped, is_blank};
+use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped, Target, is_blank};
 
-/// Rows as (line, text, pair, label) before labels are mapped to indices.
-type Raw = Vec<(u64, String, Option<String>, String)>;
+/// A row's labels before they are mapped to indices.
+#[derive(Debug)]
+enum RawLabel {
+    One(String),
+    Set(Vec<String>),
+}
+
+/// A row before its labels are mapped to indices.
+struct Row {
+    line: u64,
+    text: String,
+    pair: Option<String>,
+    label: RawLabel,
+}
 
 fn location(path: &Path, line: u64) -> String {
     format!("{}:{line}", path.display())
@@ -21,6 +34,34 @@ fn malformed(path: &Path, line: u64, reason: String, opts: &LoadOptions, report:
         return Ok(());
     }
     Err(DataError::BadRecord { path: path.to_path_buf(), line, reason: format!("{reason} (--skip-bad-rows skips such rows)") })
+}
+
+/// A label field's text: one class, or with a delimiter the labels between delimiters.
+fn parse_label(field: &str, opts: &LoadOptions) -> RawLabel {
+    match &opts.label_delimiter {
+        Some(d) => RawLabel::Set(field.split(d.as_str()).map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()),
+        None => RawLabel::One(field.trim().to_string()),
+    }
+}
+
+/// A 0/1 indicator of one label (`--label-columns`): 1/0, true/false, 1.0/0.0.
+fn indicator(column: &str, value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "1.0" | "true" => Ok(true),
+        "0" | "0.0" | "false" => Ok(false),
+        other => Err(format!("label column `{column}` holds `{other}`, not 0 or 1")),
+    }
+}
+
+/// The labels whose indicator columns are on.
+fn from_indicators<'v>(columns: &[String], values: impl Iterator<Item = Result<&'v str, String>>) -> Result<RawLabel, String> {
+    let mut on = Vec::new();
+    for (name, value) in columns.iter().zip(values) {
+        if indicator(name, value?)? {
+            on.push(name.clone());
+        }
+    }
+    Ok(RawLabel::Set(on))
 }
 
 pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
@@ -40,9 +81,13 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
             available: names.join(", "),
         })
     };
-    let (text_col, label_col) = (col(&opts.columns.text)?, col(&opts.columns.label)?);
+    let text_col = col(&opts.columns.text)?;
+    let label_cols: Vec<usize> = match &opts.columns.label_columns {
+        Some(cols) => cols.iter().map(|c| col(c)).collect::<Result<_, _>>()?,
+        None => vec![col(&opts.columns.label)?],
+    };
     let pair_col = opts.columns.pair.as_deref().map(col).transpose()?;
-    let mut raw = Raw::new();
+    let mut rows = Vec::new();
     let mut report = LoadReport::default();
     for record in reader.byte_records() {
         let record = record.map_err(|e| csv_err(path, e))?;
@@ -62,19 +107,50 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
             report.multiline.push(location(path, line));
         }
         // Every index is within the record: its length equals the header's.
-        let field = |i: usize| String::from_utf8(record.get(i).unwrap_or_default().to_vec()).map_err(|_| Skipped::NotUtf8);
-        let pair = pair_col.map(field).transpose();
-        match (field(text_col), pair, field(label_col)) {
-            (Ok(text), Ok(pair), Ok(label)) => raw.push((line, text, pair, label.trim().to_string())),
-            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => report.skip(location(path, line), why),
+        let bytes = |i: usize| record.get(i).unwrap_or_default();
+        let field = |i: usize| String::from_utf8(bytes(i).to_vec()).map_err(|_| Skipped::NotUtf8);
+        let (text, pair) = match (field(text_col), pair_col.map(field).transpose()) {
+            (Ok(text), Ok(pair)) => (text, pair),
+            (Err(why), _) | (_, Err(why)) => {
+                report.skip(location(path, line), why);
+                continue;
+            }
+        };
+        let label = match &opts.columns.label_columns {
+            Some(cols) => {
+                let values = label_cols.iter().map(|&i| std::str::from_utf8(bytes(i)).map_err(|_| "a label field is not valid UTF-8".to_string()));
+                from_indicators(cols, values)
+            }
+            None => field(label_cols[0]).map(|l| parse_label(&l, opts)).map_err(|_| "the label is not valid UTF-8".to_string()),
+        };
+        match label {
+            Ok(label) => rows.push(Row { line, text, pair, label }),
+            Err(why) => malformed(path, line, why, opts, &mut report)?,
         }
     }
-    finish(path, raw, report, opts)
+    finish(path, rows, report, opts)
+}
+
+/// A JSON label value: a string (split at `--label-delimiter` when given), a number or a
+/// boolean, or a list of them (a label set).
+fn json_label(name: &str, value: Option<&serde_json::Value>, opts: &LoadOptions) -> Result<RawLabel, String> {
+    use serde_json::Value;
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
+        other => Err(format!("`{name}` holds {other}, not a label")),
+    };
+    match value {
+        Some(Value::Null) | None => Err(format!("no `{name}` field")),
+        Some(Value::String(s)) => Ok(parse_label(s, opts)),
+        Some(Value::Array(items)) => items.iter().map(scalar).collect::<Result<_, _>>().map(RawLabel::Set),
+        Some(other) => scalar(other).map(RawLabel::One),
+    }
 }
 
 pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     let file = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-    let mut raw = Raw::new();
+    let mut rows = Vec::new();
     let mut report = LoadReport::default();
     for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
         let line_no = i as u64 + 1;
@@ -98,41 +174,71 @@ pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadRepor
             Some(serde_json::Value::Null) | None => Err(format!("no `{name}` field")),
             Some(other) => Ok(other.to_string()),
         };
+        let label = match &opts.columns.label_columns {
+            Some(cols) => {
+                let values: Vec<Result<String, String>> = cols.iter().map(|c| get(c)).collect();
+                from_indicators(cols, values.iter().map(|v| v.as_deref().map_err(Clone::clone)))
+            }
+            None => json_label(&opts.columns.label, value.get(&opts.columns.label), opts),
+        };
         let pair = opts.columns.pair.as_deref().map(get).transpose();
-        match (get(&opts.columns.text), pair, get(&opts.columns.label)) {
-            (Ok(text), Ok(pair), Ok(label)) => raw.push((line_no, text, pair, label.trim().to_string())),
+        match (get(&opts.columns.text), pair, label) {
+            (Ok(text), Ok(pair), Ok(label)) => rows.push(Row { line: line_no, text, pair, label }),
             (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => malformed(path, line_no, why, opts, &mut report)?,
         }
     }
-    finish(path, raw, report, opts)
+    finish(path, rows, report, opts)
 }
 
-/// Maps labels to indices (given classes, or sorted unique labels, numerically when all are
-/// integers so that "10" sorts after "9"). An empty label, or one outside the given classes, is
-/// a malformed row; empty texts are skipped and reported.
-fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
-    let class_names = match &opts.classes {
-        Some(c) => c.clone(),
-        None => {
-            let unique: BTreeSet<&str> = raw.iter().map(|(_, _, _, l)| l.as_str()).filter(|l| !l.is_empty()).collect();
-            let mut names: Vec<String> = unique.into_iter().map(str::to_string).collect();
-            if names.iter().all(|n| n.parse::<i64>().is_ok()) {
-                names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
+/// The class names: given (`--labels`, a model's), the `--label-columns`, or the sorted unique
+/// labels found, numerically when all are integers so that "10" sorts after "9".
+fn class_names(rows: &[Row], opts: &LoadOptions) -> Vec<String> {
+    if let Some(c) = opts.classes.as_ref().or(opts.columns.label_columns.as_ref()) {
+        return c.clone();
+    }
+    let mut unique: BTreeSet<&str> = BTreeSet::new();
+    for row in rows {
+        match &row.label {
+            RawLabel::One(l) => {
+                unique.insert(l.as_str());
             }
-            names
+            RawLabel::Set(set) => unique.extend(set.iter().map(String::as_str)),
         }
-    };
-    let mut examples = Vec::with_capacity(raw.len());
-    for (line, text, pair, label) in raw {
-        if label.is_empty() {
-            malformed(path, line, "empty label".into(), opts, &mut report)?;
-        } else if is_blank(&text) || pair.as_deref().is_some_and(is_blank) {
-            report.skip(location(path, line), Skipped::EmptyText);
-        } else if let Some(idx) = class_names.iter().position(|c| *c == label) {
-            examples.push(Example { text, pair, label: idx });
-        } else {
-            let reason = format!("label `{label}` is not one of the classes ({})", class_names.join(", "));
-            malformed(path, line, reason, opts, &mut report)?;
+    }
+    unique.remove("");
+    let mut names: Vec<String> = unique.into_iter().map(str::to_string).collect();
+    if names.iter().all(|n| n.parse::<i64>().is_ok()) {
+        names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
+    }
+    names
+}
+
+/// Maps labels to indices. Single-label: an empty label, or one outside the classes, is a
+/// malformed row. Multi-label: an empty field or list is an example with no labels; an unknown
+/// label is malformed. Empty texts are skipped and reported.
+fn finish(path: &Path, rows: Vec<Row>, mut report: LoadReport, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
+    let multi_label = opts.multi_label.unwrap_or_else(|| {
+        opts.multi_label_layout() || rows.iter().any(|r| matches!(r.label, RawLabel::Set(_)))
+    });
+    let class_names = class_names(&rows, opts);
+    let index = |label: &str| class_names.iter().position(|c| c == label);
+    let unknown = |label: &str| format!("label `{label}` is not one of the classes ({})", class_names.join(", "));
+    let mut examples = Vec::with_capacity(rows.len());
+    for Row { line, text, pair, label } in rows {
+        let target = match (multi_label, label) {
+            (false, RawLabel::Set(_)) => Err("a list of labels where one class is expected (the model or the options are single-label)".to_string()),
+            (false, RawLabel::One(l)) if l.is_empty() => Err("empty label".to_string()),
+            (false, RawLabel::One(l)) => index(&l).map(Target::Class).ok_or_else(|| unknown(&l)),
+            (true, RawLabel::One(l)) => {
+                let set = if l.is_empty() { vec![] } else { vec![l] };
+                set.iter().map(|l| index(l).ok_or_else(|| unknown(l))).collect::<Result<_, _>>().map(Target::labels)
+            }
+            (true, RawLabel::Set(set)) => set.iter().map(|l| index(l).ok_or_else(|| unknown(l))).collect::<Result<_, _>>().map(Target::labels),
+        };
+        match target {
+            Err(why) => malformed(path, line, why, opts, &mut report)?,
+            Ok(_) if is_blank(&text) || pair.as_deref().is_some_and(is_blank) => report.skip(location(path, line), Skipped::EmptyText),
+            Ok(target) => examples.push(Example { text, pair, target }),
         }
     }
     if examples.is_empty() {
@@ -141,7 +247,7 @@ fn finish(path: &Path, raw: Raw, mut report: LoadReport, opts: &LoadOptions) -> 
     if class_names.len() < 2 {
         return Err(DataError::TooFewClasses { path: path.to_path_buf(), found: class_names });
     }
-    Ok((Dataset { examples, class_names, source: path.to_path_buf() }, report))
+    Ok((Dataset { examples, class_names, source: path.to_path_buf(), multi_label }, report))
 }
 
 fn csv_err(path: &Path, e: csv::Error) -> DataError {
@@ -165,7 +271,7 @@ mod tests {
         let mut bytes = b"id,review,stars\n1,\"good, really\",10\n2,bad,2\n3,,9\n4,\xff,2\n5,meh,9\n".to_vec();
         bytes.extend_from_slice(b"6,fine\n");
         std::fs::write(&p, bytes).unwrap();
-        let columns = Columns { text: "review".into(), label: "stars".into(), pair: None };
+        let columns = Columns { text: "review".into(), label: "stars".into(), ..Default::default() };
         let err = load_delimited(&p, b',', &LoadOptions { columns: columns.clone(), ..Default::default() }).unwrap_err().to_string();
         assert!(err.contains("line 7: 2 fields where the header has 3") && err.contains("--skip-bad-rows"), "{err}");
         let (ds, report) = load_delimited(&p, b',', &LoadOptions { columns, ..skipping() }).unwrap();
@@ -212,13 +318,13 @@ mod tests {
     fn pair_columns_are_read_from_csv_and_jsonl_and_rows_without_one_are_malformed() {
         let d = tempfile::tempdir().unwrap();
         let opts = LoadOptions {
-            columns: Columns { text: "question".into(), label: "label".into(), pair: Some("answer".into()) },
+            columns: Columns { text: "question".into(), pair: Some("answer".into()), ..Default::default() },
             ..skipping()
         };
         let csv = d.path().join("p.csv");
         std::fs::write(&csv, "question,answer,label\nwho?,me,1\nwhy?,,0\nhow?\nwhen?,now,0\n").unwrap();
         let (ds, report) = load_delimited(&csv, b',', &opts).unwrap();
-        assert_eq!(ds.examples[0], Example { text: "who?".into(), pair: Some("me".into()), label: 1 });
+        assert_eq!(ds.examples[0], Example { text: "who?".into(), pair: Some("me".into()), target: Target::Class(1) });
         assert_eq!(ds.pairs().unwrap(), ["me", "now"]);
         let why: Vec<String> = report.skipped.iter().map(|(_, w)| w.to_string()).collect();
         assert_eq!(why, ["1 fields where the header has 3 (quote a text that contains the delimiter)", "empty text"]);
@@ -254,10 +360,74 @@ mod tests {
         let err = load_jsonl(&p, &opts).unwrap_err().to_string();
         assert!(err.contains("line 3: label `meh` is not one of the classes (neg, pos)"), "{err}");
         let (ds, report) = load_jsonl(&p, &LoadOptions { skip_bad_rows: true, ..opts }).unwrap();
-        assert_eq!(ds.labels(), [1, 0]);
+        assert_eq!(ds.targets(), [Target::Class(1), Target::Class(0)]);
         assert!(matches!(&report.skipped[0].1, Skipped::BadRow(r) if r.contains("meh")));
         std::fs::write(&p, "{\"text\": \"a\", \"label\": 1}\n{oops\n").unwrap();
         let err = load_jsonl(&p, &LoadOptions::default()).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("malformed JSON"), "{err}");
+    }
+
+    /// Issue 16's three multi-label layouts load the same label sets.
+    #[test]
+    fn multi_label_from_a_jsonl_list_a_delimited_field_and_indicator_columns() {
+        let d = tempfile::tempdir().unwrap();
+        let want = [Target::labels(vec![0, 2]), Target::labels(vec![]), Target::labels(vec![1])];
+        let jsonl = d.path().join("m.jsonl");
+        std::fs::write(&jsonl, "{\"text\": \"a\", \"labels\": [\"ending\", \"positive\"]}\n{\"text\": \"b\", \"labels\": []}\n{\"text\": \"c\", \"labels\": [\"long\", \"long\"]}\n").unwrap();
+        let opts = LoadOptions { columns: Columns { label: "labels".into(), ..Default::default() }, ..Default::default() };
+        let (ds, _) = load_jsonl(&jsonl, &opts).unwrap();
+        assert!(ds.multi_label);
+        assert_eq!(ds.class_names, ["ending", "long", "positive"]);
+        assert_eq!(ds.targets(), want);
+        assert_eq!(ds.counts(), [1, 1, 1]);
+
+        let csv = d.path().join("m.csv");
+        std::fs::write(&csv, "text,tags\na,positive; ending\nb,\nc,long\n").unwrap();
+        let opts = LoadOptions {
+            columns: Columns { label: "tags".into(), ..Default::default() },
+            label_delimiter: Some(";".into()),
+            ..Default::default()
+        };
+        let (ds, _) = load_delimited(&csv, b',', &opts).unwrap();
+        assert_eq!((ds.multi_label, ds.targets()), (true, want.to_vec()));
+
+        let tsv = d.path().join("m.tsv");
+        std::fs::write(&tsv, "text\tending\tlong\tpositive\na\t1\t0\ttrue\nb\t0\t0\t0\nc\t0\t1\t0\n").unwrap();
+        let cols = ["ending", "long", "positive"].map(String::from).to_vec();
+        let opts = LoadOptions { columns: Columns { label_columns: Some(cols), ..Default::default() }, ..Default::default() };
+        let (ds, _) = load_delimited(&tsv, b'\t', &opts).unwrap();
+        assert_eq!((ds.class_names.len(), ds.targets()), (3, want.to_vec()));
+    }
+
+    #[test]
+    fn multi_label_rows_that_cannot_be_read_are_malformed_with_their_line() {
+        let d = tempfile::tempdir().unwrap();
+        let tsv = d.path().join("m.tsv");
+        std::fs::write(&tsv, "text\ta\tb\nx\t1\t0\ny\t1\tmaybe\n").unwrap();
+        let cols = Some(vec!["a".to_string(), "b".to_string()]);
+        let opts = LoadOptions { columns: Columns { label_columns: cols, ..Default::default() }, ..Default::default() };
+        let err = load_delimited(&tsv, b'\t', &opts).unwrap_err().to_string();
+        assert!(err.contains("line 3: label column `b` holds `maybe`, not 0 or 1"), "{err}");
+
+        let jsonl = d.path().join("m.jsonl");
+        std::fs::write(&jsonl, "{\"text\": \"a\", \"label\": [\"x\", \"y\"]}\n{\"text\": \"b\", \"label\": [\"x\", [1]]}\n").unwrap();
+        let err = load_jsonl(&jsonl, &LoadOptions::default()).unwrap_err().to_string();
+        assert!(err.contains("line 2: `label` holds [1], not a label"), "{err}");
+        // A single-label model's evaluation data may not hold lists.
+        let single = LoadOptions { multi_label: Some(false), skip_bad_rows: true, ..Default::default() };
+        std::fs::write(&jsonl, "{\"text\": \"a\", \"label\": [\"x\", \"y\"]}\n{\"text\": \"b\", \"label\": \"x\"}\n{\"text\": \"c\", \"label\": \"y\"}\n").unwrap();
+        let (ds, report) = load_jsonl(&jsonl, &single).unwrap();
+        assert_eq!(ds.len(), 2);
+        assert!(report.skipped[0].1.to_string().contains("a list of labels where one class is expected"));
+        // A given label set: labels outside it are malformed, in lists too.
+        let given = LoadOptions { classes: Some(vec!["x".into(), "z".into()]), ..Default::default() };
+        let err = load_jsonl(&jsonl, &given).unwrap_err().to_string();
+        assert!(err.contains("line 1: label `y` is not one of the classes (x, z)"), "{err}");
+        // A forced multi-label load reads scalar labels as sets of one.
+        let forced = LoadOptions { multi_label: Some(true), classes: Some(vec!["x".into(), "y".into()]), ..Default::default() };
+        let (ds, _) = load_jsonl(&jsonl, &forced).unwrap();
+        assert_eq!(ds.targets()[1], Target::labels(vec![0]));
+        let folder = crate::data::load(d.path(), &forced).unwrap_err().to_string();
+        assert!(folder.contains("multi-label data needs a .csv, .tsv or .jsonl file"), "{folder}");
     }
 }

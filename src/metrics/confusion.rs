@@ -58,18 +58,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-/// Predicted class of one row of logits: `logit >= 0` for a single binary logit, argmax otherwise.
-pub fn predicted_class(logits: &[f32]) -> usize {
-    if logits.len() == 1 {
-        return usize::from(logits[0] >= 0.0);
-    }
-    logits
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
-        .0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,12 +86,5 @@ mod tests {
         assert!((m.accuracy - 0.75).abs() < 1e-12);
         assert!((m.precision - (0.5 + 1.0 + 1.0) / 3.0).abs() < 1e-12);
         assert!((m.recall - (1.0 + 1.0 + 0.5) / 3.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn predicted_class_from_logits() {
-        assert_eq!(predicted_class(&[0.3]), 1);
-        assert_eq!(predicted_class(&[-0.01]), 0);
-        assert_eq!(predicted_class(&[0.1, 2.0, -1.0]), 1);
     }
 }

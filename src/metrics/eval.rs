@@ -1,58 +1,97 @@
 //! Loss and metrics of a model's logits against true labels: what validation and
-//! `bertkit evaluate` report.
+//! `bertkit evaluate` report, for single-label and multi-label tasks.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Confusion, Metrics, predicted_class};
+use super::{Confusion, Metrics, MultiLabelMetrics};
+use crate::data::{Target, predicted_class};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
     pub examples: usize,
     pub loss: f64,
+    /// Single-label: accuracy and the positive class's (binary) or macro (multi-class)
+    /// precision/recall/F1. Multi-label: subset accuracy and macro precision/recall/F1.
     pub metrics: Metrics,
+    /// Single-label tasks only (empty for multi-label ones).
     pub confusion: Confusion,
+    /// Multi-label tasks only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_label: Option<MultiLabelMetrics>,
 }
 
 impl EvalReport {
-    /// `logits`: one row per example (1 logit = binary BCE, K logits = softmax CE).
-    pub fn from_logits(logits: &[Vec<f32>], labels: &[usize], num_classes: usize) -> Self {
-        let mut confusion = Confusion::new(num_classes);
-        let mut loss = 0.0;
-        for (row, &y) in logits.iter().zip(labels) {
-            loss += example_loss(row, y);
-            confusion.add(y, predicted_class(row));
+    /// `logits`: one row per example (1 logit = binary BCE, K logits = softmax CE, or one BCE
+    /// per label when the targets are label sets, each decided at `threshold`).
+    pub fn from_logits(logits: &[Vec<f32>], targets: &[Target], num_classes: usize, threshold: f32) -> Self {
+        let n = targets.len().max(1);
+        let loss = logits.iter().zip(targets).map(|(row, y)| example_loss(row, y)).sum::<f64>() / n as f64;
+        if targets.iter().any(Target::is_multi_label) {
+            let m = MultiLabelMetrics::from_logits(logits, targets, num_classes, threshold);
+            let metrics = Metrics { accuracy: m.subset_accuracy, precision: m.macro_precision, recall: m.macro_recall, f1: m.macro_f1 };
+            return Self { examples: targets.len(), loss, metrics, confusion: Confusion::new(0), multi_label: Some(m) };
         }
-        let n = labels.len().max(1);
-        Self { examples: labels.len(), loss: loss / n as f64, metrics: confusion.metrics(), confusion }
+        let mut confusion = Confusion::new(num_classes);
+        for (row, y) in logits.iter().zip(targets) {
+            if let Some(c) = y.class() {
+                confusion.add(c, predicted_class(row));
+            }
+        }
+        Self { examples: targets.len(), loss, metrics: confusion.metrics(), confusion, multi_label: None }
     }
 }
 
-/// BCE-from-logits or softmax cross-entropy of one example, in f64.
-pub fn example_loss(logits: &[f32], label: usize) -> f64 {
-    if logits.len() == 1 {
-        let (x, y) = (f64::from(logits[0]), label as f64);
-        return x.max(0.0) - x * y + (-x.abs()).exp().ln_1p();
+fn bce(logit: f32, y: bool) -> f64 {
+    let (x, y) = (f64::from(logit), f64::from(u8::from(y)));
+    x.max(0.0) - x * y + (-x.abs()).exp().ln_1p()
+}
+
+/// The loss of one example, in f64: BCE from one logit (binary), softmax cross-entropy
+/// (multi-class), or the mean BCE over the labels (multi-label, PyTorch's `BCEWithLogitsLoss`).
+pub fn example_loss(logits: &[f32], target: &Target) -> f64 {
+    match target {
+        Target::Labels(_) => logits.iter().enumerate().map(|(j, &z)| bce(z, target.has(j))).sum::<f64>() / logits.len().max(1) as f64,
+        Target::Class(label) if logits.len() == 1 => bce(logits[0], *label == 1),
+        Target::Class(label) => {
+            let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            let lse = max + logits.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
+            lse - logits.get(*label).map_or(f64::NAN, |&z| f64::from(z))
+        }
     }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = max + logits.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
-    lse - f64::from(logits[label])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn classes(c: &[usize]) -> Vec<Target> {
+        c.iter().map(|&c| Target::Class(c)).collect()
+    }
+
     #[test]
     fn report_from_binary_logits() {
-        let r = EvalReport::from_logits(&[vec![2.0], vec![-1.0], vec![0.5]], &[1, 0, 0], 2);
+        let r = EvalReport::from_logits(&[vec![2.0], vec![-1.0], vec![0.5]], &classes(&[1, 0, 0]), 2, 0.5);
         assert_eq!(r.examples, 3);
         assert!((r.metrics.accuracy - 2.0 / 3.0).abs() < 1e-12);
         let expect = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln() + (0.5 + (1.0 + (-0.5f64).exp()).ln())) / 3.0;
         assert!((r.loss - expect).abs() < 1e-9);
+        assert!(r.multi_label.is_none());
     }
 
     #[test]
     fn cross_entropy_of_uniform_logits_is_log_k() {
-        assert!((example_loss(&[0.0, 0.0, 0.0, 0.0], 2) - 4f64.ln()).abs() < 1e-12);
+        assert!((example_loss(&[0.0, 0.0, 0.0, 0.0], &Target::Class(2)) - 4f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn multi_label_loss_is_the_mean_bce_over_labels_and_metrics_are_macro() {
+        let t = Target::labels(vec![0]);
+        let want = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + 1f64.exp()).ln()) / 2.0;
+        assert!((example_loss(&[2.0, 1.0], &t) - want).abs() < 1e-12);
+        let r = EvalReport::from_logits(&[vec![2.0, 1.0], vec![-1.0, 3.0]], &[t, Target::labels(vec![1])], 2, 0.5);
+        let m = r.multi_label.clone().unwrap();
+        assert_eq!((r.metrics.accuracy, m.subset_accuracy), (0.5, 0.5));
+        assert_eq!(r.metrics.f1, m.macro_f1);
+        assert!(r.confusion.counts.is_empty());
     }
 }

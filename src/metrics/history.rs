@@ -47,6 +47,9 @@ pub struct BestPoint {
 pub struct History {
     pub epochs: Vec<EpochRecord>,
     pub binary: bool,
+    /// Label sets: accuracy is subset accuracy, F1 is macro F1.
+    #[serde(default)]
+    pub multi_label: bool,
     /// Every validation run (absent in checkpoints written before early stopping existed).
     #[serde(default)]
     pub evaluations: Vec<EvalPoint>,
@@ -59,9 +62,14 @@ pub struct History {
 
 impl History {
     /// `{"loss": [...], "binary_accuracy": [...], "val_loss": [...], ...}` — the shape of
-    /// Keras' `history.history`, accuracy named `binary_accuracy` or `accuracy`.
+    /// Keras' `history.history`, accuracy named `binary_accuracy` or `accuracy`
+    /// (`subset_accuracy` for label sets).
     pub fn to_keras_json(&self) -> serde_json::Value {
-        let acc = if self.binary { "binary_accuracy" } else { "accuracy" };
+        let acc = match (self.binary, self.multi_label) {
+            (_, true) => "subset_accuracy",
+            (true, false) => "binary_accuracy",
+            (false, false) => "accuracy",
+        };
         let col = |f: fn(&EpochRecord) -> f64| -> Vec<f64> { self.epochs.iter().map(f).collect() };
         serde_json::json!({
             "epoch": self.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(),

@@ -4,11 +4,13 @@
 mod confusion;
 mod eval;
 mod history;
+mod multilabel;
 mod plot;
 
-
-pub use confusion::{Confusion, Metrics, predicted_class};
+pub use confusion::{Confusion, Metrics};
+pub use crate::data::predicted_class;
 pub use eval::{EvalReport, example_loss};
 pub use history::{BestPoint, EpochRecord, EvalPoint, History};
+pub use multilabel::{LabelScores, MultiLabelMetrics};
 pub use plot::{PlotError, plot_history};
 

@@ -32,11 +32,15 @@ pub enum PredictError {
 
 /// One scored text. Binary models: `score` is the probability of the positive class
 /// (`class_names[1]`); multi-class: the top class's probability, with all of them in `scores`.
+/// Multi-label: `scores` holds each label's own sigmoid probability, `labels` the labels at or
+/// above the threshold (possibly none), and `label`/`score` the top-scoring one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
     pub label: String,
     pub score: f32,
     pub scores: Vec<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 pub struct Predictor {
@@ -48,6 +52,8 @@ pub struct Predictor {
     class_names: Vec<String>,
     /// Whether the model was trained on sentence pairs.
     text_pairs: bool,
+    /// Multi-label: the probability at which a label is predicted; `None` for single-label.
+    threshold: Option<f32>,
     device: Device,
     pub batch_size: usize,
 }
@@ -62,6 +68,7 @@ impl Predictor {
             tokenizer: Arc::new(bundle.tokenizer),
             class_names: bundle.meta.class_names,
             text_pairs: bundle.meta.text_pairs,
+            threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
             device,
             batch_size: 32,
         }
@@ -103,6 +110,18 @@ impl Predictor {
     /// Whether the model scores sentence pairs.
     pub fn text_pairs(&self) -> bool {
         self.text_pairs
+    }
+
+    /// The multi-label decision threshold; `None` for a single-label model.
+    pub fn threshold(&self) -> Option<f32> {
+        self.threshold
+    }
+
+    /// Overrides a multi-label model's threshold (ignored by single-label models).
+    pub fn set_threshold(&mut self, threshold: f32) {
+        if let Some(t) = &mut self.threshold {
+            *t = threshold;
+        }
     }
 
     pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<crate::tokenize::Encoded>, PredictError> {
@@ -167,8 +186,21 @@ impl Predictor {
     }
 
     pub fn to_prediction(&self, logits: &[f32]) -> Prediction {
-        to_prediction(logits, &self.class_names)
+        match self.threshold {
+            Some(t) => to_labels(logits, &self.class_names, t),
+            None => to_prediction(logits, &self.class_names),
+        }
     }
+}
+
+/// A multi-label prediction: each logit's sigmoid, the labels at or above `threshold`.
+pub fn to_labels(logits: &[f32], class_names: &[String], threshold: f32) -> Prediction {
+    let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
+    let scores: Vec<f32> = logits.iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
+    let labels = scores.iter().enumerate().filter(|(_, p)| **p >= threshold).map(|(i, _)| name(i)).collect();
+    let best = crate::metrics::predicted_class(logits);
+    let score = scores.get(best).copied().unwrap_or(f32::NAN);
+    Prediction { label: name(best), score, scores, labels: Some(labels) }
 }
 
 /// Sigmoid for one logit (probability of `class_names[1]`), softmax otherwise.
@@ -177,7 +209,7 @@ pub fn to_prediction(logits: &[f32], class_names: &[String]) -> Prediction {
     if logits.len() == 1 {
         let p = 1.0 / (1.0 + (-logits[0]).exp());
         let label = name(usize::from(p >= 0.5));
-        return Prediction { label, score: p, scores: vec![1.0 - p, p] };
+        return Prediction { label, score: p, scores: vec![1.0 - p, p], labels: None };
     }
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
@@ -185,7 +217,7 @@ pub fn to_prediction(logits: &[f32], class_names: &[String]) -> Prediction {
     let scores: Vec<f32> = exps.iter().map(|e| e / sum).collect();
     let best = crate::metrics::predicted_class(logits);
     let score = scores.get(best).copied().unwrap_or(f32::NAN);
-    Prediction { label: name(best), score, scores }
+    Prediction { label: name(best), score, scores, labels: None }
 }
 
 #[cfg(test)]
@@ -209,5 +241,18 @@ mod tests {
         assert_eq!((p.label.as_str(), p.score), ("b", 1.0));
         let p = to_prediction(&[0.0, 0.0, 0.0], &names);
         assert!((p.score - 1.0 / 3.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn multi_label_scores_each_label_on_its_own() {
+        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        // sigmoid: 0.88, 0.62, 0.05 — two labels at 0.5, one at 0.7, none at 0.9.
+        let logits = [2.0, 0.5, -3.0];
+        let p = to_labels(&logits, &names, 0.5);
+        assert_eq!(p.labels.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
+        assert!((p.scores[1] - 0.622_459).abs() < 1e-5 && p.scores.iter().sum::<f32>() > 1.0);
+        assert_eq!(to_labels(&logits, &names, 0.7).labels.unwrap(), ["a"]);
+        assert!(to_labels(&logits, &names, 0.9).labels.unwrap().is_empty());
+        assert_eq!((p.label.as_str(), p.score), ("a", p.scores[0]));
     }
 }

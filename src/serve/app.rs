@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, parse_instances};
-use crate::predict::to_prediction;
+use crate::predict::{to_labels, to_prediction};
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
 /// A loaded model as the handlers see it.
@@ -26,6 +26,8 @@ pub struct LoadedModel {
     pub untruncated: Arc<TokenCounter>,
     pub class_names: Vec<String>,
     pub binary: bool,
+    /// Multi-label models: the probability at which a label is predicted.
+    pub threshold: Option<f32>,
     pub seq_len: usize,
     /// The model scores sentence pairs: every instance needs `text_pair`.
     pub text_pairs: bool,
@@ -150,10 +152,12 @@ async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Val
 async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<Value>, ApiError> {
     state.check_name(&segment(name)?)?;
     let m = state.loaded()?;
-    let (shape, meaning) = if m.binary {
-        (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default()))
-    } else {
-        (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string())
+    let (shape, meaning) = match (m.binary, m.threshold) {
+        (_, Some(t)) => {
+            (json!([-1, m.class_names.len()]), format!("labels with probability >= {t} and every label's own probability"))
+        }
+        (true, None) => (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default())),
+        (false, None) => (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string()),
     };
     let mut inputs = json!({ "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } });
     if m.text_pairs {
@@ -225,12 +229,12 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let predictions: Vec<Value> = rows
         .iter()
         .map(|logits| {
-            let p = to_prediction(logits, &model.class_names);
-            if model.binary {
-                json!(p.scores[1])
-            } else {
-                json!({ "label": p.label, "score": p.score, "scores": p.scores })
+            if let Some(t) = model.threshold {
+                let p = to_labels(logits, &model.class_names, t);
+                return json!({ "labels": p.labels, "scores": p.scores });
             }
+            let p = to_prediction(logits, &model.class_names);
+            if model.binary { json!(p.scores[1]) } else { json!({ "label": p.label, "score": p.score, "scores": p.scores }) }
         })
         .collect();
     Ok(Json(json!({ "predictions": predictions })))

@@ -54,6 +54,8 @@ pub struct ServeConfig {
     pub api_key: Option<String>,
     /// Inference engine, resolved for the device (see [`Engine::resolve`]).
     pub engine: Engine,
+    /// Multi-label models: overrides the probability at which a label is predicted.
+    pub threshold: Option<f32>,
 }
 
 impl ServeConfig {
@@ -68,6 +70,11 @@ impl ServeConfig {
             if !route.starts_with('/') {
                 return Err(format!("route `{route}` must start with /"));
             }
+        }
+        if let Some(t) = self.threshold
+            && !(t > 0.0 && t < 1.0)
+        {
+            return Err(format!("threshold {t} is not a probability in (0, 1)"));
         }
         if self.model_name.is_empty() || self.model_name.contains('/') || self.model_name.contains(':') {
             return Err(format!("model name `{}` must be non-empty without / or :", self.model_name));

@@ -20,6 +20,11 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
     let text_pairs = bundle.meta.text_pairs;
+    let threshold = match (bundle.meta.multi_label, config.threshold) {
+        (true, t) => Some(t.unwrap_or(bundle.meta.threshold)),
+        (false, Some(_)) => return Err(ArtifactError::NotMultiLabel(config.model_dir.clone())),
+        (false, None) => None,
+    };
     let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
     tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
@@ -34,7 +39,7 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
         },
         metrics,
     );
-    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, seq_len, text_pairs })
+    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, threshold, seq_len, text_pairs })
 }
 
 #[derive(Debug, thiserror::Error)]

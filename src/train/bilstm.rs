@@ -17,7 +17,7 @@ pub fn train_bilstm(
     let base = model.output.weight.device();
     let ad = base.clone().autodiff();
     let checkpoints = CheckpointDir::new(run.run_dir);
-    let args = FitArgs { run: run.loop_args(train.labels, model.spec.num_outputs == 1, &checkpoints), device: &ad };
+    let args = FitArgs { run: run.loop_args(train.targets, model.spec.num_outputs == 1, &checkpoints), device: &ad };
     let trainable = model.fork(&ad).train();
     let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
     Ok((trained.valid(), history))

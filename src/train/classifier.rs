@@ -10,22 +10,25 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use bertkit_kernels::Precision;
 
 use super::{CheckpointDir, FitArgs, History, LoopArgs, Standardizer, TrainError, TrainPlan, fit, run_loop};
+use crate::data::Target;
 use crate::metrics::EvalReport;
 use crate::model::{BertClassifier, EncoderInput};
 use crate::model::fast::FastClassifier;
 use crate::predict::{run_batched, run_batched_tokens};
 use crate::tokenize::{Encoded, Padding, TokenBatch};
 
-/// Encoded texts and their labels.
+/// Encoded texts and their targets.
 #[derive(Clone, Copy)]
 pub struct Split<'a> {
     pub encodings: &'a [Encoded],
-    pub labels: &'a [usize],
+    pub targets: &'a [Target],
 }
 
 pub struct TrainRun<'a> {
     pub plan: &'a TrainPlan,
     pub num_classes: usize,
+    /// The targets are label sets: one sigmoid output per label.
+    pub multi_label: bool,
     pub pad_id: u32,
     pub run_dir: &'a Path,
     pub resume: bool,
@@ -36,9 +39,15 @@ pub struct TrainRun<'a> {
 }
 
 impl<'a> TrainRun<'a> {
+    /// The head's outputs: one logit for two classes (BCE, Keras' binary setup), one per class
+    /// (softmax) or one per label (multi-label, even for two labels).
+    pub fn num_outputs(&self) -> usize {
+        if self.num_classes == 2 && !self.multi_label { 1 } else { self.num_classes }
+    }
+
     /// The loop's arguments for this run.
-    pub(super) fn loop_args(&self, labels: &'a [usize], binary: bool, checkpoints: &'a CheckpointDir) -> LoopArgs<'a> {
-        LoopArgs { plan: self.plan, labels, binary, checkpoints, resume: self.resume, quiet: self.quiet }
+    pub(super) fn loop_args(&self, targets: &'a [Target], binary: bool, checkpoints: &'a CheckpointDir) -> LoopArgs<'a> {
+        LoopArgs { plan: self.plan, targets, binary, checkpoints, resume: self.resume, quiet: self.quiet }
     }
 }
 
@@ -68,10 +77,10 @@ pub fn train_classifier(
     let base = model.head.output.weight.device();
     let ad = base.clone().autodiff();
     let checkpoints = CheckpointDir::new(run.run_dir);
-    let loop_args = run.loop_args(train.labels, model.num_outputs() == 1, &checkpoints);
+    let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
     let args = FitArgs { run: loop_args, device: &ad };
     let eval_bs = run.plan.eval_batch_size;
-    let k = run.num_classes;
+    let (k, threshold) = (run.num_classes, run.plan.threshold as f32);
 
     if run.plan.freeze_encoder {
         let frozen = model.valid();
@@ -88,7 +97,7 @@ pub fn train_classifier(
             }
         };
         if !run.quiet {
-            eprintln!("Frozen encoder: computing pooled features once for {} + {} texts", train.labels.len(), val.labels.len());
+            eprintln!("Frozen encoder: computing pooled features once for {} + {} texts", train.targets.len(), val.targets.len());
         }
         let t0 = std::time::Instant::now();
         let (mut train_rows, mut val_rows) = (feats(&train)?, feats(&val)?);
@@ -116,7 +125,7 @@ pub fn train_classifier(
                 let [_, kk] = logits.dims();
                 let v = logits.into_data().try_into_vec_as::<f32>().map_err(backend)?;
                 let rows: Vec<Vec<f32>> = v.chunks(kk).map(<[f32]>::to_vec).collect();
-                Ok(EvalReport::from_logits(&rows, val.labels, k))
+                Ok(EvalReport::from_logits(&rows, val.targets, k, threshold))
             },
         )?;
         model.head = head.valid();
@@ -155,7 +164,7 @@ where
     F: Fn(&M, EncoderInput) -> Tensor<2>,
 {
     let ad = args.device.clone();
-    let (eval_bs, k, pad) = (run.plan.eval_batch_size, run.num_classes, run.pad_id);
+    let (eval_bs, k, pad, threshold) = (run.plan.eval_batch_size, run.num_classes, run.pad_id, run.plan.threshold as f32);
     fit(
         model,
         args,
@@ -165,7 +174,7 @@ where
         },
         |m| {
             let logits = run_batched(val.encodings, eval_bs, pad, base, |input| forward(m, input)).map_err(backend)?;
-            Ok(EvalReport::from_logits(&logits, val.labels, k))
+            Ok(EvalReport::from_logits(&logits, val.targets, k, threshold))
         },
     )
 }

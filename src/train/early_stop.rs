@@ -18,8 +18,11 @@ pub enum Monitor {
     #[default]
     ValLoss,
     ValAccuracy,
-    /// F1 of the positive class (binary) or macro F1 (multi-class).
+    /// F1 of the positive class (binary) or macro F1 (multi-class, multi-label).
     ValF1,
+    /// Macro F1 over the labels: the name Keras users give it on multi-label tasks (single-label
+    /// runs refuse it; see [`Monitor::check`]).
+    ValMacroF1,
 }
 
 impl Monitor {
@@ -28,7 +31,16 @@ impl Monitor {
             Self::ValLoss => report.loss,
             Self::ValAccuracy => report.metrics.accuracy,
             Self::ValF1 => report.metrics.f1,
+            Self::ValMacroF1 => report.multi_label.as_ref().map_or(report.metrics.f1, |m| m.macro_f1),
         }
+    }
+
+    /// Whether this metric exists for the task: `val_macro_f1` is the multi-label one.
+    pub fn check(self, multi_label: bool) -> Result<(), WrongTask> {
+        if self == Self::ValMacroF1 && !multi_label {
+            return Err(WrongTask);
+        }
+        Ok(())
     }
 
     pub fn higher_is_better(self) -> bool {
@@ -37,8 +49,12 @@ impl Monitor {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown metric `{0}` to monitor: use val_loss, val_accuracy or val_f1")]
+#[error("unknown metric `{0}` to monitor: use val_loss, val_accuracy, val_f1 or (multi-label) val_macro_f1")]
 pub struct UnknownMonitor(String);
+
+#[derive(Debug, thiserror::Error)]
+#[error("--monitor val_macro_f1 is for multi-label data; single-label runs monitor val_f1 (macro F1 for more than two classes)")]
+pub struct WrongTask;
 
 impl FromStr for Monitor {
     type Err = UnknownMonitor;
@@ -48,6 +64,7 @@ impl FromStr for Monitor {
             "val_loss" | "loss" => Ok(Self::ValLoss),
             "val_accuracy" | "accuracy" | "val_acc" => Ok(Self::ValAccuracy),
             "val_f1" | "f1" => Ok(Self::ValF1),
+            "val_macro_f1" | "macro_f1" => Ok(Self::ValMacroF1),
             _ => Err(UnknownMonitor(s.to_string())),
         }
     }
@@ -59,6 +76,7 @@ impl fmt::Display for Monitor {
             Self::ValLoss => "val_loss",
             Self::ValAccuracy => "val_accuracy",
             Self::ValF1 => "val_f1",
+            Self::ValMacroF1 => "val_macro_f1",
         })
     }
 }
@@ -120,10 +138,11 @@ mod tests {
 
     #[test]
     fn monitor_names_parse_and_print_as_keras_does() {
-        for m in [Monitor::ValLoss, Monitor::ValAccuracy, Monitor::ValF1] {
+        for m in [Monitor::ValLoss, Monitor::ValAccuracy, Monitor::ValF1, Monitor::ValMacroF1] {
             assert_eq!(m.to_string().parse::<Monitor>().unwrap(), m);
         }
         let err = "val_auc".parse::<Monitor>().unwrap_err().to_string();
         assert!(err.contains("val_auc") && err.contains("val_f1"), "{err}");
+        assert!(Monitor::ValMacroF1.check(false).is_err() && Monitor::ValMacroF1.check(true).is_ok());
     }
 }

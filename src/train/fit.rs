@@ -9,6 +9,7 @@ use burn::tensor::{Device, Tensor};
 use super::run_loop::{Learner, LoopArgs, run_loop, step_seed};
 use super::state::{CheckpointDir, RunState};
 use super::{History, TrainError, TrainPlan, clip_grad_norm, classification_loss};
+use crate::data::Target;
 use crate::metrics::EvalReport;
 
 /// What [`fit`] needs besides the model: the loop's arguments and burn's device.
@@ -79,12 +80,12 @@ where
     F: Fn(&M, &[usize]) -> Tensor<2>,
     V: FnMut(&M) -> Result<EvalReport, TrainError>,
 {
-    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+    fn step(&mut self, idx: &[usize], targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let plan = self.args.run.plan;
         self.args.device.seed(step_seed(plan.seed, step));
         let model = self.model.as_ref().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
         let logits = (self.forward)(model, idx);
-        let loss = classification_loss(logits.clone(), labels);
+        let loss = classification_loss(logits.clone(), targets);
         let loss_value = f64::from(loss.clone().into_scalar::<f32>());
         if !loss_value.is_finite() {
             return Err(TrainError::Diverged { step, loss: loss_value });

@@ -1,16 +1,18 @@
 //! Losses from logits: binary cross-entropy on one logit (Keras' `BinaryCrossentropy(
-//! from_logits=True)`) and softmax cross-entropy for more classes.
+//! from_logits=True)`), softmax cross-entropy for more classes, and one BCE per label for label
+//! sets (PyTorch's `BCEWithLogitsLoss`, what transformers uses for `multi_label_classification`).
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, TensorData};
 
-/// Mean BCE of `logits` `[B, 1]` against `labels` (0/1), computed stably as
-/// `max(x, 0) - x*y + log(1 + exp(-|x|))` (PyTorch's `binary_cross_entropy_with_logits`).
-pub fn bce_with_logits(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
-    let [b, _] = logits.dims();
-    let device = logits.device();
-    let y: Vec<f32> = labels.iter().map(|&l| l as f32).collect();
-    let y = Tensor::<2>::from_data(TensorData::new(y, [b, 1]), &device);
+use crate::data::Target;
+
+/// Mean BCE of `logits` `[B, K]` against 0/1 `y` (row-major `[B, K]`), over all B·K entries,
+/// computed stably as `max(x, 0) - x*y + log(1 + exp(-|x|))` (PyTorch's
+/// `binary_cross_entropy_with_logits`).
+pub fn bce_with_logits(logits: Tensor<2>, y: Vec<f32>) -> Tensor<1> {
+    let dims = logits.dims();
+    let y = Tensor::<2>::from_data(TensorData::new(y, dims), &logits.device());
     let x = logits;
     let loss = x.clone().clamp_min(0.0) - x.clone() * y + x.abs().neg().exp().log1p();
     loss.mean()
@@ -25,9 +27,20 @@ pub fn cross_entropy(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
     log_softmax(logits, 1).gather(1, idx).mean().neg()
 }
 
-/// The loss for a head with `logits.dims()[1]` outputs.
-pub fn classification_loss(logits: Tensor<2>, labels: &[usize]) -> Tensor<1> {
-    if logits.dims()[1] == 1 { bce_with_logits(logits, labels) } else { cross_entropy(logits, labels) }
+/// The loss of a head with `logits.dims()[1]` outputs against `targets`: one BCE per label for
+/// label sets; BCE on one logit (binary) or softmax cross-entropy for classes.
+pub fn classification_loss(logits: Tensor<2>, targets: &[Target]) -> Tensor<1> {
+    let [_, k] = logits.dims();
+    let on = |t: &Target, j: usize| f32::from(u8::from(t.has(j)));
+    if targets.iter().any(Target::is_multi_label) {
+        return bce_with_logits(logits, targets.iter().flat_map(|t| (0..k).map(move |j| on(t, j))).collect());
+    }
+    if k == 1 {
+        // Binary: the one logit is the positive class, index 1.
+        return bce_with_logits(logits, targets.iter().map(|t| on(t, 1)).collect());
+    }
+    let labels: Vec<usize> = targets.iter().map(|t| t.class().unwrap_or(0)).collect();
+    cross_entropy(logits, &labels)
 }
 
 #[cfg(test)]
@@ -43,7 +56,8 @@ mod tests {
     fn bce_matches_the_closed_form_and_stays_finite() {
         let d = Device::flex();
         let x = Tensor::<2>::from_data(TensorData::new(vec![2.0f32, -1.0, 100.0, -100.0], [4, 1]), &d);
-        let got = scalar(bce_with_logits(x, &[1, 0, 0, 0]));
+        let targets = [1, 0, 0, 0].map(Target::Class);
+        let got = scalar(classification_loss(x, &targets));
         let expect = ((1.0 + (-2.0f32).exp()).ln() + (1.0 + (-1.0f32).exp()).ln() + 100.0 + 0.0) / 4.0;
         assert!((got - expect).abs() < 1e-4, "{got} vs {expect}");
     }
@@ -52,9 +66,20 @@ mod tests {
     fn cross_entropy_matches_log_softmax() {
         let d = Device::flex();
         let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 3.0, 0.0, 0.0, 0.0], [2, 3]), &d);
-        let got = scalar(cross_entropy(x, &[2, 0]));
+        let got = scalar(classification_loss(x, &[Target::Class(2), Target::Class(0)]));
         let lse = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
         let expect = ((lse - 3.0) + 3f32.ln()) / 2.0;
         assert!((got - expect).abs() < 1e-5, "{got} vs {expect}");
+    }
+
+    #[test]
+    fn label_sets_get_the_mean_bce_the_metrics_report() {
+        let d = Device::flex();
+        let rows = [vec![2.0f32, -1.0, 0.5], vec![0.0, 3.0, -2.0]];
+        let targets = [Target::labels(vec![0, 2]), Target::labels(vec![])];
+        let x = Tensor::<2>::from_data(TensorData::new(rows.concat(), [2, 3]), &d);
+        let got = f64::from(scalar(classification_loss(x, &targets)));
+        let want = rows.iter().zip(&targets).map(|(r, t)| crate::metrics::example_loss(r, t)).sum::<f64>() / 2.0;
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 }

@@ -20,7 +20,7 @@ mod state;
 pub use bilstm::train_bilstm;
 pub use classifier::{Split, TrainRun, train_classifier};
 pub use clip::clip_grad_norm;
-pub use early_stop::{BestState, Monitor, UnknownMonitor};
+pub use early_stop::{BestState, Monitor, UnknownMonitor, WrongTask};
 pub use error::TrainError;
 pub use fit::{FitArgs, fit, optimizer};
 pub use run_loop::{Learner, LoopArgs, epoch_order, run_loop};

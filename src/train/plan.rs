@@ -48,10 +48,18 @@ pub struct TrainPlan {
     /// the training split) for the head, then fold that into the head's first layer.
     #[serde(default)]
     pub standardize_features: bool,
+    /// Multi-label tasks: the probability at which a label counts as predicted (for the
+    /// metrics; the export keeps it as the model's default).
+    #[serde(default = "threshold_default")]
+    pub threshold: f64,
 }
 
 fn restore_best_default() -> bool {
     true
+}
+
+fn threshold_default() -> f64 {
+    0.5
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +89,7 @@ impl Default for TrainPlan {
             min_delta: 0.0,
             restore_best: true,
             standardize_features: false,
+            threshold: 0.5,
         }
     }
 }
@@ -120,6 +129,9 @@ impl TrainPlan {
         if !self.min_delta.is_finite() || self.min_delta < 0.0 {
             return bad("min delta", "a number >= 0", self.min_delta.to_string());
         }
+        if !(self.threshold > 0.0 && self.threshold < 1.0) {
+            return bad("threshold", "a probability in (0, 1)", self.threshold.to_string());
+        }
         Ok(())
     }
 
@@ -138,6 +150,7 @@ mod tests {
         let p = TrainPlan { learning_rate: -1.0, ..Default::default() };
         assert!(p.validate().unwrap_err().to_string().contains("learning rate"));
         assert!(TrainPlan { epochs: 0, ..Default::default() }.validate().is_err());
+        assert!(TrainPlan { threshold: 1.0, ..Default::default() }.validate().unwrap_err().to_string().contains("threshold"));
         assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
     }
 }

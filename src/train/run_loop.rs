@@ -11,7 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use super::progress::EpochProgress;
 use super::state::{CheckpointDir, RunState};
 use super::{BestPoint, EpochRecord, EvalPoint, History, LinearSchedule, TrainError, TrainPlan};
-use crate::metrics::{EvalReport, predicted_class};
+use crate::data::Target;
+use crate::metrics::EvalReport;
 
 pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
     mix64(seed, step as u64)
@@ -36,10 +37,10 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
 /// A model with its optimizer as the training loop drives it: burn's autodiff ([`fit`]) or the
 /// kernels trainer.
 pub trait Learner {
-    /// One optimizer step on the training examples `idx` (global step `step`, learning rate
-    /// `lr`): returns the batch's mean loss and its logits. A non-finite loss is refused with
-    /// [`TrainError::Diverged`] before any update.
-    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError>;
+    /// One optimizer step on the training examples `idx` with their `targets` (global step
+    /// `step`, learning rate `lr`): returns the batch's mean loss and its logits. A non-finite
+    /// loss is refused with [`TrainError::Diverged`] before any update.
+    fn step(&mut self, idx: &[usize], targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError>;
     /// The validation report of the current weights (evaluation mode).
     fn validate(&mut self) -> Result<EvalReport, TrainError>;
     /// Writes weights, optimizer state and `state` as one checkpoint.
@@ -56,8 +57,8 @@ pub trait Learner {
 #[derive(Clone, Copy)]
 pub struct LoopArgs<'a> {
     pub plan: &'a TrainPlan,
-    /// Training labels; batches are index lists into them.
-    pub labels: &'a [usize],
+    /// Training targets; batches are index lists into them.
+    pub targets: &'a [Target],
     pub binary: bool,
     pub checkpoints: &'a CheckpointDir,
     pub resume: bool,
@@ -91,7 +92,7 @@ fn evaluate<L: Learner>(learner: &mut L, state: &mut RunState, steps_per_epoch: 
 pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<History, TrainError> {
     let plan = args.plan;
     plan.validate()?;
-    let n = args.labels.len();
+    let n = args.targets.len();
     if n == 0 {
         return Err(TrainError::NoData);
     }
@@ -107,7 +108,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         correct: 0,
         seen: 0,
         epoch_seconds: 0.0,
-        history: History { binary: args.binary, ..History::default() },
+        history: History { binary: args.binary, multi_label: args.targets.iter().any(Target::is_multi_label), ..History::default() },
         best: Default::default(),
     };
     if args.resume && args.checkpoints.exists() {
@@ -138,16 +139,16 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         for b in state.next_batch..steps_per_epoch {
             let t0 = Instant::now();
             let idx = &order[b * plan.batch_size..((b + 1) * plan.batch_size).min(n)];
-            let labels: Vec<usize> = idx.iter().map(|&i| args.labels[i]).collect();
+            let targets: Vec<Target> = idx.iter().map(|&i| args.targets[i].clone()).collect();
             let lr = schedule.lr(state.global_step);
-            let (loss_value, predicted) = learner.step(idx, &labels, state.global_step, lr)?;
+            let (loss_value, predicted) = learner.step(idx, &targets, state.global_step, lr)?;
 
             state.global_step += 1;
             state.next_batch = b + 1;
             state.loss_sum += loss_value * idx.len() as f64;
             state.seen += idx.len() as u64;
-            state.correct +=
-                predicted.iter().zip(&labels).filter(|(row, y)| predicted_class(row) == **y).count() as u64;
+            let threshold = plan.threshold as f32;
+            state.correct += predicted.iter().zip(&targets).filter(|(row, y)| y.is_hit(row, threshold)).count() as u64;
             state.epoch_seconds = seconds_before + epoch_start.elapsed().as_secs_f64();
             let (mean_loss, acc) = (state.loss_sum / state.seen as f64, state.correct as f64 / state.seen as f64);
             progress.step(b + 1, mean_loss, acc, t0.elapsed().as_secs_f64());
@@ -252,7 +253,7 @@ mod tests {
     }
 
     impl Learner for Fake {
-        fn step(&mut self, idx: &[usize], _: &[usize], step: usize, _: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+        fn step(&mut self, idx: &[usize], _: &[Target], step: usize, _: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
             if self.die_at == Some(step) {
                 return Err(TrainError::Backend("killed".into()));
             }
@@ -260,7 +261,7 @@ mod tests {
             Ok((1.0, vec![vec![0.0]; idx.len()]))
         }
         fn validate(&mut self) -> Result<EvalReport, TrainError> {
-            let mut r = EvalReport::from_logits(&[vec![0.0]], &[0], 2);
+            let mut r = EvalReport::from_logits(&[vec![0.0]], &[Target::Class(0)], 2, 0.5);
             r.loss = curve(self.w);
             Ok(r)
         }
@@ -298,9 +299,9 @@ mod tests {
     }
 
     fn run(plan: &TrainPlan, dir: &std::path::Path, fake: &mut Fake, resume: bool) -> Result<History, TrainError> {
-        let labels = vec![0usize; 10];
+        let targets = vec![Target::Class(0); 10];
         let checkpoints = CheckpointDir::new(dir);
-        let args = LoopArgs { plan, labels: &labels, binary: true, checkpoints: &checkpoints, resume, quiet: true };
+        let args = LoopArgs { plan, targets: &targets, binary: true, checkpoints: &checkpoints, resume, quiet: true };
         run_loop(fake, args)
     }
 

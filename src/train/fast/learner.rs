@@ -10,6 +10,7 @@ use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
 use super::backward::backward;
 use super::network::{Cache, NetSpec, Rows, forward};
 use super::params::Params;
+use crate::data::Target;
 use crate::metrics::{EvalReport, example_loss};
 use crate::model::{BertClassifier, Checkpoint, WeightsWriter};
 use crate::predict::run_batched_tokens;
@@ -79,22 +80,31 @@ impl<'a> FastLearner<'a> {
 }
 
 /// Mean loss (the same [`example_loss`] validation reports) and `dLoss/dlogits` for `logits`
-/// `[B, K]`: BCE from logits when K = 1, softmax cross-entropy otherwise.
-pub fn loss_and_grad(logits: &[f32], k: usize, labels: &[usize]) -> (f64, Vec<f32>) {
-    let b = labels.len().max(1) as f32;
+/// `[B, K]`: BCE from logits when K = 1, softmax cross-entropy otherwise, and for label sets the
+/// mean BCE over all B·K logits.
+pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target]) -> (f64, Vec<f32>) {
+    let b = targets.len().max(1) as f32;
+    let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     let mut grad = vec![0.0f32; logits.len()];
     let mut loss = 0.0f64;
-    for ((row, g), &y) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(labels) {
-        loss += example_loss(row, y);
-        if k == 1 {
+    for ((row, g), target) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(targets) {
+        loss += example_loss(row, target);
+        match target {
+            // d/dz_j of mean_j BCE(z_j, y_j) = (σ(z_j) − y_j) / K.
+            Target::Labels(_) => {
+                for (j, (gj, &z)) in g.iter_mut().zip(row).enumerate() {
+                    *gj = (sigmoid(z) - f32::from(u8::from(target.has(j)))) / (b * k as f32);
+                }
+            }
             // d/dz of BCE(z, y) = σ(z) − y.
-            g[0] = (1.0 / (1.0 + (-row[0]).exp()) - y as f32) / b;
-        } else {
+            Target::Class(y) if k == 1 => g[0] = (sigmoid(row[0]) - *y as f32) / b,
             // d/dz of CE = softmax(z) − one_hot(y).
-            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
-            for (j, (gj, v)) in g.iter_mut().zip(row).enumerate() {
-                *gj = ((v - max).exp() / sum - if j == y { 1.0 } else { 0.0 }) / b;
+            Target::Class(y) => {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+                for (j, (gj, v)) in g.iter_mut().zip(row).enumerate() {
+                    *gj = ((v - max).exp() / sum - if j == *y { 1.0 } else { 0.0 }) / b;
+                }
             }
         }
     }
@@ -102,15 +112,15 @@ pub fn loss_and_grad(logits: &[f32], k: usize, labels: &[usize]) -> (f64, Vec<f3
 }
 
 impl Learner for FastLearner<'_> {
-    fn step(&mut self, idx: &[usize], labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+    fn step(&mut self, idx: &[usize], targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
-        self.step_batch(&batch, labels, step, lr)
+        self.step_batch(&batch, targets, step, lr)
     }
 
     fn validate(&mut self) -> Result<EvalReport, TrainError> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
         let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(self.logits(batch)))?;
-        Ok(EvalReport::from_logits(&logits, val.labels, self.num_classes))
+        Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 
     fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
@@ -155,12 +165,12 @@ impl Learner for FastLearner<'_> {
 impl FastLearner<'_> {
     /// One optimizer step on a padded batch (what [`Learner::step`] does after padding; the
     /// benchmark calls it directly).
-    pub fn step_batch(&mut self, batch: &TokenBatch, labels: &[usize], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+    pub fn step_batch(&mut self, batch: &TokenBatch, targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let rows = Rows::new(batch, &self.spec.config);
         let seed = step_seed(self.plan.seed, step);
         let logits = forward(&self.params, &self.spec, &rows, Some(seed), &mut self.cache);
         let k = self.params.layout.head_out.d_out;
-        let (loss, dlogits) = loss_and_grad(&logits, k, labels);
+        let (loss, dlogits) = loss_and_grad(&logits, k, targets);
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
@@ -238,14 +248,31 @@ mod tests {
 
     #[test]
     fn loss_gradients_match_the_closed_forms() {
-        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[1, 0]);
+        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[Target::Class(1), Target::Class(0)]);
         let want = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
         assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
         let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
         assert!((g[0] - (sig(2.0) - 1.0) / 2.0).abs() < 1e-6 && (g[1] - sig(-1.0) / 2.0).abs() < 1e-6);
-        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[2]);
+        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[Target::Class(2)]);
         let lse = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
         assert!((loss - (lse - 3.0)).abs() < 1e-5);
         assert!((g.iter().sum::<f32>()).abs() < 1e-6 && g[2] < 0.0);
+    }
+
+    /// The multi-label gradient against central differences of the loss itself.
+    #[test]
+    fn label_set_gradients_match_finite_differences() {
+        let logits = [0.3f32, -1.2, 2.0, 0.7, 0.1, -0.4];
+        let targets = [Target::labels(vec![0, 2]), Target::labels(vec![1])];
+        let (_, g) = loss_and_grad(&logits, 3, &targets);
+        for i in 0..logits.len() {
+            let at = |d: f32| {
+                let mut x = logits;
+                x[i] += d;
+                loss_and_grad(&x, 3, &targets).0
+            };
+            let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
+            assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "logit {i}: {} vs {numeric}", g[i]);
+        }
     }
 }

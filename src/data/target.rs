@@ -1,0 +1,100 @@
+//! What an example is labelled with: one class (single-label tasks, binary or multi-class) or a
+//! set of labels (multi-label tasks: tags, toxicity categories), and the decision rule that turns
+//! a row of logits into the same shape.
+
+/// The label of one example. Indices point into the dataset's `class_names`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Exactly one class.
+    Class(usize),
+    /// Any number of labels, none included (sorted, without repeats).
+    Labels(Vec<usize>),
+}
+
+impl Target {
+    /// A label set from indices in any order, repeats dropped.
+    pub fn labels(mut idx: Vec<usize>) -> Self {
+        idx.sort_unstable();
+        idx.dedup();
+        Self::Labels(idx)
+    }
+
+    /// The class of a single-label target.
+    pub fn class(&self) -> Option<usize> {
+        match self {
+            Self::Class(c) => Some(*c),
+            Self::Labels(_) => None,
+        }
+    }
+
+    pub fn is_multi_label(&self) -> bool {
+        matches!(self, Self::Labels(_))
+    }
+
+    /// Whether label `j` is on (for a class: whether it is that class).
+    pub fn has(&self, j: usize) -> bool {
+        match self {
+            Self::Class(c) => *c == j,
+            Self::Labels(set) => set.binary_search(&j).is_ok(),
+        }
+    }
+
+    /// Whether a row of logits gets this target right: the predicted class for a single-label
+    /// target; for a label set, exactly the labels whose sigmoid reaches `threshold` (subset
+    /// accuracy, scikit-learn's `accuracy_score` on multi-label data).
+    pub fn is_hit(&self, logits: &[f32], threshold: f32) -> bool {
+        match self {
+            Self::Class(c) => predicted_class(logits) == *c,
+            Self::Labels(_) => (0..logits.len()).all(|j| predicted_on(logits[j], threshold) == self.has(j)),
+        }
+    }
+}
+
+/// Whether a multi-label logit turns its label on: `sigmoid(z) >= threshold`.
+pub fn predicted_on(logit: f32, threshold: f32) -> bool {
+    1.0 / (1.0 + (-logit).exp()) >= threshold
+}
+
+/// Predicted class of one row of logits: `logit >= 0` for a single binary logit, argmax otherwise.
+pub fn predicted_class(logits: &[f32]) -> usize {
+    if logits.len() == 1 {
+        return usize::from(logits[0] >= 0.0);
+    }
+    logits
+        .iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_sets_are_sorted_without_repeats() {
+        assert_eq!(Target::labels(vec![3, 0, 3]), Target::Labels(vec![0, 3]));
+        assert!(Target::labels(vec![2]).has(2) && !Target::labels(vec![2]).has(1));
+        assert_eq!(Target::Class(1).class(), Some(1));
+        assert_eq!(Target::labels(vec![]).class(), None);
+    }
+
+    #[test]
+    fn a_label_set_is_hit_only_when_every_label_is_right() {
+        let t = Target::labels(vec![0, 2]);
+        assert!(t.is_hit(&[1.0, -1.0, 0.5], 0.5));
+        assert!(!t.is_hit(&[1.0, 0.1, 0.5], 0.5), "an extra label");
+        assert!(!t.is_hit(&[1.0, -1.0, -0.5], 0.5), "a missing label");
+        // sigmoid(0.5) = 0.62: on at 0.5, off at 0.7.
+        assert!(!t.is_hit(&[1.0, -1.0, 0.5], 0.7));
+        assert!(Target::labels(vec![]).is_hit(&[-3.0, -3.0], 0.5));
+    }
+
+    #[test]
+    fn predicted_class_from_logits() {
+        assert_eq!(predicted_class(&[0.3]), 1);
+        assert_eq!(predicted_class(&[-0.01]), 0);
+        assert_eq!(predicted_class(&[0.1, 2.0, -1.0]), 1);
+        assert!(Target::Class(1).is_hit(&[0.1, 2.0, -1.0], 0.5));
+    }
+}
