@@ -8,6 +8,8 @@ ElectraFor…) and compares its scores with `bertkit predict --json`.
 Sentence-pair models (`bertkit.json` says `text_pairs`) are scored on five (text, pair) inputs.
 Scores match only for models trained with the family's default `--pooling` and `--head-hidden`
 (the architecture transformers implements). A binary bertkit model has one logit: sigmoid(logit).
+A multi-label model (`bertkit.json` says `multi_label`) must load with
+problem_type multi_label_classification; every label's sigmoid is compared.
 bertkit scores in fp32 (`--engine kernels`), as transformers does.
 Prints one JSON line; exits 1 when the largest difference exceeds 1e-4.
 """
@@ -33,7 +35,12 @@ tok = AutoTokenizer.from_pretrained(model_dir)
 enc = tok(texts, pairs, padding=True, truncation=True, max_length=seq_len, return_tensors="pt")
 with torch.no_grad():
     logits = model(**enc).logits
-if logits.shape[1] == 1:
+multi_label = meta.get("multi_label", False)
+if multi_label:
+    if model.config.problem_type != "multi_label_classification":
+        sys.exit(f"problem_type is {model.config.problem_type!r}, not multi_label_classification")
+    theirs = torch.sigmoid(logits).flatten().tolist()
+elif logits.shape[1] == 1:
     theirs = torch.sigmoid(logits[:, 0]).tolist()
 else:
     theirs = torch.softmax(logits, dim=1).max(dim=1).values.tolist()
@@ -43,7 +50,9 @@ else:
 pair_args = [a for p in pairs for a in ("--pair", p)] if pairs else []
 out = subprocess.run([bertkit, "predict", "--json", "--engine", "kernels", "--model", model_dir, *pair_args, *texts],
                      check=True, capture_output=True, text=True).stdout
-ours = [p["score"] for p in json.loads(out)["predictions"]]
+predictions = json.loads(out)["predictions"]
+ours = [s for p in predictions for s in p["scores"]] if multi_label else [p["score"] for p in predictions]
+assert len(ours) == len(theirs), (ours, theirs)
 diff = max(abs(a - b) for a, b in zip(ours, theirs))
 print(json.dumps({"model": model_dir, "transformers": theirs, "bertkit": ours, "max_abs_diff": diff,
                   "pooling": meta["pooling"], "loaded_as": type(model).__name__}))

@@ -362,6 +362,71 @@ async fn a_pair_model_takes_text_pair_and_a_missing_one_is_a_400_that_says_so() 
     assert_eq!(inputs["text_pair"]["dtype"], "DT_STRING", "{meta}");
 }
 
+#[tokio::test]
+async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_labels_probability() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["ending", "long", "positive"]);
+    // The same weights declared multi-label (what training on label sets records).
+    let meta_path = model_dir.join("bertkit.json");
+    let mut meta: Value = serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    meta["multi_label"] = json!(true);
+    meta["threshold"] = json!(0.5);
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let texts = ["good film", "the movie was awful and boring", "it was a plot"];
+    let body = json!({ "instances": texts }).to_string();
+    let labels_at = |v: &Value, t: f64| -> Vec<Vec<String>> {
+        let rows = v["predictions"].as_array().unwrap();
+        rows.iter()
+            .map(|p| {
+                let scores: Vec<f64> = p["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+                assert_eq!(scores.len(), 3, "{p}");
+                ["ending", "long", "positive"].iter().zip(&scores).filter(|(_, s)| **s >= t).map(|(l, _)| l.to_string()).collect()
+            })
+            .collect()
+    };
+    let app = router(loaded_state(config(&model_dir)));
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body.clone(), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let got: Vec<Vec<String>> = serde_json::from_value(v["predictions"].as_array().unwrap().iter().map(|p| p["labels"].clone()).collect()).unwrap();
+    assert_eq!(got, labels_at(&v, 0.5), "{v}");
+    // Independent sigmoids, not a softmax: the scores need not sum to 1, and agree with predict.
+    let bundle = bertkit::artifact::ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
+    let predictor = bertkit::predict::Predictor::with_engine(bundle, Device::flex(), Engine::Auto.resolve(DeviceSpec::Cpu)).unwrap();
+    let want = predictor.predict(&texts).unwrap();
+    for (p, w) in v["predictions"].as_array().unwrap().iter().zip(&want) {
+        let scores: Vec<f32> = serde_json::from_value(p["scores"].clone()).unwrap();
+        assert_eq!(scores, w.scores);
+        assert_eq!(p["labels"], json!(w.labels), "{p}");
+    }
+    let (_, meta) = call(&app, "GET", "/v1/models/imdb/metadata", Body::empty(), None).await;
+    let out = &meta["metadata"]["signature_def"]["signature_def"]["serving_default"]["outputs"]["predictions"];
+    assert!(out["meaning"].as_str().unwrap().contains("probability >= 0.5"), "{out}");
+
+    // --threshold moves the decisions: every label at a tiny one, none near 1.
+    for (t, each) in [(1e-6f32, 3usize), (0.999_999, 0)] {
+        let app = router(loaded_state(ServeConfig { threshold: Some(t), ..config(&model_dir) }));
+        let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body.clone(), None).await;
+        assert_eq!(s, StatusCode::OK);
+        for p in v["predictions"].as_array().unwrap() {
+            assert_eq!(p["labels"].as_array().unwrap().len(), each, "threshold {t}: {p}");
+        }
+    }
+    // Bad bodies are the same 400s as for any model.
+    for (body, want) in [
+        (r#"{"instances": [""]}"#, "empty"),
+        (r#"{"instances": [{"text": "a", "text_pair": "b"}]}"#, "single texts"),
+        (r#"{"instances": [["a", "b"]]}"#, "instance 0"),
+    ] {
+        let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(want), "{body}: {v}");
+    }
+    // A threshold for a single-label model is refused at load, not ignored.
+    let single = export_tiny(&dir.path().join("single"), &["neg", "pos"]);
+    let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&single) }, Device::flex(), ServerMetrics::new()).err().unwrap();
+    assert!(err.to_string().contains("multi-label"), "{err}");
+}
+
 const SEED_SENTENCES: [&str; 5] =
     ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
 
