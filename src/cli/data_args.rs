@@ -8,7 +8,7 @@ use clap::Args;
 
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
-    /// A folder of class sub-folders (aclImdb/train), or a .csv/.tsv/.jsonl file.
+    /// A folder of class sub-folders (aclImdb/train), or a .csv/.tsv/.jsonl/.parquet file.
     #[arg(long, env = "BERTKIT_DATA")]
     pub data: PathBuf,
     /// Text column (CSV/TSV/JSONL).

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub enum DataError {
     #[error("{0} does not exist")]
     NotFound(PathBuf),
-    #[error("{0}: unknown data format; use a folder of class sub-folders, .csv, .tsv or .jsonl")]
+    #[error("{0}: unknown data format; use a folder of class sub-folders, .csv, .tsv, .jsonl or .parquet")]
     UnknownFormat(PathBuf),
     #[error("cannot read {path}")]
     Io {
@@ -28,9 +28,9 @@ pub enum DataError {
     NoExamples { path: PathBuf, skipped: usize },
     #[error("{path}: need at least 2 classes, found {found:?}")]
     TooFewClasses { path: PathBuf, found: Vec<String> },
-    #[error("{path} is a folder of class sub-folders, which holds single texts; the pair column `{column}` needs a .csv, .tsv or .jsonl file")]
+    #[error("{path} is a folder of class sub-folders, which holds single texts; the pair column `{column}` needs a .csv, .tsv, .jsonl or .parquet file")]
     PairsNeedATable { path: PathBuf, column: String },
-    #[error("{0} is a folder of class sub-folders, one class per text; multi-label data needs a .csv, .tsv or .jsonl file")]
+    #[error("{0} is a folder of class sub-folders, one class per text; multi-label data needs a .csv, .tsv, .jsonl or .parquet file")]
     MultiLabelNeedsATable(PathBuf),
     #[error("validation fraction {0} must be in [0, 1)")]
     BadFraction(f64),

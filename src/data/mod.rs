@@ -1,10 +1,11 @@
-//! Labelled text: loading (folder per class, CSV/TSV, JSONL), problems found while loading, and
+//! Labelled text: loading (folder per class, CSV/TSV, JSONL, Parquet), problems found while loading, and
 //! the seeded train/validation split.
 
 mod blank;
 mod dataset;
 mod error;
 mod folder;
+mod parquet;
 mod split;
 mod table;
 mod target;
@@ -12,6 +13,7 @@ mod target;
 pub use blank::is_blank;
 pub use dataset::{Dataset, Example, LoadReport, Skipped};
 pub use error::DataError;
+pub use parquet::{ParquetRows, open as open_parquet};
 pub use split::split;
 pub use target::{Target, predicted_class, predicted_on};
 
@@ -61,7 +63,7 @@ impl LoadOptions {
     }
 }
 
-/// Loads a dataset from a folder of class sub-folders, a `.csv`/`.tsv` file or a `.jsonl` file.
+/// Loads a dataset from a folder of class sub-folders or a `.csv`/`.tsv`/`.jsonl`/`.parquet` file.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     if path.is_dir() {
         if let Some(column) = &opts.columns.pair {
@@ -80,6 +82,7 @@ pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), Da
         "csv" => table::load_delimited(path, b',', opts),
         "tsv" | "tab" => table::load_delimited(path, b'\t', opts),
         "jsonl" | "ndjson" | "json" => table::load_jsonl(path, opts),
+        "parquet" | "pq" => table::load_parquet(path, opts),
         _ => Err(DataError::UnknownFormat(path.to_path_buf())),
     }
 }

@@ -162,32 +162,71 @@ pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadRepor
         if line.trim().is_empty() {
             continue;
         }
-        let value: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                malformed(path, line_no, format!("malformed JSON: {e}"), opts, &mut report)?;
-                continue;
-            }
-        };
-        let get = |name: &str| match value.get(name) {
-            Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(serde_json::Value::Null) | None => Err(format!("no `{name}` field")),
-            Some(other) => Ok(other.to_string()),
-        };
-        let label = match &opts.columns.label_columns {
-            Some(cols) => {
-                let values: Vec<Result<String, String>> = cols.iter().map(|c| get(c)).collect();
-                from_indicators(cols, values.iter().map(|v| v.as_deref().map_err(Clone::clone)))
-            }
-            None => json_label(&opts.columns.label, value.get(&opts.columns.label), opts),
-        };
-        let pair = opts.columns.pair.as_deref().map(get).transpose();
-        match (get(&opts.columns.text), pair, label) {
-            (Ok(text), Ok(pair), Ok(label)) => rows.push(Row { line: line_no, text, pair, label }),
-            (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => malformed(path, line_no, why, opts, &mut report)?,
+        match serde_json::from_str::<serde_json::Value>(&line) {
+            Ok(serde_json::Value::Object(object)) => json_row(path, line_no, &object, opts, &mut rows, &mut report)?,
+            Ok(other) => malformed(path, line_no, format!("a JSON {} where an object is expected", kind(&other)), opts, &mut report)?,
+            Err(e) => malformed(path, line_no, format!("malformed JSON: {e}"), opts, &mut report)?,
         }
     }
     finish(path, rows, report, opts)
+}
+
+/// A Parquet table with the same columns as a JSONL file's fields (a list column holds label
+/// sets); row numbers (from 1) stand for lines in reports.
+pub fn load_parquet(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
+    let c = &opts.columns;
+    let mut columns = vec![c.text.as_str()];
+    match &c.label_columns {
+        Some(cols) => columns.extend(cols.iter().map(String::as_str)),
+        None => columns.push(c.label.as_str()),
+    }
+    columns.extend(c.pair.as_deref());
+    let mut rows = Vec::new();
+    let mut report = LoadReport::default();
+    for (i, object) in super::parquet::open(path, &columns)?.enumerate() {
+        json_row(path, i as u64 + 1, &object?, opts, &mut rows, &mut report)?;
+    }
+    finish(path, rows, report, opts)
+}
+
+fn kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Array(_) => "list",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "boolean",
+        serde_json::Value::Null => "null",
+        serde_json::Value::Object(_) => "object",
+    }
+}
+
+/// One JSON object (a JSONL line, a Parquet row) as a row, or a malformed one.
+fn json_row(
+    path: &Path,
+    line: u64,
+    object: &serde_json::Map<String, serde_json::Value>,
+    opts: &LoadOptions,
+    rows: &mut Vec<Row>,
+    report: &mut LoadReport,
+) -> Result<(), DataError> {
+    let get = |name: &str| match object.get(name) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(serde_json::Value::Null) | None => Err(format!("no `{name}` field")),
+        Some(other) => Ok(other.to_string()),
+    };
+    let label = match &opts.columns.label_columns {
+        Some(cols) => {
+            let values: Vec<Result<String, String>> = cols.iter().map(|c| get(c)).collect();
+            from_indicators(cols, values.iter().map(|v| v.as_deref().map_err(Clone::clone)))
+        }
+        None => json_label(&opts.columns.label, object.get(&opts.columns.label), opts),
+    };
+    let pair = opts.columns.pair.as_deref().map(get).transpose();
+    match (get(&opts.columns.text), pair, label) {
+        (Ok(text), Ok(pair), Ok(label)) => rows.push(Row { line, text, pair, label }),
+        (Err(why), _, _) | (_, Err(why), _) | (_, _, Err(why)) => malformed(path, line, why, opts, report)?,
+    }
+    Ok(())
 }
 
 /// The class names: given (`--labels`, a model's), the `--label-columns`, or the sorted unique
@@ -339,7 +378,7 @@ mod tests {
         let err = load_delimited(&csv, b',', &LoadOptions { columns: Columns { pair: Some("context".into()), ..opts.columns.clone() }, ..Default::default() }).unwrap_err();
         assert!(err.to_string().contains("column `context` not found"), "{err}");
         let folder = crate::data::load(d.path(), &opts).unwrap_err().to_string();
-        assert!(folder.contains("pair column `answer` needs a .csv, .tsv or .jsonl file"), "{folder}");
+        assert!(folder.contains("pair column `answer` needs a .csv, .tsv, .jsonl or .parquet file"), "{folder}");
     }
 
     #[test]
@@ -428,6 +467,35 @@ mod tests {
         let (ds, _) = load_jsonl(&jsonl, &forced).unwrap();
         assert_eq!(ds.targets()[1], Target::labels(vec![0]));
         let folder = crate::data::load(d.path(), &forced).unwrap_err().to_string();
-        assert!(folder.contains("multi-label data needs a .csv, .tsv or .jsonl file"), "{folder}");
+        assert!(folder.contains("multi-label data needs a .csv, .tsv, .jsonl or .parquet file"), "{folder}");
+    }
+
+    fn fixture() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parquet/reviews.parquet")
+    }
+
+    /// pyarrow's Parquet (tests/fixtures/parquet/make.py): strings, a null text, a list column.
+    #[test]
+    fn parquet_tables_load_like_jsonl_with_classes_or_label_sets() {
+        let (ds, report) = load_parquet(&fixture(), &skipping()).unwrap();
+        assert_eq!(ds.texts(), ["the movie was great", "awful and boring", "it was a film with a plot"]);
+        assert_eq!(ds.targets(), [1, 0, 0].map(Target::Class));
+        assert_eq!(report.skipped[0].1, Skipped::BadRow("no `text` field".into()));
+        assert!(report.skipped[0].0.ends_with(":3"), "row numbers stand for lines: {:?}", report.skipped);
+        let tags = LoadOptions { columns: Columns { label: "tags".into(), ..Default::default() }, ..skipping() };
+        let (ds, _) = load_parquet(&fixture(), &tags).unwrap();
+        assert!(ds.multi_label);
+        assert_eq!(ds.class_names, ["complaint", "praise", "story"]);
+        assert_eq!(ds.targets()[2], Target::labels(vec![1, 2]));
+        let err = load_parquet(&fixture(), &LoadOptions { columns: Columns { text: "review".into(), ..Default::default() }, ..Default::default() })
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("column `review` not found; columns are: id, text, label, tags, note"), "{err}");
+        let not_parquet = tempfile::NamedTempFile::with_suffix(".parquet").unwrap();
+        std::fs::write(not_parquet.path(), "text,label\n").unwrap();
+        let err = load_parquet(not_parquet.path(), &LoadOptions::default()).err().unwrap().to_string();
+        assert!(err.contains("not a readable Parquet file"), "{err}");
     }
 }
+
