@@ -6,6 +6,7 @@
 //! depends on the ones before it.
 
 pub mod artifact;
+pub mod batch;
 pub mod data;
 pub mod device;
 pub mod metrics;

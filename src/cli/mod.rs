@@ -7,6 +7,7 @@ mod data_args;
 mod embed;
 mod evaluate;
 mod export_embeddings;
+mod job_args;
 mod loadtest;
 mod predict;
 mod preprocess;

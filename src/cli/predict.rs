@@ -1,13 +1,17 @@
 //! `bertkit predict`: scores texts with an exported model, printed like the seed's
-//! `print_my_examples` (`input: ... : score: 0.999521`) or as JSON.
+//! `print_my_examples` (`input: ... : score: 0.999521`) or as JSON, or every row of a file into
+//! another (`--input`/`--output`: the batch job).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
+use bertkit::batch::{PredictScorer, run_job};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
+
+use super::job_args::{JobArgs, print_report};
 
 #[derive(Args, Debug)]
 pub struct PredictCmd {
@@ -32,8 +36,10 @@ pub struct PredictCmd {
     /// --pair-column).
     #[arg(long = "pair")]
     pairs: Vec<String>,
-    /// Texts to score.
-    #[arg(required = true)]
+    #[command(flatten)]
+    job: JobArgs,
+    /// Texts to score (or --input FILE).
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
     texts: Vec<String>,
 }
 
@@ -47,6 +53,22 @@ impl PredictCmd {
         if let Some(t) = self.threshold {
             anyhow::ensure!(predictor.threshold().is_some(), "--threshold is for multi-label models; {} is single-label", self.model.display());
             predictor.set_threshold(t);
+        }
+        if let Some(plan) = self.job.plan(false)? {
+            anyhow::ensure!(
+                predictor.text_pairs() == plan.columns.pair.is_some(),
+                "{} scores {}: {}",
+                self.model.display(),
+                if predictor.text_pairs() { "sentence pairs" } else { "single texts" },
+                if predictor.text_pairs() { "name the second text's column with --pair-column" } else { "drop --pair-column" }
+            );
+            predictor.batch_size = self.job.batch_size;
+            let model = std::fs::canonicalize(&self.model).unwrap_or_else(|_| self.model.clone());
+            let identity = serde_json::json!({ "dir": model, "engine": predictor.engine_name() });
+            let mut scorer = PredictScorer::new(predictor, identity);
+            let report = run_job(&plan, &mut scorer).with_context(|| format!("scoring {}", plan.input.display()))?;
+            print_report(&plan, &report);
+            return Ok(());
         }
         let pairs = (!self.pairs.is_empty()).then_some(&self.pairs[..]);
         if let Some(p) = pairs {

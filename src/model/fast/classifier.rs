@@ -66,8 +66,9 @@ impl FastClassifier {
     }
 }
 
-/// Pooling as in [`Pooling::apply`]; a missing pooler (ruled out at load) falls back to `[CLS]`.
-fn pool(out: &FastOutput, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
+/// Pooling as in [`Pooling::apply`], `[B, H]`; a missing pooler (callers rule it out) falls back
+/// to `[CLS]`.
+pub fn pool(out: &FastOutput, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
     let (b, t) = (out.batch, out.seq_len);
     let h = out.sequence.len() / (b * t).max(1);
     match (pooling, &out.pooled) {

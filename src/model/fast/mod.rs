@@ -6,6 +6,6 @@ mod classifier;
 mod encoder;
 mod weights;
 
-pub use classifier::FastClassifier;
+pub use classifier::{FastClassifier, pool};
 pub use encoder::{FastEncoder, FastOutput};
 pub use bertkit_kernels::Precision;
