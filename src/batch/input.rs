@@ -66,6 +66,9 @@ pub struct InputRows {
     columns: InputColumns,
     path: PathBuf,
     next_index: u64,
+    /// JSONL has no header: its first object stands for one, so a misspelt column stops the
+    /// job at once instead of failing every row.
+    checked_fields: bool,
 }
 
 fn csv_error(path: &Path, e: &csv::Error) -> BatchError {
@@ -108,7 +111,7 @@ impl InputRows {
                 Rows::Parquet(rows.enumerate(), n)
             }
         };
-        Ok(Self { rows, columns: columns.clone(), path: path.to_path_buf(), next_index: 0 })
+        Ok(Self { rows, columns: columns.clone(), path: path.to_path_buf(), next_index: 0, checked_fields: false })
     }
 
     /// Rows in the file, counted by reading it once (CSV: records, so quoted line breaks do not
@@ -172,6 +175,15 @@ impl InputRows {
                     };
                     return Some(Ok(match parsed {
                         Ok(object) => {
+                            if !self.checked_fields {
+                                self.checked_fields = true;
+                                let wanted = std::iter::once(&self.columns.text).chain(&self.columns.pair).chain(&self.columns.id);
+                                if let Some(missing) = wanted.into_iter().find(|c| !object.contains_key(c.as_str())) {
+                                    let available = object.keys().cloned().collect::<Vec<_>>().join(", ");
+                                    let error = crate::data::DataError::MissingColumn { path: self.path.clone(), column: missing.clone(), available };
+                                    return Some(Err(error.into()));
+                                }
+                            }
                             let (id, input) = self.from_object(&object);
                             (line, id, input)
                         }
@@ -194,15 +206,17 @@ impl InputRows {
                         Err(e) => return Some(Err(csv_error(&self.path, &e))),
                     };
                     let line = record.position().map_or(0, |p| p.line());
-                    if record.len() != header.len() {
-                        let why = format!("{} fields where the header has {}", record.len(), header.len());
-                        return Some(Ok((line, None, Err(why))));
-                    }
                     let field = |name: &str| -> Result<String, String> {
                         let i = header.iter().position(|h| h == name).unwrap_or(0);
-                        String::from_utf8(record.get(i).unwrap_or_default().to_vec()).map_err(|_| "not valid UTF-8".to_string())
+                        let bytes = record.get(i).ok_or_else(|| format!("no `{name}` field"))?;
+                        String::from_utf8(bytes.to_vec()).map_err(|_| "not valid UTF-8".to_string())
                     };
+                    // A malformed row keeps its id when the id's field is there, to be found again.
                     let id = self.columns.id.as_deref().and_then(|c| field(c).ok());
+                    if record.len() != header.len() {
+                        let why = format!("{} fields where the header has {}", record.len(), header.len());
+                        return Some(Ok((line, id, Err(why))));
+                    }
                     let text = field(&self.columns.text);
                     let pair = self.columns.pair.as_deref().map(field).transpose();
                     return Some(Ok((line, id, text.and_then(|t| pair.map(|p| (t, p))))));

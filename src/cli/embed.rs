@@ -1,4 +1,5 @@
-//! `bertkit embed`: runs the pretrained encoder on text and prints its three outputs.
+//! `bertkit embed`: runs the pretrained encoder on text and prints its three outputs, or writes
+//! a pooled vector for every row of a file (`--input`/`--output`: the batch job).
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
@@ -6,9 +7,15 @@ use bertkit::model::{BertEncoder, EncoderInput};
 use bertkit::tokenize::{Padding, TokenBatch};
 use burn::module::Module;
 use burn::tensor::Tensor;
+use bertkit::batch::{EmbedScorer, JobPlan, run_job};
+use bertkit::model::Pooling;
+use bertkit::model::fast::{FastEncoder, Precision};
+use bertkit::predict::Engine;
+use bertkit::tokenize::TextTokenizer;
 use clap::Args;
 
 use super::args::head_f32;
+use super::job_args::{JobArgs, print_report};
 use super::{ModelArgs, PreprocessArgs};
 
 #[derive(Args, Debug)]
@@ -23,9 +30,42 @@ pub struct EmbedCmd {
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
-    /// Text(s) to embed.
-    #[arg(required = true)]
+    #[command(flatten)]
+    job: JobArgs,
+    /// The batch job's vectors: mean (of the real tokens' last states, what sentence-embedding
+    /// checkpoints such as MiniLM are trained for), cls, or pooler (the checkpoint's tanh pooler).
+    #[arg(long, default_value = "mean", env = "BERTKIT_POOLING")]
+    pooling: Pooling,
+    /// Scale each vector to unit length (cosine similarity becomes a dot product).
+    #[arg(long, env = "BERTKIT_NORMALIZE")]
+    normalize: bool,
+    /// The batch job's encoder: auto, kernels (fp32), kernels-bf16 or kernels-int8 (all on the CPU kernels).
+    #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
+    engine: Engine,
+    /// Text(s) to embed (or --input FILE).
+    #[arg(required_unless_present = "input", conflicts_with = "input")]
     texts: Vec<String>,
+}
+
+impl EmbedCmd {
+    /// Embeds every row of --input on the kernels.
+    fn run_job(&self, plan: &JobPlan, encoder: &BertEncoder, tok: TextTokenizer) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.pooling != Pooling::Pooler || encoder.pooler.is_some(),
+            "--pooling pooler: {} has no pooler; use mean or cls",
+            self.model.model.display()
+        );
+        anyhow::ensure!(self.engine != Engine::Burn, "the embedding job runs on the kernels: use --engine auto, kernels or kernels-bf16");
+        let precision = self.engine.resolve(DeviceSpec::Cpu).precision().unwrap_or(Precision::F32);
+        let fast = FastEncoder::from_burn(encoder, precision)?;
+        let model = std::fs::canonicalize(&self.model.model).unwrap_or_else(|_| self.model.model.clone());
+        let identity = serde_json::json!({ "dir": model, "encode": tok.plan(), "precision": format!("{precision:?}") });
+        let dim = encoder.hidden_size();
+        let mut scorer = EmbedScorer::new(tok, fast, self.pooling, self.normalize, dim, self.job.batch_size, identity);
+        let report = run_job(plan, &mut scorer).with_context(|| format!("embedding {}", plan.input.display()))?;
+        print_report(plan, &report);
+        Ok(())
+    }
 }
 
 fn values<const D: usize>(t: &Tensor<D>) -> anyhow::Result<Vec<f32>> {
@@ -45,6 +85,9 @@ impl EmbedCmd {
             self.pre.seq_len,
             cfg.max_position_embeddings
         );
+        if let Some(plan) = self.job.plan(true)? {
+            return self.run_job(&plan, &encoder, tok);
+        }
         println!(
             "Loaded BERT from {}: {} layers, hidden size {}, {} heads, {} parameters, pooler: {}",
             self.model.model.display(),
