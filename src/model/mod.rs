@@ -28,7 +28,7 @@ pub use hf_config::{BertConfig, DistilBertConfig};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, EncoderInput, EncoderOutput};
 pub use error::LoadError;
-pub use glove::{GloveError, GloveVectors, embedding_matrix, read_glove, write_glove};
+pub use glove::{GloveError, GloveVectors, embedding_matrix, load_glove, read_glove, write_glove};
 pub use head::{ClassifierHead, HeadSpec};
 pub use layer::BertLayer;
 pub use names::{EncoderNames, LayerNames};
