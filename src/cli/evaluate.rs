@@ -68,7 +68,7 @@ pub fn print_report(r: &EvalReport, classes: &[String]) {
 fn print_multi_label(loss: f64, m: &MultiLabelMetrics, labels: &[String]) {
     println!(
         "loss: {loss:.4} - subset accuracy: {:.4} - hamming loss: {:.4} - micro f1: {:.4} - macro f1: {:.4} (threshold {})",
-        m.subset_accuracy, m.hamming_loss, m.micro_f1, m.macro_f1, m.threshold
+        m.subset_accuracy, m.hamming_loss, m.micro_f1, m.macro_f1, m.threshold as f32
     );
     let width = labels.iter().map(String::len).max().unwrap_or(5).max(9);
     println!("{:>width$} {:>9} {:>9} {:>9} {:>9}", "", "precision", "recall", "f1", "support");
