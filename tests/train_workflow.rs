@@ -680,6 +680,20 @@ fn multi_label_data_is_learned_by_every_trainer_and_exported_for_transformers() 
         .output()
         .unwrap());
     transformers_loads_with_the_same_scores(&distil);
+    // Label sets with a frozen encoder on the other families (their own tokenizers and poolings).
+    for family in ["roberta", "albert", "electra"] {
+        let base = common::root().join("tests/fixtures/families").join(family);
+        let out = f.root.join(format!("tags-{family}"));
+        ok(bertkit()
+            .args(["train", "--model", base.to_str().unwrap(), "--data", train.to_str().unwrap(), "--out", out.to_str().unwrap()])
+            .args(["--label-column", "labels", "--freeze-encoder", "--epochs", "3", "--seq-len", "24", "--quiet"])
+            .output()
+            .unwrap());
+        let json = ok(bertkit().args(["predict", "--json", "--model", out.to_str().unwrap(), "the movie was fun"]).output().unwrap());
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let p = &v["predictions"][0];
+        assert!(p["labels"].is_array() && p["scores"].as_array().is_some_and(|s| s.len() == 3), "{family}: {v}");
+    }
 
     // predict: every label's own probability and the labels at or above the threshold.
     let out = f.root.join("tags-kernels");
