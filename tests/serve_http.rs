@@ -427,6 +427,91 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     assert!(err.to_string().contains("multi-label"), "{err}");
 }
 
+/// The Open Inference Protocol (V2): metadata, health, infer in JSON and with binary tensor data
+/// (tritonclient's default), scores equal to the V1 route's, errors as {"error": ...}.
+#[tokio::test]
+async fn the_open_inference_protocol_scores_like_the_tf_serving_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(loaded_state(config(&export_tiny(dir.path(), &["a", "b", "c"]))));
+    let (s, v) = call(&app, "GET", "/v2", Body::empty(), None).await;
+    assert_eq!((s, v["name"].as_str()), (StatusCode::OK, Some("bertkit")));
+    for path in ["/v2/health/live", "/v2/health/ready", "/v2/models/imdb/ready", "/v2/models/imdb/versions/1/ready"] {
+        assert_eq!(call(&app, "GET", path, Body::empty(), None).await.0, StatusCode::OK, "{path}");
+    }
+    let (s, meta) = call(&app, "GET", "/v2/models/imdb", Body::empty(), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(meta["inputs"][0], json!({ "name": "text", "datatype": "BYTES", "shape": [-1] }));
+    assert_eq!(meta["outputs"][0]["shape"], json!([-1, 3]));
+    assert_eq!(meta["parameters"]["class_names"], json!(["a", "b", "c"]));
+
+    let texts = ["good film", "the movie was awful"];
+    let (_, v1) = call(&app, "POST", "/v1/models/imdb:predict", json!({ "instances": texts }).to_string(), None).await;
+    let body = json!({ "id": "r1", "inputs": [{ "name": "text", "shape": [2], "datatype": "BYTES", "data": texts }] });
+    let (s, v) = call(&app, "POST", "/v2/models/imdb/infer", body.to_string(), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!((v["model_name"].as_str(), v["id"].as_str()), (Some("imdb"), Some("r1")));
+    let probs = &v["outputs"][0];
+    assert_eq!((probs["name"].as_str(), probs["datatype"].as_str(), &probs["shape"]), (Some("probabilities"), Some("FP32"), &json!([2, 3])));
+    let flat: Vec<Value> = v1["predictions"].as_array().unwrap().iter().flat_map(|p| p["scores"].as_array().unwrap().clone()).collect();
+    assert_eq!(probs["data"], json!(flat), "the same scores as the V1 route");
+    let labels: Vec<Value> = v1["predictions"].as_array().unwrap().iter().map(|p| p["label"].clone()).collect();
+    assert_eq!(v["outputs"][1], json!({ "name": "label", "datatype": "BYTES", "shape": [2], "data": labels }));
+
+    // tritonclient's default: a JSON header, then the BYTES elements length-prefixed.
+    let mut data = Vec::new();
+    for t in texts {
+        data.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        data.extend_from_slice(t.as_bytes());
+    }
+    let header = json!({ "inputs": [{ "name": "text", "shape": [2], "datatype": "BYTES", "parameters": { "binary_data_size": data.len() } }],
+        "outputs": [{ "name": "probabilities", "parameters": { "binary_data": true } }] })
+    .to_string();
+    let mut bytes = header.clone().into_bytes();
+    bytes.extend_from_slice(&data);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v2/models/imdb/versions/1/infer")
+        .header("content-type", "application/octet-stream")
+        .header("inference-header-content-length", header.len().to_string())
+        .body(Body::from(bytes))
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: Value = serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap()).unwrap();
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 1, "only the output asked for: {v}");
+    assert_eq!(v["outputs"][0]["data"], json!(flat));
+
+    for (path, body, status, want) in [
+        ("/v2/models/other/infer", body.to_string(), StatusCode::NOT_FOUND, "not found"),
+        ("/v2/models/imdb/versions/2/infer", body.to_string(), StatusCode::NOT_FOUND, "no version `2`"),
+        ("/v2/models/imdb/infer", "{\"inputs\": 3}".to_string(), StatusCode::BAD_REQUEST, "missing `inputs`"),
+        ("/v2/models/imdb/infer", json!({ "inputs": [{ "name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"] }], "outputs": [{ "name": "logits" }] }).to_string(), StatusCode::BAD_REQUEST, "unknown output `logits`"),
+        ("/v2/models/imdb/infer", json!({ "inputs": [{ "name": "text", "shape": [1], "datatype": "BYTES", "data": ["x"] }, { "name": "text_pair", "shape": [1], "datatype": "BYTES", "data": ["y"] }] }).to_string(), StatusCode::BAD_REQUEST, "single texts"),
+    ] {
+        let (s, v) = call(&app, "POST", path, body, None).await;
+        assert_eq!(s, status, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains(want), "{path}: {v}");
+    }
+    assert_eq!(call(&app, "GET", "/v2/models/imdb/infer", Body::empty(), None).await.0, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn v2_readiness_follows_loading_and_health_stays_open_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = ServeConfig { api_key: Some("k".into()), ..config(&export_tiny(dir.path(), &["neg", "pos"])) };
+    let state = AppState::new(cfg.clone(), ServerMetrics::new());
+    let app = router(state.clone());
+    assert_eq!(call(&app, "GET", "/v2/health/live", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/v2/health/ready", Body::empty(), None).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(call(&app, "GET", "/v2/models/imdb/ready", Body::empty(), Some("k")).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    state.set_model(load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap());
+    assert_eq!(call(&app, "GET", "/v2/health/ready", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "GET", "/v2/models/imdb", Body::empty(), None).await.0, StatusCode::UNAUTHORIZED);
+    let (s, v) = call(&app, "GET", "/v2/models/imdb", Body::empty(), Some("k")).await;
+    // A binary model: both classes' probabilities, like the V1 route's `scores`.
+    assert_eq!((s, &v["outputs"][0]["shape"]), (StatusCode::OK, &json!([-1, 2])));
+}
+
 const SEED_SENTENCES: [&str; 5] =
     ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
 

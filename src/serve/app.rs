@@ -1,5 +1,5 @@
-//! The HTTP surface: TF Serving routes (`:predict`, status, metadata), health, metrics, API-key
-//! auth and per-request metrics, all answering JSON.
+//! The HTTP surface: TF Serving routes (`:predict`, status, metadata), the Open Inference
+//! Protocol's (`v2.rs`), health, metrics, API-key auth and per-request metrics, all answering JSON.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use super::batcher::Ticket;
 use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, parse_instances};
 use crate::predict::{to_labels, to_prediction};
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
@@ -35,9 +36,9 @@ pub struct LoadedModel {
 
 #[derive(Clone)]
 pub struct AppState {
-    config: Arc<ServeConfig>,
+    pub(super) config: Arc<ServeConfig>,
     metrics: ServerMetrics,
-    model: Arc<OnceLock<LoadedModel>>,
+    pub(super) model: Arc<OnceLock<LoadedModel>>,
 }
 
 impl AppState {
@@ -50,11 +51,11 @@ impl AppState {
         let _ = self.model.set(model);
     }
 
-    fn loaded(&self) -> Result<&LoadedModel, ApiError> {
+    pub(super) fn loaded(&self) -> Result<&LoadedModel, ApiError> {
         self.model.get().ok_or_else(|| ApiError::Unavailable("the model is still loading".into()))
     }
 
-    fn check_name(&self, name: &str) -> Result<(), ApiError> {
+    pub(super) fn check_name(&self, name: &str) -> Result<(), ApiError> {
         if name == self.config.model_name {
             return Ok(());
         }
@@ -67,7 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{spec}", get(status).post(predict_named))
         .route("/v1/models/{name}/metadata", get(metadata))
         .route("/health", get(health))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .merge(super::v2::routes());
     if let Some(route) = &state.config.predict_route {
         r = r.route(route, axum::routing::post(predict_plain));
     }
@@ -84,7 +86,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 fn is_health(state: &AppState, path: &str) -> bool {
-    path == "/health" || state.config.health_route.as_deref() == Some(path)
+    path == "/health" || super::v2::is_health(path) || state.config.health_route.as_deref() == Some(path)
 }
 
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -106,7 +108,9 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Some("/v1/models/{spec}") if req.method() == axum::http::Method::POST => "predict",
         Some("/v1/models/{spec}") => "status",
         Some("/v1/models/{name}/metadata") => "metadata",
-        Some("/health") => "health",
+        Some("/health" | "/v2/health/live" | "/v2/health/ready") => "health",
+        Some("/v2/models/{name}/infer" | "/v2/models/{name}/versions/{version}/infer") => "predict",
+        Some(p) if p.starts_with("/v2") => "metadata",
         Some("/metrics") => "metrics",
         Some(p) if state.config.predict_route.as_deref() == Some(p) => "predict",
         Some(p) if state.config.health_route.as_deref() == Some(p) => "health",
@@ -192,8 +196,27 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     // requests it refuses take no CPU from the ones it serves.
     let model = state.loaded()?;
     let ticket = model.batcher.admit()?;
+    let bytes = read_body(&state, body).await?;
+    let instances = parse_instances(&bytes, state.config.max_instances)?;
+    let rows = score(&state, model, ticket, instances).await?;
+    let predictions: Vec<Value> = rows
+        .iter()
+        .map(|logits| {
+            if let Some(t) = model.threshold {
+                let p = to_labels(logits, &model.class_names, t);
+                return json!({ "labels": p.labels, "scores": p.scores });
+            }
+            let p = to_prediction(logits, &model.class_names);
+            if model.binary { json!(p.scores[1]) } else { json!({ "label": p.label, "score": p.score, "scores": p.scores }) }
+        })
+        .collect();
+    Ok(Json(json!({ "predictions": predictions })))
+}
+
+/// The request body, up to `--max-body-bytes`.
+pub(super) async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
         // Only the length limit is a 413; a body that breaks off or a malformed chunked
         // encoding is the client's malformed request (it used to be reported as too large).
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
@@ -202,8 +225,12 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
         } else {
             ApiError::bad_request(format!("cannot read the request body: {e}"))
         }
-    })?;
-    let instances = parse_instances(&bytes, state.config.max_instances)?;
+    })
+}
+
+/// Logits of admitted instances: the pair check, tokenization off the async workers, then the
+/// batching worker. Every protocol's predict route ends here.
+pub(super) async fn score(state: &AppState, model: &LoadedModel, ticket: Ticket, instances: Instances) -> Result<Vec<Vec<f32>>, ApiError> {
     match (model.text_pairs, instances.pairs.is_some()) {
         (true, false) => {
             return Err(ApiError::bad_request(
@@ -221,23 +248,11 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &instances, seq_len, reject))
         .await
         .map_err(|e| ApiError::Internal(format!("tokenizer task failed: {e}")))??;
-    let rows = match model.batcher.submit_admitted(ticket, encodings).await {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => return Err(ApiError::ModelFailed(format!("model error: {e}"))),
-        Err(e) => return Err(e.into()),
-    };
-    let predictions: Vec<Value> = rows
-        .iter()
-        .map(|logits| {
-            if let Some(t) = model.threshold {
-                let p = to_labels(logits, &model.class_names, t);
-                return json!({ "labels": p.labels, "scores": p.scores });
-            }
-            let p = to_prediction(logits, &model.class_names);
-            if model.binary { json!(p.scores[1]) } else { json!({ "label": p.label, "score": p.score, "scores": p.scores }) }
-        })
-        .collect();
-    Ok(Json(json!({ "predictions": predictions })))
+    match model.batcher.submit_admitted(ticket, encodings).await {
+        Ok(Ok(rows)) => Ok(rows),
+        Ok(Err(e)) => Err(ApiError::ModelFailed(format!("model error: {e}"))),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn encode(

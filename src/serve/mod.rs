@@ -1,6 +1,7 @@
-//! The prediction server: TF Serving / Vertex AI request and response shapes, a dynamic-batching
-//! model worker with a bounded queue, Prometheus metrics, and the axum HTTP surface. It depends on
-//! the exported model folder and the predictor, never on training.
+//! The prediction server: TF Serving / Vertex AI and Open Inference Protocol (V2) request and
+//! response shapes, a dynamic-batching model worker with a bounded queue, Prometheus metrics, and
+//! the axum HTTP surface. It depends on the exported model folder and the predictor, never on
+//! training.
 
 mod app;
 mod batcher;
@@ -9,6 +10,8 @@ mod error;
 mod metrics;
 mod request;
 mod server;
+mod v2;
+mod v2_request;
 
 pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, Model, SubmitError};

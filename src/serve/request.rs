@@ -63,6 +63,11 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
     Ok(Instances { texts, pairs })
 }
 
+/// Parses JSON, refusing an object that holds the same key twice (every protocol's bodies).
+pub(super) fn strict_json(text: &str) -> Result<Value, serde_json::Error> {
+    serde_json::from_str::<Strict>(text).map(|Strict(v)| v)
+}
+
 /// A JSON value that refuses an object holding the same key twice: serde_json's `Value` keeps
 /// the last one silently, so `{"instances": [a], "instances": [b]}` scored only `b`.
 struct Strict(Value);
