@@ -55,6 +55,7 @@ fn config(model_dir: &Path) -> ServeConfig {
         max_body_bytes: 4096,
         on_long_text: OnLongText::Truncate,
         api_key: None,
+        metrics_public: false,
         // What `bertkit predict` picks on this machine, so the two agree exactly.
         engine: Engine::Auto.resolve(DeviceSpec::Cpu),
         threshold: None,
@@ -239,6 +240,31 @@ async fn api_key_guards_everything_but_health() {
     assert_eq!(call(&app, "GET", "/metrics", Body::empty(), None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
     assert_eq!(call(&app, "GET", "/ready", Body::empty(), None).await.0, StatusCode::OK);
+    // --metrics-public opens /metrics only.
+    let mut open = config(&export_tiny(&dir.path().join("open"), &["neg", "pos"]));
+    (open.api_key, open.metrics_public) = (Some("s3cret".into()), true);
+    let app = router(loaded_state(open));
+    assert_eq!(call(&app, "GET", "/metrics", Body::empty(), None).await.0, StatusCode::OK);
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, None).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Every response carries the request's id: the client's `X-Request-Id`, or a fresh one.
+#[tokio::test]
+async fn responses_carry_a_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(loaded_state(config(&export_tiny(dir.path(), &["neg", "pos"]))));
+    let send = |id: Option<&str>| {
+        let mut req = Request::builder().method("GET").uri("/health");
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        app.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    let resp = send(Some("abc-123")).await.unwrap();
+    assert_eq!(resp.headers()["x-request-id"], "abc-123");
+    let (a, b) = (send(None).await.unwrap(), send(Some("bad id with spaces")).await.unwrap());
+    let (a, b) = (a.headers()["x-request-id"].to_str().unwrap().to_string(), b.headers()["x-request-id"].to_str().unwrap().to_string());
+    assert!(!a.is_empty() && a != b && !b.contains(' '), "{a} {b}");
 }
 
 // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.

@@ -49,9 +49,13 @@ pub struct ServeCmd {
     /// truncate (default) or reject texts longer than the model's sequence length.
     #[arg(long, default_value = "truncate", env = "BERTKIT_ON_LONG_TEXT")]
     on_long_text: OnLongText,
-    /// Require `Authorization: Bearer KEY` on every route but health.
+    /// Require `Authorization: Bearer KEY` on every route but health (and /metrics with
+    /// --metrics-public).
     #[arg(long, env = "BERTKIT_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Serve /metrics without the API key.
+    #[arg(long, env = "BERTKIT_METRICS_PUBLIC")]
+    metrics_public: bool,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
     /// auto (the kernels on an AVX2/AVX-512 CPU, in bf16 where measured faster: AMX, AMD with
@@ -97,6 +101,7 @@ impl ServeCmd {
             max_body_bytes: self.max_body_bytes,
             on_long_text: self.on_long_text,
             api_key: self.api_key.filter(|k| !k.is_empty()),
+            metrics_public: self.metrics_public,
             engine: self.engine.resolve(self.device),
             threshold: self.threshold,
         };

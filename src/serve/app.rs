@@ -90,8 +90,10 @@ fn is_health(state: &AppState, path: &str) -> bool {
 }
 
 async fn auth(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let open = is_health(&state, path) || (path == "/metrics" && state.config.metrics_public);
     if let Some(key) = &state.config.api_key
-        && !is_health(&state, req.uri().path())
+        && !open
     {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = given.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
@@ -116,10 +118,36 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Some(p) if state.config.health_route.as_deref() == Some(p) => "health",
         _ => "other",
     };
+    let id = request_id(req.headers());
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let start = Instant::now();
-    let resp = next.run(req).await;
-    state.metrics.request(route, resp.status().as_u16(), start.elapsed());
+    let mut resp = next.run(req).await;
+    let (status, elapsed) = (resp.status().as_u16(), start.elapsed());
+    state.metrics.request(route, status, elapsed);
+    let ms = elapsed.as_secs_f64() * 1e3;
+    if status >= 500 {
+        tracing::warn!(request_id = %id, %method, path, status, ms, "request failed");
+    } else {
+        tracing::info!(request_id = %id, %method, path, status, ms, "request");
+    }
+    if let Ok(v) = header::HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
     resp
+}
+
+/// The client's `X-Request-Id` when it is a short visible-ASCII token, else a fresh one: the id
+/// in the response header and in every log line of the request.
+fn request_id(headers: &header::HeaderMap) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let given = headers.get("x-request-id").and_then(|v| v.to_str().ok());
+    match given {
+        Some(id) if !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()) => id.to_string(),
+        _ => {
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            format!("{:08x}-{n}", std::process::id())
+        }
+    }
 }
 
 async fn health(State(state): State<AppState>) -> Response {

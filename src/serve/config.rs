@@ -52,6 +52,8 @@ pub struct ServeConfig {
     pub on_long_text: OnLongText,
     /// Required as `Authorization: Bearer KEY` on every route but health, when set.
     pub api_key: Option<String>,
+    /// `/metrics` answers without the API key (a Prometheus scraper inside the cluster).
+    pub metrics_public: bool,
     /// Inference engine, resolved for the device (see [`Engine::resolve`]).
     pub engine: Engine,
     /// Multi-label models: overrides the probability at which a label is predicted.
