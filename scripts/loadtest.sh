@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of `bertkit serve` on loopback: for max batch size 1 (no batching) and 32 (dynamic
-# batching), short and review-length texts at 1, 8 and 32 concurrent clients, DURATION seconds each.
-# Usage: scripts/loadtest.sh [MODEL_DIR] [DURATION]      (bounded: 12 runs x DURATION seconds)
+# batching), short and review-length texts at 1, 8 and 32 concurrent clients, DURATION seconds each;
+# then the same review texts through the V1 (TF Serving) and V2 (Open Inference Protocol) routes.
+# Usage: scripts/loadtest.sh [MODEL_DIR] [DURATION]      (bounded: 16 runs x DURATION seconds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-runs/demo}
@@ -27,3 +28,19 @@ for batch in 1 32; do
   kill -TERM $pid
   wait $pid || true
 done
+
+# The two protocols side by side on one server (--max-batch-size 32), the same texts.
+$bk serve --model "$model" --name m --port "$port" --max-batch-size 32 --queue-capacity 256 2>/dev/null &
+pid=$!
+trap 'kill $pid 2>/dev/null || true' EXIT
+for _ in $(seq 600); do
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo
+echo "## V1 vs V2 (--max-batch-size 32, review texts)"
+$bk loadtest --url "http://127.0.0.1:$port/v1/models/m:predict" --protocol v1 --texts review --concurrency 1,8 --duration "$duration"
+$bk loadtest --url "http://127.0.0.1:$port/v2/models/m/infer" --protocol v2 --texts review --concurrency 1,8 --duration "$duration"
+kill -TERM $pid
+wait $pid || true
+

@@ -9,9 +9,13 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct LoadtestCmd {
-    /// Predict URL on this machine, e.g. http://127.0.0.1:8080/v1/models/imdb:predict
+    /// Predict URL on this machine, e.g. http://127.0.0.1:8080/v1/models/imdb:predict (or, with
+    /// --protocol v2, http://127.0.0.1:8080/v2/models/imdb/infer)
     #[arg(long)]
     url: String,
+    /// v1 (TF Serving `{"instances": ...}` bodies) or v2 (Open Inference Protocol BYTES tensors).
+    #[arg(long, default_value = "v1")]
+    protocol: String,
     /// Concurrent clients, one run per value.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
     concurrency: Vec<usize>,
@@ -60,19 +64,25 @@ impl LoadtestCmd {
             "review" => REVIEW,
             other => anyhow::bail!("--texts `{other}`: expected short or review"),
         };
-        let body = serde_json::to_vec(&serde_json::json!({
-            "instances": vec![serde_json::json!({ "text": text }); self.instances]
-        }))?;
+        let body = match self.protocol.as_str() {
+            "v1" => serde_json::json!({ "instances": vec![serde_json::json!({ "text": text }); self.instances] }),
+            "v2" => serde_json::json!({
+                "inputs": [{ "name": "text", "shape": [self.instances], "datatype": "BYTES", "data": vec![text; self.instances] }]
+            }),
+            other => anyhow::bail!("--protocol `{other}`: expected v1 or v2"),
+        };
+        let body = serde_json::to_vec(&body)?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        println!("| clients | texts | requests | errors | req/s | instances/s | p50 ms | p95 ms | p99 ms |");
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("| protocol | clients | texts | requests | errors | req/s | instances/s | p50 ms | p95 ms | p99 ms |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         for &c in &self.concurrency {
             let (lat, errors, secs) = runtime.block_on(run_level(&url, &body, c, self.duration, self.api_key.clone()))?;
             let mut sorted = lat.clone();
             sorted.sort_by(f64::total_cmp);
             let n = sorted.len();
             println!(
-                "| {c} | {} x{} | {n} | {errors} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {c} | {} x{} | {n} | {errors} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                self.protocol,
                 self.texts,
                 self.instances,
                 n as f64 / secs,
