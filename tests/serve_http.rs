@@ -538,6 +538,24 @@ async fn v2_readiness_follows_loading_and_health_stays_open_without_the_key() {
     assert_eq!((s, &v["outputs"][0]["shape"]), (StatusCode::OK, &json!([-1, 2])));
 }
 
+/// `/openapi.json` documents every route for this server's model name; a 405 lists the
+/// methods its path takes (`schemathesis` checks both against the live server).
+#[tokio::test]
+async fn the_openapi_document_and_405s_name_what_each_path_takes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(loaded_state(config(&export_tiny(dir.path(), &["neg", "pos"]))));
+    let (s, doc) = call(&app, "GET", "/openapi.json", Body::empty(), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let predict = &doc["paths"]["/v1/models/{name}:predict"]["post"];
+    assert_eq!(predict["parameters"][0]["schema"]["enum"], json!(["imdb"]), "{predict}");
+    for (method, path, allow) in [("GET", "/v1/models/imdb:predict", "POST"), ("POST", "/v1/models/imdb", "GET,HEAD"), ("OPTIONS", "/v1/models/imdb", "GET,HEAD")] {
+        let req = Request::builder().method(method).uri(path).body(Body::empty()).unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(resp.headers()["allow"], allow, "{method} {path}");
+    }
+}
+
 const SEED_SENTENCES: [&str; 5] =
     ["this is such an amazing movie!", "The movie was great!", "The movie was meh.", "The movie was okish.", "The movie was terrible..."];
 

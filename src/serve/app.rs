@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/models/{name}/metadata", get(metadata))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|State(s): State<AppState>| async move { Json(super::openapi::document(&s.config.model_name)) }))
         .merge(super::v2::routes());
     if let Some(route) = &state.config.predict_route {
         r = r.route(route, axum::routing::post(predict_plain));
@@ -80,9 +81,27 @@ pub fn router(state: AppState) -> Router {
     }
     r.fallback(|| async { ApiError::NotFound("no such route; see /v1/models/{name}:predict".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed("method not allowed on this route".into()) })
+        .layer(axum::middleware::from_fn(allow_header))
         .layer(from_fn_with_state(state.clone(), auth))
         .layer(from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// A 405 names the methods the path takes (RFC 9110): `/v1/models/{name}` (GET) and
+/// `/v1/models/{name}:predict` (POST) share one axum route, which would advertise both for each.
+async fn allow_header(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let shared = path.strip_prefix("/v1/models/").is_some_and(|rest| !rest.contains('/'));
+    let allow = match (shared, path.ends_with(":predict")) {
+        (true, true) => Some("POST"),
+        (true, false) => Some("GET,HEAD"),
+        (false, _) => None,
+    };
+    let mut resp = next.run(req).await;
+    if let (axum::http::StatusCode::METHOD_NOT_ALLOWED, Some(allow)) = (resp.status(), allow) {
+        resp.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    }
+    resp
 }
 
 fn is_health(state: &AppState, path: &str) -> bool {
@@ -114,6 +133,7 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Some("/v2/models/{name}/infer" | "/v2/models/{name}/versions/{version}/infer") => "predict",
         Some(p) if p.starts_with("/v2") => "metadata",
         Some("/metrics") => "metrics",
+        Some("/openapi.json") => "metadata",
         Some(p) if state.config.predict_route.as_deref() == Some(p) => "predict",
         Some(p) if state.config.health_route.as_deref() == Some(p) => "health",
         _ => "other",
@@ -209,6 +229,10 @@ async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<V
 async fn predict_named(State(state): State<AppState>, spec: Segment, body: Body) -> Result<Json<Value>, ApiError> {
     let spec = segment(spec)?;
     let Some(name) = spec.strip_suffix(":predict") else {
+        if !spec.contains(':') {
+            // The model's status page: it takes GET.
+            return Err(ApiError::MethodNotAllowed(format!("`/v1/models/{spec}` takes GET; score with POST /v1/models/{spec}:predict")));
+        }
         return Err(ApiError::NotFound(format!("unknown verb in `{spec}`; use /v1/models/{{name}}:predict")));
     };
     state.check_name(name)?;
