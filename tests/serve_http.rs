@@ -56,6 +56,9 @@ fn config(model_dir: &Path) -> ServeConfig {
         on_long_text: OnLongText::Truncate,
         api_key: None,
         metrics_public: false,
+        max_connections: 64,
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
         // What `bertkit predict` picks on this machine, so the two agree exactly.
         engine: Engine::Auto.resolve(DeviceSpec::Cpu),
         threshold: None,
@@ -622,6 +625,57 @@ fn sigterm_finishes_the_requests_in_flight_before_exiting() {
 
 /// `bertkit serve` on a free loopback port with `extra` flags, once `/health` answers 200:
 /// the process, the base URL and a client.
+/// Issue 17's slow clients: 200 connections that never finish their request head do not
+/// delay `/health` (answered within 100 ms), are closed after `--header-timeout`, and a body
+/// that stops arriving gets 408 after `--body-timeout`.
+#[test]
+fn slow_clients_neither_starve_health_nor_hold_connections_past_the_timeouts() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_tiny(dir.path(), &["neg", "pos"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (mut server, base, client) = spawn_server(&model, &["--header-timeout", "1", "--body-timeout", "1", "--max-connections", "400"], &rt);
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut slow: Vec<std::net::TcpStream> = (0..200)
+        .map(|_| {
+            let mut c = std::net::TcpStream::connect(&addr).unwrap();
+            c.write_all(b"POST /v1/models/imdb:predict HTTP/1.1\r\nHost: x\r\nContent-Le").unwrap();
+            c
+        })
+        .collect();
+    let worst = rt.block_on(async {
+        let mut worst = Duration::ZERO;
+        for _ in 0..5 {
+            let t0 = std::time::Instant::now();
+            let r = client.get(format!("{base}/health")).send().await.unwrap();
+            assert!(r.status().is_success());
+            worst = worst.max(t0.elapsed());
+        }
+        worst
+    });
+    assert!(worst < Duration::from_millis(100), "/health took {worst:?} beside 200 slow clients");
+    // Past the header timeout the server has closed them: reads see the end of the stream (or
+    // the reset of a connection closed with unread bytes).
+    std::thread::sleep(Duration::from_millis(1800));
+    for c in slow.iter_mut().take(20) {
+        c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 256];
+        match c.read(&mut buf) {
+            Ok(n) => assert!(n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408"), "still open: {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(e) => assert!(e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut, "still open: {e}"),
+        }
+    }
+    // A body that stops half-way: 408 with the reason.
+    let mut c = std::net::TcpStream::connect(&addr).unwrap();
+    c.write_all(b"POST /v1/models/imdb:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"instances\"").unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = c.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("did not arrive within 1 s"), "{answer}");
+    unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
+    assert!(server.wait().unwrap().success());
+}
+
 fn spawn_server(model: &Path, extra: &[&str], rt: &tokio::runtime::Runtime) -> (std::process::Child, String, ::reqwest::Client) {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = std::process::Command::new(env!("CARGO_BIN_EXE_bertkit"))

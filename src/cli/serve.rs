@@ -56,6 +56,17 @@ pub struct ServeCmd {
     /// Serve /metrics without the API key.
     #[arg(long, env = "BERTKIT_METRICS_PUBLIC")]
     metrics_public: bool,
+    /// Open connections at most; more wait in the listen backlog (keep it below the process's
+    /// file descriptor limit, `ulimit -n`).
+    #[arg(long, default_value_t = 512, env = "BERTKIT_MAX_CONNECTIONS")]
+    max_connections: usize,
+    /// Seconds a connection may take to send a request's headers (or stay idle between
+    /// keep-alive requests) before it is closed.
+    #[arg(long, default_value_t = 10.0, env = "BERTKIT_HEADER_TIMEOUT")]
+    header_timeout: f64,
+    /// Seconds a request body may take to arrive; slower gets 408.
+    #[arg(long, default_value_t = 30.0, env = "BERTKIT_BODY_TIMEOUT")]
+    body_timeout: f64,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
     /// auto (the kernels on an AVX2/AVX-512 CPU, in bf16 where measured faster: AMX, AMD with
@@ -102,6 +113,9 @@ impl ServeCmd {
             on_long_text: self.on_long_text,
             api_key: self.api_key.filter(|k| !k.is_empty()),
             metrics_public: self.metrics_public,
+            max_connections: self.max_connections,
+            header_timeout: seconds("--header-timeout", self.header_timeout)?,
+            body_timeout: seconds("--body-timeout", self.body_timeout)?,
             engine: self.engine.resolve(self.device),
             threshold: self.threshold,
         };
@@ -112,3 +126,10 @@ impl ServeCmd {
         Ok(())
     }
 }
+
+/// A positive number of seconds as a duration.
+fn seconds(flag: &str, s: f64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(s.is_finite() && s > 0.0 && s <= 86_400.0, "{flag} must be a positive number of seconds (at most a day), got {s}");
+    Ok(Duration::from_secs_f64(s))
+}
+

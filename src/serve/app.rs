@@ -265,10 +265,13 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "predictions": predictions })))
 }
 
-/// The request body, up to `--max-body-bytes`.
+/// The request body, up to `--max-body-bytes`, within `--body-timeout`.
 pub(super) async fn read_body(state: &AppState, body: Body) -> Result<axum::body::Bytes, ApiError> {
-    let limit = state.config.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let (limit, timeout) = (state.config.max_body_bytes, state.config.body_timeout);
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| ApiError::Timeout(format!("the request body did not arrive within {:.0} s", timeout.as_secs_f64())))?;
+    read.map_err(|e| {
         // Only the length limit is a 413; a body that breaks off or a malformed chunked
         // encoding is the client's malformed request (it used to be reported as too large).
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());

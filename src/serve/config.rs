@@ -54,6 +54,13 @@ pub struct ServeConfig {
     pub api_key: Option<String>,
     /// `/metrics` answers without the API key (a Prometheus scraper inside the cluster).
     pub metrics_public: bool,
+    /// Open connections at most; more wait to be accepted.
+    pub max_connections: usize,
+    /// A connection that has not sent a whole request head within this is closed (idle
+    /// keep-alive connections too).
+    pub header_timeout: Duration,
+    /// A request body not received within this gets 408.
+    pub body_timeout: Duration,
     /// Inference engine, resolved for the device (see [`Engine::resolve`]).
     pub engine: Engine,
     /// Multi-label models: overrides the probability at which a label is predicted.
@@ -64,6 +71,9 @@ impl ServeConfig {
     pub fn validate(&self) -> Result<(), String> {
         if self.max_batch_size == 0 || self.queue_capacity == 0 || self.max_instances == 0 {
             return Err("max batch size, queue capacity and max instances must be at least 1".into());
+        }
+        if self.max_connections == 0 || self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err("max connections and the header and body timeouts must be positive".into());
         }
         if self.max_body_bytes < 64 {
             return Err(format!("max body bytes {} is too small", self.max_body_bytes));

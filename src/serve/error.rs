@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFound(String),
     /// The route exists for another method (405).
     MethodNotAllowed(String),
+    /// The request body did not arrive within `--body-timeout` (408).
+    Timeout(String),
     /// More bytes or instances than the limits allow (413).
     TooLarge(String),
     /// The queue is full; retry later (429).
@@ -43,6 +45,7 @@ impl ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelFailed(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -56,6 +59,7 @@ impl ApiError {
             | Self::Unauthorized(m)
             | Self::NotFound(m)
             | Self::MethodNotAllowed(m)
+            | Self::Timeout(m)
             | Self::TooLarge(m)
             | Self::Busy(m)
             | Self::ModelFailed(m)

@@ -7,6 +7,7 @@ mod app;
 mod batcher;
 mod config;
 mod error;
+mod listen;
 mod metrics;
 mod openapi;
 mod request;

@@ -133,8 +133,8 @@ doc_op!(
     /// Score texts (TF Serving / Vertex AI).
     #[utoipa::path(post, path = "/v1/models/{name}:predict", tag = "v1", params(("name" = String, Path)), request_body = PredictRequest,
         responses((status = 200, body = PredictResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-            (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
-            (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
+            (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
+            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
     v1_predict
 );
 doc_op!(
@@ -192,8 +192,8 @@ doc_op!(
     /// Score texts (Open Inference Protocol): BYTES in, FP32 probabilities and BYTES labels out.
     #[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "v2", params(("name" = String, Path)), request_body = InferRequest,
         responses((status = 200, body = InferResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-            (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 429, body = ErrorBody),
-            (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
+            (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
+            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
     v2_infer
 );
 doc_op!(

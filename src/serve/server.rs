@@ -7,6 +7,7 @@ use burn::tensor::Device;
 use tokio::net::TcpListener;
 
 use super::app::LoadedModel;
+use super::listen::{ConnectionLimits, serve_connections};
 use super::{AppState, Batcher, BatcherConfig, ServeConfig, ServerMetrics, router};
 use crate::artifact::{ArtifactError, ClassifierBundle};
 use crate::predict::Predictor;
@@ -62,6 +63,7 @@ pub async fn serve(config: ServeConfig, device: Device) -> Result<(), ServeError
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+    let limits = ConnectionLimits { max_connections: config.max_connections, header_timeout: config.header_timeout };
     let metrics = ServerMetrics::new();
     let state = AppState::new(config.clone(), metrics.clone());
     let app = router(state.clone());
@@ -90,7 +92,7 @@ pub async fn serve(config: ServeConfig, device: Device) -> Result<(), ServeError
             }
         }
     };
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ServeError::Io)?;
+    serve_connections(listener, app, limits, shutdown).await;
     let failed = failure.lock().ok().and_then(|mut f| f.take());
     match failed {
         Some(e) => Err(ServeError::Load(e)),
