@@ -59,6 +59,7 @@ fn config(model_dir: &Path) -> ServeConfig {
         max_connections: 64,
         header_timeout: Duration::from_secs(10),
         body_timeout: Duration::from_secs(30),
+        request_timeout: Duration::from_secs(60),
         // What `bertkit predict` picks on this machine, so the two agree exactly.
         engine: Engine::Auto.resolve(DeviceSpec::Cpu),
         threshold: None,
@@ -79,9 +80,20 @@ fn router_with_fake_model(
     queue_capacity: usize,
     metrics: ServerMetrics,
 ) -> (axum::Router, tempfile::TempDir) {
+    router_with_fake_model_and(model, queue_capacity, metrics, |_| {})
+}
+
+/// The same, with the server's settings changed by `tweak`.
+fn router_with_fake_model_and(
+    model: bertkit::serve::Model,
+    queue_capacity: usize,
+    metrics: ServerMetrics,
+    tweak: impl FnOnce(&mut ServeConfig),
+) -> (axum::Router, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
     let mut cfg = config(&model_dir);
+    tweak(&mut cfg);
     cfg.queue_capacity = queue_capacity;
     cfg.max_batch_size = 1;
     let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
@@ -268,6 +280,26 @@ async fn responses_carry_a_request_id() {
     let (a, b) = (send(None).await.unwrap(), send(Some("bad id with spaces")).await.unwrap());
     let (a, b) = (a.headers()["x-request-id"].to_str().unwrap().to_string(), b.headers()["x-request-id"].to_str().unwrap().to_string());
     assert!(!a.is_empty() && a != b && !b.contains(' '), "{a} {b}");
+}
+
+/// Past `--request-timeout` the client gets 504 with the reason, and the server goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_deadline_gets_504() {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    let slow_first = Box::new(move |enc: &[bertkit::tokenize::Encoded]| {
+        if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(600));
+        }
+        Ok(vec![vec![0.0]; enc.len()])
+    });
+    let (app, _dir) = router_with_fake_model_and(slow_first, 4, ServerMetrics::new(), |c| c.request_timeout = Duration::from_millis(200));
+    let body = r#"{"instances":["good"]}"#;
+    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("request timeout"), "{v}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(call(&app, "POST", "/v1/models/imdb:predict", body, None).await.0, StatusCode::OK);
 }
 
 // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.

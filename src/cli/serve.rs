@@ -67,6 +67,10 @@ pub struct ServeCmd {
     /// Seconds a request body may take to arrive; slower gets 408.
     #[arg(long, default_value_t = 30.0, env = "BERTKIT_BODY_TIMEOUT")]
     body_timeout: f64,
+    /// Seconds from a request's admission to its answer (queue wait and scoring); past it the
+    /// client gets 504 and a request still queued is dropped unscored.
+    #[arg(long, default_value_t = 60.0, env = "BERTKIT_REQUEST_TIMEOUT")]
+    request_timeout: f64,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
     /// auto (the kernels on an AVX2/AVX-512 CPU, in bf16 where measured faster: AMX, AMD with
@@ -116,6 +120,7 @@ impl ServeCmd {
             max_connections: self.max_connections,
             header_timeout: seconds("--header-timeout", self.header_timeout)?,
             body_timeout: seconds("--body-timeout", self.body_timeout)?,
+            request_timeout: seconds("--request-timeout", self.request_timeout)?,
             engine: self.engine.resolve(self.device),
             threshold: self.threshold,
         };

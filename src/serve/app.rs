@@ -303,7 +303,11 @@ pub(super) async fn score(state: &AppState, model: &LoadedModel, ticket: Ticket,
     let encodings = tokio::task::spawn_blocking(move || encode(&tok, &counter, &instances, seq_len, reject))
         .await
         .map_err(|e| ApiError::Internal(format!("tokenizer task failed: {e}")))??;
-    match model.batcher.submit_admitted(ticket, encodings).await {
+    let timeout = state.config.request_timeout;
+    let answered = tokio::time::timeout(timeout, model.batcher.submit_admitted(ticket, encodings)).await.map_err(|_| {
+        ApiError::Deadline(format!("no answer within the server's request timeout ({:.0} s); the request was dropped", timeout.as_secs_f64()))
+    })?;
+    match answered {
         Ok(Ok(rows)) => Ok(rows),
         Ok(Err(e)) => Err(ApiError::ModelFailed(format!("model error: {e}"))),
         Err(e) => Err(e.into()),

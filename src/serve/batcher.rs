@@ -129,6 +129,12 @@ fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<At
                 Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
         }
+        // A request whose client went away or whose deadline passed while it waited is dropped
+        // here, before the model spends time on it.
+        jobs.retain(|j| !j.reply.is_closed());
+        if jobs.is_empty() {
+            continue;
+        }
         let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
         let t0 = Instant::now();
         // A panic inside the model fails this batch's requests (500) and nothing else: the
@@ -176,6 +182,34 @@ mod tests {
 
     fn enc(n: u32) -> Encoded {
         Encoded { ids: vec![n], type_ids: vec![0] }
+    }
+
+    /// A request abandoned while it waits (its deadline passed) never reaches the model.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_requests_are_dropped_before_the_model_runs() {
+        let gate = Arc::new(Mutex::new(()));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (g, s) = (gate.clone(), seen.clone());
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            let _open = g.lock().unwrap();
+            s.lock().unwrap().extend(e.iter().map(|x| x.ids[0]));
+            Ok(e.iter().map(|x| vec![x.ids[0] as f32]).collect())
+        });
+        let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 };
+        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let closed = gate.lock().unwrap();
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![enc(1)]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Waits behind the first, gives up after 50 ms.
+        let late = tokio::time::timeout(Duration::from_millis(50), b.submit(vec![enc(2)])).await;
+        assert!(late.is_err());
+        drop(closed);
+        assert_eq!(first.await.unwrap().unwrap().unwrap(), vec![vec![1.0]]);
+        assert_eq!(b.submit(vec![enc(3)]).await.unwrap().unwrap(), vec![vec![3.0]]);
+        assert_eq!(*seen.lock().unwrap(), vec![1, 3], "the abandoned request was scored");
     }
 
     #[tokio::test]

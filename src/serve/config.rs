@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub header_timeout: Duration,
     /// A request body not received within this gets 408.
     pub body_timeout: Duration,
+    /// A request not answered within this (queue wait and scoring) gets 504, and the worker
+    /// skips it if it has not started on it.
+    pub request_timeout: Duration,
     /// Inference engine, resolved for the device (see [`Engine::resolve`]).
     pub engine: Engine,
     /// Multi-label models: overrides the probability at which a label is predicted.
@@ -72,8 +75,8 @@ impl ServeConfig {
         if self.max_batch_size == 0 || self.queue_capacity == 0 || self.max_instances == 0 {
             return Err("max batch size, queue capacity and max instances must be at least 1".into());
         }
-        if self.max_connections == 0 || self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            return Err("max connections and the header and body timeouts must be positive".into());
+        if self.max_connections == 0 || self.header_timeout.is_zero() || self.body_timeout.is_zero() || self.request_timeout.is_zero() {
+            return Err("max connections and the header, body and request timeouts must be positive".into());
         }
         if self.max_body_bytes < 64 {
             return Err(format!("max body bytes {} is too small", self.max_body_bytes));

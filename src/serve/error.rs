@@ -31,6 +31,8 @@ pub enum ApiError {
     Internal(String),
     /// The model is loading or its worker stopped (503).
     Unavailable(String),
+    /// The request was not answered within `--request-timeout` (504); its work was dropped.
+    Deadline(String),
 }
 
 impl ApiError {
@@ -50,6 +52,7 @@ impl ApiError {
             Self::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::ModelFailed(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Deadline(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -64,7 +67,8 @@ impl ApiError {
             | Self::Busy(m)
             | Self::ModelFailed(m)
             | Self::Internal(m)
-            | Self::Unavailable(m) => m,
+            | Self::Unavailable(m)
+            | Self::Deadline(m) => m,
         }
     }
 }

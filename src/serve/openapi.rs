@@ -134,7 +134,8 @@ doc_op!(
     #[utoipa::path(post, path = "/v1/models/{name}:predict", tag = "v1", params(("name" = String, Path)), request_body = PredictRequest,
         responses((status = 200, body = PredictResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
             (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
-            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
+            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
+            (status = 504, body = ErrorBody)))]
     v1_predict
 );
 doc_op!(
@@ -193,7 +194,8 @@ doc_op!(
     #[utoipa::path(post, path = "/v2/models/{name}/infer", tag = "v2", params(("name" = String, Path)), request_body = InferRequest,
         responses((status = 200, body = InferResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
             (status = 404, body = ErrorBody), (status = 408, body = ErrorBody), (status = 413, body = ErrorBody),
-            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody)))]
+            (status = 429, body = ErrorBody), (status = 500, body = ErrorBody), (status = 503, body = ErrorBody),
+            (status = 504, body = ErrorBody)))]
     v2_infer
 );
 doc_op!(
