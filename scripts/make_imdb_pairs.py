@@ -11,15 +11,7 @@ import json
 import os
 import random
 
-
-def reviews(root, split):
-    out = []
-    for pol in ("neg", "pos"):
-        d = os.path.join(root, split, pol)
-        for n in sorted(os.listdir(d)):
-            with open(os.path.join(d, n), encoding="utf-8") as f:
-                out.append(f.read().replace("<br />", " "))
-    return out
+from imdb import reviews
 
 
 def main():
@@ -33,7 +25,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     for split, n in (("train", a.train), ("test", a.test)):
         rng = random.Random(f"imdb-pairs-{split}")
-        pool = [r.split() for r in reviews(a.src, split)]
+        pool = [text.split() for text, _ in reviews(a.src, split)]
         pool = [w for w in pool if len(w) >= 2 * a.words]
         rng.shuffle(pool)
         chosen, donors = pool[:n], pool[n:2 * n]

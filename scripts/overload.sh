@@ -11,13 +11,9 @@ duration=${2:-8}
 bk=${BERTKIT_BIN:-${CARGO_TARGET_DIR:-target}/release/bertkit}
 [ -x "$bk" ] || cargo build --locked --release
 port=$((20000 + RANDOM % 20000))
-"$bk" serve --model "$model" --name m --port "$port" --queue-capacity 4 --max-batch-size 8 2>/dev/null &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+. scripts/serve_lib.sh
+start_server "$port" --model "$model" --name m --queue-capacity 4 --max-batch-size 8
+pid=$server_pid
 field() { awk -v k="$1" '$1 == k":" {print $2}' "/proc/$pid/status"; }
 echo "# bertkit overload: $bk, model $model, ${duration}s per row, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "idle: RSS $(( $(field VmRSS) / 1024 )) MiB, $(field Threads) threads"
@@ -31,5 +27,4 @@ kill $sampler 2>/dev/null || true
 read -r peak_rss peak_threads < <(awk '{ if ($1 > r) r = $1; if ($2 > t) t = $2 } END { print r, t }' /tmp/overload-samples.$$)
 rm -f /tmp/overload-samples.$$
 echo "peak under load: RSS $(( peak_rss / 1024 )) MiB, $peak_threads threads"
-kill -TERM $pid
-wait $pid || true
+stop_server

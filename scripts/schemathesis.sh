@@ -17,13 +17,8 @@ st=".venv/bin/schemathesis"
 [ -x "$st" ] || { echo "error: $st missing: .venv/bin/pip install schemathesis" >&2; exit 1; }
 [ -f "$model/bertkit.json" ] || { echo "error: $model is not a trained model folder (run scripts/demo.sh)" >&2; exit 1; }
 port=$((20000 + RANDOM % 20000))
-$bk serve --model "$model" --name imdb --port "$port" 2>/dev/null &
-pid=$!
-trap 'kill $pid 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+. scripts/serve_lib.sh
+start_server "$port" --model "$model" --name imdb
 echo "# schemathesis $($st --version | awk '{print $NF}') against bertkit serve ($model), $(date -u +%Y-%m-%dT%H:%MZ)"
 $st run "http://127.0.0.1:$port/openapi.json" --checks all --exclude-checks positive_data_acceptance \
   --max-examples "$examples" --seed 42 \
