@@ -318,7 +318,7 @@ fn bad_inputs_get_clear_errors() {
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
     assert!(e.contains("learning rate"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--monitor", "val_auc"]);
-    assert!(e.contains("val_auc") && e.contains("val_loss, val_accuracy or val_f1"), "{e}");
+    assert!(e.contains("val_auc") && e.contains("val_loss, val_accuracy, val_f1 or (multi-label) val_macro_f1"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--patience", "0"]);
     assert!(e.contains("patience"), "{e}");
 }
