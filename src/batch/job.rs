@@ -227,7 +227,7 @@ pub fn run_job(plan: &JobPlan, scorer: &mut dyn Scorer) -> Result<JobReport, Bat
     }
     count_rows(&parts, &mut report)?;
     let tmp = plan.output.with_extension("partial");
-    merge(&parts, &tmp, plan.format, &kind)?;
+    merge(&parts, report.rows, &tmp, plan.format, &kind)?;
     std::fs::rename(&tmp, &plan.output).map_err(io_write(&plan.output))?;
     std::fs::remove_dir_all(&dir).map_err(io_write(&dir))?;
     report.seconds = t0.elapsed().as_secs_f64();

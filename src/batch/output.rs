@@ -79,7 +79,11 @@ pub fn record(row: &InputRow, outcome: &Result<Outcome, String>, kind: &OutputKi
             instance["id"] = json!(id);
         }
         return match outcome {
-            Ok(o) => json!({ "instance": instance, "prediction": server_value(o, kind) }),
+            Ok(o) => json!({ "instance": instance, "prediction": match (o, kind) {
+                (Outcome::Prediction(p), OutputKind::Predictions { binary, .. }) => p.instance_json(*binary),
+                (Outcome::Prediction(p), OutputKind::Vectors { .. }) => p.instance_json(false),
+                (Outcome::Vector(x), _) => json!(x),
+            } }),
             Err(e) => json!({ "instance": instance, "error": e, "line": row.line }),
         };
     }
@@ -108,18 +112,9 @@ pub fn record(row: &InputRow, outcome: &Result<Outcome, String>, kind: &OutputKi
     v
 }
 
-/// What `bertkit serve` answers for one instance (Vertex's `prediction`).
-fn server_value(outcome: &Outcome, kind: &OutputKind) -> Value {
-    match (outcome, kind) {
-        (Outcome::Prediction(p), _) if p.labels.is_some() => json!({ "labels": p.labels, "scores": p.scores }),
-        (Outcome::Prediction(p), OutputKind::Predictions { binary: true, .. }) => json!(p.scores.get(1)),
-        (Outcome::Prediction(p), _) => json!({ "label": p.label, "score": p.score, "scores": p.scores }),
-        (Outcome::Vector(x), _) => json!(x),
-    }
-}
-
 /// The part files in order, each a JSONL file of records.
-pub fn merge(parts: &[PathBuf], out: &Path, format: OutputFormat, kind: &OutputKind) -> Result<(), BatchError> {
+/// `rows`: how many records the parts hold (the `.npy` header states it before the data).
+pub fn merge(parts: &[PathBuf], rows: u64, out: &Path, format: OutputFormat, kind: &OutputKind) -> Result<(), BatchError> {
     let write_err = |source| BatchError::Write { path: out.to_path_buf(), source };
     let file = File::create(out).map_err(write_err)?;
     match format {
@@ -144,11 +139,6 @@ pub fn merge(parts: &[PathBuf], out: &Path, format: OutputFormat, kind: &OutputK
             let OutputKind::Vectors { dim } = kind else {
                 return Err(BatchError::UnknownFormat(out.to_path_buf(), "output", ""));
             };
-            let mut rows = 0u64;
-            for_each_record(parts, |_| {
-                rows += 1;
-                Ok(())
-            })?;
             let mut w = BufWriter::new(file);
             w.write_all(&crate::data::npy::header(rows, *dim)).map_err(write_err)?;
             for_each_record(parts, |v| {

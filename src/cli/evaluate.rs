@@ -90,8 +90,7 @@ impl EvaluateCmd {
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
         if let Some(t) = self.threshold {
-            anyhow::ensure!(predictor.threshold().is_some(), "--threshold is for multi-label models; {} is single-label", self.model.display());
-            predictor.set_threshold(t);
+            predictor.set_threshold(t).with_context(|| format!("--threshold {t} with {}", self.model.display()))?;
         }
         let t0 = Instant::now();
         if predictor.text_pairs() && ds.pairs().is_none() {

@@ -51,8 +51,7 @@ impl PredictCmd {
         let binary = bundle.meta.is_binary();
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         if let Some(t) = self.threshold {
-            anyhow::ensure!(predictor.threshold().is_some(), "--threshold is for multi-label models; {} is single-label", self.model.display());
-            predictor.set_threshold(t);
+            predictor.set_threshold(t).with_context(|| format!("--threshold {t} with {}", self.model.display()))?;
         }
         if let Some(plan) = self.job.plan(false)? {
             anyhow::ensure!(

@@ -7,4 +7,4 @@ mod predictor;
 
 pub use batched::{run_batched, run_batched_tokens};
 pub use engine::{Engine, EngineError};
-pub use predictor::{PredictError, Prediction, Predictor, to_labels, to_prediction};
+pub use predictor::{PredictError, Prediction, Predictor, prediction, to_labels, to_prediction};

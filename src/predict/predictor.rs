@@ -20,6 +20,8 @@ pub enum PredictError {
     PairMissing,
     #[error("this model scores single texts, not sentence pairs: drop the second texts")]
     PairNotExpected,
+    #[error("a decision threshold is for multi-label models; this one is single-label")]
+    NotMultiLabel,
     #[error("reading model output: {0:?}")]
     Backend(burn::tensor::DataError),
     #[error("text {index}: {source}")]
@@ -117,11 +119,11 @@ impl Predictor {
         self.threshold
     }
 
-    /// Overrides a multi-label model's threshold (ignored by single-label models).
-    pub fn set_threshold(&mut self, threshold: f32) {
-        if let Some(t) = &mut self.threshold {
-            *t = threshold;
-        }
+    /// Overrides a multi-label model's threshold; a single-label model refuses one.
+    pub fn set_threshold(&mut self, threshold: f32) -> Result<(), PredictError> {
+        let t = self.threshold.as_mut().ok_or(PredictError::NotMultiLabel)?;
+        *t = threshold;
+        Ok(())
     }
 
     pub fn encode<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<crate::tokenize::Encoded>, PredictError> {
@@ -186,9 +188,28 @@ impl Predictor {
     }
 
     pub fn to_prediction(&self, logits: &[f32]) -> Prediction {
-        match self.threshold {
-            Some(t) => to_labels(logits, &self.class_names, t),
-            None => to_prediction(logits, &self.class_names),
+        prediction(logits, &self.class_names, self.threshold)
+    }
+}
+
+/// A row of logits as a prediction: label sets above `threshold` for a multi-label model
+/// (`Some`), the class for a single-label one.
+pub fn prediction(logits: &[f32], class_names: &[String], threshold: Option<f32>) -> Prediction {
+    match threshold {
+        Some(t) => to_labels(logits, class_names, t),
+        None => to_prediction(logits, class_names),
+    }
+}
+
+impl Prediction {
+    /// What the server answers for one instance (and Vertex batch records hold): the positive
+    /// class's probability for a `binary` model, `{labels, scores}` for a multi-label one,
+    /// `{label, score, scores}` otherwise.
+    pub fn instance_json(&self, binary: bool) -> serde_json::Value {
+        match (&self.labels, binary) {
+            (Some(labels), _) => serde_json::json!({ "labels": labels, "scores": self.scores }),
+            (None, true) => serde_json::json!(self.scores.get(1)),
+            (None, false) => serde_json::json!({ "label": self.label, "score": self.score, "scores": self.scores }),
         }
     }
 }

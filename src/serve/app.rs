@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::batcher::Ticket;
 use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, parse_instances};
-use crate::predict::{to_labels, to_prediction};
+use crate::predict::prediction;
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
 /// A loaded model as the handlers see it.
@@ -251,17 +251,8 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let bytes = read_body(&state, body).await?;
     let instances = parse_instances(&bytes, state.config.max_instances)?;
     let rows = score(&state, model, ticket, instances).await?;
-    let predictions: Vec<Value> = rows
-        .iter()
-        .map(|logits| {
-            if let Some(t) = model.threshold {
-                let p = to_labels(logits, &model.class_names, t);
-                return json!({ "labels": p.labels, "scores": p.scores });
-            }
-            let p = to_prediction(logits, &model.class_names);
-            if model.binary { json!(p.scores[1]) } else { json!({ "label": p.label, "score": p.score, "scores": p.scores }) }
-        })
-        .collect();
+    let predictions: Vec<Value> =
+        rows.iter().map(|logits| prediction(logits, &model.class_names, model.threshold).instance_json(model.binary)).collect();
     Ok(Json(json!({ "predictions": predictions })))
 }
 

@@ -21,12 +21,11 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
     let binary = bundle.meta.is_binary();
     let seq_len = bundle.meta.encode.seq_len;
     let text_pairs = bundle.meta.text_pairs;
-    let threshold = match (bundle.meta.multi_label, config.threshold) {
-        (true, t) => Some(t.unwrap_or(bundle.meta.threshold)),
-        (false, Some(_)) => return Err(ArtifactError::NotMultiLabel(config.model_dir.clone())),
-        (false, None) => None,
-    };
     let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
+    if let Some(t) = config.threshold {
+        predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
+    }
+    let threshold = predictor.threshold();
     tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
     let tokenizer = predictor.shared_tokenizer();

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use super::app::{LoadedModel, read_body, score};
 use super::v2_request::parse_infer;
 use super::{ApiError, AppState};
-use crate::predict::{to_labels, to_prediction};
+use crate::predict::prediction;
 
 /// The one model version this server has.
 const VERSION: &str = "1";
@@ -131,10 +131,7 @@ async fn run_infer(state: AppState, name: String, version: Option<String>, heade
     let (n, k) = (rows.len(), model.class_names.len());
     let (mut probabilities, mut labels) = (Vec::with_capacity(n * k), Vec::with_capacity(n));
     for logits in &rows {
-        let p = match model.threshold {
-            Some(t) => to_labels(logits, &model.class_names, t),
-            None => to_prediction(logits, &model.class_names),
-        };
+        let p = prediction(logits, &model.class_names, model.threshold);
         probabilities.extend_from_slice(&p.scores);
         // Multi-label: the labels at or above the threshold, joined by `;` (a BYTES tensor holds
         // one string per text).
