@@ -110,3 +110,52 @@ fn checkpoint_of_another_architecture_is_reported() {
     let err = load_err(dir.path());
     assert!(err.contains("embeddings.word_embeddings.weight or bert.embeddings.word_embeddings.weight"), "{err}");
 }
+
+fn bertkit(args: &[&str], model: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_bertkit"))
+        .args(args)
+        .arg("--model")
+        .arg(model)
+        .output()
+        .unwrap()
+}
+
+/// Regression: a tokenizer with ids past `vocab_size` made `embed` exit 101 on burn's
+/// index-out-of-bounds panic (and the kernels clamped such ids to the last row). Now every
+/// command that opens the folder refuses it at load, naming both sides.
+#[test]
+fn tokenizer_larger_than_vocab_size_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("tiny");
+    common::tiny::write_tiny_bert(&model);
+    let vocab = std::fs::read_to_string(model.join("vocab.txt")).unwrap();
+    let n = vocab.lines().count();
+    // Three words the checkpoint's embedding table has no rows for, one of them in the text.
+    std::fs::write(model.join("vocab.txt"), format!("{vocab}zebra\nquokka\nwombat\n")).unwrap();
+    let out = bertkit(&["embed", "a quokka"], &model);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("ids up to {}", n + 2)) && err.contains(&format!("vocab_size = {n}")), "{err}");
+    let e = bertkit::model::Pretrained::open(&model, bertkit::tokenize::EncodePlan::default()).err().unwrap();
+    assert!(matches!(e, bertkit::model::LoadError::VocabTooLarge { ids, vocab_size, .. } if ids == n + 3 && vocab_size == n));
+}
+
+/// Regression: `embed` compared `--seq-len` with `max_position_embeddings`, so RoBERTa (whose
+/// positions start at `pad_token_id + 1`) accepted lengths its table cannot hold and clamped the
+/// last positions. The RoBERTa fixture has 66 rows and pad_token_id 1: 64 tokens fit, 65 do not.
+#[test]
+fn roberta_sequence_length_counts_the_padding_offset() {
+    let model = common::root().join("tests/fixtures/families/roberta");
+    let out = bertkit(&["embed", "--seq-len", "65", "a b"], &model);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("sequence length 65 is longer than the 64 tokens"), "{err}");
+    assert!(err.contains("pad_token_id + 1 = 2"), "{err}");
+    let out = bertkit(&["embed", "--seq-len", "64", "a b"], &model);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A BERT's table is all positions.
+    let dir = tempfile::tempdir().unwrap();
+    common::tiny::write_tiny_bert(dir.path());
+    let out = bertkit(&["embed", "--seq-len", "4096", "a b"], dir.path());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_position_embeddings = "), "{out:?}");
+}

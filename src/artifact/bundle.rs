@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde_json::json;
 
-use super::{ArtifactError, Arch, META_FILE, ModelMeta};
+use super::{ArtifactError, Arch, META_FILE, ModelMeta, swap};
 use crate::model::{
     BertClassifier, BertEncoder, BiLstmClassifier, Checkpoint, ClassifierHead, Family, ModelConfig, Pooling,
-    PoolingError, TextClassifier, WeightsWriter,
+    PoolingError, Pretrained, TextClassifier, WeightsWriter,
 };
-use crate::tokenize::{TextEncoder, TextTokenizer, WordVocab};
+use crate::tokenize::{TextEncoder, WordVocab};
 
 /// The BiLSTM baseline's vocabulary, one word per line in id order (id 0 = padding is implicit).
 pub const WORDS_FILE: &str = "words.txt";
@@ -40,6 +40,11 @@ pub struct ClassifierBundle {
 impl ClassifierBundle {
     pub fn load(dir: &Path, device: &Device) -> Result<Self, ArtifactError> {
         let meta_path = dir.join(META_FILE);
+        if !dir.exists() {
+            // A save killed mid-swap on a file system that cannot exchange folders left the
+            // model only as its backup: put it back rather than report no model.
+            swap::recover(dir)?;
+        }
         if !meta_path.is_file() {
             return Err(ArtifactError::NotAModel { path: meta_path, dir: dir.to_path_buf() });
         }
@@ -50,19 +55,17 @@ impl ClassifierBundle {
         if meta.arch == Arch::Bilstm {
             return Self::load_bilstm(dir, meta, device);
         }
-        let config = ModelConfig::from_file(&dir.join("config.json"))?;
-        let family = config.family;
-        let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
-        let mut w = ckpt.weights(device)?;
-        w.select_prefix("embeddings.word_embeddings.weight", &[family.prefix(), ""])?;
-        let encoder = BertEncoder::load(&w, config)?;
+        let pretrained = Pretrained::open(dir, meta.encode)?;
+        let family = pretrained.config.family;
+        let mut w = pretrained.encoder_weights(device)?;
+        let encoder = BertEncoder::load(&w, pretrained.config.clone())?;
         w.select_prefix(&format!("{}.weight", family.head_names().1), &[""])?;
         let head = ClassifierHead::load(&w, meta.head, family)?;
         if meta.pooling == Pooling::Pooler && encoder.pooler.is_none() {
             return Err(PoolingError::NoPooler.into());
         }
         let model = TextClassifier::Bert(BertClassifier { encoder, head, pooling: meta.pooling });
-        let tokenizer = TextEncoder::Subword(TextTokenizer::from_dir(dir, meta.encode)?);
+        let tokenizer = TextEncoder::Subword(pretrained.tokenizer.clone());
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
     }
 
@@ -85,8 +88,9 @@ impl ClassifierBundle {
     }
 }
 
-/// Writes `model` to `out` atomically: everything goes to a sibling temp folder that replaces
-/// `out` only once complete, so a crash never leaves a half-written model. `extras` may add
+/// Writes `model` to `out` atomically: everything goes to a sibling staging folder that takes
+/// `out`'s place only once complete ([`swap::swap_in`]), so `out` holds a whole model at every
+/// instant. `extras` may add
 /// files (history, plots) to that temp folder before the swap.
 pub fn save_classifier<E>(
     out: &Path,
@@ -98,14 +102,15 @@ pub fn save_classifier<E>(
 where
     E: FnOnce(&Path) -> Result<(), ArtifactError>,
 {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ArtifactError::Write { path, source }
     };
     fs::create_dir_all(parent).map_err(write_err(parent))?;
-    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    // Folders of earlier saves that were killed (and a model they left only as a backup).
+    swap::recover(out)?;
+    let tmp = swap::staging_dir(out);
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(write_err(&tmp))?;
     }
@@ -151,16 +156,7 @@ where
 
     extras(&tmp)?;
 
-    // Swap in: old → backup, temp → out, drop backup.
-    let backup = parent.join(format!(".{name}.old-{}", std::process::id()));
-    if out.exists() {
-        fs::rename(out, &backup).map_err(write_err(out))?;
-    }
-    fs::rename(&tmp, out).map_err(write_err(out))?;
-    if backup.exists() {
-        fs::remove_dir_all(&backup).map_err(write_err(&backup))?;
-    }
-    Ok(())
+    swap::swap_in(&tmp, out)
 }
 
 /// The encoder's `config.json` as read, plus what `*ForSequenceClassification` reads:

@@ -5,7 +5,9 @@
 mod bundle;
 mod error;
 mod meta;
+mod swap;
 
 pub use bundle::{ClassifierBundle, save_classifier};
 pub use error::ArtifactError;
 pub use meta::{Arch, META_FILE, ModelMeta};
+pub use swap::recover;

@@ -10,9 +10,9 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::data::{self, LoadOptions, Target};
 use bertkit::model::fast::FastClassifier;
-use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
+use bertkit::model::{BertClassifier, EncoderInput, Pooling, Pretrained};
 use bertkit::predict::Engine;
-use bertkit::tokenize::{EncodePlan, Padding, TextTokenizer, TokenBatch, Truncation};
+use bertkit::tokenize::{EncodePlan, Padding, TokenBatch, Truncation};
 use bertkit::train::fast::FastLearner;
 use bertkit::train::{Split, TrainPlan, classification_loss, optimizer};
 use bertkit_kernels::Precision;
@@ -51,7 +51,7 @@ pub struct BenchCmd {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
-    /// Engine for `--mode infer|latency` (`all` runs burn and every kernels engine).
+    /// Engine for `--mode infer|latency` (`--mode all` runs burn and every kernels engine).
     #[arg(long, default_value = "burn")]
     engine: Engine,
     /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
@@ -204,8 +204,8 @@ impl BenchCmd {
         if self.mode == "gemm" {
             return Ok(gemm(&device));
         }
-        let tok = TextTokenizer::from_dir(&self.model, EncodePlan::new(self.seq, Truncation::LongestFirst))?;
-        let encoder = BertEncoder::from_dir(&self.model, &device)?;
+        let pretrained = Pretrained::open(&self.model, EncodePlan::new(self.seq, Truncation::LongestFirst))?;
+        let (tok, encoder) = (&pretrained.tokenizer, pretrained.encoder(&device)?);
         let cfg = encoder.config.clone();
         let fpt = forward_flops_per_token(cfg.hidden_size as f64, cfg.intermediate_size as f64, cfg.num_hidden_layers as f64, self.seq as f64);
         let model = BertClassifier::new(encoder, Pooling::Pooler, None, 1, 0.1, 42)?;

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
-use bertkit::model::{BertEncoder, EncoderInput};
+use bertkit::model::{BertEncoder, EncoderInput, Pretrained};
 use bertkit::tokenize::{Padding, TokenBatch};
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -75,16 +75,12 @@ fn values<const D: usize>(t: &Tensor<D>) -> anyhow::Result<Vec<f32>> {
 impl EmbedCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let device = self.device.device()?;
-        let tok = self.pre.tokenizer(&self.model)?;
-        let encoder = BertEncoder::from_dir(&self.model.model, &device)
-            .with_context(|| format!("loading the encoder from {}", self.model.model.display()))?;
+        let dir = &self.model.model;
+        let pretrained = Pretrained::open(dir, self.pre.plan()?).with_context(|| format!("opening {}", dir.display()))?;
+        let tok = pretrained.tokenizer.clone();
+        let encoder =
+            pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
         let cfg = &encoder.config;
-        anyhow::ensure!(
-            self.pre.seq_len <= cfg.max_position_embeddings,
-            "--seq-len {} exceeds the model's max_position_embeddings {}",
-            self.pre.seq_len,
-            cfg.max_position_embeddings
-        );
         if let Some(plan) = self.job.plan(true)? {
             return self.run_job(&plan, &encoder, tok);
         }

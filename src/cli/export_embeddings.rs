@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bertkit::model::{Checkpoint, ModelConfig, write_glove};
-use bertkit::tokenize::{EncodePlan, TextTokenizer};
+use bertkit::model::{Pretrained, write_glove};
+use bertkit::tokenize::EncodePlan;
 use burn::tensor::Device;
 use clap::Args;
 
@@ -22,12 +22,10 @@ pub struct ExportEmbeddingsCmd {
 
 impl ExportEmbeddingsCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let config = ModelConfig::from_file(&self.model.join("config.json"))?;
-        let tok = TextTokenizer::from_dir(&self.model, EncodePlan::default())
-            .with_context(|| format!("loading the tokenizer of {}", self.model.display()))?;
-        let ckpt = Checkpoint::read(&self.model.join("model.safetensors"))?;
-        let mut w = ckpt.weights(&Device::flex())?;
-        w.select_prefix("embeddings.word_embeddings.weight", &["", config.family.prefix()])?;
+        let pretrained = Pretrained::open(&self.model, EncodePlan::default())
+            .with_context(|| format!("opening {}", self.model.display()))?;
+        let (config, tok) = (&pretrained.config, &pretrained.tokenizer);
+        let w = pretrained.encoder_weights(&Device::flex())?;
         let (n, dim) = (config.vocab_size, config.embedding_size);
         let matrix = w.read("embeddings.word_embeddings.weight", &[n, dim])?;
         let tokens: Vec<String> = (0..n as u32).map(|i| tok.id_to_token(i).unwrap_or_default()).collect();

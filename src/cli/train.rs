@@ -9,7 +9,7 @@ use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
 use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
-use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
+use bertkit::model::{BertClassifier, Pooling, Pretrained, TextClassifier};
 use bertkit::model::fast::FastClassifier;
 use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 use super::data_args::{DataArgs, show_samples};
 use super::evaluate::print_report;
 use super::train_bilstm::BiLstmArgs;
-use super::{ModelArgs, PreprocessArgs};
+use super::PreprocessArgs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ArchFlag {
@@ -336,10 +336,10 @@ impl TrainCmd {
         run: TrainRun<'_>,
     ) -> anyhow::Result<(Trained, History)> {
         let dir = self.model.clone().context("--arch bert needs --model DIR (a Hugging Face checkpoint folder)")?;
-        let model_args = ModelArgs { model: dir.clone() };
         let encode = self.pre.plan()?;
         let device = self.device.device()?;
-        let tok = self.pre.tokenizer(&model_args)?;
+        let pretrained = Pretrained::open(&dir, encode).with_context(|| format!("opening {}", dir.display()))?;
+        let tok = pretrained.tokenizer.clone();
         let t0 = Instant::now();
         let train_enc = tok.encode_all_pairs(train.0, train.1).context("tokenizing the training data")?;
         let val_enc = tok.encode_all_pairs(val.0, val.1).context("tokenizing the validation data")?;
@@ -353,16 +353,9 @@ impl TrainCmd {
             encode.seq_len
         );
 
-        let encoder = BertEncoder::from_dir(&dir, &device)
-            .with_context(|| format!("loading the encoder from {}", dir.display()))?;
+        let encoder =
+            pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
         let cfg = &encoder.config;
-        anyhow::ensure!(
-            encode.seq_len <= cfg.max_sequence_length(),
-            "--seq-len {} exceeds the {} positions this {} checkpoint has",
-            encode.seq_len,
-            cfg.max_sequence_length(),
-            cfg.family
-        );
         let family = cfg.family;
         let pooling = match (self.pooling, self.freeze_encoder) {
             (Some(p), _) => p,

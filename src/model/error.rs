@@ -22,6 +22,21 @@ pub enum LoadError {
     TensorShape { name: String, path: PathBuf, expected: Vec<usize>, found: Vec<usize> },
     #[error("tensor `{name}` in {path} has dtype {dtype}; bertkit reads F32, F16 and BF16")]
     TensorDtype { name: String, path: PathBuf, dtype: String },
+    #[error("cannot load the tokenizer of {dir}")]
+    Tokenizer {
+        dir: PathBuf,
+        #[source]
+        source: crate::tokenize::TokenizeError,
+    },
+    #[error(
+        "the tokenizer {tokenizer} produces ids up to {last}, but {config} has vocab_size = {vocab_size}: \
+         the checkpoint's embedding table has no row for the ids above; use the tokenizer the \
+         checkpoint was trained with",
+        last = ids - 1
+    )]
+    VocabTooLarge { tokenizer: PathBuf, ids: usize, vocab_size: usize, config: PathBuf },
+    #[error("sequence length {seq_len} is longer than the {max} tokens {config} allows ({why}); use --seq-len {max} or less")]
+    SeqLenTooLong { seq_len: usize, max: usize, why: String, config: PathBuf },
     #[error("unsupported model_type `{found}` in {path}; supported: {supported}")]
     UnsupportedModel { found: String, path: PathBuf, supported: String },
 }

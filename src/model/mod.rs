@@ -17,6 +17,7 @@ mod hf_config;
 mod layer;
 mod names;
 mod pooling;
+mod pretrained;
 mod text_classifier;
 
 pub use bilstm::{BiLstm, BiLstmClassifier, BiLstmSpec};
@@ -33,4 +34,5 @@ pub use head::{ClassifierHead, HeadSpec};
 pub use layer::BertLayer;
 pub use names::{EncoderNames, LayerNames};
 pub use pooling::{Pooling, PoolingError, mean_pool};
+pub use pretrained::{Pretrained, check_fit};
 pub use text_classifier::TextClassifier;

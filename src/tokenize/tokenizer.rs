@@ -143,6 +143,12 @@ impl TextTokenizer {
         self.inner.get_vocab_size(true)
     }
 
+    /// One past the largest id the tokenizer can produce (added tokens included): the rows an
+    /// embedding table needs. Not [`Self::vocab_size`], which counts entries and misses gaps.
+    pub fn id_count(&self) -> usize {
+        self.inner.get_vocab(true).values().max().map_or(0, |&m| m as usize + 1)
+    }
+
     pub fn id_to_token(&self, id: u32) -> Option<String> {
         self.inner.id_to_token(id)
     }
