@@ -105,7 +105,9 @@ fn export_tiny(root: &Path) -> std::path::PathBuf {
     common::tiny::write_tiny_bert(&base);
     let encoder = BertEncoder::from_dir(&base, &burn::tensor::Device::flex()).unwrap();
     let model = BertClassifier::new(encoder, Pooling::Mean, None, 1, 0.1, 7).unwrap();
-    let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], EncodePlan::default(), Pooling::Mean, model.head.spec);
+    // The tiny BERT has 64 positions.
+    let plan = EncodePlan { seq_len: 64, ..EncodePlan::default() };
+    let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], plan, Pooling::Mean, model.head.spec);
     let out = root.join("imdb");
     let tok = TextEncoder::Subword(TextTokenizer::from_dir(&base, meta.encode).unwrap());
     save_classifier(&out, &TextClassifier::Bert(model), &meta, &tok, |_| Ok(())).unwrap();

@@ -107,7 +107,8 @@ fn as_bertkit_model(family: &str, dir: &Path) -> PathBuf {
     let n = g["num_labels"].as_u64().unwrap() as usize;
     let head = HeadSpec::family_default(f, encoder.config.hidden_size, n, 0.1);
     let classes = (0..n).map(|i| format!("LABEL_{i}")).collect();
-    let meta = ModelMeta::new(classes, EncodePlan::default(), Pooling::family_default(f, encoder.pooler.is_some()), head);
+    let plan = EncodePlan { seq_len: encoder.config.max_sequence_length().min(128), ..EncodePlan::default() };
+    let meta = ModelMeta::new(classes, plan, Pooling::family_default(f, encoder.pooler.is_some()), head);
     std::fs::write(out.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
     out
 }

@@ -124,7 +124,7 @@ fn every_family_matches_transformers_logits() {
         let head = bertkit::model::HeadSpec::family_default(f, h, 3, 0.1);
         let pooling = bertkit::model::Pooling::family_default(f, encoder.pooler.is_some());
         let classes = (0..3).map(|i| format!("LABEL_{i}")).collect();
-        let meta = bertkit::artifact::ModelMeta::new(classes, EncodePlan::default(), pooling, head);
+        let meta = bertkit::artifact::ModelMeta::new(classes, fitting_plan(&encoder.config), pooling, head);
         std::fs::write(model_dir.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
         let bundle = ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
         let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
@@ -133,4 +133,10 @@ fn every_family_matches_transformers_logits() {
         assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
         ran(&format!("{family} fp32 hidden states and logits vs transformers"));
     }
+}
+
+/// The default plan, shortened to what the checkpoint's position table holds (the family
+/// fixtures have 64 positions; a bundle whose plan exceeds them is refused at load).
+fn fitting_plan(config: &bertkit::model::ModelConfig) -> EncodePlan {
+    EncodePlan { seq_len: config.max_sequence_length().min(128), ..EncodePlan::default() }
 }

@@ -44,7 +44,8 @@ fn setup() -> Setup {
     write_tiny_bert(&dir);
     let encoder = BertEncoder::from_dir(&dir, &Device::flex()).unwrap();
     let model = BertClassifier::new(encoder, Pooling::Pooler, None, 2, 0.0, 7).unwrap();
-    let tok = TextTokenizer::from_dir(&dir, EncodePlan::default()).unwrap();
+    // The tiny BERT has 64 positions.
+    let tok = TextTokenizer::from_dir(&dir, EncodePlan { seq_len: 64, ..EncodePlan::default() }).unwrap();
     let enc = TEXTS.iter().map(|t| tok.encode(t, None).unwrap()).collect();
     let labels = (0..TEXTS.len()).map(|i| Target::Class(i % 2)).collect();
     Setup { tmp, model, tok, enc, labels }
@@ -175,7 +176,7 @@ fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
         let moved = trained.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(moved > 1e-3, "{trainer}: training did not change the scores ({moved})");
         let TextClassifier::Bert(m) = &model else { unreachable!() };
-        let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], EncodePlan::default(), m.pooling, m.head.spec);
+        let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], s.tok.plan(), m.pooling, m.head.spec);
         let out = s.tmp.path().join(format!("{trainer}-export"));
         save_classifier(&out, &model, &meta, &TextEncoder::Subword(s.tok.clone()), |_| Ok(())).unwrap();
         let reloaded = ClassifierBundle::load(&out, &Device::flex()).unwrap();

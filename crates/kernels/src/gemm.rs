@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::level::{Isa, isa};
 use crate::quant::QuantB;
-use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, to_bf16_bits};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, pack_b_rows, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -33,7 +33,10 @@ pub enum Epilogue {
 }
 
 enum Packed {
+    /// `[n/NR][k][NR]` panels for our AVX-512 micro-kernel.
     F32(Vec<f32>),
+    /// Plain row-major `[k, n]`: what the `gemm` crate reads on the AVX2 and portable levels.
+    Rows(Vec<f32>),
     Bf16(Vec<u32>),
     Int8(QuantB),
 }
@@ -100,17 +103,21 @@ impl PackedB {
             let mut v = self.take_bf16();
             pack_b_bf16(b, self.depth, &mut v);
             self.data = Packed::Bf16(v);
-        } else {
+        } else if isa() >= Isa::Avx512 {
             let mut v = self.take_f32();
             pack_b_f32(b, &mut v);
             self.data = Packed::F32(v);
+        } else {
+            let mut v = self.take_f32();
+            pack_b_rows(b, &mut v);
+            self.data = Packed::Rows(v);
         }
     }
 
     /// Moves the current layout's allocation to its spare slot.
     fn stash(&mut self) {
         match std::mem::replace(&mut self.data, Packed::F32(Vec::new())) {
-            Packed::F32(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
+            Packed::F32(v) | Packed::Rows(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
             Packed::Bf16(v) if v.capacity() > self.spare_bf16.capacity() => self.spare_bf16 = v,
             _ => {}
         }
@@ -137,7 +144,7 @@ impl PackedB {
     /// The precision actually used.
     pub fn precision(&self) -> Precision {
         match self.data {
-            Packed::F32(_) => Precision::F32,
+            Packed::F32(_) | Packed::Rows(_) => Precision::F32,
             Packed::Bf16(_) => Precision::Bf16,
             Packed::Int8(_) => Precision::Int8,
         }
@@ -263,10 +270,8 @@ pub fn gemm_ex(
         });
         return;
     }
-    if let (Packed::F32(panels), Isa::Portable) = (&b.data, isa()) {
-        par_row_blocks(c, n, MR, |r0, c_rows| {
-            crate::portable::gemm_rows(a, panels, (k, n), (bias, epilogue), (r0, c_rows.len() / n), accumulate, c_rows);
-        });
+    if let Packed::Rows(rows) = &b.data {
+        crate::gemm_crate::gemm(a, rows, (k, n), (bias, epilogue), accumulate, c);
         return;
     }
     par_row_blocks(c, n, MR, |r0, c_rows| gemm_rows((a, a_bits), b, bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows));
@@ -309,7 +314,7 @@ fn gemm_rows(
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
-                Packed::Int8(_) => unreachable!("int8 GEMMs are dispatched in gemm_ex"),
+                Packed::Int8(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);
@@ -331,7 +336,7 @@ fn gemm_rows(
                             let a_blk = &a_bf16[s * kcp * MR..(s + 1) * kcp * MR];
                             kernel_bf16(kcp, a_blk, b_blk, tile);
                         }
-                        Packed::Int8(_) => unreachable!("int8 GEMMs are dispatched in gemm_ex"),
+                        Packed::Int8(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
                     }
                 }
             }
@@ -370,34 +375,9 @@ fn kernel_f32(kc: usize, a: &[f32], b: &[f32], t: TileArgs<'_>) {
         unsafe { crate::x86::kernel_f32(kc, a.as_ptr(), b.as_ptr(), &tile) };
         return;
     }
-    #[cfg(target_arch = "x86_64")]
-    if isa() == Isa::Avx2 {
-        let mut acc = [0.0f32; MR * NR];
-        // SAFETY: AVX2 and FMA were detected; the assert above bounds A and B.
-        unsafe { crate::avx2::kernel_f32(kc, a.as_ptr(), b.as_ptr(), &mut acc) };
-        finish_tile(&acc, t);
-        return;
-    }
-    portable(kc, |kk, r| a[kk * MR + r], |kk, j| b[kk * NR + j], t);
+    // Packed into panels only on AVX-512 levels (PackedB::repack); the others use the gemm crate.
+    unreachable!("fp32 panels on a CPU without AVX-512");
 }
-
-crate::dispatch!(finish_tile(acc: &[f32; MR * NR], t: TileArgs<'_>) {
-    // The AVX2 kernel's epilogue: accumulate into C, then bias and GELU on the last k-block.
-    let TileArgs { c, ldc, rows, cols, first, last, bias, epi } = t;
-    for r in 0..rows {
-        let out = &mut c[r * ldc..r * ldc + cols];
-        for (j, o) in out.iter_mut().enumerate() {
-            let mut x = acc[r * NR + j] + if first { 0.0 } else { *o };
-            if last {
-                x += bias.map_or(0.0, |bb| bb[j]);
-                if epi == Epilogue::Gelu {
-                    x = gelu_scalar(x);
-                }
-            }
-            *o = x;
-        }
-    }
-});
 
 fn kernel_bf16(kcp: usize, a: &[u32], b: &[u32], t: TileArgs<'_>) {
     t.check();
@@ -424,25 +404,6 @@ fn x86_tile(t: TileArgs<'_>) -> crate::x86::Tile {
         last: t.last,
         bias: t.bias.map_or(std::ptr::null(), <[f32]>::as_ptr),
         epilogue: t.epi,
-    }
-}
-
-/// The same tile computation in plain Rust.
-fn portable(kc: usize, a: impl Fn(usize, usize) -> f32, b: impl Fn(usize, usize) -> f32, t: TileArgs<'_>) {
-    for r in 0..t.rows {
-        for j in 0..t.cols {
-            let mut acc = if t.first { 0.0 } else { t.c[r * t.ldc + j] };
-            for kk in 0..kc {
-                acc += a(kk, r) * b(kk, j);
-            }
-            if t.last {
-                acc += t.bias.map_or(0.0, |bb| bb[j]);
-                if t.epi == Epilogue::Gelu {
-                    acc = gelu_scalar(acc);
-                }
-            }
-            t.c[r * t.ldc + j] = acc;
-        }
     }
 }
 
@@ -544,6 +505,41 @@ mod tests {
             eprintln!("skipped: {}: level {} has no bf16 GEMM (bf16 requests run in fp32)", crate::level::test_name(), isa().name());
         }
         isa().bf16()
+    }
+
+    /// Every level's fp32 path (AVX-512 panels with the fused epilogue; the gemm crate plus our
+    /// row epilogue on AVX2 and portable) against a naive product with bias and exact GELU.
+    #[test]
+    fn fp32_bias_and_gelu_epilogue_match_a_naive_product() {
+        for &(m, k, n) in &[(1, 1, 1), (3, 5, 49), (37, 130, 61), (129, 384, 100)] {
+            let (a, b, bias) = (data(m * k, 3), data(k * n, 4), data(n, 5));
+            let packed = PackedB::new(&b, k, n, Precision::F32);
+            for epi in [Epilogue::None, Epilogue::Gelu] {
+                let mut c = vec![f32::NAN; m * n];
+                gemm(&a, m, &packed, Some(&bias), epi, &mut c);
+                let want = naive(&a, &b, m, k, n);
+                for (i, (x, w)) in c.iter().zip(&want).enumerate() {
+                    let w = w + bias[i % n];
+                    let w = if epi == Epilogue::Gelu { 0.5 * w * (1.0 + erf64(f64::from(w) / std::f64::consts::SQRT_2) as f32) } else { w };
+                    assert!((x - w).abs() <= 1e-4 * (1.0 + w.abs()) * (k as f32).sqrt(), "{epi:?} {m}x{k}x{n} [{i}]: {x} vs {w}");
+                }
+            }
+        }
+        eprintln!("ran: {}: fp32 GEMM with bias and GELU at level {}", crate::level::test_name(), isa().name());
+    }
+
+    /// erf by its Maclaurin series (|x| < 3) or the asymptotic tail: an independent reference
+    /// for the GELU epilogue, not the approximation the kernels use.
+    fn erf64(x: f64) -> f64 {
+        if x.abs() >= 3.0 {
+            return x.signum() * (1.0 - (-x * x).exp() / (x.abs() * std::f64::consts::PI.sqrt()));
+        }
+        let (mut term, mut sum) = (x, x);
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            sum += term / (2 * n + 1) as f64;
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
     }
 
     #[test]

@@ -47,7 +47,6 @@ pub mod amx;
 #[cfg(target_arch = "x86_64")]
 mod attention_amx;
 pub mod attention_train;
-mod avx2;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;
@@ -55,7 +54,7 @@ pub mod grad;
 pub mod level;
 pub mod ops;
 mod pack;
-mod portable;
+mod gemm_crate;
 mod quant;
 mod x86;
 

@@ -82,6 +82,25 @@ pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
     });
 }
 
+/// `b` (any `[k, n]` view) → row-major `[k, n]` in `out` (the AVX2 and portable levels' layout).
+pub fn pack_b_rows(b: Mat<'_>, out: &mut Vec<f32>) {
+    let (k, n) = (b.rows, b.cols);
+    out.clear();
+    out.resize(k * n, 0.0);
+    if b.cs == 1 {
+        for (kk, dst) in out.chunks_exact_mut(n.max(1)).enumerate().take(k) {
+            dst.copy_from_slice(&b.data[kk * b.rs..kk * b.rs + n]);
+        }
+    } else {
+        // A transposed view: walk the stored rows (the view's columns) contiguously.
+        for j in 0..n {
+            for kk in 0..k {
+                out[kk * n + j] = b.at(kk, j);
+            }
+        }
+    }
+}
+
 /// `b` `[k, n]` → bf16 pair panels `[n/NR][depth][NR]` (zero-padded; `depth ≥ k/2`) in `out`,
 /// one panel per task.
 pub fn pack_b_bf16(b: Mat<'_>, depth: usize, out: &mut Vec<u32>) {
