@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::level::{Isa, isa};
 use crate::quant::QuantB;
-use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, pack_b_rows, to_bf16_bits};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, pack_b_rows, pack_b_slivers, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -35,7 +35,9 @@ pub enum Epilogue {
 enum Packed {
     /// `[n/NR][k][NR]` panels for our AVX-512 micro-kernel.
     F32(Vec<f32>),
-    /// Plain row-major `[k, n]`: what the `gemm` crate reads on the AVX2 and portable levels.
+    /// `[n/16][k][16]` slivers for the `gemm` crate's FMA micro-kernels (the AVX2 level).
+    Slivers(Vec<f32>),
+    /// Plain row-major `[k, n]` for `gemm::gemm` (the portable level).
     Rows(Vec<f32>),
     Bf16(Vec<u32>),
     Int8(QuantB),
@@ -107,6 +109,10 @@ impl PackedB {
             let mut v = self.take_f32();
             pack_b_f32(b, &mut v);
             self.data = Packed::F32(v);
+        } else if isa() == Isa::Avx2 {
+            let mut v = self.take_f32();
+            pack_b_slivers(b, crate::gemm_crate::SLIVER, &mut v);
+            self.data = Packed::Slivers(v);
         } else {
             let mut v = self.take_f32();
             pack_b_rows(b, &mut v);
@@ -117,7 +123,7 @@ impl PackedB {
     /// Moves the current layout's allocation to its spare slot.
     fn stash(&mut self) {
         match std::mem::replace(&mut self.data, Packed::F32(Vec::new())) {
-            Packed::F32(v) | Packed::Rows(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
+            Packed::F32(v) | Packed::Slivers(v) | Packed::Rows(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
             Packed::Bf16(v) if v.capacity() > self.spare_bf16.capacity() => self.spare_bf16 = v,
             _ => {}
         }
@@ -144,7 +150,7 @@ impl PackedB {
     /// The precision actually used.
     pub fn precision(&self) -> Precision {
         match self.data {
-            Packed::F32(_) | Packed::Rows(_) => Precision::F32,
+            Packed::F32(_) | Packed::Slivers(_) | Packed::Rows(_) => Precision::F32,
             Packed::Bf16(_) => Precision::Bf16,
             Packed::Int8(_) => Precision::Int8,
         }
@@ -274,12 +280,17 @@ pub fn gemm_ex(
         crate::gemm_crate::gemm(a, rows, (k, n), (bias, epilogue), accumulate, c);
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if let Packed::Slivers(slivers) = &b.data {
+        crate::gemm_crate::gemm_slivers(a, slivers, (k, n), (bias, epilogue), accumulate, c);
+        return;
+    }
     par_row_blocks(c, n, MR, |r0, c_rows| gemm_rows((a, a_bits), b, bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows));
 }
 
 /// Splits the `[m, n]` output `out` into one row range per thread, each a multiple of `unit` rows
 /// (the kernel's row block), and runs `f(first_row, rows_of_out)` on each in parallel.
-fn par_row_blocks<T: Send>(out: &mut [T], n: usize, unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+pub(crate) fn par_row_blocks<T: Send>(out: &mut [T], n: usize, unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     if n == 0 || out.is_empty() {
         return;
     }
@@ -314,7 +325,7 @@ fn gemm_rows(
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
-                Packed::Int8(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
+                Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);
@@ -336,7 +347,7 @@ fn gemm_rows(
                             let a_blk = &a_bf16[s * kcp * MR..(s + 1) * kcp * MR];
                             kernel_bf16(kcp, a_blk, b_blk, tile);
                         }
-                        Packed::Int8(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
+                        Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
                     }
                 }
             }

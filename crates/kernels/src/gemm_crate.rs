@@ -1,26 +1,119 @@
 //! The fp32 GEMM of the AVX2 and portable levels, on the `gemm` crate (what burn's CPU backend
-//! and candle use), then our bias and GELU epilogue.
+//! and candle use), with our bias and GELU epilogue.
 //!
-//! Measured on the same CPU (Intel Xeon Sapphire Rapids, 2 threads, capped at AVX2): the crate's
-//! AVX2+FMA kernels reach 121–160 GFLOP/s on the encoder's shapes where our 4 × 24 AVX2
-//! micro-kernel reached 102–115, and on CPUs without AVX2 (ARM: NEON) the crate is the only
-//! vector code we have. So these levels keep B as a plain row-major `[k, n]` matrix (the crate
-//! packs what it needs itself) and call the crate once per GEMM with its own threading. Hand
-//! written here is what the crate lacks: the fused bias + GELU, applied row block by row block.
+//! Measured on one CPU (Intel Xeon Sapphire Rapids, 2 threads, capped at AVX2): the crate's
+//! AVX2+FMA micro-kernels reach 172–195 GFLOP/s on the encoder's shapes where our own 4 × 24 AVX2
+//! kernel reached 102–120; on CPUs without AVX2 (ARM: NEON) the crate is the only vector code we
+//! have. Two ways in:
 //!
-//! The AVX2 level calls the crate's FMA kernels explicitly (`gemm_common::gemm_basic_generic`
-//! with the `V3` instruction set and `gemm_f32`'s FMA micro-kernels) rather than `gemm::gemm`,
-//! whose own dispatch would take AVX-512 on a bigger CPU and so make `BERTKIT_CPU=avx2` measure
-//! and test something else than what an AVX2 CPU runs.
+//! - **AVX2** ([`gemm_slivers`]): our driver around the crate's FMA micro-kernels
+//!   (`gemm_f32::microkernel::fma`, called by name so that `BERTKIT_CPU=avx2` runs what an AVX2 CPU
+//!   runs; the crate's own dispatch would take AVX-512 on a bigger CPU). The product is posed as
+//!   Cᵀ = Wᵀ·Aᵀ, the crate's preferred orientation for a row-major C, and the weights are packed
+//!   once, at load, into the 16-wide slivers the kernels read. The crate's full driver packs them
+//!   again on every call: 20 % of a batch-1 forward went to that copy (batch-1 31 → 25 ms; batch
+//!   32 inference the same; fine-tuning 3 % slower, from repacking each step's transposed views). Rows of C are split over
+//!   the threads, and each block of rows gets its bias and GELU while still in cache.
+//! - **portable** ([`gemm`]): `gemm::gemm` on a row-major B, then the epilogue.
 
 use rayon::prelude::*;
 
-use crate::gemm::{Epilogue, gelu_scalar};
-use crate::level::{Isa, isa};
+use crate::gemm::{Epilogue, gelu_scalar, par_row_blocks};
 use crate::pack::Mat;
 
+/// Output features per packed sliver: the FMA micro-kernels' 16 rows (two 8-lane vectors).
+pub(crate) const SLIVER: usize = 16;
+/// Tokens (rows of A) per micro-kernel call: its 6 broadcast columns.
+#[cfg(target_arch = "x86_64")]
+const TOKENS: usize = 6;
+/// Depth per micro-kernel call: a sliver block (512 × 16 floats, 32 KiB) is reused from L1 by
+/// every group of rows. 512/48 against 256/96 and 384/96, on Sapphire Rapids: 172–182 GFLOP/s
+/// against 143–174 on the encoder's GEMMs, fine-tuning 13.1 against 12.4–12.9 examples/s.
+#[cfg(target_arch = "x86_64")]
+const KC: usize = 512;
+/// Rows of A per block: their `KC` slice (96 KiB) stays in L2 across all slivers.
+#[cfg(target_arch = "x86_64")]
+const ROWS: usize = 48;
+
+/// `c` (`[m, n]`) = `a` · B + `bias`, then `epilogue` (added to `c` when `accumulate`), with B
+/// packed by `pack_b_slivers(_, SLIVER, _)`. AVX2 and FMA only (the caller checks the level).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn gemm_slivers(
+    a: Mat<'_>,
+    slivers: &[f32],
+    (k, n): (usize, usize),
+    (bias, epilogue): (Option<&[f32]>, Epilogue),
+    accumulate: bool,
+    c: &mut [f32],
+) {
+    let m = a.rows;
+    assert!(a.cols == k && c.len() == m * n && slivers.len() >= n.div_ceil(SLIVER) * k * SLIVER, "shapes");
+    assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");
+    assert_eq!(crate::level::isa(), crate::level::Isa::Avx2, "the FMA micro-kernels run on the AVX2 level");
+    // The micro-kernels read each row of A along k: a transposed view (the weight gradients'
+    // Xᵀ) is copied row-major first.
+    let mut copy = Vec::new();
+    let a = if a.cs == 1 {
+        a
+    } else {
+        crate::pack::to_row_major(a, &mut copy);
+        Mat::rows(&copy, m, k)
+    };
+    assert!((m - 1) * a.rs + k <= a.data.len(), "A view out of bounds");
+    par_row_blocks(c, n, TOKENS, |r0, c_rows| {
+        let rows = c_rows.len() / n;
+        for t0 in (0..rows).step_by(ROWS) {
+            let tb = ROWS.min(rows - t0);
+            for k0 in (0..k).step_by(KC) {
+                let kc = KC.min(k - k0);
+                // 0: overwrite C; 1: add to it.
+                let status = u8::from(k0 > 0 || accumulate);
+                for s in 0..n.div_ceil(SLIVER) {
+                    let (f0, mf) = (s * SLIVER, SLIVER.min(n - s * SLIVER));
+                    let lhs = &slivers[s * k * SLIVER + k0 * SLIVER..][..kc * SLIVER];
+                    for g in (0..tb).step_by(TOKENS) {
+                        let nt = TOKENS.min(tb - g);
+                        let row = t0 + g;
+                        let dst = &mut c_rows[row * n + f0..(row + nt - 1) * n + f0 + mf];
+                        let rhs = &a.data[(r0 + row) * a.rs + k0..(r0 + row + nt - 1) * a.rs + k0 + kc];
+                        // SAFETY: the level is AVX2 (asserted), whose detection checked AVX2 and
+                        // FMA, all the kernel enables. It reads mf ≤ 16 features × kc of `lhs`
+                        // (stride 16, inside the slice), kc × nt tokens of `rhs` (token j at
+                        // j·rs, inside the slice), and writes mf × nt of `dst` (token j at j·n,
+                        // inside the slice): the slices bound every access; `dst` is a `&mut`
+                        // distinct from both reads.
+                        unsafe {
+                            gemm_f32::microkernel::fma::f32::UKR[mf.div_ceil(8) - 1][nt - 1](
+                                mf,
+                                nt,
+                                kc,
+                                dst.as_mut_ptr(),
+                                lhs.as_ptr(),
+                                rhs.as_ptr(),
+                                n as isize,
+                                1,
+                                SLIVER as isize,
+                                1,
+                                a.rs as isize,
+                                1.0,
+                                1.0,
+                                status,
+                                false,
+                                false,
+                                false,
+                                std::ptr::null(),
+                            );
+                        }
+                    }
+                }
+            }
+            bias_gelu_rows(&mut c_rows[t0 * n..(t0 + tb) * n], n, bias, epilogue);
+        }
+    });
+}
+
 /// `c` (`[m, n]`) = `a` · `b` (row-major `[k, n]`) + `bias`, then `epilogue`; added to `c`'s
-/// values when `accumulate`.
+/// values when `accumulate`. The portable level.
 pub(crate) fn gemm(
     a: Mat<'_>,
     b: &[f32],
@@ -33,52 +126,11 @@ pub(crate) fn gemm(
     assert!(a.cols == k && b.len() >= k * n && c.len() == m * n, "shapes: A {m} × {}, B {k} × {n}, C {}", a.cols, c.len());
     assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");
     assert!((m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "A view out of bounds");
-    let threads = gemm::Parallelism::Rayon(rayon::current_num_threads().max(1));
-    // SAFETY: every address the calls form is in bounds and nothing aliases. C: (i, j) at
+    // SAFETY: every address the call forms is in bounds and nothing aliases. C: (i, j) at
     // c[i·n + j], i < m, j < n, inside c (len m·n, asserted). A: (i, kk) at a.data[i·rs + kk·cs]
     // with i < m, kk < k, at most the last index asserted above. B: (kk, j) at b[kk·n + j]
-    // < k·n ≤ b.len(). The transposed call reads the same elements through swapped strides.
-    // C is a distinct `&mut`; A and B are shared reads.
+    // < k·n ≤ b.len(). C is a distinct `&mut`; A and B are shared reads.
     unsafe {
-        #[cfg(target_arch = "x86_64")]
-        if isa() == Isa::Avx2 {
-            use gemm_common::simd::V3;
-            use gemm_f32::microkernel::fma::f32 as fma;
-            // `level` detected AVX2 and FMA (and F16C, which V3 also names: checked by try_new).
-            if let Some(simd) = V3::try_new() {
-                // Posed as Cᵀ = Bᵀ·Aᵀ, as `gemm::gemm` itself does for a row-major C: its kernels
-                // write column-major blocks, and this way they stream the weights in place
-                // (183–196 GFLOP/s on the encoder's shapes against 141–173 posed directly; at
-                // 124 rows, batch-1's size, 154–168 against 110–123).
-                gemm_common::gemm::gemm_basic_generic::<V3, f32, 8, { fma::MR_DIV_N * 8 }, { fma::NR }, { fma::MR_DIV_N }, { fma::H_M }, { fma::H_N }>(
-                    simd,
-                    n,
-                    m,
-                    k,
-                    c.as_mut_ptr(),
-                    n as isize,
-                    1,
-                    accumulate,
-                    b.as_ptr(),
-                    n as isize,
-                    1,
-                    a.data.as_ptr(),
-                    a.rs as isize,
-                    a.cs as isize,
-                    1.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    |x, y, z| x * y + z,
-                    &fma::UKR,
-                    &fma::H_UKR,
-                    false,
-                    threads,
-                );
-                return epilogue_rows(c, n, bias, epilogue);
-            }
-        }
         gemm::gemm(
             m,
             n,
@@ -98,19 +150,13 @@ pub(crate) fn gemm(
             false,
             false,
             false,
-            threads,
+            gemm::Parallelism::Rayon(rayon::current_num_threads().max(1)),
         );
     }
-    epilogue_rows(c, n, bias, epilogue);
-}
-
-/// Bias and GELU over `c`'s rows, a block of rows per task.
-fn epilogue_rows(c: &mut [f32], n: usize, bias: Option<&[f32]>, epilogue: Epilogue) {
-    if bias.is_none() && epilogue == Epilogue::None {
-        return;
+    if bias.is_some() || epilogue == Epilogue::Gelu {
+        let block = (16384 / n).max(1) * n;
+        c.par_chunks_mut(block).for_each(|rows| bias_gelu_rows(rows, n, bias, epilogue));
     }
-    let block = (16384 / n.max(1)).max(1) * n;
-    c.par_chunks_mut(block).for_each(|rows| bias_gelu_rows(rows, n, bias, epilogue));
 }
 
 crate::dispatch!(bias_gelu_rows(c: &mut [f32], n: usize, bias: Option<&[f32]>, epilogue: Epilogue) {

@@ -51,10 +51,38 @@ impl<'a> Mat<'a> {
 /// of a `n`-column B with `depth` rows per panel, zeroed, and fills each panel in parallel:
 /// `fill(p, cols, panel)` for panel `p` with `cols` real columns.
 fn fill_panels<T: Copy + Default + Send>(n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
-    let panels = n.div_ceil(NR);
+    fill_panels_of(NR, n, depth, out, fill);
+}
+
+/// [`fill_panels`] for panels `width` columns wide.
+fn fill_panels_of<T: Copy + Default + Send>(width: usize, n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
+    let panels = n.div_ceil(width);
     out.clear();
-    out.resize(panels * depth * NR, T::default());
-    out.par_chunks_mut((depth * NR).max(1)).enumerate().for_each(|(p, panel)| fill(p, NR.min(n - p * NR), panel));
+    out.resize(panels * depth * width, T::default());
+    out.par_chunks_mut((depth * width).max(1)).enumerate().for_each(|(p, panel)| fill(p, width.min(n - p * width), panel));
+}
+
+/// `b` `[k, n]` → slivers `[n/width][k][width]` (zero-padded columns): the packed left operand
+/// of the `gemm` crate's micro-kernels, which the AVX2 level hands our weights as (see
+/// `gemm_crate.rs`).
+pub fn pack_b_slivers(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
+    let k = b.rows;
+    fill_panels_of(width, b.cols, k, out, |p, cols, panel| {
+        if b.cs == 1 {
+            for kk in 0..k {
+                let src = &b.data[kk * b.rs + p * width..][..cols];
+                panel[kk * width..kk * width + cols].copy_from_slice(src);
+            }
+        } else {
+            // A transposed view: each of its columns is a contiguous stored row.
+            for j in 0..cols {
+                let col = p * width + j;
+                for kk in 0..k {
+                    panel[kk * width + j] = b.at(kk, col);
+                }
+            }
+        }
+    });
 }
 
 /// One `vdpbf16ps` operand: the bf16s of `k` (low half) and `k + 1` (high half).
@@ -99,6 +127,24 @@ pub fn pack_b_rows(b: Mat<'_>, out: &mut Vec<f32>) {
             }
         }
     }
+}
+
+/// `a` (any `[m, k]` view) → row-major `[m, k]` in `out`, in parallel blocks of rows; a
+/// transposed view is read 32 rows at a time so that each read is a contiguous run.
+pub fn to_row_major(a: Mat<'_>, out: &mut Vec<f32>) {
+    let (m, k) = (a.rows, a.cols);
+    out.clear();
+    out.resize(m * k, 0.0);
+    const BLOCK: usize = 32;
+    out.par_chunks_mut((BLOCK * k).max(1)).enumerate().for_each(|(blk, rows)| {
+        let i0 = blk * BLOCK;
+        let n = rows.len() / k.max(1);
+        for kk in 0..k {
+            for ii in 0..n {
+                rows[ii * k + kk] = a.at(i0 + ii, kk);
+            }
+        }
+    });
 }
 
 /// `b` `[k, n]` → bf16 pair panels `[n/NR][depth][NR]` (zero-padded; `depth ≥ k/2`) in `out`,
