@@ -100,6 +100,23 @@ pub fn amx_int8() -> bool {
     *AMX_INT8.get_or_init(|| isa() == Isa::Amx && crate::amx::int8_usable())
 }
 
+/// Whether int8 GEMMs without tiles run on AVX512-VNNI (`vpdpbusd`): an AVX-512 level and the
+/// CPU's VNNI (Intel Cascade Lake and later, AMD Zen 4 and later). `BERTKIT_CPU=avx2` or below
+/// turns it off with the rest of AVX-512.
+pub fn vnni() -> bool {
+    static VNNI: OnceLock<bool> = OnceLock::new();
+    *VNNI.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            isa() >= Isa::Avx512 && !amx_int8() && is_x86_feature_detected!("avx512vnni")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
 /// Whether bf16 GEMM operands beat fp32 on this CPU, from measurements (docs/benchmarks.md):
 /// on AMX tiles bf16 GEMMs ran 2.5–3.5x fp32 (Sapphire Rapids, 2026-12-01); with AVX512-BF16
 /// alone, AMD Zen 5 fine-tuned 1.44–1.85x faster in bf16, while Intel Sapphire Rapids ran

@@ -2,8 +2,8 @@
 //! Runtime's `quantize_dynamic` with per-channel weights), activations quantized per row at run
 //! time (asymmetric uint8: a scale and a zero point per row, from the row's min and max), int32
 //! sums, then C = s_row · s_col · (Σ a_u8·w_s8 − zp_row · Σ_k w_s8) + bias (→ GELU) in fp32.
-//! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else in plain loops
-//! the compiler vectorises.
+//! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else with AVX512-VNNI
+//! (`vpdpbusd`, x86.rs), else in plain loops the compiler vectorises.
 
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, NR};
@@ -217,6 +217,17 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
         return;
     }
     let _ = tiles;
+    #[cfg(target_arch = "x86_64")]
+    if crate::level::vnni() {
+        let depth = b.depth.min(lda / QUAD);
+        let rows = qa.scale.len();
+        assert!(qa.bytes.len() >= rows * lda && acc.len() >= rows * ACC_LD && b.data.len() >= (p + 1) * b.depth * NR);
+        // SAFETY: VNNI is usable (`level::vnni` checked AVX-512F and AVX512-VNNI); the assert
+        // bounds A (rows·lda bytes, lda ≥ 4·depth), the panel (depth·NR from p·b.depth·NR) and
+        // acc (rows·ACC_LD, ACC_LD ≥ NR).
+        unsafe { crate::x86::dot_quads_vnni(depth, (qa.bytes.as_ptr(), lda), rows, b.data[p * b.depth * NR..].as_ptr(), (acc.as_mut_ptr(), ACC_LD)) };
+        return;
+    }
     dot_rows_serial(qa, b, lda, (p, cols), acc);
 }
 
@@ -252,8 +263,8 @@ mod tests {
     #[test]
     fn int8_gemm_equals_the_product_of_the_quantized_operands() {
         use crate::gemm::{PackedB, Precision, gemm, gelu_scalar};
-        // On AMX-INT8 CPUs the tiles, elsewhere the plain loops (the test script runs every
-        // level); ragged m, k and n, a bias and the GELU epilogue.
+        // On AMX-INT8 CPUs the tiles, with AVX512-VNNI `vpdpbusd`, elsewhere the plain loops
+        // (the test script runs every level); ragged m, k and n, a bias and the GELU epilogue.
         let data = |len: usize, seed: usize| (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 3) as f32)).collect::<Vec<f32>>();
         // Regression: 5×65×50 (three column tiles in a panel) made the last tile pair's store run
         // past the products buffer.
@@ -283,6 +294,8 @@ mod tests {
             // term and a std of ~0.12 at k = 65; this bound catches a wrong scale, not noise.
             assert!(worst < 0.1 * (k as f32).sqrt(), "{m}x{k}x{n}: int8 differs from fp32 by {worst}");
         }
+        let path = if crate::level::amx_int8() { "AMX-INT8 tiles" } else if crate::level::vnni() { "AVX512-VNNI" } else { "plain loops" };
+        eprintln!("ran: {}: int8 GEMM on {path} at level {}", crate::level::test_name(), crate::level::isa().name());
     }
 
     #[test]

@@ -386,4 +386,57 @@ mod imp {
             }
         }
     }
+
+    /// The int32 products of `rows` quantized rows of A (uint8, `lda` bytes each) with one int8
+    /// quad panel (`depth` quad-rows of NR = 48 columns) into `acc` (`rows` rows of `acc_ld`):
+    /// `vpdpbusd` (AVX512-VNNI) multiplies four uint8 of A by four int8 of B and adds them to an
+    /// int32 lane, which is the quad layout `QuantB` packs. Exact (no saturation), like the plain
+    /// loops of `quant::dot_rows_serial` it replaces on CPUs with VNNI and no AMX.
+    ///
+    /// # Safety
+    /// AVX-512F and AVX512-VNNI are available; `a` has `rows·lda` readable bytes with
+    /// `lda ≥ 4·depth`; `panel` has `depth·NR` readable u32s; `acc` has `rows·acc_ld` writable
+    /// i32s with `acc_ld ≥ NR`.
+    #[target_feature(enable = "avx512f,avx512vnni")]
+    pub unsafe fn dot_quads_vnni(depth: usize, (a, lda): (*const u8, usize), rows: usize, panel: *const u32, (acc, acc_ld): (*mut i32, usize)) {
+        // SAFETY (all blocks): per the contract, rows r < `rows` read `a[r·lda + 4·q .. +4]`
+        // for q < depth (inside r·lda + lda), `panel[q·NR + 16·v .. +16]` for v < 3 (inside
+        // depth·NR), and store `acc[r·acc_ld + 16·v .. +16]` (inside rows·acc_ld, acc_ld ≥ 48).
+        let mut r = 0;
+        while r + 8 <= rows {
+            unsafe { block::<8>(depth, a.add(r * lda), lda, panel, acc.add(r * acc_ld), acc_ld) };
+            r += 8;
+        }
+        while r < rows {
+            unsafe { block::<1>(depth, a.add(r * lda), lda, panel, acc.add(r * acc_ld), acc_ld) };
+            r += 1;
+        }
+    }
+
+    /// `R` rows × 48 columns: 3·R zmm accumulators (24 for R = 8), three B vectors, one
+    /// broadcast quad of A.
+    #[inline(always)]
+    unsafe fn block<const R: usize>(depth: usize, a: *const u8, lda: usize, panel: *const u32, acc: *mut i32, acc_ld: usize) {
+        const V: usize = NR / 16;
+        // SAFETY: the caller's bounds (dot_quads_vnni) cover every access; AVX-512F/VNNI are
+        // enabled by the caller's target features.
+        unsafe {
+            let mut sum = [[_mm512_setzero_si512(); V]; R];
+            for q in 0..depth {
+                let bp = panel.add(q * NR) as *const __m512i;
+                let b = [_mm512_loadu_si512(bp), _mm512_loadu_si512(bp.add(1)), _mm512_loadu_si512(bp.add(2))];
+                for (r, row) in sum.iter_mut().enumerate() {
+                    let quad = _mm512_set1_epi32((a.add(r * lda + 4 * q) as *const i32).read_unaligned());
+                    for (s, bv) in row.iter_mut().zip(&b) {
+                        *s = _mm512_dpbusd_epi32(*s, quad, *bv);
+                    }
+                }
+            }
+            for (r, row) in sum.iter().enumerate() {
+                for (v, s) in row.iter().enumerate() {
+                    _mm512_storeu_si512(acc.add(r * acc_ld + 16 * v) as *mut __m512i, *s);
+                }
+            }
+        }
+    }
 }
