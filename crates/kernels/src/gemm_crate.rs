@@ -55,16 +55,9 @@ pub(crate) fn gemm_slivers(
     assert!(a.cols == k && c.len() == m * n && slivers.len() >= n.div_ceil(SLIVER) * k * SLIVER, "shapes");
     assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");
     assert_eq!(crate::level::isa(), crate::level::Isa::Avx2, "the FMA micro-kernels run on the AVX2 level");
-    // The micro-kernels read each row of A along k: a transposed view (the weight gradients'
-    // Xᵀ) is copied row-major first.
-    let mut copy = Vec::new();
-    let a = if a.cs == 1 {
-        a
-    } else {
-        crate::pack::to_row_major(a, &mut copy);
-        Mat::rows(&copy, m, k)
-    };
-    assert!((m - 1) * a.rs + k <= a.data.len(), "A view out of bounds");
+    // A is read in place through its strides, row-major or transposed (the weight gradients'
+    // Xᵀ, whose k steps are then rows of X: each step still reads contiguous tokens).
+    assert!((m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "A view out of bounds");
     par_row_blocks(c, n, TOKENS, |r0, c_rows| {
         let rows = c_rows.len() / n;
         for t0 in (0..rows).step_by(ROWS) {
@@ -80,13 +73,14 @@ pub(crate) fn gemm_slivers(
                         let nt = TOKENS.min(tb - g);
                         let row = t0 + g;
                         let dst = &mut c_rows[row * n + f0..(row + nt - 1) * n + f0 + mf];
-                        let rhs = &a.data[(r0 + row) * a.rs + k0..(r0 + row + nt - 1) * a.rs + k0 + kc];
+                        let first = (r0 + row) * a.rs + k0 * a.cs;
+                        let rhs = &a.data[first..=(r0 + row + nt - 1) * a.rs + (k0 + kc - 1) * a.cs];
                         // SAFETY: the level is AVX2 (asserted), whose detection checked AVX2 and
                         // FMA, all the kernel enables. It reads mf ≤ 16 features × kc of `lhs`
-                        // (stride 16, inside the slice), kc × nt tokens of `rhs` (token j at
-                        // j·rs, inside the slice), and writes mf × nt of `dst` (token j at j·n,
-                        // inside the slice): the slices bound every access; `dst` is a `&mut`
-                        // distinct from both reads.
+                        // (stride 16, inside the slice), kc × nt elements of `rhs` (token j, step
+                        // kk at j·rs + kk·cs, at most the slice's last element), and writes
+                        // mf × nt of `dst` (token j at j·n, inside the slice): the slices bound
+                        // every access; `dst` is a `&mut` distinct from both reads.
                         unsafe {
                             gemm_f32::microkernel::fma::f32::UKR[mf.div_ceil(8) - 1][nt - 1](
                                 mf,
@@ -98,7 +92,7 @@ pub(crate) fn gemm_slivers(
                                 n as isize,
                                 1,
                                 SLIVER as isize,
-                                1,
+                                a.cs as isize,
                                 a.rs as isize,
                                 1.0,
                                 1.0,

@@ -129,24 +129,6 @@ pub fn pack_b_rows(b: Mat<'_>, out: &mut Vec<f32>) {
     }
 }
 
-/// `a` (any `[m, k]` view) → row-major `[m, k]` in `out`, in parallel blocks of rows; a
-/// transposed view is read 32 rows at a time so that each read is a contiguous run.
-pub fn to_row_major(a: Mat<'_>, out: &mut Vec<f32>) {
-    let (m, k) = (a.rows, a.cols);
-    out.clear();
-    out.resize(m * k, 0.0);
-    const BLOCK: usize = 32;
-    out.par_chunks_mut((BLOCK * k).max(1)).enumerate().for_each(|(blk, rows)| {
-        let i0 = blk * BLOCK;
-        let n = rows.len() / k.max(1);
-        for kk in 0..k {
-            for ii in 0..n {
-                rows[ii * k + kk] = a.at(i0 + ii, kk);
-            }
-        }
-    });
-}
-
 /// `b` `[k, n]` → bf16 pair panels `[n/NR][depth][NR]` (zero-padded; `depth ≥ k/2`) in `out`,
 /// one panel per task.
 pub fn pack_b_bf16(b: Mat<'_>, depth: usize, out: &mut Vec<u32>) {
