@@ -154,7 +154,7 @@ fn read_npy(path: &Path) -> (usize, usize, Vec<f32>) {
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
     let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
     let header = std::str::from_utf8(&bytes[10..10 + len]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && (10 + len) % 64 == 0, "{header}");
+    assert!(header.contains("'descr': '<f4'") && (10 + len).is_multiple_of(64), "{header}");
     let shape = header.split("'shape': (").nth(1).unwrap().split(')').next().unwrap();
     let dims: Vec<usize> = shape.split(',').map(|d| d.trim().parse().unwrap()).collect();
     let values: Vec<f32> = bytes[10 + len..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();

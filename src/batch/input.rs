@@ -11,6 +11,11 @@ use serde_json::{Map, Value};
 use super::BatchError;
 use crate::data::{ParquetRows, is_blank, open_parquet};
 
+/// A row's text and second text, or why it has none (the row then gets an error record).
+type Texts = Result<(String, Option<String>), String>;
+/// A row before it is checked: its line (or row number), its id, and its texts.
+type RawRow = (u64, Option<String>, Texts);
+
 /// A table format, from the file name's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableFormat {
@@ -140,7 +145,7 @@ impl InputRows {
     }
 
     /// Text, second text and id from a JSON object (a JSONL line, a Parquet row).
-    fn from_object(&self, object: &Map<String, Value>) -> (Option<String>, Result<(String, Option<String>), String>) {
+    fn fields_of(&self, object: &Map<String, Value>) -> (Option<String>, Texts) {
         let field = |name: &str| match object.get(name) {
             Some(Value::String(s)) => Ok(s.clone()),
             Some(Value::Null) | None => Err(format!("no `{name}` field")),
@@ -152,7 +157,7 @@ impl InputRows {
         (id, text.and_then(|t| pair.map(|p| (t, p))))
     }
 
-    fn next_row(&mut self) -> Option<Result<(u64, Option<String>, Result<(String, Option<String>), String>), BatchError>> {
+    fn next_row(&mut self) -> Option<Result<RawRow, BatchError>> {
         loop {
             match &mut self.rows {
                 Rows::Jsonl(lines) => {
@@ -184,7 +189,7 @@ impl InputRows {
                                     return Some(Err(error.into()));
                                 }
                             }
-                            let (id, input) = self.from_object(&object);
+                            let (id, input) = self.fields_of(&object);
                             (line, id, input)
                         }
                         Err(why) => (line, None, Err(why)),
@@ -194,7 +199,7 @@ impl InputRows {
                     let (i, row) = rows.next()?;
                     return Some(match row {
                         Ok(object) => {
-                            let (id, input) = self.from_object(&object);
+                            let (id, input) = self.fields_of(&object);
                             Ok((i as u64 + 1, id, input))
                         }
                         Err(e) => Err(e.into()),

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bertkit::model::{Pretrained, write_glove};
+use bertkit::model::{ModelConfig, Pretrained, write_glove};
 use bertkit::tokenize::EncodePlan;
 use burn::tensor::Device;
 use clap::Args;
@@ -22,8 +22,9 @@ pub struct ExportEmbeddingsCmd {
 
 impl ExportEmbeddingsCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        // No text is encoded here: the shortest plan passes every position table.
-        let pretrained = Pretrained::open(&self.model, EncodePlan { seq_len: 2, ..EncodePlan::default() })
+        // No text is encoded here: any plan the position table holds will do.
+        let positions = ModelConfig::from_file(&self.model.join("config.json"))?.max_sequence_length();
+        let pretrained = Pretrained::open(&self.model, EncodePlan { seq_len: positions.min(128), ..EncodePlan::default() })
             .with_context(|| format!("opening {}", self.model.display()))?;
         let (config, tok) = (&pretrained.config, &pretrained.tokenizer);
         let w = pretrained.encoder_weights(&Device::flex())?;

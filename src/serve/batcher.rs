@@ -186,6 +186,9 @@ mod tests {
 
     /// A request abandoned while it waits (its deadline passed) never reaches the model.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    // The gate is held across awaits on purpose: it keeps the model (on the worker thread) busy
+    // while the second request waits and gives up.
+    #[allow(clippy::await_holding_lock)]
     async fn abandoned_requests_are_dropped_before_the_model_runs() {
         let gate = Arc::new(Mutex::new(()));
         let seen = Arc::new(Mutex::new(Vec::new()));
