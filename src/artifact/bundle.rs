@@ -65,7 +65,7 @@ impl ClassifierBundle {
             return Err(PoolingError::NoPooler.into());
         }
         let model = TextClassifier::Bert(BertClassifier { encoder, head, pooling: meta.pooling });
-        let tokenizer = TextEncoder::Subword(pretrained.tokenizer.clone());
+        let tokenizer = TextEncoder::Subword(pretrained.tokenizer);
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
     }
 

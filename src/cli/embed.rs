@@ -77,9 +77,9 @@ impl EmbedCmd {
         let device = self.device.device()?;
         let dir = &self.model.model;
         let pretrained = Pretrained::open(dir, self.pre.plan()?).with_context(|| format!("opening {}", dir.display()))?;
-        let tok = pretrained.tokenizer.clone();
         let encoder =
             pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
+        let tok = pretrained.tokenizer;
         let cfg = &encoder.config;
         if let Some(plan) = self.job.plan(true)? {
             return self.run_job(&plan, &encoder, tok);

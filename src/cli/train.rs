@@ -339,7 +339,7 @@ impl TrainCmd {
         let encode = self.pre.plan()?;
         let device = self.device.device()?;
         let pretrained = Pretrained::open(&dir, encode).with_context(|| format!("opening {}", dir.display()))?;
-        let tok = pretrained.tokenizer.clone();
+        let tok = &pretrained.tokenizer;
         let t0 = Instant::now();
         let train_enc = tok.encode_all_pairs(train.0, train.1).context("tokenizing the training data")?;
         let val_enc = tok.encode_all_pairs(val.0, val.1).context("tokenizing the validation data")?;
@@ -397,7 +397,7 @@ impl TrainCmd {
         meta.text_pairs = train.1.is_some();
         let trained = Trained {
             model: TextClassifier::Bert(model),
-            encoder: TextEncoder::Subword(tok),
+            encoder: TextEncoder::Subword(pretrained.tokenizer),
             meta,
             train_examples: train_enc.len(),
             val_examples: val_enc.len(),

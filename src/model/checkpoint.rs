@@ -14,7 +14,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use super::LoadError;
+use super::{Family, LoadError};
 
 /// The bytes of a `model.safetensors` file.
 pub struct Checkpoint {
@@ -34,6 +34,14 @@ impl Checkpoint {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The weights with the encoder's prefix selected: `""` for `BertModel` files, the family's
+    /// `bert.`/`roberta.`/… for `*ForSequenceClassification` ones (and bertkit's exports).
+    pub fn encoder_weights(&self, family: Family, device: &Device) -> Result<Weights<'_>, LoadError> {
+        let mut w = self.weights(device)?;
+        w.select_prefix("embeddings.word_embeddings.weight", &["", family.prefix()])?;
+        Ok(w)
     }
 
     /// Parses the header; tensors are then read on demand.

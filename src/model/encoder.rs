@@ -67,9 +67,7 @@ impl BertEncoder {
     pub fn from_dir(dir: &Path, device: &Device) -> Result<Self, LoadError> {
         let config = ModelConfig::from_file(&dir.join("config.json"))?;
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
-        let mut weights = ckpt.weights(device)?;
-        weights.select_prefix("embeddings.word_embeddings.weight", &["", config.family.prefix()])?;
-        Self::load(&weights, config)
+        Self::load(&ckpt.encoder_weights(config.family, device)?, config)
     }
 
     /// Builds the encoder from already opened weights (prefix selected).

@@ -34,12 +34,9 @@ impl Pretrained {
         Ok(Self { dir: dir.to_path_buf(), config, checkpoint, tokenizer })
     }
 
-    /// The weights with the encoder's prefix selected (`""` for `BertModel` files, the family's
-    /// `bert.`/`roberta.`/… for `*ForSequenceClassification` ones).
+    /// The weights with the encoder's prefix selected ([`Checkpoint::encoder_weights`]).
     pub fn encoder_weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
-        let mut w = self.checkpoint.weights(device)?;
-        w.select_prefix("embeddings.word_embeddings.weight", &["", self.config.family.prefix()])?;
-        Ok(w)
+        self.checkpoint.encoder_weights(self.config.family, device)
     }
 
     /// The encoder on burn's `device`.

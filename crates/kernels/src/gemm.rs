@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::level::{Isa, isa};
 use crate::quant::QuantB;
-use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_f32, pack_b_rows, pack_b_slivers, to_bf16_bits};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_panels, pack_b_rows, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
@@ -107,11 +107,11 @@ impl PackedB {
             self.data = Packed::Bf16(v);
         } else if isa() >= Isa::Avx512 {
             let mut v = self.take_f32();
-            pack_b_f32(b, &mut v);
+            pack_b_panels(b, NR, &mut v);
             self.data = Packed::F32(v);
         } else if isa() == Isa::Avx2 {
             let mut v = self.take_f32();
-            pack_b_slivers(b, crate::gemm_crate::SLIVER, &mut v);
+            pack_b_panels(b, crate::gemm_crate::SLIVER, &mut v);
             self.data = Packed::Slivers(v);
         } else {
             let mut v = self.take_f32();

@@ -11,9 +11,10 @@
 //!   runs; the crate's own dispatch would take AVX-512 on a bigger CPU). The product is posed as
 //!   Cᵀ = Wᵀ·Aᵀ, the crate's preferred orientation for a row-major C, and the weights are packed
 //!   once, at load, into the 16-wide slivers the kernels read. The crate's full driver packs them
-//!   again on every call: 20 % of a batch-1 forward went to that copy (batch-1 31 → 25 ms; batch
-//!   32 inference the same; fine-tuning 3 % slower, from repacking each step's transposed views). Rows of C are split over
-//!   the threads, and each block of rows gets its bias and GELU while still in cache.
+//!   again on every call: 20 % of a batch-1 forward went to that copy (batch-1 31 → 25 ms,
+//!   batch-32 inference and fine-tuning within 3 %). Rows of C are split over the threads, A is
+//!   read in place through its strides, and each block of rows gets its bias and GELU while
+//!   still in cache.
 //! - **portable** ([`gemm`]): `gemm::gemm` on a row-major B, then the epilogue.
 //!
 //! The AVX-512 levels keep our own kernel (`x86.rs`, bias and GELU fused into the tile store).
@@ -41,7 +42,7 @@ const KC: usize = 512;
 const ROWS: usize = 48;
 
 /// `c` (`[m, n]`) = `a` · B + `bias`, then `epilogue` (added to `c` when `accumulate`), with B
-/// packed by `pack_b_slivers(_, SLIVER, _)`. AVX2 and FMA only (the caller checks the level).
+/// packed by `pack_b_panels(_, SLIVER, _)`. AVX2 and FMA only (the caller checks the level).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn gemm_slivers(
     a: Mat<'_>,

@@ -62,10 +62,10 @@ fn fill_panels_of<T: Copy + Default + Send>(width: usize, n: usize, depth: usize
     out.par_chunks_mut((depth * width).max(1)).enumerate().for_each(|(p, panel)| fill(p, width.min(n - p * width), panel));
 }
 
-/// `b` `[k, n]` → slivers `[n/width][k][width]` (zero-padded columns): the packed left operand
-/// of the `gemm` crate's micro-kernels, which the AVX2 level hands our weights as (see
-/// `gemm_crate.rs`).
-pub fn pack_b_slivers(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
+/// `b` `[k, n]` → panels `[n/width][k][width]` (zero-padded columns) in `out`, one panel per
+/// task: `NR` wide for our AVX-512 micro-kernel, 16 wide for the `gemm` crate's FMA micro-kernels
+/// on the AVX2 level (`gemm_crate.rs`), which read them as their packed left operand.
+pub fn pack_b_panels(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
     let k = b.rows;
     fill_panels_of(width, b.cols, k, out, |p, cols, panel| {
         if b.cs == 1 {
@@ -89,25 +89,6 @@ pub fn pack_b_slivers(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
 #[inline(always)]
 fn pair_bits(lo: u16, hi: u16) -> u32 {
     u32::from(lo) | (u32::from(hi) << 16)
-}
-
-/// `b` `[k, n]` → panels `[n/NR][k][NR]` (zero-padded columns) in `out`, one panel per task.
-pub fn pack_b_f32(b: Mat<'_>, out: &mut Vec<f32>) {
-    let k = b.rows;
-    fill_panels(b.cols, k, out, |p, cols, panel| {
-        if b.cs == 1 {
-            for kk in 0..k {
-                let src = &b.data[kk * b.rs + p * NR..kk * b.rs + p * NR + cols];
-                panel[kk * NR..kk * NR + cols].copy_from_slice(src);
-            }
-        } else {
-            for j in 0..cols {
-                for kk in 0..k {
-                    panel[kk * NR + j] = b.at(kk, p * NR + j);
-                }
-            }
-        }
-    });
 }
 
 /// `b` (any `[k, n]` view) → row-major `[k, n]` in `out` (the AVX2 and portable levels' layout).
@@ -338,7 +319,7 @@ mod tests {
     fn b_panels_are_zero_padded() {
         let b: Vec<f32> = (0..3 * 50).map(|i| i as f32).collect();
         let mut p = Vec::new();
-        pack_b_f32(Mat::rows(&b, 3, 50), &mut p);
+        pack_b_panels(Mat::rows(&b, 3, 50), NR, &mut p);
         assert_eq!(p.len(), 2 * 3 * NR);
         assert_eq!(p[NR + 1], b[50 + 1]); // k = 1, col 1
         assert_eq!(p[(3 + 2) * NR + 1], b[2 * 50 + 49]); // panel 1, k = 2, col 49
