@@ -14,7 +14,7 @@ use bertkit::artifact::{ModelMeta, save_classifier};
 use bertkit::model::{BertClassifier, BertEncoder, BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, TextClassifier};
 use bertkit::DeviceSpec;
 use bertkit::predict::Engine;
-use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, router};
+use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, load_model_with, router};
 use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation, WordVocab};
 use burn::tensor::Device;
 use common::tiny::write_tiny_bert;
@@ -58,6 +58,7 @@ fn config(model_dir: &Path) -> ServeConfig {
         metrics_public: false,
         max_connections: 64,
         header_timeout: Duration::from_secs(10),
+        refusal_pace: Duration::from_millis(20),
         body_timeout: Duration::from_secs(30),
         request_timeout: Duration::from_secs(60),
         // What `bertkit predict` picks on this machine, so the two agree exactly.
@@ -97,7 +98,8 @@ fn router_with_fake_model_and(
     cfg.queue_capacity = queue_capacity;
     cfg.max_batch_size = 1;
     let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
-    let fake = Batcher::start(model, BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity }, metrics.clone());
+    let restart: bertkit::serve::Restart = Box::new(|| Err("the fake model is not restarted".into()));
+    let fake = Batcher::start(model, restart, BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity }, metrics.clone());
     let state = AppState::new(cfg, metrics);
     state.set_model(LoadedModel { batcher: fake, ..real });
     (router(state), dir)
@@ -313,7 +315,8 @@ async fn a_full_queue_answers_429_and_the_server_keeps_serving() {
         let _wait = g.lock().unwrap();
         Ok(vec![vec![0.0]; enc.len()])
     });
-    let (app, _dir) = router_with_fake_model(gated, 1, ServerMetrics::new());
+    // Two slots: the first request in the model, the second waiting for it.
+    let (app, _dir) = router_with_fake_model(gated, 2, ServerMetrics::new());
     let body = r#"{"instances":["good"]}"#;
     let first = tokio::spawn({
         let app = app.clone();
@@ -360,26 +363,66 @@ async fn a_model_error_fails_only_its_own_batch_with_a_500() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+/// Issue 17's fault test, on the real model: an injected panic fails its batch (500), health and
+/// V2 readiness answer 503 while the worker reloads the model and 200 after, and later requests
+/// score exactly as before.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_model_panic_fails_only_its_batch_and_shows_in_metrics() {
-    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = calls.clone();
-    let panicking_once = Box::new(move |enc: &[bertkit::tokenize::Encoded]| {
-        if c.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            panic!("injected panic");
+async fn after_a_worker_panic_health_is_503_until_the_restart_and_scores_are_unchanged() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(&export_tiny(dir.path(), &["neg", "pos"]));
+    let metrics = ServerMetrics::new();
+    let fault = Arc::new(AtomicBool::new(false));
+    let built = Arc::new(AtomicUsize::new(0));
+    // Every model after the first (a restart's) waits for the test's word, so that the test sees
+    // the server while no worker is ready.
+    let (open, gate) = std::sync::mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let injected = fault.clone();
+    let wrap = move |mut model: bertkit::serve::Model| -> bertkit::serve::Model {
+        if built.fetch_add(1, Ordering::SeqCst) > 0 {
+            gate.lock().unwrap().recv().unwrap();
         }
-        Ok(vec![vec![0.5]; enc.len()])
-    });
-    let (app, _dir) = router_with_fake_model(panicking_once, 4, ServerMetrics::new());
-    let body = r#"{"instances":["good"]}"#;
+        let fault = injected.clone();
+        Box::new(move |enc: &[bertkit::tokenize::Encoded]| {
+            if fault.swap(false, Ordering::SeqCst) {
+                panic!("injected fault");
+            }
+            model(enc)
+        })
+    };
+    let state = AppState::new(cfg.clone(), metrics.clone());
+    state.set_model(load_model_with(&cfg, Device::flex(), metrics, wrap).unwrap());
+    let app = router(state);
+    let body = r#"{"instances":["a fine film", "dull"]}"#;
+    let (s, before) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::OK, "{before}");
+
+    fault.store(true, Ordering::SeqCst);
     let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
     assert_eq!(s, StatusCode::INTERNAL_SERVER_ERROR, "{v}");
-    assert!(v["error"].as_str().unwrap().contains("injected panic"), "{v}");
-    assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
-    let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
-    assert_eq!(s, StatusCode::OK, "the worker died with the panic: {v}");
+    assert!(v["error"].as_str().unwrap().contains("injected fault"), "{v}");
+    for route in ["/health", "/ready", "/v2/health/ready", "/v2/models/imdb/ready"] {
+        let (s, v) = call(&app, "GET", route, Body::empty(), None).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{route} while the worker restarts: {v}");
+    }
+    assert_eq!(call(&app, "GET", "/v2/health/live", Body::empty(), None).await.0, StatusCode::OK);
+    let (_, v) = call(&app, "GET", "/v1/models/imdb", Body::empty(), None).await;
+    assert_eq!(v["model_version_status"][0]["state"], "LOADING", "{v}");
+
+    open.send(()).unwrap();
+    let restarted = async {
+        while call(&app, "GET", "/health", Body::empty(), None).await.0 != StatusCode::OK {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), restarted).await.expect("health never came back after the restart");
+    let (s, after) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(after, before, "the restarted model scores differently");
     let (_, m) = call(&app, "GET", "/metrics", Body::empty(), None).await;
-    assert!(m.as_str().unwrap().contains("bertkit_model_panics_total 1"), "{m}");
+    let m = m.as_str().unwrap().to_string();
+    assert!(m.contains("bertkit_model_panics_total 1") && m.contains("bertkit_model_restarts_total 1"), "{m}");
 }
 
 #[tokio::test]
@@ -706,6 +749,74 @@ fn slow_clients_neither_starve_health_nor_hold_connections_past_the_timeouts() {
     assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("did not arrive within 1 s"), "{answer}");
     unsafe { libc::kill(server.id() as i32, libc::SIGTERM) };
     assert!(server.wait().unwrap().success());
+}
+
+/// Issue 17's overload: a client that retries at once on one connection gets its refusals paced
+/// (`--refusal-pace-ms`), a client on another connection is refused at once, and the request side
+/// runs below the model's CPU priority (the model and compute threads at the caller's niceness,
+/// the HTTP runtime's 10 steps lower).
+#[test]
+fn refusals_are_paced_per_connection_and_the_model_keeps_its_cpu_priority() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = export_tiny(dir.path(), &["neg", "pos"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // One slot, held for 1.5 s by a lone request that waits for company.
+    let flags = ["--queue-capacity", "1", "--max-wait-ms", "1500", "--max-batch-size", "64", "--refusal-pace-ms", "300"];
+    let (server, base, client) = spawn_server(&model, &flags, &rt);
+    // A failed assertion must not leave the server running (it holds the test's stdout open).
+    struct KillOnDrop(std::process::Child);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = KillOnDrop(server);
+    rt.block_on(async {
+        let url = format!("{base}/v1/models/imdb:predict");
+        let body = json!({ "instances": ["the movie was great !"] });
+        let held = tokio::spawn({
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            async move { client.post(url).json(&body).send().await.unwrap().status() }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let refused = |client: ::reqwest::Client| {
+            let (url, body) = (url.clone(), body.clone());
+            async move {
+                let t0 = std::time::Instant::now();
+                let status = client.post(url).json(&body).send().await.unwrap().status();
+                (status, t0.elapsed())
+            }
+        };
+        let (s1, first) = refused(client.clone()).await;
+        let (s2, second) = refused(client.clone()).await;
+        let (s3, other) = refused(reqwest::blocking_free_client()).await;
+        assert_eq!([s1, s2, s3].map(|s| s.as_u16()), [429; 3]);
+        assert!(first < Duration::from_millis(150), "a first refusal waited {first:?}");
+        assert!(second >= Duration::from_millis(250), "a refusal at once after another came after {second:?}");
+        assert!(other < Duration::from_millis(150), "another connection's first refusal waited {other:?}");
+        assert_eq!(held.await.unwrap(), 200);
+    });
+    #[cfg(target_os = "linux")]
+    {
+        let nice_of = |stat: &str| -> i64 { stat.rsplit(')').next().unwrap().split_whitespace().nth(16).unwrap().parse().unwrap() };
+        // Every thread of a kind, at one niceness.
+        let mut seen = std::collections::BTreeMap::<String, std::collections::BTreeSet<i64>>::new();
+        for task in std::fs::read_dir(format!("/proc/{}/task", server.0.id())).unwrap() {
+            let task = task.unwrap().path();
+            let comm = std::fs::read_to_string(task.join("comm")).unwrap().trim().to_string();
+            let kind = comm.trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+            seen.entry(kind).or_default().insert(nice_of(&std::fs::read_to_string(task.join("stat")).unwrap()));
+        }
+        let base_nice = *seen["bertkit"].first().unwrap();
+        let one = |n: i64| Some(std::collections::BTreeSet::from([n]));
+        assert_eq!(seen.get("bertkit-model").cloned(), one(base_nice), "{seen:?}");
+        // `comm` keeps 15 bytes: bertkit-compute-N reads bertkit-compute.
+        assert_eq!(seen.get("bertkit-compute").cloned(), one(base_nice), "{seen:?}");
+        assert_eq!(seen.get("bertkit-http").cloned(), one((base_nice + 10).min(19)), "{seen:?}");
+    }
+    unsafe { libc::kill(server.0.id() as i32, libc::SIGTERM) };
+    assert!(server.0.wait().unwrap().success());
 }
 
 fn spawn_server(model: &Path, extra: &[&str], rt: &tokio::runtime::Runtime) -> (std::process::Child, String, ::reqwest::Client) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
-use bertkit::serve::{OnLongText, ServeConfig, serve};
+use bertkit::serve::{OnLongText, ServeConfig, serve_blocking};
 use bertkit::predict::Engine;
 use clap::Args;
 
@@ -37,7 +37,8 @@ pub struct ServeCmd {
     /// model was busy, adding no latency to a lone request.
     #[arg(long, default_value_t = 0, env = "BERTKIT_MAX_WAIT_MS")]
     max_wait_ms: u64,
-    /// Requests that may wait for the model; more get 429.
+    /// Requests the server holds at once, from admission to answer (waiting for the model or being
+    /// scored); more get 429 at once, before their bodies are read.
     #[arg(long, default_value_t = 64, env = "BERTKIT_QUEUE_CAPACITY")]
     queue_capacity: usize,
     /// Most instances in one request.
@@ -64,6 +65,11 @@ pub struct ServeCmd {
     /// keep-alive requests) before it is closed.
     #[arg(long, default_value_t = 10.0, env = "BERTKIT_HEADER_TIMEOUT")]
     header_timeout: f64,
+    /// Milliseconds between two 429s on one connection: a client that retries at once in a loop
+    /// is paced to this (about a polite client's first backoff), so refusals cannot take the
+    /// model's CPU; a client that waits this long anyway never notices (0: no pacing).
+    #[arg(long, default_value_t = 100, env = "BERTKIT_REFUSAL_PACE_MS")]
+    refusal_pace_ms: u64,
     /// Seconds a request body may take to arrive; slower gets 408.
     #[arg(long, default_value_t = 30.0, env = "BERTKIT_BODY_TIMEOUT")]
     body_timeout: f64,
@@ -119,6 +125,7 @@ impl ServeCmd {
             metrics_public: self.metrics_public,
             max_connections: self.max_connections,
             header_timeout: seconds("--header-timeout", self.header_timeout)?,
+            refusal_pace: Duration::from_millis(self.refusal_pace_ms),
             body_timeout: seconds("--body-timeout", self.body_timeout)?,
             request_timeout: seconds("--request-timeout", self.request_timeout)?,
             engine: self.engine.resolve(self.device),
@@ -126,8 +133,7 @@ impl ServeCmd {
         };
         config.validate().map_err(anyhow::Error::msg)?;
         let device = self.device.device()?;
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting tokio")?;
-        runtime.block_on(serve(config, device))?;
+        serve_blocking(config, device)?;
         Ok(())
     }
 }

@@ -55,6 +55,16 @@ impl AppState {
         self.model.get().ok_or_else(|| ApiError::Unavailable("the model is still loading".into()))
     }
 
+    /// The model is loaded and its worker ready to score (not restarting after a panic): what
+    /// health and readiness report. Requests are still taken while it restarts; they wait.
+    pub(super) fn ready(&self) -> Result<&LoadedModel, ApiError> {
+        let model = self.loaded()?;
+        if !model.batcher.worker_alive() {
+            return Err(ApiError::Unavailable("the model worker is restarting after a failure".into()));
+        }
+        Ok(model)
+    }
+
     pub(super) fn check_name(&self, name: &str) -> Result<(), ApiError> {
         if name == self.config.model_name {
             return Ok(());
@@ -171,9 +181,9 @@ fn request_id(headers: &header::HeaderMap) -> String {
 }
 
 async fn health(State(state): State<AppState>) -> Response {
-    match state.model.get() {
-        Some(_) => Json(json!({ "status": "ok", "model": state.config.model_name })).into_response(),
-        None => ApiError::Unavailable("the model is still loading".into()).into_response(),
+    match state.ready() {
+        Ok(_) => Json(json!({ "status": "ok", "model": state.config.model_name })).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -195,7 +205,8 @@ async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Val
         return Err(ApiError::MethodNotAllowed(format!("`{spec}` takes POST with a JSON body")));
     }
     state.check_name(&spec)?;
-    let (s, code) = if state.model.get().is_some() { ("AVAILABLE", "OK") } else { ("LOADING", "UNAVAILABLE") };
+    // TF Serving's states: a worker rebuilding its model after a panic is loading it again.
+    let (s, code) = if state.ready().is_ok() { ("AVAILABLE", "OK") } else { ("LOADING", "UNAVAILABLE") };
     Ok(Json(json!({
         "model_version_status": [{ "version": "1", "state": s, "status": { "error_code": code, "error_message": "" } }]
     })))

@@ -1,9 +1,19 @@
 //! Dynamic batching: requests queue (bounded) for one model worker thread, which takes the first
 //! waiting request, keeps collecting for up to `max_wait` or until `max_batch_size` instances,
 //! runs them as one batch and answers each request with its rows.
+//!
+//! The bound counts every request the server holds, from admission to its answer: being read,
+//! tokenized, waiting, or in the batch the model is scoring (as TEI's `--max-concurrent-requests`
+//! does). A request admitted therefore waits behind at most `queue_capacity - 1` others, whatever
+//! the load, which is what keeps the latency of answered requests bounded under overload.
+//!
+//! A panic in the model fails only its batch's requests (500). The model it leaves behind is not
+//! trusted (a panic can stop mid-update of its scratch state), so the worker drops it and builds
+//! a fresh one with [`Restart`]; meanwhile [`Batcher::worker_alive`] is false (health answers
+//! 503) and requests wait in the queue for the new model.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -15,6 +25,10 @@ use crate::tokenize::Encoded;
 /// Runs the model: encodings in, one row of logits per encoding out.
 pub type Model = Box<dyn FnMut(&[Encoded]) -> Result<Vec<Vec<f32>>, String> + Send>;
 
+/// Builds a fresh model for the worker after the running one panicked (a restart): the server's
+/// reloads the model folder.
+pub type Restart = Box<dyn FnMut() -> Result<Model, String> + Send>;
+
 #[derive(Clone, Copy, Debug)]
 pub struct BatcherConfig {
     pub max_batch_size: usize,
@@ -25,8 +39,8 @@ pub struct BatcherConfig {
 struct Job {
     encodings: Vec<Encoded>,
     reply: oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
-    /// The request's queue slot, freed when the worker takes the job into a batch.
-    ticket: Option<Ticket>,
+    /// The request's slot, freed just before its answer is sent.
+    ticket: Ticket,
 }
 
 /// A queue slot granted before a request is read or tokenized ([`Batcher::admit`]): a full
@@ -50,25 +64,39 @@ pub struct Batcher {
     tx: SyncSender<Job>,
     depth: Arc<AtomicUsize>,
     capacity: usize,
-    /// `capacity` slots: requests being read, tokenized or waiting for the worker.
+    /// `capacity` slots: requests being read, tokenized, waiting for the worker or being scored.
     slots: Arc<Semaphore>,
+    /// False while the worker rebuilds its model after a panic (or could not start at all).
+    alive: Arc<AtomicBool>,
     metrics: ServerMetrics,
 }
 
 impl Batcher {
-    /// Starts the worker thread that owns `model`.
-    pub fn start(model: Model, config: BatcherConfig, metrics: ServerMetrics) -> Self {
+    /// Starts the worker thread that owns `model`, rebuilt with `restart` after a panic.
+    pub fn start(model: Model, restart: Restart, config: BatcherConfig, metrics: ServerMetrics) -> Self {
         let (tx, rx) = sync_channel::<Job>(config.queue_capacity);
         let depth = Arc::new(AtomicUsize::new(0));
-        let worker_depth = depth.clone();
-        let worker_metrics = metrics.clone();
-        std::thread::Builder::new()
-            .name("bertkit-model".into())
-            .spawn(move || worker(model, rx, config, worker_depth, worker_metrics))
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!("cannot start the model worker: {e}"));
+        let alive = Arc::new(AtomicBool::new(true));
         let slots = Arc::new(Semaphore::new(config.queue_capacity));
-        Self { tx, depth, capacity: config.queue_capacity, slots, metrics }
+        let worker = Worker {
+            slots: slots.clone(),
+            model,
+            restart,
+            config,
+            depth: depth.clone(),
+            alive: alive.clone(),
+            metrics: metrics.clone(),
+        };
+        if let Err(e) = std::thread::Builder::new().name("bertkit-model".into()).spawn(move || worker.run(rx)) {
+            tracing::error!("cannot start the model worker: {e}");
+            alive.store(false, Ordering::SeqCst);
+        }
+        Self { tx, depth, capacity: config.queue_capacity, slots, alive, metrics }
+    }
+
+    /// Whether a model worker is ready to score (false while it restarts after a panic).
+    pub fn worker_alive(&self) -> bool {
+        self.alive.load(Ordering::SeqCst)
     }
 
     /// A queue slot for one request, or `QueueFull` at once (counted as rejected). Take it before
@@ -86,11 +114,11 @@ impl Batcher {
         self.submit_admitted(ticket, encodings).await
     }
 
-    /// Queues an admitted request's `encodings`; the ticket's slot frees when the worker takes it.
+    /// Queues an admitted request's `encodings`; the ticket's slot frees when it is answered.
     pub async fn submit_admitted(&self, ticket: Ticket, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
-        match self.tx.try_send(Job { encodings, reply, ticket: Some(ticket) }) {
+        match self.tx.try_send(Job { encodings, reply, ticket }) {
             Ok(()) => self.metrics.queue_depth(depth),
             Err(e) => {
                 self.depth.fetch_sub(1, Ordering::SeqCst);
@@ -107,71 +135,157 @@ impl Batcher {
     }
 }
 
-fn worker(mut model: Model, rx: Receiver<Job>, cfg: BatcherConfig, depth: Arc<AtomicUsize>, metrics: ServerMetrics) {
-    let take = |job: &mut Job| {
-        let d = depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        metrics.queue_depth(d);
-        // Out of the queue and into a batch: its slot is free for the next request.
-        job.ticket = None;
-        job.encodings.len()
-    };
-    while let Ok(mut first) = rx.recv() {
-        let mut size = take(&mut first);
-        let mut jobs = vec![first];
-        let deadline = Instant::now() + cfg.max_wait;
-        while size < cfg.max_batch_size {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(mut job) => {
-                    size += take(&mut job);
-                    jobs.push(job);
+/// Longest wait for requests admitted but still being read or tokenized before a batch runs
+/// without them (tokenizing a review takes well under a millisecond).
+const ADMITTED_WAIT: Duration = Duration::from_millis(5);
+
+/// The model worker thread's state.
+struct Worker {
+    /// The batcher's slots: how many requests are admitted.
+    slots: Arc<Semaphore>,
+    model: Model,
+    restart: Restart,
+    config: BatcherConfig,
+    depth: Arc<AtomicUsize>,
+    alive: Arc<AtomicBool>,
+    metrics: ServerMetrics,
+}
+
+/// The panic's message, for the log and the failed requests.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+impl Worker {
+    fn run(mut self, rx: Receiver<Job>) {
+        let cfg = self.config;
+        // Every slot was taken when the last batch was answered: the server is saturated.
+        let mut saturated = false;
+        while let Ok(first) = rx.recv() {
+            let mut size = self.take(&first);
+            let mut jobs = vec![first];
+            let start = Instant::now();
+            while size < cfg.max_batch_size {
+                let now = Instant::now();
+                let for_new = (start + cfg.max_wait).saturating_duration_since(now);
+                // Requests already admitted (being read or tokenized) are moments from the
+                // queue: waiting a little for them beats running without them and making them
+                // wait a whole batch. So is a saturated server's next full house: the slots the
+                // last batch freed are taken again at once. A lone request waits for nothing.
+                let full_house = saturated && jobs.len() < self.config.queue_capacity;
+                let for_admitted = if full_house || self.on_the_way(jobs.len()) > 0 {
+                    (start + ADMITTED_WAIT).saturating_duration_since(now)
+                } else {
+                    Duration::ZERO
+                };
+                match rx.recv_timeout(for_new.max(for_admitted)) {
+                    Ok(job) => {
+                        size += self.take(&job);
+                        jobs.push(job);
+                    }
+                    Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
                 }
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
             }
-        }
-        // A request whose client went away or whose deadline passed while it waited is dropped
-        // here, before the model spends time on it.
-        jobs.retain(|j| !j.reply.is_closed());
-        if jobs.is_empty() {
-            continue;
-        }
-        let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
-        let t0 = Instant::now();
-        // A panic inside the model fails this batch's requests (500) and nothing else: the
-        // worker thread lives on, so later batches are scored and health stays true. The
-        // model's own scratch buffers recover from a poisoned lock (`FastEncoder::forward`).
-        let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model(&all)));
-        let called = called.unwrap_or_else(|panic| {
-            metrics.model_panic();
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "no message".into());
-            tracing::error!(batch = all.len(), "the model panicked: {what}");
-            Err(format!("the model panicked on this batch ({what}); the server goes on"))
-        });
-        // A model that answers with the wrong number of rows is a model error for every request in
-        // the batch, not a slice out of range in this thread (which would stop the worker).
-        let result = called.and_then(|rows| {
-            if rows.len() == all.len() {
-                Ok(rows)
-            } else {
-                Err(format!("the model returned {} rows for {} inputs", rows.len(), all.len()))
+            // A request whose client went away or whose deadline passed while it waited is
+            // dropped here, before the model spends time on it.
+            jobs.retain(|j| !j.reply.is_closed());
+            if jobs.is_empty() {
+                continue;
             }
-        });
-        metrics.batch(all.len(), t0.elapsed());
-        let mut offset = 0;
-        for job in jobs {
-            let n = job.encodings.len();
-            let answer = match &result {
-                Ok(rows) => Ok(rows[offset..offset + n].to_vec()),
-                Err(e) => Err(e.clone()),
+            let all: Vec<Encoded> = jobs.iter().flat_map(|j| j.encodings.iter().cloned()).collect();
+            let t0 = Instant::now();
+            let model = &mut self.model;
+            let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model(&all)));
+            let (result, panicked) = match called {
+                Ok(r) => (r, false),
+                Err(panic) => {
+                    self.metrics.model_panic();
+                    let what = panic_message(panic.as_ref());
+                    tracing::error!(batch = all.len(), "the model panicked: {what}; restarting it");
+                    (Err(format!("the model panicked on this batch ({what}); the server restarts its model")), true)
+                }
             };
-            offset += n;
-            // The client may have gone away; nothing to do then.
-            let _ = job.reply.send(answer);
+            if panicked {
+                // Health says so at once, before the batch's clients hear of the failure.
+                self.alive.store(false, Ordering::SeqCst);
+            }
+            // A model that answers with the wrong number of rows is a model error for every
+            // request in the batch, not a slice out of range in this thread.
+            let result = result.and_then(|rows| {
+                if rows.len() == all.len() {
+                    Ok(rows)
+                } else {
+                    Err(format!("the model returned {} rows for {} inputs", rows.len(), all.len()))
+                }
+            });
+            self.metrics.batch(all.len(), t0.elapsed());
+            saturated = self.slots.available_permits() == 0;
+            answer(jobs, &result);
+            if panicked {
+                self.restart_model();
+            }
         }
+    }
+
+    /// Admitted requests not yet in the queue nor in the batch being collected (`taken` jobs).
+    fn on_the_way(&self, taken: usize) -> usize {
+        let admitted = self.config.queue_capacity.saturating_sub(self.slots.available_permits());
+        admitted.saturating_sub(taken + self.depth.load(Ordering::SeqCst))
+    }
+
+    /// Counts a job out of the queue; its size in instances.
+    fn take(&self, job: &Job) -> usize {
+        let d = self.depth.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        self.metrics.queue_depth(d);
+        job.encodings.len()
+    }
+
+    /// Replaces the model with a fresh one, retrying (1 s, doubling to 30 s) until it builds.
+    fn restart_model(&mut self) {
+        let mut wait = Duration::from_secs(1);
+        loop {
+            let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut self.restart));
+            match built {
+                Ok(Ok(model)) => {
+                    // The old model goes only now: its drop may touch what the panic broke.
+                    let old = std::mem::replace(&mut self.model, model);
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(old))).is_err() {
+                        tracing::warn!("dropping the failed model panicked too");
+                    }
+                    self.metrics.model_restart();
+                    self.alive.store(true, Ordering::SeqCst);
+                    tracing::info!("the model worker restarted");
+                    return;
+                }
+                Ok(Err(e)) => tracing::error!("restarting the model failed: {e}; retrying in {} s", wait.as_secs()),
+                Err(p) => tracing::error!("restarting the model panicked: {}; retrying in {} s", panic_message(p.as_ref()), wait.as_secs()),
+            }
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+/// Sends each job its rows of `result` (or the batch's error).
+fn answer(jobs: Vec<Job>, result: &Result<Vec<Vec<f32>>, String>) {
+    let mut offset = 0;
+    for job in jobs {
+        let n = job.encodings.len();
+        let rows = match result {
+            Ok(rows) => Ok(rows[offset..offset + n].to_vec()),
+            Err(e) => Err(e.clone()),
+        };
+        offset += n;
+        // The slot frees first: a client that sends its next request as soon as this answer
+        // arrives finds it free.
+        let Job { reply, ticket, .. } = job;
+        drop(ticket);
+        // The client may have gone away; nothing to do then.
+        let _ = reply.send(rows);
     }
 }
 
@@ -182,6 +296,11 @@ mod tests {
 
     fn enc(n: u32) -> Encoded {
         Encoded { ids: vec![n], type_ids: vec![0] }
+    }
+
+    /// For tests whose model never panics: a restart would be a bug.
+    fn never_restarts() -> Restart {
+        Box::new(|| panic!("this test's model was restarted"))
     }
 
     /// A request abandoned while it waits (its deadline passed) never reaches the model.
@@ -199,7 +318,7 @@ mod tests {
             Ok(e.iter().map(|x| vec![x.ids[0] as f32]).collect())
         });
         let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 };
-        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let closed = gate.lock().unwrap();
         let first = tokio::spawn({
             let b = b.clone();
@@ -224,7 +343,7 @@ mod tests {
             Ok(e.iter().map(|x| vec![x.ids[0] as f32]).collect())
         });
         let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::from_millis(200), queue_capacity: 16 };
-        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let handles: Vec<_> = (0..4u32)
             .map(|i| {
                 let b = b.clone();
@@ -249,33 +368,62 @@ mod tests {
             Ok(vec![vec![1.0]; if short { e.len() - 1 } else { e.len() }])
         });
         let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 4 };
-        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let first = b.submit(vec![enc(1), enc(2)]).await.expect("the worker answers");
         assert_eq!(first, Err("the model returned 1 rows for 2 inputs".to_string()));
         let second = b.submit(vec![enc(3)]).await.expect("the worker still runs");
         assert_eq!(second, Ok(vec![vec![1.0]]));
     }
 
-    #[tokio::test]
-    async fn a_panicking_model_fails_its_batch_and_the_worker_goes_on() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_model_fails_its_batch_and_the_worker_restarts_it() {
         // Regression (issue 17): a panic in the model killed the worker thread; every later
         // request got "the model worker stopped" while health stayed 200.
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
-        let model: Model = Box::new(move |e: &[Encoded]| {
-            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-                panic!("injected fault");
-            }
-            Ok(vec![vec![2.0]; e.len()])
+        let model: Model = Box::new(|_: &[Encoded]| panic!("injected fault"));
+        // The restart waits for the test's word, so that the test sees the worker down.
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let restart: Restart = Box::new(move || {
+            wait.recv().map_err(|e| e.to_string())?;
+            Ok(Box::new(|e: &[Encoded]| Ok(vec![vec![2.0f32]; e.len()])) as Model)
         });
         let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 4 };
         let metrics = ServerMetrics::new();
-        let b = Batcher::start(model, cfg, metrics.clone());
+        let b = Batcher::start(model, restart, cfg, metrics.clone());
+        assert!(b.worker_alive());
         let first = b.submit(vec![enc(1)]).await.expect("the worker answers");
         assert!(matches!(&first, Err(m) if m.contains("panicked") && m.contains("injected fault")), "{first:?}");
-        let second = b.submit(vec![enc(2), enc(3)]).await.expect("the worker still runs");
-        assert_eq!(second, Ok(vec![vec![2.0], vec![2.0]]));
-        assert!(metrics.render().contains("bertkit_model_panics_total 1"), "{}", metrics.render());
+        assert!(!b.worker_alive(), "the worker reports alive while its model is being rebuilt");
+        // A request sent during the restart waits for the new model.
+        let during = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![enc(2), enc(3)]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!during.is_finished());
+        go.send(()).unwrap();
+        assert_eq!(during.await.unwrap().expect("the worker still runs"), Ok(vec![vec![2.0], vec![2.0]]));
+        assert!(b.worker_alive());
+        let text = metrics.render();
+        assert!(text.contains("bertkit_model_panics_total 1") && text.contains("bertkit_model_restarts_total 1"), "{text}");
+    }
+
+    /// A restart that fails is retried; the worker never gives up on the queue.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_restart_is_retried_until_a_model_builds() {
+        let model: Model = Box::new(|_: &[Encoded]| panic!("injected fault"));
+        let tries = Arc::new(AtomicUsize::new(0));
+        let seen = tries.clone();
+        let restart: Restart = Box::new(move || match seen.fetch_add(1, Ordering::SeqCst) {
+            0 => Err("the model folder is gone".into()),
+            _ => Ok(Box::new(|e: &[Encoded]| Ok(vec![vec![3.0f32]; e.len()])) as Model),
+        });
+        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 4 };
+        let b = Batcher::start(model, restart, cfg, ServerMetrics::new());
+        assert!(b.submit(vec![enc(1)]).await.unwrap().is_err());
+        // The retry comes after a second.
+        let later = tokio::time::timeout(Duration::from_secs(10), b.submit(vec![enc(2)])).await.expect("answered after the retry");
+        assert_eq!(later.unwrap(), Ok(vec![vec![3.0]]));
+        assert_eq!(tries.load(Ordering::SeqCst), 2);
     }
 
     // The std lock is the gate that keeps the fake model busy; holding it across awaits is the point.
@@ -289,8 +437,8 @@ mod tests {
             let _wait = g.lock().unwrap();
             Ok(vec![vec![0.0]; e.len()])
         });
-        let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 1 };
-        let b = Batcher::start(model, cfg, ServerMetrics::new());
+        let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 2 };
+        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let first = tokio::spawn({
             let b = b.clone();
             async move { b.submit(vec![enc(1)]).await }
@@ -302,10 +450,39 @@ mod tests {
             async move { b.submit(vec![enc(2)]).await }
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
+        // One request in the model, one waiting: both slots are taken.
         let third = b.submit(vec![enc(3)]).await;
-        assert!(matches!(third, Err(SubmitError::QueueFull(1))), "{third:?}");
+        assert!(matches!(third, Err(SubmitError::QueueFull(2))), "{third:?}");
         drop(held);
         assert!(first.await.unwrap().is_ok());
         assert!(second.await.unwrap().is_ok());
+        // Answered requests give their slots back.
+        assert!(b.submit(vec![enc(4)]).await.is_ok());
+    }
+
+    /// The bound counts the request the model is scoring, not only those waiting: with one slot,
+    /// a second request is refused while the first is in the model, so an admitted request never
+    /// waits behind more than `queue_capacity - 1` others.
+    #[allow(clippy::await_holding_lock)]
+    #[tokio::test]
+    async fn a_request_being_scored_keeps_its_slot_until_answered() {
+        let gate = Arc::new(Mutex::new(()));
+        let held = gate.lock().unwrap();
+        let g = gate.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            let _wait = g.lock().unwrap();
+            Ok(vec![vec![0.0]; e.len()])
+        });
+        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 1 };
+        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
+        let first = tokio::spawn({
+            let b = b.clone();
+            async move { b.submit(vec![enc(1)]).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(matches!(b.admit(), Err(SubmitError::QueueFull(1))));
+        drop(held);
+        assert!(first.await.unwrap().is_ok());
+        assert!(b.admit().is_ok(), "the answered request's slot was not given back");
     }
 }

@@ -45,7 +45,7 @@ pub struct ServeConfig {
     pub health_route: Option<String>,
     pub max_batch_size: usize,
     pub max_wait: Duration,
-    /// Requests waiting for the model worker before new ones get 429.
+    /// Requests held at once (from admission to answer) before new ones get 429.
     pub queue_capacity: usize,
     pub max_instances: usize,
     pub max_body_bytes: usize,
@@ -59,6 +59,8 @@ pub struct ServeConfig {
     /// A connection that has not sent a whole request head within this is closed (idle
     /// keep-alive connections too).
     pub header_timeout: Duration,
+    /// Least time between two 429s on one connection (zero: none), see `listen.rs`.
+    pub refusal_pace: Duration,
     /// A request body not received within this gets 408.
     pub body_timeout: Duration,
     /// A request not answered within this (queue wait and scoring) gets 504, and the worker

@@ -66,9 +66,14 @@ impl ServerMetrics {
         self.with(|| metrics::counter!("bertkit_queue_rejected_total").increment(1));
     }
 
-    /// A batch whose model call panicked (its requests got 500; the worker went on).
+    /// A batch whose model call panicked (its requests got 500; the worker restarts its model).
     pub fn model_panic(&self) {
         self.with(|| metrics::counter!("bertkit_model_panics_total").increment(1));
+    }
+
+    /// The worker built a fresh model after a panic.
+    pub fn model_restart(&self) {
+        self.with(|| metrics::counter!("bertkit_model_restarts_total").increment(1));
     }
 
     /// The Prometheus text exposition.

@@ -8,30 +8,49 @@ use tokio::net::TcpListener;
 
 use super::app::LoadedModel;
 use super::listen::{ConnectionLimits, serve_connections};
-use super::{AppState, Batcher, BatcherConfig, ServeConfig, ServerMetrics, router};
+use super::batcher::Restart;
+use super::{AppState, Batcher, BatcherConfig, Model, ServeConfig, ServerMetrics, router};
 use crate::artifact::{ArtifactError, ClassifierBundle};
 use crate::predict::Predictor;
 use crate::tokenize::TokenCounter;
 
 /// Loads the exported model and starts its batching worker.
 pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
+    load_model_with(config, device, metrics, |model| model)
+}
+
+/// [`load_model`], with every model the worker runs (the first and each restart's) passed
+/// through `wrap`: the seam where tests inject a fault into the real model.
+pub fn load_model_with(
+    config: &ServeConfig,
+    device: Device,
+    metrics: ServerMetrics,
+    wrap: impl Fn(Model) -> Model + Send + 'static,
+) -> Result<LoadedModel, ArtifactError> {
     let bundle = ClassifierBundle::load(&config.model_dir, &device)?;
     let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
-    let class_names = bundle.meta.class_names.clone();
-    let binary = bundle.meta.is_binary();
-    let seq_len = bundle.meta.encode.seq_len;
-    let text_pairs = bundle.meta.text_pairs;
-    let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
-    if let Some(t) = config.threshold {
-        predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
-    }
+    let meta = bundle.meta.clone();
+    let predictor = open_predictor(bundle, config, device.clone())?;
     let threshold = predictor.threshold();
     tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
     let tokenizer = predictor.shared_tokenizer();
-    predictor.batch_size = config.max_batch_size;
+    // A restart reloads the folder as the server's start did, and refuses a folder that now holds
+    // another model: the handlers still tokenize and label for the first one (a new model
+    // needs a new server; health stays 503 meanwhile, which tells the orchestrator so).
+    let (restart_config, first_meta) = (config.clone(), meta.clone());
+    let first = wrap(as_model(predictor));
+    let restart: Restart = Box::new(move || {
+        let bundle = ClassifierBundle::load(&restart_config.model_dir, &device).map_err(|e| error_chain(&e))?;
+        if bundle.meta != first_meta {
+            return Err(format!("{} now holds another model than the one this server started with", restart_config.model_dir.display()));
+        }
+        let predictor = open_predictor(bundle, &restart_config, device.clone()).map_err(|e| error_chain(&e))?;
+        Ok(wrap(as_model(predictor)))
+    });
     let batcher = Batcher::start(
-        Box::new(move |enc| predictor.logits(enc).map_err(|e| e.to_string())),
+        first,
+        restart,
         BatcherConfig {
             max_batch_size: config.max_batch_size,
             max_wait: config.max_wait,
@@ -39,7 +58,42 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
         },
         metrics,
     );
-    Ok(LoadedModel { batcher, tokenizer, untruncated, class_names, binary, threshold, seq_len, text_pairs })
+    Ok(LoadedModel {
+        batcher,
+        tokenizer,
+        untruncated,
+        binary: meta.is_binary(),
+        seq_len: meta.encode.seq_len,
+        text_pairs: meta.text_pairs,
+        class_names: meta.class_names,
+        threshold,
+    })
+}
+
+/// The predictor the worker runs, set up as the server's flags say.
+fn open_predictor(bundle: ClassifierBundle, config: &ServeConfig, device: Device) -> Result<Predictor, ArtifactError> {
+    let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
+    if let Some(t) = config.threshold {
+        predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
+    }
+    predictor.batch_size = config.max_batch_size;
+    Ok(predictor)
+}
+
+fn as_model(predictor: Predictor) -> Model {
+    Box::new(move |enc| predictor.logits(enc).map_err(|e| e.to_string()))
+}
+
+/// An error and its causes on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +108,23 @@ pub enum ServeError {
     Load(#[source] ArtifactError),
     #[error("server error")]
     Io(#[source] std::io::Error),
+    #[error("cannot start the server's threads")]
+    Threads(#[source] std::io::Error),
+}
+
+/// Runs the server on this thread until SIGTERM/Ctrl-C: the compute pool and the model worker keep
+/// this thread's CPU priority, the async runtime's threads (requests, tokenizing) run lower
+/// ([`super::priority`]).
+pub fn serve_blocking(config: ServeConfig, device: Device) -> Result<(), ServeError> {
+    super::priority::start_compute_pool();
+    let request_side = super::priority::request_side_nice();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("bertkit-http")
+        .on_thread_start(move || super::priority::lower_this_thread_to(request_side))
+        .build()
+        .map_err(ServeError::Threads)?;
+    runtime.block_on(serve(config, device))
 }
 
 /// Runs until SIGTERM/Ctrl-C (or a model that fails to load).
@@ -62,13 +133,19 @@ pub async fn serve(config: ServeConfig, device: Device) -> Result<(), ServeError
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
-    let limits = ConnectionLimits { max_connections: config.max_connections, header_timeout: config.header_timeout };
+    let limits = ConnectionLimits {
+        max_connections: config.max_connections,
+        header_timeout: config.header_timeout,
+        refusal_pace: config.refusal_pace,
+    };
     let metrics = ServerMetrics::new();
     let state = AppState::new(config.clone(), metrics.clone());
     let app = router(state.clone());
     let (failed_tx, failed_rx) = tokio::sync::oneshot::channel::<ArtifactError>();
     let loader_state = state.clone();
-    tokio::task::spawn_blocking(move || match load_model(&config, device, metrics) {
+    // A plain thread started from the caller's (not from the runtime's, which run at a lower
+    // priority): the model worker it starts inherits the caller's priority.
+    let load = move || match load_model(&config, device, metrics) {
         Ok(model) => {
             tracing::info!("model loaded");
             eprintln!("Model `{}` loaded from {}", config.model_name, config.model_dir.display());
@@ -77,7 +154,8 @@ pub async fn serve(config: ServeConfig, device: Device) -> Result<(), ServeError
         Err(e) => {
             let _ = failed_tx.send(e);
         }
-    });
+    };
+    std::thread::Builder::new().name("bertkit-load".into()).spawn(load).map_err(ServeError::Threads)?;
     eprintln!("Listening on http://{addr}");
     let failure = Arc::new(std::sync::Mutex::new(None));
     let failure_slot = failure.clone();

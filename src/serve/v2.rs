@@ -47,7 +47,7 @@ async fn live() -> Json<Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.loaded()?;
+    state.ready()?;
     Ok(Json(json!({ "ready": true })))
 }
 
@@ -95,7 +95,7 @@ async fn model_metadata_at(State(state): State<AppState>, Path((name, version)):
 
 fn model_ready_json(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, ApiError> {
     check(state, name, version)?;
-    state.loaded()?;
+    state.ready()?;
     Ok(Json(json!({ "name": name, "ready": true })))
 }
 
