@@ -153,7 +153,7 @@ doc_op!(
     v1_metadata
 );
 doc_op!(
-    /// 200 once the model is loaded, 503 before.
+    /// 200 once the model is loaded and its worker ready, 503 before and while the worker restarts its model after a panic.
     #[utoipa::path(get, path = "/health", tag = "health", responses((status = 200, body = JsonObject), (status = 503, body = ErrorBody)))]
     health
 );
