@@ -15,7 +15,7 @@ trap 'rm -f "$log"' EXIT
 for level in $("${CARGO_TARGET_DIR:-target}/debug/bertkit" cpu --levels); do
   echo "==> kernels, golden and gradient tests at BERTKIT_CPU=$level"
   if ! { BERTKIT_CPU=$level cargo test --locked -p bertkit-kernels -- --nocapture &&
-         BERTKIT_CPU=$level cargo test --locked --test golden_fast --test fast_train -- --nocapture; } >"$log" 2>&1; then
+         BERTKIT_CPU=$level cargo test --locked --test golden_fast --test fast_train --test golden_grads -- --nocapture; } >"$log" 2>&1; then
     cat "$log"
     exit 1
   fi

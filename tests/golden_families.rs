@@ -5,48 +5,28 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
-use bertkit::model::{BertEncoder, EncoderInput, Family, HeadSpec, LoadError, Pooling};
+use bertkit::artifact::{ClassifierBundle, save_classifier};
+use bertkit::model::{BertEncoder, EncoderInput, Family, LoadError};
 use bertkit::tokenize::{EncodePlan, TextTokenizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
-use common::{assert_close, assert_rows_differ, f32s, root, u32s};
+use burn::tensor::{Device, Tensor};
+use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
+use common::{assert_close, assert_rows_differ, f32s, u32s};
 
 const TOL: f32 = 1e-4;
 const FAMILIES: [&str; 4] = ["distilbert", "roberta", "albert", "electra"];
 
-fn fixture(family: &str) -> PathBuf {
-    root().join("tests/fixtures/families").join(family)
-}
-
 fn golden(family: &str) -> serde_json::Value {
-    let path = fixture(family).join("golden.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+    family_golden(family)
 }
 
 fn vals<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
     t.to_data().try_to_vec::<f32>().unwrap()
 }
 
-/// The padded batch transformers ran, as encoder input (token types all 0, as transformers
-/// defaults them when the tokenizer returns none).
 fn golden_input(g: &serde_json::Value, device: &Device) -> EncoderInput {
-    let rows = |key: &str| -> (Vec<i64>, [usize; 2]) {
-        let rows = g[key].as_array().unwrap();
-        let t = rows[0].as_array().unwrap().len();
-        let flat: Vec<i64> = rows.iter().flat_map(u32s).map(i64::from).collect();
-        (flat, [rows.len(), t])
-    };
-    let (ids, shape) = rows("batch_input_ids");
-    let (mask, _) = rows("batch_attention_mask");
-    let t = |v: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(v, shape), device);
-    EncoderInput {
-        input_word_ids: t(ids),
-        input_mask: t(mask),
-        input_type_ids: t(vec![0; shape[0] * shape[1]]),
-    }
+    EncoderInput::from_batch(&golden_batch(g), device)
 }
 
 #[test]
@@ -90,27 +70,6 @@ fn encoders_match_transformers_outputs() {
             (ours, theirs_missing) => panic!("{family}: pooler {} but golden {theirs_missing}", ours.is_some()),
         }
     }
-}
-
-/// A copy of the transformers classifier with the `bertkit.json` that describes its head.
-fn as_bertkit_model(family: &str, dir: &Path) -> PathBuf {
-    let src = fixture(family);
-    let out = dir.join(family);
-    std::fs::create_dir_all(&out).unwrap();
-    for entry in std::fs::read_dir(&src).unwrap() {
-        let p = entry.unwrap().path();
-        std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
-    }
-    let encoder = BertEncoder::from_dir(&src, &Device::flex()).unwrap();
-    let f = encoder.config.family;
-    let g = golden(family);
-    let n = g["num_labels"].as_u64().unwrap() as usize;
-    let head = HeadSpec::family_default(f, encoder.config.hidden_size, n, 0.1);
-    let classes = (0..n).map(|i| format!("LABEL_{i}")).collect();
-    let plan = EncodePlan { seq_len: encoder.config.max_sequence_length().min(128), ..EncodePlan::default() };
-    let meta = ModelMeta::new(classes, plan, Pooling::family_default(f, encoder.pooler.is_some()), head);
-    std::fs::write(out.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
-    out
 }
 
 fn tensor_names(path: &Path) -> BTreeSet<String> {

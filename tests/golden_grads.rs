@@ -1,0 +1,132 @@
+//! The kernels trainer's gradients against PyTorch's, for every model family: the classification
+//! loss and every parameter's gradient (dropout off on both sides, one graph), from transformers'
+//! own `<Family>ForSequenceClassification` on the fixtures' padded batch
+//! (`tests/fixtures/families/make_grad_goldens.py`, run once; CI needs no Python). Our gradients
+//! reach transformers' names through the export: written into the model in place of its weights
+//! and saved as `bertkit train` saves, so the names, transposes and the fused QKV split are
+//! checked too.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use bertkit::artifact::{ClassifierBundle, save_classifier};
+use bertkit::data::Target;
+use bertkit::model::TextClassifier;
+use bertkit::train::fast::{Cache, NetSpec, Params, Rows, backward, forward, loss_and_grad, unsupported};
+use bertkit_kernels::Precision;
+use burn::tensor::Device;
+use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
+use common::ran;
+
+/// Largest gradient error allowed, relative to the tensor's largest |gradient| (the issue's 1e-3).
+const TOL: f32 = 1e-3;
+
+fn tensors(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+            let v = view.data().chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            (name, v)
+        })
+        .collect()
+}
+
+/// Checks `family`'s gradients; `Err` with the trainer's reason when it does not train the family.
+fn check(family: &str) -> Result<(), String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = as_bertkit_model(family, tmp.path());
+    let bundle = ClassifierBundle::load(&dir, &Device::flex()).unwrap();
+    let TextClassifier::Bert(model) = &bundle.model else { panic!("{family}: not a BERT-family model") };
+    if let Some(why) = unsupported(model) {
+        return Err(why);
+    }
+    let golden: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture(family).join("grads.json")).unwrap()).unwrap();
+    let labels: Vec<Target> = golden["labels"].as_array().unwrap().iter().map(|v| Target::Class(v.as_u64().unwrap() as usize)).collect();
+    let batch = golden_batch(&family_golden(family));
+
+    let mut params = Params::from_burn(model).unwrap();
+    let spec = NetSpec::of(model, Precision::F32);
+    let rows = Rows::new(&batch, &spec.config);
+    let mut cache = Cache::default();
+    // No seed: dropout off, as transformers' eval mode.
+    let logits = forward(&params, &spec, &rows, None, &mut cache);
+    let (loss, dlogits) = loss_and_grad(&logits, model.head.spec.num_outputs, &labels);
+    let torch_loss = golden["loss"].as_f64().unwrap();
+    assert!((loss - torch_loss).abs() <= 1e-4 * torch_loss.abs().max(1.0), "{family}: loss {loss} vs PyTorch {torch_loss}");
+    let mut grads = params.zeros_like();
+    backward(&params, &spec, &rows, &mut cache, &dlogits, &mut grads);
+
+    params.values = grads;
+    let mut as_weights = model.clone();
+    params.write_back(&mut as_weights);
+    let out = tmp.path().join("grads-export");
+    save_classifier(&out, &TextClassifier::Bert(as_weights), &bundle.meta, &bundle.tokenizer, |_| Ok(())).unwrap();
+    let ours: std::collections::BTreeMap<_, _> = tensors(&out.join("model.safetensors")).into_iter().collect();
+    let theirs = tensors(&fixture(family).join("grads.safetensors"));
+    assert_eq!(
+        ours.keys().cloned().collect::<BTreeSet<_>>(),
+        theirs.iter().map(|(n, _)| n.clone()).collect::<BTreeSet<_>>(),
+        "{family}: the exported tensors are not the parameters PyTorch has gradients for"
+    );
+    let max_abs = |v: &[f32]| v.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+    let theirs_by_name: std::collections::BTreeMap<_, _> = theirs.iter().map(|(n, v)| (n.as_str(), v)).collect();
+    let mut worst = 0.0f32;
+    for (name, want) in &theirs {
+        let got = &ours[name];
+        assert_eq!(got.len(), want.len(), "{family}: {name}");
+        // The key bias adds the same q·b to every score of a query, which softmax ignores: its
+        // true gradient is 0 and both sides hold rounding noise, measured against the query
+        // bias's gradient of the same layer.
+        let query_bias = key_bias_to_query(name).map(|q| *theirs_by_name.get(q.as_str()).unwrap_or_else(|| panic!("{family}: no {q}")));
+        let scale = query_bias.map_or_else(|| max_abs(want), |q| max_abs(q));
+        assert!(scale > 0.0, "{family}: PyTorch's {name} gradient is all zero: the golden cannot tell a wrong one");
+        let err = got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max) / scale;
+        assert!(err <= TOL, "{family}: {name} gradient differs from PyTorch's by {err:.2e} (relative)");
+        worst = worst.max(err);
+    }
+    ran(&format!("{family}: loss and {} parameter gradients vs PyTorch (worst {worst:.1e} relative)", theirs.len()));
+    Ok(())
+}
+
+/// The query bias's name for a key bias's, in each family's naming.
+fn key_bias_to_query(name: &str) -> Option<String> {
+    [("attention.self.key.bias", "attention.self.query.bias"), ("attention.k_lin.bias", "attention.q_lin.bias"), ("attention.key.bias", "attention.query.bias")]
+        .into_iter()
+        .find(|(k, _)| name.ends_with(k))
+        .map(|(k, q)| format!("{}{q}", &name[..name.len() - k.len()]))
+}
+
+#[test]
+fn bert_gradients_match_pytorch() {
+    check("bert").unwrap();
+}
+
+#[test]
+fn distilbert_gradients_match_pytorch() {
+    check("distilbert").unwrap();
+}
+
+#[test]
+fn roberta_gradients_match_pytorch() {
+    check("roberta").unwrap();
+}
+
+#[test]
+fn electra_gradients_match_pytorch() {
+    check("electra").unwrap();
+}
+
+#[test]
+fn albert_gradients_match_pytorch() {
+    match check("albert") {
+        Ok(()) => {}
+        // The kernels trainer does not take ALBERT yet (issue 13); its fine-tuning runs on burn.
+        // The golden is in place for the day it does: this test then checks it.
+        Err(why) => eprintln!("skipped: albert_gradients_match_pytorch: the kernels trainer does not take {why}"),
+    }
+}
