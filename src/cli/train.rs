@@ -156,8 +156,7 @@ pub struct TrainCmd {
     /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
     /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 where bf16 was
     /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on other AVX-512 and AVX2 CPUs,
-    /// for BERT, DistilBERT, RoBERTa and ELECTRA checkpoints; burn otherwise (ALBERT, CUDA, CPUs
-    /// without AVX2).
+    /// for every BERT-family checkpoint; burn otherwise (CUDA, CPUs without AVX2).
     #[arg(long, default_value = "auto")]
     engine: Engine,
     /// No progress output.

@@ -183,6 +183,63 @@ pub fn gelu_into(pre: &[f32], out: &mut Vec<f32>) {
     out.par_chunks_mut(CHUNK).zip(pre.par_chunks(CHUNK)).for_each(|(o, p)| gelu_to_serial(p, o));
 }
 
+/// The feed-forward activations the trainer differentiates (transformers' `hidden_act`:
+/// `gelu`, `gelu_new` / `gelu_pytorch_tanh`, `relu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    /// Exact erf GELU.
+    Gelu,
+    /// tanh-approximated GELU (transformers' `NewGELUActivation`).
+    GeluTanh,
+    Relu,
+}
+
+/// √(2/π) and the cubic coefficient of the tanh GELU.
+const TANH_C: f32 = 0.797_884_6;
+const TANH_K: f32 = 0.044_715;
+
+/// d/dx of 0.5·x·(1 + tanh(c·(x + k·x³))).
+#[inline(always)]
+fn gelu_tanh_grad(x: f32) -> f32 {
+    let th = (TANH_C * (x + TANH_K * x * x * x)).tanh();
+    0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * TANH_C * (1.0 + 3.0 * TANH_K * x * x)
+}
+
+dispatch!(pub gelu_tanh_backward_serial(pre: &[f32], dy: &mut [f32]) {
+    for (d, &x) in dy.iter_mut().zip(pre) {
+        *d *= gelu_tanh_grad(x);
+    }
+});
+
+/// `out = act(pre)`, keeping `pre` for the backward pass.
+pub fn activation_into(act: Activation, pre: &[f32], out: &mut Vec<f32>) {
+    match act {
+        Activation::Gelu => gelu_into(pre, out),
+        Activation::GeluTanh | Activation::Relu => {
+            out.clear();
+            out.extend_from_slice(pre);
+            if act == Activation::Relu {
+                crate::ops::relu(out);
+            } else {
+                crate::ops::gelu_tanh(out);
+            }
+        }
+    }
+}
+
+/// `dy ← dy · act'(pre)` in place.
+pub fn activation_backward(act: Activation, pre: &[f32], dy: &mut [f32]) {
+    assert_eq!(pre.len(), dy.len(), "activation_backward: shapes");
+    match act {
+        Activation::Gelu => gelu_backward(pre, dy),
+        Activation::GeluTanh => {
+            dy.par_chunks_mut(CHUNK).zip(pre.par_chunks(CHUNK)).for_each(|(d, p)| gelu_tanh_backward_serial(p, d));
+        }
+        // ReLU'(0) = 0, as PyTorch takes it.
+        Activation::Relu => dy.iter_mut().zip(pre).for_each(|(d, &x)| *d = if x > 0.0 { *d } else { 0.0 }),
+    }
+}
+
 dispatch!(pub col_sums_serial(x: &[f32], n: usize, out: &mut [f32]) {
     for row in x.chunks_exact(n) {
         for (o, v) in out.iter_mut().zip(row) {
@@ -325,6 +382,30 @@ mod tests {
         assert!(db.iter().zip(&want_db).all(|(a, b)| (a - b).abs() < 1e-6));
         let want_dg: Vec<f32> = (0..w).map(|j| up[j] * h[j] + up[w + j] * h[w + j]).collect();
         assert!(dg.iter().zip(&want_dg).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+
+    /// Every activation's derivative against central differences of its forward (in f64 steps
+    /// around points where the derivative is smooth; ReLU's kink at 0 is left out).
+    #[test]
+    fn activation_backward_matches_finite_differences_of_activation_into() {
+        for act in [Activation::Gelu, Activation::GeluTanh, Activation::Relu] {
+            for &x in &[-3.1f32, -1.2, -0.4, 0.3, 0.9, 2.2, 4.5] {
+                let h = 1e-2f32;
+                let mut hi = Vec::new();
+                let mut lo = Vec::new();
+                activation_into(act, &[x + h], &mut hi);
+                activation_into(act, &[x - h], &mut lo);
+                let numeric = (f64::from(hi[0]) - f64::from(lo[0])) / (2.0 * f64::from(h));
+                let mut d = [1.0f32];
+                activation_backward(act, &[x], &mut d);
+                assert!((f64::from(d[0]) - numeric).abs() < 2e-3, "{act:?}'({x}) = {} but differences give {numeric}", d[0]);
+            }
+        }
+        // The tanh form is not the erf one: a swap of the two would pass the test above.
+        let (mut t, mut e) = (Vec::new(), Vec::new());
+        activation_into(Activation::GeluTanh, &[1.7], &mut t);
+        activation_into(Activation::Gelu, &[1.7], &mut e);
+        assert!((t[0] - e[0]).abs() > 1e-5, "tanh GELU {} equals the erf GELU {}", t[0], e[0]);
     }
 
     #[test]

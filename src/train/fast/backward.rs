@@ -3,7 +3,7 @@
 //! (PyTorch autograd's for the same graph; `tests/fast_train.rs` compares with burn's).
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward};
-use bertkit_kernels::grad::{col_sums, gelu_backward, layer_norm_backward};
+use bertkit_kernels::grad::{activation_backward, col_sums, gelu_backward, layer_norm_backward};
 use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
 
 use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, mask, resize, uses_bf16};
@@ -109,16 +109,18 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     resize(&mut work.branch, n * cfg.intermediate_size);
     resize(&mut work.qkv, n * 3 * h);
     resize(&mut work.ctx, n * h);
-    for (l, s) in lay.layers.iter().enumerate().rev() {
+    for (l, &li) in spec.layer_sequence().iter().enumerate().rev() {
+        // A shared layer (ALBERT) is met once per depth: its gradients add up over them.
+        let s = &lay.layers[li];
         let lc = &c.layers[l];
         let site0 = 1 + 3 * l as u64;
-        // out = LN(dropout(ffn_out(gelu(ffn_in(a)))) + a)
+        // out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)
         norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
         mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
         dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
-        gelu_backward(&lc.inter_pre, &mut work.branch);
+        activation_backward(spec.ffn_activation(), &lc.inter_pre, &mut work.branch);
         // The residual path into `a` plus the FFN's input gradient.
         dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &work.branch, grads, Some((d, true)), prec, packs);
         // a = LN(dropout(attn_out(ctx)) + x_in)

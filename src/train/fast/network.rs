@@ -4,12 +4,12 @@
 //! they have it; the gradients are PyTorch autograd's for the same graph.
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
-use bertkit_kernels::grad::{DropoutMask, layer_norm_train};
+use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
 use crate::train::run_loop::mix64;
 use super::params::{DenseSlots, Layout, NormSlots, Params};
-use crate::model::{BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
+use crate::model::{Activation, BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
 
 /// What the network needs besides the parameters.
@@ -34,6 +34,22 @@ impl NetSpec {
     /// Dropout on the head's input.
     pub(super) fn head_input_p(&self) -> f64 {
         if self.head_input_dropout { f64::from(self.head_dropout) } else { 0.0 }
+    }
+
+    /// The feed-forward activation (`hidden_act`) as the kernels differentiate it.
+    pub(super) fn ffn_activation(&self) -> FfnActivation {
+        match self.config.activation {
+            Activation::Gelu => FfnActivation::Gelu,
+            Activation::GeluTanh => FfnActivation::GeluTanh,
+            Activation::Relu => FfnActivation::Relu,
+        }
+    }
+
+    /// The encoder's layer applications in order, as indices into the layout's layers: layer `d`
+    /// at depth `d`, or ALBERT's shared group at every depth (its gradients then sum over the
+    /// depths that applied it).
+    pub(super) fn layer_sequence(&self) -> Vec<usize> {
+        (0..self.config.num_hidden_layers).flat_map(|d| self.config.layers_at_depth(d)).collect()
     }
 
     pub fn of(model: &BertClassifier, precision: Precision) -> Self {
@@ -209,8 +225,9 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     let eps = cfg.layer_norm_eps as f32;
     let prec = spec.precision;
     cache.seed = seed;
-    cache.xs.resize_with(cfg.num_hidden_layers + 1, Vec::new);
-    cache.layers.resize_with(cfg.num_hidden_layers, LayerCache::default);
+    let sequence = spec.layer_sequence();
+    cache.xs.resize_with(sequence.len() + 1, Vec::new);
+    cache.layers.resize_with(sequence.len(), LayerCache::default);
 
     // Embeddings: LayerNorm(word + position + type), then dropout, at the embedding width `e`;
     // ELECTRA's `embeddings_project` then maps them to the hidden width.
@@ -239,7 +256,8 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     }
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
-    for (l, s) in lay.layers.iter().enumerate() {
+    for (l, &li) in sequence.iter().enumerate() {
+        let s = &lay.layers[li];
         let (before, after) = cache.xs.split_at_mut(l + 1);
         let x_in = &before[l];
         let c = &mut cache.layers[l];
@@ -257,7 +275,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         norm_train(p, s.attn_norm, &mut a, &mut c.attn_xhat, &mut c.attn_rstd, h, eps);
         let ab = convert(&a, prec, &mut c.a_bits);
         dense(p, s.ffn_in, &a, ab, n, prec, &mut cache.packs.w, &mut c.inter_pre);
-        bertkit_kernels::grad::gelu_into(&c.inter_pre, &mut c.inter);
+        activation_into(spec.ffn_activation(), &c.inter_pre, &mut c.inter);
         let out = &mut after[0];
         let ib = convert(&c.inter, prec, &mut c.inter_bits);
         dense(p, s.ffn_out, &c.inter, ib, n, prec, &mut cache.packs.w, out);
@@ -268,7 +286,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     }
 
     // Pooling.
-    let seq = &cache.xs[cfg.num_hidden_layers];
+    let seq = &cache.xs[sequence.len()];
     let pooled = &mut cache.pooled_in;
     pooled.clear();
     for bi in 0..b {

@@ -6,7 +6,7 @@ use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::model::{Activation, BertClassifier, Family};
+use crate::model::BertClassifier;
 use crate::train::TrainError;
 
 /// Where one encoder layer's tensors sit in [`Params::values`].
@@ -67,14 +67,10 @@ fn data<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, TrainErro
 pub fn unsupported(model: &BertClassifier) -> Option<String> {
     let cfg = &model.encoder.config;
     let enc = &model.encoder;
-    if cfg.family == Family::Albert {
-        return Some(format!("model_type {} (it trains bert, distilbert, roberta and electra)", cfg.family));
-    }
-    if enc.layers.len() != cfg.num_hidden_layers {
-        return Some("shared layers".into());
-    }
-    if cfg.activation != Activation::Gelu {
-        return Some("a hidden_act other than exact gelu".into());
+    // Every layer the depths apply must exist: ALBERT's groups, one layer per depth otherwise.
+    let wanted = (0..cfg.num_hidden_layers).flat_map(|d| cfg.layers_at_depth(d)).max().map_or(0, |l| l + 1);
+    if enc.layers.len() != wanted {
+        return Some(format!("{} layers for a configuration that applies {wanted}", enc.layers.len()));
     }
     None
 }
