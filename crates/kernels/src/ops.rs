@@ -123,18 +123,60 @@ dispatch!(pub softmax_rows(s: &mut [f32], width: usize) {
     }
 });
 
-/// One (text, head): context rows `[len, hd]` from `len` real tokens.
-fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), precision: Precision) -> Vec<f32> {
+/// One (text, head)'s working buffers, kept per thread between calls: fresh ones per (text, head)
+/// made the allocator hand pages back and fault them in again (5 % of an AVX2 inference batch in
+/// `clear_page_erms`).
+#[derive(Default)]
+struct HeadScratch {
+    q: Vec<f32>,
+    kt: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    /// The context of the head being written (per-text mode).
+    q_out: Vec<f32>,
+    kt_packed: Option<crate::gemm::PackedB>,
+    v_packed: Option<crate::gemm::PackedB>,
+}
+
+thread_local! {
+    static HEAD_SCRATCH: std::cell::Cell<HeadScratch> = std::cell::Cell::new(HeadScratch::default());
+}
+
+/// Runs `f` with this thread's scratch, taken out for the call: the GEMMs inside may run other
+/// rayon tasks on this thread (work stealing while they wait), and such a task then finds an
+/// empty scratch of its own instead of a borrowed one.
+fn with_scratch<R>(f: impl FnOnce(&mut HeadScratch) -> R) -> R {
+    let mut sc = HEAD_SCRATCH.with(std::cell::Cell::take);
+    let r = f(&mut sc);
+    HEAD_SCRATCH.with(|c| c.set(sc));
+    r
+}
+
+/// One (text, head): context rows `[len, hd]` from `len` real tokens, into `ctx`.
+#[allow(clippy::too_many_arguments)]
+fn head_context_into(
+    qkv: &[f32],
+    b: usize,
+    head: usize,
+    len: usize,
+    (t, heads, hd): (usize, usize, usize),
+    precision: Precision,
+    sc: &mut HeadScratch,
+    ctx: &mut Vec<f32>,
+) {
     use crate::gemm::{Epilogue, PackedB, gemm};
+    use crate::pack::Mat;
     let h = heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let row = |j: usize, part: usize| {
         let start = (b * t + j) * 3 * h + part * h + head * hd;
         &qkv[start..start + hd]
     };
-    let mut q = Vec::with_capacity(len * hd);
-    let mut kt = vec![0.0f32; hd * len];
-    let mut v = Vec::with_capacity(len * hd);
+    let HeadScratch { q, kt, v, scores, kt_packed, v_packed, .. } = sc;
+    q.clear();
+    v.clear();
+    kt.clear();
+    kt.resize(hd * len, 0.0);
     for j in 0..len {
         q.extend(row(j, 0).iter().map(|x| x * scale));
         for (d, &x) in row(j, 1).iter().enumerate() {
@@ -142,12 +184,32 @@ fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): 
         }
         v.extend_from_slice(row(j, 2));
     }
+    let pack = |slot: &mut Option<PackedB>, m: Mat<'_>| {
+        match slot {
+            Some(p) => p.repack(m, precision),
+            None => *slot = Some(PackedB::new(m.data, m.rows, m.cols, precision)),
+        }
+    };
     // Scores [len, len] = (Q / sqrt(hd)) Kᵀ; only real keys, so no mask is needed.
-    let mut scores = vec![0.0f32; len * len];
-    gemm(&q, len, &PackedB::new(&kt, hd, len, precision), None, Epilogue::None, &mut scores);
-    softmax_rows(&mut scores, len);
-    let mut ctx = vec![0.0f32; len * hd];
-    gemm(&scores, len, &PackedB::new(&v, len, hd, precision), None, Epilogue::None, &mut ctx);
+    pack(kt_packed, Mat::rows(kt, hd, len));
+    scores.clear();
+    scores.resize(len * len, 0.0);
+    if let Some(kp) = kt_packed {
+        gemm(q, len, kp, None, Epilogue::None, scores);
+    }
+    softmax_rows(scores, len);
+    pack(v_packed, Mat::rows(v, len, hd));
+    ctx.clear();
+    ctx.resize(len * hd, 0.0);
+    if let Some(vp) = v_packed {
+        gemm(scores, len, vp, None, Epilogue::None, ctx);
+    }
+}
+
+/// [`head_context_into`] with this thread's scratch, into a fresh vector.
+fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, dims: (usize, usize, usize), precision: Precision) -> Vec<f32> {
+    let mut ctx = Vec::new();
+    with_scratch(|sc| head_context_into(qkv, b, head, len, dims, precision, sc, &mut ctx));
     ctx
 }
 
@@ -167,6 +229,25 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
     #[cfg(not(target_arch = "x86_64"))]
     let tiles = false;
+    // With a text per thread or more, each task takes a whole text and writes its rows of `out`
+    // in place, reusing its thread's buffers; fewer texts (batch-1 latency) split by head.
+    if !tiles && lens.len() >= rayon::current_num_threads() {
+        out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
+            let len = len.clamp(1, t);
+            rows[len * h..].fill(0.0);
+            with_scratch(|sc| {
+                let mut ctx = std::mem::take(&mut sc.q_out);
+                for head in 0..heads {
+                    head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc, &mut ctx);
+                    for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                        rows[j * h + head * hd..j * h + head * hd + hd].copy_from_slice(c);
+                    }
+                }
+                sc.q_out = ctx;
+            });
+        });
+        return;
+    }
     // The tiles read bf16: the whole projection is converted once, not per head.
     let mut bits = QKV_BITS.with(|b| b.take());
     if tiles {
