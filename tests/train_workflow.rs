@@ -219,6 +219,8 @@ fn albert_fine_tunes_on_the_kernels_trainer() {
     assert!(stdout.contains("Fine-tuning engine: kernels"), "{stdout}");
     let bundle = ClassifierBundle::load(&out, &Device::flex()).unwrap();
     assert_eq!(bundle.meta.class_names.len(), 2);
+    // The shared group went back into one set of ALBERT weights that transformers reads.
+    transformers_loads_with_the_same_scores(&out);
 }
 
 #[test]
