@@ -39,10 +39,12 @@ pub(crate) fn supports(hd: usize) -> bool {
 }
 
 /// The context rows `[len, hd]` of text `b`, head `head`, from the fused projection as bf16 bits
-/// (`bits`: `[B·T, 3H]`, converted once for all heads). Only call at the AMX level, with
-/// `supports(hd)` and `1 ≤ len ≤ t`.
-pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize)) -> Vec<f32> {
+/// (`bits`: `[B·T, 3H]`, converted once for all heads), written to `out` with row `j` at
+/// `out[j·stride..j·stride + hd]` (a text's rows of the whole context, or a buffer of its own).
+/// Only call at the AMX level, with `supports(hd)` and `1 ≤ len ≤ t`.
+pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), out: &mut [f32], stride: usize) {
     assert!(supports(hd) && (1..=t).contains(&len), "AMX attention: head size {hd}, length {len} of {t}");
+    assert!(stride >= hd && out.len() >= (len - 1) * stride + hd, "AMX attention: output too short");
     let h = heads * hd;
     assert!(bits.len() >= (b * t + len) * 3 * h, "qkv shorter than its batch");
     let row = |j: usize, part: usize| {
@@ -100,6 +102,8 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
                 }
             }
         }
-        ctx[..len * hd].to_vec()
+        for (j, row) in ctx.chunks_exact(hd).take(len).enumerate() {
+            out[j * stride..j * stride + hd].copy_from_slice(row);
+        }
     })
 }

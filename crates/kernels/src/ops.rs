@@ -224,17 +224,28 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     let h = heads * hd;
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
     assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
-    let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
     #[cfg(target_arch = "x86_64")]
     let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
     #[cfg(not(target_arch = "x86_64"))]
     let tiles = false;
-    // With a text per thread or more, each task takes a whole text and writes its rows of `out`
-    // in place, reusing its thread's buffers; fewer texts (batch-1 latency) split by head.
-    if !tiles && lens.len() >= rayon::current_num_threads() {
+    // The tiles read bf16: the whole projection is converted once, not per head.
+    let mut bits = QKV_BITS.with(|b| b.take());
+    if tiles {
+        crate::pack::to_bf16_bits(qkv, &mut bits);
+    }
+    if lens.len() >= rayon::current_num_threads() {
+        // A text per task: each writes its own rows of `out` in place, with its thread's
+        // buffers (fresh per-head vectors cost page faults: see `HeadScratch`).
         out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
             let len = len.clamp(1, t);
             rows[len * h..].fill(0.0);
+            #[cfg(target_arch = "x86_64")]
+            if tiles {
+                for head in 0..heads {
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), &mut rows[head * hd..], h);
+                }
+                return;
+            }
             with_scratch(|sc| {
                 let mut ctx = std::mem::take(&mut sc.q_out);
                 for head in 0..heads {
@@ -246,36 +257,35 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
                 sc.q_out = ctx;
             });
         });
-        return;
-    }
-    // The tiles read bf16: the whole projection is converted once, not per head.
-    let mut bits = QKV_BITS.with(|b| b.take());
-    if tiles {
-        crate::pack::to_bf16_bits(qkv, &mut bits);
-    }
-    let results: Vec<Vec<f32>> = jobs
-        .par_iter()
-        .map(|&(b, head)| {
-            let len = lens[b].clamp(1, t);
-            #[cfg(target_arch = "x86_64")]
-            if tiles {
-                return crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd));
+    } else {
+        // Fewer texts than threads (batch-1 latency): a task per (text, head).
+        let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+        let results: Vec<Vec<f32>> = jobs
+            .par_iter()
+            .map(|&(b, head)| {
+                let len = lens[b].clamp(1, t);
+                #[cfg(target_arch = "x86_64")]
+                if tiles {
+                    let mut ctx = vec![0.0f32; len * hd];
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), &mut ctx, hd);
+                    return ctx;
+                }
+                head_context(qkv, b, head, len, (t, heads, hd), precision)
+            })
+            .collect();
+        // Every real row is written below; only the padding rows need zeros (zeroing all of
+        // `out` first was a full extra pass over the context per layer).
+        for (b, &len) in lens.iter().enumerate() {
+            out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0.0);
+        }
+        for (&(b, head), ctx) in jobs.iter().zip(&results) {
+            for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                let start = (b * t + j) * h + head * hd;
+                out[start..start + hd].copy_from_slice(c);
             }
-            head_context(qkv, b, head, len, (t, heads, hd), precision)
-        })
-        .collect();
-    QKV_BITS.with(|b| b.replace(bits));
-    // Every real row is written below; only the padding rows need zeros (zeroing all of `out`
-    // first was a full extra pass over the context per layer).
-    for (b, &len) in lens.iter().enumerate() {
-        out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0.0);
-    }
-    for (&(b, head), ctx) in jobs.iter().zip(&results) {
-        for (j, c) in ctx.chunks_exact(hd).enumerate() {
-            let start = (b * t + j) * h + head * hd;
-            out[start..start + hd].copy_from_slice(c);
         }
     }
+    QKV_BITS.with(|b| b.replace(bits));
 }
 
 thread_local! {
@@ -373,6 +383,28 @@ mod tests {
             assert!(worst > 0.0, "hd {hd}: bf16 attention equals fp32 exactly: bf16 not exercised");
             for (b, &len) in lens.iter().enumerate() {
                 assert!(got[(b * t + len) * h..(b + 1) * t * h].iter().all(|&v| v == 0.0), "padding rows of text {b} not zero");
+            }
+        }
+    }
+
+    /// A batch runs a task per text (in place, per-thread buffers) once it has a text per
+    /// thread, and a task per (text, head) below that: the two must give the same context.
+    #[test]
+    fn attention_by_text_and_by_head_agree() {
+        let (t, heads, hd) = (40, 3, 32);
+        let h = heads * hd;
+        let lens = [40, 7, 33, 1];
+        assert!(lens.len() >= rayon::current_num_threads(), "the batch must take the per-text path");
+        let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+        for precision in [Precision::F32, Precision::Bf16] {
+            let mut whole = vec![f32::NAN; lens.len() * t * h];
+            attention(&qkv, &lens, (t, heads, hd), precision, &mut whole);
+            for (b, &len) in lens.iter().enumerate() {
+                // One text alone: fewer texts than threads (on 2+ threads), so a task per head.
+                let one = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+                let mut alone = vec![f32::NAN; t * h];
+                attention(one, &[len], (t, heads, hd), precision, &mut alone);
+                assert_eq!(&whole[b * t * h..(b + 1) * t * h], &alone[..], "{precision:?}: text {b} differs between the two paths");
             }
         }
     }
