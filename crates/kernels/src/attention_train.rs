@@ -32,24 +32,73 @@ impl AttentionShape {
     }
 }
 
-/// One head's query (scaled), key and value rows `[len, hd]` gathered from a text's fused
-/// projection `[t, 3H]`.
-fn gather(qkv: &[f32], s: AttentionShape, head: usize, len: usize) -> [Vec<f32>; 3] {
-    let (h, hd) = (s.h(), s.head_dim);
-    let scale = 1.0 / (hd as f32).sqrt();
-    let mut parts = [Vec::with_capacity(len * hd), Vec::with_capacity(len * hd), Vec::with_capacity(len * hd)];
-    for j in 0..len {
-        for (p, part) in parts.iter_mut().enumerate() {
-            let start = j * 3 * h + p * h + head * hd;
-            let row = &qkv[start..start + hd];
-            if p == 0 {
-                part.extend(row.iter().map(|x| x * scale));
-            } else {
-                part.extend_from_slice(row);
-            }
+/// One (text, head)'s working buffers, kept per thread between calls: fresh ones for every
+/// (text, head) of every layer made the allocator hand pages back and fault them in again.
+struct Scratch {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    dc: Vec<f32>,
+    dropped: Vec<f32>,
+    ctx: Vec<f32>,
+    ds: Vec<f32>,
+    dq: Vec<f32>,
+    dk: Vec<f32>,
+    packs: [PackedB; 4],
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        let v = Vec::new;
+        Self {
+            q: v(),
+            k: v(),
+            v: v(),
+            dc: v(),
+            dropped: v(),
+            ctx: v(),
+            ds: v(),
+            dq: v(),
+            dk: v(),
+            packs: [PackedB::empty(), PackedB::empty(), PackedB::empty(), PackedB::empty()],
         }
     }
-    parts
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Option<Box<Scratch>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with this thread's scratch, taken out for the call: the GEMMs inside may run other
+/// rayon tasks on this thread while they wait, and such a task then gets a scratch of its own.
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut w = SCRATCH.with(std::cell::Cell::take).unwrap_or_default();
+    let r = f(&mut w);
+    SCRATCH.with(|c| c.set(Some(w)));
+    r
+}
+
+/// `v` cleared and zero-filled to `n` values.
+fn zeroed(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    v.clear();
+    v.resize(n, 0.0);
+    v
+}
+
+/// One head's query (scaled), key and value rows `[len, hd]` gathered from a text's fused
+/// projection `[t, 3H]` into `w.q`, `w.k`, `w.v`.
+fn gather(qkv: &[f32], s: AttentionShape, head: usize, len: usize, w: &mut Scratch) {
+    let (h, hd) = (s.h(), s.head_dim);
+    let scale = 1.0 / (hd as f32).sqrt();
+    for part in [&mut w.q, &mut w.k, &mut w.v] {
+        part.clear();
+    }
+    for j in 0..len {
+        let row = |p: usize| &qkv[j * 3 * h + p * h + head * hd..][..hd];
+        w.q.extend(row(0).iter().map(|x| x * scale));
+        w.k.extend_from_slice(row(1));
+        w.v.extend_from_slice(row(2));
+    }
 }
 
 fn mask_offset(s: AttentionShape, text: usize, head: usize) -> u32 {
@@ -68,20 +117,26 @@ pub fn attention_forward(qkv: &[f32], lens: &[usize], s: AttentionShape, dropout
         out.iter_mut().for_each(|v| *v = 0.0);
         let len = lens[b].clamp(1, t);
         let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
-        for head in 0..s.heads {
-            let [q, k, v] = gather(qkv, s, head, len);
-            let p = &mut probs[head * t * t..head * t * t + len * len];
-            // Scores over real keys only: what transformers' additive padding mask amounts to.
-            gemm(&q, len, &PackedB::from_mat(Mat::transposed(&k, hd, len), s.precision), None, Epilogue::None, p);
-            softmax_rows(p, len);
-            let mut dropped = p.to_vec();
-            dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
-            let mut ctx = vec![0.0f32; len * hd];
-            gemm(&dropped, len, &PackedB::new(&v, len, hd, s.precision), None, Epilogue::None, &mut ctx);
-            for (j, c) in ctx.chunks_exact(hd).enumerate() {
-                out[j * h + head * hd..j * h + (head + 1) * hd].copy_from_slice(c);
+        with_scratch(|w| {
+            for head in 0..s.heads {
+                gather(qkv, s, head, len, w);
+                let p = &mut probs[head * t * t..head * t * t + len * len];
+                let [kt, vp, ..] = &mut w.packs;
+                // Scores over real keys only: what transformers' additive padding mask amounts to.
+                kt.repack(Mat::transposed(&w.k, hd, len), s.precision);
+                gemm(&w.q, len, kt, None, Epilogue::None, p);
+                softmax_rows(p, len);
+                w.dropped.clear();
+                w.dropped.extend_from_slice(p);
+                dropout.apply_serial(&mut w.dropped, mask_offset(s, b, head));
+                vp.repack(Mat::rows(&w.v, len, hd), s.precision);
+                let ctx = zeroed(&mut w.ctx, len * hd);
+                gemm(&w.dropped, len, vp, None, Epilogue::None, ctx);
+                for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                    out[j * h + head * hd..j * h + (head + 1) * hd].copy_from_slice(c);
+                }
             }
-        }
+        });
     });
 }
 
@@ -106,42 +161,49 @@ pub fn attention_backward(
         dqkv.iter_mut().for_each(|v| *v = 0.0);
         let len = lens[b].clamp(1, t);
         let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
-        for head in 0..s.heads {
-            let [q, k, v] = gather(qkv, s, head, len);
-            let mut dc = Vec::with_capacity(len * hd);
-            for j in 0..len {
-                let start = (b * t + j) * h + head * hd;
-                dc.extend_from_slice(&dctx[start..start + hd]);
+        with_scratch(|w| {
+            for head in 0..s.heads {
+                gather(qkv, s, head, len, w);
+                w.dc.clear();
+                for j in 0..len {
+                    let start = (b * t + j) * h + head * hd;
+                    w.dc.extend_from_slice(&dctx[start..start + hd]);
+                }
+                let p = &probs[(b * s.heads + head) * t * t..][..len * len];
+                w.dropped.clear();
+                w.dropped.extend_from_slice(p);
+                dropout.apply_serial(&mut w.dropped, mask_offset(s, b, head));
+                let [dc_packed, vt, kp, qp] = &mut w.packs;
+                dc_packed.repack(Mat::rows(&w.dc, len, hd), s.precision);
+                // dV = P'ᵀ · dC (into `ctx`, the forward's context buffer).
+                let dv = zeroed(&mut w.ctx, len * hd);
+                gemm_ex(Mat::transposed(&w.dropped, len, len), None, dc_packed, None, Epilogue::None, dv, false);
+                // dP' = dC · Vᵀ, then through the dropout: dP = dP' · mask / (1 − p).
+                let ds = zeroed(&mut w.ds, len * len);
+                vt.repack(Mat::transposed(&w.v, hd, len), s.precision);
+                gemm(&w.dc, len, vt, None, Epilogue::None, ds);
+                dropout.apply_serial(ds, mask_offset(s, b, head));
+                // Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
+                for (drow, prow) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
+                    let dot: f32 = drow.iter().zip(prow).map(|(a, b)| a * b).sum();
+                    drow.iter_mut().zip(prow).for_each(|(d, p)| *d = p * (*d - dot));
+                }
+                // S = (Q/√d)·Kᵀ: dQ = dS·K/√d, dK = dSᵀ·(Q/√d).
+                kp.repack(Mat::rows(&w.k, len, hd), s.precision);
+                let dq = zeroed(&mut w.dq, len * hd);
+                gemm(ds, len, kp, None, Epilogue::None, dq);
+                qp.repack(Mat::rows(&w.q, len, hd), s.precision);
+                let dk = zeroed(&mut w.dk, len * hd);
+                gemm_ex(Mat::transposed(ds, len, len), None, qp, None, Epilogue::None, dk, false);
+                for j in 0..len {
+                    let row = &mut dqkv[j * 3 * h..(j + 1) * 3 * h];
+                    let r = j * hd..(j + 1) * hd;
+                    row[head * hd..(head + 1) * hd].iter_mut().zip(&dq[r.clone()]).for_each(|(d, g)| *d = g * scale);
+                    row[h + head * hd..h + (head + 1) * hd].copy_from_slice(&dk[r.clone()]);
+                    row[2 * h + head * hd..2 * h + (head + 1) * hd].copy_from_slice(&dv[r]);
+                }
             }
-            let p = &probs[(b * s.heads + head) * t * t..][..len * len];
-            let mut dropped = p.to_vec();
-            dropout.apply_serial(&mut dropped, mask_offset(s, b, head));
-            let dc_packed = PackedB::new(&dc, len, hd, s.precision);
-            // dV = P'ᵀ · dC
-            let mut dv = vec![0.0f32; len * hd];
-            gemm_ex(Mat::transposed(&dropped, len, len), None, &dc_packed, None, Epilogue::None, &mut dv, false);
-            // dP' = dC · Vᵀ, then through the dropout: dP = dP' · mask / (1 − p).
-            let mut ds = vec![0.0f32; len * len];
-            gemm(&dc, len, &PackedB::from_mat(Mat::transposed(&v, hd, len), s.precision), None, Epilogue::None, &mut ds);
-            dropout.apply_serial(&mut ds, mask_offset(s, b, head));
-            // Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
-            for (drow, prow) in ds.chunks_exact_mut(len).zip(p.chunks_exact(len)) {
-                let dot: f32 = drow.iter().zip(prow).map(|(a, b)| a * b).sum();
-                drow.iter_mut().zip(prow).for_each(|(d, p)| *d = p * (*d - dot));
-            }
-            // S = (Q/√d)·Kᵀ: dQ = dS·K/√d, dK = dSᵀ·(Q/√d).
-            let mut dq = vec![0.0f32; len * hd];
-            gemm(&ds, len, &PackedB::new(&k, len, hd, s.precision), None, Epilogue::None, &mut dq);
-            let mut dk = vec![0.0f32; len * hd];
-            gemm_ex(Mat::transposed(&ds, len, len), None, &PackedB::new(&q, len, hd, s.precision), None, Epilogue::None, &mut dk, false);
-            for j in 0..len {
-                let row = &mut dqkv[j * 3 * h..(j + 1) * 3 * h];
-                let r = j * hd..(j + 1) * hd;
-                row[head * hd..(head + 1) * hd].iter_mut().zip(&dq[r.clone()]).for_each(|(d, g)| *d = g * scale);
-                row[h + head * hd..h + (head + 1) * hd].copy_from_slice(&dk[r.clone()]);
-                row[2 * h + head * hd..2 * h + (head + 1) * hd].copy_from_slice(&dv[r]);
-            }
-        }
+        });
     });
 }
 
