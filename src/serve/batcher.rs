@@ -298,6 +298,18 @@ mod tests {
         Encoded { ids: vec![n], type_ids: vec![0] }
     }
 
+    /// A batcher whose model scores only while the returned gate is free: lock it before
+    /// submitting to keep the model busy.
+    fn gated(cfg: BatcherConfig) -> (Batcher, Arc<Mutex<()>>) {
+        let gate = Arc::new(Mutex::new(()));
+        let g = gate.clone();
+        let model: Model = Box::new(move |e: &[Encoded]| {
+            let _wait = g.lock().unwrap();
+            Ok(vec![vec![0.0]; e.len()])
+        });
+        (Batcher::start(model, never_restarts(), cfg, ServerMetrics::new()), gate)
+    }
+
     /// For tests whose model never panics: a restart would be a bug.
     fn never_restarts() -> Restart {
         Box::new(|| panic!("this test's model was restarted"))
@@ -430,15 +442,8 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn a_full_queue_is_refused_not_blocked() {
-        let gate = Arc::new(Mutex::new(()));
+        let (b, gate) = gated(BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 2 });
         let held = gate.lock().unwrap();
-        let g = gate.clone();
-        let model: Model = Box::new(move |e: &[Encoded]| {
-            let _wait = g.lock().unwrap();
-            Ok(vec![vec![0.0]; e.len()])
-        });
-        let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 2 };
-        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let first = tokio::spawn({
             let b = b.clone();
             async move { b.submit(vec![enc(1)]).await }
@@ -466,15 +471,8 @@ mod tests {
     #[allow(clippy::await_holding_lock)]
     #[tokio::test]
     async fn a_request_being_scored_keeps_its_slot_until_answered() {
-        let gate = Arc::new(Mutex::new(()));
+        let (b, gate) = gated(BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 1 });
         let held = gate.lock().unwrap();
-        let g = gate.clone();
-        let model: Model = Box::new(move |e: &[Encoded]| {
-            let _wait = g.lock().unwrap();
-            Ok(vec![vec![0.0]; e.len()])
-        });
-        let cfg = BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 1 };
-        let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let first = tokio::spawn({
             let b = b.clone();
             async move { b.submit(vec![enc(1)]).await }
