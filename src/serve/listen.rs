@@ -16,10 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::Request;
-use hyper::body::Incoming;
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
 use axum::response::Response;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -52,7 +51,7 @@ impl Pacing {
     }
 }
 
-/// `app` for one connection, its refusals paced by `limits.refusal_pace`.
+/// `app` for one connection, its refusals paced `pace` apart.
 fn paced(
     app: Router,
     pace: Duration,
