@@ -13,7 +13,6 @@ use bertkit::model::{BertClassifier, Pooling, Pretrained, TextClassifier};
 use bertkit::model::fast::FastClassifier;
 use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
-use bertkit::train::fast::unsupported;
 use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
@@ -378,7 +377,7 @@ impl TrainCmd {
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
-        let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine(&model)? };
+        let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine()? };
         let engine = kernels.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
         if self.freeze_encoder {
             println!("Feature engine: {engine}");
@@ -406,7 +405,6 @@ impl TrainCmd {
 }
 
 impl TrainCmd {
-    /// The kernels precision to fine-tune with, or `None` for burn.
     /// The engine that computes frozen features: inference only, so every family runs on the
     /// kernels (`auto` picks as `predict` does).
     fn feature_engine(&self) -> Option<Precision> {
@@ -417,10 +415,9 @@ impl TrainCmd {
         .precision()
     }
 
-    fn training_engine(&self, model: &BertClassifier) -> anyhow::Result<Option<Precision>> {
-        let why_not = unsupported(model);
+    /// The kernels precision to fine-tune with, or `None` for burn.
+    fn training_engine(&self) -> anyhow::Result<Option<Precision>> {
         let engine = match self.engine {
-            Engine::Auto if why_not.is_some() => Engine::Burn,
             // bf16 operands where they were measured faster than fp32 on this kind of CPU (AMX
             // tiles; AVX512-BF16 on AMD), as PyTorch's autocast would use them.
             Engine::Auto => Engine::Auto.resolve(self.device),
@@ -430,9 +427,6 @@ impl TrainCmd {
             engine != Engine::KernelsInt8,
             "--engine kernels-int8 is for inference (predict, evaluate, serve, bench); fine-tune with kernels or kernels-bf16"
         );
-        if let (Some(why), Engine::Kernels | Engine::KernelsBf16) = (&why_not, engine) {
-            anyhow::bail!("--engine {engine}: the kernels trainer does not support {why}; use --engine burn");
-        }
         anyhow::ensure!(
             engine.precision().is_none() || self.device == DeviceSpec::Cpu,
             "--engine {engine} runs on the CPU; use --engine burn with --device {}",

@@ -22,8 +22,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use super::ServerMetrics;
 use crate::tokenize::Encoded;
 
+/// One row of logits per encoding, or the model's error.
+pub type Scored = Result<Vec<Vec<f32>>, String>;
+
 /// Runs the model: encodings in, one row of logits per encoding out.
-pub type Model = Box<dyn FnMut(&[Encoded]) -> Result<Vec<Vec<f32>>, String> + Send>;
+pub type Model = Box<dyn FnMut(&[Encoded]) -> Scored + Send>;
 
 /// Builds a fresh model for the worker after the running one panicked (a restart): the server's
 /// reloads the model folder.
@@ -38,7 +41,7 @@ pub struct BatcherConfig {
 
 struct Job {
     encodings: Vec<Encoded>,
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, String>>,
+    reply: oneshot::Sender<Scored>,
     /// The request's slot, freed just before its answer is sent.
     ticket: Ticket,
 }
@@ -109,13 +112,13 @@ impl Batcher {
     }
 
     /// Queues `encodings`; resolves with their logits. Never blocks: a full queue is an error.
-    pub async fn submit(&self, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
+    pub async fn submit(&self, encodings: Vec<Encoded>) -> Result<Scored, SubmitError> {
         let ticket = self.admit()?;
         self.submit_admitted(ticket, encodings).await
     }
 
     /// Queues an admitted request's `encodings`; the ticket's slot frees when it is answered.
-    pub async fn submit_admitted(&self, ticket: Ticket, encodings: Vec<Encoded>) -> Result<Result<Vec<Vec<f32>>, String>, SubmitError> {
+    pub async fn submit_admitted(&self, ticket: Ticket, encodings: Vec<Encoded>) -> Result<Scored, SubmitError> {
         let (reply, rx) = oneshot::channel();
         let depth = self.depth.fetch_add(1, Ordering::SeqCst) + 1;
         match self.tx.try_send(Job { encodings, reply, ticket }) {
@@ -203,16 +206,14 @@ impl Worker {
             let (result, panicked) = match called {
                 Ok(r) => (r, false),
                 Err(panic) => {
+                    // Health says so at once, before the batch's clients hear of the failure.
+                    self.alive.store(false, Ordering::SeqCst);
                     self.metrics.model_panic();
                     let what = panic_message(panic.as_ref());
                     tracing::error!(batch = all.len(), "the model panicked: {what}; restarting it");
                     (Err(format!("the model panicked on this batch ({what}); the server restarts its model")), true)
                 }
             };
-            if panicked {
-                // Health says so at once, before the batch's clients hear of the failure.
-                self.alive.store(false, Ordering::SeqCst);
-            }
             // A model that answers with the wrong number of rows is a model error for every
             // request in the batch, not a slice out of range in this thread.
             let result = result.and_then(|rows| {
@@ -271,7 +272,7 @@ impl Worker {
 }
 
 /// Sends each job its rows of `result` (or the batch's error).
-fn answer(jobs: Vec<Job>, result: &Result<Vec<Vec<f32>>, String>) {
+fn answer(jobs: Vec<Job>, result: &Scored) {
     let mut offset = 0;
     for job in jobs {
         let n = job.encodings.len();
@@ -310,6 +311,12 @@ mod tests {
         (Batcher::start(model, never_restarts(), cfg, ServerMetrics::new()), gate)
     }
 
+    /// `b.submit` of one encoding, in the background.
+    fn spawn_submit(b: &Batcher, id: u32) -> tokio::task::JoinHandle<Result<Scored, SubmitError>> {
+        let b = b.clone();
+        tokio::spawn(async move { b.submit(vec![enc(id)]).await })
+    }
+
     /// For tests whose model never panics: a restart would be a bug.
     fn never_restarts() -> Restart {
         Box::new(|| panic!("this test's model was restarted"))
@@ -332,10 +339,7 @@ mod tests {
         let cfg = BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 4 };
         let b = Batcher::start(model, never_restarts(), cfg, ServerMetrics::new());
         let closed = gate.lock().unwrap();
-        let first = tokio::spawn({
-            let b = b.clone();
-            async move { b.submit(vec![enc(1)]).await }
-        });
+        let first = spawn_submit(&b, 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
         // Waits behind the first, gives up after 50 ms.
         let late = tokio::time::timeout(Duration::from_millis(50), b.submit(vec![enc(2)])).await;
@@ -444,16 +448,10 @@ mod tests {
     async fn a_full_queue_is_refused_not_blocked() {
         let (b, gate) = gated(BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity: 2 });
         let held = gate.lock().unwrap();
-        let first = tokio::spawn({
-            let b = b.clone();
-            async move { b.submit(vec![enc(1)]).await }
-        });
+        let first = spawn_submit(&b, 1);
         // Let the worker take the first job and block in the model.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let second = tokio::spawn({
-            let b = b.clone();
-            async move { b.submit(vec![enc(2)]).await }
-        });
+        let second = spawn_submit(&b, 2);
         tokio::time::sleep(Duration::from_millis(50)).await;
         // One request in the model, one waiting: both slots are taken.
         let third = b.submit(vec![enc(3)]).await;
@@ -473,10 +471,7 @@ mod tests {
     async fn a_request_being_scored_keeps_its_slot_until_answered() {
         let (b, gate) = gated(BatcherConfig { max_batch_size: 8, max_wait: Duration::ZERO, queue_capacity: 1 });
         let held = gate.lock().unwrap();
-        let first = tokio::spawn({
-            let b = b.clone();
-            async move { b.submit(vec![enc(1)]).await }
-        });
+        let first = spawn_submit(&b, 1);
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(matches!(b.admit(), Err(SubmitError::QueueFull(1))));
         drop(held);

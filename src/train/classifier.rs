@@ -33,8 +33,7 @@ pub struct TrainRun<'a> {
     pub run_dir: &'a Path,
     pub resume: bool,
     pub quiet: bool,
-    /// Fine-tune on the kernels with this GEMM precision instead of burn's autodiff (the
-    /// caller checks [`fast::unsupported`](super::fast::unsupported) first).
+    /// Fine-tune on the kernels with this GEMM precision instead of burn's autodiff.
     pub kernels: Option<Precision>,
 }
 

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex};
 use crate::grad::DropoutMask;
-use crate::ops::softmax_rows;
+use crate::ops::{softmax_rows, with_taken};
 use crate::pack::Mat;
 
 /// The shapes of one attention call.
@@ -66,16 +66,7 @@ impl Default for Scratch {
 }
 
 thread_local! {
-    static SCRATCH: std::cell::Cell<Option<Box<Scratch>>> = const { std::cell::Cell::new(None) };
-}
-
-/// Runs `f` with this thread's scratch, taken out for the call: the GEMMs inside may run other
-/// rayon tasks on this thread while they wait, and such a task then gets a scratch of its own.
-fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let mut w = SCRATCH.with(std::cell::Cell::take).unwrap_or_default();
-    let r = f(&mut w);
-    SCRATCH.with(|c| c.set(Some(w)));
-    r
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// `v` cleared and zero-filled to `n` values.
@@ -117,7 +108,7 @@ pub fn attention_forward(qkv: &[f32], lens: &[usize], s: AttentionShape, dropout
         out.iter_mut().for_each(|v| *v = 0.0);
         let len = lens[b].clamp(1, t);
         let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
-        with_scratch(|w| {
+        with_taken(&SCRATCH, |w| {
             for head in 0..s.heads {
                 gather(qkv, s, head, len, w);
                 let p = &mut probs[head * t * t..head * t * t + len * len];
@@ -161,7 +152,7 @@ pub fn attention_backward(
         dqkv.iter_mut().for_each(|v| *v = 0.0);
         let len = lens[b].clamp(1, t);
         let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
-        with_scratch(|w| {
+        with_taken(&SCRATCH, |w| {
             for head in 0..s.heads {
                 gather(qkv, s, head, len, w);
                 w.dc.clear();

@@ -325,7 +325,7 @@ fn gemm_rows(
             match &b.data {
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
-                Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
+                Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8, sliver and row-major GEMMs are dispatched in gemm_ex"),
             }
             for p in 0..panels {
                 let cols = NR.min(n - p * NR);
@@ -347,7 +347,7 @@ fn gemm_rows(
                             let a_blk = &a_bf16[s * kcp * MR..(s + 1) * kcp * MR];
                             kernel_bf16(kcp, a_blk, b_blk, tile);
                         }
-                        Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8 and row-major GEMMs are dispatched in gemm_ex"),
+                        Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) => unreachable!("int8, sliver and row-major GEMMs are dispatched in gemm_ex"),
                     }
                 }
             }

@@ -132,8 +132,8 @@ struct HeadScratch {
     kt: Vec<f32>,
     v: Vec<f32>,
     scores: Vec<f32>,
-    /// The context of the head being written (per-text mode).
-    q_out: Vec<f32>,
+    /// The head's context `[len, hd]`, the result.
+    ctx: Vec<f32>,
     kt_packed: Option<crate::gemm::PackedB>,
     v_packed: Option<crate::gemm::PackedB>,
 }
@@ -142,28 +142,19 @@ thread_local! {
     static HEAD_SCRATCH: std::cell::Cell<HeadScratch> = std::cell::Cell::new(HeadScratch::default());
 }
 
-/// Runs `f` with this thread's scratch, taken out for the call: the GEMMs inside may run other
-/// rayon tasks on this thread (work stealing while they wait), and such a task then finds an
-/// empty scratch of its own instead of a borrowed one.
-fn with_scratch<R>(f: impl FnOnce(&mut HeadScratch) -> R) -> R {
-    let mut sc = HEAD_SCRATCH.with(std::cell::Cell::take);
-    let r = f(&mut sc);
-    HEAD_SCRATCH.with(|c| c.set(sc));
+/// Runs `f` on the value a thread-local holds, taken out for the call: GEMMs inside `f` may run
+/// other rayon tasks on this thread (work stealing while they wait), and such a task then gets a
+/// fresh default value instead of finding this one borrowed. The per-thread scratch of the
+/// attention passes (here and in `attention_train`).
+pub(crate) fn with_taken<T: Default, R>(key: &'static std::thread::LocalKey<std::cell::Cell<T>>, f: impl FnOnce(&mut T) -> R) -> R {
+    let mut value = key.with(std::cell::Cell::take);
+    let r = f(&mut value);
+    key.with(|c| c.set(value));
     r
 }
 
-/// One (text, head): context rows `[len, hd]` from `len` real tokens, into `ctx`.
-#[allow(clippy::too_many_arguments)]
-fn head_context_into(
-    qkv: &[f32],
-    b: usize,
-    head: usize,
-    len: usize,
-    (t, heads, hd): (usize, usize, usize),
-    precision: Precision,
-    sc: &mut HeadScratch,
-    ctx: &mut Vec<f32>,
-) {
+/// One (text, head): context rows `[len, hd]` from `len` real tokens, into `sc.ctx`.
+fn head_context_into(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), precision: Precision, sc: &mut HeadScratch) {
     use crate::gemm::{Epilogue, PackedB, gemm};
     use crate::pack::Mat;
     let h = heads * hd;
@@ -172,7 +163,7 @@ fn head_context_into(
         let start = (b * t + j) * 3 * h + part * h + head * hd;
         &qkv[start..start + hd]
     };
-    let HeadScratch { q, kt, v, scores, kt_packed, v_packed, .. } = sc;
+    let HeadScratch { q, kt, v, scores, ctx, kt_packed, v_packed } = sc;
     q.clear();
     v.clear();
     kt.clear();
@@ -206,11 +197,12 @@ fn head_context_into(
     }
 }
 
-/// [`head_context_into`] with this thread's scratch, into a fresh vector.
+/// [`head_context_into`] with this thread's scratch, as a vector of its own.
 fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, dims: (usize, usize, usize), precision: Precision) -> Vec<f32> {
-    let mut ctx = Vec::new();
-    with_scratch(|sc| head_context_into(qkv, b, head, len, dims, precision, sc, &mut ctx));
-    ctx
+    with_taken(&HEAD_SCRATCH, |sc| {
+        head_context_into(qkv, b, head, len, dims, precision, sc);
+        std::mem::take(&mut sc.ctx)
+    })
 }
 
 /// Multi-head self-attention on a fused projection: `qkv` is `[B·T, 3H]` (queries, keys, values
@@ -246,15 +238,13 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
                 }
                 return;
             }
-            with_scratch(|sc| {
-                let mut ctx = std::mem::take(&mut sc.q_out);
+            with_taken(&HEAD_SCRATCH, |sc| {
                 for head in 0..heads {
-                    head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc, &mut ctx);
-                    for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                    head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc);
+                    for (j, c) in sc.ctx.chunks_exact(hd).enumerate() {
                         rows[j * h + head * hd..j * h + head * hd + hd].copy_from_slice(c);
                     }
                 }
-                sc.q_out = ctx;
             });
         });
     } else {

@@ -47,15 +47,10 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// Sizes `out` (reusing its allocation: the training path repacks every step) for the panels
-/// of a `n`-column B with `depth` rows per panel, zeroed, and fills each panel in parallel:
-/// `fill(p, cols, panel)` for panel `p` with `cols` real columns.
-fn fill_panels<T: Copy + Default + Send>(n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
-    fill_panels_of(NR, n, depth, out, fill);
-}
-
-/// [`fill_panels`] for panels `width` columns wide.
-fn fill_panels_of<T: Copy + Default + Send>(width: usize, n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
+/// Sizes `out` (reusing its allocation: the training path repacks every step) for the panels,
+/// `width` columns wide, of a `n`-column B with `depth` rows per panel, zeroed, and fills each
+/// panel in parallel: `fill(p, cols, panel)` for panel `p` with `cols` real columns.
+fn fill_panels<T: Copy + Default + Send>(width: usize, n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
     let panels = n.div_ceil(width);
     out.clear();
     out.resize(panels * depth * width, T::default());
@@ -67,7 +62,7 @@ fn fill_panels_of<T: Copy + Default + Send>(width: usize, n: usize, depth: usize
 /// on the AVX2 level (`gemm_crate.rs`), which read them as their packed left operand.
 pub fn pack_b_panels(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
     let k = b.rows;
-    fill_panels_of(width, b.cols, k, out, |p, cols, panel| {
+    fill_panels(width, b.cols, k, out, |p, cols, panel| {
         if b.cs == 1 {
             for kk in 0..k {
                 let src = &b.data[kk * b.rs + p * width..][..cols];
@@ -116,7 +111,7 @@ pub fn pack_b_bf16(b: Mat<'_>, depth: usize, out: &mut Vec<u32>) {
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
-    fill_panels(b.cols, depth, out, |p, cols, panel| {
+    fill_panels(NR, b.cols, depth, out, |p, cols, panel| {
         if b.rs == 1 && b.cs != 1 {
             // Each column of the view is a contiguous row of the stored matrix: convert it in
             // one vector pass, its consecutive bf16s are already the (even, odd) pairs.
@@ -254,7 +249,7 @@ pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, out: &mut Vec<u3
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
-    fill_panels(b.cols, depth, out, |p, cols, panel| {
+    fill_panels(NR, b.cols, depth, out, |p, cols, panel| {
         for q in 0..kp {
             for j in 0..cols {
                 let at = |kk: usize| if kk < k { bits[kk * b.rs + (p * NR + j) * b.cs] } else { 0 };

@@ -10,4 +10,4 @@ mod params;
 pub use learner::{FastLearner, loss_and_grad};
 pub use backward::backward;
 pub use network::{Cache, NetSpec, Rows, forward};
-pub use params::{Params, unsupported};
+pub use params::Params;

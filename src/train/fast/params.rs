@@ -63,16 +63,16 @@ fn data<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, TrainErro
     t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| TrainError::Backend(format!("{name}: {e:?}")))
 }
 
-/// Why the kernels trainer cannot take `model`, if it cannot.
-pub fn unsupported(model: &BertClassifier) -> Option<String> {
+/// Every layer the depths apply must exist (ALBERT's groups, one layer per depth otherwise): the
+/// loader builds them so, and the forward pass indexes them by depth.
+fn check_layers(model: &BertClassifier) -> Result<(), TrainError> {
     let cfg = &model.encoder.config;
-    let enc = &model.encoder;
-    // Every layer the depths apply must exist: ALBERT's groups, one layer per depth otherwise.
     let wanted = (0..cfg.num_hidden_layers).flat_map(|d| cfg.layers_at_depth(d)).max().map_or(0, |l| l + 1);
-    if enc.layers.len() != wanted {
-        return Some(format!("{} layers for a configuration that applies {wanted}", enc.layers.len()));
+    let have = model.encoder.layers.len();
+    if have != wanted {
+        return Err(TrainError::Backend(format!("the encoder has {have} layers for a configuration that applies {wanted}")));
     }
-    None
+    Ok(())
 }
 
 #[derive(Default)]
@@ -119,9 +119,7 @@ impl Builder {
 
 impl Params {
     pub fn from_burn(model: &BertClassifier) -> Result<Self, TrainError> {
-        if let Some(why) = unsupported(model) {
-            return Err(TrainError::Backend(format!("the kernels trainer does not support {why}; use --engine burn")));
-        }
+        check_layers(model)?;
         let mut b = Builder::default();
         let e = &model.encoder.embeddings;
         let word = b.push("word_embeddings".into(), data(&e.word_embeddings.weight.val(), "word")?, true);
