@@ -261,6 +261,12 @@ impl ModelConfig {
             _ => depth..depth + 1,
         }
     }
+
+    /// The encoder's layer applications in order, as indices into its layers: layer `d` at
+    /// depth `d`, or ALBERT's shared group at every depth.
+    pub fn layer_sequence(&self) -> Vec<usize> {
+        (0..self.num_hidden_layers).flat_map(|d| self.layers_at_depth(d)).collect()
+    }
 }
 
 #[cfg(test)]
@@ -323,8 +329,10 @@ mod tests {
         let cfg = ModelConfig::from_json(&text, Path::new("c.json")).unwrap();
         assert_eq!((cfg.embedding_size, cfg.stored_layers()), (4, 1));
         assert_eq!(cfg.layers_at_depth(1), 0..1);
+        assert_eq!(cfg.layer_sequence(), vec![0, 0]);
         let bert = ModelConfig::from_json(MINI, Path::new("c.json")).unwrap();
         assert_eq!(bert.layers_at_depth(1), 1..2);
+        assert_eq!(bert.layer_sequence(), vec![0, 1]);
     }
 
     #[test]

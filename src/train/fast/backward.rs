@@ -109,7 +109,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     resize(&mut work.branch, n * cfg.intermediate_size);
     resize(&mut work.qkv, n * 3 * h);
     resize(&mut work.ctx, n * h);
-    for (l, &li) in spec.layer_sequence().iter().enumerate().rev() {
+    for (l, &li) in cfg.layer_sequence().iter().enumerate().rev() {
         // A shared layer (ALBERT) is met once per depth: its gradients add up over them.
         let s = &lay.layers[li];
         let lc = &c.layers[l];

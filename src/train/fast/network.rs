@@ -45,13 +45,6 @@ impl NetSpec {
         }
     }
 
-    /// The encoder's layer applications in order, as indices into the layout's layers: layer `d`
-    /// at depth `d`, or ALBERT's shared group at every depth (its gradients then sum over the
-    /// depths that applied it).
-    pub(super) fn layer_sequence(&self) -> Vec<usize> {
-        (0..self.config.num_hidden_layers).flat_map(|d| self.config.layers_at_depth(d)).collect()
-    }
-
     pub fn of(model: &BertClassifier, precision: Precision) -> Self {
         Self {
             config: model.encoder.config.clone(),
@@ -225,7 +218,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
     let eps = cfg.layer_norm_eps as f32;
     let prec = spec.precision;
     cache.seed = seed;
-    let sequence = spec.layer_sequence();
+    let sequence = cfg.layer_sequence();
     cache.xs.resize_with(sequence.len() + 1, Vec::new);
     cache.layers.resize_with(sequence.len(), LayerCache::default);
 

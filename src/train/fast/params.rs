@@ -67,7 +67,7 @@ fn data<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, TrainErro
 /// loader builds them so, and the forward pass indexes them by depth.
 fn check_layers(model: &BertClassifier) -> Result<(), TrainError> {
     let cfg = &model.encoder.config;
-    let wanted = (0..cfg.num_hidden_layers).flat_map(|d| cfg.layers_at_depth(d)).max().map_or(0, |l| l + 1);
+    let wanted = cfg.stored_layers();
     let have = model.encoder.layers.len();
     if have != wanted {
         return Err(TrainError::Backend(format!("the encoder has {have} layers for a configuration that applies {wanted}")));
