@@ -6,7 +6,8 @@ mod common;
 use std::collections::HashMap;
 use std::path::Path;
 
-use bertkit::model::BertEncoder;
+use bertkit::model::fast::{HeadInit, Params};
+use bertkit::model::{BertEncoder, Checkpoint, HeadSpec, LoadError, ModelConfig};
 use burn::tensor::Device;
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -37,9 +38,20 @@ fn write_checkpoint(dir: &Path, tensors: &[(String, Vec<usize>)]) {
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
 }
 
+/// The weight store's loader (what every command reads checkpoints with) on `dir`.
+fn store_load(dir: &Path) -> Result<Params, LoadError> {
+    let cfg = ModelConfig::from_file(&dir.join("config.json"))?;
+    let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
+    let head = HeadSpec::family_default(cfg.family, cfg.hidden_size, 2, 0.1);
+    Params::load(&mut ckpt.encoder_tensors(cfg.family)?, &cfg, &head, HeadInit::Fresh { seed: 0 })
+}
+
+/// The error both loaders give (the weight store's and burn's, which must agree).
 fn load_err(dir: &Path) -> String {
-    let err = BertEncoder::from_dir(dir, &Device::flex()).unwrap_err();
-    err.to_string()
+    let store = store_load(dir).err().expect("the weight store loaded a bad checkpoint").to_string();
+    let burn = BertEncoder::from_dir(dir, &Device::flex()).unwrap_err().to_string();
+    assert_eq!(store, burn, "the two loaders report the same problem differently");
+    store
 }
 
 #[test]
@@ -50,6 +62,9 @@ fn tiny_checkpoint_loads_with_and_without_bert_prefix() {
         let enc = BertEncoder::from_dir(dir.path(), &Device::flex()).unwrap();
         assert_eq!(enc.layers.len(), 2);
         assert!(enc.pooler.is_some());
+        let store = store_load(dir.path()).unwrap();
+        assert_eq!(store.layout.layers.len(), 2);
+        assert!(store.layout.pooler.is_some());
     }
 }
 

@@ -99,17 +99,19 @@ fn the_manifests_arguments_start_a_server_that_answers_its_probes_and_routes() {
 /// A tiny untrained classifier exported as `bertkit train` does.
 fn export_tiny(root: &Path) -> std::path::PathBuf {
     use bertkit::artifact::{ModelMeta, save_classifier};
-    use bertkit::model::{BertClassifier, BertEncoder, Pooling, TextClassifier};
-    use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer};
+    use bertkit::model::fast::BertModel;
+    use bertkit::model::{Family, HeadSpec, Pooling, Pretrained, TextClassifier};
+    use bertkit::tokenize::{EncodePlan, TextEncoder};
     let base = root.join("tiny-bert");
     common::tiny::write_tiny_bert(&base);
-    let encoder = BertEncoder::from_dir(&base, &burn::tensor::Device::flex()).unwrap();
-    let model = BertClassifier::new(encoder, Pooling::Mean, None, 1, 0.1, 7).unwrap();
     // The tiny BERT has 64 positions.
     let plan = EncodePlan { seq_len: 64, ..EncodePlan::default() };
-    let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], plan, Pooling::Mean, model.head.spec);
+    let pretrained = Pretrained::open(&base, plan).unwrap();
+    let head = HeadSpec::family_default(Family::Bert, pretrained.config.hidden_size, 1, 0.1);
+    let model = BertModel::with_new_head(&pretrained, Pooling::Mean, head, 7).unwrap();
+    let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], plan, Pooling::Mean, model.head);
     let out = root.join("imdb");
-    let tok = TextEncoder::Subword(TextTokenizer::from_dir(&base, meta.encode).unwrap());
+    let tok = TextEncoder::Subword(pretrained.tokenizer);
     save_classifier(&out, &TextClassifier::Bert(model), &meta, &tok, |_| Ok(())).unwrap();
     out
 }

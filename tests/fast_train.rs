@@ -7,7 +7,8 @@ mod common;
 use bertkit::data::Target;
 use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling};
 use bertkit::train::classification_loss;
-use bertkit::train::fast::{Cache, NetSpec, Params, Rows, backward, forward, loss_and_grad};
+use bertkit::model::fast::{BertModel, Params};
+use bertkit::train::fast::{Cache, NetSpec, Rows, backward, forward, loss_and_grad};
 use bertkit::tokenize::{EncodePlan, Padding, TextTokenizer, TokenBatch};
 use bertkit_kernels::Precision;
 use burn::module::{Module, Param};
@@ -85,15 +86,16 @@ fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, out
     let g1 = |p: &Param<Tensor<1>>| values(grads.get::<1>(p.id).expect("a gradient"));
 
     // Kernels.
-    let params = Params::from_burn(&model).unwrap();
-    let spec = NetSpec::of(&model, Precision::F32);
+    let stored = BertModel::from_burn(&model).unwrap();
+    let params = &stored.params;
+    let spec = NetSpec::of(&stored, Precision::F32);
     let rows = Rows::new(&batch, &spec.config);
     let mut cache = Cache::default();
-    let y = forward(&params, &spec, &rows, Some(1), &mut cache);
+    let y = forward(params, &spec, &rows, Some(1), &mut cache);
     let (loss, dlogits) = loss_and_grad(&y, outputs, &labels);
     assert!((loss as f32 - burn_loss).abs() < 1e-4, "loss {loss} vs burn {burn_loss}");
     let mut fast = params.zeros_like();
-    backward(&params, &spec, &rows, &mut cache, &dlogits, &mut fast);
+    backward(params, &spec, &rows, &mut cache, &dlogits, &mut fast);
 
     let lay = &params.layout;
     let h = model.encoder.config.hidden_size;
@@ -248,6 +250,14 @@ fn params_round_trip_through_the_burn_model() {
     for (name, (a, b)) in params.names.iter().zip(params.values.iter().zip(&again.values)) {
         assert_eq!(a, b, "{name} changed in the round trip");
     }
+    // And through the export's file format (what the burn engine loads a stored model with).
+    let stored = BertModel { params, ..BertModel::from_burn(&model).unwrap() };
+    let again = Params::from_burn(&stored.to_burn(&device).unwrap()).unwrap();
+    let params = stored.params;
+    assert_eq!(params.names, again.names);
+    for (name, (a, b)) in params.names.iter().zip(params.values.iter().zip(&again.values)) {
+        assert_eq!(a, b, "{name} changed in the round trip");
+    }
 }
 
 #[test]
@@ -257,15 +267,16 @@ fn bf16_gradients_stay_close_to_fp32() {
     let model = without_dropout(BertClassifier::new(encoder, Pooling::Mean, None, 1, 0.0, 7).unwrap());
     let (batch, _) = batch();
     let labels = [1, 0, 1].map(Target::Class);
-    let params = Params::from_burn(&model).unwrap();
+    let stored = BertModel::from_burn(&model).unwrap();
+    let params = &stored.params;
     let run = |precision| {
-        let spec = NetSpec::of(&model, precision);
+        let spec = NetSpec::of(&stored, precision);
         let rows = Rows::new(&batch, &spec.config);
         let mut cache = Cache::default();
-        let y = forward(&params, &spec, &rows, Some(1), &mut cache);
+        let y = forward(params, &spec, &rows, Some(1), &mut cache);
         let (_, dlogits) = loss_and_grad(&y, 1, &labels);
         let mut g = params.zeros_like();
-        backward(&params, &spec, &rows, &mut cache, &dlogits, &mut g);
+        backward(params, &spec, &rows, &mut cache, &dlogits, &mut g);
         g
     };
     let (full, half) = (run(Precision::F32), run(Precision::Bf16));

@@ -5,13 +5,27 @@
 mod common;
 
 use bertkit::artifact::ClassifierBundle;
-use bertkit::model::fast::{FastClassifier, FastEncoder, Precision};
-use bertkit::model::{BertEncoder, TextClassifier};
+use bertkit::model::fast::{BertModel, FastClassifier, FastEncoder, Precision};
+use bertkit::model::{HeadSpec, ModelConfig, Pooling, Pretrained, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextTokenizer, TokenBatch};
 use burn::tensor::Device;
 use common::{assert_close, assert_rows_differ, f32s, golden, model_dir, ran, root, u32s};
 
 const TOL: f32 = 1e-4;
+
+/// `dir`'s encoder, read straight from its safetensors into the weight store (with a fresh head
+/// the encoder tests never read).
+fn store(dir: &std::path::Path) -> BertModel {
+    let cfg = ModelConfig::from_file(&dir.join("config.json")).unwrap();
+    let pretrained = Pretrained::open(dir, fitting_plan(&cfg)).unwrap();
+    let head = HeadSpec::family_default(cfg.family, cfg.hidden_size, 2, 0.1);
+    BertModel::with_new_head(&pretrained, Pooling::Cls, head, 1).unwrap()
+}
+
+fn fast_encoder(dir: &std::path::Path, precision: Precision) -> FastEncoder {
+    let m = store(dir);
+    FastEncoder::new(&m.params, &m.config, precision)
+}
 
 fn minilm_batch(padding: Padding) -> TokenBatch {
     let g = golden("minilm_forward.json");
@@ -23,8 +37,7 @@ fn minilm_batch(padding: Padding) -> TokenBatch {
 #[test]
 fn fp32_forward_matches_pytorch_on_minilm() {
     let g = golden("minilm_forward.json");
-    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
-    let fast = FastEncoder::from_burn(&encoder, Precision::F32).unwrap();
+    let fast = fast_encoder(&model_dir(), Precision::F32);
     for padding in [Padding::Fixed(128), Padding::Longest] {
         let out = fast.forward(&minilm_batch(padding));
         let pooled = out.pooled.as_ref().expect("MiniLM has a pooler");
@@ -58,10 +71,9 @@ fn bf16_forward_stays_close_to_fp32() {
         eprintln!("skipped: bf16_forward_stays_close_to_fp32: level {} has no bf16 GEMM (bf16 would run in fp32)", bertkit_kernels::isa().name());
         return;
     }
-    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
     let batch = minilm_batch(Padding::Longest);
-    let a = FastEncoder::from_burn(&encoder, Precision::F32).unwrap().forward(&batch);
-    let b = FastEncoder::from_burn(&encoder, Precision::Bf16).unwrap().forward(&batch);
+    let a = fast_encoder(&model_dir(), Precision::F32).forward(&batch);
+    let b = fast_encoder(&model_dir(), Precision::Bf16).forward(&batch);
     let (pa, pb) = (a.pooled.unwrap(), b.pooled.unwrap());
     let worst = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 0.05, "bf16 pooled output differs from fp32 by {worst}");
@@ -71,8 +83,7 @@ fn bf16_forward_stays_close_to_fp32() {
 
 #[test]
 fn padding_and_batch_neighbours_do_not_change_a_text() {
-    let encoder = BertEncoder::from_dir(&model_dir(), &Device::flex()).unwrap();
-    let fast = FastEncoder::from_burn(&encoder, Precision::F32).unwrap();
+    let fast = fast_encoder(&model_dir(), Precision::F32);
     let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
     let short = tok.encode("the movie was great !", None).unwrap();
     let long = tok.encode("a much longer review that goes on and on about the plot and the acting", None).unwrap();
@@ -100,10 +111,10 @@ fn every_family_matches_transformers_logits() {
                 Encoded { ids: ids[..n].to_vec(), type_ids: vec![0; n] }
             })
             .collect();
-        let encoder = BertEncoder::from_dir(&dir, &Device::flex()).unwrap();
+        let encoder = store(&dir);
         let pad = encoder.config.pad_token_id as u32;
         let batch = TokenBatch::pad(&encodings, Padding::Fixed(rows[0].len()), pad);
-        let out = FastEncoder::from_burn(&encoder, Precision::F32).unwrap().forward(&batch);
+        let out = FastEncoder::new(&encoder.params, &encoder.config, Precision::F32).forward(&batch);
         // Padded positions hold whatever the model computes there; compare the real tokens.
         let want = f32s(&g["last_hidden_state"]);
         let (t, h) = (rows[0].len(), g["hidden_size"].as_u64().unwrap() as usize);
@@ -122,13 +133,13 @@ fn every_family_matches_transformers_logits() {
         }
         let f = encoder.config.family;
         let head = bertkit::model::HeadSpec::family_default(f, h, 3, 0.1);
-        let pooling = bertkit::model::Pooling::family_default(f, encoder.pooler.is_some());
+        let pooling = bertkit::model::Pooling::family_default(f, encoder.params.layout.pooler.is_some());
         let classes = (0..3).map(|i| format!("LABEL_{i}")).collect();
         let meta = bertkit::artifact::ModelMeta::new(classes, fitting_plan(&encoder.config), pooling, head);
         std::fs::write(model_dir.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
         let bundle = ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
         let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
-        let logits: Vec<f32> = FastClassifier::from_burn(model, Precision::F32).unwrap().logits(&batch).concat();
+        let logits: Vec<f32> = FastClassifier::new(model, Precision::F32).logits(&batch).concat();
         assert_rows_differ(&f32s(&g["logits"]), 3, 100.0 * TOL, &format!("{family} logits"));
         assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
         ran(&format!("{family} fp32 hidden states and logits vs transformers"));

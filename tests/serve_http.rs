@@ -11,7 +11,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bertkit::artifact::{ModelMeta, save_classifier};
-use bertkit::model::{BertClassifier, BertEncoder, BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, TextClassifier};
+use bertkit::model::fast::BertModel;
+use bertkit::model::{BiLstmClassifier, BiLstmSpec, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::DeviceSpec;
 use bertkit::predict::Engine;
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, load_model_with, router};
@@ -25,15 +26,12 @@ use tower::ServiceExt;
 fn export_tiny(root: &Path, classes: &[&str]) -> PathBuf {
     let base = root.join("tiny-bert");
     write_tiny_bert(&base);
-    let encoder = BertEncoder::from_dir(&base, &Device::flex()).unwrap();
     let outputs = if classes.len() == 2 { 1 } else { classes.len() };
-    let model = BertClassifier::new(encoder, Pooling::Mean, None, outputs, 0.1, 7).unwrap();
-    let meta = ModelMeta::new(
-        classes.iter().map(|s| s.to_string()).collect(),
-        EncodePlan::new(16, Truncation::LongestFirst),
-        Pooling::Mean,
-        model.head.spec,
-    );
+    let plan = EncodePlan::new(16, Truncation::LongestFirst);
+    let pretrained = Pretrained::open(&base, plan).unwrap();
+    let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(Family::Bert, pretrained.config.hidden_size, outputs, 0.1) };
+    let model = BertModel::with_new_head(&pretrained, Pooling::Mean, head, 7).unwrap();
+    let meta = ModelMeta::new(classes.iter().map(|s| s.to_string()).collect(), plan, Pooling::Mean, model.head);
     let out = root.join("imdb");
     let tok = TextEncoder::Subword(TextTokenizer::from_dir(&base, meta.encode).unwrap());
     save_classifier(&out, &TextClassifier::Bert(model), &meta, &tok, |_| Ok(())).unwrap();

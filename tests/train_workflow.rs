@@ -54,7 +54,7 @@ fn train_args(f: &Fixture, out: &Path) -> Vec<String> {
 
 fn scores(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
     let bundle = ClassifierBundle::load(model, &Device::flex()).unwrap();
-    let p = Predictor::new(bundle, Device::flex());
+    let p = Predictor::new(bundle, Device::flex()).unwrap();
     p.predict(texts).unwrap().into_iter().map(|p| p.scores).collect()
 }
 

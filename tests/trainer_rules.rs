@@ -10,9 +10,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
 use bertkit::data::Target;
-use bertkit::model::{BertClassifier, BertEncoder, EncoderInput, Pooling, TextClassifier};
+use bertkit::model::fast::BertModel;
+use bertkit::model::{EncoderInput, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextEncoder, TextTokenizer, TokenBatch};
-use bertkit::train::fast::Params;
 use bertkit::train::{Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
 use burn::tensor::Device;
@@ -32,7 +32,7 @@ const TRAINERS: [(&str, Option<Precision>); 2] = [("burn", None), ("kernels", So
 
 struct Setup {
     tmp: tempfile::TempDir,
-    model: BertClassifier,
+    model: BertModel,
     tok: TextTokenizer,
     enc: Vec<Encoded>,
     labels: Vec<Target>,
@@ -42,10 +42,12 @@ fn setup() -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("tiny-bert");
     write_tiny_bert(&dir);
-    let encoder = BertEncoder::from_dir(&dir, &Device::flex()).unwrap();
-    let model = BertClassifier::new(encoder, Pooling::Pooler, None, 2, 0.0, 7).unwrap();
     // The tiny BERT has 64 positions.
-    let tok = TextTokenizer::from_dir(&dir, EncodePlan { seq_len: 64, ..EncodePlan::default() }).unwrap();
+    let plan = EncodePlan { seq_len: 64, ..EncodePlan::default() };
+    let pretrained = Pretrained::open(&dir, plan).unwrap();
+    let head = HeadSpec::family_default(Family::Bert, pretrained.config.hidden_size, 2, 0.0);
+    let model = BertModel::with_new_head(&pretrained, Pooling::Pooler, head, 7).unwrap();
+    let tok = pretrained.tokenizer;
     let enc = TEXTS.iter().map(|t| tok.encode(t, None).unwrap()).collect();
     let labels = (0..TEXTS.len()).map(|i| Target::Class(i % 2)).collect();
     Setup { tmp, model, tok, enc, labels }
@@ -74,17 +76,16 @@ fn serial() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertClassifier {
+fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertModel {
     let split = Split { encodings: &s.enc, targets: &s.labels };
     let run_dir = s.tmp.path().join(run);
     let run = TrainRun { plan, num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
-    train_classifier(s.model.clone(), split, split, run).unwrap().0
+    train_classifier(s.model.clone(), split, split, run, &Device::flex()).unwrap().0
 }
 
-/// Every trainable tensor, by name (the kernels trainer's flat layout, read from either model).
-fn params(m: &BertClassifier) -> Vec<(String, Vec<f32>)> {
-    let p = Params::from_burn(m).unwrap();
-    p.names.into_iter().zip(p.values).collect()
+/// Every trainable tensor, by name (the weight store's flat layout, which both trainers return).
+fn params(m: &BertModel) -> Vec<(String, Vec<f32>)> {
+    m.params.names.iter().cloned().zip(m.params.values.iter().cloned()).collect()
 }
 
 fn norm(v: &[f32]) -> f64 {
@@ -135,7 +136,7 @@ fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
     let eps = 1e4;
     let plan = |clip| TrainPlan { adam_epsilon: eps, weight_decay: 0.0, max_grad_norm: clip, ..one_step_plan(eps) };
     for (trainer, kernels) in TRAINERS {
-        let delta = |m: &BertClassifier| -> Vec<Vec<f32>> {
+        let delta = |m: &BertModel| -> Vec<Vec<f32>> {
             params(m).iter().zip(&p0).map(|((_, a), (_, b))| a.iter().zip(b).map(|(x, y)| x - y).collect()).collect()
         };
         let free = delta(&train(&s, &plan(None), kernels, "free"));
@@ -160,7 +161,8 @@ fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
 
 fn logits(model: &TextClassifier, batch: &TokenBatch) -> Vec<f32> {
     let device = Device::flex();
-    model.forward(EncoderInput::from_batch(batch, &device)).into_data().try_to_vec::<f32>().unwrap()
+    let burn = model.to_burn(&device).unwrap();
+    burn.forward(EncoderInput::from_batch(batch, &device)).into_data().try_to_vec::<f32>().unwrap()
 }
 
 #[test]
@@ -176,7 +178,7 @@ fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
         let moved = trained.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(moved > 1e-3, "{trainer}: training did not change the scores ({moved})");
         let TextClassifier::Bert(m) = &model else { unreachable!() };
-        let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], s.tok.plan(), m.pooling, m.head.spec);
+        let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], s.tok.plan(), m.pooling, m.head);
         let out = s.tmp.path().join(format!("{trainer}-export"));
         save_classifier(&out, &model, &meta, &TextEncoder::Subword(s.tok.clone()), |_| Ok(())).unwrap();
         let reloaded = ClassifierBundle::load(&out, &Device::flex()).unwrap();
@@ -204,7 +206,7 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
             let val_split = Split { encodings: &s.enc, targets: &flipped };
             let run_dir = s.tmp.path().join(format!("{trainer}-long"));
             let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
-            train_classifier(s.model.clone(), train_split, val_split, run).unwrap()
+            train_classifier(s.model.clone(), train_split, val_split, run, &Device::flex()).unwrap()
         };
         let best = h.best.clone().unwrap();
         assert!(best.restored && best.step < 12, "{trainer}: the best evaluation was the last ({best:?}); the test needs one before it");

@@ -9,10 +9,8 @@ use burn::tensor::Device;
 use serde_json::json;
 
 use super::{ArtifactError, Arch, META_FILE, ModelMeta, swap};
-use crate::model::{
-    BertClassifier, BertEncoder, BiLstmClassifier, Checkpoint, ClassifierHead, Family, ModelConfig, Pooling,
-    PoolingError, Pretrained, TextClassifier, WeightsWriter,
-};
+use crate::model::fast::{BertModel, ModelError};
+use crate::model::{BiLstmClassifier, Checkpoint, Family, ModelConfig, Pretrained, TextClassifier, WeightsWriter};
 use crate::tokenize::{TextEncoder, WordVocab};
 
 /// The BiLSTM baseline's vocabulary, one word per line in id order (id 0 = padding is implicit).
@@ -56,15 +54,11 @@ impl ClassifierBundle {
             return Self::load_bilstm(dir, meta, device);
         }
         let pretrained = Pretrained::open(dir, meta.encode)?;
-        let family = pretrained.config.family;
-        let mut w = pretrained.encoder_weights(device)?;
-        let encoder = BertEncoder::load(&w, pretrained.config.clone())?;
-        w.select_prefix(&format!("{}.weight", family.head_names().1), &[""])?;
-        let head = ClassifierHead::load(&w, meta.head, family)?;
-        if meta.pooling == Pooling::Pooler && encoder.pooler.is_none() {
-            return Err(PoolingError::NoPooler.into());
-        }
-        let model = TextClassifier::Bert(BertClassifier { encoder, head, pooling: meta.pooling });
+        let model = match BertModel::load(&pretrained, meta.pooling, meta.head) {
+            Ok(m) => TextClassifier::Bert(m),
+            Err(ModelError::Load(e)) => return Err(e.into()),
+            Err(ModelError::Pooling(e)) => return Err(e.into()),
+        };
         let tokenizer = TextEncoder::Subword(pretrained.tokenizer);
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
     }
@@ -119,11 +113,8 @@ where
     let mut w = WeightsWriter::new("");
     match model {
         TextClassifier::Bert(m) => {
-            w.set_prefix(m.encoder.config.family.prefix());
-            m.encoder.save(&mut w)?;
-            w.set_prefix("");
-            m.head.save(&mut w)?;
-            let config = hf_config(&m.encoder.config, meta);
+            m.save(&mut w);
+            let config = hf_config(&m.config, meta);
             let cfg_path = tmp.join("config.json");
             let cfg_text = serde_json::to_string_pretty(&config)
                 .map_err(|e| ArtifactError::BadMeta { path: cfg_path.clone(), reason: e.to_string() })?;

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bertkit::data::{self, LoadOptions, Target};
-use bertkit::model::fast::FastClassifier;
-use bertkit::model::{BertClassifier, EncoderInput, Pooling, Pretrained};
+use bertkit::model::fast::{BertModel, FastClassifier};
+use bertkit::model::{EncoderInput, HeadSpec, Pooling, Pretrained};
 use bertkit::predict::Engine;
 use bertkit::tokenize::{EncodePlan, Padding, TokenBatch, Truncation};
 use bertkit::train::fast::FastLearner;
@@ -205,10 +205,11 @@ impl BenchCmd {
             return Ok(gemm(&device));
         }
         let pretrained = Pretrained::open(&self.model, EncodePlan::new(self.seq, Truncation::LongestFirst))?;
-        let (tok, encoder) = (&pretrained.tokenizer, pretrained.encoder(&device)?);
-        let cfg = encoder.config.clone();
+        let tok = &pretrained.tokenizer;
+        let cfg = pretrained.config.clone();
         let fpt = forward_flops_per_token(cfg.hidden_size as f64, cfg.intermediate_size as f64, cfg.num_hidden_layers as f64, self.seq as f64);
-        let model = BertClassifier::new(encoder, Pooling::Pooler, None, 1, 0.1, 42)?;
+        let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(cfg.family, cfg.hidden_size, 1, 0.1) };
+        let model = BertModel::with_new_head(&pretrained, Pooling::Pooler, head, 42)?;
         let warmup = 2;
         let n_batches = self.steps + warmup;
         let reviews = review_texts(&self.data, (self.batch * n_batches).max(self.single))?;
@@ -225,15 +226,18 @@ impl BenchCmd {
         let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": self.engine.to_string(), "batch": self.batch,
                            "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac,
                            "cpu_level": bertkit_kernels::isa().name() });
-        let m = model.valid();
-        let fast = self.engine.precision().map(|p| FastClassifier::from_burn(&m, p)).transpose()?;
+        let fast = self.engine.precision().map(|p| FastClassifier::new(&model, p));
+        // burn's modules only where a burn row is measured.
+        let m = if fast.is_none() { Some(model.to_burn(&device)?.valid()) } else { None };
         // One forward pass to logits, on the chosen engine.
         let run = |b: &TokenBatch| match &fast {
             Some(f) => {
                 let _ = f.logits(b);
             }
             None => {
-                let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
+                if let Some(m) = &m {
+                    let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
+                }
             }
         };
         let mut res = match self.mode.as_str() {
@@ -285,7 +289,7 @@ impl BenchCmd {
                 let ad = device.clone().autodiff();
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
                 let mut optim = optimizer(&plan);
-                let mut m = model.fork(&ad).train();
+                let mut m = model.to_burn(&device)?.fork(&ad).train();
                 if self.mode == "train-frozen" {
                     m.encoder = m.encoder.no_grad();
                 }

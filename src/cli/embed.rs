@@ -3,15 +3,14 @@
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
-use bertkit::model::{BertEncoder, EncoderInput, Pretrained};
+use bertkit::model::{EncoderInput, HeadSpec, Pretrained};
 use bertkit::tokenize::{Padding, TokenBatch};
 use burn::module::Module;
 use burn::tensor::Tensor;
 use bertkit::batch::{EmbedScorer, JobPlan, run_job};
 use bertkit::model::Pooling;
-use bertkit::model::fast::{FastEncoder, Precision};
+use bertkit::model::fast::{BertModel, FastEncoder, ModelError, Precision};
 use bertkit::predict::Engine;
-use bertkit::tokenize::TextTokenizer;
 use clap::Args;
 
 use super::args::head_f32;
@@ -49,18 +48,23 @@ pub struct EmbedCmd {
 
 impl EmbedCmd {
     /// Embeds every row of --input on the kernels.
-    fn run_job(&self, plan: &JobPlan, encoder: &BertEncoder, tok: TextTokenizer) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            self.pooling != Pooling::Pooler || encoder.pooler.is_some(),
-            "--pooling pooler: {} has no pooler; use mean or cls",
-            self.model.model.display()
-        );
+    fn run_job(&self, plan: &JobPlan, pretrained: Pretrained) -> anyhow::Result<()> {
         anyhow::ensure!(self.engine != Engine::Burn, "the embedding job runs on the kernels: use --engine auto, kernels or kernels-bf16");
+        let cfg = &pretrained.config;
+        // The store always carries a head; this one (`[H, 1]`) is never read.
+        let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(cfg.family, cfg.hidden_size, 1, 0.0) };
+        let model = match BertModel::with_new_head(&pretrained, self.pooling, head, 0) {
+            Err(ModelError::Pooling(_)) => {
+                anyhow::bail!("--pooling pooler: {} has no pooler; use mean or cls", self.model.model.display())
+            }
+            other => other.with_context(|| format!("loading the encoder from {}", self.model.model.display()))?,
+        };
         let precision = self.engine.resolve(DeviceSpec::Cpu).precision().unwrap_or(Precision::F32);
-        let fast = FastEncoder::from_burn(encoder, precision)?;
-        let model = std::fs::canonicalize(&self.model.model).unwrap_or_else(|_| self.model.model.clone());
-        let identity = serde_json::json!({ "dir": model, "encode": tok.plan(), "precision": format!("{precision:?}") });
-        let dim = encoder.hidden_size();
+        let fast = FastEncoder::new(&model.params, &model.config, precision);
+        let tok = pretrained.tokenizer;
+        let source = std::fs::canonicalize(&self.model.model).unwrap_or_else(|_| self.model.model.clone());
+        let identity = serde_json::json!({ "dir": source, "encode": tok.plan(), "precision": format!("{precision:?}") });
+        let dim = model.hidden_size();
         let mut scorer = EmbedScorer::new(tok, fast, self.pooling, self.normalize, dim, self.job.batch_size, identity);
         let report = run_job(plan, &mut scorer).with_context(|| format!("embedding {}", plan.input.display()))?;
         print_report(plan, &report);
@@ -77,13 +81,13 @@ impl EmbedCmd {
         let device = self.device.device()?;
         let dir = &self.model.model;
         let pretrained = Pretrained::open(dir, self.pre.plan()?).with_context(|| format!("opening {}", dir.display()))?;
+        if let Some(plan) = self.job.plan(true)? {
+            return self.run_job(&plan, pretrained);
+        }
         let encoder =
             pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
         let tok = pretrained.tokenizer;
         let cfg = &encoder.config;
-        if let Some(plan) = self.job.plan(true)? {
-            return self.run_job(&plan, &encoder, tok);
-        }
         println!(
             "Loaded BERT from {}: {} layers, hidden size {}, {} heads, {} parameters, pooler: {}",
             self.model.model.display(),

@@ -9,8 +9,8 @@ use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
 use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
-use bertkit::model::{BertClassifier, Pooling, Pretrained, TextClassifier};
-use bertkit::model::fast::FastClassifier;
+use bertkit::model::{HeadSpec, Pooling, Pretrained, TextClassifier};
+use bertkit::model::fast::{BertModel, FastClassifier};
 use bertkit::predict::{Engine, run_batched, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
@@ -274,14 +274,17 @@ impl TrainCmd {
             // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
             // (golden-tested to 1e-4), several times faster on 25,000 reviews.
             let fast = match (&model, Engine::Auto.resolve(self.device)) {
-                (TextClassifier::Bert(m), Engine::Kernels | Engine::KernelsBf16) => Some(FastClassifier::from_burn(m, Precision::F32)?),
+                (TextClassifier::Bert(m), Engine::Kernels | Engine::KernelsBf16) => Some(FastClassifier::new(m, Precision::F32)),
                 _ => None,
             };
             let (bs, pad) = (self.eval_batch_size, encoder.pad_id());
             let logits = match &fast {
                 Some(f) => run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)))?,
-                None => run_batched(&test_enc, bs, pad, &device, |i| model.forward(i))
-                    .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?,
+                None => {
+                    let burn = model.to_burn(&device)?;
+                    run_batched(&test_enc, bs, pad, &device, |i| burn.forward(i))
+                        .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?
+                }
             };
             let report = EvalReport::from_logits(&logits, &test.targets(), classes.len(), meta.threshold);
             println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
@@ -351,14 +354,13 @@ impl TrainCmd {
             encode.seq_len
         );
 
-        let encoder =
-            pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
-        let cfg = &encoder.config;
+        let cfg = &pretrained.config;
         let family = cfg.family;
+        let has_pooler = pretrained.has_pooler()?;
         let pooling = match (self.pooling, self.freeze_encoder) {
             (Some(p), _) => p,
             (None, true) => Pooling::Mean,
-            (None, false) => Pooling::family_default(family, encoder.pooler.is_some()),
+            (None, false) => Pooling::family_default(family, has_pooler),
         };
         let head_hidden = match self.head_hidden {
             Some(0) => None,
@@ -366,14 +368,19 @@ impl TrainCmd {
             None => family.head_defaults().hidden_layer.then_some(cfg.hidden_size),
         };
         let num_outputs = run.num_outputs();
-        let model = BertClassifier::new(encoder, pooling, head_hidden, num_outputs, self.dropout, self.seed)?;
+        let head = HeadSpec {
+            hidden_size: head_hidden,
+            ..HeadSpec::family_default(family, cfg.hidden_size, num_outputs, self.dropout)
+        };
+        let model = BertModel::with_new_head(&pretrained, pooling, head, self.seed)
+            .with_context(|| format!("loading the encoder from {}", dir.display()))?;
         println!(
             "Model: {} ({family}, {} layers, hidden {}) + {} pooling + {} head, {} outputs; encoder {}",
             dir.display(),
-            model.encoder.config.num_hidden_layers,
-            model.encoder.hidden_size(),
+            model.config.num_hidden_layers,
+            model.hidden_size(),
             pooling,
-            head_hidden.map_or("dense".to_string(), |h| format!("dense({h})+{:?}+dense", model.head.spec.activation)),
+            head_hidden.map_or("dense".to_string(), |h| format!("dense({h})+{:?}+dense", model.head.activation)),
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
@@ -390,8 +397,9 @@ impl TrainCmd {
             Split { encodings: &train_enc, targets: train.2 },
             Split { encodings: &val_enc, targets: val.2 },
             run,
+            &device,
         )?;
-        let mut meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head.spec);
+        let mut meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head);
         meta.text_pairs = train.1.is_some();
         let trained = Trained {
             model: TextClassifier::Bert(model),

@@ -36,37 +36,67 @@ impl Checkpoint {
         &self.path
     }
 
-    /// The weights with the encoder's prefix selected: `""` for `BertModel` files, the family's
+    /// A file's bytes already in memory (`path` names it in errors).
+    pub fn from_bytes(bytes: Vec<u8>, path: &Path) -> Self {
+        Self { path: path.to_path_buf(), bytes }
+    }
+
+    /// The tensors with the encoder's prefix selected: `""` for `BertModel` files, the family's
     /// `bert.`/`roberta.`/… for `*ForSequenceClassification` ones (and bertkit's exports).
-    pub fn encoder_weights(&self, family: Family, device: &Device) -> Result<Weights<'_>, LoadError> {
-        let mut w = self.weights(device)?;
+    pub fn encoder_tensors(&self, family: Family) -> Result<Tensors<'_>, LoadError> {
+        let mut w = self.tensors()?;
         w.select_prefix("embeddings.word_embeddings.weight", &["", family.prefix()])?;
         Ok(w)
     }
 
     /// Parses the header; tensors are then read on demand.
-    pub fn weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
+    pub fn tensors(&self) -> Result<Tensors<'_>, LoadError> {
         let st = SafeTensors::deserialize(&self.bytes).map_err(|e| LoadError::BadSafetensors {
             path: self.path.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Weights { st, path: &self.path, prefix: String::new(), device: device.clone() })
+        Ok(Tensors { st, path: &self.path, prefix: String::new() })
+    }
+
+    /// [`Self::encoder_tensors`] for burn's modules on `device`.
+    pub fn encoder_weights(&self, family: Family, device: &Device) -> Result<Weights<'_>, LoadError> {
+        Ok(Weights { tensors: self.encoder_tensors(family)?, device: device.clone() })
+    }
+
+    /// [`Self::tensors`] for burn's modules on `device`.
+    pub fn weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
+        Ok(Weights { tensors: self.tensors()?, device: device.clone() })
     }
 }
 
-/// Named tensors of one checkpoint, read as f32 burn parameters on `device`.
-pub struct Weights<'a> {
+/// Named tensors of one checkpoint, read as f32 arrays by transformers' names.
+pub struct Tensors<'a> {
     st: SafeTensors<'a>,
     path: &'a Path,
     prefix: String,
+}
+
+/// [`Tensors`] read as burn parameters on `device`.
+pub struct Weights<'a> {
+    tensors: Tensors<'a>,
     device: Device,
 }
 
-impl Weights<'_> {
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
+impl<'a> std::ops::Deref for Weights<'a> {
+    type Target = Tensors<'a>;
 
+    fn deref(&self) -> &Tensors<'a> {
+        &self.tensors
+    }
+}
+
+impl std::ops::DerefMut for Weights<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tensors
+    }
+}
+
+impl Tensors<'_> {
     pub fn contains(&self, name: &str) -> bool {
         self.st.tensor(&format!("{}{name}", self.prefix)).is_ok()
     }
@@ -125,6 +155,12 @@ impl Weights<'_> {
             }
         };
         Ok(values)
+    }
+}
+
+impl Weights<'_> {
+    pub fn device(&self) -> &Device {
+        &self.device
     }
 
     pub fn param<const D: usize>(

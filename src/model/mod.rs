@@ -22,7 +22,7 @@ mod text_classifier;
 
 pub use bilstm::{BiLstm, BiLstmClassifier, BiLstmSpec};
 pub use classifier::BertClassifier;
-pub use checkpoint::{Checkpoint, Weights, WeightsWriter};
+pub use checkpoint::{Checkpoint, Tensors, Weights, WeightsWriter};
 pub use config::{Activation, ModelConfig};
 pub use family::{Family, HeadActivation, HeadDefaults};
 pub use hf_config::{BertConfig, DistilBertConfig};
@@ -35,4 +35,4 @@ pub use layer::BertLayer;
 pub use names::{EncoderNames, LayerNames};
 pub use pooling::{Pooling, PoolingError, mean_pool};
 pub use pretrained::{Pretrained, check_fit};
-pub use text_classifier::TextClassifier;
+pub use text_classifier::{BurnClassifier, TextClassifier};

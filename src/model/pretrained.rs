@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 
-use super::{BertEncoder, Checkpoint, Family, LoadError, ModelConfig, Weights};
+use super::{BertEncoder, Checkpoint, EncoderNames, Family, LoadError, ModelConfig, Weights};
 use crate::tokenize::{EncodePlan, TextTokenizer};
 
 /// A checkpoint folder whose config, weights and tokenizer fit together.
@@ -37,6 +37,12 @@ impl Pretrained {
     /// The weights with the encoder's prefix selected ([`Checkpoint::encoder_weights`]).
     pub fn encoder_weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
         self.checkpoint.encoder_weights(self.config.family, device)
+    }
+
+    /// Whether the checkpoint stores the tanh pooler.
+    pub fn has_pooler(&self) -> Result<bool, LoadError> {
+        let family = self.config.family;
+        Ok(self.checkpoint.encoder_tensors(family)?.contains(&format!("{}.weight", EncoderNames::pooler(family))))
     }
 
     /// The encoder on burn's `device`.

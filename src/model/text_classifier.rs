@@ -1,40 +1,53 @@
-//! Either kind of classifier bertkit trains and serves: a BERT-family encoder with a head, or the
-//! GloVe + BiLSTM baseline. Both read the same padded `[B, T]` ids and mask.
+//! Either kind of classifier bertkit trains and serves: a BERT-family encoder with a head (its
+//! weight store, [`BertModel`]), or the GloVe + BiLSTM baseline. Both read the same padded
+//! `[B, T]` ids and mask.
 
 use burn::module::Module;
-use burn::tensor::Tensor;
+use burn::tensor::{Device, Tensor};
 
-use super::{BertClassifier, BiLstmClassifier, EncoderInput};
+use super::fast::BertModel;
+use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError};
 
 // One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum TextClassifier {
-    Bert(BertClassifier),
+    Bert(BertModel),
     BiLstm(BiLstmClassifier),
 }
 
 impl TextClassifier {
+    pub fn num_outputs(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.num_outputs(),
+            Self::BiLstm(m) => m.spec.num_outputs,
+        }
+    }
+
+    /// The model as burn modules on `device`, in inference mode (dropout off, no autodiff graph).
+    pub fn to_burn(&self, device: &Device) -> Result<BurnClassifier, LoadError> {
+        Ok(match self {
+            Self::Bert(m) => BurnClassifier::Bert(m.to_burn(device)?.valid()),
+            Self::BiLstm(m) => BurnClassifier::BiLstm(m.valid()),
+        })
+    }
+}
+
+/// A classifier on burn's modules: the burn engine's (GPU) inference path.
+// As above: one per loaded model.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone)]
+pub enum BurnClassifier {
+    Bert(BertClassifier),
+    BiLstm(BiLstmClassifier),
+}
+
+impl BurnClassifier {
     /// Logits `[B, num_outputs]`.
     pub fn forward(&self, input: EncoderInput) -> Tensor<2> {
         match self {
             Self::Bert(m) => m.forward(input),
             Self::BiLstm(m) => m.forward(input),
-        }
-    }
-
-    /// An inference copy: dropout off, no autodiff graph.
-    pub fn valid(&self) -> Self {
-        match self {
-            Self::Bert(m) => Self::Bert(m.valid()),
-            Self::BiLstm(m) => Self::BiLstm(m.valid()),
-        }
-    }
-
-    pub fn num_outputs(&self) -> usize {
-        match self {
-            Self::Bert(m) => m.num_outputs(),
-            Self::BiLstm(m) => m.spec.num_outputs,
         }
     }
 }

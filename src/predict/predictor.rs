@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Engine, run_batched, run_batched_tokens};
 use crate::artifact::ClassifierBundle;
-use crate::model::{LoadError, TextClassifier};
+use crate::model::{BurnClassifier, LoadError, TextClassifier};
 use crate::model::fast::{FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
@@ -45,10 +45,16 @@ pub struct Prediction {
     pub labels: Option<Vec<String>>,
 }
 
+/// What scores a batch: the kernels' packed model, or burn's modules.
+// One per predictor, never moved after load: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
+enum Scorer {
+    Kernels(FastClassifier),
+    Burn(BurnClassifier),
+}
+
 pub struct Predictor {
-    model: TextClassifier,
-    /// The kernels twin of a BERT-family model, when that engine was chosen.
-    fast: Option<FastClassifier>,
+    scorer: Scorer,
     /// Shared with the server's request handlers, which tokenize before queueing.
     tokenizer: Arc<TextEncoder>,
     class_names: Vec<String>,
@@ -62,37 +68,38 @@ pub struct Predictor {
 
 impl Predictor {
     /// Scores with burn's modules on `device`.
-    pub fn new(bundle: ClassifierBundle, device: Device) -> Self {
-        Self {
-            // `valid()`: an inference copy, dropout off, no autodiff graph.
-            model: bundle.model.valid(),
-            fast: None,
+    pub fn new(bundle: ClassifierBundle, device: Device) -> Result<Self, LoadError> {
+        Self::with_engine(bundle, device, Engine::Burn)
+    }
+
+    /// Scores with `engine` (already resolved: `Auto` counts as burn). The kernels engines apply
+    /// to BERT-family models, packed once here (the weight store is then dropped: the packed
+    /// copy is all inference reads); the BiLSTM baseline always runs on burn.
+    pub fn with_engine(bundle: ClassifierBundle, device: Device, engine: Engine) -> Result<Self, LoadError> {
+        let scorer = match (engine.precision(), &bundle.model) {
+            (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(m, precision)),
+            _ => Scorer::Burn(bundle.model.to_burn(&device)?),
+        };
+        Ok(Self {
+            scorer,
             tokenizer: Arc::new(bundle.tokenizer),
             class_names: bundle.meta.class_names,
             text_pairs: bundle.meta.text_pairs,
             threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
             device,
             batch_size: 32,
-        }
-    }
-
-    /// Scores with `engine` (already resolved: `Auto` counts as burn). The kernels engines apply
-    /// to BERT-family models; the BiLSTM baseline always runs on burn.
-    pub fn with_engine(bundle: ClassifierBundle, device: Device, engine: Engine) -> Result<Self, LoadError> {
-        let mut p = Self::new(bundle, device);
-        if let (Some(precision), TextClassifier::Bert(m)) = (engine.precision(), &p.model) {
-            p.fast = Some(FastClassifier::from_burn(m, precision)?);
-        }
-        Ok(p)
+        })
     }
 
     /// `"burn"`, `"kernels fp32"`, `"kernels bf16"` or `"kernels int8"`: what actually runs.
     pub fn engine_name(&self) -> &'static str {
-        match self.fast.as_ref().map(FastClassifier::precision) {
-            None => "burn",
-            Some(Precision::F32) => "kernels fp32",
-            Some(Precision::Bf16) => "kernels bf16",
-            Some(Precision::Int8) => "kernels int8",
+        match &self.scorer {
+            Scorer::Burn(_) => "burn",
+            Scorer::Kernels(f) => match f.precision() {
+                Precision::F32 => "kernels fp32",
+                Precision::Bf16 => "kernels bf16",
+                Precision::Int8 => "kernels int8",
+            },
         }
     }
 
@@ -165,15 +172,15 @@ impl Predictor {
 
     /// Raw logits, one row per encoding.
     pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
-        if let Some(fast) = &self.fast {
-            return run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
+        match &self.scorer {
+            Scorer::Kernels(fast) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
                 Ok::<_, PredictError>(fast.logits(b))
-            });
+            }),
+            Scorer::Burn(model) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
+                model.forward(input)
+            })
+            .map_err(PredictError::Backend),
         }
-        run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
-            self.model.forward(input)
-        })
-        .map_err(PredictError::Backend)
     }
 
     pub fn predict<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Prediction>, PredictError> {

@@ -1,4 +1,4 @@
-//! Trains a [`BertClassifier`]: the whole model (fine-tuning), or, with a frozen encoder, only
+//! Trains a [`BertModel`]: the whole model (fine-tuning), or, with a frozen encoder, only
 //! its head on pooled features computed once and cached (feature extraction: later epochs cost
 //! almost nothing).
 
@@ -12,8 +12,8 @@ use bertkit_kernels::Precision;
 use super::{CheckpointDir, FitArgs, History, LoopArgs, Standardizer, TrainError, TrainPlan, fit, run_loop};
 use crate::data::Target;
 use crate::metrics::EvalReport;
-use crate::model::{BertClassifier, EncoderInput};
-use crate::model::fast::FastClassifier;
+use crate::model::EncoderInput;
+use crate::model::fast::{BertModel, FastClassifier};
 use crate::predict::{run_batched, run_batched_tokens};
 use crate::tokenize::{Encoded, Padding, TokenBatch};
 
@@ -66,14 +66,16 @@ fn indices(idx: &[usize], device: &Device) -> Tensor<1, Int> {
     Tensor::from_data(TensorData::new(v, [idx.len()]), device)
 }
 
-/// Returns the trained classifier in inference mode on the device it came from.
+/// Returns the trained classifier. `device` is where burn runs (the burn engine, and the frozen
+/// run's head).
 pub fn train_classifier(
-    mut model: BertClassifier,
+    mut model: BertModel,
     train: Split<'_>,
     val: Split<'_>,
     run: TrainRun<'_>,
-) -> Result<(BertClassifier, History), TrainError> {
-    let base = model.head.output.weight.device();
+    device: &Device,
+) -> Result<(BertModel, History), TrainError> {
+    let base = device.clone();
     let ad = base.clone().autodiff();
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
@@ -82,11 +84,12 @@ pub fn train_classifier(
     let (k, threshold) = (run.num_classes, run.plan.threshold as f32);
 
     if run.plan.freeze_encoder {
-        let frozen = model.valid();
+        // The head trains on burn; its weights go back into the store at the end.
+        let mut frozen = model.to_burn(&base)?.valid();
         // The kernels where the run has a kernels precision (several times faster than burn on
         // the CPU; golden-tested to the same features), else burn on the run's device.
-        let fast = run.kernels.and_then(|p| FastClassifier::from_burn(&frozen, p).ok());
-        let h = frozen.encoder.hidden_size();
+        let fast = run.kernels.map(|p| FastClassifier::new(&model, p));
+        let h = model.hidden_size();
         let feats = |s: &Split<'_>| -> Result<Vec<Vec<f32>>, TrainError> {
             match &fast {
                 Some(f) => run_batched_tokens(s.encodings, eval_bs, run.pad_id, |b| {
@@ -114,7 +117,8 @@ pub fn train_classifier(
         }
         let train_feats = matrix(&train_rows, &ad);
         let val_feats = matrix(&val_rows, &base);
-        let head = model.head.clone().fork(&ad).train();
+        drop(fast);
+        let head = frozen.head.clone().fork(&ad).train();
         let (head, history) = fit(
             head,
             args,
@@ -127,11 +131,11 @@ pub fn train_classifier(
                 Ok(EvalReport::from_logits(&rows, val.targets, k, threshold))
             },
         )?;
-        model.head = head.valid();
+        frozen.head = head.valid();
         if let Some(s) = &scaler {
-            s.fold_into(&mut model.head)?;
+            s.fold_into(&mut frozen.head)?;
         }
-        return Ok((model, history));
+        return Ok((BertModel::from_burn(&frozen)?, history));
     }
 
     if let Some(precision) = run.kernels {
@@ -141,9 +145,9 @@ pub fn train_classifier(
         return Ok((model, history));
     }
 
-    let trainable = model.fork(&ad).train();
+    let trainable = model.to_burn(&base)?.fork(&ad).train();
     let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
-    Ok((trained.valid(), history))
+    Ok((BertModel::from_burn(&trained.valid())?, history))
 }
 
 /// Trains any model that maps padded token batches to logits (the fine-tuned classifier, the

@@ -24,4 +24,6 @@ pub enum TrainError {
     ResumeMismatch { saved: String, given: String },
     #[error("tensor backend: {0}")]
     Backend(String),
+    #[error("moving the model between engines: {0}")]
+    Model(#[from] crate::model::LoadError),
 }

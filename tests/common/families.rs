@@ -3,10 +3,9 @@
 
 use std::path::{Path, PathBuf};
 
-use bertkit::model::{BertEncoder, HeadSpec, Pooling};
+use bertkit::model::{HeadSpec, ModelConfig, Pooling, Pretrained};
 use bertkit::artifact::ModelMeta;
 use bertkit::tokenize::{EncodePlan, TokenBatch};
-use burn::tensor::Device;
 
 use super::{root, u32s};
 
@@ -31,13 +30,14 @@ pub fn as_bertkit_model(family: &str, dir: &Path) -> PathBuf {
         let p = entry.unwrap().path();
         std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
     }
-    let encoder = BertEncoder::from_dir(&src, &Device::flex()).unwrap();
-    let f = encoder.config.family;
+    let config = ModelConfig::from_file(&src.join("config.json")).unwrap();
+    let plan = EncodePlan { seq_len: config.max_sequence_length().min(128), ..EncodePlan::default() };
+    let has_pooler = Pretrained::open(&src, plan).unwrap().has_pooler().unwrap();
+    let f = config.family;
     let n = family_golden(family)["num_labels"].as_u64().unwrap() as usize;
-    let head = HeadSpec::family_default(f, encoder.config.hidden_size, n, 0.1);
+    let head = HeadSpec::family_default(f, config.hidden_size, n, 0.1);
     let classes = (0..n).map(|i| format!("LABEL_{i}")).collect();
-    let plan = EncodePlan { seq_len: encoder.config.max_sequence_length().min(128), ..EncodePlan::default() };
-    let meta = ModelMeta::new(classes, plan, Pooling::family_default(f, encoder.pooler.is_some()), head);
+    let meta = ModelMeta::new(classes, plan, Pooling::family_default(f, has_pooler), head);
     std::fs::write(out.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
     out
 }

@@ -1,11 +1,11 @@
-//! Encoder + pooling + head on the kernels: the inference twin of [`BertClassifier`].
+//! Encoder + pooling + head on the kernels: a [`BertModel`] packed for inference.
 
 use bertkit_kernels::{Epilogue, Precision};
 
 use super::encoder::dense;
 use super::weights::Dense;
-use super::{FastEncoder, FastOutput};
-use crate::model::{BertClassifier, HeadActivation, LoadError, Pooling};
+use super::{BertModel, FastEncoder, FastOutput};
+use crate::model::{HeadActivation, Pooling};
 use crate::tokenize::TokenBatch;
 
 pub struct FastClassifier {
@@ -17,20 +17,18 @@ pub struct FastClassifier {
 }
 
 impl FastClassifier {
-    pub fn from_burn(model: &BertClassifier, precision: Precision) -> Result<Self, LoadError> {
-        let head = &model.head;
-        Ok(Self {
-            encoder: FastEncoder::from_burn(&model.encoder, precision)?,
+    /// Packs `model` once for inference (`precision` for the encoder's GEMM operands; the head
+    /// is tiny and stays fp32).
+    pub fn new(model: &BertModel, precision: Precision) -> Self {
+        let p = &model.params;
+        let lay = &p.layout;
+        Self {
+            encoder: FastEncoder::new(p, &model.config, precision),
             pooling: model.pooling,
-            hidden: head
-                .hidden
-                .as_ref()
-                .map(|h| Dense::from_linear(h, Precision::F32, "head hidden").map(|d| (d, head.spec.activation)))
-                .transpose()?,
-            // The head is tiny: fp32 always.
-            output: Dense::from_linear(&head.output, Precision::F32, "classifier")?,
+            hidden: lay.head_hidden.map(|s| (Dense::new(p, s, Precision::F32), model.head.activation)),
+            output: Dense::new(p, lay.head_out, Precision::F32),
             precision,
-        })
+        }
     }
 
     /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 on levels without

@@ -1,12 +1,14 @@
-//! The encoder forward pass on the kernels (mirrors [`BertEncoder::forward`] in eval mode).
+//! The encoder forward pass on the kernels (mirrors transformers' `BertModel.forward` in eval
+//! mode).
 
 use std::sync::Mutex;
 
 use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{Epilogue, Isa, Precision, gemm, gemm_from_bits, gemm_to_bits, isa};
 
-use super::weights::{Dense, Norm, values};
-use crate::model::{Activation, BertEncoder, LoadError, ModelConfig};
+use super::Params;
+use super::weights::{Dense, Norm};
+use crate::model::{Activation, ModelConfig};
 use crate::tokenize::TokenBatch;
 
 struct FastLayer {
@@ -45,37 +47,34 @@ pub struct FastEncoder {
 }
 
 impl FastEncoder {
-    /// Copies `encoder`'s weights into packed form (`precision` for the GEMM operands).
-    pub fn from_burn(encoder: &BertEncoder, precision: Precision) -> Result<Self, LoadError> {
-        let cfg = encoder.config.clone();
-        let e = &encoder.embeddings;
-        let layers = encoder
+    /// Packs `params`' encoder once (`precision` for the GEMM operands).
+    pub fn new(params: &Params, config: &ModelConfig, precision: Precision) -> Self {
+        let lay = &params.layout;
+        let eps = config.layer_norm_eps;
+        let layers = lay
             .layers
             .iter()
-            .map(|l| {
-                let a = &l.attention;
-                Ok(FastLayer {
-                    qkv: Dense::from_parts(&[&a.query, &a.key, &a.value], precision, "qkv")?,
-                    attention_out: Dense::from_linear(&a.output, precision, "attention output")?,
-                    attention_norm: Norm::from_layer_norm(&a.layer_norm, cfg.layer_norm_eps, "attention norm")?,
-                    ffn_in: Dense::from_linear(&l.intermediate, precision, "intermediate")?,
-                    ffn_out: Dense::from_linear(&l.output, precision, "output")?,
-                    output_norm: Norm::from_layer_norm(&l.layer_norm, cfg.layer_norm_eps, "output norm")?,
-                })
+            .map(|s| FastLayer {
+                qkv: Dense::new(params, s.qkv, precision),
+                attention_out: Dense::new(params, s.attn_out, precision),
+                attention_norm: Norm::new(params, s.attn_norm, eps),
+                ffn_in: Dense::new(params, s.ffn_in, precision),
+                ffn_out: Dense::new(params, s.ffn_out, precision),
+                output_norm: Norm::new(params, s.out_norm, eps),
             })
-            .collect::<Result<Vec<_>, LoadError>>()?;
-        Ok(Self {
-            word: values(&e.word_embeddings.weight.val(), "word embeddings")?,
-            position: values(&e.position_embeddings.weight.val(), "position embeddings")?,
-            token_type: e.token_type_embeddings.as_ref().map(|t| values(&t.weight.val(), "token types")).transpose()?,
-            embedding_norm: Norm::from_layer_norm(&e.layer_norm, cfg.layer_norm_eps, "embedding norm")?,
-            projection: encoder.projection.as_ref().map(|p| Dense::from_linear(p, precision, "projection")).transpose()?,
+            .collect();
+        Self {
+            word: params.values[lay.word].clone(),
+            position: params.values[lay.position].clone(),
+            token_type: lay.token_type.map(|t| params.values[t].clone()),
+            embedding_norm: Norm::new(params, lay.emb_norm, eps),
+            projection: lay.projection.map(|s| Dense::new(params, s, precision)),
             layers,
-            pooler: encoder.pooler.as_ref().map(|p| Dense::from_linear(p, precision, "pooler")).transpose()?,
-            config: cfg,
+            pooler: lay.pooler.map(|s| Dense::new(params, s, precision)),
+            config: config.clone(),
             scratch: Mutex::new(Vec::new()),
             inner_bits: Mutex::new(Vec::new()),
-        })
+        }
     }
 
     pub fn hidden_size(&self) -> usize {

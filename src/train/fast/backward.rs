@@ -7,7 +7,7 @@ use bertkit_kernels::grad::{activation_backward, col_sums, gelu_backward, layer_
 use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
 
 use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, mask, resize, uses_bf16};
-use super::params::{DenseSlots, NormSlots, Params};
+use crate::model::fast::{DenseSlots, NormSlots, Params};
 use crate::model::{HeadActivation, Pooling};
 
 /// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.

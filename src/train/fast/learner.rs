@@ -9,10 +9,10 @@ use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
 
 use super::backward::backward;
 use super::network::{Cache, NetSpec, Rows, forward};
-use super::params::Params;
+use crate::model::fast::{BertModel, Params};
 use crate::data::Target;
 use crate::metrics::{EvalReport, example_loss};
-use crate::model::{BertClassifier, Checkpoint, WeightsWriter};
+use crate::model::{Checkpoint, WeightsWriter};
 use crate::predict::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
@@ -41,14 +41,14 @@ pub struct FastLearner<'a> {
 
 impl<'a> FastLearner<'a> {
     pub fn new(
-        model: &BertClassifier,
+        model: &BertModel,
         precision: Precision,
         plan: &'a TrainPlan,
         (train, val): (Split<'a>, Split<'a>),
         pad_id: u32,
         num_classes: usize,
     ) -> Result<Self, TrainError> {
-        let params = Params::from_burn(model)?;
+        let params = model.params.clone();
         let (grads, m, v) = (params.zeros_like(), params.zeros_like(), params.zeros_like());
         Ok(Self {
             params,
@@ -66,9 +66,9 @@ impl<'a> FastLearner<'a> {
         })
     }
 
-    /// The trained weights, written into `model`.
-    pub fn finish(self, model: &mut BertClassifier) {
-        self.params.write_back(model);
+    /// The trained weights, in place of `model`'s.
+    pub fn finish(self, model: &mut BertModel) {
+        model.params = self.params;
     }
 
     /// Logits `[B][K]` of a padded batch in evaluation mode.
@@ -231,8 +231,7 @@ impl FastLearner<'_> {
     fn read_values(&self, path: &Path, sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
         let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
         let ckpt = Checkpoint::read(path).map_err(bad)?;
-        // The weights reader wants a device for burn parameters; only its f32 reads are used here.
-        let weights = ckpt.weights(&burn::tensor::Device::flex()).map_err(bad)?;
+        let weights = ckpt.tensors().map_err(bad)?;
         for (i, name) in self.params.names.iter().enumerate() {
             for (prefix, dst) in sets.iter_mut() {
                 dst[i] = weights.read(&format!("{prefix}.{name}"), &[dst[i].len()]).map_err(bad)?;

@@ -5,9 +5,7 @@
 mod backward;
 mod learner;
 mod network;
-mod params;
 
 pub use learner::{FastLearner, loss_and_grad};
 pub use backward::backward;
 pub use network::{Cache, NetSpec, Rows, forward};
-pub use params::Params;

@@ -8,8 +8,8 @@ use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
 use crate::train::run_loop::mix64;
-use super::params::{DenseSlots, Layout, NormSlots, Params};
-use crate::model::{Activation, BertClassifier, Family, HeadActivation, ModelConfig, Pooling};
+use crate::model::fast::{BertModel, DenseSlots, Layout, NormSlots, Params};
+use crate::model::{Activation, Family, HeadActivation, ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
 
 /// What the network needs besides the parameters.
@@ -45,13 +45,13 @@ impl NetSpec {
         }
     }
 
-    pub fn of(model: &BertClassifier, precision: Precision) -> Self {
+    pub fn of(model: &BertModel, precision: Precision) -> Self {
         Self {
-            config: model.encoder.config.clone(),
+            config: model.config.clone(),
             pooling: model.pooling,
-            head_activation: model.head.spec.activation,
-            head_dropout: model.head.spec.dropout as f32,
-            head_input_dropout: model.head.input_dropout(),
+            head_activation: model.head.activation,
+            head_dropout: model.head.dropout as f32,
+            head_input_dropout: model.head_input_dropout(),
             precision,
         }
     }
