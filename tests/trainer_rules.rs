@@ -219,3 +219,52 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
         }
     }
 }
+
+/// The frozen-encoder run (pooled features once, then the kernels' head learner): the encoder
+/// stays bit for bit, the head follows AdamW's decoupled decay (not on its bias), and the best
+/// evaluation's head comes back exactly.
+#[test]
+fn the_frozen_encoder_run_trains_only_the_head_by_the_same_rules() {
+    let _one = serial();
+    let s = setup();
+    let p0 = params(&s.model);
+    let frozen = |plan: TrainPlan, run: &str| {
+        params(&train(&s, &TrainPlan { freeze_encoder: true, standardize_features: false, ..plan }, Some(Precision::F32), run))
+    };
+    let (lr, wd) = (0.1, 0.5);
+    let without = frozen(TrainPlan { weight_decay: 0.0, ..one_step_plan(lr) }, "frozen-a");
+    let with = frozen(TrainPlan { weight_decay: wd, ..one_step_plan(lr) }, "frozen-b");
+    let mut head = 0;
+    for (((name, w0), (_, a)), (_, b)) in p0.iter().zip(&without).zip(&with) {
+        if !name.starts_with("head.") {
+            assert!(a == w0 && b == w0, "{name} is in the frozen encoder but changed");
+            continue;
+        }
+        head += 1;
+        assert!(a != w0, "{name} did not train");
+        let diff: Vec<f32> = b.iter().zip(a).map(|(x, y)| x - y).collect();
+        if decays(name) {
+            let want: Vec<f32> = w0.iter().map(|x| -(lr * wd) as f32 * x).collect();
+            let err = norm(&diff.iter().zip(&want).map(|(d, w)| d - w).collect::<Vec<_>>()) / norm(&want);
+            assert!(err < 1e-3, "{name} was not decayed by lr·wd·w (relative error {err})");
+        } else {
+            assert!(norm(&diff) < 1e-6, "{name} was decayed");
+        }
+    }
+    assert_eq!(head, 2, "the head's weight and bias");
+
+    // The best evaluation's head, restored, equals a run stopped there.
+    let plan = |epochs, restore_best| TrainPlan { epochs, restore_best, freeze_encoder: true, standardize_features: false, ..one_step_plan(0.3) };
+    let train_split = Split { encodings: &s.enc, targets: &s.labels };
+    let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
+    let val_split = Split { encodings: &s.enc, targets: &flipped };
+    let run_dir = s.tmp.path().join("frozen-long");
+    let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels: Some(Precision::F32) };
+    let (restored, h) = train_classifier(s.model.clone(), train_split, val_split, run, &Device::flex()).unwrap();
+    let best = h.best.clone().unwrap();
+    assert!(best.restored && best.step < 12, "the best evaluation was the last ({best:?}); the test needs one before it");
+    let short = train(&s, &plan(best.step, false), Some(Precision::F32), "frozen-short");
+    for ((name, a), (_, b)) in params(&restored).iter().zip(&params(&short)) {
+        assert_eq!(a, b, "{name} differs from step {}'s weights", best.step);
+    }
+}

@@ -5,10 +5,11 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use bertkit_kernels::Precision;
 
+use super::fast::{Features, HeadLearner};
 use super::{CheckpointDir, FitArgs, History, LoopArgs, Standardizer, TrainError, TrainPlan, fit, run_loop};
 use crate::data::Target;
 use crate::metrics::EvalReport;
@@ -54,20 +55,8 @@ fn backend(e: burn::tensor::DataError) -> TrainError {
     TrainError::Backend(format!("{e:?}"))
 }
 
-/// `rows` (`[N][H]`) as one `[N, H]` tensor.
-fn matrix(rows: &[Vec<f32>], device: &Device) -> Tensor<2> {
-    let h = rows.first().map_or(0, Vec::len);
-    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
-    Tensor::from_data(TensorData::new(flat, [rows.len(), h]), device)
-}
-
-fn indices(idx: &[usize], device: &Device) -> Tensor<1, Int> {
-    let v: Vec<i64> = idx.iter().map(|&i| i as i64).collect();
-    Tensor::from_data(TensorData::new(v, [idx.len()]), device)
-}
-
-/// Returns the trained classifier. `device` is where burn runs (the burn engine, and the frozen
-/// run's head).
+/// Returns the trained classifier. `device` is where burn runs (the burn engine's fine-tuning and
+/// frozen features).
 pub fn train_classifier(
     mut model: BertModel,
     train: Split<'_>,
@@ -80,62 +69,10 @@ pub fn train_classifier(
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
     let args = FitArgs { run: loop_args, device: &ad };
-    let eval_bs = run.plan.eval_batch_size;
-    let (k, threshold) = (run.num_classes, run.plan.threshold as f32);
+    let k = run.num_classes;
 
     if run.plan.freeze_encoder {
-        // The head trains on burn; its weights go back into the store at the end.
-        let mut frozen = model.to_burn(&base)?.valid();
-        // The kernels where the run has a kernels precision (several times faster than burn on
-        // the CPU; golden-tested to the same features), else burn on the run's device.
-        let fast = run.kernels.map(|p| FastClassifier::new(&model, p));
-        let h = model.hidden_size();
-        let feats = |s: &Split<'_>| -> Result<Vec<Vec<f32>>, TrainError> {
-            match &fast {
-                Some(f) => run_batched_tokens(s.encodings, eval_bs, run.pad_id, |b| {
-                    Ok::<_, TrainError>(f.features(b).chunks(h.max(1)).map(<[f32]>::to_vec).collect())
-                }),
-                None => run_batched(s.encodings, eval_bs, run.pad_id, &base, |input| frozen.features(input)).map_err(backend),
-            }
-        };
-        if !run.quiet {
-            eprintln!("Frozen encoder: computing pooled features once for {} + {} texts", train.targets.len(), val.targets.len());
-        }
-        let t0 = std::time::Instant::now();
-        let (mut train_rows, mut val_rows) = (feats(&train)?, feats(&val)?);
-        let scaler = run.plan.standardize_features.then(|| Standardizer::fit(&train_rows));
-        if let Some(s) = &scaler {
-            s.apply(&mut train_rows);
-            s.apply(&mut val_rows);
-        }
-        if !run.quiet {
-            eprintln!(
-                "Features cached in {:.1}s{}",
-                t0.elapsed().as_secs_f64(),
-                if scaler.is_some() { " and standardised (mean 0, std 1 per dimension on the training split)" } else { "" }
-            );
-        }
-        let train_feats = matrix(&train_rows, &ad);
-        let val_feats = matrix(&val_rows, &base);
-        drop(fast);
-        let head = frozen.head.clone().fork(&ad).train();
-        let (head, history) = fit(
-            head,
-            args,
-            |h, idx| h.forward(train_feats.clone().select(0, indices(idx, &ad))),
-            |h| {
-                let logits = h.forward(val_feats.clone());
-                let [_, kk] = logits.dims();
-                let v = logits.into_data().try_into_vec_as::<f32>().map_err(backend)?;
-                let rows: Vec<Vec<f32>> = v.chunks(kk).map(<[f32]>::to_vec).collect();
-                Ok(EvalReport::from_logits(&rows, val.targets, k, threshold))
-            },
-        )?;
-        frozen.head = head.valid();
-        if let Some(s) = &scaler {
-            s.fold_into(&mut frozen.head)?;
-        }
-        return Ok((BertModel::from_burn(&frozen)?, history));
+        return train_head(model, train, val, &run, loop_args, &base);
     }
 
     if let Some(precision) = run.kernels {
@@ -148,6 +85,62 @@ pub fn train_classifier(
     let trainable = model.to_burn(&base)?.fork(&ad).train();
     let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
     Ok((BertModel::from_burn(&trained.valid())?, history))
+}
+
+/// Feature extraction: the encoder's pooled features computed once (on the kernels where the run
+/// has a kernels precision, several times faster than burn on the CPU and golden-tested to the
+/// same features; else burn on `base`), optionally standardised, then only the head trains, on
+/// the kernels ([`HeadLearner`]).
+fn train_head(
+    mut model: BertModel,
+    train: Split<'_>,
+    val: Split<'_>,
+    run: &TrainRun<'_>,
+    loop_args: LoopArgs<'_>,
+    base: &Device,
+) -> Result<(BertModel, History), TrainError> {
+    let (bs, pad, h) = (run.plan.eval_batch_size, run.pad_id, model.hidden_size());
+    if !run.quiet {
+        eprintln!("Frozen encoder: computing pooled features once for {} + {} texts", train.targets.len(), val.targets.len());
+    }
+    let t0 = std::time::Instant::now();
+    let (mut train_rows, mut val_rows) = match run.kernels {
+        Some(p) => {
+            let fast = FastClassifier::new(&model, p);
+            let feats = |s: &Split<'_>| {
+                run_batched_tokens(s.encodings, bs, pad, |b| Ok::<_, TrainError>(fast.features(b).chunks(h.max(1)).map(<[f32]>::to_vec).collect()))
+            };
+            (feats(&train)?, feats(&val)?)
+        }
+        None => {
+            let frozen = model.to_burn(base)?.valid();
+            let feats = |s: &Split<'_>| run_batched(s.encodings, bs, pad, base, |input| frozen.features(input)).map_err(backend);
+            (feats(&train)?, feats(&val)?)
+        }
+    };
+    let scaler = run.plan.standardize_features.then(|| Standardizer::fit(&train_rows));
+    if let Some(s) = &scaler {
+        s.apply(&mut train_rows);
+        s.apply(&mut val_rows);
+    }
+    if !run.quiet {
+        eprintln!(
+            "Features cached in {:.1}s{}",
+            t0.elapsed().as_secs_f64(),
+            if scaler.is_some() { " and standardised (mean 0, std 1 per dimension on the training split)" } else { "" }
+        );
+    }
+    let features = (
+        Features { rows: train_rows.concat(), targets: train.targets },
+        Features { rows: val_rows.concat(), targets: val.targets },
+    );
+    let mut learner = HeadLearner::new(&model, run.plan, features, run.num_classes);
+    let history = run_loop(&mut learner, loop_args)?;
+    model.params = learner.finish();
+    if let Some(s) = &scaler {
+        s.fold_into_params(&mut model.params)?;
+    }
+    Ok((model, history))
 }
 
 /// Trains any model that maps padded token batches to logits (the fine-tuned classifier, the

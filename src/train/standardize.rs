@@ -8,6 +8,7 @@ use burn::tensor::{Tensor, TensorData};
 
 use super::TrainError;
 use crate::model::ClassifierHead;
+use crate::model::fast::Params;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Standardizer {
@@ -50,6 +51,33 @@ impl Standardizer {
         }
     }
 
+    /// Makes the head of `params`, trained on standardised features, take raw ones (the same
+    /// fold as [`Self::fold_into`], on the weight store).
+    pub fn fold_into_params(&self, params: &mut Params) -> Result<(), TrainError> {
+        let lay = &params.layout;
+        let first = lay.head_hidden.unwrap_or(lay.head_out);
+        if self.mean.len() != first.d_in {
+            return Err(TrainError::Backend(format!("standardised {} features for a head of {} inputs", self.mean.len(), first.d_in)));
+        }
+        let (w, b) = (first.w, first.b);
+        let shift = self.fold_rows(&mut params.values[w], first.d_out);
+        params.values[b].iter_mut().zip(&shift).for_each(|(b, sh)| *b = (f64::from(*b) - sh) as f32);
+        Ok(())
+    }
+
+    /// Divides the rows of `w` (`[d_in, d_out]`) by σ; returns the bias shift `(μ/σ)·W`.
+    fn fold_rows(&self, w: &mut [f32], d_out: usize) -> Vec<f64> {
+        // f64 for the bias sums: d_in terms of mixed sign.
+        let mut shift = vec![0.0f64; d_out];
+        for ((row, m), s) in w.chunks_mut(d_out).zip(&self.mean).zip(&self.inv_std) {
+            for (acc, w) in shift.iter_mut().zip(row.iter_mut()) {
+                *w *= s;
+                *acc += f64::from(*m) * f64::from(*w);
+            }
+        }
+        shift
+    }
+
     /// Makes `head`, trained on standardised features, take raw ones: its first layer computes
     /// `((x − μ)/σ)·W + b = x·(W/σ) + (b − (μ/σ)·W)`, so its weight rows are divided by σ and its
     /// bias absorbs the shift. Exact up to rounding.
@@ -67,14 +95,7 @@ impl Standardizer {
             Some(b) => b.val().into_data().try_into_vec_as::<f32>().map_err(bad)?,
             None => vec![0.0; d_out],
         };
-        // f64 for the bias sums: d_in terms of mixed sign.
-        let mut shift = vec![0.0f64; d_out];
-        for ((row, m), s) in wv.chunks_mut(d_out).zip(&self.mean).zip(&self.inv_std) {
-            for (acc, w) in shift.iter_mut().zip(row.iter_mut()) {
-                *w *= s;
-                *acc += f64::from(*m) * f64::from(*w);
-            }
-        }
+        let shift = self.fold_rows(&mut wv, d_out);
         bv.iter_mut().zip(&shift).for_each(|(b, sh)| *b = (f64::from(*b) - sh) as f32);
         first.weight = Param::from_tensor(Tensor::from_data(TensorData::new(wv, [d_in, d_out]), &device));
         first.bias = Some(Param::from_tensor(Tensor::from_data(TensorData::new(bv, [d_out]), &device)));

@@ -53,20 +53,11 @@ fn activate_backward(act: HeadActivation, pre: &[f32], out: &[f32], dy: &mut [f3
     }
 }
 
-/// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
-/// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
-pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
-    let cfg = &spec.config;
+/// The head's backward from `dlogits` `[B, K]` (gradients into `grads`, accumulated): the
+/// gradient of its input features `[B, H]`. Tiny: fp32, fresh buffers.
+pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlogits: &[f32], grads: &mut [Vec<f32>], packs: &mut Packs) -> Vec<f32> {
     let lay = &p.layout;
-    let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
-    let prec = spec.precision;
-    let seed = cache.seed;
-    // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
-    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
-    let (packs, work) = (&mut packs_owned, &mut work_owned);
-    let c = &*cache;
-
-    // Head (tiny: fp32, fresh buffers).
+    let seed = c.seed;
     let f32s = Precision::F32;
     let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
     if let Some(hs) = lay.head_hidden {
@@ -80,11 +71,27 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
     }
     mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut d_in, 0);
-    let mut d_pooled = d_in;
+    d_in
+}
+
+/// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
+/// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
+pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
+    let cfg = &spec.config;
+    let lay = &p.layout;
+    let (n, h, t, b) = (rows.rows(), cfg.hidden_size, rows.t, rows.batch);
+    let prec = spec.precision;
+    let seed = cache.seed;
+    // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
+    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
+    let (packs, work) = (&mut packs_owned, &mut work_owned);
+    let c = &*cache;
+
+    let mut d_pooled = head_backward(p, spec, b, c, dlogits, grads, packs);
     if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
         d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
         let mut d_cls = vec![0.0f32; b * h];
-        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), f32s, packs);
+        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), Precision::F32, packs);
         d_pooled = d_cls;
     }
 

@@ -176,25 +176,8 @@ impl FastLearner<'_> {
         }
         self.grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
         backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.grads);
-        if let Some(max) = self.plan.max_grad_norm {
-            // PyTorch's clip_grad_norm_ over all parameters together (as `clip_grad_norm`).
-            let norm = self.grads.iter().map(|g| sum_squares(g)).sum::<f64>().sqrt();
-            if norm > max {
-                let f = (max / (norm + 1e-6)) as f32;
-                self.grads.iter_mut().for_each(|g| scale(g, f));
-            }
-        }
-        for i in 0..self.params.values.len() {
-            let h = AdamW {
-                lr: lr as f32,
-                beta1: 0.9,
-                beta2: 0.999,
-                eps: self.plan.adam_epsilon as f32,
-                weight_decay: if self.params.decay[i] { self.plan.weight_decay as f32 } else { 0.0 },
-                step: (step + 1).min(i32::MAX as usize) as i32,
-            };
-            adamw(&mut self.params.values[i], &self.grads[i], &mut self.m[i], &mut self.v[i], h);
-        }
+        let all: Vec<usize> = (0..self.params.values.len()).collect();
+        update(&mut self.params, (&mut self.grads, &mut self.m, &mut self.v), &all, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -216,29 +199,71 @@ impl FastLearner<'_> {
         Ok(())
     }
 
-    /// Each set of per-parameter vectors under `prefix.` + the parameter's name, in one file.
     fn write_values(&self, path: &Path, sets: &[(&str, &Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-        let mut w = WeightsWriter::new("");
-        for (i, name) in self.params.names.iter().enumerate() {
-            for (prefix, src) in sets {
-                w.values(&format!("{prefix}.{name}"), &[src[i].len()], src[i].clone());
-            }
-        }
-        let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-        std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+        let all: Vec<usize> = (0..self.params.names.len()).collect();
+        write_values(path, &self.params.names, &all, sets)
     }
 
     fn read_values(&self, path: &Path, sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-        let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
-        let ckpt = Checkpoint::read(path).map_err(bad)?;
-        let weights = ckpt.tensors().map_err(bad)?;
-        for (i, name) in self.params.names.iter().enumerate() {
-            for (prefix, dst) in sets.iter_mut() {
-                dst[i] = weights.read(&format!("{prefix}.{name}"), &[dst[i].len()]).map_err(bad)?;
-            }
-        }
-        Ok(())
+        let all: Vec<usize> = (0..self.params.names.len()).collect();
+        read_values(path, &self.params.names, &all, sets)
     }
+}
+
+/// Clips the gradients of `slots` to the plan's global norm (PyTorch's `clip_grad_norm_` over
+/// them together) and takes one AdamW step on them (no weight decay where `params.decay` says).
+pub(super) fn update(
+    params: &mut Params,
+    (grads, m, v): (&mut [Vec<f32>], &mut [Vec<f32>], &mut [Vec<f32>]),
+    slots: &[usize],
+    plan: &TrainPlan,
+    step: usize,
+    lr: f64,
+) {
+    if let Some(max) = plan.max_grad_norm {
+        let norm = slots.iter().map(|&i| sum_squares(&grads[i])).sum::<f64>().sqrt();
+        if norm > max {
+            let f = (max / (norm + 1e-6)) as f32;
+            slots.iter().for_each(|&i| scale(&mut grads[i], f));
+        }
+    }
+    for &i in slots {
+        let h = AdamW {
+            lr: lr as f32,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: plan.adam_epsilon as f32,
+            weight_decay: if params.decay[i] { plan.weight_decay as f32 } else { 0.0 },
+            step: (step + 1).min(i32::MAX as usize) as i32,
+        };
+        adamw(&mut params.values[i], &grads[i], &mut m[i], &mut v[i], h);
+    }
+}
+
+/// Each set of per-parameter vectors (`slots` of them) under `prefix.` + the parameter's name,
+/// in one safetensors file.
+pub(super) fn write_values(path: &Path, names: &[String], slots: &[usize], sets: &[(&str, &Vec<Vec<f32>>)]) -> Result<(), TrainError> {
+    let mut w = WeightsWriter::new("");
+    for &i in slots {
+        for (prefix, src) in sets {
+            w.values(&format!("{prefix}.{}", names[i]), &[src[i].len()], src[i].clone());
+        }
+    }
+    let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
+    std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
+}
+
+/// Reads what [`write_values`] wrote into `sets`, whose vectors give the lengths expected.
+pub(super) fn read_values(path: &Path, names: &[String], slots: &[usize], sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
+    let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
+    let ckpt = Checkpoint::read(path).map_err(bad)?;
+    let weights = ckpt.tensors().map_err(bad)?;
+    for &i in slots {
+        for (prefix, dst) in sets.iter_mut() {
+            dst[i] = weights.read(&format!("{prefix}.{}", names[i]), &[dst[i].len()]).map_err(bad)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

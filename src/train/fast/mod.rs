@@ -3,9 +3,11 @@
 //! the BERT-style encoders.
 
 mod backward;
+mod head;
 mod learner;
 mod network;
 
+pub use head::{Features, HeadLearner};
 pub use learner::{FastLearner, loss_and_grad};
 pub use backward::backward;
 pub use network::{Cache, NetSpec, Rows, forward};

@@ -295,18 +295,28 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
             pooled.extend_from_slice(&text[..h]);
         }
     }
-    let features = match (spec.pooling, lay.pooler) {
-        (Pooling::Pooler, Some(ps)) => {
-            dense(p, ps, &cache.pooled_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.pooler_out);
-            bertkit_kernels::ops::tanh(&mut cache.pooler_out);
-            &cache.pooler_out
-        }
-        _ => &cache.pooled_in,
-    };
+    if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
+        dense(p, ps, &cache.pooled_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.pooler_out);
+        bertkit_kernels::ops::tanh(&mut cache.pooler_out);
+    }
 
-    // Head: dropout → [dense → activation → dropout] → dense.
-    cache.head_in.clear();
-    cache.head_in.extend_from_slice(features);
+    // The head's input: the pooler's output or the pooled states.
+    let mut head_in = std::mem::take(&mut cache.head_in);
+    head_in.clear();
+    head_in.extend_from_slice(match (spec.pooling, lay.pooler) {
+        (Pooling::Pooler, Some(_)) => &cache.pooler_out,
+        _ => &cache.pooled_in,
+    });
+    cache.head_in = head_in;
+    head_forward(p, spec, b, seed, cache)
+}
+
+/// The head on `cache.head_in` (`[B, H]` pooled features, consumed: dropout is applied in
+/// place): dropout → [dense → activation → dropout] → dense, keeping what
+/// [`head_backward`](super::backward::head_backward) reads. Logits `[B, K]`.
+pub(super) fn head_forward(p: &Params, spec: &NetSpec, b: usize, seed: Option<u64>, cache: &mut Cache) -> Vec<f32> {
+    let lay = &p.layout;
+    cache.seed = seed;
     mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
