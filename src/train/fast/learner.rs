@@ -210,11 +210,14 @@ impl FastLearner<'_> {
     }
 }
 
+/// Gradients, first and second AdamW moments, one vector per parameter.
+pub(super) type Moments<'a> = (&'a mut [Vec<f32>], &'a mut [Vec<f32>], &'a mut [Vec<f32>]);
+
 /// Clips the gradients of `slots` to the plan's global norm (PyTorch's `clip_grad_norm_` over
 /// them together) and takes one AdamW step on them (no weight decay where `params.decay` says).
 pub(super) fn update(
     params: &mut Params,
-    (grads, m, v): (&mut [Vec<f32>], &mut [Vec<f32>], &mut [Vec<f32>]),
+    (grads, m, v): Moments<'_>,
     slots: &[usize],
     plan: &TrainPlan,
     step: usize,
