@@ -52,6 +52,7 @@ pub mod gemm;
 mod gemm_amx;
 pub mod grad;
 pub mod level;
+pub mod lstm;
 pub mod ops;
 mod pack;
 mod gemm_crate;
