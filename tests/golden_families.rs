@@ -85,7 +85,7 @@ fn classification_heads_match_transformers_and_export_in_its_layout() {
     for family in FAMILIES {
         let g = golden(family);
         let dir = as_bertkit_model(family, tmp.path());
-        let bundle = ClassifierBundle::load(&dir, &device).unwrap();
+        let bundle = ClassifierBundle::load(&dir).unwrap();
         let logits = vals(&bundle.model.to_burn(&device).unwrap().forward(golden_input(&g, &device)));
         // The fixtures' heads are drawn wide (make_fixtures.py) so that texts' logits differ by
         // 100x the tolerance: mixing rows up or dropping a head activation cannot pass.
@@ -106,7 +106,7 @@ fn classification_heads_match_transformers_and_export_in_its_layout() {
         let arch = Family::from_model_type(family).unwrap().classification_architecture();
         assert_eq!(cfg["architectures"][0], arch);
         assert_eq!(cfg["num_labels"], 3);
-        let reloaded = ClassifierBundle::load(&out, &device).unwrap();
+        let reloaded = ClassifierBundle::load(&out).unwrap();
         assert_eq!(vals(&reloaded.model.to_burn(&device).unwrap().forward(golden_input(&g, &device))), logits, "{family} reload");
     }
 }

@@ -8,7 +8,6 @@ use bertkit::artifact::ClassifierBundle;
 use bertkit::model::fast::{BertModel, FastClassifier, FastEncoder, Precision};
 use bertkit::model::{HeadSpec, ModelConfig, Pooling, Pretrained, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextTokenizer, TokenBatch};
-use burn::tensor::Device;
 use common::{assert_close, assert_rows_differ, f32s, golden, model_dir, ran, root, u32s};
 
 const TOL: f32 = 1e-4;
@@ -137,7 +136,7 @@ fn every_family_matches_transformers_logits() {
         let classes = (0..3).map(|i| format!("LABEL_{i}")).collect();
         let meta = bertkit::artifact::ModelMeta::new(classes, fitting_plan(&encoder.config), pooling, head);
         std::fs::write(model_dir.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
-        let bundle = ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
+        let bundle = ClassifierBundle::load(&model_dir).unwrap();
         let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
         let logits: Vec<f32> = FastClassifier::new(model, Precision::F32).logits(&batch).concat();
         assert_rows_differ(&f32s(&g["logits"]), 3, 100.0 * TOL, &format!("{family} logits"));

@@ -16,7 +16,6 @@ use bertkit::model::TextClassifier;
 use bertkit::model::fast::BertModel;
 use bertkit::train::fast::{Cache, NetSpec, Rows, backward, forward, loss_and_grad};
 use bertkit_kernels::Precision;
-use burn::tensor::Device;
 use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
 use common::ran;
 
@@ -40,7 +39,7 @@ fn tensors(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
 fn check(family: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = as_bertkit_model(family, tmp.path());
-    let bundle = ClassifierBundle::load(&dir, &Device::flex()).unwrap();
+    let bundle = ClassifierBundle::load(&dir).unwrap();
     let TextClassifier::Bert(model) = &bundle.model else { panic!("{family}: not a BERT-family model") };
     let golden: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture(family).join("grads.json")).unwrap()).unwrap();

@@ -11,8 +11,8 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bertkit::artifact::{ModelMeta, save_classifier};
-use bertkit::model::fast::BertModel;
-use bertkit::model::{BiLstmClassifier, BiLstmSpec, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
+use bertkit::model::fast::{BertModel, BiLstmModel};
+use bertkit::model::{BiLstmSpec, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::DeviceSpec;
 use bertkit::predict::Engine;
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, load_model_with, router};
@@ -492,7 +492,7 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     let got: Vec<Vec<String>> = serde_json::from_value(v["predictions"].as_array().unwrap().iter().map(|p| p["labels"].clone()).collect()).unwrap();
     assert_eq!(got, labels_at(&v, 0.5), "{v}");
     // Independent sigmoids, not a softmax: the scores need not sum to 1, and agree with predict.
-    let bundle = bertkit::artifact::ClassifierBundle::load(&model_dir, &Device::flex()).unwrap();
+    let bundle = bertkit::artifact::ClassifierBundle::load(&model_dir).unwrap();
     let predictor = bertkit::predict::Predictor::with_engine(bundle, Device::flex(), Engine::Auto.resolve(DeviceSpec::Cpu)).unwrap();
     let want = predictor.predict(&texts).unwrap();
     for (p, w) in v["predictions"].as_array().unwrap().iter().zip(&want) {
@@ -860,7 +860,7 @@ async fn bilstm_baseline_serves_like_bert() {
         trainable_embeddings: false,
     };
     let matrix: Vec<f32> = (0..spec.vocab_size * 4).map(|i| ((i % 7) as f32 - 3.0) / 3.0).collect();
-    let model = TextClassifier::BiLstm(BiLstmClassifier::new(spec, matrix, &Device::flex(), 5));
+    let model = TextClassifier::BiLstm(BiLstmModel::new(spec, matrix, 5));
     let head = HeadSpec { input_size: 6, hidden_size: None, num_outputs: 1, dropout: 0.25, activation: Default::default() };
     let mut meta = ModelMeta::new(vec!["neg".into(), "pos".into()], EncodePlan::new(5, Truncation::LongestFirst), Pooling::Cls, head);
     meta.arch = bertkit::artifact::Arch::Bilstm;

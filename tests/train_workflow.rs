@@ -53,7 +53,7 @@ fn train_args(f: &Fixture, out: &Path) -> Vec<String> {
 }
 
 fn scores(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
-    let bundle = ClassifierBundle::load(model, &Device::flex()).unwrap();
+    let bundle = ClassifierBundle::load(model).unwrap();
     let p = Predictor::new(bundle, Device::flex()).unwrap();
     p.predict(texts).unwrap().into_iter().map(|p| p.scores).collect()
 }
@@ -61,7 +61,7 @@ fn scores(model: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
 const PROBES: &[&str] = &["the movie was great !", "awful and boring", "it was a film"];
 
 fn engine_scores(model: &Path, engine: bertkit::predict::Engine) -> Vec<Vec<f32>> {
-    let bundle = ClassifierBundle::load(model, &Device::flex()).unwrap();
+    let bundle = ClassifierBundle::load(model).unwrap();
     let p = Predictor::with_engine(bundle, Device::flex(), engine).unwrap();
     p.predict(PROBES).unwrap().into_iter().map(|p| p.scores).collect()
 }
@@ -217,7 +217,7 @@ fn albert_fine_tunes_on_the_kernels_trainer() {
     ok(res.clone());
     let stdout = String::from_utf8_lossy(&res.stdout);
     assert!(stdout.contains("Fine-tuning engine: kernels"), "{stdout}");
-    let bundle = ClassifierBundle::load(&out, &Device::flex()).unwrap();
+    let bundle = ClassifierBundle::load(&out).unwrap();
     assert_eq!(bundle.meta.class_names.len(), 2);
     // The shared group went back into one set of ALBERT weights that transformers reads.
     transformers_loads_with_the_same_scores(&out);

@@ -181,7 +181,7 @@ fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
         let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], s.tok.plan(), m.pooling, m.head);
         let out = s.tmp.path().join(format!("{trainer}-export"));
         save_classifier(&out, &model, &meta, &TextEncoder::Subword(s.tok.clone()), |_| Ok(())).unwrap();
-        let reloaded = ClassifierBundle::load(&out, &Device::flex()).unwrap();
+        let reloaded = ClassifierBundle::load(&out).unwrap();
         assert_eq!(logits(&reloaded.model, &batch), trained, "{trainer}: the export scores differently from the trained model");
     }
 }

@@ -5,12 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use burn::tensor::Device;
 use serde_json::json;
 
 use super::{ArtifactError, Arch, META_FILE, ModelMeta, swap};
-use crate::model::fast::{BertModel, ModelError};
-use crate::model::{BiLstmClassifier, Checkpoint, Family, ModelConfig, Pretrained, TextClassifier, WeightsWriter};
+use crate::model::fast::{BertModel, BiLstmModel, ModelError};
+use crate::model::{Checkpoint, Family, ModelConfig, Pretrained, TextClassifier, WeightsWriter};
 use crate::tokenize::{TextEncoder, WordVocab};
 
 /// The BiLSTM baseline's vocabulary, one word per line in id order (id 0 = padding is implicit).
@@ -36,7 +35,7 @@ pub struct ClassifierBundle {
 }
 
 impl ClassifierBundle {
-    pub fn load(dir: &Path, device: &Device) -> Result<Self, ArtifactError> {
+    pub fn load(dir: &Path) -> Result<Self, ArtifactError> {
         let meta_path = dir.join(META_FILE);
         if !dir.exists() {
             // A save killed mid-swap on a file system that cannot exchange folders left the
@@ -51,7 +50,7 @@ impl ClassifierBundle {
         let meta: ModelMeta = serde_json::from_str(&text)
             .map_err(|e| ArtifactError::BadMeta { path: meta_path.clone(), reason: e.to_string() })?;
         if meta.arch == Arch::Bilstm {
-            return Self::load_bilstm(dir, meta, device);
+            return Self::load_bilstm(dir, meta);
         }
         let pretrained = Pretrained::open(dir, meta.encode)?;
         let model = match BertModel::load(&pretrained, meta.pooling, meta.head) {
@@ -63,13 +62,13 @@ impl ClassifierBundle {
         Ok(Self { model, meta, tokenizer, dir: dir.to_path_buf() })
     }
 
-    fn load_bilstm(dir: &Path, meta: ModelMeta, device: &Device) -> Result<Self, ArtifactError> {
+    fn load_bilstm(dir: &Path, meta: ModelMeta) -> Result<Self, ArtifactError> {
         let spec = meta.bilstm.ok_or_else(|| ArtifactError::BadMeta {
             path: dir.join(META_FILE),
             reason: "`arch` is bilstm but the `bilstm` section is missing".into(),
         })?;
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
-        let model = TextClassifier::BiLstm(BiLstmClassifier::load(&ckpt.weights(device)?, spec)?);
+        let model = TextClassifier::BiLstm(BiLstmModel::load(&ckpt.tensors()?, spec)?);
         let vocab = WordVocab::load(&dir.join(WORDS_FILE))?;
         if vocab.vocab_size() != spec.vocab_size {
             return Err(ArtifactError::BadMeta {
@@ -120,7 +119,7 @@ where
                 .map_err(|e| ArtifactError::BadMeta { path: cfg_path.clone(), reason: e.to_string() })?;
             fs::write(&cfg_path, cfg_text).map_err(write_err(&cfg_path))?;
         }
-        TextClassifier::BiLstm(m) => m.save(&mut w)?,
+        TextClassifier::BiLstm(m) => m.save(&mut w),
     }
     let st_meta = HashMap::from([("format".to_string(), "pt".to_string())]);
     let bytes = w.to_bytes(st_meta)?;

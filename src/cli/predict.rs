@@ -46,7 +46,7 @@ pub struct PredictCmd {
 impl PredictCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let device = self.device.device()?;
-        let bundle = ClassifierBundle::load(&self.model, &device)
+        let bundle = ClassifierBundle::load(&self.model)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;

@@ -243,14 +243,12 @@ impl TrainCmd {
                 &classes,
                 run,
             )?,
-            ArchFlag::Bilstm => self.bilstm.train(
-                (&train_texts, &train_targets),
-                (&val_texts, &val_targets),
-                &classes,
-                run,
-                self.seed,
-                &device,
-            )?,
+            ArchFlag::Bilstm => {
+                // The baseline's GEMMs are small: fp32 on whichever kernels engine is chosen.
+                let kernels = self.training_engine()?.map(|_| Precision::F32);
+                println!("Training engine: {}", if kernels.is_some() { "kernels (fp32)" } else { "burn" });
+                self.bilstm.train((&train_texts, &train_targets), (&val_texts, &val_targets), &classes, TrainRun { kernels, ..run }, self.seed, &device)?
+            }
         };
         let Trained { model, encoder, mut meta, train_examples, val_examples } = trained;
         meta.multi_label = multi_label;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use bertkit::artifact::{Arch, ModelMeta};
 use bertkit::data::Target;
-use bertkit::model::{BiLstmClassifier, BiLstmSpec, HeadSpec, Pooling, embedding_matrix, load_glove};
+use bertkit::model::fast::BiLstmModel;
+use bertkit::model::{BiLstmSpec, HeadSpec, Pooling, embedding_matrix, load_glove};
 use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation, TruncationSide, WordVocab, longest_in_words};
 use bertkit::train::{History, Split, TrainRun, train_bilstm};
 use burn::tensor::Device;
@@ -114,12 +115,13 @@ impl BiLstmArgs {
         let encoder = TextEncoder::Words { vocab: Arc::new(vocab), max_len: self.max_len };
         let train_enc = encoder.encode_all(train.0)?;
         let val_enc = encoder.encode_all(val.0)?;
-        let model = BiLstmClassifier::new(spec, matrix, device, seed);
+        let model = BiLstmModel::new(spec, matrix, seed);
         let (model, history) = train_bilstm(
             model,
             Split { encodings: &train_enc, targets: train.1 },
             Split { encodings: &val_enc, targets: val.1 },
             run,
+            device,
         )?;
         let encode = EncodePlan { seq_len: self.max_len, truncation: Truncation::LongestFirst, side: TruncationSide::Right };
         let head = HeadSpec {

@@ -1,11 +1,11 @@
-//! Either kind of classifier bertkit trains and serves: a BERT-family encoder with a head (its
-//! weight store, [`BertModel`]), or the GloVe + BiLSTM baseline. Both read the same padded
-//! `[B, T]` ids and mask.
+//! Either kind of classifier bertkit trains and serves, as their weight stores: a BERT-family
+//! encoder with a head ([`BertModel`]) or the GloVe + BiLSTM baseline ([`BiLstmModel`]). Both
+//! read the same padded `[B, T]` ids and mask.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
-use super::fast::BertModel;
+use super::fast::{BertModel, BiLstmModel};
 use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError};
 
 // One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
@@ -13,7 +13,7 @@ use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError};
 #[derive(Clone)]
 pub enum TextClassifier {
     Bert(BertModel),
-    BiLstm(BiLstmClassifier),
+    BiLstm(BiLstmModel),
 }
 
 impl TextClassifier {
@@ -28,7 +28,7 @@ impl TextClassifier {
     pub fn to_burn(&self, device: &Device) -> Result<BurnClassifier, LoadError> {
         Ok(match self {
             Self::Bert(m) => BurnClassifier::Bert(m.to_burn(device)?.valid()),
-            Self::BiLstm(m) => BurnClassifier::BiLstm(m.valid()),
+            Self::BiLstm(m) => BurnClassifier::BiLstm(m.to_burn(device)?.valid()),
         })
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Engine, run_batched, run_batched_tokens};
 use crate::artifact::ClassifierBundle;
 use crate::model::{BurnClassifier, LoadError, TextClassifier};
-use crate::model::fast::{FastClassifier, Precision};
+use crate::model::fast::{BiLstmModel, FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
 
@@ -50,6 +50,8 @@ pub struct Prediction {
 #[allow(clippy::large_enum_variant)]
 enum Scorer {
     Kernels(FastClassifier),
+    /// The BiLSTM baseline on the kernels (fp32: its GEMMs are small).
+    BiLstm(BiLstmModel),
     Burn(BurnClassifier),
 }
 
@@ -72,13 +74,14 @@ impl Predictor {
         Self::with_engine(bundle, device, Engine::Burn)
     }
 
-    /// Scores with `engine` (already resolved: `Auto` counts as burn). The kernels engines apply
-    /// to BERT-family models, packed once here (the weight store is then dropped: the packed
-    /// copy is all inference reads); the BiLSTM baseline always runs on burn.
+    /// Scores with `engine` (already resolved: `Auto` counts as burn). On the kernels engines a
+    /// BERT-family model is packed once here (the weight store is then dropped: the packed copy
+    /// is all inference reads); the BiLSTM baseline runs on the kernels in fp32.
     pub fn with_engine(bundle: ClassifierBundle, device: Device, engine: Engine) -> Result<Self, LoadError> {
         let scorer = match (engine.precision(), &bundle.model) {
             (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(m, precision)),
-            _ => Scorer::Burn(bundle.model.to_burn(&device)?),
+            (Some(_), TextClassifier::BiLstm(m)) => Scorer::BiLstm(m.clone()),
+            (None, _) => Scorer::Burn(bundle.model.to_burn(&device)?),
         };
         Ok(Self {
             scorer,
@@ -95,6 +98,7 @@ impl Predictor {
     pub fn engine_name(&self) -> &'static str {
         match &self.scorer {
             Scorer::Burn(_) => "burn",
+            Scorer::BiLstm(_) => "kernels fp32",
             Scorer::Kernels(f) => match f.precision() {
                 Precision::F32 => "kernels fp32",
                 Precision::Bf16 => "kernels bf16",
@@ -175,6 +179,9 @@ impl Predictor {
         match &self.scorer {
             Scorer::Kernels(fast) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
                 Ok::<_, PredictError>(fast.logits(b))
+            }),
+            Scorer::BiLstm(model) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
+                Ok::<_, PredictError>(model.logits(b))
             }),
             Scorer::Burn(model) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
                 model.forward(input)

@@ -27,7 +27,7 @@ pub fn load_model_with(
     metrics: ServerMetrics,
     wrap: impl Fn(Model) -> Model + Send + 'static,
 ) -> Result<LoadedModel, ArtifactError> {
-    let bundle = ClassifierBundle::load(&config.model_dir, &device)?;
+    let bundle = ClassifierBundle::load(&config.model_dir)?;
     let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
     let meta = bundle.meta.clone();
     let predictor = open_predictor(bundle, config, device.clone())?;
@@ -41,7 +41,7 @@ pub fn load_model_with(
     let (restart_config, first_meta) = (config.clone(), meta.clone());
     let first = wrap(as_model(predictor));
     let restart: Restart = Box::new(move || {
-        let bundle = ClassifierBundle::load(&restart_config.model_dir, &device).map_err(|e| error_chain(&e))?;
+        let bundle = ClassifierBundle::load(&restart_config.model_dir).map_err(|e| error_chain(&e))?;
         if bundle.meta != first_meta {
             return Err(format!("{} now holds another model than the one this server started with", restart_config.model_dir.display()));
         }

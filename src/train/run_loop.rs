@@ -11,6 +11,8 @@ use rand_chacha::ChaCha8Rng;
 use super::progress::EpochProgress;
 use super::state::{CheckpointDir, RunState};
 use super::{BestPoint, EpochRecord, EvalPoint, History, LinearSchedule, TrainError, TrainPlan};
+use bertkit_kernels::grad::mix64;
+
 use crate::data::Target;
 use crate::metrics::EvalReport;
 
@@ -18,14 +20,6 @@ pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
     mix64(seed, step as u64)
 }
 
-/// A seed derived from `seed` and a counter (SplitMix64's finaliser decorrelates consecutive
-/// counters): per-step seeds, and per-site dropout seeds within a step.
-pub(crate) fn mix64(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// The shuffled example order of `epoch` (0-based).
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {

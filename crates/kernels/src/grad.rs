@@ -13,6 +13,15 @@ const CHUNK: usize = 1 << 14;
 const ROWS: usize = 32;
 
 /// A dropout mask: element `i` of a site is kept when `hash(seed, offset + i) ≥ threshold`.
+/// A seed derived from `seed` and a counter (SplitMix64's finaliser decorrelates consecutive
+/// counters): per-step seeds, and per-site dropout seeds within a step.
+pub fn mix64(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Counter-based (like Philox in PyTorch), so forward and backward agree without storing the
 /// mask and the result does not depend on how the work is split over threads.
 #[derive(Clone, Copy, Debug)]
@@ -25,6 +34,15 @@ pub struct DropoutMask {
 impl DropoutMask {
     pub fn new(seed: u64, p: f32) -> Self {
         Self { seed: (seed ^ (seed >> 32)) as u32, p }
+    }
+
+    /// The mask of site `site` (each place dropout is applied) in the step seeded `seed`; none
+    /// (p = 0) in evaluation (`seed` = `None`).
+    pub fn at(seed: Option<u64>, site: u64, p: f64) -> Self {
+        match seed {
+            Some(s) => Self::new(mix64(s, site), p as f32),
+            None => Self::new(0, 0.0),
+        }
     }
 
     fn threshold(&self) -> u32 {

@@ -1,13 +1,14 @@
-//! Between the weight store and burn's modules: [`BertModel`] to a burn [`BertClassifier`] for
-//! the burn engine (GPU training and inference), and back. The kernels never need it.
+//! Between the weight stores and burn's modules: [`BertModel`] to a burn [`BertClassifier`] and
+//! [`BiLstmModel`] to a burn [`BiLstmClassifier`], for the burn engine (GPU training and
+//! inference), and back. The kernels never need it.
 
 use burn::module::Param;
 use burn::nn::{LayerNorm, Linear};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::params::{Builder, DenseSlots, Layout, LayerSlots, NormSlots};
-use super::{BertModel, Params};
-use crate::model::{BertClassifier, BertEncoder, Checkpoint, ClassifierHead, LoadError, WeightsWriter};
+use super::{BertModel, BiLstmModel, Params};
+use crate::model::{BertClassifier, BertEncoder, BiLstmClassifier, Checkpoint, ClassifierHead, LoadError, WeightsWriter};
 
 fn data<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, LoadError> {
     t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| LoadError::TensorDtype {
@@ -160,6 +161,25 @@ impl BertModel {
         weights.select_prefix(&format!("{}.weight", self.config.family.head_names().1), &[""])?;
         let head = ClassifierHead::load(&weights, self.head, self.config.family)?;
         Ok(BertClassifier { encoder, head, pooling: self.pooling })
+    }
+}
+
+impl BiLstmModel {
+    /// The baseline as burn's module on `device` (through the export's file format, like
+    /// [`BertModel::to_burn`]).
+    pub fn to_burn(&self, device: &Device) -> Result<BiLstmClassifier, LoadError> {
+        let mut w = WeightsWriter::new("");
+        self.save(&mut w);
+        let ckpt = Checkpoint::from_bytes(w.to_bytes(Default::default())?, "<in memory>".as_ref());
+        BiLstmClassifier::load(&ckpt.weights(device)?, self.spec)
+    }
+
+    /// The weights of burn's module, copied into flat arrays.
+    pub fn from_burn(model: &BiLstmClassifier) -> Result<Self, LoadError> {
+        let mut w = WeightsWriter::new("");
+        model.save(&mut w)?;
+        let ckpt = Checkpoint::from_bytes(w.to_bytes(Default::default())?, "<in memory>".as_ref());
+        Self::load(&ckpt.tensors()?, model.spec)
     }
 }
 

@@ -3,6 +3,7 @@
 //! fp32/bf16/int8 GEMMs with fused epilogues, fused attention and LayerNorm), no autodiff graph,
 //! no padding work beyond each batch's longest text.
 
+mod bilstm;
 mod burn_bridge;
 mod classifier;
 mod encoder;
@@ -10,6 +11,7 @@ mod model;
 mod params;
 mod weights;
 
+pub use bilstm::{BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction, dropout};
 pub use classifier::{FastClassifier, pool};
 pub use encoder::{FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};

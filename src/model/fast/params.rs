@@ -266,7 +266,7 @@ impl Params {
 
 /// One draw of N(0, 1) (Box–Muller): `rand` 0.9 has no normal distribution of its own, and the
 /// head's init needs only this one.
-fn standard_normal(rng: &mut impl Rng) -> f32 {
+pub(super) fn standard_normal(rng: &mut impl Rng) -> f32 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32

@@ -2,12 +2,10 @@
 //! encoder computed once (feature extraction), on the kernels. Every epoch after the feature
 //! pass costs only the head's small GEMMs.
 
-use std::path::Path;
-
 use bertkit_kernels::Precision;
 
 use super::backward::head_backward;
-use super::learner::{loss_and_grad, read_values, update, write_values};
+use super::learner::{best_of, loss_and_grad, read_values, update, write_values};
 use super::network::{Cache, NetSpec, head_forward};
 use crate::data::Target;
 use crate::metrics::EvalReport;
@@ -103,7 +101,7 @@ impl Learner for HeadLearner<'_> {
         let mut packs = std::mem::take(&mut self.cache.packs);
         head_backward(&self.params, &self.spec, b, &self.cache, &dlogits, &mut self.grads, &mut packs);
         self.cache.packs = packs;
-        update(&mut self.params, (&mut self.grads, &mut self.m, &mut self.v), &self.slots, self.plan, step, lr);
+        update(&mut self.params.values, &self.params.decay, (&mut self.grads, &mut self.m, &mut self.v), &self.slots, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -163,14 +161,4 @@ impl Learner for HeadLearner<'_> {
         }
         Ok(())
     }
-}
-
-/// The best head a checkpoint kept, if it kept one (`like`: vectors of the head's lengths).
-fn best_of(path: &Path, names: &[String], slots: &[usize], like: &[Vec<f32>]) -> Result<Option<Vec<Vec<f32>>>, TrainError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let mut best = like.to_vec();
-    read_values(path, names, slots, &mut [("best", &mut best)])?;
-    Ok(Some(best))
 }

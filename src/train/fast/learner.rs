@@ -177,7 +177,7 @@ impl FastLearner<'_> {
         self.grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
         backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.grads);
         let all: Vec<usize> = (0..self.params.values.len()).collect();
-        update(&mut self.params, (&mut self.grads, &mut self.m, &mut self.v), &all, self.plan, step, lr);
+        update(&mut self.params.values, &self.params.decay, (&mut self.grads, &mut self.m, &mut self.v), &all, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -214,9 +214,10 @@ impl FastLearner<'_> {
 pub(super) type Moments<'a> = (&'a mut [Vec<f32>], &'a mut [Vec<f32>], &'a mut [Vec<f32>]);
 
 /// Clips the gradients of `slots` to the plan's global norm (PyTorch's `clip_grad_norm_` over
-/// them together) and takes one AdamW step on them (no weight decay where `params.decay` says).
+/// them together) and takes one AdamW step on their `values` (weight decay where `decay` says).
 pub(super) fn update(
-    params: &mut Params,
+    values: &mut [Vec<f32>],
+    decay: &[bool],
     (grads, m, v): Moments<'_>,
     slots: &[usize],
     plan: &TrainPlan,
@@ -236,11 +237,22 @@ pub(super) fn update(
             beta1: 0.9,
             beta2: 0.999,
             eps: plan.adam_epsilon as f32,
-            weight_decay: if params.decay[i] { plan.weight_decay as f32 } else { 0.0 },
+            weight_decay: if decay[i] { plan.weight_decay as f32 } else { 0.0 },
             step: (step + 1).min(i32::MAX as usize) as i32,
         };
-        adamw(&mut params.values[i], &grads[i], &mut m[i], &mut v[i], h);
+        adamw(&mut values[i], &grads[i], &mut m[i], &mut v[i], h);
     }
+}
+
+/// The best weights a checkpoint kept, if it kept them (`like`: vectors of the trained lengths,
+/// empty elsewhere).
+pub(super) fn best_of(path: &Path, names: &[String], slots: &[usize], like: &[Vec<f32>]) -> Result<Option<Vec<Vec<f32>>>, TrainError> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let mut best = like.to_vec();
+    read_values(path, names, slots, &mut [("best", &mut best)])?;
+    Ok(Some(best))
 }
 
 /// Each set of per-parameter vectors (`slots` of them) under `prefix.` + the parameter's name,

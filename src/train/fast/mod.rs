@@ -3,10 +3,12 @@
 //! the BERT-style encoders.
 
 mod backward;
+mod bilstm;
 mod head;
 mod learner;
 mod network;
 
+pub use bilstm::{BiLstmLearner, bilstm_backward};
 pub use head::{Features, HeadLearner};
 pub use learner::{FastLearner, loss_and_grad};
 pub use backward::backward;

@@ -7,7 +7,6 @@ use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex, to_bf16_bits};
 
-use crate::train::run_loop::mix64;
 use crate::model::fast::{BertModel, DenseSlots, Layout, NormSlots, Params};
 use crate::model::{Activation, Family, HeadActivation, ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
@@ -137,11 +136,8 @@ pub struct Cache {
 pub(super) const HEAD_SITE: u64 = 1 << 20;
 
 pub(super) fn mask(seed: Option<u64>, id: u64, p: f64) -> DropoutMask {
-    match seed {
-        // One mask seed per place dropout is applied in a step.
-        Some(s) => DropoutMask::new(mix64(s, id), p as f32),
-        None => DropoutMask::new(0, 0.0),
-    }
+    // One mask seed per place dropout is applied in a step.
+    DropoutMask::at(seed, id, p)
 }
 
 pub(super) fn resize(v: &mut Vec<f32>, n: usize) {
