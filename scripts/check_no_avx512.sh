@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The binary is built with burn's `x86-v4` (AVX-512 GEMM) feature; this checks that it still runs
 # on a CPU without AVX-512 (runtime dispatch), by running it under qemu-user as a Haswell (AVX2)
-# CPU and comparing its output with the native run. First proves that this qemu really traps
+# CPU and comparing its output with the native run (embed runs the kernels, which pick their AVX2
+# level there). First proves that this qemu really traps
 # AVX-512 (SIGILL), so the check can fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."

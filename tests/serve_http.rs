@@ -782,7 +782,13 @@ fn refusals_are_paced_per_connection_and_the_model_keeps_its_cpu_priority() {
             let (url, body) = (url.clone(), body.clone());
             async move {
                 let t0 = std::time::Instant::now();
-                let status = client.post(url).json(&body).send().await.unwrap().status();
+                let resp = client.post(url).json(&body).send().await.unwrap();
+                let status = resp.status();
+                // Read the body to its end: only then does the client put the connection back in
+                // its pool, so the next request surely goes out on the same connection (a dropped,
+                // half-read response closes it, and a fresh connection is never paced; seen under
+                // load as a flaky failure).
+                let _ = resp.bytes().await;
                 (status, t0.elapsed())
             }
         };

@@ -1,12 +1,11 @@
-//! `bertkit embed`: runs the pretrained encoder on text and prints its three outputs, or writes
-//! a pooled vector for every row of a file (`--input`/`--output`: the batch job).
+//! `bertkit embed`: runs the pretrained encoder (on the kernels) on text and prints its three
+//! outputs, or writes a pooled vector for every row of a file (`--input`/`--output`: the batch
+//! job).
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
-use bertkit::model::{EncoderInput, HeadSpec, Pretrained};
+use bertkit::model::{HeadSpec, Pretrained};
 use bertkit::tokenize::{Padding, TokenBatch};
-use burn::module::Module;
-use burn::tensor::Tensor;
 use bertkit::batch::{EmbedScorer, JobPlan, run_job};
 use bertkit::model::Pooling;
 use bertkit::model::fast::{BertModel, FastEncoder, ModelError, Precision};
@@ -50,15 +49,7 @@ impl EmbedCmd {
     /// Embeds every row of --input on the kernels.
     fn run_job(&self, plan: &JobPlan, pretrained: Pretrained) -> anyhow::Result<()> {
         anyhow::ensure!(self.engine != Engine::Burn, "the embedding job runs on the kernels: use --engine auto, kernels or kernels-bf16");
-        let cfg = &pretrained.config;
-        // The store always carries a head; this one (`[H, 1]`) is never read.
-        let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(cfg.family, cfg.hidden_size, 1, 0.0) };
-        let model = match BertModel::with_new_head(&pretrained, self.pooling, head, 0) {
-            Err(ModelError::Pooling(_)) => {
-                anyhow::bail!("--pooling pooler: {} has no pooler; use mean or cls", self.model.model.display())
-            }
-            other => other.with_context(|| format!("loading the encoder from {}", self.model.model.display()))?,
-        };
+        let model = self.store(&pretrained, self.pooling)?;
         let precision = self.engine.resolve(DeviceSpec::Cpu).precision().unwrap_or(Precision::F32);
         let fast = FastEncoder::new(&model.params, &model.config, precision);
         let tok = pretrained.tokenizer;
@@ -72,48 +63,62 @@ impl EmbedCmd {
     }
 }
 
-fn values<const D: usize>(t: &Tensor<D>) -> anyhow::Result<Vec<f32>> {
-    t.to_data().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading tensor values: {e:?}"))
-}
-
 impl EmbedCmd {
+    /// The checkpoint's encoder in the weight store. The store always carries a head; this one
+    /// (`[H, 1]`) is never read.
+    fn store(&self, pretrained: &Pretrained, pooling: Pooling) -> anyhow::Result<BertModel> {
+        let cfg = &pretrained.config;
+        let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(cfg.family, cfg.hidden_size, 1, 0.0) };
+        match BertModel::with_new_head(pretrained, pooling, head, 0) {
+            Err(ModelError::Pooling(_)) => {
+                anyhow::bail!("--pooling pooler: {} has no pooler; use mean or cls", self.model.model.display())
+            }
+            other => other.with_context(|| format!("loading the encoder from {}", self.model.model.display())),
+        }
+    }
+
     pub fn run(self) -> anyhow::Result<()> {
-        let device = self.device.device()?;
+        anyhow::ensure!(
+            self.device == DeviceSpec::Cpu,
+            "embed runs the encoder on the CPU kernels; drop --device {} (GPU inference is `predict`/`serve` with --engine burn)",
+            self.device
+        );
         let dir = &self.model.model;
         let pretrained = Pretrained::open(dir, self.pre.plan()?).with_context(|| format!("opening {}", dir.display()))?;
         if let Some(plan) = self.job.plan(true)? {
             return self.run_job(&plan, pretrained);
         }
-        let encoder =
-            pretrained.encoder(&device).with_context(|| format!("loading the encoder from {}", dir.display()))?;
-        let tok = pretrained.tokenizer;
-        let cfg = &encoder.config;
+        let model = self.store(&pretrained, Pooling::Cls)?;
+        let cfg = &model.config;
+        let lay = &model.params.layout;
+        let head_tensors = lay.head_hidden.iter().chain([&lay.head_out]).flat_map(|s| [s.w, s.b]).collect::<Vec<_>>();
+        let params: usize = model.params.values.iter().enumerate().filter(|(i, _)| !head_tensors.contains(i)).map(|(_, v)| v.len()).sum();
         println!(
             "Loaded BERT from {}: {} layers, hidden size {}, {} heads, {} parameters, pooler: {}",
             self.model.model.display(),
             cfg.num_hidden_layers,
             cfg.hidden_size,
             cfg.num_attention_heads,
-            encoder.num_params(),
-            if encoder.pooler.is_some() { "yes" } else { "no" },
+            params,
+            if lay.pooler.is_some() { "yes" } else { "no" },
         );
+        let tok = &pretrained.tokenizer;
         let encodings = tok.encode_all(&self.texts).context("tokenizing")?;
         let padding = if self.dynamic { Padding::Longest } else { Padding::Fixed(self.pre.seq_len) };
         let batch = TokenBatch::pad(&encodings, padding, tok.pad_id());
-        let out = encoder.forward(EncoderInput::from_batch(&batch, &device));
-        if let Some(pooled) = &out.pooled_output {
-            println!("Pooled Outputs Shape:{:?}", pooled.dims());
-            println!("Pooled Outputs Values:{}", head_f32(&values(pooled)?, 12));
+        // fp32: the printed values are the checkpoint's own (within 1e-4 of transformers').
+        let out = FastEncoder::new(&model.params, cfg, Precision::F32).forward_all(&batch);
+        let (b, t, h) = (batch.batch_size, batch.seq_len, cfg.hidden_size);
+        if let Some(pooled) = &out.pooled {
+            println!("Pooled Outputs Shape:{:?}", [b, h]);
+            println!("Pooled Outputs Values:{}", head_f32(pooled, 12));
         }
-        let seq = &out.sequence_output;
-        println!("Sequence Outputs Shape:{:?}", seq.dims());
-        let seq_values = values(seq)?;
-        let h = cfg.hidden_size;
-        for t in 0..batch.real_len(0).min(4) {
-            println!("Sequence Outputs Values[0, {t}]:{}", head_f32(&seq_values[t * h..], 12));
+        println!("Sequence Outputs Shape:{:?}", [b, t, h]);
+        for ti in 0..batch.real_len(0).min(4) {
+            println!("Sequence Outputs Values[0, {ti}]:{}", head_f32(&out.sequence[ti * h..], 12));
         }
-        let shapes: Vec<String> = out.encoder_outputs.iter().map(|t| format!("{:?}", t.dims())).collect();
-        println!("Encoder Outputs: {} tensors, shapes {}", out.encoder_outputs.len(), shapes.join(" "));
+        let shapes: Vec<String> = out.hidden_states.iter().map(|_| format!("{:?}", [b, t, h])).collect();
+        println!("Encoder Outputs: {} tensors, shapes {}", out.hidden_states.len(), shapes.join(" "));
         Ok(())
     }
 }

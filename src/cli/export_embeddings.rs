@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bertkit::model::{ModelConfig, Pretrained, write_glove};
 use bertkit::tokenize::EncodePlan;
-use burn::tensor::Device;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -27,7 +26,7 @@ impl ExportEmbeddingsCmd {
         let pretrained = Pretrained::open(&self.model, EncodePlan { seq_len: positions.min(128), ..EncodePlan::default() })
             .with_context(|| format!("opening {}", self.model.display()))?;
         let (config, tok) = (&pretrained.config, &pretrained.tokenizer);
-        let w = pretrained.encoder_weights(&Device::flex())?;
+        let w = pretrained.checkpoint.encoder_tensors(config.family)?;
         let (n, dim) = (config.vocab_size, config.embedding_size);
         let matrix = w.read("embeddings.word_embeddings.weight", &[n, dim])?;
         let tokens: Vec<String> = (0..n as u32).map(|i| tok.id_to_token(i).unwrap_or_default()).collect();

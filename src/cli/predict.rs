@@ -23,8 +23,8 @@ pub struct PredictCmd {
     json: bool,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
-    /// auto (the kernels on an AVX2/AVX-512 CPU, in bf16 where measured faster: AMX, AMD with
-    /// AVX512-BF16; burn otherwise), burn, kernels, kernels-bf16 or kernels-int8 (opt-in;
+    /// auto (the kernels on the CPU, in bf16 where measured faster: AMX, AMD with AVX512-BF16;
+    /// burn with --device cuda), burn, kernels, kernels-bf16 or kernels-int8 (opt-in;
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,

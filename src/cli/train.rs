@@ -154,8 +154,8 @@ pub struct TrainCmd {
     /// Fine-tuning implementation: burn (autodiff, any device), kernels (hand-written backward
     /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
     /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 where bf16 was
-    /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on other AVX-512 and AVX2 CPUs,
-    /// for every BERT-family checkpoint; burn otherwise (CUDA, CPUs without AVX2).
+    /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on every other CPU, for every
+    /// BERT-family checkpoint and the BiLSTM; burn with --device cuda.
     #[arg(long, default_value = "auto")]
     engine: Engine,
     /// No progress output.

@@ -28,6 +28,9 @@ pub struct FastOutput {
     pub sequence: Vec<f32>,
     /// `[B, H]`, when the checkpoint has a pooler.
     pub pooled: Option<Vec<f32>>,
+    /// Every depth's output `[B·T, H]` (the last equals `sequence`), from
+    /// [`FastEncoder::forward_all`] only.
+    pub hidden_states: Vec<Vec<f32>>,
 }
 
 pub struct FastEncoder {
@@ -83,6 +86,15 @@ impl FastEncoder {
 
     /// Runs the encoder on a right-padded batch.
     pub fn forward(&self, batch: &TokenBatch) -> FastOutput {
+        self.run(batch, false)
+    }
+
+    /// [`Self::forward`], keeping every depth's output too (TF Hub's `encoder_outputs`).
+    pub fn forward_all(&self, batch: &TokenBatch) -> FastOutput {
+        self.run(batch, true)
+    }
+
+    fn run(&self, batch: &TokenBatch, keep_states: bool) -> FastOutput {
         let cfg = &self.config;
         let (b, t) = (batch.batch_size, batch.seq_len);
         let (rows, e, h) = (b * t, cfg.embedding_size, cfg.hidden_size);
@@ -139,7 +151,11 @@ impl FastEncoder {
         let attention_precision = if tiles && weights != Precision::F32 { Precision::Bf16 } else { Precision::F32 };
         let inner_in_bf16 = tiles && weights == Precision::Bf16 && cfg.activation == Activation::Gelu;
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
+        let mut hidden_states = Vec::new();
         for d in 0..cfg.num_hidden_layers {
+            if d > 0 && keep_states {
+                hidden_states.push(x.clone());
+            }
             for layer in &self.layers[cfg.layers_at_depth(d)] {
                 dense_into(&x, rows, &layer.qkv, Epilogue::None, &mut qkv);
                 attention(&qkv, &lens, (t, heads, hd), attention_precision, &mut ctx);
@@ -177,7 +193,10 @@ impl FastEncoder {
             bertkit_kernels::ops::tanh(&mut y);
             y
         });
-        FastOutput { batch: b, seq_len: t, sequence: x, pooled }
+        if keep_states {
+            hidden_states.push(x.clone());
+        }
+        FastOutput { batch: b, seq_len: t, sequence: x, pooled, hidden_states }
     }
 }
 
