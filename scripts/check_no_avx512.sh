@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The binary is built with burn's `x86-v4` (AVX-512 GEMM) feature; this checks that it still runs
+# The kernels hold AVX-512 and AMX code chosen at run time; this checks that the binary still runs
 # on a CPU without AVX-512 (runtime dispatch), by running it under qemu-user as a Haswell (AVX2)
 # CPU and comparing its output with the native run (embed runs the kernels, which pick their AVX2
 # level there). First proves that this qemu really traps

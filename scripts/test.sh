@@ -15,10 +15,22 @@ trap 'rm -f "$log"' EXIT
 for level in $("${CARGO_TARGET_DIR:-target}/debug/bertkit" cpu --levels); do
   echo "==> kernels, golden and gradient tests at BERTKIT_CPU=$level"
   if ! { BERTKIT_CPU=$level cargo test --locked -p bertkit-kernels -- --nocapture &&
-         BERTKIT_CPU=$level cargo test --locked --test golden_fast --test fast_train --test golden_grads -- --nocapture; } >"$log" 2>&1; then
+         BERTKIT_CPU=$level cargo test --locked --test golden_fast --test golden_grads --test bilstm_kernels -- --nocapture; } >"$log" 2>&1; then
     cat "$log"
     exit 1
   fi
   grep -E '^(ran|skipped):|^test result:' "$log" | sed 's/^/    /'
 done
+# burn is optional (`--features burn`, `--features cuda`): its engine and the tests that check the
+# kernels against burn's autodiff run with the feature; the CUDA build is checked to compile (no
+# GPU needed: its driver is loaded at run time). The default build's full suite runs last.
+echo "==> burn's engine and the tests against it (--features burn)"
+if ! cargo test --locked --features burn --lib --test fast_train --test golden_encoder --test bilstm_kernels \
+       --test checkpoint_errors --test trainer_rules --test train_workflow >"$log" 2>&1; then
+  cat "$log"
+  exit 1
+fi
+grep -E '^test result:' "$log" | sed 's/^/    /'
+echo "==> the CUDA build compiles (cargo check --features cuda)"
+cargo check --locked --features cuda --quiet
 cargo test --locked --workspace "$@"

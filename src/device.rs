@@ -1,9 +1,10 @@
-//! Chooses the burn device (`cpu` = the pure-Rust flex backend, `cuda[:N]` with the `cuda`
-//! feature) from a user-facing string.
+//! Where a model runs, from a user-facing string: `cpu` (the kernels, or burn's flex backend with
+//! `--engine burn`) or `cuda[:N]` (burn, with the `cuda` feature).
 
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "burn")]
 use burn::tensor::Device;
 
 /// Where tensors live. Parsed once from `--device`.
@@ -22,6 +23,8 @@ pub enum DeviceSpecError {
     Unknown(String),
     #[error("device `cuda` needs a bertkit built with `--features cuda`")]
     CudaNotBuilt,
+    #[error("the burn engine needs a bertkit built with `--features burn` (CPU) or `--features cuda` (GPU); the default build runs the kernels")]
+    BurnNotBuilt,
 }
 
 impl FromStr for DeviceSpec {
@@ -52,6 +55,7 @@ impl fmt::Display for DeviceSpec {
 
 impl DeviceSpec {
     /// The burn device for inference (no autodiff).
+    #[cfg(feature = "burn")]
     pub fn device(self) -> Result<Device, DeviceSpecError> {
         match self {
             Self::Cpu => Ok(Device::flex()),

@@ -1,14 +1,18 @@
 //! The GloVe + BiLSTM baseline on the kernels (`model::fast::BiLstmModel`, `train::fast`): the
-//! same logits as burn's module for the same weights (texts of different lengths, padding
+//! same logits as burn's module for the same weights (with the `burn` feature) (texts of different lengths, padding
 //! included), every gradient against central differences of the loss, and the weights
 //! round-trip through burn's module and the export format.
 
 use bertkit::data::Target;
 use bertkit::model::fast::{BiLstmCache, BiLstmModel};
-use bertkit::model::{BiLstmClassifier, BiLstmSpec, EncoderInput};
+use bertkit::model::BiLstmSpec;
+#[cfg(feature = "burn")]
+use bertkit::model::{BiLstmClassifier, EncoderInput};
 use bertkit::tokenize::{Encoded, Padding, TokenBatch};
 use bertkit::train::fast::{bilstm_backward, loss_and_grad};
+#[cfg(feature = "burn")]
 use burn::module::Module;
+#[cfg(feature = "burn")]
 use burn::tensor::Device;
 
 fn spec(num_outputs: usize, trainable_embeddings: bool, dropout: f64) -> BiLstmSpec {
@@ -26,6 +30,7 @@ fn batch() -> TokenBatch {
     TokenBatch::pad(&enc, Padding::Longest, 0)
 }
 
+#[cfg(feature = "burn")]
 #[test]
 fn logits_match_burns_module_with_the_same_weights() {
     let device = Device::flex();

@@ -1,5 +1,7 @@
-//! Golden encoder tests: the MiniLM forward pass must match `../shared/golden/minilm_forward.json`
-//! (transformers' BertModel, fp32, eager attention; made by `../shared/reference/parity.py`).
+//! Golden encoder tests for burn's modules (the `burn` feature): the MiniLM forward pass must match
+//! `../shared/golden/minilm_forward.json` (transformers' BertModel, fp32, eager attention; made by
+//! `../shared/reference/parity.py`). The kernels' twin of these is `golden_fast.rs`.
+#![cfg(feature = "burn")]
 
 mod common;
 

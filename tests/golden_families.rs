@@ -1,5 +1,6 @@
-//! Golden tests for the other BERT-family architectures: tiny random DistilBERT, RoBERTa, ALBERT
-//! and ELECTRA checkpoints with transformers' own outputs, made by
+//! Golden tests for the other BERT-family architectures on the kernels (weight store → one
+//! encoder): tiny random DistilBERT, RoBERTa, ALBERT and ELECTRA checkpoints with transformers'
+//! own outputs, made by
 //! `tests/fixtures/families/make_fixtures.py` (run once; CI needs no Python).
 
 mod common;
@@ -8,9 +9,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use bertkit::artifact::{ClassifierBundle, save_classifier};
-use bertkit::model::{BertEncoder, EncoderInput, Family, LoadError};
-use bertkit::tokenize::{EncodePlan, TextTokenizer};
-use burn::tensor::{Device, Tensor};
+use bertkit::artifact::ClassifierBundle as Bundle;
+use bertkit::model::fast::{FastClassifier, FastEncoder, Precision};
+use bertkit::model::{Family, LoadError, ModelConfig, TextClassifier};
+use bertkit::tokenize::{EncodePlan, TextTokenizer, TokenBatch};
 use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
 use common::{assert_close, assert_rows_differ, f32s, u32s};
 
@@ -21,12 +23,16 @@ fn golden(family: &str) -> serde_json::Value {
     family_golden(family)
 }
 
-fn vals<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
-    t.to_data().try_to_vec::<f32>().unwrap()
+/// The rows of `values` (`[B·T, H]`) at real tokens: padded positions hold whatever a model
+/// computes there (the kernels skip work transformers does), so only real tokens are compared.
+fn real_rows(values: &[f32], batch: &TokenBatch, h: usize) -> Vec<f32> {
+    values.chunks_exact(h).zip(&batch.input_mask).filter(|(_, m)| **m != 0).flat_map(|(r, _)| r.iter().copied()).collect()
 }
 
-fn golden_input(g: &serde_json::Value, device: &Device) -> EncoderInput {
-    EncoderInput::from_batch(&golden_batch(g), device)
+/// A bundle's fp32 kernels logits on the golden batch.
+fn logits(bundle: &Bundle, batch: &TokenBatch) -> Vec<f32> {
+    let TextClassifier::Bert(m) = &bundle.model else { panic!("a BERT-family model") };
+    FastClassifier::new(m, Precision::F32).logits(batch).concat()
 }
 
 #[test]
@@ -50,22 +56,27 @@ fn tokenizers_match_transformers_ids_exactly() {
     }
 }
 
+/// Every layer's output and the pooler, from the weight store through the one kernels encoder.
 #[test]
 fn encoders_match_transformers_outputs() {
-    let device = Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
     for family in FAMILIES {
         let g = golden(family);
-        let encoder = BertEncoder::from_dir(&fixture(family), &device).unwrap();
-        assert_eq!(encoder.config.family.model_type(), family);
-        let out = encoder.forward(golden_input(&g, &device));
+        let bundle = Bundle::load(&as_bertkit_model(family, tmp.path())).unwrap();
+        let TextClassifier::Bert(m) = &bundle.model else { panic!("a BERT-family model") };
+        assert_eq!(m.config.family.model_type(), family);
+        let batch = golden_batch(&g);
+        let h = m.config.hidden_size;
+        let out = FastEncoder::new(&m.params, &m.config, Precision::F32).forward_all(&batch);
         let layers = g["hidden_states"].as_array().unwrap();
-        assert_eq!(out.encoder_outputs.len(), layers.len(), "{family}: one output per layer");
-        for (i, (ours, theirs)) in out.encoder_outputs.iter().zip(layers).enumerate() {
-            assert_close(&vals(ours), &f32s(theirs), TOL, &format!("{family} layer {i}"));
+        assert_eq!(out.hidden_states.len(), layers.len(), "{family}: one output per layer");
+        for (i, (ours, theirs)) in out.hidden_states.iter().zip(layers).enumerate() {
+            assert_close(&real_rows(ours, &batch, h), &real_rows(&f32s(theirs), &batch, h), TOL, &format!("{family} layer {i}"));
         }
-        assert_close(&vals(&out.sequence_output), &f32s(&g["last_hidden_state"]), TOL, family);
-        match (&out.pooled_output, g["pooler_output"].is_null()) {
-            (Some(p), false) => assert_close(&vals(p), &f32s(&g["pooler_output"]), TOL, "pooler"),
+        let last = real_rows(&f32s(&g["last_hidden_state"]), &batch, h);
+        assert_close(&real_rows(&out.sequence, &batch, h), &last, TOL, family);
+        match (&out.pooled, g["pooler_output"].is_null()) {
+            (Some(p), false) => assert_close(p, &f32s(&g["pooler_output"]), TOL, "pooler"),
             (None, true) => {}
             (ours, theirs_missing) => panic!("{family}: pooler {} but golden {theirs_missing}", ours.is_some()),
         }
@@ -80,13 +91,13 @@ fn tensor_names(path: &Path) -> BTreeSet<String> {
 
 #[test]
 fn classification_heads_match_transformers_and_export_in_its_layout() {
-    let device = Device::flex();
     let tmp = tempfile::tempdir().unwrap();
     for family in FAMILIES {
         let g = golden(family);
         let dir = as_bertkit_model(family, tmp.path());
         let bundle = ClassifierBundle::load(&dir).unwrap();
-        let logits = vals(&bundle.model.to_burn(&device).unwrap().forward(golden_input(&g, &device)));
+        let batch = golden_batch(&g);
+        let logits = logits(&bundle, &batch);
         // The fixtures' heads are drawn wide (make_fixtures.py) so that texts' logits differ by
         // 100x the tolerance: mixing rows up or dropping a head activation cannot pass.
         let n = g["num_labels"].as_u64().unwrap() as usize;
@@ -107,7 +118,7 @@ fn classification_heads_match_transformers_and_export_in_its_layout() {
         assert_eq!(cfg["architectures"][0], arch);
         assert_eq!(cfg["num_labels"], 3);
         let reloaded = ClassifierBundle::load(&out).unwrap();
-        assert_eq!(vals(&reloaded.model.to_burn(&device).unwrap().forward(golden_input(&g, &device))), logits, "{family} reload");
+        assert_eq!(self::logits(&reloaded, &batch), logits, "{family} reload");
     }
 }
 
@@ -120,7 +131,7 @@ fn unsupported_model_type_lists_the_supported_ones() {
             "num_attention_heads": 2, "intermediate_size": 16}"#,
     )
     .unwrap();
-    let err = BertEncoder::from_dir(tmp.path(), &Device::flex()).unwrap_err();
+    let err = ModelConfig::from_file(&tmp.path().join("config.json")).unwrap_err();
     assert!(matches!(err, LoadError::UnsupportedModel { .. }), "{err}");
     let msg = err.to_string();
     assert!(

@@ -17,7 +17,6 @@ use bertkit::DeviceSpec;
 use bertkit::predict::Engine;
 use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, load_model_with, router};
 use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation, WordVocab};
-use burn::tensor::Device;
 use common::tiny::write_tiny_bert;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -68,7 +67,7 @@ fn config(model_dir: &Path) -> ServeConfig {
 fn loaded_state(cfg: ServeConfig) -> AppState {
     let metrics = ServerMetrics::new();
     let state = AppState::new(cfg.clone(), metrics.clone());
-    state.set_model(load_model(&cfg, Device::flex(), metrics).unwrap());
+    state.set_model(load_model(&cfg, DeviceSpec::Cpu, metrics).unwrap());
     state
 }
 
@@ -95,7 +94,7 @@ fn router_with_fake_model_and(
     tweak(&mut cfg);
     cfg.queue_capacity = queue_capacity;
     cfg.max_batch_size = 1;
-    let real = load_model(&cfg, Device::flex(), metrics.clone()).unwrap();
+    let real = load_model(&cfg, DeviceSpec::Cpu, metrics.clone()).unwrap();
     let restart: bertkit::serve::Restart = Box::new(|| Err("the fake model is not restarted".into()));
     let fake = Batcher::start(model, restart, BatcherConfig { max_batch_size: 1, max_wait: Duration::ZERO, queue_capacity }, metrics.clone());
     let state = AppState::new(cfg, metrics);
@@ -128,7 +127,7 @@ async fn health_is_503_until_the_model_is_loaded() {
     let (s, v) = call(&app, "POST", "/v1/models/imdb:predict", r#"{"instances":["hi"]}"#, None).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
     assert!(v["error"].as_str().unwrap().contains("loading"));
-    state.set_model(load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap());
+    state.set_model(load_model(&cfg, DeviceSpec::Cpu, ServerMetrics::new()).unwrap());
     assert_eq!(call(&app, "GET", "/health", Body::empty(), None).await.0, StatusCode::OK);
     assert_eq!(call(&app, "GET", "/ready", Body::empty(), None).await.0, StatusCode::OK);
 }
@@ -390,7 +389,7 @@ async fn after_a_worker_panic_health_is_503_until_the_restart_and_scores_are_unc
         })
     };
     let state = AppState::new(cfg.clone(), metrics.clone());
-    state.set_model(load_model_with(&cfg, Device::flex(), metrics, wrap).unwrap());
+    state.set_model(load_model_with(&cfg, DeviceSpec::Cpu, metrics, wrap).unwrap());
     let app = router(state);
     let body = r#"{"instances":["a fine film", "dull"]}"#;
     let (s, before) = call(&app, "POST", "/v1/models/imdb:predict", body, None).await;
@@ -493,7 +492,7 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     assert_eq!(got, labels_at(&v, 0.5), "{v}");
     // Independent sigmoids, not a softmax: the scores need not sum to 1, and agree with predict.
     let bundle = bertkit::artifact::ClassifierBundle::load(&model_dir).unwrap();
-    let predictor = bertkit::predict::Predictor::with_engine(bundle, Device::flex(), Engine::Auto.resolve(DeviceSpec::Cpu)).unwrap();
+    let predictor = bertkit::predict::Predictor::with_engine(bundle, DeviceSpec::Cpu, Engine::Auto.resolve(DeviceSpec::Cpu)).unwrap();
     let want = predictor.predict(&texts).unwrap();
     for (p, w) in v["predictions"].as_array().unwrap().iter().zip(&want) {
         let scores: Vec<f32> = serde_json::from_value(p["scores"].clone()).unwrap();
@@ -525,7 +524,7 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     }
     // A threshold for a single-label model is refused at load, not ignored.
     let single = export_tiny(&dir.path().join("single"), &["neg", "pos"]);
-    let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&single) }, Device::flex(), ServerMetrics::new()).err().unwrap();
+    let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&single) }, DeviceSpec::Cpu, ServerMetrics::new()).err().unwrap();
     assert!(err.to_string().contains("multi-label"), "{err}");
 }
 
@@ -606,7 +605,7 @@ async fn v2_readiness_follows_loading_and_health_stays_open_without_the_key() {
     assert_eq!(call(&app, "GET", "/v2/health/live", Body::empty(), None).await.0, StatusCode::OK);
     assert_eq!(call(&app, "GET", "/v2/health/ready", Body::empty(), None).await.0, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(call(&app, "GET", "/v2/models/imdb/ready", Body::empty(), Some("k")).await.0, StatusCode::SERVICE_UNAVAILABLE);
-    state.set_model(load_model(&cfg, Device::flex(), ServerMetrics::new()).unwrap());
+    state.set_model(load_model(&cfg, DeviceSpec::Cpu, ServerMetrics::new()).unwrap());
     assert_eq!(call(&app, "GET", "/v2/health/ready", Body::empty(), None).await.0, StatusCode::OK);
     assert_eq!(call(&app, "GET", "/v2/models/imdb", Body::empty(), None).await.0, StatusCode::UNAUTHORIZED);
     let (s, v) = call(&app, "GET", "/v2/models/imdb", Body::empty(), Some("k")).await;

@@ -1,4 +1,4 @@
-//! Rules both fine-tuning trainers (burn's autodiff and the kernels) must keep, checked through
+//! Rules the fine-tuning trainers (the kernels, and burn's autodiff with the `burn` feature) must keep, checked through
 //! `train_classifier` on the tiny random BERT: AdamW's decoupled weight decay skips biases and
 //! LayerNorm, clipping scales every gradient by one global norm (PyTorch's `clip_grad_norm_`,
 //! not per tensor), the export reloads to the trained model's own scores, and the best
@@ -10,12 +10,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
 use bertkit::data::Target;
-use bertkit::model::fast::BertModel;
-use bertkit::model::{EncoderInput, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
+use bertkit::DeviceSpec;
+use bertkit::model::fast::{BertModel, FastClassifier};
+use bertkit::model::{Family, HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::tokenize::{EncodePlan, Encoded, Padding, TextEncoder, TextTokenizer, TokenBatch};
 use bertkit::train::{Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
-use burn::tensor::Device;
 use common::tiny::write_tiny_bert;
 
 const TEXTS: &[&str] = &[
@@ -27,8 +27,11 @@ const TEXTS: &[&str] = &[
     "a movie",
 ];
 
-/// The two trainers: burn's autodiff (`None`) and the kernels in fp32.
-const TRAINERS: [(&str, Option<Precision>); 2] = [("burn", None), ("kernels", Some(Precision::F32))];
+/// The trainers: the kernels in fp32 and, with the `burn` feature, burn's autodiff (`None`).
+#[cfg(feature = "burn")]
+const TRAINERS: &[(&str, Option<Precision>)] = &[("burn", None), ("kernels", Some(Precision::F32))];
+#[cfg(not(feature = "burn"))]
+const TRAINERS: &[(&str, Option<Precision>)] = &[("kernels", Some(Precision::F32))];
 
 struct Setup {
     tmp: tempfile::TempDir,
@@ -80,7 +83,7 @@ fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> 
     let split = Split { encodings: &s.enc, targets: &s.labels };
     let run_dir = s.tmp.path().join(run);
     let run = TrainRun { plan, num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
-    train_classifier(s.model.clone(), split, split, run, &Device::flex()).unwrap().0
+    train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().0
 }
 
 /// Every trainable tensor, by name (the weight store's flat layout, which both trainers return).
@@ -103,7 +106,7 @@ fn weight_decay_skips_biases_and_layer_norm_in_both_trainers() {
     let s = setup();
     let p0 = params(&s.model);
     let (lr, wd) = (0.1, 0.5);
-    for (trainer, kernels) in TRAINERS {
+    for &(trainer, kernels) in TRAINERS {
         // The same step with and without decay: the gradients are the same (same weights, batch
         // and dropout seed), so AdamW's decoupled decay is the whole difference: −lr·wd·p₀.
         let without = params(&train(&s, &TrainPlan { weight_decay: 0.0, ..one_step_plan(lr) }, kernels, "a"));
@@ -135,7 +138,7 @@ fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
     // so the clipped step over the unclipped one is the clipping factor, tensor by tensor.
     let eps = 1e4;
     let plan = |clip| TrainPlan { adam_epsilon: eps, weight_decay: 0.0, max_grad_norm: clip, ..one_step_plan(eps) };
-    for (trainer, kernels) in TRAINERS {
+    for &(trainer, kernels) in TRAINERS {
         let delta = |m: &BertModel| -> Vec<Vec<f32>> {
             params(m).iter().zip(&p0).map(|((_, a), (_, b))| a.iter().zip(b).map(|(x, y)| x - y).collect()).collect()
         };
@@ -159,10 +162,10 @@ fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
     }
 }
 
+/// fp32 kernels logits (golden-tested against transformers and, with the `burn` feature, burn).
 fn logits(model: &TextClassifier, batch: &TokenBatch) -> Vec<f32> {
-    let device = Device::flex();
-    let burn = model.to_burn(&device).unwrap();
-    burn.forward(EncoderInput::from_batch(batch, &device)).into_data().try_to_vec::<f32>().unwrap()
+    let TextClassifier::Bert(m) = model else { panic!("a BERT-family model") };
+    FastClassifier::new(m, Precision::F32).logits(batch).concat()
 }
 
 #[test]
@@ -172,7 +175,7 @@ fn the_export_reloads_to_the_trained_models_own_scores_in_both_trainers() {
     let plan = TrainPlan { epochs: 2, batch_size: 2, learning_rate: 1e-3, ..TrainPlan::default() };
     let batch = TokenBatch::pad(&s.enc, Padding::Longest, s.tok.pad_id());
     let untrained = logits(&TextClassifier::Bert(s.model.clone()), &batch);
-    for (trainer, kernels) in TRAINERS {
+    for &(trainer, kernels) in TRAINERS {
         let model = TextClassifier::Bert(train(&s, &plan, kernels, trainer));
         let trained = logits(&model, &batch);
         let moved = trained.iter().zip(&untrained).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
@@ -199,14 +202,14 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
         restore_best,
         ..one_step_plan(3e-2)
     };
-    for (trainer, kernels) in TRAINERS {
+    for &(trainer, kernels) in TRAINERS {
         let (restored, h) = {
             let train_split = Split { encodings: &s.enc, targets: &s.labels };
             let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
             let val_split = Split { encodings: &s.enc, targets: &flipped };
             let run_dir = s.tmp.path().join(format!("{trainer}-long"));
             let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
-            train_classifier(s.model.clone(), train_split, val_split, run, &Device::flex()).unwrap()
+            train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap()
         };
         let best = h.best.clone().unwrap();
         assert!(best.restored && best.step < 12, "{trainer}: the best evaluation was the last ({best:?}); the test needs one before it");
@@ -260,7 +263,7 @@ fn the_frozen_encoder_run_trains_only_the_head_by_the_same_rules() {
     let val_split = Split { encodings: &s.enc, targets: &flipped };
     let run_dir = s.tmp.path().join("frozen-long");
     let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels: Some(Precision::F32) };
-    let (restored, h) = train_classifier(s.model.clone(), train_split, val_split, run, &Device::flex()).unwrap();
+    let (restored, h) = train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap();
     let best = h.best.clone().unwrap();
     assert!(best.restored && best.step < 12, "the best evaluation was the last ({best:?}); the test needs one before it");
     let short = train(&s, &plan(best.step, false), Some(Precision::F32), "frozen-short");

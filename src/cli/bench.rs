@@ -10,15 +10,22 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::data::{self, LoadOptions, Target};
 use bertkit::model::fast::{BertModel, FastClassifier};
-use bertkit::model::{EncoderInput, HeadSpec, Pooling, Pretrained};
+#[cfg(feature = "burn")]
+use bertkit::model::EncoderInput;
+use bertkit::model::{HeadSpec, Pooling, Pretrained};
 use bertkit::predict::Engine;
 use bertkit::tokenize::{EncodePlan, Padding, TokenBatch, Truncation};
 use bertkit::train::fast::FastLearner;
-use bertkit::train::{Split, TrainPlan, classification_loss, optimizer};
+use bertkit::train::{Split, TrainPlan};
+#[cfg(feature = "burn")]
+use bertkit::train::{classification_loss, optimizer};
 use bertkit_kernels::Precision;
+#[cfg(feature = "burn")]
 use burn::module::Module;
+#[cfg(feature = "burn")]
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Distribution, Tensor};
+#[cfg(feature = "burn")]
+use burn::tensor::{Device, Tensor};
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -51,8 +58,9 @@ pub struct BenchCmd {
     /// Skip the Python peers.
     #[arg(long)]
     no_peers: bool,
-    /// Engine for `--mode infer|latency` (`--mode all` runs burn and every kernels engine).
-    #[arg(long, default_value = "burn")]
+    /// Engine for `--mode infer|latency|train` (`--mode all` runs every kernels engine, and burn
+    /// in a build with the `burn` feature).
+    #[arg(long, default_value = "auto")]
     engine: Engine,
     /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
     #[arg(long)]
@@ -121,8 +129,12 @@ impl BenchCmd {
             ("train", Engine::KernelsBf16),
             ("train-frozen", Engine::Burn),
         ];
-        // A bf16 engine on a level without bf16 GEMMs would run fp32 again under a bf16 label.
-        let runs = runs.into_iter().filter(|(_, e)| *e != Engine::KernelsBf16 || bertkit_kernels::isa().bf16());
+        // A bf16 engine on a level without bf16 GEMMs would run fp32 again under a bf16 label;
+        // burn's rows need a build with burn (the GEMM row's burn column too, measured inside).
+        let runs = runs
+            .into_iter()
+            .filter(|(_, e)| *e != Engine::KernelsBf16 || bertkit_kernels::isa().bf16())
+            .filter(|(m, e)| *m == "gemm" || *e != Engine::Burn || cfg!(feature = "burn"));
         for (mode, engine) in runs {
             eprintln!("bertkit bench --mode {mode} --engine {engine} ...");
             let out = Command::new(&exe)
@@ -200,10 +212,14 @@ impl BenchCmd {
     }
 
     fn measure(&self) -> anyhow::Result<Value> {
-        let device = Device::flex();
         if self.mode == "gemm" {
-            return Ok(gemm(&device));
+            return Ok(gemm());
         }
+        let engine = self.engine.resolve(bertkit::DeviceSpec::Cpu);
+        #[cfg(not(feature = "burn"))]
+        anyhow::ensure!(engine != Engine::Burn, "burn's rows need a bertkit built with `--features burn`");
+        #[cfg(feature = "burn")]
+        let device = Device::flex();
         let pretrained = Pretrained::open(&self.model, EncodePlan::new(self.seq, Truncation::LongestFirst))?;
         let tok = &pretrained.tokenizer;
         let cfg = pretrained.config.clone();
@@ -223,21 +239,21 @@ impl BenchCmd {
             })
             .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
-        let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": self.engine.to_string(), "batch": self.batch,
+        let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": engine.to_string(), "batch": self.batch,
                            "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac,
                            "cpu_level": bertkit_kernels::isa().name() });
-        let fast = self.engine.precision().map(|p| FastClassifier::new(&model, p));
+        let fast = engine.precision().map(|p| FastClassifier::new(&model, p));
         // burn's modules only where a burn row is measured.
+        #[cfg(feature = "burn")]
         let m = if fast.is_none() { Some(model.to_burn(&device)?.valid()) } else { None };
         // One forward pass to logits, on the chosen engine.
-        let run = |b: &TokenBatch| match &fast {
-            Some(f) => {
+        let run = |b: &TokenBatch| {
+            if let Some(f) = &fast {
                 let _ = f.logits(b);
             }
-            None => {
-                if let Some(m) = &m {
-                    let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
-                }
+            #[cfg(feature = "burn")]
+            if let Some(m) = &m {
+                let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
             }
         };
         let mut res = match self.mode.as_str() {
@@ -269,8 +285,8 @@ impl BenchCmd {
                 let n = lat.len();
                 json!({ "ms_median": median(lat) * 1e3, "n": n, "mean_tokens": tokens as f64 / n as f64 })
             }
-            "train" if self.engine.precision().is_some() => {
-                let precision = self.engine.precision().unwrap_or(Precision::F32);
+            "train" if engine.precision().is_some() => {
+                let precision = engine.precision().unwrap_or(Precision::F32);
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
                 let none = Split { encodings: &[], targets: &[] };
                 let mut learner = FastLearner::new(&model, precision, &plan, (none, none), tok.pad_id(), 2)?;
@@ -285,6 +301,7 @@ impl BenchCmd {
                 let med = median(times);
                 json!({ "ms_per_step": med * 1e3, "examples_per_sec": self.batch as f64 / med, "gflops": 3.0 * fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
+            #[cfg(feature = "burn")]
             "train" | "train-frozen" => {
                 let ad = device.clone().autodiff();
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
@@ -319,10 +336,10 @@ impl BenchCmd {
     }
 }
 
-/// Best-of-5 GEMM throughput on the encoder's own shapes (32×128 tokens): burn flex's fp32
-/// matmul, and bertkit-kernels' packed fp32 and bf16 GEMMs (weights packed once, untimed, as in
-/// inference). The attainable fp32 figure is the best of all fp32 runs.
-fn gemm(device: &Device) -> Value {
+/// Best-of-5 GEMM throughput on the encoder's own shapes (32×128 tokens): bertkit-kernels'
+/// packed fp32 and bf16 GEMMs (weights packed once, untimed, as in inference), and burn flex's
+/// fp32 matmul in a build with burn. The attainable fp32 figure is the best of all fp32 runs.
+fn gemm() -> Value {
     use bertkit_kernels::{Epilogue, PackedB, Precision};
     let shapes = [(4096usize, 384usize, 1536usize), (4096, 1536, 384), (4096, 384, 384), (2048, 2048, 2048)];
     let mut rows = Vec::new();
@@ -338,13 +355,20 @@ fn gemm(device: &Device) -> Value {
     };
     for (m, k, n) in shapes {
         let flops = 2.0 * (m * k * n) as f64;
-        let a = Tensor::<2>::random([m, k], Distribution::Default, device);
-        let b = Tensor::<2>::random([k, n], Distribution::Default, device);
-        let flex = best_of(&mut || {
-            let _ = a.clone().matmul(b.clone()).into_data();
-        });
-        let av = a.to_data().try_to_vec::<f32>().unwrap_or_default();
-        let bv = b.to_data().try_to_vec::<f32>().unwrap_or_default();
+        // Values in [0, 1) from a fixed sequence: the timing does not depend on them.
+        let fill = |len: usize, seed: usize| -> Vec<f32> { (0..len).map(|i| ((i * 2_654_435_761 + seed) % 1000) as f32 / 1000.0).collect() };
+        let (av, bv) = (fill(m * k, 1), fill(k * n, 2));
+        #[cfg(feature = "burn")]
+        let flex = {
+            let device = Device::flex();
+            let a = Tensor::<2>::from_data(burn::tensor::TensorData::new(av.clone(), [m, k]), &device);
+            let b = Tensor::<2>::from_data(burn::tensor::TensorData::new(bv.clone(), [k, n]), &device);
+            Some(best_of(&mut || {
+                let _ = a.clone().matmul(b.clone()).into_data();
+            }))
+        };
+        #[cfg(not(feature = "burn"))]
+        let flex: Option<f64> = None;
         let mut c = vec![0.0f32; m * n];
         let mut ours = |precision| {
             let packed = PackedB::new(&bv, k, n, precision);
@@ -353,8 +377,8 @@ fn gemm(device: &Device) -> Value {
         };
         let (f32_gflops, _) = ours(Precision::F32);
         let (bf16_gflops, bf16_native) = ours(Precision::Bf16);
-        best_all = best_all.max(flops / flex / 1e9).max(f32_gflops);
-        rows.push(json!({ "m": m, "k": k, "n": n, "ms": flex * 1e3, "gflops": flops / flex / 1e9,
+        best_all = best_all.max(flex.map_or(0.0, |t| flops / t / 1e9)).max(f32_gflops);
+        rows.push(json!({ "m": m, "k": k, "n": n, "ms": flex.map(|t| t * 1e3), "gflops": flex.map(|t| flops / t / 1e9),
             "kernels_f32_gflops": f32_gflops, "kernels_bf16_gflops": if bf16_native { json!(bf16_gflops) } else { Value::Null } }));
     }
     let (f32_peak, bf16_peak) = level_peaks();

@@ -82,7 +82,7 @@ fn print_multi_label(loss: f64, m: &MultiLabelMetrics, labels: &[String]) {
 
 impl EvaluateCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let device = self.device.device()?;
+        let device = self.device;
         let bundle = ClassifierBundle::load(&self.model)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let classes = bundle.meta.class_names.clone();

@@ -45,7 +45,7 @@ pub struct PredictCmd {
 
 impl PredictCmd {
     pub fn run(self) -> anyhow::Result<()> {
-        let device = self.device.device()?;
+        let device = self.device;
         let bundle = ClassifierBundle::load(&self.model)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();

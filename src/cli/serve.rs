@@ -132,7 +132,7 @@ impl ServeCmd {
             threshold: self.threshold,
         };
         config.validate().map_err(anyhow::Error::msg)?;
-        let device = self.device.device()?;
+        let device = self.device;
         serve_blocking(config, device)?;
         Ok(())
     }

@@ -11,7 +11,7 @@ use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::model::fast::{BertModel, FastClassifier};
-use bertkit::predict::{Engine, run_batched, run_batched_tokens};
+use bertkit::predict::{Engine, run_batched_tokens};
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
@@ -199,7 +199,7 @@ impl TrainCmd {
         let started = Instant::now();
         let plan = self.plan();
         plan.validate()?;
-        let device = self.device.device()?;
+        let device = self.device;
 
         let ds = self.data.load(None)?;
         let classes = ds.class_names.clone();
@@ -247,7 +247,7 @@ impl TrainCmd {
                 // The baseline's GEMMs are small: fp32 on whichever kernels engine is chosen.
                 let kernels = self.training_engine()?.map(|_| Precision::F32);
                 println!("Training engine: {}", if kernels.is_some() { "kernels (fp32)" } else { "burn" });
-                self.bilstm.train((&train_texts, &train_targets), (&val_texts, &val_targets), &classes, TrainRun { kernels, ..run }, self.seed, &device)?
+                self.bilstm.train((&train_texts, &train_targets), (&val_texts, &val_targets), &classes, TrainRun { kernels, ..run }, self.seed, device)?
             }
         };
         let Trained { model, encoder, mut meta, train_examples, val_examples } = trained;
@@ -271,18 +271,23 @@ impl TrainCmd {
             let t0 = Instant::now();
             // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
             // (golden-tested to 1e-4), several times faster on 25,000 reviews.
-            let fast = match (&model, Engine::Auto.resolve(self.device)) {
-                (TextClassifier::Bert(m), Engine::Kernels | Engine::KernelsBf16) => Some(FastClassifier::new(m, Precision::F32)),
-                _ => None,
-            };
             let (bs, pad) = (self.eval_batch_size, encoder.pad_id());
-            let logits = match &fast {
-                Some(f) => run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)))?,
-                None => {
-                    let burn = model.to_burn(&device)?;
-                    run_batched(&test_enc, bs, pad, &device, |i| burn.forward(i))
+            let kernels = Engine::Auto.resolve(self.device).precision().is_some();
+            let logits = match &model {
+                TextClassifier::Bert(m) if kernels => {
+                    let f = FastClassifier::new(m, Precision::F32);
+                    run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)))?
+                }
+                TextClassifier::BiLstm(m) if kernels => run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(m.logits(b)))?,
+                #[cfg(feature = "burn")]
+                _ => {
+                    let burn_device = device.device()?;
+                    let burn = model.to_burn(&burn_device)?;
+                    bertkit::predict::run_batched(&test_enc, bs, pad, &burn_device, |i| burn.forward(i))
                         .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?
                 }
+                #[cfg(not(feature = "burn"))]
+                _ => anyhow::bail!("scoring --test on {device} needs burn: {}", bertkit::DeviceSpecError::BurnNotBuilt),
             };
             let report = EvalReport::from_logits(&logits, &test.targets(), classes.len(), meta.threshold);
             println!("Test ({} examples, {:.1}s):", report.examples, t0.elapsed().as_secs_f64());
@@ -336,7 +341,7 @@ impl TrainCmd {
     ) -> anyhow::Result<(Trained, History)> {
         let dir = self.model.clone().context("--arch bert needs --model DIR (a Hugging Face checkpoint folder)")?;
         let encode = self.pre.plan()?;
-        let device = self.device.device()?;
+        let device = self.device;
         let pretrained = Pretrained::open(&dir, encode).with_context(|| format!("opening {}", dir.display()))?;
         let tok = &pretrained.tokenizer;
         let t0 = Instant::now();
@@ -395,7 +400,7 @@ impl TrainCmd {
             Split { encodings: &train_enc, targets: train.2 },
             Split { encodings: &val_enc, targets: val.2 },
             run,
-            &device,
+            device,
         )?;
         let mut meta = ModelMeta::new(classes.to_vec(), encode, pooling, model.head);
         meta.text_pairs = train.1.is_some();

@@ -11,7 +11,7 @@ use bertkit::model::fast::BiLstmModel;
 use bertkit::model::{BiLstmSpec, HeadSpec, Pooling, embedding_matrix, load_glove};
 use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation, TruncationSide, WordVocab, longest_in_words};
 use bertkit::train::{History, Split, TrainRun, train_bilstm};
-use burn::tensor::Device;
+use bertkit::DeviceSpec;
 use clap::Args;
 
 use super::train::Trained;
@@ -56,7 +56,7 @@ impl BiLstmArgs {
         classes: &[String],
         run: TrainRun<'_>,
         seed: u64,
-        device: &Device,
+        device: DeviceSpec,
     ) -> anyhow::Result<(Trained, History)> {
         anyhow::ensure!(self.max_len >= 1 && self.lstm_units >= 1, "--max-len and --lstm-units must be positive");
         let vocab = WordVocab::build(train.0.iter().copied(), self.min_count, self.max_vocab);

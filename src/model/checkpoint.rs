@@ -1,4 +1,5 @@
-//! Reads a Hugging Face `model.safetensors` into burn parameters, by transformers' tensor names.
+//! Reads a Hugging Face `model.safetensors` by transformers' tensor names (as flat f32 arrays, or
+//! as burn parameters with the `burn` feature), and writes one back.
 //!
 //! burn-store's `SafetensorsStore` can do this with regex key remaps, but its errors speak of
 //! burn's module paths; users need to hear which *checkpoint* tensor is missing or misshapen, and
@@ -8,8 +9,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "burn")]
 use burn::module::Param;
+#[cfg(feature = "burn")]
 use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -58,11 +62,13 @@ impl Checkpoint {
         Ok(Tensors { st, path: &self.path, prefix: String::new() })
     }
 
+    #[cfg(feature = "burn")]
     /// [`Self::encoder_tensors`] for burn's modules on `device`.
     pub fn encoder_weights(&self, family: Family, device: &Device) -> Result<Weights<'_>, LoadError> {
         Ok(Weights { tensors: self.encoder_tensors(family)?, device: device.clone() })
     }
 
+    #[cfg(feature = "burn")]
     /// [`Self::tensors`] for burn's modules on `device`.
     pub fn weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
         Ok(Weights { tensors: self.tensors()?, device: device.clone() })
@@ -76,12 +82,14 @@ pub struct Tensors<'a> {
     prefix: String,
 }
 
+#[cfg(feature = "burn")]
 /// [`Tensors`] read as burn parameters on `device`.
 pub struct Weights<'a> {
     tensors: Tensors<'a>,
     device: Device,
 }
 
+#[cfg(feature = "burn")]
 impl<'a> std::ops::Deref for Weights<'a> {
     type Target = Tensors<'a>;
 
@@ -90,6 +98,7 @@ impl<'a> std::ops::Deref for Weights<'a> {
     }
 }
 
+#[cfg(feature = "burn")]
 impl std::ops::DerefMut for Weights<'_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.tensors
@@ -158,6 +167,7 @@ impl Tensors<'_> {
     }
 }
 
+#[cfg(feature = "burn")]
 impl Weights<'_> {
     pub fn device(&self) -> &Device {
         &self.device
@@ -217,6 +227,7 @@ impl WeightsWriter {
         self.tensors.iter().map(|(n, _, _)| n.as_str()).collect()
     }
 
+    #[cfg(feature = "burn")]
     pub fn tensor<const D: usize>(&mut self, name: &str, t: &Tensor<D>) -> Result<(), LoadError> {
         let values = values(t, name)?;
         self.tensors.push((format!("{}{name}", self.prefix), t.dims().to_vec(), values));
@@ -228,6 +239,7 @@ impl WeightsWriter {
         self.tensors.push((format!("{}{name}", self.prefix), shape.to_vec(), values));
     }
 
+    #[cfg(feature = "burn")]
     /// Writes a burn `Linear` (`[in, out]`) as transformers' `{name}.weight` `[out, in]` + bias.
     pub fn linear(&mut self, name: &str, l: &Linear) -> Result<(), LoadError> {
         let w = l.weight.val();
@@ -240,6 +252,7 @@ impl WeightsWriter {
         Ok(())
     }
 
+    #[cfg(feature = "burn")]
     pub fn layer_norm(&mut self, name: &str, ln: &LayerNorm) -> Result<(), LoadError> {
         self.tensor(&format!("{name}.weight"), &ln.gamma.val())?;
         if let Some(b) = &ln.beta {
@@ -248,6 +261,7 @@ impl WeightsWriter {
         Ok(())
     }
 
+    #[cfg(feature = "burn")]
     pub fn embedding(&mut self, name: &str, e: &Embedding) -> Result<(), LoadError> {
         self.tensor(&format!("{name}.weight"), &e.weight.val())
     }
@@ -271,6 +285,7 @@ impl WeightsWriter {
     }
 }
 
+#[cfg(feature = "burn")]
 fn values<const D: usize>(t: &Tensor<D>, name: &str) -> Result<Vec<f32>, LoadError> {
     t.to_data().try_to_vec::<f32>().map_err(|e| LoadError::TensorDtype {
         name: name.to_string(),

@@ -37,6 +37,8 @@ pub enum LoadError {
     VocabTooLarge { tokenizer: PathBuf, ids: usize, vocab_size: usize, config: PathBuf },
     #[error("sequence length {seq_len} is longer than the {max} tokens {config} allows ({why}); use --seq-len {max} or less")]
     SeqLenTooLong { seq_len: usize, max: usize, why: String, config: PathBuf },
+    #[error(transparent)]
+    Device(#[from] crate::DeviceSpecError),
     #[error("unsupported model_type `{found}` in {path}; supported: {supported}")]
     UnsupportedModel { found: String, path: PathBuf, supported: String },
 }

@@ -4,10 +4,13 @@
 use std::fmt;
 use std::str::FromStr;
 
+#[cfg(feature = "burn")]
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::{EncoderOutput, Family};
+#[cfg(feature = "burn")]
+use super::EncoderOutput;
+use super::Family;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -60,6 +63,7 @@ impl Pooling {
     }
 
     /// `out` from an encoder run on a `[B, T]` `mask` → `[B, H]`.
+    #[cfg(feature = "burn")]
     pub fn apply(self, out: &EncoderOutput, mask: Tensor<2, Int>) -> Result<Tensor<2>, PoolingError> {
         let seq = out.sequence_output.clone();
         let [b, _, h] = seq.dims();
@@ -72,6 +76,7 @@ impl Pooling {
 }
 
 /// `seq`: `[B, T, H]`, `mask`: `[B, T]` (1 = real token) → `[B, H]`.
+#[cfg(feature = "burn")]
 pub fn mean_pool(seq: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
     let [b, t, h] = seq.dims();
     let m = mask.float().reshape([b, t, 1]);

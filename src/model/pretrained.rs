@@ -10,9 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "burn")]
 use burn::tensor::Device;
 
-use super::{BertEncoder, Checkpoint, EncoderNames, Family, LoadError, ModelConfig, Weights};
+#[cfg(feature = "burn")]
+use super::{BertEncoder, Weights};
+use super::{Checkpoint, EncoderNames, Family, LoadError, ModelConfig};
 use crate::tokenize::{EncodePlan, TextTokenizer};
 
 /// A checkpoint folder whose config, weights and tokenizer fit together.
@@ -34,6 +37,7 @@ impl Pretrained {
         Ok(Self { dir: dir.to_path_buf(), config, checkpoint, tokenizer })
     }
 
+    #[cfg(feature = "burn")]
     /// The weights with the encoder's prefix selected ([`Checkpoint::encoder_weights`]).
     pub fn encoder_weights(&self, device: &Device) -> Result<Weights<'_>, LoadError> {
         self.checkpoint.encoder_weights(self.config.family, device)
@@ -45,6 +49,7 @@ impl Pretrained {
         Ok(self.checkpoint.encoder_tensors(family)?.contains(&format!("{}.weight", EncoderNames::pooler(family))))
     }
 
+    #[cfg(feature = "burn")]
     /// The encoder on burn's `device`.
     pub fn encoder(&self, device: &Device) -> Result<BertEncoder, LoadError> {
         BertEncoder::load(&self.encoder_weights(device)?, self.config.clone())

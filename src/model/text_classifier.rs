@@ -2,10 +2,13 @@
 //! encoder with a head ([`BertModel`]) or the GloVe + BiLSTM baseline ([`BiLstmModel`]). Both
 //! read the same padded `[B, T]` ids and mask.
 
+#[cfg(feature = "burn")]
 use burn::module::Module;
+#[cfg(feature = "burn")]
 use burn::tensor::{Device, Tensor};
 
 use super::fast::{BertModel, BiLstmModel};
+#[cfg(feature = "burn")]
 use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError};
 
 // One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
@@ -24,6 +27,7 @@ impl TextClassifier {
         }
     }
 
+    #[cfg(feature = "burn")]
     /// The model as burn modules on `device`, in inference mode (dropout off, no autodiff graph).
     pub fn to_burn(&self, device: &Device) -> Result<BurnClassifier, LoadError> {
         Ok(match self {
@@ -33,6 +37,7 @@ impl TextClassifier {
     }
 }
 
+#[cfg(feature = "burn")]
 /// A classifier on burn's modules: the burn engine's (GPU) inference path.
 // As above: one per loaded model.
 #[allow(clippy::large_enum_variant)]
@@ -42,6 +47,7 @@ pub enum BurnClassifier {
     BiLstm(BiLstmClassifier),
 }
 
+#[cfg(feature = "burn")]
 impl BurnClassifier {
     /// Logits `[B, num_outputs]`.
     pub fn forward(&self, input: EncoderInput) -> Tensor<2> {

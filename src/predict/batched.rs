@@ -1,13 +1,16 @@
 //! Runs a model over many encoded texts in batches, shortest first, so each batch pads only to
 //! its own longest text; results come back in input order.
 
+#[cfg(feature = "burn")]
 use burn::tensor::{DataError, Device, Tensor};
 
+#[cfg(feature = "burn")]
 use crate::model::EncoderInput;
 use crate::tokenize::{Encoded, Padding, TokenBatch};
 
 /// Calls `f` on batches of at most `batch_size` encodings and returns its `[B, K]` outputs as one
 /// row per encoding, in the order given.
+#[cfg(feature = "burn")]
 pub fn run_batched<F>(
     encodings: &[Encoded],
     batch_size: usize,

@@ -5,6 +5,8 @@ mod batched;
 mod engine;
 mod predictor;
 
-pub use batched::{run_batched, run_batched_tokens};
+#[cfg(feature = "burn")]
+pub use batched::run_batched;
+pub use batched::run_batched_tokens;
 pub use engine::{Engine, EngineError};
 pub use predictor::{PredictError, Prediction, Predictor, prediction, to_labels, to_prediction};

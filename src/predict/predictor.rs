@@ -2,12 +2,16 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Device;
 use serde::Serialize;
 
-use super::{Engine, run_batched, run_batched_tokens};
+#[cfg(feature = "burn")]
+use super::run_batched;
+use super::{Engine, run_batched_tokens};
+use crate::DeviceSpec;
 use crate::artifact::ClassifierBundle;
-use crate::model::{BurnClassifier, LoadError, TextClassifier};
+#[cfg(feature = "burn")]
+use crate::model::BurnClassifier;
+use crate::model::{LoadError, TextClassifier};
 use crate::model::fast::{BiLstmModel, FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
@@ -22,6 +26,7 @@ pub enum PredictError {
     PairNotExpected,
     #[error("a decision threshold is for multi-label models; this one is single-label")]
     NotMultiLabel,
+    #[cfg(feature = "burn")]
     #[error("reading model output: {0:?}")]
     Backend(burn::tensor::DataError),
     #[error("text {index}: {source}")]
@@ -52,7 +57,8 @@ enum Scorer {
     Kernels(FastClassifier),
     /// The BiLSTM baseline on the kernels (fp32: its GEMMs are small).
     BiLstm(BiLstmModel),
-    Burn(BurnClassifier),
+    #[cfg(feature = "burn")]
+    Burn(BurnClassifier, burn::tensor::Device),
 }
 
 pub struct Predictor {
@@ -64,24 +70,33 @@ pub struct Predictor {
     text_pairs: bool,
     /// Multi-label: the probability at which a label is predicted; `None` for single-label.
     threshold: Option<f32>,
-    device: Device,
     pub batch_size: usize,
 }
 
 impl Predictor {
-    /// Scores with burn's modules on `device`.
-    pub fn new(bundle: ClassifierBundle, device: Device) -> Result<Self, LoadError> {
+    /// Scores with burn's modules on `device` (an error naming the missing feature in a build
+    /// without burn).
+    pub fn new(bundle: ClassifierBundle, device: DeviceSpec) -> Result<Self, LoadError> {
         Self::with_engine(bundle, device, Engine::Burn)
     }
 
     /// Scores with `engine` (already resolved: `Auto` counts as burn). On the kernels engines a
     /// BERT-family model is packed once here (the weight store is then dropped: the packed copy
     /// is all inference reads); the BiLSTM baseline runs on the kernels in fp32.
-    pub fn with_engine(bundle: ClassifierBundle, device: Device, engine: Engine) -> Result<Self, LoadError> {
+    pub fn with_engine(bundle: ClassifierBundle, device: DeviceSpec, engine: Engine) -> Result<Self, LoadError> {
         let scorer = match (engine.precision(), &bundle.model) {
             (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(m, precision)),
             (Some(_), TextClassifier::BiLstm(m)) => Scorer::BiLstm(m.clone()),
-            (None, _) => Scorer::Burn(bundle.model.to_burn(&device)?),
+            #[cfg(feature = "burn")]
+            (None, _) => {
+                let device = device.device()?;
+                Scorer::Burn(bundle.model.to_burn(&device)?, device)
+            }
+            #[cfg(not(feature = "burn"))]
+            (None, _) => {
+                let _ = device;
+                return Err(crate::DeviceSpecError::BurnNotBuilt.into());
+            }
         };
         Ok(Self {
             scorer,
@@ -89,7 +104,6 @@ impl Predictor {
             class_names: bundle.meta.class_names,
             text_pairs: bundle.meta.text_pairs,
             threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
-            device,
             batch_size: 32,
         })
     }
@@ -97,7 +111,8 @@ impl Predictor {
     /// `"burn"`, `"kernels fp32"`, `"kernels bf16"` or `"kernels int8"`: what actually runs.
     pub fn engine_name(&self) -> &'static str {
         match &self.scorer {
-            Scorer::Burn(_) => "burn",
+            #[cfg(feature = "burn")]
+            Scorer::Burn(..) => "burn",
             Scorer::BiLstm(_) => "kernels fp32",
             Scorer::Kernels(f) => match f.precision() {
                 Precision::F32 => "kernels fp32",
@@ -183,7 +198,8 @@ impl Predictor {
             Scorer::BiLstm(model) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
                 Ok::<_, PredictError>(model.logits(b))
             }),
-            Scorer::Burn(model) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), &self.device, |input| {
+            #[cfg(feature = "burn")]
+            Scorer::Burn(model, device) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), device, |input| {
                 model.forward(input)
             })
             .map_err(PredictError::Backend),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::Device;
+use crate::DeviceSpec;
 use tokio::net::TcpListener;
 
 use super::app::LoadedModel;
@@ -15,7 +15,7 @@ use crate::predict::Predictor;
 use crate::tokenize::TokenCounter;
 
 /// Loads the exported model and starts its batching worker.
-pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
+pub fn load_model(config: &ServeConfig, device: DeviceSpec, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
     load_model_with(config, device, metrics, |model| model)
 }
 
@@ -23,14 +23,14 @@ pub fn load_model(config: &ServeConfig, device: Device, metrics: ServerMetrics) 
 /// through `wrap`: the seam where tests inject a fault into the real model.
 pub fn load_model_with(
     config: &ServeConfig,
-    device: Device,
+    device: DeviceSpec,
     metrics: ServerMetrics,
     wrap: impl Fn(Model) -> Model + Send + 'static,
 ) -> Result<LoadedModel, ArtifactError> {
     let bundle = ClassifierBundle::load(&config.model_dir)?;
     let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
     let meta = bundle.meta.clone();
-    let predictor = open_predictor(bundle, config, device.clone())?;
+    let predictor = open_predictor(bundle, config, device)?;
     let threshold = predictor.threshold();
     tracing::info!(engine = predictor.engine_name(), "model loaded");
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
@@ -45,7 +45,7 @@ pub fn load_model_with(
         if bundle.meta != first_meta {
             return Err(format!("{} now holds another model than the one this server started with", restart_config.model_dir.display()));
         }
-        let predictor = open_predictor(bundle, &restart_config, device.clone()).map_err(|e| error_chain(&e))?;
+        let predictor = open_predictor(bundle, &restart_config, device).map_err(|e| error_chain(&e))?;
         Ok(wrap(as_model(predictor)))
     });
     let batcher = Batcher::start(
@@ -71,7 +71,7 @@ pub fn load_model_with(
 }
 
 /// The predictor the worker runs, set up as the server's flags say.
-fn open_predictor(bundle: ClassifierBundle, config: &ServeConfig, device: Device) -> Result<Predictor, ArtifactError> {
+fn open_predictor(bundle: ClassifierBundle, config: &ServeConfig, device: DeviceSpec) -> Result<Predictor, ArtifactError> {
     let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
     if let Some(t) = config.threshold {
         predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
@@ -115,7 +115,7 @@ pub enum ServeError {
 /// Runs the server on this thread until SIGTERM/Ctrl-C: the compute pool and the model worker keep
 /// this thread's CPU priority, the async runtime's threads (requests, tokenizing) run lower
 /// ([`super::priority`]).
-pub fn serve_blocking(config: ServeConfig, device: Device) -> Result<(), ServeError> {
+pub fn serve_blocking(config: ServeConfig, device: DeviceSpec) -> Result<(), ServeError> {
     super::priority::start_compute_pool();
     let request_side = super::priority::request_side_nice();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -128,7 +128,7 @@ pub fn serve_blocking(config: ServeConfig, device: Device) -> Result<(), ServeEr
 }
 
 /// Runs until SIGTERM/Ctrl-C (or a model that fails to load).
-pub async fn serve(config: ServeConfig, device: Device) -> Result<(), ServeError> {
+pub async fn serve(config: ServeConfig, device: DeviceSpec) -> Result<(), ServeError> {
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind((config.host, config.port))
         .await

@@ -4,19 +4,15 @@
 
 use std::path::Path;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
-
 use bertkit_kernels::Precision;
 
 use super::fast::{Features, HeadLearner};
-use super::{CheckpointDir, FitArgs, History, LoopArgs, Standardizer, TrainError, TrainPlan, fit, run_loop};
+use super::{CheckpointDir, History, LoopArgs, Standardizer, TrainError, TrainPlan, run_loop};
+use crate::DeviceSpec;
 use crate::data::Target;
-use crate::metrics::EvalReport;
-use crate::model::EncoderInput;
 use crate::model::fast::{BertModel, FastClassifier};
-use crate::predict::{run_batched, run_batched_tokens};
-use crate::tokenize::{Encoded, Padding, TokenBatch};
+use crate::predict::run_batched_tokens;
+use crate::tokenize::Encoded;
 
 /// Encoded texts and their targets.
 #[derive(Clone, Copy)]
@@ -51,45 +47,32 @@ impl<'a> TrainRun<'a> {
     }
 }
 
-fn backend(e: burn::tensor::DataError) -> TrainError {
-    TrainError::Backend(format!("{e:?}"))
-}
-
-/// Returns the trained classifier. `device` is where burn runs (the burn engine's fine-tuning and
-/// frozen features).
+/// Returns the trained classifier: on the kernels where the run has a kernels precision, else on
+/// burn's autodiff on `device` (a build with the `burn` feature).
 pub fn train_classifier(
     mut model: BertModel,
     train: Split<'_>,
     val: Split<'_>,
     run: TrainRun<'_>,
-    device: &Device,
+    device: DeviceSpec,
 ) -> Result<(BertModel, History), TrainError> {
-    let base = device.clone();
-    let ad = base.clone().autodiff();
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
-    let args = FitArgs { run: loop_args, device: &ad };
-    let k = run.num_classes;
-
     if run.plan.freeze_encoder {
-        return train_head(model, train, val, &run, loop_args, &base);
+        return train_head(model, train, val, &run, loop_args, device);
     }
-
-    if let Some(precision) = run.kernels {
-        let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, k)?;
-        let history = run_loop(&mut learner, loop_args)?;
-        learner.finish(&mut model);
-        return Ok((model, history));
-    }
-
-    let trainable = model.to_burn(&base)?.fork(&ad).train();
-    let (trained, history) = fit_on_tokens(trainable, train, val, &run, args, &base, |m, input| m.forward(input))?;
-    Ok((BertModel::from_burn(&trained.valid())?, history))
+    let Some(precision) = run.kernels else {
+        return super::burn_engine::fine_tune(model, train, val, &run, loop_args, device);
+    };
+    let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, run.num_classes)?;
+    let history = run_loop(&mut learner, loop_args)?;
+    learner.finish(&mut model);
+    Ok((model, history))
 }
 
 /// Feature extraction: the encoder's pooled features computed once (on the kernels where the run
 /// has a kernels precision, several times faster than burn on the CPU and golden-tested to the
-/// same features; else burn on `base`), optionally standardised, then only the head trains, on
+/// same features; else burn on `device`), optionally standardised, then only the head trains, on
 /// the kernels ([`HeadLearner`]).
 fn train_head(
     mut model: BertModel,
@@ -97,7 +80,7 @@ fn train_head(
     val: Split<'_>,
     run: &TrainRun<'_>,
     loop_args: LoopArgs<'_>,
-    base: &Device,
+    device: DeviceSpec,
 ) -> Result<(BertModel, History), TrainError> {
     let (bs, pad, h) = (run.plan.eval_batch_size, run.pad_id, model.hidden_size());
     if !run.quiet {
@@ -112,11 +95,7 @@ fn train_head(
             };
             (feats(&train)?, feats(&val)?)
         }
-        None => {
-            let frozen = model.to_burn(base)?.valid();
-            let feats = |s: &Split<'_>| run_batched(s.encodings, bs, pad, base, |input| frozen.features(input)).map_err(backend);
-            (feats(&train)?, feats(&val)?)
-        }
+        None => super::burn_engine::features(&model, (train, val), run, device)?,
     };
     let scaler = run.plan.standardize_features.then(|| Standardizer::fit(&train_rows));
     if let Some(s) = &scaler {
@@ -141,36 +120,4 @@ fn train_head(
         s.fold_into_params(&mut model.params)?;
     }
     Ok((model, history))
-}
-
-/// Trains any model that maps padded token batches to logits (the fine-tuned classifier, the
-/// BiLSTM baseline): each training batch is padded to its own longest text; validation runs
-/// length-sorted batches on `base`, the non-autodiff device.
-pub(super) fn fit_on_tokens<M, F>(
-    model: M,
-    train: Split<'_>,
-    val: Split<'_>,
-    run: &TrainRun<'_>,
-    args: FitArgs<'_>,
-    base: &Device,
-    forward: F,
-) -> Result<(M, History), TrainError>
-where
-    M: Module + Clone,
-    F: Fn(&M, EncoderInput) -> Tensor<2>,
-{
-    let ad = args.device.clone();
-    let (eval_bs, k, pad, threshold) = (run.plan.eval_batch_size, run.num_classes, run.pad_id, run.plan.threshold as f32);
-    fit(
-        model,
-        args,
-        |m, idx| {
-            let batch = TokenBatch::pad(idx.iter().map(|&i| &train.encodings[i]), Padding::Longest, pad);
-            forward(m, EncoderInput::from_batch(&batch, &ad))
-        },
-        |m| {
-            let logits = run_batched(val.encodings, eval_bs, pad, base, |input| forward(m, input)).map_err(backend)?;
-            Ok(EvalReport::from_logits(&logits, val.targets, k, threshold))
-        },
-    )
 }

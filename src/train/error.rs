@@ -26,4 +26,6 @@ pub enum TrainError {
     Backend(String),
     #[error("moving the model between engines: {0}")]
     Model(#[from] crate::model::LoadError),
+    #[error(transparent)]
+    Device(#[from] crate::DeviceSpecError),
 }

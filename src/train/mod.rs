@@ -3,12 +3,16 @@
 //! validation, history, checkpoints and resume.
 
 mod bilstm;
+mod burn_engine;
 mod classifier;
+#[cfg(feature = "burn")]
 mod clip;
 mod early_stop;
 mod error;
 pub mod fast;
+#[cfg(feature = "burn")]
 mod fit;
+#[cfg(feature = "burn")]
 mod loss;
 mod plan;
 mod progress;
@@ -19,12 +23,15 @@ mod state;
 
 pub use bilstm::train_bilstm;
 pub use classifier::{Split, TrainRun, train_classifier};
+#[cfg(feature = "burn")]
 pub use clip::clip_grad_norm;
 pub use early_stop::{BestState, Monitor, UnknownMonitor, WrongTask};
 pub use error::TrainError;
+#[cfg(feature = "burn")]
 pub use fit::{FitArgs, fit, optimizer};
-pub use run_loop::{Learner, LoopArgs, epoch_order, run_loop};
+pub use run_loop::{Learner, LoopArgs, epoch_order, run_loop, step_seed};
 pub use crate::metrics::{BestPoint, EpochRecord, EvalPoint, History};
+#[cfg(feature = "burn")]
 pub use loss::{bce_with_logits, classification_loss, cross_entropy};
 pub use plan::{PlanError, TrainPlan};
 pub use schedule::LinearSchedule;

@@ -16,7 +16,8 @@ use bertkit_kernels::grad::mix64;
 use crate::data::Target;
 use crate::metrics::EvalReport;
 
-pub(super) fn step_seed(seed: u64, step: usize) -> u64 {
+/// The seed of global step `step` (dropout masks derive from it).
+pub fn step_seed(seed: u64, step: usize) -> u64 {
     mix64(seed, step as u64)
 }
 

@@ -1,12 +1,15 @@
-//! Training checkpoints for `--resume`: model and optimizer state as burnpack files (which keep
-//! parameter ids, so the optimizer's moments find their parameters again) plus `state.json` with
+//! Training checkpoints for `--resume`: each learner's weights and optimizer state (safetensors
+//! for the kernels' learners; burnpack files for burn's, which keep parameter ids so the
+//! optimizer's moments find their parameters again) plus `state.json` with
 //! the position in the run. Written to a temp folder and renamed, so a kill mid-write leaves the
 //! previous checkpoint intact.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "burn")]
 use burn::module::Module;
+#[cfg(feature = "burn")]
 use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
@@ -61,7 +64,8 @@ impl CheckpointDir {
         self.existing().is_some()
     }
 
-    /// Model, optimizer and (when one was kept) the best evaluation's weights.
+    /// Model, optimizer and (when one was kept) the best evaluation's weights (burn's learner).
+    #[cfg(feature = "burn")]
     pub fn save<M: Module + Clone>(
         &self,
         model: &M,
@@ -128,6 +132,7 @@ impl CheckpointDir {
 
     /// Loads model weights, optimizer state, the best weights (if saved) and the run position
     /// into the freshly built `model`/`optim` (same structure as when saved).
+    #[cfg(feature = "burn")]
     pub fn load<M: Module + Clone>(
         &self,
         model: M,

@@ -4,6 +4,7 @@
 //! no padding work beyond each batch's longest text.
 
 mod bilstm;
+#[cfg(feature = "burn")]
 mod burn_bridge;
 mod classifier;
 mod encoder;
