@@ -39,11 +39,8 @@ pub(super) fn fine_tune(
     #[cfg(feature = "burn")]
     {
         let base = device.device()?;
-        let ad = base.clone().autodiff();
-        let args = FitArgs { run: loop_args, device: &ad };
-        let trainable = model.to_burn(&base)?.fork(&ad).train();
-        let (trained, history) = fit_on_tokens(trainable, train, val, run, args, &base, |m, input| m.forward(input))?;
-        Ok((BertModel::from_burn(&trained.valid())?, history))
+        let (trained, history) = train_on_burn(model.to_burn(&base)?, (train, val), run, loop_args, &base, |m, input| m.forward(input))?;
+        Ok((BertModel::from_burn(&trained)?, history))
     }
     #[cfg(not(feature = "burn"))]
     {
@@ -89,17 +86,34 @@ pub(super) fn bilstm(
     #[cfg(feature = "burn")]
     {
         let base = device.device()?;
-        let ad = base.clone().autodiff();
-        let args = FitArgs { run: loop_args, device: &ad };
-        let trainable = model.to_burn(&base)?.fork(&ad).train();
-        let (trained, history) = fit_on_tokens(trainable, train, val, run, args, &base, |m, input| m.forward(input))?;
-        Ok((BiLstmModel::from_burn(&trained.valid())?, history))
+        let (trained, history) = train_on_burn(model.to_burn(&base)?, (train, val), run, loop_args, &base, |m, input| m.forward(input))?;
+        Ok((BiLstmModel::from_burn(&trained)?, history))
     }
     #[cfg(not(feature = "burn"))]
     {
         let _ = (model, train, val, run, loop_args, device);
         Err(crate::DeviceSpecError::BurnNotBuilt.into())
     }
+}
+
+/// Trains burn's `model` on an autodiff copy of `base` and returns it in inference mode.
+#[cfg(feature = "burn")]
+fn train_on_burn<M, F>(
+    model: M,
+    (train, val): (Split<'_>, Split<'_>),
+    run: &TrainRun<'_>,
+    loop_args: LoopArgs<'_>,
+    base: &Device,
+    forward: F,
+) -> Result<(M, History), TrainError>
+where
+    M: Module + Clone,
+    F: Fn(&M, EncoderInput) -> Tensor<2>,
+{
+    let ad = base.clone().autodiff();
+    let args = FitArgs { run: loop_args, device: &ad };
+    let (trained, history) = fit_on_tokens(model.fork(&ad).train(), train, val, run, args, base, forward)?;
+    Ok((trained.valid(), history))
 }
 
 /// Trains any model that maps padded token batches to logits (the fine-tuned classifier, the

@@ -6,7 +6,8 @@
 use bertkit_kernels::lstm::{Steps, lstm_backward};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex};
 
-use super::learner::{best_of, loss_and_grad, read_values, update, write_values};
+use super::learner::loss_and_grad;
+use super::optim::{Files, Trained};
 use crate::data::Target;
 use crate::metrics::EvalReport;
 use crate::model::fast::{BiLstmCache, BiLstmModel, EMBEDDING, OUTPUT_B, OUTPUT_W, direction, dropout};
@@ -15,8 +16,11 @@ use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::{CheckpointDir, Learner, RunState, Split, TrainError, TrainPlan};
 
-const STATE_FILE: &str = "bilstm.safetensors";
-const BEST_FILE: &str = "best-bilstm.safetensors";
+const FILES: Files = Files {
+    state: "bilstm.safetensors",
+    best: "best-bilstm.safetensors",
+    missing: "it was written by the burn trainer; resume with --engine burn",
+};
 
 /// `m` `[rows, cols]` packed as its transpose `[cols, rows]`.
 fn packed_t(m: &[f32], rows: usize, cols: usize) -> PackedB {
@@ -94,11 +98,7 @@ fn direction_backward(
 
 pub struct BiLstmLearner<'a> {
     model: BiLstmModel,
-    slots: Vec<usize>,
-    grads: Vec<Vec<f32>>,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    best: Option<Vec<Vec<f32>>>,
+    trained: Trained,
     cache: BiLstmCache,
     plan: &'a TrainPlan,
     train: Split<'a>,
@@ -111,11 +111,8 @@ impl<'a> BiLstmLearner<'a> {
     pub fn new(model: BiLstmModel, plan: &'a TrainPlan, (train, val): (Split<'a>, Split<'a>), pad_id: u32, num_classes: usize) -> Self {
         // A frozen embedding table is neither updated nor given moments.
         let slots: Vec<usize> = (0..model.values.len()).filter(|&i| i != EMBEDDING || model.spec.trainable_embeddings).collect();
-        let zeros = || -> Vec<Vec<f32>> {
-            (0..model.values.len()).map(|i| if slots.contains(&i) { vec![0.0; model.values[i].len()] } else { Vec::new() }).collect()
-        };
-        let (grads, m, v) = (zeros(), zeros(), zeros());
-        Self { grads, m, v, best: None, cache: BiLstmCache::default(), plan, train, val, pad_id, num_classes, slots, model }
+        let trained = Trained::new(&model.values, slots, FILES);
+        Self { trained, cache: BiLstmCache::default(), plan, train, val, pad_id, num_classes, model }
     }
 
     pub fn finish(self) -> BiLstmModel {
@@ -133,12 +130,9 @@ impl Learner for BiLstmLearner<'_> {
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
-        for &i in &self.slots {
-            self.grads[i].iter_mut().for_each(|g| *g = 0.0);
-        }
-        bilstm_backward(&self.model, &self.cache, &dlogits, &mut self.grads);
-        let (values, decay) = (&mut self.model.values, &self.model.decay);
-        update(values, decay, (&mut self.grads, &mut self.m, &mut self.v), &self.slots, self.plan, step, lr);
+        self.trained.zero_grads();
+        bilstm_backward(&self.model, &self.cache, &dlogits, &mut self.trained.grads);
+        self.trained.update(&mut self.model.values, &self.model.decay, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -150,47 +144,18 @@ impl Learner for BiLstmLearner<'_> {
     }
 
     fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
-        let names = &self.model.names;
-        checkpoints.save_with(state, |dir| {
-            write_values(&dir.join(STATE_FILE), names, &self.slots, &[("value", &self.model.values), ("m", &self.m), ("v", &self.v)])?;
-            match &self.best {
-                Some(best) => write_values(&dir.join(BEST_FILE), names, &self.slots, &[("best", best)]),
-                None => Ok(()),
-            }
-        })
+        self.trained.save(checkpoints, state, &self.model.names, &self.model.values)
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
-        let (dir, state) = checkpoints.load_state()?;
-        let path = dir.join(STATE_FILE);
-        if !path.is_file() {
-            return Err(TrainError::Checkpoint(format!(
-                "{} has no {STATE_FILE}: it was written by the burn trainer; resume with --engine burn",
-                dir.display()
-            )));
-        }
-        let names = self.model.names.clone();
-        let mut values = self.model.values.clone();
-        read_values(&path, &names, &self.slots, &mut [("value", &mut values), ("m", &mut self.m), ("v", &mut self.v)])?;
-        self.model.values = values;
-        self.best = best_of(&dir.join(BEST_FILE), &names, &self.slots, &self.m)?;
-        Ok(state)
+        self.trained.load(checkpoints, &self.model.names, &mut self.model.values)
     }
 
     fn keep_best(&mut self) {
-        let (values, slots) = (&self.model.values, &self.slots);
-        let best = self.best.get_or_insert_with(|| vec![Vec::new(); values.len()]);
-        for &i in slots {
-            best[i].clear();
-            best[i].extend_from_slice(&values[i]);
-        }
+        self.trained.keep_best(&self.model.values);
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
-        let best = self.best.as_ref().ok_or_else(|| TrainError::Backend("no best weights were kept".into()))?;
-        for &i in &self.slots {
-            self.model.values[i].copy_from_slice(&best[i]);
-        }
-        Ok(())
+        self.trained.restore_best(&mut self.model.values)
     }
 }

@@ -5,7 +5,8 @@
 use bertkit_kernels::Precision;
 
 use super::backward::head_backward;
-use super::learner::{best_of, loss_and_grad, read_values, update, write_values};
+use super::learner::loss_and_grad;
+use super::optim::{Files, Trained};
 use super::network::{Cache, NetSpec, head_forward};
 use crate::data::Target;
 use crate::metrics::EvalReport;
@@ -13,8 +14,11 @@ use crate::model::fast::{BertModel, Params};
 use crate::train::run_loop::step_seed;
 use crate::train::{CheckpointDir, Learner, RunState, TrainError, TrainPlan};
 
-const STATE_FILE: &str = "head.safetensors";
-const BEST_FILE: &str = "best-head.safetensors";
+const FILES: Files = Files {
+    state: "head.safetensors",
+    best: "best-head.safetensors",
+    missing: "it was not written by a frozen-encoder run of this version; rerun without --resume",
+};
 
 /// Features `[N, H]` row-major with their targets.
 pub struct Features<'a> {
@@ -25,12 +29,7 @@ pub struct Features<'a> {
 pub struct HeadLearner<'a> {
     params: Params,
     /// The head's tensors: the only ones trained (and checkpointed).
-    slots: Vec<usize>,
-    /// Gradients and AdamW moments, empty outside `slots`.
-    grads: Vec<Vec<f32>>,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    best: Option<Vec<Vec<f32>>>,
+    trained: Trained,
     spec: NetSpec,
     cache: Cache,
     plan: &'a TrainPlan,
@@ -45,16 +44,9 @@ impl<'a> HeadLearner<'a> {
         let params = model.params.clone();
         let lay = &params.layout;
         let slots: Vec<usize> = lay.head_hidden.iter().chain([&lay.head_out]).flat_map(|s| [s.w, s.b]).collect();
-        let zeros = || -> Vec<Vec<f32>> {
-            (0..params.values.len()).map(|i| if slots.contains(&i) { vec![0.0; params.values[i].len()] } else { Vec::new() }).collect()
-        };
-        let (grads, m, v) = (zeros(), zeros(), zeros());
         let width = lay.head_hidden.unwrap_or(lay.head_out).d_in;
         Self {
-            grads,
-            m,
-            v,
-            best: None,
+            trained: Trained::new(&params.values, slots, FILES),
             spec: NetSpec::of(model, Precision::F32),
             cache: Cache::default(),
             plan,
@@ -62,7 +54,6 @@ impl<'a> HeadLearner<'a> {
             val,
             width,
             num_classes,
-            slots,
             params,
         }
     }
@@ -95,13 +86,11 @@ impl Learner for HeadLearner<'_> {
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
-        for &i in &self.slots {
-            self.grads[i].iter_mut().for_each(|g| *g = 0.0);
-        }
+        self.trained.zero_grads();
         let mut packs = std::mem::take(&mut self.cache.packs);
-        head_backward(&self.params, &self.spec, b, &self.cache, &dlogits, &mut self.grads, &mut packs);
+        head_backward(&self.params, &self.spec, b, &self.cache, &dlogits, &mut self.trained.grads, &mut packs);
         self.cache.packs = packs;
-        update(&mut self.params.values, &self.params.decay, (&mut self.grads, &mut self.m, &mut self.v), &self.slots, self.plan, step, lr);
+        self.trained.update(&mut self.params.values, &self.params.decay, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -118,47 +107,18 @@ impl Learner for HeadLearner<'_> {
     }
 
     fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
-        let names = &self.params.names;
-        checkpoints.save_with(state, |dir| {
-            write_values(&dir.join(STATE_FILE), names, &self.slots, &[("value", &self.params.values), ("m", &self.m), ("v", &self.v)])?;
-            match &self.best {
-                Some(best) => write_values(&dir.join(BEST_FILE), names, &self.slots, &[("best", best)]),
-                None => Ok(()),
-            }
-        })
+        self.trained.save(checkpoints, state, &self.params.names, &self.params.values)
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
-        let (dir, state) = checkpoints.load_state()?;
-        let path = dir.join(STATE_FILE);
-        if !path.is_file() {
-            return Err(TrainError::Checkpoint(format!(
-                "{} has no {STATE_FILE}: it was not written by a frozen-encoder run of this version; rerun without --resume",
-                dir.display()
-            )));
-        }
-        let names = self.params.names.clone();
-        let mut values = self.params.values.clone();
-        read_values(&path, &names, &self.slots, &mut [("value", &mut values), ("m", &mut self.m), ("v", &mut self.v)])?;
-        self.params.values = values;
-        self.best = best_of(&dir.join(BEST_FILE), &names, &self.slots, &self.m)?;
-        Ok(state)
+        self.trained.load(checkpoints, &self.params.names, &mut self.params.values)
     }
 
     fn keep_best(&mut self) {
-        let (values, slots) = (&self.params.values, &self.slots);
-        let best = self.best.get_or_insert_with(|| vec![Vec::new(); values.len()]);
-        for &i in slots {
-            best[i].clear();
-            best[i].extend_from_slice(&values[i]);
-        }
+        self.trained.keep_best(&self.params.values);
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
-        let best = self.best.as_ref().ok_or_else(|| TrainError::Backend("no best weights were kept".into()))?;
-        for &i in &self.slots {
-            self.params.values[i].copy_from_slice(&best[i]);
-        }
-        Ok(())
+        self.trained.restore_best(&mut self.params.values)
     }
 }

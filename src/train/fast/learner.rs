@@ -2,34 +2,30 @@
 //! and backward passes, the loss, global-norm clipping and AdamW on flat fp32 parameters, and
 //! checkpoints them (weights and moments in one safetensors file).
 
-use std::path::Path;
-
 use bertkit_kernels::Precision;
-use bertkit_kernels::grad::{AdamW, adamw, scale, sum_squares};
 
 use super::backward::backward;
 use super::network::{Cache, NetSpec, Rows, forward};
+use super::optim::{Files, Trained};
 use crate::model::fast::{BertModel, Params};
 use crate::data::Target;
 use crate::metrics::{EvalReport, example_loss};
-use crate::model::{Checkpoint, WeightsWriter};
 use crate::predict::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::Learner;
 use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan};
 
-const STATE_FILE: &str = "kernels.safetensors";
-/// The best evaluation's weights, when one was kept.
-const BEST_FILE: &str = "best.safetensors";
+const FILES: Files = Files {
+    state: "kernels.safetensors",
+    best: "best.safetensors",
+    missing: "it was written by the burn trainer; resume with --engine burn",
+};
 
 pub struct FastLearner<'a> {
     params: Params,
-    grads: Vec<Vec<f32>>,
-    m: Vec<Vec<f32>>,
-    v: Vec<Vec<f32>>,
-    /// The best evaluation's weights.
-    best: Option<Vec<Vec<f32>>>,
+    /// Every tensor trains.
+    trained: Trained,
     spec: NetSpec,
     cache: Cache,
     plan: &'a TrainPlan,
@@ -49,13 +45,10 @@ impl<'a> FastLearner<'a> {
         num_classes: usize,
     ) -> Result<Self, TrainError> {
         let params = model.params.clone();
-        let (grads, m, v) = (params.zeros_like(), params.zeros_like(), params.zeros_like());
+        let trained = Trained::new(&params.values, (0..params.values.len()).collect(), FILES);
         Ok(Self {
             params,
-            grads,
-            m,
-            v,
-            best: None,
+            trained,
             spec: NetSpec::of(model, precision),
             cache: Cache::default(),
             plan,
@@ -124,41 +117,19 @@ impl Learner for FastLearner<'_> {
     }
 
     fn save(&self, checkpoints: &CheckpointDir, state: &RunState) -> Result<(), TrainError> {
-        checkpoints.save_with(state, |dir| {
-            self.write_state(&dir.join(STATE_FILE))?;
-            match &self.best {
-                Some(best) => self.write_values(&dir.join(BEST_FILE), &[("best", best)]),
-                None => Ok(()),
-            }
-        })
+        self.trained.save(checkpoints, state, &self.params.names, &self.params.values)
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
-        let (dir, state) = checkpoints.load_state()?;
-        self.read_state(&dir.join(STATE_FILE))?;
-        let best_path = dir.join(BEST_FILE);
-        self.best = if best_path.is_file() {
-            let mut best = self.params.zeros_like();
-            self.read_values(&best_path, &mut [("best", &mut best)])?;
-            Some(best)
-        } else {
-            None
-        };
-        Ok(state)
+        self.trained.load(checkpoints, &self.params.names, &mut self.params.values)
     }
 
     fn keep_best(&mut self) {
-        match &mut self.best {
-            // Reuse the allocation: the weights are copied at every improvement.
-            Some(best) => best.iter_mut().zip(&self.params.values).for_each(|(b, v)| b.copy_from_slice(v)),
-            None => self.best = Some(self.params.values.clone()),
-        }
+        self.trained.keep_best(&self.params.values);
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
-        let best = self.best.as_ref().ok_or_else(|| TrainError::Backend("no best weights were kept".into()))?;
-        self.params.values.iter_mut().zip(best).for_each(|(v, b)| v.copy_from_slice(b));
-        Ok(())
+        self.trained.restore_best(&mut self.params.values)
     }
 }
 
@@ -174,111 +145,11 @@ impl FastLearner<'_> {
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
-        self.grads.iter_mut().for_each(|g| g.iter_mut().for_each(|v| *v = 0.0));
-        backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.grads);
-        let all: Vec<usize> = (0..self.params.values.len()).collect();
-        update(&mut self.params.values, &self.params.decay, (&mut self.grads, &mut self.m, &mut self.v), &all, self.plan, step, lr);
+        self.trained.zero_grads();
+        backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.trained.grads);
+        self.trained.update(&mut self.params.values, &self.params.decay, self.plan, step, lr);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
-
-    /// Weights and both AdamW moments under `value.`/`m.`/`v.` + the parameter's name.
-    fn write_state(&self, path: &Path) -> Result<(), TrainError> {
-        self.write_values(path, &[("value", &self.params.values), ("m", &self.m), ("v", &self.v)])
-    }
-
-    fn read_state(&mut self, path: &Path) -> Result<(), TrainError> {
-        if !path.is_file() {
-            return Err(TrainError::Checkpoint(format!(
-                "{} has no {STATE_FILE}: it was written by the burn trainer; resume with --engine burn",
-                path.parent().unwrap_or(path).display()
-            )));
-        }
-        let (mut values, mut m, mut v) = (self.params.zeros_like(), self.params.zeros_like(), self.params.zeros_like());
-        self.read_values(path, &mut [("value", &mut values), ("m", &mut m), ("v", &mut v)])?;
-        (self.params.values, self.m, self.v) = (values, m, v);
-        Ok(())
-    }
-
-    fn write_values(&self, path: &Path, sets: &[(&str, &Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-        let all: Vec<usize> = (0..self.params.names.len()).collect();
-        write_values(path, &self.params.names, &all, sets)
-    }
-
-    fn read_values(&self, path: &Path, sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-        let all: Vec<usize> = (0..self.params.names.len()).collect();
-        read_values(path, &self.params.names, &all, sets)
-    }
-}
-
-/// Gradients, first and second AdamW moments, one vector per parameter.
-pub(super) type Moments<'a> = (&'a mut [Vec<f32>], &'a mut [Vec<f32>], &'a mut [Vec<f32>]);
-
-/// Clips the gradients of `slots` to the plan's global norm (PyTorch's `clip_grad_norm_` over
-/// them together) and takes one AdamW step on their `values` (weight decay where `decay` says).
-pub(super) fn update(
-    values: &mut [Vec<f32>],
-    decay: &[bool],
-    (grads, m, v): Moments<'_>,
-    slots: &[usize],
-    plan: &TrainPlan,
-    step: usize,
-    lr: f64,
-) {
-    if let Some(max) = plan.max_grad_norm {
-        let norm = slots.iter().map(|&i| sum_squares(&grads[i])).sum::<f64>().sqrt();
-        if norm > max {
-            let f = (max / (norm + 1e-6)) as f32;
-            slots.iter().for_each(|&i| scale(&mut grads[i], f));
-        }
-    }
-    for &i in slots {
-        let h = AdamW {
-            lr: lr as f32,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: plan.adam_epsilon as f32,
-            weight_decay: if decay[i] { plan.weight_decay as f32 } else { 0.0 },
-            step: (step + 1).min(i32::MAX as usize) as i32,
-        };
-        adamw(&mut values[i], &grads[i], &mut m[i], &mut v[i], h);
-    }
-}
-
-/// The best weights a checkpoint kept, if it kept them (`like`: vectors of the trained lengths,
-/// empty elsewhere).
-pub(super) fn best_of(path: &Path, names: &[String], slots: &[usize], like: &[Vec<f32>]) -> Result<Option<Vec<Vec<f32>>>, TrainError> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let mut best = like.to_vec();
-    read_values(path, names, slots, &mut [("best", &mut best)])?;
-    Ok(Some(best))
-}
-
-/// Each set of per-parameter vectors (`slots` of them) under `prefix.` + the parameter's name,
-/// in one safetensors file.
-pub(super) fn write_values(path: &Path, names: &[String], slots: &[usize], sets: &[(&str, &Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-    let mut w = WeightsWriter::new("");
-    for &i in slots {
-        for (prefix, src) in sets {
-            w.values(&format!("{prefix}.{}", names[i]), &[src[i].len()], src[i].clone());
-        }
-    }
-    let bytes = w.to_bytes(Default::default()).map_err(|e| TrainError::Checkpoint(e.to_string()))?;
-    std::fs::write(path, bytes).map_err(|source| TrainError::Io { path: path.to_path_buf(), source })
-}
-
-/// Reads what [`write_values`] wrote into `sets`, whose vectors give the lengths expected.
-pub(super) fn read_values(path: &Path, names: &[String], slots: &[usize], sets: &mut [(&str, &mut Vec<Vec<f32>>)]) -> Result<(), TrainError> {
-    let bad = |e: crate::model::LoadError| TrainError::Checkpoint(e.to_string());
-    let ckpt = Checkpoint::read(path).map_err(bad)?;
-    let weights = ckpt.tensors().map_err(bad)?;
-    for &i in slots {
-        for (prefix, dst) in sets.iter_mut() {
-            dst[i] = weights.read(&format!("{prefix}.{}", names[i]), &[dst[i].len()]).map_err(bad)?;
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod bilstm;
 mod head;
 mod learner;
 mod network;
+mod optim;
 
 pub use bilstm::{BiLstmLearner, bilstm_backward};
 pub use head::{Features, HeadLearner};
