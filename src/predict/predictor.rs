@@ -84,13 +84,13 @@ impl Predictor {
     /// BERT-family model is packed once here (the weight store is then dropped: the packed copy
     /// is all inference reads); the BiLSTM baseline runs on the kernels in fp32.
     pub fn with_engine(bundle: ClassifierBundle, device: DeviceSpec, engine: Engine) -> Result<Self, LoadError> {
-        let scorer = match (engine.precision(), &bundle.model) {
-            (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(m, precision)),
-            (Some(_), TextClassifier::BiLstm(m)) => Scorer::BiLstm(m.clone()),
+        let scorer = match (engine.precision(), bundle.model) {
+            (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(&m, precision)),
+            (Some(_), TextClassifier::BiLstm(m)) => Scorer::BiLstm(m),
             #[cfg(feature = "burn")]
-            (None, _) => {
+            (None, model) => {
                 let device = device.device()?;
-                Scorer::Burn(bundle.model.to_burn(&device)?, device)
+                Scorer::Burn(model.to_burn(&device)?, device)
             }
             #[cfg(not(feature = "burn"))]
             (None, _) => {

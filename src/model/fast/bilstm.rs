@@ -66,11 +66,6 @@ pub struct BiLstmCache {
     pub seed: Option<u64>,
 }
 
-/// Dropout mask of site `site` in the step seeded `seed` (none in evaluation).
-pub fn dropout(seed: Option<u64>, site: u64, p: f64) -> DropoutMask {
-    DropoutMask::at(seed, site, p)
-}
-
 impl BiLstmModel {
     fn shapes(spec: &BiLstmSpec) -> Vec<(String, Vec<usize>, bool)> {
         let (e, u, k) = (spec.embedding_dim, spec.units, spec.num_outputs);
@@ -193,7 +188,7 @@ impl BiLstmModel {
         for &id in &cache.ids {
             cache.x0.extend_from_slice(&table[id * e..(id + 1) * e]);
         }
-        dropout(seed, 1, spec.dropout_first).apply(&mut cache.x0, 0);
+        DropoutMask::at(seed, 1, spec.dropout_first).apply(&mut cache.x0, 0);
         let steps = |reverse| Steps { batch: b, t, lens: &cache.lens, reverse };
         let mut outs: [Vec<f32>; 4] = Default::default();
         for (k, out) in outs.iter_mut().enumerate().take(2) {
@@ -205,7 +200,7 @@ impl BiLstmModel {
             cache.x1.extend_from_slice(&outs[0][r * u..(r + 1) * u]);
             cache.x1.extend_from_slice(&outs[1][r * u..(r + 1) * u]);
         }
-        dropout(seed, 2, spec.dropout_second).apply(&mut cache.x1, 0);
+        DropoutMask::at(seed, 2, spec.dropout_second).apply(&mut cache.x1, 0);
         for (k, out) in outs.iter_mut().enumerate().skip(2) {
             let (wx, wh, bias) = self.packed(k);
             lstm_forward(&cache.x1, steps(k == 3), &LstmWeights { wx: &wx, wh: &wh, bias: &bias, units: u }, out, &mut cache.directions[k]);

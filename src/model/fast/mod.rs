@@ -12,7 +12,7 @@ mod model;
 mod params;
 mod weights;
 
-pub use bilstm::{BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction, dropout};
+pub use bilstm::{BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
 pub use classifier::{FastClassifier, pool};
 pub use encoder::{FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};

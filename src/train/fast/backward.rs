@@ -3,10 +3,10 @@
 //! (PyTorch autograd's for the same graph; `tests/fast_train.rs` compares with burn's).
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward};
-use bertkit_kernels::grad::{activation_backward, col_sums, gelu_backward, layer_norm_backward};
+use bertkit_kernels::grad::{DropoutMask, activation_backward, col_sums, gelu_backward, layer_norm_backward};
 use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
 
-use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, mask, resize, uses_bf16};
+use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, resize, uses_bf16};
 use crate::model::fast::{DenseSlots, NormSlots, Params};
 use crate::model::{HeadActivation, Pooling};
 
@@ -62,7 +62,7 @@ pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlo
     let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
     if let Some(hs) = lay.head_hidden {
         dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
-        mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
+        DropoutMask::at(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
         activate_backward(spec.head_activation, &c.hidden_pre, &c.hidden_out_pre_dropout(spec), &mut d_in);
         let mut d_feat = vec![0.0f32; b * hs.d_in];
         dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
@@ -70,7 +70,7 @@ pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlo
     } else {
         dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
     }
-    mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut d_in, 0);
+    DropoutMask::at(seed, HEAD_SITE, spec.head_input_p()).apply(&mut d_in, 0);
     d_in
 }
 
@@ -125,7 +125,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
-        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
+        DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
         dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
         activation_backward(spec.ffn_activation(), &lc.inter_pre, &mut work.branch);
         // The residual path into `a` plus the FFN's input gradient.
@@ -134,9 +134,9 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
         work.tmp.clear();
         work.tmp.extend_from_slice(d);
-        mask(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut work.tmp, 0);
+        DropoutMask::at(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut work.tmp, 0);
         dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
-        let attn_mask = mask(seed, site0, cfg.attention_probs_dropout_prob);
+        let attn_mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
         attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
         dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
     }
@@ -152,7 +152,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         }
         None => d,
     };
-    mask(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
+    DropoutMask::at(seed, 0, cfg.hidden_dropout_prob).apply(d, 0);
     norm_backward(p, lay.emb_norm, d, &c.emb_xhat, &c.emb_rstd, e, grads);
     for (r, g) in d.chunks_exact(e).enumerate() {
         let add = |dst: &mut [f32]| dst.iter_mut().zip(g).for_each(|(a, v)| *a += v);

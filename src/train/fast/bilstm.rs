@@ -3,6 +3,7 @@
 //! input dropouts into the embedding table (when it trains), then AdamW and clipping as the
 //! other learners do.
 
+use bertkit_kernels::grad::DropoutMask;
 use bertkit_kernels::lstm::{Steps, lstm_backward};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex};
 
@@ -10,7 +11,7 @@ use super::learner::loss_and_grad;
 use super::optim::{Files, Trained};
 use crate::data::Target;
 use crate::metrics::EvalReport;
-use crate::model::fast::{BiLstmCache, BiLstmModel, EMBEDDING, OUTPUT_B, OUTPUT_W, direction, dropout};
+use crate::model::fast::{BiLstmCache, BiLstmModel, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
 use crate::predict::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
@@ -54,7 +55,7 @@ pub fn bilstm_backward(model: &BiLstmModel, cache: &BiLstmCache, dlogits: &[f32]
     let mut dx1 = vec![0.0f32; b * t * 2 * u];
     direction_backward(model, cache, 2, &cache.x1, &dh_fwd, grads, (&mut dx1, false));
     direction_backward(model, cache, 3, &cache.x1, &dh_bwd, grads, (&mut dx1, true));
-    dropout(cache.seed, 2, spec.dropout_second).apply(&mut dx1, 0);
+    DropoutMask::at(cache.seed, 2, spec.dropout_second).apply(&mut dx1, 0);
 
     // Split back into each first-layer direction's output gradient.
     for (dh, half) in [(&mut dh_fwd, 0), (&mut dh_bwd, 1)] {
@@ -66,7 +67,7 @@ pub fn bilstm_backward(model: &BiLstmModel, cache: &BiLstmCache, dlogits: &[f32]
     direction_backward(model, cache, 0, &cache.x0, &dh_fwd, grads, (&mut dx0, false));
     direction_backward(model, cache, 1, &cache.x0, &dh_bwd, grads, (&mut dx0, true));
     if spec.trainable_embeddings {
-        dropout(cache.seed, 1, spec.dropout_first).apply(&mut dx0, 0);
+        DropoutMask::at(cache.seed, 1, spec.dropout_first).apply(&mut dx0, 0);
         let table = &mut grads[EMBEDDING];
         for (&id, g) in cache.ids.iter().zip(dx0.chunks_exact(e)) {
             table[id * e..(id + 1) * e].iter_mut().zip(g).for_each(|(a, v)| *a += v);

@@ -135,11 +135,6 @@ pub struct Cache {
 
 pub(super) const HEAD_SITE: u64 = 1 << 20;
 
-pub(super) fn mask(seed: Option<u64>, id: u64, p: f64) -> DropoutMask {
-    // One mask seed per place dropout is applied in a step.
-    DropoutMask::at(seed, id, p)
-}
-
 pub(super) fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
@@ -233,7 +228,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         }
     }
     norm_train(p, lay.emb_norm, &mut x, &mut cache.emb_xhat, &mut cache.emb_rstd, e, eps);
-    mask(seed, 0, cfg.hidden_dropout_prob).apply(&mut x, 0);
+    DropoutMask::at(seed, 0, cfg.hidden_dropout_prob).apply(&mut x, 0);
     match lay.projection {
         Some(ps) => {
             dense(p, ps, &x, None, n, Precision::F32, &mut cache.packs.w, &mut cache.xs[0]);
@@ -255,11 +250,11 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         dense(p, s.qkv, x_in, xb, n, prec, &mut cache.packs.w, &mut c.qkv);
         resize(&mut c.ctx, n * h);
         resize(&mut c.probs, b * shape.probs_per_text());
-        attention_forward(&c.qkv, &rows.lens, shape, mask(seed, site0, cfg.attention_probs_dropout_prob), &mut c.ctx, &mut c.probs);
+        attention_forward(&c.qkv, &rows.lens, shape, DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob), &mut c.ctx, &mut c.probs);
         let mut a = std::mem::take(&mut c.a);
         let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
         dense(p, s.attn_out, &c.ctx, cb, n, prec, &mut cache.packs.w, &mut a);
-        mask(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut a, 0);
+        DropoutMask::at(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut a, 0);
         a.iter_mut().zip(x_in).for_each(|(v, r)| *v += r);
         norm_train(p, s.attn_norm, &mut a, &mut c.attn_xhat, &mut c.attn_rstd, h, eps);
         let ab = convert(&a, prec, &mut c.a_bits);
@@ -268,7 +263,7 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
         let out = &mut after[0];
         let ib = convert(&c.inter, prec, &mut c.inter_bits);
         dense(p, s.ffn_out, &c.inter, ib, n, prec, &mut cache.packs.w, out);
-        mask(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
+        DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
         out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
         norm_train(p, s.out_norm, out, &mut c.out_xhat, &mut c.out_rstd, h, eps);
         c.a = a;
@@ -313,14 +308,14 @@ pub fn forward(p: &Params, spec: &NetSpec, rows: &Rows, seed: Option<u64>, cache
 pub(super) fn head_forward(p: &Params, spec: &NetSpec, b: usize, seed: Option<u64>, cache: &mut Cache) -> Vec<f32> {
     let lay = &p.layout;
     cache.seed = seed;
-    mask(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
+    DropoutMask::at(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
         dense(p, hs, &cache.head_in, None, b, Precision::F32, &mut cache.packs.w, &mut cache.hidden_pre);
         cache.hidden_out.clear();
         cache.hidden_out.extend_from_slice(&cache.hidden_pre);
         activate(spec.head_activation, &mut cache.hidden_out);
-        mask(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut cache.hidden_out, 0);
+        DropoutMask::at(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut cache.hidden_out, 0);
         &cache.hidden_out
     } else {
         &cache.head_in
