@@ -14,7 +14,8 @@ use bertkit::artifact::{ClassifierBundle, save_classifier};
 use bertkit::data::Target;
 use bertkit::model::TextClassifier;
 use bertkit::model::fast::BertModel;
-use bertkit::train::fast::{Cache, NetSpec, Rows, backward, forward, loss_and_grad};
+use bertkit::model::fast::{Cache, Mode, NetSpec, Packed, Rows, Weights, forward};
+use bertkit::train::fast::{backward, loss_and_grad};
 use bertkit_kernels::Precision;
 use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
 use common::ran;
@@ -51,7 +52,8 @@ fn check(family: &str) {
     let rows = Rows::new(&batch, &spec.config);
     let mut cache = Cache::default();
     // No seed: dropout off, as transformers' eval mode.
-    let logits = forward(&params, &spec, &rows, None, &mut cache);
+    let packed = Packed::new(&params, spec.precision);
+    let logits = forward(Weights { params: &params, packed: &packed }, &spec, &rows, Mode::Train { seed: None }, &mut cache);
     let (loss, dlogits) = loss_and_grad(&logits, model.head.num_outputs, &labels);
     let torch_loss = golden["loss"].as_f64().unwrap();
     assert!((loss - torch_loss).abs() <= 1e-4 * torch_loss.abs().max(1.0), "{family}: loss {loss} vs PyTorch {torch_loss}");
@@ -149,7 +151,8 @@ fn bf16_gradients_stay_close_to_fp32() {
         let spec = NetSpec::of(&stored, precision);
         let rows = Rows::new(&batch, &spec.config);
         let mut cache = Cache::default();
-        let y = forward(params, &spec, &rows, Some(1), &mut cache);
+        let packed = Packed::new(params, spec.precision);
+    let y = forward(Weights { params, packed: &packed }, &spec, &rows, Mode::Train { seed: Some(1) }, &mut cache);
         let (_, dlogits) = loss_and_grad(&y, 1, &labels);
         let mut g = params.zeros_like();
         backward(params, &spec, &rows, &mut cache, &dlogits, &mut g);

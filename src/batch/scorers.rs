@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{BatchError, Outcome, OutputKind, Scorer};
 use crate::model::Pooling;
-use crate::model::fast::{FastEncoder, pool};
+use crate::model::fast::FastEncoder;
 use crate::predict::{Predictor, run_batched_tokens};
 use crate::tokenize::{Encoded, TextTokenizer};
 
@@ -95,7 +95,7 @@ impl Scorer for EmbedScorer {
         let (good, slots) = encode_each(inputs, |t, pair| tok.encode(t, pair).map_err(|e| e.to_string()));
         let (encoder, pooling, dim) = (&self.encoder, self.pooling, self.dim.max(1));
         let vectors = run_batched_tokens::<_, BatchError>(&good, self.batch_size, tok.pad_id(), |batch| {
-            let v = pool(&encoder.forward(batch), batch, pooling);
+            let v = encoder.features(batch, pooling);
             Ok(v.chunks(dim).map(<[f32]>::to_vec).collect())
         })?;
         let normalize = self.normalize;

@@ -1,90 +1,132 @@
-//! Encoder + pooling + head on the kernels: a [`BertModel`] packed for inference.
+//! Pooling and the classification head on top of [`encode`]: the whole classifier's forward pass
+//! (mirrors transformers' `<Family>ForSequenceClassification`), for inference and training. The
+//! head's dropout sites and what it keeps are what `train::fast::backward` differentiates.
 
+use bertkit_kernels::grad::DropoutMask;
 use bertkit_kernels::{Epilogue, Precision};
 
-use super::encoder::dense;
-use super::weights::Dense;
-use super::{BertModel, FastEncoder, FastOutput};
-use crate::model::{HeadActivation, Pooling};
-use crate::tokenize::TokenBatch;
+use super::cache::Cache;
+use super::encoder::{Mode, Weights, dense, encode};
+use super::{BertModel, Rows};
+use crate::model::{HeadActivation, ModelConfig, Pooling};
 
-pub struct FastClassifier {
-    encoder: FastEncoder,
-    pooling: Pooling,
-    hidden: Option<(Dense, HeadActivation)>,
-    output: Dense,
-    precision: Precision,
+/// The first dropout site of the head (the encoder's are below it).
+pub const HEAD_SITE: u64 = 1 << 20;
+
+/// What the network needs besides the parameters.
+#[derive(Clone, Debug)]
+pub struct NetSpec {
+    pub config: ModelConfig,
+    pub pooling: Pooling,
+    pub head_activation: HeadActivation,
+    pub head_dropout: f32,
+    /// Dropout on the head's input too (not in DistilBERT's `pre_classifier` head).
+    pub head_input_dropout: bool,
+    /// The encoder layers' GEMM precision.
+    pub precision: Precision,
 }
 
-impl FastClassifier {
-    /// Packs `model` once for inference (`precision` for the encoder's GEMM operands; the head
-    /// is tiny and stays fp32).
-    pub fn new(model: &BertModel, precision: Precision) -> Self {
-        let p = &model.params;
-        let lay = &p.layout;
+impl NetSpec {
+    pub fn of(model: &BertModel, precision: Precision) -> Self {
         Self {
-            encoder: FastEncoder::new(p, &model.config, precision),
+            config: model.config.clone(),
             pooling: model.pooling,
-            hidden: lay.head_hidden.map(|s| (Dense::new(p, s, Precision::F32), model.head.activation)),
-            output: Dense::new(p, lay.head_out, Precision::F32),
+            head_activation: model.head.activation,
+            head_dropout: model.head.dropout as f32,
+            head_input_dropout: model.head_input_dropout(),
             precision,
         }
     }
 
-    /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 on levels without
-    /// bf16 GEMMs).
-    pub fn precision(&self) -> Precision {
-        match self.precision {
-            Precision::Bf16 if !bertkit_kernels::isa().bf16() => Precision::F32,
-            p => p,
-        }
-    }
-
-    /// Pooled text vectors `[B, H]`.
-    pub fn features(&self, batch: &TokenBatch) -> Vec<f32> {
-        let out = self.encoder.forward(batch);
-        pool(&out, batch, self.pooling)
-    }
-
-    /// Logits, one row per text.
-    pub fn logits(&self, batch: &TokenBatch) -> Vec<Vec<f32>> {
-        let b = batch.batch_size;
-        let mut x = self.features(batch);
-        if let Some((hidden, act)) = &self.hidden {
-            x = dense(&x, b, hidden, Epilogue::None);
-            match act {
-                HeadActivation::Relu => bertkit_kernels::ops::relu(&mut x),
-                HeadActivation::Tanh => bertkit_kernels::ops::tanh(&mut x),
-                HeadActivation::Gelu => bertkit_kernels::ops::gelu_par(&mut x),
-            }
-        }
-        let y = dense(&x, b, &self.output, Epilogue::None);
-        let k = self.output.out();
-        y.chunks(k).map(<[f32]>::to_vec).collect()
+    /// Dropout on the head's input.
+    pub fn head_input_p(&self) -> f64 {
+        if self.head_input_dropout { f64::from(self.head_dropout) } else { 0.0 }
     }
 }
 
-/// Pooling as in [`Pooling::apply`], `[B, H]`; a missing pooler (callers rule it out) falls back
-/// to `[CLS]`.
-pub fn pool(out: &FastOutput, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
-    let (b, t) = (out.batch, out.seq_len);
-    let h = out.sequence.len() / (b * t).max(1);
-    match (pooling, &out.pooled) {
-        (Pooling::Pooler, Some(p)) => p.clone(),
-        (Pooling::Mean, _) => {
-            let mut v = vec![0.0f32; b * h];
-            for bi in 0..b {
-                let mask = &batch.input_mask[bi * t..(bi + 1) * t];
-                let n = mask.iter().filter(|&&m| m != 0).count().max(1) as f32;
-                let dst = &mut v[bi * h..(bi + 1) * h];
-                for (ti, _) in mask.iter().enumerate().filter(|(_, m)| **m != 0) {
-                    let row = &out.sequence[(bi * t + ti) * h..(bi * t + ti + 1) * h];
-                    dst.iter_mut().zip(row).for_each(|(d, x)| *d += x);
-                }
-                dst.iter_mut().for_each(|d| *d /= n);
+/// The head's hidden activation, in place.
+pub fn activate(act: HeadActivation, x: &mut [f32]) {
+    match act {
+        HeadActivation::Relu => bertkit_kernels::ops::relu(x),
+        HeadActivation::Tanh => bertkit_kernels::ops::tanh(x),
+        HeadActivation::Gelu => bertkit_kernels::ops::gelu_par(x),
+    }
+}
+
+/// Pools the encoder's output into `cache.pooled_in` (`[B, H]`: the `[CLS]` rows, or the means
+/// over real tokens) and, for `Pooling::Pooler` with a pooler, `cache.pooler_out` =
+/// tanh(dense(`[CLS]`)) (transformers' `BertPooler`). Returns the features: the pooler's output
+/// or the pooled states. A missing pooler (loading rules it out) falls back to `[CLS]`.
+pub fn pool<'c>(w: Weights<'_>, h: usize, rows: &Rows, pooling: Pooling, cache: &'c mut Cache) -> &'c [f32] {
+    let (b, t) = (rows.batch, rows.t);
+    let seq = &cache.xs[cache.out];
+    let pooled = &mut cache.pooled_in;
+    pooled.clear();
+    for bi in 0..b {
+        let text = &seq[bi * t * h..(bi + 1) * t * h];
+        if pooling == Pooling::Mean {
+            let len = rows.lens[bi].max(1);
+            let start = pooled.len();
+            pooled.resize(start + h, 0.0);
+            for row in text.chunks_exact(h).take(len) {
+                pooled[start..].iter_mut().zip(row).for_each(|(a, v)| *a += v);
             }
-            v
+            pooled[start..].iter_mut().for_each(|v| *v /= len as f32);
+        } else {
+            pooled.extend_from_slice(&text[..h]);
         }
-        _ => (0..b).flat_map(|bi| out.sequence[bi * t * h..bi * t * h + h].iter().copied()).collect(),
+    }
+    match (pooling, w.params.layout.pooler) {
+        (Pooling::Pooler, Some(ps)) => {
+            dense(w, ps, (&cache.pooled_in, None), b, Epilogue::None, &mut cache.pooler_out);
+            bertkit_kernels::ops::tanh(&mut cache.pooler_out);
+            &cache.pooler_out
+        }
+        _ => &cache.pooled_in,
+    }
+}
+
+/// Logits `[B, K]` of `rows`: encoder, pooling, head. In training mode `cache` keeps what the
+/// backward pass reads.
+pub fn forward(w: Weights<'_>, spec: &NetSpec, rows: &Rows, mode: Mode, cache: &mut Cache) -> Vec<f32> {
+    encode(w, &spec.config, rows, mode, cache);
+    let features = pool(w, spec.config.hidden_size, rows, spec.pooling, cache).to_vec();
+    cache.head_in = features;
+    let seed = match mode {
+        Mode::Train { seed } => seed,
+        Mode::Eval { .. } => None,
+    };
+    head_forward(w, spec, rows.batch, seed, cache)
+}
+
+/// The head on `cache.head_in` (`[B, H]` features, consumed: dropout is applied in place):
+/// dropout → [dense → activation → dropout] → dense, keeping what the head's backward reads.
+/// `seed`: training, dropout on. Logits `[B, K]`.
+pub fn head_forward(w: Weights<'_>, spec: &NetSpec, b: usize, seed: Option<u64>, cache: &mut Cache) -> Vec<f32> {
+    let lay = &w.params.layout;
+    cache.seed = seed;
+    DropoutMask::at(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
+    let mut logits = Vec::new();
+    let last_in = if let Some(hs) = lay.head_hidden {
+        dense(w, hs, (&cache.head_in, None), b, Epilogue::None, &mut cache.hidden_pre);
+        cache.hidden_out.clear();
+        cache.hidden_out.extend_from_slice(&cache.hidden_pre);
+        activate(spec.head_activation, &mut cache.hidden_out);
+        DropoutMask::at(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut cache.hidden_out, 0);
+        &cache.hidden_out
+    } else {
+        &cache.head_in
+    };
+    dense(w, lay.head_out, (last_in, None), b, Epilogue::None, &mut logits);
+    logits
+}
+
+impl Cache {
+    /// The head's hidden activation before its dropout (what the activation's derivative needs
+    /// for tanh): recomputed, it is a `[B, hidden]` matrix.
+    pub fn hidden_out_pre_dropout(&self, spec: &NetSpec) -> Vec<f32> {
+        let mut y = self.hidden_pre.clone();
+        activate(spec.head_activation, &mut y);
+        y
     }
 }

@@ -1,214 +1,251 @@
-//! The encoder forward pass on the kernels (mirrors transformers' `BertModel.forward` in eval
-//! mode).
+//! The one encoder forward pass on the kernels, for inference and training alike (mirrors
+//! transformers' `BertEmbeddings` and post-LN `BertLayer`, with the family variants of
+//! [`ModelConfig`]). Two modes: evaluation keeps nothing and runs the fused inference kernels;
+//! training applies dropout and keeps what the backward pass (`train::fast::backward`) reads.
 
-use std::sync::Mutex;
-
+use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
+use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
-use bertkit_kernels::{Epilogue, Isa, Precision, gemm, gemm_from_bits, gemm_to_bits, isa};
+use bertkit_kernels::{Epilogue, Isa, Mat, Precision, gemm_ex, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
 
-use super::Params;
-use super::weights::{Dense, Norm};
-use crate::model::{Activation, ModelConfig};
-use crate::tokenize::TokenBatch;
+use super::cache::{Cache, LayerCache, resize};
+use super::params::{DenseSlots, LayerSlots, NormSlots, Params};
+use super::{Packed, Rows};
+use crate::model::{Activation, Family, ModelConfig};
 
-struct FastLayer {
-    qkv: Dense,
-    attention_out: Dense,
-    attention_norm: Norm,
-    ffn_in: Dense,
-    ffn_out: Dense,
-    output_norm: Norm,
+/// What a forward pass reads: the store (tables, biases, LayerNorms) and its packed dense weights.
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    pub params: &'a Params,
+    pub packed: &'a Packed,
 }
 
-/// What [`FastEncoder::forward`] returns, row-major.
-pub struct FastOutput {
-    pub batch: usize,
-    pub seq_len: usize,
-    /// `[B·T, H]`: the last layer's states.
-    pub sequence: Vec<f32>,
-    /// `[B, H]`, when the checkpoint has a pooler.
-    pub pooled: Option<Vec<f32>>,
-    /// Every depth's output `[B·T, H]` (the last equals `sequence`), from
-    /// [`FastEncoder::forward_all`] only.
-    pub hidden_states: Vec<Vec<f32>>,
+/// How a forward pass runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Inference: no dropout, nothing kept but the output (and with `states`, every depth's).
+    Eval { states: bool },
+    /// Training: dropout masks drawn from `seed` (`None`: dropout off, for exact gradients), and
+    /// every activation the backward pass reads kept in the [`Cache`].
+    Train { seed: Option<u64> },
 }
 
-pub struct FastEncoder {
-    config: ModelConfig,
-    word: Vec<f32>,
-    position: Vec<f32>,
-    token_type: Option<Vec<f32>>,
-    embedding_norm: Norm,
-    projection: Option<Dense>,
-    layers: Vec<FastLayer>,
-    pooler: Option<Dense>,
-    /// Activation buffers kept between calls: a batch of 32 × 128 needs ~60 MB of them, and
-    /// fresh ones cost the kernel zeroing every page again (10 % of inference time).
-    scratch: Mutex<Vec<Vec<f32>>>,
-    /// The feed-forward's inner activation as bf16 bits, when it never exists in fp32 (below).
-    inner_bits: Mutex<Vec<u16>>,
+/// Dropout after the attention's output projection (DistilBERT's `MultiHeadSelfAttention` has
+/// none).
+pub fn attention_output_dropout(cfg: &ModelConfig) -> f64 {
+    if cfg.family == Family::DistilBert { 0.0 } else { cfg.hidden_dropout_prob }
 }
 
-impl FastEncoder {
-    /// Packs `params`' encoder once (`precision` for the GEMM operands).
-    pub fn new(params: &Params, config: &ModelConfig, precision: Precision) -> Self {
-        let lay = &params.layout;
-        let eps = config.layer_norm_eps;
-        let layers = lay
-            .layers
-            .iter()
-            .map(|s| FastLayer {
-                qkv: Dense::new(params, s.qkv, precision),
-                attention_out: Dense::new(params, s.attn_out, precision),
-                attention_norm: Norm::new(params, s.attn_norm, eps),
-                ffn_in: Dense::new(params, s.ffn_in, precision),
-                ffn_out: Dense::new(params, s.ffn_out, precision),
-                output_norm: Norm::new(params, s.out_norm, eps),
-            })
-            .collect();
-        Self {
-            word: params.values[lay.word].clone(),
-            position: params.values[lay.position].clone(),
-            token_type: lay.token_type.map(|t| params.values[t].clone()),
-            embedding_norm: Norm::new(params, lay.emb_norm, eps),
-            projection: lay.projection.map(|s| Dense::new(params, s, precision)),
-            layers,
-            pooler: lay.pooler.map(|s| Dense::new(params, s, precision)),
-            config: config.clone(),
-            scratch: Mutex::new(Vec::new()),
-            inner_bits: Mutex::new(Vec::new()),
+/// The feed-forward activation (`hidden_act`) as the kernels differentiate it.
+pub fn ffn_activation(cfg: &ModelConfig) -> FfnActivation {
+    match cfg.activation {
+        Activation::Gelu => FfnActivation::Gelu,
+        Activation::GeluTanh => FfnActivation::GeluTanh,
+        Activation::Relu => FfnActivation::Relu,
+    }
+}
+
+/// Whether GEMM operands are converted to bf16 (requested and the CPU multiplies bf16).
+pub fn uses_bf16(prec: Precision) -> bool {
+    prec == Precision::Bf16 && isa().bf16()
+}
+
+/// `x` as bf16 bits in `bits` when the GEMMs run in bf16: converted once, read by the forward
+/// GEMM and again (transposed) by the weight gradient's.
+pub fn convert<'a>(x: &[f32], prec: Precision, bits: &'a mut Vec<u16>) -> Option<&'a [u16]> {
+    uses_bf16(prec).then(|| {
+        to_bf16_bits(x, bits);
+        &bits[..]
+    })
+}
+
+/// `y` `[rows, out]` = `x` · W + b, then `epilogue` (`x_bits`: `x` in bf16, see [`convert`]).
+pub fn dense(w: Weights<'_>, s: DenseSlots, (x, x_bits): (&[f32], Option<&[u16]>), rows: usize, epilogue: Epilogue, y: &mut Vec<f32>) {
+    resize(y, rows * s.d_out);
+    gemm_ex(Mat::rows(x, rows, s.d_in), x_bits, w.packed.get(s), Some(&w.params.values[s.b]), epilogue, y, false);
+}
+
+fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], (xhat, rstd): (&mut Vec<f32>, &mut Vec<f32>), width: usize, eps: f32) {
+    resize(xhat, x.len());
+    resize(rstd, x.len() / width);
+    layer_norm_train(x, xhat, rstd, width, &p.values[s.gamma], &p.values[s.beta], eps);
+}
+
+/// Decided once per call for all layers (they share one precision).
+struct Plan {
+    /// The layers' GEMM precision as packed.
+    prec: Precision,
+    /// Evaluation's attention products: bf16 on AMX tiles for the bf16 and int8 engines (with
+    /// AVX512-BF16 alone bf16 operands measured no faster there: converting the scores costs
+    /// what the products save; int8 would quantize activations times activations twice).
+    attention: Precision,
+    /// Evaluation with bf16 weights and the erf GELU on AMX: the feed-forward's inner activation
+    /// exists only in bf16. The first GEMM's epilogue (bias, GELU) writes the bits the second
+    /// reads in place: the same values as writing fp32 and converting, without the round trip
+    /// through memory.
+    inner_in_bf16: bool,
+    eps: f32,
+}
+
+/// Runs the encoder on `rows`; its output `[B·T, H]` is then [`Cache::sequence`].
+pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache: &mut Cache) {
+    let p = w.params;
+    let lay = &p.layout;
+    let (n, e) = (rows.rows(), cfg.embedding_size);
+    let seed = match mode {
+        Mode::Train { seed } => seed,
+        Mode::Eval { .. } => None,
+    };
+    let train = matches!(mode, Mode::Train { .. });
+    let prec = w.packed.precision(lay);
+    let tiles = isa() == Isa::Amx;
+    let plan = Plan {
+        prec,
+        attention: if tiles && prec != Precision::F32 { Precision::Bf16 } else { Precision::F32 },
+        inner_in_bf16: tiles && prec == Precision::Bf16 && cfg.activation == Activation::Gelu,
+        eps: cfg.layer_norm_eps as f32,
+    };
+    let applications = cfg.layer_sequence().len();
+    cache.seed = seed;
+    cache.states.clear();
+    // Grown, never shrunk: the learner's validation (evaluation mode) shares its training cache.
+    let (xs, layers) = if train { (applications + 1, applications) } else { (2, 1) };
+    if cache.xs.len() < xs {
+        cache.xs.resize_with(xs, Vec::new);
+    }
+    if cache.layers.len() < layers {
+        cache.layers.resize_with(layers, LayerCache::default);
+    }
+
+    // Embeddings: LayerNorm(word + position + type), then dropout, at the embedding width `e`;
+    // ELECTRA's `embeddings_project` and ALBERT's mapping then take them to the hidden width.
+    let mut x = std::mem::take(&mut cache.emb);
+    resize(&mut x, n * e);
+    let (word, pos) = (&p.values[lay.word], &p.values[lay.position]);
+    for (r, dst) in x.chunks_exact_mut(e).enumerate() {
+        let (wv, q) = (&word[rows.ids[r] * e..][..e], &pos[rows.positions[r] * e..][..e]);
+        dst.iter_mut().zip(wv).zip(q).for_each(|((d, a), b)| *d = a + b);
+        if let Some(tt) = lay.token_type {
+            let ty = &p.values[tt][rows.types[r] * e..][..e];
+            dst.iter_mut().zip(ty).for_each(|(d, v)| *d += v);
         }
     }
-
-    pub fn hidden_size(&self) -> usize {
-        self.config.hidden_size
+    if train {
+        norm_train(p, lay.emb_norm, &mut x, (&mut cache.emb_xhat, &mut cache.emb_rstd), e, plan.eps);
+        DropoutMask::at(seed, 0, cfg.hidden_dropout_prob).apply(&mut x, 0);
+    } else {
+        layer_norm(&mut x, e, &p.values[lay.emb_norm.gamma], &p.values[lay.emb_norm.beta], plan.eps);
     }
-
-    /// Runs the encoder on a right-padded batch.
-    pub fn forward(&self, batch: &TokenBatch) -> FastOutput {
-        self.run(batch, false)
-    }
-
-    /// [`Self::forward`], keeping every depth's output too (TF Hub's `encoder_outputs`).
-    pub fn forward_all(&self, batch: &TokenBatch) -> FastOutput {
-        self.run(batch, true)
-    }
-
-    fn run(&self, batch: &TokenBatch, keep_states: bool) -> FastOutput {
-        let cfg = &self.config;
-        let (b, t) = (batch.batch_size, batch.seq_len);
-        let (rows, e, h) = (b * t, cfg.embedding_size, cfg.hidden_size);
-        let lens: Vec<usize> =
-            batch.input_mask.chunks(t.max(1)).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
-
-        let mut x = vec![0.0f32; rows * e];
-        let mut positions = Vec::with_capacity(rows);
-        for ids in batch.input_word_ids.chunks(t.max(1)) {
-            cfg.position_ids(ids, &mut positions);
+    match lay.projection {
+        Some(ps) => {
+            dense(w, ps, (&x, None), n, Epilogue::None, &mut cache.xs[0]);
+            cache.emb = x;
         }
-        for (bi, ids) in batch.input_word_ids.chunks(t.max(1)).enumerate() {
-            for (ti, &id) in ids.iter().enumerate() {
-                let r = bi * t + ti;
-                let pos = positions[r];
-                let dst = &mut x[r * e..(r + 1) * e];
-                let word = &self.word[(id.max(0) as usize).min(cfg.vocab_size - 1) * e..][..e];
-                let position = &self.position[pos * e..][..e];
-                for ((d, w), p) in dst.iter_mut().zip(word).zip(position) {
-                    *d = w + p;
-                }
-                if let Some(types) = &self.token_type {
-                    let tt = (batch.input_type_ids[r].max(0) as usize).min(cfg.type_vocab_size - 1);
-                    for (d, v) in dst.iter_mut().zip(&types[tt * e..(tt + 1) * e]) {
-                        *d += v;
-                    }
-                }
+        None => cache.emb = std::mem::replace(&mut cache.xs[0], x),
+    }
+
+    let mut l = 0;
+    let mut cur = 0;
+    for d in 0..cfg.num_hidden_layers {
+        if d > 0 && mode == (Mode::Eval { states: true }) {
+            cache.states.push(cache.xs[cur].clone());
+        }
+        for li in cfg.layers_at_depth(d) {
+            let s = &lay.layers[li];
+            if train {
+                let (before, after) = cache.xs.split_at_mut(l + 1);
+                let site0 = 1 + 3 * l as u64;
+                layer(w, s, cfg, rows, &plan, (&before[l], &mut after[0]), &mut cache.layers[l], Some((seed, site0)));
+            } else {
+                // Two buffers, read from one and written to the other by turns.
+                let (first, second) = cache.xs.split_at_mut(1);
+                let (x, out) = if cur == 0 { (&first[0], &mut second[0]) } else { (&second[0], &mut first[0]) };
+                layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], None);
+                cur = 1 - cur;
             }
+            l += 1;
         }
-        let n = &self.embedding_norm;
-        layer_norm(&mut x, e, &n.gamma, &n.beta, n.eps);
-        if let Some(p) = &self.projection {
-            x = dense(&x, rows, p, Epilogue::None);
-        }
+    }
+    cache.out = if train { l } else { cur };
+    if mode == (Mode::Eval { states: true }) {
+        cache.states.push(cache.xs[cur].clone());
+    }
+}
 
-        let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
-        // Buffers reused by every layer: fresh multi-megabyte vectors per op cost more in page
-        // faults (the kernel zeroing new pages) than the LayerNorms they hold.
-        // A poisoned lock only means another call panicked: start from fresh buffers then.
-        let mut pool = self.scratch.lock().map(|mut p| std::mem::take(&mut *p)).unwrap_or_default();
-        let mut take = || pool.pop().unwrap_or_default();
-        let (mut qkv, mut ctx, mut a, mut inter, mut out) = (take(), take(), take(), take(), take());
-        let mut inner_bits = self.inner_bits.lock().map(|mut b| std::mem::take(&mut *b)).unwrap_or_default();
-        ctx.resize(rows * h, 0.0);
-        // Decided once for all layers (they share one precision). On AMX tiles attention's small
-        // GEMMs run in bf16 for the bf16 and int8 engines (with AVX512-BF16 alone bf16 operands
-        // measured no faster there: converting the scores costs what the products save; int8
-        // would quantize activations times activations twice). With bf16 weights and the erf
-        // GELU, the feed-forward's inner activation exists only in bf16: the first GEMM's epilogue
-        // (bias, GELU) writes the bits the second reads in place — the same values as writing
-        // fp32 and converting, without the round trip through memory.
-        let weights = self.layers.first().map_or(Precision::F32, |l| l.qkv.weight.precision());
-        let tiles = isa() == Isa::Amx;
-        let attention_precision = if tiles && weights != Precision::F32 { Precision::Bf16 } else { Precision::F32 };
-        let inner_in_bf16 = tiles && weights == Precision::Bf16 && cfg.activation == Activation::Gelu;
+/// One post-LN layer: `a = LN(dropout(attn_out(attention(qkv(x)))) + x)`,
+/// `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`. `train`: the dropout seed and this layer's
+/// first dropout site, and everything is kept in `c`; otherwise `c` is scratch.
+#[allow(clippy::too_many_arguments)]
+fn layer(
+    w: Weights<'_>,
+    s: &LayerSlots,
+    cfg: &ModelConfig,
+    rows: &Rows,
+    plan: &Plan,
+    (x, out): (&[f32], &mut Vec<f32>),
+    c: &mut LayerCache,
+    train: Option<(Option<u64>, u64)>,
+) {
+    let p = w.params;
+    let (n, h, b, prec) = (rows.rows(), cfg.hidden_size, rows.batch, plan.prec);
+    let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
+    let norm = |s: NormSlots| (&p.values[s.gamma][..], &p.values[s.beta][..]);
+
+    let xb = if train.is_some() { convert(x, prec, &mut c.x_bits) } else { None };
+    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
+    resize(&mut c.ctx, n * h);
+    match train {
+        Some((seed, site0)) => {
+            let shape = AttentionShape { t: rows.t, heads, head_dim: hd, precision: Precision::F32 };
+            resize(&mut c.probs, b * shape.probs_per_text());
+            let mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
+            attention_forward(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
+        }
+        None => attention(&c.qkv, &rows.lens, (rows.t, heads, hd), plan.attention, &mut c.ctx),
+    }
+    let mut a = std::mem::take(&mut c.a);
+    let cb = if train.is_some() { convert(&c.ctx, prec, &mut c.ctx_bits) } else { None };
+    dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a);
+    let (gamma, beta) = norm(s.attn_norm);
+    match train {
+        Some((seed, site0)) => {
+            DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)).apply(&mut a, 0);
+            a.iter_mut().zip(x).for_each(|(v, r)| *v += r);
+            norm_train(p, s.attn_norm, &mut a, (&mut c.attn_xhat, &mut c.attn_rstd), h, plan.eps);
+        }
+        None => add_layer_norm(&mut a, x, h, gamma, beta, plan.eps),
+    }
+
+    if train.is_some() {
+        let ab = convert(&a, prec, &mut c.a_bits);
+        dense(w, s.ffn_in, (&a, ab), n, Epilogue::None, &mut c.inter_pre);
+        activation_into(ffn_activation(cfg), &c.inter_pre, &mut c.inter);
+        let ib = convert(&c.inter, prec, &mut c.inter_bits);
+        dense(w, s.ffn_out, (&c.inter, ib), n, Epilogue::None, out);
+    } else if plan.inner_in_bf16 {
+        let (ffn_in, ffn_out) = (w.packed.get(s.ffn_in), w.packed.get(s.ffn_out));
+        gemm_to_bits(&a, n, ffn_in, Some(&p.values[s.ffn_in.b]), Epilogue::Gelu, &mut c.inter_bits);
+        resize(out, n * h);
+        gemm_from_bits(&c.inter_bits, n, ffn_out, Some(&p.values[s.ffn_out.b]), Epilogue::None, out);
+    } else {
+        // The erf GELU rides in the GEMM's epilogue; the other activations follow it.
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-        let mut hidden_states = Vec::new();
-        for d in 0..cfg.num_hidden_layers {
-            if d > 0 && keep_states {
-                hidden_states.push(x.clone());
-            }
-            for layer in &self.layers[cfg.layers_at_depth(d)] {
-                dense_into(&x, rows, &layer.qkv, Epilogue::None, &mut qkv);
-                attention(&qkv, &lens, (t, heads, hd), attention_precision, &mut ctx);
-                dense_into(&ctx, rows, &layer.attention_out, Epilogue::None, &mut a);
-                let an = &layer.attention_norm;
-                add_layer_norm(&mut a, &x, h, &an.gamma, &an.beta, an.eps);
-                let ffn_in = &layer.ffn_in;
-                if inner_in_bf16 {
-                    gemm_to_bits(&a, rows, &ffn_in.weight, Some(&ffn_in.bias), Epilogue::Gelu, &mut inner_bits);
-                    out.resize(rows * h, 0.0);
-                    gemm_from_bits(&inner_bits, rows, &layer.ffn_out.weight, Some(&layer.ffn_out.bias), Epilogue::None, &mut out);
-                } else {
-                    dense_into(&a, rows, ffn_in, epilogue, &mut inter);
-                    match cfg.activation {
-                        Activation::Gelu => {}
-                        Activation::GeluTanh => gelu_tanh(&mut inter),
-                        Activation::Relu => relu(&mut inter),
-                    }
-                    dense_into(&inter, rows, &layer.ffn_out, Epilogue::None, &mut out);
-                }
-                let on = &layer.output_norm;
-                add_layer_norm(&mut out, &a, h, &on.gamma, &on.beta, on.eps);
-                std::mem::swap(&mut x, &mut out);
-            }
+        dense(w, s.ffn_in, (&a, None), n, epilogue, &mut c.inter);
+        match cfg.activation {
+            Activation::Gelu => {}
+            Activation::GeluTanh => gelu_tanh(&mut c.inter),
+            Activation::Relu => relu(&mut c.inter),
         }
-        if let Ok(mut p) = self.scratch.lock() {
-            p.extend([qkv, ctx, a, inter, out]);
-        }
-        if let Ok(mut b) = self.inner_bits.lock() {
-            *b = inner_bits;
-        }
-        let pooled = self.pooler.as_ref().map(|p| {
-            let cls: Vec<f32> = (0..b).flat_map(|bi| x[bi * t * h..bi * t * h + h].iter().copied()).collect();
-            let mut y = dense(&cls, b, p, Epilogue::None);
-            bertkit_kernels::ops::tanh(&mut y);
-            y
-        });
-        if keep_states {
-            hidden_states.push(x.clone());
-        }
-        FastOutput { batch: b, seq_len: t, sequence: x, pooled, hidden_states }
+        dense(w, s.ffn_out, (&c.inter, None), n, Epilogue::None, out);
     }
-}
-
-/// `x` `[rows, k]` through `d` → `[rows, out]`.
-pub(super) fn dense(x: &[f32], rows: usize, d: &Dense, epilogue: Epilogue) -> Vec<f32> {
-    let mut y = Vec::new();
-    dense_into(x, rows, d, epilogue, &mut y);
-    y
-}
-
-/// Like [`dense`] into `y`, reusing its allocation (the GEMM overwrites every element).
-pub(super) fn dense_into(x: &[f32], rows: usize, d: &Dense, epilogue: Epilogue, y: &mut Vec<f32>) {
-    y.resize(rows * d.out(), 0.0);
-    gemm(x, rows, &d.weight, Some(&d.bias), epilogue, y);
+    let (gamma, beta) = norm(s.out_norm);
+    match train {
+        Some((seed, site0)) => {
+            DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
+            out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
+            norm_train(p, s.out_norm, out, (&mut c.out_xhat, &mut c.out_rstd), h, plan.eps);
+        }
+        None => add_layer_norm(out, &a, h, gamma, beta, plan.eps),
+    }
+    c.a = a;
 }

@@ -1,20 +1,33 @@
 //! The kernels model: one weight store ([`Params`], read from and written to safetensors), the
-//! classifier around it ([`BertModel`]) and its inference path on `bertkit-kernels` (packed
-//! fp32/bf16/int8 GEMMs with fused epilogues, fused attention and LayerNorm), no autodiff graph,
-//! no padding work beyond each batch's longest text.
+//! classifier around it ([`BertModel`]), its dense weights packed once ([`Packed`]) and the one
+//! forward pass on `bertkit-kernels` ([`encode`], [`forward`]) in evaluation mode (inference:
+//! fused attention and LayerNorm, packed fp32/bf16/int8 GEMMs with fused epilogues) and training
+//! mode (dropout, activations kept for the backward pass). No padding work beyond each batch's
+//! longest text.
 
 mod bilstm;
 #[cfg(feature = "burn")]
 mod burn_bridge;
+mod cache;
 mod classifier;
 mod encoder;
+mod inference;
 mod model;
+mod packed;
 mod params;
-mod weights;
+mod rows;
 
-pub use bilstm::{BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
-pub use classifier::{FastClassifier, pool};
-pub use encoder::{FastEncoder, FastOutput};
-pub use model::{BertModel, ModelError};
-pub use params::{DenseSlots, HeadInit, LayerSlots, Layout, NormSlots, Params};
 pub use bertkit_kernels::Precision;
+pub use bilstm::{
+    BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction,
+};
+pub use cache::{BackwardBuffers, Cache, GradPacks, LayerCache};
+pub use classifier::{HEAD_SITE, NetSpec, activate, forward, head_forward, pool};
+pub use encoder::{
+    Mode, Weights, attention_output_dropout, convert, dense, encode, ffn_activation, uses_bf16,
+};
+pub use inference::{FastClassifier, FastEncoder, FastOutput};
+pub use model::{BertModel, ModelError};
+pub use packed::Packed;
+pub use params::{DenseSlots, HeadInit, LayerSlots, Layout, NormSlots, Params};
+pub use rows::Rows;

@@ -1,16 +1,23 @@
 //! The classifier's backward pass on the kernels: from the logits' gradient back through the
 //! head, pooling, every encoder layer and the embeddings, into gradients of the flat parameters
-//! (PyTorch autograd's for the same graph; `tests/fast_train.rs` compares with burn's).
+//! (PyTorch autograd's for the same graph: `tests/golden_grads.rs`), reading what the forward
+//! pass ([`forward`](crate::model::fast::forward) in training mode) kept.
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward};
 use bertkit_kernels::grad::{DropoutMask, activation_backward, col_sums, gelu_backward, layer_norm_backward};
 use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
 
-use super::network::{Cache, HEAD_SITE, NetSpec, Packs, Rows, convert, resize, uses_bf16};
-use crate::model::fast::{DenseSlots, NormSlots, Params};
+use crate::model::fast::{
+    BackwardBuffers, Cache, DenseSlots, GradPacks, HEAD_SITE, NetSpec, NormSlots, Params, Rows, attention_output_dropout, convert,
+    ffn_activation, uses_bf16,
+};
 use crate::model::{HeadActivation, Pooling};
 
-/// The backward of [`dense`]: `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
+fn resize(v: &mut Vec<f32>, n: usize) {
+    v.resize(n, 0.0);
+}
+
+/// The backward of [`dense`](crate::model::fast::dense): `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
 #[allow(clippy::too_many_arguments)]
 fn dense_backward(
     p: &Params,
@@ -21,7 +28,7 @@ fn dense_backward(
     grads: &mut [Vec<f32>],
     dx: Option<(&mut [f32], bool)>,
     prec: Precision,
-    packs: &mut Packs,
+    packs: &mut GradPacks,
 ) {
     col_sums(dy, s.d_out, &mut grads[s.b]);
     let dy_bits = convert(dy, prec, &mut packs.dy_bits);
@@ -55,7 +62,7 @@ fn activate_backward(act: HeadActivation, pre: &[f32], out: &[f32], dy: &mut [f3
 
 /// The head's backward from `dlogits` `[B, K]` (gradients into `grads`, accumulated): the
 /// gradient of its input features `[B, H]`. Tiny: fp32, fresh buffers.
-pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlogits: &[f32], grads: &mut [Vec<f32>], packs: &mut Packs) -> Vec<f32> {
+pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlogits: &[f32], grads: &mut [Vec<f32>], packs: &mut GradPacks) -> Vec<f32> {
     let lay = &p.layout;
     let seed = c.seed;
     let f32s = Precision::F32;
@@ -75,7 +82,7 @@ pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlo
 }
 
 /// Gradients of the loss into `grads` (accumulated; the caller zeroes them) from `dlogits`
-/// `[B, K]`, using the cache of the [`forward`] call on the same `rows`.
+/// `[B, K]`, using the cache of the training-mode [`forward`](crate::model::fast::forward) call on the same `rows`.
 pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlogits: &[f32], grads: &mut [Vec<f32>]) {
     let cfg = &spec.config;
     let lay = &p.layout;
@@ -83,8 +90,8 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     let prec = spec.precision;
     let seed = cache.seed;
     // Taken out for the pass (and put back) so the rest of the cache can be read meanwhile.
-    let (mut packs_owned, mut work_owned) = (std::mem::take(&mut cache.packs), std::mem::take(&mut cache.grads));
-    let (packs, work) = (&mut packs_owned, &mut work_owned);
+    let mut work = std::mem::take(&mut cache.backward);
+    let BackwardBuffers { packs, d, branch, qkv, ctx, tmp } = &mut work;
     let c = &*cache;
 
     let mut d_pooled = head_backward(p, spec, b, c, dlogits, grads, packs);
@@ -96,7 +103,6 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     }
 
     // Pooling back to the sequence.
-    let d = &mut work.d;
     d.clear();
     d.resize(n * h, 0.0);
     for bi in 0..b {
@@ -113,9 +119,9 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     }
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
-    resize(&mut work.branch, n * cfg.intermediate_size);
-    resize(&mut work.qkv, n * 3 * h);
-    resize(&mut work.ctx, n * h);
+    resize(branch, n * cfg.intermediate_size);
+    resize(qkv, n * 3 * h);
+    resize(ctx, n * h);
     for (l, &li) in cfg.layer_sequence().iter().enumerate().rev() {
         // A shared layer (ALBERT) is met once per depth: its gradients add up over them.
         let s = &lay.layers[li];
@@ -123,22 +129,22 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         let site0 = 1 + 3 * l as u64;
         // out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)
         norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
-        work.tmp.clear();
-        work.tmp.extend_from_slice(d);
-        DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(&mut work.tmp, 0);
-        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, &work.tmp, grads, Some((&mut work.branch, false)), prec, packs);
-        activation_backward(spec.ffn_activation(), &lc.inter_pre, &mut work.branch);
+        tmp.clear();
+        tmp.extend_from_slice(d);
+        DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(tmp, 0);
+        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, tmp, grads, Some((&mut branch[..], false)), prec, packs);
+        activation_backward(ffn_activation(cfg), &lc.inter_pre, &mut branch[..]);
         // The residual path into `a` plus the FFN's input gradient.
-        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &work.branch, grads, Some((d, true)), prec, packs);
+        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &branch[..], grads, Some((d, true)), prec, packs);
         // a = LN(dropout(attn_out(ctx)) + x_in)
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
-        work.tmp.clear();
-        work.tmp.extend_from_slice(d);
-        DropoutMask::at(seed, site0 + 1, spec.attention_output_dropout()).apply(&mut work.tmp, 0);
-        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, &work.tmp, grads, Some((&mut work.ctx, false)), prec, packs);
+        tmp.clear();
+        tmp.extend_from_slice(d);
+        DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)).apply(tmp, 0);
+        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, tmp, grads, Some((&mut ctx[..], false)), prec, packs);
         let attn_mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
-        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &work.ctx, &mut work.qkv);
-        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &work.qkv, grads, Some((d, true)), prec, packs);
+        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
+        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &qkv[..], grads, Some((d, true)), prec, packs);
     }
 
     // Embeddings (through the projection first, if any), at the embedding width `e`.
@@ -147,8 +153,8 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         Some(ps) => {
             let mut d_emb = vec![0.0f32; n * e];
             dense_backward(p, ps, (&c.emb, None), n, d, grads, Some((&mut d_emb, false)), Precision::F32, packs);
-            work.tmp = d_emb;
-            &mut work.tmp
+            *tmp = d_emb;
+            &mut *tmp
         }
         None => d,
     };
@@ -162,6 +168,5 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
             add(&mut grads[tt][rows.types[r] * e..][..e]);
         }
     }
-    cache.packs = packs_owned;
-    cache.grads = work_owned;
+    cache.backward = work;
 }

@@ -7,10 +7,9 @@ use bertkit_kernels::Precision;
 use super::backward::head_backward;
 use super::learner::loss_and_grad;
 use super::optim::{Files, Trained};
-use super::network::{Cache, NetSpec, head_forward};
 use crate::data::Target;
 use crate::metrics::EvalReport;
-use crate::model::fast::{BertModel, Params};
+use crate::model::fast::{BertModel, Cache, NetSpec, Packed, Params, Weights, head_forward};
 use crate::train::run_loop::step_seed;
 use crate::train::{CheckpointDir, Learner, RunState, TrainError, TrainPlan};
 
@@ -28,6 +27,8 @@ pub struct Features<'a> {
 
 pub struct HeadLearner<'a> {
     params: Params,
+    /// The head's weights packed, refreshed after every change.
+    packed: Packed,
     /// The head's tensors: the only ones trained (and checkpointed).
     trained: Trained,
     spec: NetSpec,
@@ -46,6 +47,7 @@ impl<'a> HeadLearner<'a> {
         let slots: Vec<usize> = lay.head_hidden.iter().chain([&lay.head_out]).flat_map(|s| [s.w, s.b]).collect();
         let width = lay.head_hidden.unwrap_or(lay.head_out).d_in;
         Self {
+            packed: Packed::head(&params),
             trained: Trained::new(&params.values, slots, FILES),
             spec: NetSpec::of(model, Precision::F32),
             cache: Cache::default(),
@@ -73,7 +75,8 @@ impl<'a> HeadLearner<'a> {
             x.extend_from_slice(&src[r * self.width..(r + 1) * self.width]);
             b += 1;
         }
-        (head_forward(&self.params, &self.spec, b, seed, &mut self.cache), b)
+        let w = Weights { params: &self.params, packed: &self.packed };
+        (head_forward(w, &self.spec, b, seed, &mut self.cache), b)
     }
 }
 
@@ -87,10 +90,11 @@ impl Learner for HeadLearner<'_> {
             return Err(TrainError::Diverged { step, loss });
         }
         self.trained.zero_grads();
-        let mut packs = std::mem::take(&mut self.cache.packs);
+        let mut packs = std::mem::take(&mut self.cache.backward.packs);
         head_backward(&self.params, &self.spec, b, &self.cache, &dlogits, &mut self.trained.grads, &mut packs);
-        self.cache.packs = packs;
+        self.cache.backward.packs = packs;
         self.trained.update(&mut self.params.values, &self.params.decay, self.plan, step, lr);
+        self.packed.refresh(&self.params);
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
@@ -111,7 +115,9 @@ impl Learner for HeadLearner<'_> {
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
-        self.trained.load(checkpoints, &self.params.names, &mut self.params.values)
+        let state = self.trained.load(checkpoints, &self.params.names, &mut self.params.values)?;
+        self.packed.refresh(&self.params);
+        Ok(state)
     }
 
     fn keep_best(&mut self) {
@@ -119,6 +125,8 @@ impl Learner for HeadLearner<'_> {
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
-        self.trained.restore_best(&mut self.params.values)
+        self.trained.restore_best(&mut self.params.values)?;
+        self.packed.refresh(&self.params);
+        Ok(())
     }
 }

@@ -1,13 +1,13 @@
-//! Fine-tuning on the kernels: the [`Learner`] that runs [`network`](super::network)'s forward
-//! and backward passes, the loss, global-norm clipping and AdamW on flat fp32 parameters, and
-//! checkpoints them (weights and moments in one safetensors file).
+//! Fine-tuning on the kernels: the [`Learner`] that runs the one forward pass
+//! ([`forward`](crate::model::fast::forward), training mode for steps and evaluation mode for
+//! validation) and [`backward`], the loss, global-norm clipping and AdamW on flat fp32
+//! parameters, and checkpoints them (weights and moments in one safetensors file).
 
 use bertkit_kernels::Precision;
 
 use super::backward::backward;
-use super::network::{Cache, NetSpec, Rows, forward};
 use super::optim::{Files, Trained};
-use crate::model::fast::{BertModel, Params};
+use crate::model::fast::{BertModel, Cache, Mode, NetSpec, Packed, Params, Rows, Weights, forward};
 use crate::data::Target;
 use crate::metrics::{EvalReport, example_loss};
 use crate::predict::run_batched_tokens;
@@ -24,6 +24,11 @@ const FILES: Files = Files {
 
 pub struct FastLearner<'a> {
     params: Params,
+    /// The dense weights packed for the GEMMs: refreshed before the first forward pass after
+    /// each change of `params` (an optimizer step, a resume, the best weights restored), so
+    /// validation's batches and a step's forward pass share one pack.
+    packed: Packed,
+    stale: bool,
     /// Every tensor trains.
     trained: Trained,
     spec: NetSpec,
@@ -47,6 +52,8 @@ impl<'a> FastLearner<'a> {
         let params = model.params.clone();
         let trained = Trained::new(&params.values, (0..params.values.len()).collect(), FILES);
         Ok(Self {
+            packed: Packed::new(&params, precision),
+            stale: false,
             params,
             trained,
             spec: NetSpec::of(model, precision),
@@ -64,10 +71,19 @@ impl<'a> FastLearner<'a> {
         model.params = self.params;
     }
 
+    /// Logits `[B, K]` of `rows`, the pack first brought up to date with the weights.
+    fn run(&mut self, rows: &Rows, mode: Mode) -> Vec<f32> {
+        if std::mem::take(&mut self.stale) {
+            self.packed.refresh(&self.params);
+        }
+        let w = Weights { params: &self.params, packed: &self.packed };
+        forward(w, &self.spec, rows, mode, &mut self.cache)
+    }
+
     /// Logits `[B][K]` of a padded batch in evaluation mode.
     fn logits(&mut self, batch: &TokenBatch) -> Vec<Vec<f32>> {
         let rows = Rows::new(batch, &self.spec.config);
-        let y = forward(&self.params, &self.spec, &rows, None, &mut self.cache);
+        let y = self.run(&rows, Mode::Eval { states: false });
         y.chunks(self.params.layout.head_out.d_out).map(<[f32]>::to_vec).collect()
     }
 }
@@ -121,6 +137,7 @@ impl Learner for FastLearner<'_> {
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+        self.stale = true;
         self.trained.load(checkpoints, &self.params.names, &mut self.params.values)
     }
 
@@ -129,6 +146,7 @@ impl Learner for FastLearner<'_> {
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
+        self.stale = true;
         self.trained.restore_best(&mut self.params.values)
     }
 }
@@ -139,7 +157,7 @@ impl FastLearner<'_> {
     pub fn step_batch(&mut self, batch: &TokenBatch, targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let rows = Rows::new(batch, &self.spec.config);
         let seed = step_seed(self.plan.seed, step);
-        let logits = forward(&self.params, &self.spec, &rows, Some(seed), &mut self.cache);
+        let logits = self.run(&rows, Mode::Train { seed: Some(seed) });
         let k = self.params.layout.head_out.d_out;
         let (loss, dlogits) = loss_and_grad(&logits, k, targets);
         if !loss.is_finite() {
@@ -148,6 +166,7 @@ impl FastLearner<'_> {
         self.trained.zero_grads();
         backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.trained.grads);
         self.trained.update(&mut self.params.values, &self.params.decay, self.plan, step, lr);
+        self.stale = true;
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 }
