@@ -33,6 +33,21 @@ thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
+/// Where a head's context rows go: fp32, or bf16 bits for a next GEMM that reads bits.
+pub(crate) enum Ctx<'a> {
+    F32(&'a mut [f32]),
+    Bits(&'a mut [u16]),
+}
+
+impl Ctx<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Ctx::F32(o) => o.len(),
+            Ctx::Bits(o) => o.len(),
+        }
+    }
+}
+
 /// Whether this path handles heads of `hd` values (whole tiles of k and of output columns).
 pub(crate) fn supports(hd: usize) -> bool {
     hd > 0 && hd.is_multiple_of(TILE_K)
@@ -42,7 +57,7 @@ pub(crate) fn supports(hd: usize) -> bool {
 /// (`bits`: `[B·T, 3H]`, converted once for all heads), written to `out` with row `j` at
 /// `out[j·stride..j·stride + hd]` (a text's rows of the whole context, or a buffer of its own).
 /// Only call at the AMX level, with `supports(hd)` and `1 ≤ len ≤ t`.
-pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), out: &mut [f32], stride: usize) {
+pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), mut out: Ctx<'_>, stride: usize) {
     assert!(supports(hd) && (1..=t).contains(&len), "AMX attention: head size {hd}, length {len} of {t}");
     assert!(stride >= hd && out.len() >= (len - 1) * stride + hd, "AMX attention: output too short");
     let h = heads * hd;
@@ -103,7 +118,10 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
             }
         }
         for (j, row) in ctx.chunks_exact(hd).take(len).enumerate() {
-            out[j * stride..j * stride + hd].copy_from_slice(row);
+            match &mut out {
+                Ctx::F32(o) => o[j * stride..j * stride + hd].copy_from_slice(row),
+                Ctx::Bits(o) => crate::pack::convert_bf16(row, &mut o[j * stride..j * stride + hd]),
+            }
         }
     })
 }

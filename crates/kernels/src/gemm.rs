@@ -164,12 +164,16 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 }
 
 /// `out` (`[m, n]` bf16 bits) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`, rounded to
-/// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation). On
-/// AMX tiles the epilogue writes the bits directly (no fp32 copy of the activation is written and
-/// read back); elsewhere the fp32 product is converted. Same values either way.
-pub fn gemm_to_bits(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>) {
+/// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation, the
+/// attention's projection). On AMX tiles the epilogue writes the bits directly (no fp32 copy of
+/// the activation is written and read back); elsewhere the fp32 product is converted. Same values
+/// either way. `a_bits`, when given, is `a` already in bf16 (the tiles then read it in place).
+pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>) {
     let (k, n) = (b.k, b.n);
     assert_eq!(a.len(), m * k, "A must be m × k");
+    if let Some(bits) = a_bits {
+        assert_eq!(bits.len(), a.len(), "a_bits must mirror a");
+    }
     out.resize(m * n, 0);
     #[cfg(target_arch = "x86_64")]
     if let (Packed::Bf16(bp), Isa::Amx, true) = (&b.data, isa(), m > 0 && n > 0 && k > 0) {
@@ -180,7 +184,7 @@ pub fn gemm_to_bits(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epil
         par_row_blocks(out, n, crate::amx::TILE_ROWS, |r0, rows_out| {
             let rows = rows_out.len() / n;
             let out = crate::gemm_amx::Out::Bf16(rows_out);
-            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), None), &panels, bias, epilogue, (r0, rows), out);
+            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), a_bits), &panels, bias, epilogue, (r0, rows), out);
         });
         return;
     }
@@ -630,8 +634,13 @@ mod tests {
             let mut want_bits = Vec::new();
             crate::pack::to_bf16_bits(&inter, &mut want_bits);
             let mut bits = Vec::new();
-            gemm_to_bits(&a, m, &p1, Some(&bias), Epilogue::Gelu, &mut bits);
+            gemm_to_bits(&a, None, m, &p1, Some(&bias), Epilogue::Gelu, &mut bits);
             assert_eq!(bits, want_bits, "{m}x{k}x{n}: bf16 output");
+            // A given in bits too (the encoder's LayerNorm writes them): read in place.
+            let (mut a_bits, mut bits_from_bits) = (Vec::new(), Vec::new());
+            crate::pack::to_bf16_bits(&a, &mut a_bits);
+            gemm_to_bits(&a, Some(&a_bits), m, &p1, Some(&bias), Epilogue::Gelu, &mut bits_from_bits);
+            assert_eq!(bits_from_bits, want_bits, "{m}x{k}x{n}: bf16 output from bits");
             let (mut want, mut got) = (vec![0.0; m * n2], vec![f32::NAN; m * n2]);
             gemm(&inter, m, &p2, None, Epilogue::None, &mut want);
             gemm_from_bits(&bits, m, &p2, None, Epilogue::None, &mut got);

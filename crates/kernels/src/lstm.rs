@@ -168,8 +168,11 @@ pub fn lstm_backward(
 mod tests {
     use super::*;
 
+    /// Inputs, input weights, recurrent weights, bias, lengths.
+    type Setup = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, [usize; 2]);
+
     /// A small deterministic batch: 2 texts of lengths 3 and 2 over 3 steps, D = 2, U = 2.
-    fn setup() -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, [usize; 2]) {
+    fn setup() -> Setup {
         let x: Vec<f32> = (0..12).map(|i| ((i * 7 % 5) as f32 - 2.0) * 0.3).collect();
         let wx: Vec<f32> = (0..16).map(|i| ((i * 3 % 7) as f32 - 3.0) * 0.2).collect();
         let wh: Vec<f32> = (0..16).map(|i| ((i * 5 % 9) as f32 - 4.0) * 0.15).collect();

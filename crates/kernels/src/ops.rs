@@ -76,6 +76,18 @@ pub fn add_layer_norm(x: &mut [f32], residual: &[f32], width: usize, gamma: &[f3
         .for_each(|(c, r)| add_layer_norm_serial(c, r, width, gamma, beta, eps));
 }
 
+/// [`add_layer_norm`], also writing the result as bf16 bits into `bits` (each task converts its
+/// rows while they are in cache): for an inference path whose next GEMMs read bf16 (AMX tiles),
+/// which then skip converting the fp32 rows themselves. Same values as converting afterwards.
+pub fn add_layer_norm_bits(x: &mut [f32], residual: &[f32], width: usize, (gamma, beta): (&[f32], &[f32]), eps: f32, bits: &mut Vec<u16>) {
+    bits.resize(x.len(), 0);
+    let step = width * ROWS_PER_TASK;
+    x.par_chunks_mut(step).zip(residual.par_chunks(step)).zip(bits.par_chunks_mut(step)).for_each(|((c, r), out)| {
+        add_layer_norm_serial(c, r, width, gamma, beta, eps);
+        crate::pack::convert_bf16(c, out);
+    });
+}
+
 /// e^x for x ≤ 0 (below −87 gives ~0): 2^n · p(r), degree-7 Taylor polynomial on
 /// |r| ≤ ln2/2 (relative error < 1e-7). Plain arithmetic, so it vectorises.
 #[inline(always)]
@@ -234,7 +246,8 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
             #[cfg(target_arch = "x86_64")]
             if tiles {
                 for head in 0..heads {
-                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), &mut rows[head * hd..], h);
+                    let ctx = crate::attention_amx::Ctx::F32(&mut rows[head * hd..]);
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), ctx, h);
                 }
                 return;
             }
@@ -257,7 +270,7 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
                 #[cfg(target_arch = "x86_64")]
                 if tiles {
                     let mut ctx = vec![0.0f32; len * hd];
-                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), &mut ctx, hd);
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(&mut ctx), hd);
                     return ctx;
                 }
                 head_context(qkv, b, head, len, (t, heads, hd), precision)
@@ -276,6 +289,63 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
         }
     }
     QKV_BITS.with(|b| b.replace(bits));
+}
+
+/// Whether [`attention_bits`] runs here: AMX tiles, and heads of whole tiles.
+pub fn attention_reads_bits(hd: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// [`attention`] in bf16 on AMX tiles with both ends in bf16 bits: `qkv_bits` `[B·T, 3H]` as the
+/// projection's GEMM wrote them ([`gemm_to_bits`](crate::gemm_to_bits)), the context `[B·T, H]`
+/// written as bits for the output projection to read in place. The same values as [`attention`]
+/// in bf16 on the fp32 projection, converted; without the fp32 round trips through memory. Only
+/// where [`attention_reads_bits`] (elsewhere: an error-free fallback through fp32).
+pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut Vec<u16>) {
+    let h = heads * hd;
+    assert_eq!(qkv_bits.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    out.resize(lens.len() * t * h, 0);
+    #[cfg(target_arch = "x86_64")]
+    if attention_reads_bits(hd) {
+        use crate::attention_amx::{Ctx, head_context};
+        if lens.len() >= rayon::current_num_threads() {
+            out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
+                let len = len.clamp(1, t);
+                rows[len * h..].fill(0);
+                for head in 0..heads {
+                    head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::Bits(&mut rows[head * hd..]), h);
+                }
+            });
+        } else {
+            // Fewer texts than threads (batch-1 latency): a task per (text, head).
+            let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+            let results: Vec<Vec<u16>> = jobs
+                .par_iter()
+                .map(|&(b, head)| {
+                    let mut ctx = vec![0u16; lens[b].clamp(1, t) * hd];
+                    head_context(qkv_bits, b, head, lens[b].clamp(1, t), (t, heads, hd), Ctx::Bits(&mut ctx), hd);
+                    ctx
+                })
+                .collect();
+            for (b, &len) in lens.iter().enumerate() {
+                out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0);
+            }
+            for (&(b, head), ctx) in jobs.iter().zip(&results) {
+                for (j, c) in ctx.chunks_exact(hd).enumerate() {
+                    let start = (b * t + j) * h + head * hd;
+                    out[start..start + hd].copy_from_slice(c);
+                }
+            }
+        }
+        return;
+    }
+    let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
+    let mut ctx = vec![0.0f32; lens.len() * t * h];
+    attention(&qkv, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
+    crate::pack::to_bf16_bits(&ctx, out);
 }
 
 thread_local! {
@@ -396,6 +466,40 @@ mod tests {
                 attention(one, &[len], (t, heads, hd), precision, &mut alone);
                 assert_eq!(&whole[b * t * h..(b + 1) * t * h], &alone[..], "{precision:?}: text {b} differs between the two paths");
             }
+        }
+    }
+
+    /// The encoder's bf16-bits evaluation path: each op writes the bits the next GEMM reads. Both
+    /// must be exactly what converting the fp32 results gives.
+    #[test]
+    fn bits_outputs_equal_converting_the_fp32_results() {
+        let width = 48;
+        let x0: Vec<f32> = (0..70 * width).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 3.0).collect();
+        let res: Vec<f32> = (0..70 * width).map(|i| (i * 104_729 % 1000) as f32 / 500.0 - 1.0).collect();
+        let (g, b): (Vec<f32>, Vec<f32>) = ((0..width).map(|i| 1.0 + i as f32 / 100.0).collect(), vec![0.1; width]);
+        let (mut want, mut got) = (x0.clone(), x0.clone());
+        add_layer_norm(&mut want, &res, width, &g, &b, 1e-12);
+        let (mut want_bits, mut bits) = (Vec::new(), Vec::new());
+        crate::pack::to_bf16_bits(&want, &mut want_bits);
+        add_layer_norm_bits(&mut got, &res, width, (&g, &b), 1e-12, &mut bits);
+        assert_eq!(got, want, "the fp32 LayerNorm output");
+        assert_eq!(bits, want_bits, "the LayerNorm's bits");
+
+        // Attention from and to bits, against the bf16 attention on the same (converted) inputs,
+        // by text (4 texts) and by head (1 text); lengths straddle the 32-row slabs.
+        let (t, heads, hd) = (70, 2, 32);
+        let h = heads * hd;
+        for lens in [&[1usize, 31, 33, 70][..], &[45][..]] {
+            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+            let mut qkv_bits = Vec::new();
+            crate::pack::to_bf16_bits(&qkv, &mut qkv_bits);
+            let rounded: Vec<f32> = qkv_bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
+            let mut ctx = vec![0.0; lens.len() * t * h];
+            attention(&rounded, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
+            let (mut want, mut got) = (Vec::new(), vec![7u16; 3]);
+            crate::pack::to_bf16_bits(&ctx, &mut want);
+            attention_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
+            assert_eq!(got, want, "lengths {lens:?}");
         }
     }
 

@@ -9,13 +9,15 @@ use bertkit_kernels::PackedB;
 #[derive(Default)]
 pub struct LayerCache {
     /// bf16 copies of the four GEMM inputs (input, context, `a`, activation output) when the
-    /// training GEMMs run in bf16; in evaluation `inter_bits` holds the feed-forward's inner
-    /// activation when it exists only in bf16.
+    /// training GEMMs run in bf16; in evaluation on AMX tiles `a` exists in both forms, the
+    /// context and the feed-forward's inner activation in bits only.
     pub x_bits: Vec<u16>,
     pub ctx_bits: Vec<u16>,
     pub a_bits: Vec<u16>,
     pub inter_bits: Vec<u16>,
     pub qkv: Vec<f32>,
+    /// The projection as bf16 bits, when evaluation keeps every GEMM input in bits.
+    pub qkv_bits: Vec<u16>,
     /// Attention probabilities after dropout (training only).
     pub probs: Vec<f32>,
     pub ctx: Vec<f32>,
@@ -41,6 +43,8 @@ pub struct Cache {
     /// Training: `xs[l]` is layer `l`'s input `[B·T, H]` and the last is the encoder's output.
     /// Evaluation: two buffers the layers alternate between.
     pub xs: Vec<Vec<f32>>,
+    /// Evaluation in bf16 bits: `xs` as bits, what the next layer's GEMMs read.
+    pub xs_bits: Vec<Vec<u16>>,
     /// Which of `xs` holds the encoder's output.
     pub out: usize,
     /// Every depth's output, when an evaluation call asked for them.

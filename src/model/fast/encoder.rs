@@ -5,7 +5,7 @@
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
-use bertkit_kernels::ops::{add_layer_norm, attention, gelu_tanh, layer_norm, relu};
+use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, attention, attention_bits, attention_reads_bits, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{Epilogue, Isa, Mat, Precision, gemm_ex, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
 
 use super::cache::{Cache, LayerCache, resize};
@@ -71,6 +71,12 @@ fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], (xhat, rstd): (&mut Vec<f
     layer_norm_train(x, xhat, rstd, width, &p.values[s.gamma], &p.values[s.beta], eps);
 }
 
+/// `(&v[cur], &mut v[1 - cur])` of a two-buffer ping-pong.
+fn pair<T>(v: &mut [T], cur: usize) -> (&T, &mut T) {
+    let (first, second) = v.split_at_mut(1);
+    if cur == 0 { (&first[0], &mut second[0]) } else { (&second[0], &mut first[0]) }
+}
+
 /// Decided once per call for all layers (they share one precision).
 struct Plan {
     /// The layers' GEMM precision as packed.
@@ -84,6 +90,11 @@ struct Plan {
     /// reads in place: the same values as writing fp32 and converting, without the round trip
     /// through memory.
     inner_in_bf16: bool,
+    /// Evaluation with bf16 weights on AMX: every GEMM input exists in bf16 bits, written by the
+    /// op before it (the projection's epilogue, the attention, the LayerNorms) and read by the
+    /// tiles in place. The same values as converting fp32 inside each GEMM, without writing the
+    /// fp32 projection and context at all, or reading any activation back just to convert it.
+    bits: bool,
     eps: f32,
 }
 
@@ -103,6 +114,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
         prec,
         attention: if tiles && prec != Precision::F32 { Precision::Bf16 } else { Precision::F32 },
         inner_in_bf16: tiles && prec == Precision::Bf16 && cfg.activation == Activation::Gelu,
+        bits: !train && prec == Precision::Bf16 && attention_reads_bits(cfg.head_dim()),
         eps: cfg.layer_norm_eps as f32,
     };
     let applications = cfg.layer_sequence().len();
@@ -116,6 +128,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     if cache.layers.len() < layers {
         cache.layers.resize_with(layers, LayerCache::default);
     }
+    cache.xs_bits.resize_with(2, Vec::new);
 
     // Embeddings: LayerNorm(word + position + type), then dropout, at the embedding width `e`;
     // ELECTRA's `embeddings_project` and ALBERT's mapping then take them to the hidden width.
@@ -143,6 +156,9 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
         }
         None => cache.emb = std::mem::replace(&mut cache.xs[0], x),
     }
+    if plan.bits {
+        to_bf16_bits(&cache.xs[0], &mut cache.xs_bits[0]);
+    }
 
     let mut l = 0;
     let mut cur = 0;
@@ -154,13 +170,19 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
             let s = &lay.layers[li];
             if train {
                 let (before, after) = cache.xs.split_at_mut(l + 1);
-                let site0 = 1 + 3 * l as u64;
-                layer(w, s, cfg, rows, &plan, (&before[l], &mut after[0]), &mut cache.layers[l], Some((seed, site0)));
+                let path = Path::Train { seed, site0: 1 + 3 * l as u64 };
+                layer(w, s, cfg, rows, &plan, (&before[l], &mut after[0]), &mut cache.layers[l], path);
             } else {
-                // Two buffers, read from one and written to the other by turns.
-                let (first, second) = cache.xs.split_at_mut(1);
-                let (x, out) = if cur == 0 { (&first[0], &mut second[0]) } else { (&second[0], &mut first[0]) };
-                layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], None);
+                // Two buffers (and their bits), read from one and written to the other by turns.
+                let (x, out) = pair(&mut cache.xs, cur);
+                let path = match plan.bits {
+                    true => {
+                        let (x_bits, out_bits) = pair(&mut cache.xs_bits, cur);
+                        Path::Bits { x_bits, out_bits }
+                    }
+                    false => Path::Eval,
+                };
+                layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], path);
                 cur = 1 - cur;
             }
             l += 1;
@@ -172,65 +194,80 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     }
 }
 
+/// How [`layer`] runs: training (the dropout seed and this layer's first dropout site; every
+/// activation kept in its cache), evaluation, or evaluation with the GEMM inputs in bf16 bits
+/// (the layer's input as bits, and where to write its output's).
+enum Path<'a> {
+    Train { seed: Option<u64>, site0: u64 },
+    Eval,
+    Bits { x_bits: &'a [u16], out_bits: &'a mut Vec<u16> },
+}
+
 /// One post-LN layer: `a = LN(dropout(attn_out(attention(qkv(x)))) + x)`,
-/// `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`. `train`: the dropout seed and this layer's
-/// first dropout site, and everything is kept in `c`; otherwise `c` is scratch.
+/// `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`. In evaluation `c` is scratch.
 #[allow(clippy::too_many_arguments)]
-fn layer(
-    w: Weights<'_>,
-    s: &LayerSlots,
-    cfg: &ModelConfig,
-    rows: &Rows,
-    plan: &Plan,
-    (x, out): (&[f32], &mut Vec<f32>),
-    c: &mut LayerCache,
-    train: Option<(Option<u64>, u64)>,
-) {
+fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &Plan, (x, out): (&[f32], &mut Vec<f32>), c: &mut LayerCache, path: Path<'_>) {
     let p = w.params;
     let (n, h, b, prec) = (rows.rows(), cfg.hidden_size, rows.batch, plan.prec);
     let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
+    let dims = (rows.t, heads, hd);
     let norm = |s: NormSlots| (&p.values[s.gamma][..], &p.values[s.beta][..]);
+    let bias = |s: DenseSlots| Some(&p.values[s.b][..]);
 
-    let xb = if train.is_some() { convert(x, prec, &mut c.x_bits) } else { None };
-    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
-    resize(&mut c.ctx, n * h);
-    match train {
-        Some((seed, site0)) => {
-            let shape = AttentionShape { t: rows.t, heads, head_dim: hd, precision: Precision::F32 };
-            resize(&mut c.probs, b * shape.probs_per_text());
-            let mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
-            attention_forward(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
-        }
-        None => attention(&c.qkv, &rows.lens, (rows.t, heads, hd), plan.attention, &mut c.ctx),
-    }
+    // Attention.
     let mut a = std::mem::take(&mut c.a);
-    let cb = if train.is_some() { convert(&c.ctx, prec, &mut c.ctx_bits) } else { None };
-    dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a);
+    match &path {
+        Path::Train { seed, site0 } => {
+            let xb = convert(x, prec, &mut c.x_bits);
+            dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
+            let shape = AttentionShape { t: rows.t, heads, head_dim: hd, precision: Precision::F32 };
+            resize(&mut c.ctx, n * h);
+            resize(&mut c.probs, b * shape.probs_per_text());
+            let mask = DropoutMask::at(*seed, *site0, cfg.attention_probs_dropout_prob);
+            attention_forward(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
+            let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
+            dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a);
+        }
+        Path::Eval => {
+            dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv);
+            resize(&mut c.ctx, n * h);
+            attention(&c.qkv, &rows.lens, dims, plan.attention, &mut c.ctx);
+            dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a);
+        }
+        Path::Bits { x_bits, .. } => {
+            gemm_to_bits(x, Some(x_bits), n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits);
+            attention_bits(&c.qkv_bits, &rows.lens, dims, &mut c.ctx_bits);
+            resize(&mut a, n * h);
+            gemm_from_bits(&c.ctx_bits, n, w.packed.get(s.attn_out), bias(s.attn_out), Epilogue::None, &mut a);
+        }
+    }
     let (gamma, beta) = norm(s.attn_norm);
-    match train {
-        Some((seed, site0)) => {
-            DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)).apply(&mut a, 0);
+    match &path {
+        Path::Train { seed, site0 } => {
+            DropoutMask::at(*seed, site0 + 1, attention_output_dropout(cfg)).apply(&mut a, 0);
             a.iter_mut().zip(x).for_each(|(v, r)| *v += r);
             norm_train(p, s.attn_norm, &mut a, (&mut c.attn_xhat, &mut c.attn_rstd), h, plan.eps);
         }
-        None => add_layer_norm(&mut a, x, h, gamma, beta, plan.eps),
+        Path::Eval => add_layer_norm(&mut a, x, h, gamma, beta, plan.eps),
+        Path::Bits { .. } => add_layer_norm_bits(&mut a, x, h, (gamma, beta), plan.eps, &mut c.a_bits),
     }
 
-    if train.is_some() {
+    // Feed-forward.
+    let a_bits = matches!(path, Path::Bits { .. }).then_some(&c.a_bits[..]);
+    if matches!(path, Path::Train { .. }) {
         let ab = convert(&a, prec, &mut c.a_bits);
         dense(w, s.ffn_in, (&a, ab), n, Epilogue::None, &mut c.inter_pre);
         activation_into(ffn_activation(cfg), &c.inter_pre, &mut c.inter);
         let ib = convert(&c.inter, prec, &mut c.inter_bits);
         dense(w, s.ffn_out, (&c.inter, ib), n, Epilogue::None, out);
     } else if plan.inner_in_bf16 {
-        let (ffn_in, ffn_out) = (w.packed.get(s.ffn_in), w.packed.get(s.ffn_out));
-        gemm_to_bits(&a, n, ffn_in, Some(&p.values[s.ffn_in.b]), Epilogue::Gelu, &mut c.inter_bits);
+        gemm_to_bits(&a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits);
         resize(out, n * h);
-        gemm_from_bits(&c.inter_bits, n, ffn_out, Some(&p.values[s.ffn_out.b]), Epilogue::None, out);
+        gemm_from_bits(&c.inter_bits, n, w.packed.get(s.ffn_out), bias(s.ffn_out), Epilogue::None, out);
     } else {
         // The erf GELU rides in the GEMM's epilogue; the other activations follow it.
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-        dense(w, s.ffn_in, (&a, None), n, epilogue, &mut c.inter);
+        dense(w, s.ffn_in, (&a, a_bits), n, epilogue, &mut c.inter);
         match cfg.activation {
             Activation::Gelu => {}
             Activation::GeluTanh => gelu_tanh(&mut c.inter),
@@ -239,13 +276,14 @@ fn layer(
         dense(w, s.ffn_out, (&c.inter, None), n, Epilogue::None, out);
     }
     let (gamma, beta) = norm(s.out_norm);
-    match train {
-        Some((seed, site0)) => {
+    match path {
+        Path::Train { seed, site0 } => {
             DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
             out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
             norm_train(p, s.out_norm, out, (&mut c.out_xhat, &mut c.out_rstd), h, plan.eps);
         }
-        None => add_layer_norm(out, &a, h, gamma, beta, plan.eps),
+        Path::Eval => add_layer_norm(out, &a, h, gamma, beta, plan.eps),
+        Path::Bits { out_bits, .. } => add_layer_norm_bits(out, &a, h, (gamma, beta), plan.eps, out_bits),
     }
     c.a = a;
 }
