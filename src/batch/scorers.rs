@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use super::{BatchError, Outcome, OutputKind, Scorer};
 use crate::model::Pooling;
 use crate::model::fast::FastEncoder;
-use crate::predict::{Predictor, run_batched_tokens};
+use crate::model::run_batched_tokens;
+use crate::predict::Predictor;
 use crate::tokenize::{Encoded, TextTokenizer};
 
 /// Tokenizes each input on its own, so that one the tokenizer refuses fails alone.

@@ -11,7 +11,8 @@ use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::model::fast::{BertModel, FastClassifier};
-use bertkit::predict::{Engine, run_batched_tokens};
+use bertkit::model::run_batched_tokens;
+use bertkit::predict::Engine;
 use bertkit::tokenize::TextEncoder;
 use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
@@ -283,7 +284,7 @@ impl TrainCmd {
                 _ => {
                     let burn_device = device.device()?;
                     let burn = model.to_burn(&burn_device)?;
-                    bertkit::predict::run_batched(&test_enc, bs, pad, &burn_device, |i| burn.forward(i))
+                    bertkit::model::run_batched(&test_enc, bs, pad, &burn_device, |i| burn.forward(i))
                         .map_err(|e| anyhow::anyhow!("reading logits: {e:?}"))?
                 }
                 #[cfg(not(feature = "burn"))]

@@ -6,6 +6,7 @@
 mod attention;
 #[cfg(feature = "burn")]
 mod bilstm;
+mod batched;
 mod bilstm_spec;
 mod checkpoint;
 #[cfg(feature = "burn")]
@@ -32,6 +33,9 @@ mod text_classifier;
 
 #[cfg(feature = "burn")]
 pub use bilstm::{BiLstm, BiLstmClassifier};
+pub use batched::run_batched_tokens;
+#[cfg(feature = "burn")]
+pub use batched::run_batched;
 pub use bilstm_spec::BiLstmSpec;
 #[cfg(feature = "burn")]
 pub use classifier::BertClassifier;

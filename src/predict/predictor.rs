@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde::Serialize;
 
 #[cfg(feature = "burn")]
-use super::run_batched;
-use super::{Engine, run_batched_tokens};
+use crate::model::run_batched;
+use super::Engine;
+use crate::model::run_batched_tokens;
 use crate::DeviceSpec;
 use crate::artifact::ClassifierBundle;
 #[cfg(feature = "burn")]

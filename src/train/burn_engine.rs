@@ -18,7 +18,7 @@ use crate::metrics::EvalReport;
 #[cfg(feature = "burn")]
 use crate::model::EncoderInput;
 #[cfg(feature = "burn")]
-use crate::predict::run_batched;
+use crate::model::run_batched;
 #[cfg(feature = "burn")]
 use crate::tokenize::{Padding, TokenBatch};
 

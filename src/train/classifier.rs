@@ -11,7 +11,7 @@ use super::{CheckpointDir, History, LoopArgs, Standardizer, TrainError, TrainPla
 use crate::DeviceSpec;
 use crate::data::Target;
 use crate::model::fast::{BertModel, FastClassifier};
-use crate::predict::run_batched_tokens;
+use crate::model::run_batched_tokens;
 use crate::tokenize::Encoded;
 
 /// Encoded texts and their targets.

@@ -12,7 +12,7 @@ use super::optim::{Files, Trained};
 use crate::data::Target;
 use crate::metrics::EvalReport;
 use crate::model::fast::{BiLstmCache, BiLstmModel, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
-use crate::predict::run_batched_tokens;
+use crate::model::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::{CheckpointDir, Learner, RunState, Split, TrainError, TrainPlan};

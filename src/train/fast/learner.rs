@@ -10,7 +10,7 @@ use super::optim::{Files, Trained};
 use crate::model::fast::{BertModel, Cache, Mode, NetSpec, Packed, Params, Rows, Weights, forward};
 use crate::data::Target;
 use crate::metrics::{EvalReport, example_loss};
-use crate::predict::run_batched_tokens;
+use crate::model::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::Learner;

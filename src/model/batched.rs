@@ -5,7 +5,7 @@
 use burn::tensor::{DataError, Device, Tensor};
 
 #[cfg(feature = "burn")]
-use crate::model::EncoderInput;
+use super::EncoderInput;
 use crate::tokenize::{Encoded, Padding, TokenBatch};
 
 /// Calls `f` on batches of at most `batch_size` encodings and returns its `[B, K]` outputs as one
