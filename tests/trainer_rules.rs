@@ -223,6 +223,31 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
     }
 }
 
+/// Regression for stale packed weights: the kernels trainer packs its weights once per step and
+/// validation reuses that pack, so each evaluation must score the weights of its own step, the
+/// same loss a fresh model at those weights gives (a pack left from an earlier step would not).
+#[test]
+fn every_validation_scores_the_weights_of_its_own_step() {
+    let _one = serial();
+    let s = setup();
+    let split = Split { encodings: &s.enc, targets: &s.labels };
+    let plan = |epochs| TrainPlan { epochs, ..one_step_plan(3e-2) };
+    let run_dir = s.tmp.path().join("packs");
+    let run = TrainRun { plan: &plan(3), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels: Some(Precision::F32) };
+    let history = train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().1;
+    assert_eq!(history.evaluations.len(), 3, "one evaluation per epoch");
+    let batch = TokenBatch::pad(&s.enc, Padding::Longest, s.tok.pad_id());
+    let mut losses = Vec::new();
+    for e in &history.evaluations {
+        let at_step = train(&s, &TrainPlan { restore_best: false, ..plan(e.step) }, Some(Precision::F32), &format!("packs-{}", e.step));
+        let logits = FastClassifier::new(&at_step, Precision::F32).logits(&batch);
+        let loss = logits.iter().zip(&s.labels).map(|(row, y)| bertkit::metrics::example_loss(row, y)).sum::<f64>() / s.labels.len() as f64;
+        assert!((loss - e.val_loss).abs() < 1e-5, "step {}: validation reported {} but the step's weights score {loss}", e.step, e.val_loss);
+        losses.push(loss);
+    }
+    assert!(losses.windows(2).all(|w| (w[0] - w[1]).abs() > 1e-4), "the weights did not move between evaluations: {losses:?}");
+}
+
 /// The frozen-encoder run (pooled features once, then the kernels' head learner): the encoder
 /// stays bit for bit, the head follows AdamW's decoupled decay (not on its bias), and the best
 /// evaluation's head comes back exactly.

@@ -279,7 +279,10 @@ impl TrainCmd {
                     let f = FastClassifier::new(m, Precision::F32);
                     run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)))?
                 }
-                TextClassifier::BiLstm(m) if kernels => run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(m.logits(b)))?,
+                TextClassifier::BiLstm(m) if kernels => {
+                    let packs = m.pack();
+                    run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(m.logits(&packs, b)))?
+                }
                 #[cfg(feature = "burn")]
                 _ => {
                     let burn_device = device.device()?;

@@ -13,7 +13,7 @@ use crate::artifact::ClassifierBundle;
 #[cfg(feature = "burn")]
 use crate::model::BurnClassifier;
 use crate::model::{LoadError, TextClassifier};
-use crate::model::fast::{BiLstmModel, FastClassifier, Precision};
+use crate::model::fast::{BiLstmModel, BiLstmPacks, FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
 
@@ -57,7 +57,8 @@ pub struct Prediction {
 enum Scorer {
     Kernels(FastClassifier),
     /// The BiLSTM baseline on the kernels (fp32: its GEMMs are small).
-    BiLstm(BiLstmModel),
+    /// The BiLSTM baseline and its weights packed once.
+    BiLstm(BiLstmModel, BiLstmPacks),
     #[cfg(feature = "burn")]
     Burn(BurnClassifier, burn::tensor::Device),
 }
@@ -87,7 +88,10 @@ impl Predictor {
     pub fn with_engine(bundle: ClassifierBundle, device: DeviceSpec, engine: Engine) -> Result<Self, LoadError> {
         let scorer = match (engine.precision(), bundle.model) {
             (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(&m, precision)),
-            (Some(_), TextClassifier::BiLstm(m)) => Scorer::BiLstm(m),
+            (Some(_), TextClassifier::BiLstm(m)) => {
+                let packs = m.pack();
+                Scorer::BiLstm(m, packs)
+            }
             #[cfg(feature = "burn")]
             (None, model) => {
                 let device = device.device()?;
@@ -114,7 +118,7 @@ impl Predictor {
         match &self.scorer {
             #[cfg(feature = "burn")]
             Scorer::Burn(..) => "burn",
-            Scorer::BiLstm(_) => "kernels fp32",
+            Scorer::BiLstm(..) => "kernels fp32",
             Scorer::Kernels(f) => match f.precision() {
                 Precision::F32 => "kernels fp32",
                 Precision::Bf16 => "kernels bf16",
@@ -196,8 +200,8 @@ impl Predictor {
             Scorer::Kernels(fast) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
                 Ok::<_, PredictError>(fast.logits(b))
             }),
-            Scorer::BiLstm(model) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
-                Ok::<_, PredictError>(model.logits(b))
+            Scorer::BiLstm(model, packs) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
+                Ok::<_, PredictError>(model.logits(packs, b))
             }),
             #[cfg(feature = "burn")]
             Scorer::Burn(model, device) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), device, |input| {

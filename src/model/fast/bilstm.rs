@@ -165,18 +165,24 @@ impl BiLstmModel {
         w.values("output.bias", &[k], v[OUTPUT_B].clone());
     }
 
-    /// Direction `k`'s weights packed for the kernels (its biases summed).
-    pub fn packed(&self, k: usize) -> (PackedB, PackedB, Vec<f32>) {
-        let s = direction(k);
+    /// The weights packed for the kernels: once at load for inference, once per optimizer step
+    /// in training.
+    pub fn pack(&self) -> BiLstmPacks {
         let u = self.spec.units;
-        let d = self.values[s.wx].len() / (4 * u);
-        let bias = self.values[s.bx].iter().zip(&self.values[s.bh]).map(|(a, b)| a + b).collect();
-        (PackedB::new(&self.values[s.wx], d, 4 * u, Precision::F32), PackedB::new(&self.values[s.wh], u, 4 * u, Precision::F32), bias)
+        let direction_packs = |k: usize| {
+            let s = direction(k);
+            let d = self.values[s.wx].len() / (4 * u);
+            let bias = self.values[s.bx].iter().zip(&self.values[s.bh]).map(|(a, b)| a + b).collect();
+            (PackedB::new(&self.values[s.wx], d, 4 * u, Precision::F32), PackedB::new(&self.values[s.wh], u, 4 * u, Precision::F32), bias)
+        };
+        let k = self.spec.num_outputs;
+        BiLstmPacks { directions: [0, 1, 2, 3].map(direction_packs), output: PackedB::new(&self.values[OUTPUT_W], 2 * u, k, Precision::F32) }
     }
 
-    /// Logits `[B·K]` of a post-padded batch; with `seed` (training) dropout is on. `cache`
-    /// receives what the backward pass reads.
-    pub fn forward(&self, batch: &TokenBatch, seed: Option<u64>, cache: &mut BiLstmCache) -> Vec<f32> {
+    /// Logits `[B·K]` of a post-padded batch, with `packs` from [`Self::pack`] on the current
+    /// weights; with `seed` (training) dropout is on. `cache` receives what the backward pass
+    /// reads.
+    pub fn forward(&self, packs: &BiLstmPacks, batch: &TokenBatch, seed: Option<u64>, cache: &mut BiLstmCache) -> Vec<f32> {
         let spec = &self.spec;
         let (b, t, e, u) = (batch.batch_size, batch.seq_len.max(1), spec.embedding_dim, spec.units);
         cache.seed = seed;
@@ -192,8 +198,8 @@ impl BiLstmModel {
         let steps = |reverse| Steps { batch: b, t, lens: &cache.lens, reverse };
         let mut outs: [Vec<f32>; 4] = Default::default();
         for (k, out) in outs.iter_mut().enumerate().take(2) {
-            let (wx, wh, bias) = self.packed(k);
-            lstm_forward(&cache.x0, steps(k == 1), &LstmWeights { wx: &wx, wh: &wh, bias: &bias, units: u }, out, &mut cache.directions[k]);
+            let (wx, wh, bias) = &packs.directions[k];
+            lstm_forward(&cache.x0, steps(k == 1), &LstmWeights { wx, wh, bias, units: u }, out, &mut cache.directions[k]);
         }
         cache.x1.clear();
         for r in 0..b * t {
@@ -202,8 +208,8 @@ impl BiLstmModel {
         }
         DropoutMask::at(seed, 2, spec.dropout_second).apply(&mut cache.x1, 0);
         for (k, out) in outs.iter_mut().enumerate().skip(2) {
-            let (wx, wh, bias) = self.packed(k);
-            lstm_forward(&cache.x1, steps(k == 3), &LstmWeights { wx: &wx, wh: &wh, bias: &bias, units: u }, out, &mut cache.directions[k]);
+            let (wx, wh, bias) = &packs.directions[k];
+            lstm_forward(&cache.x1, steps(k == 3), &LstmWeights { wx, wh, bias, units: u }, out, &mut cache.directions[k]);
         }
         // Each direction's state after the text's last real word: the forward one at its last
         // position, the backward one (which read the text in reverse) at position 0.
@@ -214,15 +220,21 @@ impl BiLstmModel {
         }
         let k = spec.num_outputs;
         let mut logits = vec![0.0f32; b * k];
-        let out_w = PackedB::new(&self.values[OUTPUT_W], 2 * u, k, Precision::F32);
-        gemm_ex(Mat::rows(&cache.last, b, 2 * u), None, &out_w, Some(&self.values[OUTPUT_B]), Epilogue::None, &mut logits, false);
+        gemm_ex(Mat::rows(&cache.last, b, 2 * u), None, &packs.output, Some(&self.values[OUTPUT_B]), Epilogue::None, &mut logits, false);
         logits
     }
 
     /// Logits, one row per text, in evaluation mode.
-    pub fn logits(&self, batch: &TokenBatch) -> Vec<Vec<f32>> {
-        let y = self.forward(batch, None, &mut BiLstmCache::default());
+    pub fn logits(&self, packs: &BiLstmPacks, batch: &TokenBatch) -> Vec<Vec<f32>> {
+        let y = self.forward(packs, batch, None, &mut BiLstmCache::default());
         y.chunks(self.spec.num_outputs.max(1)).map(<[f32]>::to_vec).collect()
     }
+}
+
+/// [`BiLstmModel`]'s weights as the kernels read them: per direction the input and recurrent
+/// weights and the summed biases, then the output layer.
+pub struct BiLstmPacks {
+    directions: [(PackedB, PackedB, Vec<f32>); 4],
+    output: PackedB,
 }
 

@@ -19,7 +19,7 @@ mod rows;
 
 pub use bertkit_kernels::Precision;
 pub use bilstm::{
-    BiLstmCache, BiLstmModel, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction,
+    BiLstmCache, BiLstmModel, BiLstmPacks, DIRECTIONS, DirectionSlots, EMBEDDING, OUTPUT_B, OUTPUT_W, direction,
 };
 pub use cache::{BackwardBuffers, Cache, GradPacks, LayerCache};
 pub use classifier::{HEAD_SITE, NetSpec, activate, forward, head_forward, pool};

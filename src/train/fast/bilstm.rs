@@ -11,7 +11,7 @@ use super::learner::loss_and_grad;
 use super::optim::{Files, Trained};
 use crate::data::Target;
 use crate::metrics::EvalReport;
-use crate::model::fast::{BiLstmCache, BiLstmModel, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
+use crate::model::fast::{BiLstmCache, BiLstmModel, BiLstmPacks, EMBEDDING, OUTPUT_B, OUTPUT_W, direction};
 use crate::model::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
@@ -99,6 +99,9 @@ fn direction_backward(
 
 pub struct BiLstmLearner<'a> {
     model: BiLstmModel,
+    /// `model`'s weights packed; repacked before the first forward pass after each change.
+    packs: BiLstmPacks,
+    stale: bool,
     trained: Trained,
     cache: BiLstmCache,
     plan: &'a TrainPlan,
@@ -113,7 +116,14 @@ impl<'a> BiLstmLearner<'a> {
         // A frozen embedding table is neither updated nor given moments.
         let slots: Vec<usize> = (0..model.values.len()).filter(|&i| i != EMBEDDING || model.spec.trainable_embeddings).collect();
         let trained = Trained::new(&model.values, slots, FILES);
-        Self { trained, cache: BiLstmCache::default(), plan, train, val, pad_id, num_classes, model }
+        Self { trained, packs: model.pack(), stale: false, cache: BiLstmCache::default(), plan, train, val, pad_id, num_classes, model }
+    }
+
+    /// Brings the packs up to date with the weights.
+    fn refresh(&mut self) {
+        if std::mem::take(&mut self.stale) {
+            self.packs = self.model.pack();
+        }
     }
 
     pub fn finish(self) -> BiLstmModel {
@@ -125,7 +135,8 @@ impl Learner for BiLstmLearner<'_> {
     fn step(&mut self, idx: &[usize], targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
         let seed = step_seed(self.plan.seed, step);
-        let logits = self.model.forward(&batch, Some(seed), &mut self.cache);
+        self.refresh();
+        let logits = self.model.forward(&self.packs, &batch, Some(seed), &mut self.cache);
         let k = self.model.spec.num_outputs;
         let (loss, dlogits) = loss_and_grad(&logits, k, targets);
         if !loss.is_finite() {
@@ -134,13 +145,15 @@ impl Learner for BiLstmLearner<'_> {
         self.trained.zero_grads();
         bilstm_backward(&self.model, &self.cache, &dlogits, &mut self.trained.grads);
         self.trained.update(&mut self.model.values, &self.model.decay, self.plan, step, lr);
+        self.stale = true;
         Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 
     fn validate(&mut self) -> Result<EvalReport, TrainError> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
-        let model = &self.model;
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(model.logits(batch)))?;
+        self.refresh();
+        let (model, packs) = (&self.model, &self.packs);
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(model.logits(packs, batch)))?;
         Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 
@@ -149,6 +162,7 @@ impl Learner for BiLstmLearner<'_> {
     }
 
     fn load(&mut self, checkpoints: &CheckpointDir) -> Result<RunState, TrainError> {
+        self.stale = true;
         self.trained.load(checkpoints, &self.model.names, &mut self.model.values)
     }
 
@@ -157,6 +171,7 @@ impl Learner for BiLstmLearner<'_> {
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
+        self.stale = true;
         self.trained.restore_best(&mut self.model.values)
     }
 }
