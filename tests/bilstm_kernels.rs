@@ -1,7 +1,7 @@
 //! The GloVe + BiLSTM baseline on the kernels (`model::fast::BiLstmModel`, `train::fast`): the
 //! same logits as burn's module for the same weights (with the `burn` feature) (texts of different lengths, padding
 //! included), every gradient against central differences of the loss, and the weights
-//! round-trip through burn's module and the export format.
+//! round-trip through burn's module and the export format; validation scores each step's weights.
 
 use bertkit::data::Target;
 use bertkit::model::fast::{BiLstmCache, BiLstmModel};
@@ -94,4 +94,46 @@ fn every_gradient_matches_central_differences() {
         }
         assert!(checked > 300, "{checked} values checked");
     }
+}
+
+/// Regression for stale packed weights (as in `trainer_rules.rs` for the encoder): the BiLSTM
+/// learner packs once per step and validation reuses the pack, so each evaluation must report
+/// the loss a fresh model at that step's weights gives.
+#[test]
+fn every_validation_scores_the_weights_of_its_own_step() {
+    use bertkit::DeviceSpec;
+    use bertkit::train::{Split, TrainPlan, TrainRun, train_bilstm};
+    let texts: [&[u32]; 4] = [&[3, 4, 5, 6, 7], &[8, 2], &[11], &[9, 10, 3]];
+    let enc: Vec<Encoded> = texts.iter().map(|ids| Encoded { ids: ids.to_vec(), type_ids: vec![0; ids.len()] }).collect();
+    let labels: Vec<Target> = (0..texts.len()).map(|i| Target::Class(i % 2)).collect();
+    let split = Split { encodings: &enc, targets: &labels };
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = |epochs| TrainPlan {
+        epochs,
+        batch_size: texts.len(),
+        eval_batch_size: texts.len(),
+        learning_rate: 5e-2,
+        warmup_ratio: 0.0,
+        constant_lr: true,
+        restore_best: false,
+        ..TrainPlan::default()
+    };
+    let train = |epochs: usize, name: &str| {
+        let dir = tmp.path().join(name);
+        let p = plan(epochs);
+        let run = TrainRun { plan: &p, num_classes: 2, multi_label: false, pad_id: 0, run_dir: &dir, resume: false, quiet: true, kernels: Some(bertkit::model::fast::Precision::F32) };
+        train_bilstm(BiLstmModel::new(spec(1, true, 0.3), matrix(), 4), split, split, run, DeviceSpec::Cpu).unwrap()
+    };
+    let (_, history) = train(3, "long");
+    assert_eq!(history.evaluations.len(), 3, "one evaluation per epoch");
+    let batch = TokenBatch::pad(&enc, Padding::Longest, 0);
+    let mut losses = Vec::new();
+    for e in &history.evaluations {
+        let (m, _) = train(e.step, &format!("short-{}", e.step));
+        let logits = m.logits(&m.pack(), &batch);
+        let loss = logits.iter().zip(&labels).map(|(row, y)| bertkit::metrics::example_loss(row, y)).sum::<f64>() / labels.len() as f64;
+        assert!((loss - e.val_loss).abs() < 1e-5, "step {}: validation reported {} but the step's weights score {loss}", e.step, e.val_loss);
+        losses.push(loss);
+    }
+    assert!(losses.windows(2).all(|w| (w[0] - w[1]).abs() > 1e-4), "the weights did not move between evaluations: {losses:?}");
 }
