@@ -79,15 +79,28 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
         s.resize(lp * lp, 0.0);
         p.resize(lp * lp, 0);
         ctx.resize(lp * hd, 0.0);
+        let pair = |lo: u16, hi: u16| u32::from(lo) | (u32::from(hi) << 16);
         for j in 0..len {
             q[j * hd..(j + 1) * hd].copy_from_slice(row(j, 0));
-            // A key row's consecutive bf16s are already its (even, odd) pairs.
-            for (pi, pair) in row(j, 1).chunks_exact(2).enumerate() {
-                kt[pi * lp + j] = u32::from(pair[0]) | (u32::from(pair[1]) << 16);
+        }
+        // Kᵀ as B pairs: a key row's consecutive bf16s are already its (even, odd) pairs, so
+        // pair-row `pi` of the tile is the `pi`-th pair of every key. Written one pair-row at a
+        // time: stores along memory, reads from the few key rows (L1-resident).
+        for (pi, dst) in kt.chunks_exact_mut(lp).enumerate() {
+            for (j, d) in dst[..len].iter_mut().enumerate() {
+                let k = row(j, 1);
+                *d = pair(k[2 * pi], k[2 * pi + 1]);
             }
-            let shift = if j % 2 == 0 { 0 } else { 16 };
-            for (d, &x) in row(j, 2).iter().enumerate() {
-                v[(j / 2) * hd + d] |= u32::from(x) << shift;
+        }
+        // V as B pairs: value rows 2q and 2q+1 interleaved element by element (a plain zip the
+        // compiler vectorises; an odd last row pairs with the zero row below it).
+        for (qi, dst) in v.chunks_exact_mut(hd).enumerate().take(len.div_ceil(2)) {
+            let lo = row(2 * qi, 2);
+            if 2 * qi + 1 < len {
+                let hi = row(2 * qi + 1, 2);
+                dst.iter_mut().zip(lo.iter().zip(hi)).for_each(|(d, (&a, &b))| *d = pair(a, b));
+            } else {
+                dst.iter_mut().zip(lo).for_each(|(d, &a)| *d = u32::from(a));
             }
         }
         let ptr = |x: &[u32], at: usize| x[at..].as_ptr();
