@@ -276,19 +276,24 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
                 head_context(qkv, b, head, len, (t, heads, hd), precision)
             })
             .collect();
-        // Every real row is written below; only the padding rows need zeros (zeroing all of
-        // `out` first was a full extra pass over the context per layer).
-        for (b, &len) in lens.iter().enumerate() {
-            out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0.0);
-        }
-        for (&(b, head), ctx) in jobs.iter().zip(&results) {
-            for (j, c) in ctx.chunks_exact(hd).enumerate() {
-                let start = (b * t + j) * h + head * hd;
-                out[start..start + hd].copy_from_slice(c);
-            }
-        }
+        place_heads(out, lens, (t, h, hd), &jobs, &results);
     }
     QKV_BITS.with(|b| b.replace(bits));
+}
+
+/// The per-(text, head) contexts `results` of `jobs` into their rows of `out` `[B·T, H]`. Every
+/// real row is written; only the padding rows are zeroed (zeroing all of `out` first was a full
+/// extra pass over the context per layer).
+fn place_heads<T: Copy + Default>(out: &mut [T], lens: &[usize], (t, h, hd): (usize, usize, usize), jobs: &[(usize, usize)], results: &[Vec<T>]) {
+    for (b, &len) in lens.iter().enumerate() {
+        out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(T::default());
+    }
+    for (&(b, head), ctx) in jobs.iter().zip(results) {
+        for (j, c) in ctx.chunks_exact(hd).enumerate() {
+            let start = (b * t + j) * h + head * hd;
+            out[start..start + hd].copy_from_slice(c);
+        }
+    }
 }
 
 /// Whether [`attention_bits`] runs here: AMX tiles, and heads of whole tiles.
@@ -330,15 +335,7 @@ pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, 
                     ctx
                 })
                 .collect();
-            for (b, &len) in lens.iter().enumerate() {
-                out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(0);
-            }
-            for (&(b, head), ctx) in jobs.iter().zip(&results) {
-                for (j, c) in ctx.chunks_exact(hd).enumerate() {
-                    let start = (b * t + j) * h + head * hd;
-                    out[start..start + hd].copy_from_slice(c);
-                }
-            }
+            place_heads(out, lens, (t, h, hd), &jobs, &results);
         }
         return;
     }
