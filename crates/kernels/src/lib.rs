@@ -45,6 +45,7 @@ macro_rules! dispatch {
 
 pub mod amx;
 #[cfg(target_arch = "x86_64")]
+pub mod attention;
 mod attention_amx;
 pub mod attention_train;
 pub mod gemm;

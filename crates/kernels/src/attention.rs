@@ -1,0 +1,305 @@
+//! Multi-head self-attention of the inference path on a fused QKV projection: per (text, head)
+//! two small GEMMs and a vectorised softmax, on AMX tiles in bf16 where the CPU has them
+//! (`attention_amx`), with bf16-bits inputs and outputs for an encoder whose GEMMs read bits.
+
+use rayon::prelude::*;
+
+use crate::gemm::Precision;
+use crate::ops::{softmax_rows, with_taken};
+
+/// One (text, head)'s working buffers, kept per thread between calls: fresh ones per (text, head)
+/// made the allocator hand pages back and fault them in again (5 % of an AVX2 inference batch in
+/// `clear_page_erms`).
+#[derive(Default)]
+struct HeadScratch {
+    q: Vec<f32>,
+    kt: Vec<f32>,
+    v: Vec<f32>,
+    scores: Vec<f32>,
+    /// The head's context `[len, hd]`, the result.
+    ctx: Vec<f32>,
+    kt_packed: Option<crate::gemm::PackedB>,
+    v_packed: Option<crate::gemm::PackedB>,
+}
+
+thread_local! {
+    static HEAD_SCRATCH: std::cell::Cell<HeadScratch> = std::cell::Cell::new(HeadScratch::default());
+}
+
+/// One (text, head): context rows `[len, hd]` from `len` real tokens, into `sc.ctx`.
+fn head_context_into(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), precision: Precision, sc: &mut HeadScratch) {
+    use crate::gemm::{Epilogue, PackedB, gemm};
+    use crate::pack::Mat;
+    let h = heads * hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let row = |j: usize, part: usize| {
+        let start = (b * t + j) * 3 * h + part * h + head * hd;
+        &qkv[start..start + hd]
+    };
+    let HeadScratch { q, kt, v, scores, ctx, kt_packed, v_packed } = sc;
+    q.clear();
+    v.clear();
+    kt.clear();
+    kt.resize(hd * len, 0.0);
+    for j in 0..len {
+        q.extend(row(j, 0).iter().map(|x| x * scale));
+        for (d, &x) in row(j, 1).iter().enumerate() {
+            kt[d * len + j] = x;
+        }
+        v.extend_from_slice(row(j, 2));
+    }
+    let pack = |slot: &mut Option<PackedB>, m: Mat<'_>| {
+        match slot {
+            Some(p) => p.repack(m, precision),
+            None => *slot = Some(PackedB::new(m.data, m.rows, m.cols, precision)),
+        }
+    };
+    // Scores [len, len] = (Q / sqrt(hd)) Kᵀ; only real keys, so no mask is needed.
+    pack(kt_packed, Mat::rows(kt, hd, len));
+    scores.clear();
+    scores.resize(len * len, 0.0);
+    if let Some(kp) = kt_packed {
+        gemm(q, len, kp, None, Epilogue::None, scores);
+    }
+    softmax_rows(scores, len);
+    pack(v_packed, Mat::rows(v, len, hd));
+    ctx.clear();
+    ctx.resize(len * hd, 0.0);
+    if let Some(vp) = v_packed {
+        gemm(scores, len, vp, None, Epilogue::None, ctx);
+    }
+}
+
+/// [`head_context_into`] with this thread's scratch, as a vector of its own.
+fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, dims: (usize, usize, usize), precision: Precision) -> Vec<f32> {
+    with_taken(&HEAD_SCRATCH, |sc| {
+        head_context_into(qkv, b, head, len, dims, precision, sc);
+        std::mem::take(&mut sc.ctx)
+    })
+}
+
+/// Multi-head self-attention on a fused projection: `qkv` is `[B·T, 3H]` (queries, keys, values
+/// of all heads side by side), `lens[b]` the real tokens of text `b` (right padding). Real
+/// queries attend to real keys only, which is what transformers' additive mask amounts to;
+/// padding rows of the context are left at zero (nothing reads them: keys and values come from
+/// real tokens only, pooling ignores padding). Each (text, head) is two small GEMMs and a
+/// vectorised softmax; the GEMM operands in `precision` (softmax and sums in fp32). Writes the
+/// context `[B·T, H]`.
+pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usize), precision: Precision, out: &mut [f32]) {
+    let h = heads * hd;
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
+    #[cfg(target_arch = "x86_64")]
+    let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
+    #[cfg(not(target_arch = "x86_64"))]
+    let tiles = false;
+    // The tiles read bf16: the whole projection is converted once, not per head.
+    let mut bits = QKV_BITS.with(|b| b.take());
+    if tiles {
+        crate::pack::to_bf16_bits(qkv, &mut bits);
+    }
+    if lens.len() >= rayon::current_num_threads() {
+        // A text per task: each writes its own rows of `out` in place, with its thread's
+        // buffers (fresh per-head vectors cost page faults: see `HeadScratch`).
+        out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
+            let len = len.clamp(1, t);
+            rows[len * h..].fill(0.0);
+            #[cfg(target_arch = "x86_64")]
+            if tiles {
+                for head in 0..heads {
+                    let ctx = crate::attention_amx::Ctx::F32(&mut rows[head * hd..]);
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), ctx, h);
+                }
+                return;
+            }
+            with_taken(&HEAD_SCRATCH, |sc| {
+                for head in 0..heads {
+                    head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc);
+                    for (j, c) in sc.ctx.chunks_exact(hd).enumerate() {
+                        rows[j * h + head * hd..j * h + head * hd + hd].copy_from_slice(c);
+                    }
+                }
+            });
+        });
+    } else {
+        // Fewer texts than threads (batch-1 latency): a task per (text, head).
+        let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+        let results: Vec<Vec<f32>> = jobs
+            .par_iter()
+            .map(|&(b, head)| {
+                let len = lens[b].clamp(1, t);
+                #[cfg(target_arch = "x86_64")]
+                if tiles {
+                    let mut ctx = vec![0.0f32; len * hd];
+                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(&mut ctx), hd);
+                    return ctx;
+                }
+                head_context(qkv, b, head, len, (t, heads, hd), precision)
+            })
+            .collect();
+        place_heads(out, lens, (t, h, hd), &jobs, &results);
+    }
+    QKV_BITS.with(|b| b.replace(bits));
+}
+
+/// The per-(text, head) contexts `results` of `jobs` into their rows of `out` `[B·T, H]`. Every
+/// real row is written; only the padding rows are zeroed (zeroing all of `out` first was a full
+/// extra pass over the context per layer).
+fn place_heads<T: Copy + Default>(out: &mut [T], lens: &[usize], (t, h, hd): (usize, usize, usize), jobs: &[(usize, usize)], results: &[Vec<T>]) {
+    for (b, &len) in lens.iter().enumerate() {
+        out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(T::default());
+    }
+    for (&(b, head), ctx) in jobs.iter().zip(results) {
+        for (j, c) in ctx.chunks_exact(hd).enumerate() {
+            let start = (b * t + j) * h + head * hd;
+            out[start..start + hd].copy_from_slice(c);
+        }
+    }
+}
+
+/// Whether [`attention_bits`] runs here: AMX tiles, and heads of whole tiles.
+pub fn attention_reads_bits(hd: usize) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// [`attention`] in bf16 on AMX tiles with both ends in bf16 bits: `qkv_bits` `[B·T, 3H]` as the
+/// projection's GEMM wrote them ([`gemm_to_bits`](crate::gemm_to_bits)), the context `[B·T, H]`
+/// written as bits for the output projection to read in place. The same values as [`attention`]
+/// in bf16 on the fp32 projection, converted; without the fp32 round trips through memory. Only
+/// where [`attention_reads_bits`] (elsewhere: an error-free fallback through fp32).
+pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut Vec<u16>) {
+    let h = heads * hd;
+    assert_eq!(qkv_bits.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    out.resize(lens.len() * t * h, 0);
+    #[cfg(target_arch = "x86_64")]
+    if attention_reads_bits(hd) {
+        use crate::attention_amx::{Ctx, head_context};
+        if lens.len() >= rayon::current_num_threads() {
+            out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
+                let len = len.clamp(1, t);
+                rows[len * h..].fill(0);
+                for head in 0..heads {
+                    head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::Bits(&mut rows[head * hd..]), h);
+                }
+            });
+        } else {
+            // Fewer texts than threads (batch-1 latency): a task per (text, head).
+            let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+            let results: Vec<Vec<u16>> = jobs
+                .par_iter()
+                .map(|&(b, head)| {
+                    let mut ctx = vec![0u16; lens[b].clamp(1, t) * hd];
+                    head_context(qkv_bits, b, head, lens[b].clamp(1, t), (t, heads, hd), Ctx::Bits(&mut ctx), hd);
+                    ctx
+                })
+                .collect();
+            place_heads(out, lens, (t, h, hd), &jobs, &results);
+        }
+        return;
+    }
+    let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
+    let mut ctx = vec![0.0f32; lens.len() * t * h];
+    attention(&qkv, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
+    crate::pack::to_bf16_bits(&ctx, out);
+}
+
+thread_local! {
+    /// The bf16 copy of the fused projection for the AMX attention, kept between calls (a fresh
+    /// multi-megabyte buffer per layer costs a page fault per 4 KiB).
+    static QKV_BITS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attention_ignores_padding_and_averages_values() {
+        // One head of size 2, T = 3, text 0 has 2 real tokens. Queries are zero, so every real
+        // key gets the same weight: the context is the mean of the real values.
+        let (t, hd) = (3, 2);
+        let mut qkv = vec![0.0f32; 2 * t * 3 * hd];
+        for (r, v) in [(0usize, [1.0f32, 2.0]), (1, [3.0, 4.0]), (2, [100.0, 100.0]), (3, [5.0, 5.0]), (4, [7.0, 7.0]), (5, [9.0, 9.0])] {
+            qkv[r * 3 * hd + 2 * hd..r * 3 * hd + 3 * hd].copy_from_slice(&v);
+        }
+        let mut out = vec![0.0; 2 * t * hd];
+        attention(&qkv, &[2, 3], (t, 1, hd), Precision::F32, &mut out);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+        assert!(close(&out[..2], &[2.0, 3.0]), "{out:?}");
+        assert!(close(&out[6..8], &[7.0, 7.0]), "{out:?}");
+        assert_eq!(&out[4..6], &[0.0, 0.0], "padding rows stay zero");
+    }
+
+    #[test]
+    fn bf16_attention_matches_fp32_at_every_length() {
+        // On AMX this runs the tile path (padded slabs, padded keys masked by the softmax); on
+        // other bf16 levels the generic bf16 GEMMs. Lengths straddle the 32-row slabs.
+        if !crate::level::isa().bf16() {
+            eprintln!("skipped: {}: level {} has no bf16 GEMM", crate::level::test_name(), crate::level::isa().name());
+            return;
+        }
+        for hd in [32, 64] {
+            let (t, heads) = (70, 2);
+            let h = heads * hd;
+            let lens = [1, 31, 33, 64, 70];
+            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+            let (mut want, mut got) = (vec![0.0; lens.len() * t * h], vec![f32::NAN; lens.len() * t * h]);
+            attention(&qkv, &lens, (t, heads, hd), Precision::F32, &mut want);
+            attention(&qkv, &lens, (t, heads, hd), Precision::Bf16, &mut got);
+            let worst = want.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            // Context values are averages of values in [-0.8, 0.8]: bf16 operands move them ~1e-2.
+            assert!(worst < 2e-2, "hd {hd}: bf16 attention differs from fp32 by {worst}");
+            assert!(worst > 0.0, "hd {hd}: bf16 attention equals fp32 exactly: bf16 not exercised");
+            for (b, &len) in lens.iter().enumerate() {
+                assert!(got[(b * t + len) * h..(b + 1) * t * h].iter().all(|&v| v == 0.0), "padding rows of text {b} not zero");
+            }
+        }
+    }
+
+    /// A batch runs a task per text (in place, per-thread buffers) once it has a text per
+    /// thread, and a task per (text, head) below that: the two must give the same context.
+    #[test]
+    fn attention_by_text_and_by_head_agree() {
+        let (t, heads, hd) = (40, 3, 32);
+        let h = heads * hd;
+        let lens = [40, 7, 33, 1];
+        assert!(lens.len() >= rayon::current_num_threads(), "the batch must take the per-text path");
+        let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+        for precision in [Precision::F32, Precision::Bf16] {
+            let mut whole = vec![f32::NAN; lens.len() * t * h];
+            attention(&qkv, &lens, (t, heads, hd), precision, &mut whole);
+            for (b, &len) in lens.iter().enumerate() {
+                // One text alone: fewer texts than threads (on 2+ threads), so a task per head.
+                let one = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+                let mut alone = vec![f32::NAN; t * h];
+                attention(one, &[len], (t, heads, hd), precision, &mut alone);
+                assert_eq!(&whole[b * t * h..(b + 1) * t * h], &alone[..], "{precision:?}: text {b} differs between the two paths");
+            }
+        }
+    }
+
+    /// The encoder's bf16-bits evaluation path: the attention reads the projection's bits and
+    /// writes the context's, exactly what converting the fp32 inputs and result gives.
+    #[test]
+    fn bits_in_and_out_equal_converting_the_fp32_attention() {
+        // Against the bf16 attention on the same (converted) inputs, by text (4 texts) and by
+        // head (1 text); lengths straddle the 32-row slabs.
+        let (t, heads, hd) = (70, 2, 32);
+        let h = heads * hd;
+        for lens in [&[1usize, 31, 33, 70][..], &[45][..]] {
+            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+            let mut qkv_bits = Vec::new();
+            crate::pack::to_bf16_bits(&qkv, &mut qkv_bits);
+            let rounded: Vec<f32> = qkv_bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
+            let mut ctx = vec![0.0; lens.len() * t * h];
+            attention(&rounded, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
+            let (mut want, mut got) = (Vec::new(), vec![7u16; 3]);
+            crate::pack::to_bf16_bits(&ctx, &mut want);
+            attention_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
+            assert_eq!(got, want, "lengths {lens:?}");
+        }
+    }
+}
