@@ -70,14 +70,6 @@ fn head_context_into(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, 
     }
 }
 
-/// [`head_context_into`] with this thread's scratch, as a vector of its own.
-fn head_context(qkv: &[f32], b: usize, head: usize, len: usize, dims: (usize, usize, usize), precision: Precision) -> Vec<f32> {
-    with_taken(&HEAD_SCRATCH, |sc| {
-        head_context_into(qkv, b, head, len, dims, precision, sc);
-        std::mem::take(&mut sc.ctx)
-    })
-}
-
 /// Multi-head self-attention on a fused projection: `qkv` is `[B·T, 3H]` (queries, keys, values
 /// of all heads side by side), `lens[b]` the real tokens of text `b` (right padding). Real
 /// queries attend to real keys only, which is what transformers' additive mask amounts to;
@@ -98,60 +90,61 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     if tiles {
         crate::pack::to_bf16_bits(qkv, &mut bits);
     }
-    if lens.len() >= rayon::current_num_threads() {
-        // A text per task: each writes its own rows of `out` in place, with its thread's
-        // buffers (fresh per-head vectors cost page faults: see `HeadScratch`).
-        out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
-            let len = len.clamp(1, t);
-            rows[len * h..].fill(0.0);
-            #[cfg(target_arch = "x86_64")]
-            if tiles {
-                for head in 0..heads {
-                    let ctx = crate::attention_amx::Ctx::F32(&mut rows[head * hd..]);
-                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), ctx, h);
-                }
-                return;
+    for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
+        #[cfg(target_arch = "x86_64")]
+        if tiles {
+            crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(dst), stride);
+            return;
+        }
+        with_taken(&HEAD_SCRATCH, |sc| {
+            head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc);
+            for (j, c) in sc.ctx.chunks_exact(hd).enumerate() {
+                dst[j * stride..j * stride + hd].copy_from_slice(c);
             }
-            with_taken(&HEAD_SCRATCH, |sc| {
-                for head in 0..heads {
-                    head_context_into(qkv, b, head, len, (t, heads, hd), precision, sc);
-                    for (j, c) in sc.ctx.chunks_exact(hd).enumerate() {
-                        rows[j * h + head * hd..j * h + head * hd + hd].copy_from_slice(c);
-                    }
-                }
-            });
         });
-    } else {
-        // Fewer texts than threads (batch-1 latency): a task per (text, head).
-        let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
-        let results: Vec<Vec<f32>> = jobs
-            .par_iter()
-            .map(|&(b, head)| {
-                let len = lens[b].clamp(1, t);
-                #[cfg(target_arch = "x86_64")]
-                if tiles {
-                    let mut ctx = vec![0.0f32; len * hd];
-                    crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(&mut ctx), hd);
-                    return ctx;
-                }
-                head_context(qkv, b, head, len, (t, heads, hd), precision)
-            })
-            .collect();
-        place_heads(out, lens, (t, h, hd), &jobs, &results);
-    }
+    });
     QKV_BITS.with(|b| b.replace(bits));
 }
 
-/// The per-(text, head) contexts `results` of `jobs` into their rows of `out` `[B·T, H]`. Every
-/// real row is written; only the padding rows are zeroed (zeroing all of `out` first was a full
-/// extra pass over the context per layer).
-fn place_heads<T: Copy + Default>(out: &mut [T], lens: &[usize], (t, h, hd): (usize, usize, usize), jobs: &[(usize, usize)], results: &[Vec<T>]) {
+/// Runs `head(b, head, len, dst, stride)` for every (text, head) on all threads: it writes the
+/// head's context rows `[len, hd]` at `dst[j·stride..]`. A text per task, writing its rows of
+/// `out` `[B·T, H]` in place with its thread's buffers, once there is a text per thread; below
+/// that (batch-1 latency) a task per (text, head) into a buffer of its own, placed afterwards.
+/// Only the padding rows are zeroed (zeroing all of `out` first was a full extra pass over the
+/// context per layer).
+fn for_each_head<T: Copy + Default + Send + Sync>(
+    out: &mut [T],
+    lens: &[usize],
+    (t, heads, hd): (usize, usize, usize),
+    head: impl Fn(usize, usize, usize, &mut [T], usize) + Sync,
+) {
+    let h = heads * hd;
+    if lens.len() >= rayon::current_num_threads() {
+        out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
+            let len = len.clamp(1, t);
+            rows[len * h..].fill(T::default());
+            for hh in 0..heads {
+                head(b, hh, len, &mut rows[hh * hd..], h);
+            }
+        });
+        return;
+    }
+    let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
+    let results: Vec<Vec<T>> = jobs
+        .par_iter()
+        .map(|&(b, hh)| {
+            let len = lens[b].clamp(1, t);
+            let mut ctx = vec![T::default(); len * hd];
+            head(b, hh, len, &mut ctx, hd);
+            ctx
+        })
+        .collect();
     for (b, &len) in lens.iter().enumerate() {
         out[(b * t + len.clamp(1, t)) * h..(b + 1) * t * h].fill(T::default());
     }
-    for (&(b, head), ctx) in jobs.iter().zip(results) {
+    for (&(b, hh), ctx) in jobs.iter().zip(&results) {
         for (j, c) in ctx.chunks_exact(hd).enumerate() {
-            let start = (b * t + j) * h + head * hd;
+            let start = (b * t + j) * h + hh * hd;
             out[start..start + hd].copy_from_slice(c);
         }
     }
@@ -177,27 +170,9 @@ pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, 
     #[cfg(target_arch = "x86_64")]
     if attention_reads_bits(hd) {
         use crate::attention_amx::{Ctx, head_context};
-        if lens.len() >= rayon::current_num_threads() {
-            out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
-                let len = len.clamp(1, t);
-                rows[len * h..].fill(0);
-                for head in 0..heads {
-                    head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::Bits(&mut rows[head * hd..]), h);
-                }
-            });
-        } else {
-            // Fewer texts than threads (batch-1 latency): a task per (text, head).
-            let jobs: Vec<(usize, usize)> = (0..lens.len()).flat_map(|b| (0..heads).map(move |hh| (b, hh))).collect();
-            let results: Vec<Vec<u16>> = jobs
-                .par_iter()
-                .map(|&(b, head)| {
-                    let mut ctx = vec![0u16; lens[b].clamp(1, t) * hd];
-                    head_context(qkv_bits, b, head, lens[b].clamp(1, t), (t, heads, hd), Ctx::Bits(&mut ctx), hd);
-                    ctx
-                })
-                .collect();
-            place_heads(out, lens, (t, h, hd), &jobs, &results);
-        }
+        for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
+            head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::Bits(dst), stride);
+        });
         return;
     }
     let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();

@@ -92,11 +92,7 @@ pub fn forward(w: Weights<'_>, spec: &NetSpec, rows: &Rows, mode: Mode, cache: &
     encode(w, &spec.config, rows, mode, cache);
     let features = pool(w, spec.config.hidden_size, rows, spec.pooling, cache).to_vec();
     cache.head_in = features;
-    let seed = match mode {
-        Mode::Train { seed } => seed,
-        Mode::Eval { .. } => None,
-    };
-    head_forward(w, spec, rows.batch, seed, cache)
+    head_forward(w, spec, rows.batch, mode.seed(), cache)
 }
 
 /// The head on `cache.head_in` (`[B, H]` features, consumed: dropout is applied in place):

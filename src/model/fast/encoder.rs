@@ -31,6 +31,16 @@ pub enum Mode {
     Train { seed: Option<u64> },
 }
 
+impl Mode {
+    /// The dropout seed: `None` in evaluation.
+    pub fn seed(self) -> Option<u64> {
+        match self {
+            Mode::Train { seed } => seed,
+            Mode::Eval { .. } => None,
+        }
+    }
+}
+
 /// Dropout after the attention's output projection (DistilBERT's `MultiHeadSelfAttention` has
 /// none).
 pub fn attention_output_dropout(cfg: &ModelConfig) -> f64 {
@@ -104,10 +114,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     let p = w.params;
     let lay = &p.layout;
     let (n, e) = (rows.rows(), cfg.embedding_size);
-    let seed = match mode {
-        Mode::Train { seed } => seed,
-        Mode::Eval { .. } => None,
-    };
+    let seed = mode.seed();
     let train = matches!(mode, Mode::Train { .. });
     let prec = w.packed.precision(lay);
     let tiles = isa() == Isa::Amx;
