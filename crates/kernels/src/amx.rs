@@ -104,17 +104,21 @@ mod imp {
 
     /// One 32 × 32 tile-kernel instantiation: `$op` is the tile dot product, `$a` the A element
     /// (64 bytes of k per tile row either way) and `$c` the accumulator element.
+    ///
+    /// The loop is software-pipelined: each operand tile of the next step is loaded as soon as
+    /// the last product reading its register has been issued, so the loads overlap the current
+    /// step's products, and the last step runs after the loop.
     macro_rules! tile_kernel {
         ($(#[$doc:meta])* $name:ident, $op:literal, $a:ty, $c:ty) => {
             $(#[$doc])*
             #[inline]
-            pub unsafe fn $name(steps: usize, (a, lda): (*const $a, usize), (b, ldb): ([*const u32; 2], usize), (c, ldc): (*mut $c, usize)) {
-                debug_assert!(steps >= 1);
+            pub unsafe fn $name(steps: usize, (a, lda): (*const $a, usize), (b, ldb, b_step): ([*const u32; 2], usize, usize), (c, ldc): (*mut $c, usize)) {
+                assert!(steps >= 1, "a tile product needs at least one step of k");
                 let lda_bytes = lda * std::mem::size_of::<$a>();
-                let b_step = TILE_ROWS * ldb * 4;
                 // SAFETY: per the contract, each step reads the next 64 bytes of k of A's two
-                // 16-row halves and 16 rows of both B column tiles; the stores cover C's 32 rows
-                // × 32 elements.
+                // 16-row halves and 16 rows of both B column tiles (the loads after the loop's
+                // last pass are not issued: the last step is peeled); the stores cover C's 32
+                // rows × 32 elements.
                 unsafe {
                     let a_low = a.add(TILE_ROWS * lda);
                     let c_low = c.add(TILE_ROWS * ldc);
@@ -123,21 +127,32 @@ mod imp {
                         "tilezero tmm1",
                         "tilezero tmm2",
                         "tilezero tmm3",
-                        "2:",
                         "tileloadd tmm4, [{a} + {lda}*1]",
                         "tileloadd tmm6, [{b0} + {ldb}*1]",
-                        concat!($op, " tmm0, tmm4, tmm6"),
                         "tileloadd tmm7, [{b1} + {ldb}*1]",
-                        concat!($op, " tmm1, tmm4, tmm7"),
                         "tileloadd tmm5, [{a2} + {lda}*1]",
-                        concat!($op, " tmm2, tmm5, tmm6"),
-                        concat!($op, " tmm3, tmm5, tmm7"),
+                        "dec {n}",
+                        "jz 3f",
+                        "2:",
                         "add {a}, {a_step}",
                         "add {a2}, {a_step}",
                         "add {b0}, {b_step}",
                         "add {b1}, {b_step}",
+                        concat!($op, " tmm0, tmm4, tmm6"),
+                        concat!($op, " tmm1, tmm4, tmm7"),
+                        "tileloadd tmm4, [{a} + {lda}*1]",
+                        concat!($op, " tmm2, tmm5, tmm6"),
+                        "tileloadd tmm6, [{b0} + {ldb}*1]",
+                        concat!($op, " tmm3, tmm5, tmm7"),
+                        "tileloadd tmm7, [{b1} + {ldb}*1]",
+                        "tileloadd tmm5, [{a2} + {lda}*1]",
                         "dec {n}",
                         "jnz 2b",
+                        "3:",
+                        concat!($op, " tmm0, tmm4, tmm6"),
+                        concat!($op, " tmm1, tmm4, tmm7"),
+                        concat!($op, " tmm2, tmm5, tmm6"),
+                        concat!($op, " tmm3, tmm5, tmm7"),
                         "tilestored [{c} + {ldc}*1], tmm0",
                         "tilestored [{c} + {ldc}*1 + 64], tmm1",
                         "tilestored [{c2} + {ldc}*1], tmm2",
@@ -150,7 +165,7 @@ mod imp {
                         lda = in(reg) lda_bytes,
                         ldb = in(reg) ldb * 4,
                         ldc = in(reg) ldc * 4,
-                        b_step = in(reg) b_step,
+                        b_step = in(reg) b_step * 4,
                         c = in(reg) c,
                         c2 = in(reg) c_low,
                         a_step = const 64,
@@ -163,15 +178,18 @@ mod imp {
 
     tile_kernel!(
         /// C[32, 32] = A[32, 32·steps] · B[32·steps, 32] into `c` (row-major, `ldc` floats per
-        /// row), the two 16-column halves of B read through `b[0]` and `b[1]` (each 16 pairs wide,
-        /// its pair-rows `ldb` pairs apart: a column tile of a packed panel, `ldb = NR`, or of any
-        /// pair-interleaved matrix). A 2 × 2 block of accumulator tiles: every loaded tile feeds two
-        /// `tdpbf16ps`, and four independent accumulators cover the instruction's latency.
+        /// row), the two 16-column halves of B read through `b[0]` and `b[1]`: each step's tile is
+        /// 16 pair-rows of 16 pairs, `ldb` pairs apart, and the next step's tile starts `b_step`
+        /// pairs further on (a contiguous tile of the packed weights: `ldb = 16`, `b_step = 512`;
+        /// a column tile of any pair-interleaved matrix: `b_step = 16·ldb`). A 2 × 2 block of
+        /// accumulator tiles: every loaded tile feeds two `tdpbf16ps`, and four independent
+        /// accumulators cover the instruction's latency.
         ///
         /// # Safety
         /// [`configure`] ran on this thread; `steps ≥ 1`; `a` has 32 rows of `lda` bf16 (`lda ≥
-        /// 32·steps`) readable; `b[0]` and `b[1]` each have `16·steps` pair-rows (stride `ldb`) of
-        /// 16 pairs readable; `c` has 32 rows (stride `ldc ≥ 32`) of 32 writable floats.
+        /// 32·steps`) readable; `b[0]` and `b[1]` each have `steps` tiles of 16 pair-rows (stride
+        /// `ldb`) of 16 pairs readable, `b_step` pairs apart; `c` has 32 rows (stride `ldc ≥ 32`)
+        /// of 32 writable floats.
         tile_32x32, "tdpbf16ps", u16, f32
     );
 
@@ -209,7 +227,7 @@ mod tests {
         // SAFETY: usable() is true; the buffers have the sizes the contract names.
         unsafe {
             configure();
-            tile_32x32(steps, (a.as_ptr(), k), ([b.as_ptr().add(32), b.as_ptr()], NR), (c.as_mut_ptr(), NR));
+            tile_32x32(steps, (a.as_ptr(), k), ([b.as_ptr().add(32), b.as_ptr()], NR, TILE_ROWS * NR), (c.as_mut_ptr(), NR));
         }
         for r in 0..rows {
             for j in 0..32 {

@@ -6,7 +6,7 @@
 
 use std::cell::RefCell;
 
-use crate::amx::{self, TILE_K};
+use crate::amx::{self, TILE_K, TILE_ROWS};
 use crate::x86;
 
 /// Rows (and key columns) per tile-kernel call.
@@ -15,17 +15,17 @@ const SLAB: usize = 32;
 /// Per-thread operand buffers (each job of a batch reuses them: no allocation per head).
 #[derive(Default)]
 struct Scratch {
-    /// Queries `[lp, hd]` bf16.
+    /// The partial last slab of queries, `[32, hd]` bf16 (whole slabs are read in place).
     q: Vec<u16>,
     /// Keys as B pairs: `[hd/2][lp]`, element (p, j) = (K[j][2p], K[j][2p+1]).
     kt: Vec<u32>,
-    /// Scores `[lp, lp]` fp32.
+    /// One slab's scores `[32, lp]` fp32.
     s: Vec<f32>,
-    /// Probabilities `[lp, lp]` bf16.
+    /// One slab's probabilities `[32, lp]` bf16.
     p: Vec<u16>,
     /// Values as B pairs: `[lp/2][hd]`, element (q, d) = (V[2q][d], V[2q+1][d]).
     v: Vec<u32>,
-    /// Context `[lp, hd]` fp32.
+    /// One slab's context `[32, hd]` fp32.
     ctx: Vec<f32>,
 }
 
@@ -70,30 +70,31 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
     let scale = 1.0 / (hd as f32).sqrt();
     SCRATCH.with_borrow_mut(|w| {
         let Scratch { q, kt, s, p, v, ctx } = w;
+        // Queries are read in place (row stride 3H) for whole slabs; only a partial last slab is
+        // copied, with zero rows below it.
+        let full = len / SLAB * SLAB;
         q.clear();
-        q.resize(lp * hd, 0);
-        kt.clear();
-        kt.resize(hd / 2 * lp, 0);
-        v.clear();
-        v.resize(lp / 2 * hd, 0);
-        s.resize(lp * lp, 0.0);
-        p.resize(lp * lp, 0);
-        ctx.resize(lp * hd, 0.0);
-        let pair = |lo: u16, hi: u16| u32::from(lo) | (u32::from(hi) << 16);
-        for j in 0..len {
-            q[j * hd..(j + 1) * hd].copy_from_slice(row(j, 0));
+        q.resize((lp - full) * hd, 0);
+        for j in full..len {
+            q[(j - full) * hd..(j - full + 1) * hd].copy_from_slice(row(j, 0));
         }
         // Kᵀ as B pairs: a key row's consecutive bf16s are already its (even, odd) pairs, so
-        // pair-row `pi` of the tile is the `pi`-th pair of every key. Written one pair-row at a
-        // time: stores along memory, reads from the few key rows (L1-resident).
-        for (pi, dst) in kt.chunks_exact_mut(lp).enumerate() {
-            for (j, d) in dst[..len].iter_mut().enumerate() {
-                let k = row(j, 1);
-                *d = pair(k[2 * pi], k[2 * pi + 1]);
+        // pair-row `pi` of the tile is the `pi`-th pair of every key: a transpose of the keys'
+        // pairs, done 16 keys × 16 pairs at a time in registers.
+        kt.clear();
+        kt.resize(hd / 2 * lp, 0);
+        for j0 in (0..len).step_by(16) {
+            for p0 in (0..hd / 2).step_by(16) {
+                let rows: [Option<&[u16]>; 16] = std::array::from_fn(|i| (j0 + i < len).then(|| &row(j0 + i, 1)[2 * p0..2 * p0 + 32]));
+                // SAFETY: the AMX level implies AVX-512F.
+                unsafe { x86::transpose_pairs16(&rows, &mut kt[p0 * lp + j0..], lp) };
             }
         }
         // V as B pairs: value rows 2q and 2q+1 interleaved element by element (a plain zip the
         // compiler vectorises; an odd last row pairs with the zero row below it).
+        v.clear();
+        v.resize(lp / 2 * hd, 0);
+        let pair = |lo: u16, hi: u16| u32::from(lo) | (u32::from(hi) << 16);
         for (qi, dst) in v.chunks_exact_mut(hd).enumerate().take(len.div_ceil(2)) {
             let lo = row(2 * qi, 2);
             if 2 * qi + 1 < len {
@@ -103,37 +104,47 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
                 dst.iter_mut().zip(lo).for_each(|(d, &a)| *d = u32::from(a));
             }
         }
+        // One 32-query slab at a time: its scores, probabilities and context stay in L1.
+        s.resize(SLAB * lp, 0.0);
+        p.resize(SLAB * lp, 0);
+        ctx.resize(SLAB * hd, 0.0);
         let ptr = |x: &[u32], at: usize| x[at..].as_ptr();
-        // SAFETY: the AMX level is in use (caller's contract), so the tiles are usable; each
-        // call's operands are inside the buffers sized above: Q slab rows i0..i0+32 of `hd`
-        // bf16 (hd/32 steps), key tiles at columns c0 and c0+16 < lp with hd/2 pair-rows of
-        // stride lp, score rows i0..i0+32 of stride lp; then P rows of `lp` bf16 (lp/32 steps),
-        // value tiles at columns c0, c0+16 < hd with lp/2 pair-rows of stride hd, context rows
-        // of stride hd.
-        unsafe {
-            amx::configure();
-            for i0 in (0..len).step_by(SLAB) {
+        let mut inv_sum = [0.0f32; SLAB];
+        for i0 in (0..len).step_by(SLAB) {
+            let (q_slab, ldq) = if i0 < full { (bits[(b * t + i0) * 3 * h + head * hd..].as_ptr(), 3 * h) } else { (q.as_ptr(), hd) };
+            let rows = SLAB.min(len - i0);
+            // SAFETY: the AMX level is in use (caller's contract), so the tiles are usable; each
+            // call's operands are inside their buffers: 32 query rows of `hd` bf16 (hd/32 steps)
+            // at stride `ldq` (in place: rows i0..i0+32 ≤ len of the asserted `bits`; copied:
+            // `q` holds a whole slab); key tiles at columns c0 and c0+16 < lp with hd/2 pair-rows
+            // of stride lp; score rows of stride lp in `s` (32 × lp); then P rows of `lp` bf16
+            // (lp/32 steps), value tiles at columns c0, c0+16 < hd with lp/2 pair-rows of stride
+            // hd, context rows of stride hd in `ctx` (32 × hd).
+            unsafe {
+                amx::configure();
                 for c0 in (0..len).step_by(SLAB) {
                     let halves = [ptr(kt, c0), ptr(kt, c0 + 16)];
-                    amx::tile_32x32(hd / TILE_K, (q[i0 * hd..].as_ptr(), hd), (halves, lp), (s[i0 * lp + c0..].as_mut_ptr(), lp));
+                    amx::tile_32x32(hd / TILE_K, (q_slab, ldq), (halves, lp, TILE_ROWS * lp), (s[c0..].as_mut_ptr(), lp));
                 }
-            }
-            // The 1/√d scale is applied to the fp32 scores (inside the softmax), not to the
-            // bf16 queries: one rounding fewer.
-            for i in 0..len {
-                x86::softmax_to_bf16(&mut s[i * lp..i * lp + len], scale, &mut p[i * lp..(i + 1) * lp]);
-            }
-            for i0 in (0..len).step_by(SLAB) {
+                // The 1/√d scale is applied to the fp32 scores (inside the softmax), not to the
+                // bf16 queries: one rounding fewer. P holds the numerators; each context row is
+                // divided by its row's sum on the way out. Padded query rows are left as they are
+                // (their context is dropped).
+                for (i, inv) in inv_sum.iter_mut().enumerate().take(rows) {
+                    *inv = x86::softmax_numerators_bf16(&s[i * lp..i * lp + len], scale, &mut p[i * lp..(i + 1) * lp]);
+                }
                 for c0 in (0..hd).step_by(SLAB) {
                     let halves = [ptr(v, c0), ptr(v, c0 + 16)];
-                    amx::tile_32x32(lp / TILE_K, (p[i0 * lp..].as_ptr(), lp), (halves, hd), (ctx[i0 * hd + c0..].as_mut_ptr(), hd));
+                    amx::tile_32x32(lp / TILE_K, (p.as_ptr(), lp), (halves, hd, TILE_ROWS * hd), (ctx[c0..].as_mut_ptr(), hd));
                 }
             }
-        }
-        for (j, row) in ctx.chunks_exact(hd).take(len).enumerate() {
-            match &mut out {
-                Ctx::F32(o) => o[j * stride..j * stride + hd].copy_from_slice(row),
-                Ctx::Bits(o) => crate::pack::convert_bf16(row, &mut o[j * stride..j * stride + hd]),
+            for (i, (row, &inv)) in ctx.chunks_exact(hd).zip(&inv_sum).take(rows).enumerate() {
+                let j = i0 + i;
+                match &mut out {
+                    Ctx::F32(o) => o[j * stride..j * stride + hd].iter_mut().zip(row).for_each(|(d, &x)| *d = x * inv),
+                    // SAFETY: the AMX level implies AVX-512F/BW/VL and AVX512-BF16.
+                    Ctx::Bits(o) => unsafe { x86::scale_to_bf16(row, inv, &mut o[j * stride..j * stride + hd]) },
+                }
             }
         }
     })

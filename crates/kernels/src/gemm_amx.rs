@@ -1,23 +1,24 @@
 //! The AMX-BF16 GEMM driver: a task's rows of A converted once per row block into row-major
-//! bf16 (k padded to whole tiles), then for each pair of B column tiles and each 32-row slab
-//! one tile kernel over all of k (no k-blocks: the tiles accumulate the whole sum), finished by the AVX-512
-//! epilogue (accumulate, bias, GELU) on the way into C.
+//! bf16 (k padded to whole tiles), then for each 32-column panel of B (two contiguous tiles per
+//! k step, `PairLayout::Tiles`) and each 32-row slab one tile kernel over all of k (no k-blocks:
+//! the tiles accumulate the whole sum), finished by the AVX-512 epilogue (accumulate, bias,
+//! GELU) on the way into C.
 
 use crate::amx::{self, TILE_ROWS};
 use crate::gemm::Epilogue;
-use crate::pack::{Mat, NR, convert_bf16};
+use crate::pack::{Mat, PairLayout, convert_bf16};
 use crate::x86::{self, Tile};
 
 /// Rows per A block: `MC` × k bf16 stays in L2 (384 KiB at k = 1536) while every column-tile
 /// pair of B streams past it; a pair (k × 32 bf16, 96 KiB at k = 1536) is reused by all slabs.
 const MC: usize = 128;
-/// Rows per tile kernel call (two A tiles).
+/// Rows per tile kernel call (two A tiles), and columns (two B tiles).
 const SLAB: usize = 2 * TILE_ROWS;
-/// Columns of one B tile, and B tiles per packed panel.
-const TILE_COLS: usize = 16;
-const TILES_PER_PANEL: usize = NR / TILE_COLS;
+/// Pairs per B tile (16 pair-rows × 16 columns).
+const TILE_PAIRS: usize = TILE_ROWS * TILE_ROWS;
 
-/// B as the AMX kernel reads it: `[n/NR][depth][NR]` bf16 pairs, `depth` a multiple of 16.
+/// B as the AMX kernel reads it: `[n/32][depth/16][2][16][16]` bf16 pairs (`PairLayout::Tiles`),
+/// `depth` a multiple of 16.
 pub(crate) struct Panels<'a> {
     pub data: &'a [u32],
     pub depth: usize,
@@ -44,7 +45,8 @@ pub(crate) fn gemm_rows(
 ) {
     let (k, n, depth) = (a.cols, b.n, b.depth);
     assert!(depth % TILE_ROWS == 0 && 2 * depth >= k && k > 0, "B panels of depth {depth} cannot hold k = {k}");
-    assert!(b.data.len() >= n.div_ceil(NR) * depth * NR, "B panels shorter than n × depth");
+    let width = PairLayout::Tiles.width();
+    assert!(b.data.len() >= n.div_ceil(width) * depth * width, "B panels shorter than n × depth");
     let out_len = match &out {
         Out::F32 { c, .. } => c.len(),
         Out::Bf16(c) => c.len(),
@@ -53,13 +55,10 @@ pub(crate) fn gemm_rows(
     // The A block's row stride: k padded to whole tiles (2 bf16 per pair-row of B).
     let lda = 2 * depth;
     let steps = depth / TILE_ROWS;
-    let col_tiles = n.div_ceil(TILE_COLS);
-    // Where column tile `ct` of B starts: its panel, then 16 pairs into it per tile.
-    let tile_ptr = |ct: usize| b.data[(ct / TILES_PER_PANEL) * depth * NR + (ct % TILES_PER_PANEL) * TILE_COLS..].as_ptr();
     // The converted A block is kept per thread: a fresh 100–400 KiB buffer per call cost a page
     // fault per 4 KiB (the allocator hands large blocks back to the OS).
     let mut block = BLOCK.with(|b| b.take());
-    let mut product = [0.0f32; SLAB * NR];
+    let mut product = [0.0f32; SLAB * SLAB];
     // SAFETY: this level is only selected when `amx::usable()` returned true.
     unsafe { amx::configure() };
     // Row-major bf16 bits whose k fills whole tiles are read by the tiles in place: only a
@@ -83,55 +82,64 @@ pub(crate) fn gemm_rows(
             let from = if r < copied { r * lda + k } else { r * lda };
             block[from..(r + 1) * lda].fill(0);
         }
-        // Column tiles in pairs (an odd last tile is paired with itself and its copy dropped);
-        // a pair's B tiles stay in L1/L2 while the block's slabs stream past them.
-        for ct in (0..col_tiles).step_by(2) {
-            let j0 = ct * TILE_COLS;
-            let cols = (2 * TILE_COLS).min(n - j0);
-            let halves = [tile_ptr(ct), tile_ptr((ct + 1).min(col_tiles - 1))];
+        // One panel (two column tiles, the second zero past n) at a time: its tiles stay in
+        // L1/L2 while the block's slabs stream past them.
+        for panel in 0..n.div_ceil(width) {
+            let j0 = panel * width;
+            let cols = width.min(n - j0);
+            let first = b.data[panel * depth * width..].as_ptr();
+            // SAFETY: the panel holds `depth · width` pairs (asserted above): the second tile
+            // starts one tile into it.
+            let halves = [first, unsafe { first.add(TILE_PAIRS) }];
             let tile_bias = bias.map(|bb| &bb[j0..j0 + cols]);
             for s in 0..slabs {
                 let (slab, ld) = match in_place {
                     Some(bits) if s < direct => (bits[(r0 + m0 + s * SLAB) * a.rs..].as_ptr(), a.rs),
                     _ => (block[(s - direct) * SLAB * lda..].as_ptr(), lda),
                 };
-                // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
-                // `ld` holding `lda = 32·steps` bf16 each (in place: asserted on `bits` above;
-                // copied: `block` was sized to whole slabs); each half points at a column tile
-                // with `depth = 16·steps` pair-rows left in its panel (asserted on `b.data`
-                // above); `product` has 32 rows of NR floats, as `tile_32x32` requires.
-                unsafe { amx::tile_32x32(steps, (slab, ld), (halves, NR), (product.as_mut_ptr(), NR)) };
                 let tile_rows = SLAB.min(mc - s * SLAB);
                 let c_off = (m0 + s * SLAB) * n + j0;
                 assert!((tile_rows - 1) * n + cols <= out_len - c_off, "tile out of bounds");
-                let bias_ptr = tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
-                match &mut out {
-                    Out::F32 { c, accumulate } => {
-                        let tile = Tile {
-                            c: c[c_off..].as_mut_ptr(),
-                            ldc: n,
-                            rows: tile_rows,
-                            cols,
-                            first: !*accumulate,
-                            last: true,
-                            bias: bias_ptr,
-                            epilogue,
-                        };
-                        // SAFETY: the AMX level implies AVX-512F/DQ; the assert above bounds the
-                        // tile's rows × cols in C and `tile_bias` has `cols` values.
-                        unsafe { x86::finish_avx512(&product[..tile_rows * NR], &tile) };
-                    }
-                    Out::Bf16(c) => {
-                        let gelu = epilogue == Epilogue::Gelu;
-                        // SAFETY: the AMX level implies AVX-512F/DQ/BW/VL and AVX512-BF16; the
-                        // assert above bounds rows × cols of the output at stride n.
-                        unsafe { x86::finish_bf16(&product[..tile_rows * NR], (tile_rows, cols), bias_ptr, gelu, c[c_off..].as_mut_ptr(), n) };
-                    }
-                }
+                // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
+                // `ld` holding `lda = 32·steps` bf16 each (in place: asserted on `bits` above;
+                // copied: `block` was sized to whole slabs); the panel has `steps` pairs of
+                // contiguous 16 × 16 tiles (asserted on `b.data` above), read at 16 pairs per
+                // row and 2 tiles per step; `product` has 32 rows of 32 floats.
+                unsafe { amx::tile_32x32(steps, (slab, ld), (halves, TILE_ROWS, 2 * TILE_PAIRS), (product.as_mut_ptr(), SLAB)) };
+                let bias = tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
+                finish(&product, Job { c_off, ldc: n, rows: tile_rows, cols, bias }, epilogue, &mut out);
             }
         }
     }
     BLOCK.with(|b| b.replace(block));
+}
+
+/// Where a stored 32 × 32 product goes: `rows` × `cols` of the output from `c_off` at row stride
+/// `ldc` (bounds asserted by the driver), with `cols` bias values at `bias` (or null).
+#[derive(Clone, Copy)]
+struct Job {
+    c_off: usize,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    bias: *const f32,
+}
+
+/// The epilogue of one product: accumulate, bias and GELU into fp32 C, or bias and GELU into bits.
+fn finish(product: &[f32; SLAB * SLAB], job: Job, epilogue: Epilogue, out: &mut Out<'_>) {
+    let Job { c_off, ldc, rows, cols, bias } = job;
+    match out {
+        Out::F32 { c, accumulate } => {
+            let tile = Tile { c: c[c_off..].as_mut_ptr(), ldc, rows, cols, first: !*accumulate, last: true, bias, epilogue };
+            // SAFETY: the AMX level implies AVX-512F/DQ; the driver asserted that rows × cols at
+            // stride `ldc` from `c_off` lie inside C, and `bias` has `cols` values.
+            unsafe { x86::finish_avx512(&product[..rows * SLAB], SLAB, &tile) };
+        }
+        Out::Bf16(c) => {
+            // SAFETY: the AMX level implies AVX-512F/DQ/BW/VL and AVX512-BF16; bounds as above.
+            unsafe { x86::finish_bf16(&product[..rows * SLAB], SLAB, (rows, cols), bias, epilogue == Epilogue::Gelu, c[c_off..].as_mut_ptr(), ldc) };
+        }
+    }
 }
 
 thread_local! {

@@ -208,7 +208,7 @@ fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tile
                     crate::amx::tile_32x32_i8(
                         depth / 16,
                         (qa.bytes[s * SLAB * lda..].as_ptr(), lda),
-                        (halves, NR),
+                        (halves, NR, 16 * NR),
                         (acc[s * SLAB * ACC_LD + ct * 16..].as_mut_ptr(), ACC_LD),
                     );
                 }

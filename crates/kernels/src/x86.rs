@@ -42,15 +42,15 @@ mod imp {
         m
     }
 
-    /// Adds a finished tile product (`acc`: `t.rows` rows of `NR` floats, row-major) into C:
+    /// Adds a finished tile product (`acc`: `t.rows` rows `ld` floats apart, row-major) into C:
     /// `+=` C unless this is the first k-block; bias and epilogue on the last.
     ///
     /// # Safety
     /// AVX-512F is available; `t` addresses `t.rows` × `t.cols` writable floats of C with
     /// stride `t.ldc`, and `t.bias` (when not null) `t.cols` readable floats.
     #[inline(always)]
-    pub unsafe fn finish(acc: &[f32], t: &Tile) {
-        assert!(acc.len() >= t.rows * NR && t.cols <= NR, "epilogue tile larger than its product");
+    pub unsafe fn finish(acc: &[f32], ld: usize, t: &Tile) {
+        assert!(t.rows > 0 && acc.len() >= (t.rows - 1) * ld + t.cols && t.cols <= ld.min(NR), "epilogue tile larger than its product");
         unsafe {
             let m = masks(t.cols);
             for r in 0..t.rows {
@@ -59,7 +59,7 @@ mod imp {
                         continue;
                     }
                     let dst = t.c.add(r * t.ldc + v * 16);
-                    let mut x = _mm512_loadu_ps(acc.as_ptr().add(r * NR + v * 16));
+                    let mut x = _mm512_maskz_loadu_ps(mv, acc.as_ptr().add(r * ld + v * 16));
                     if !t.first {
                         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, dst));
                     }
@@ -83,8 +83,8 @@ mod imp {
     /// # Safety
     /// As for [`finish`].
     #[target_feature(enable = "avx512f,avx512dq")]
-    pub unsafe fn finish_avx512(acc: &[f32], t: &Tile) {
-        unsafe { finish(acc, t) }
+    pub unsafe fn finish_avx512(acc: &[f32], ld: usize, t: &Tile) {
+        unsafe { finish(acc, ld, t) }
     }
 
     /// Like [`finish`] on the first and last k-block (no accumulation), writing bf16 bits
@@ -95,8 +95,8 @@ mod imp {
     /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available; `out` addresses `rows` × `cols` writable
     /// values with stride `ldo`; `bias` (when not null) has `cols` readable floats.
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
-    pub unsafe fn finish_bf16(acc: &[f32], (rows, cols): (usize, usize), bias: *const f32, gelu: bool, out: *mut u16, ldo: usize) {
-        assert!(acc.len() >= rows * NR && cols <= NR, "epilogue tile larger than its product");
+    pub unsafe fn finish_bf16(acc: &[f32], ld: usize, (rows, cols): (usize, usize), bias: *const f32, gelu: bool, out: *mut u16, ldo: usize) {
+        assert!(rows > 0 && acc.len() >= (rows - 1) * ld + cols && cols <= ld.min(NR), "epilogue tile larger than its product");
         // SAFETY: per the contract; masks cover only columns below `cols`, fully masked-off
         // vectors are skipped before any pointer to them is formed.
         unsafe {
@@ -106,12 +106,12 @@ mod imp {
                     if mv == 0 {
                         continue;
                     }
-                    let mut x = _mm512_loadu_ps(acc.as_ptr().add(r * NR + v * 16));
+                    let mut x = _mm512_maskz_loadu_ps(mv, acc.as_ptr().add(r * ld + v * 16));
                     if !bias.is_null() {
                         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, bias.add(v * 16)));
                     }
                     if gelu {
-                        x = gelu512(x);
+                        x = gelu_bf16_512(x);
                     }
                     let b = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x));
                     _mm256_mask_storeu_epi16(out.add(r * ldo + v * 16) as *mut i16, mv, b);
@@ -156,7 +156,7 @@ mod imp {
                     }
                 }
             }
-            finish(&spill(&acc), t);
+            finish(&spill(&acc), NR, t);
         }
     }
 
@@ -181,7 +181,7 @@ mod imp {
                     }
                 }
             }
-            finish(&spill(&acc), t);
+            finish(&spill(&acc), NR, t);
         }
     }
 
@@ -229,6 +229,98 @@ mod imp {
         }
     }
 
+    /// A 16 × 16 transpose of bf16 pairs: input row `i` is the 16 (even, odd) pairs of the 32
+    /// bf16 in `rows[i]` (zeros for `None`), and output row `e` (pair `e` of every input row) goes
+    /// to `out[e·ld..e·ld + 16]`. Four stages of in-register shuffles: 32-bit and 64-bit
+    /// interleaves within 128-bit lanes (4 × 4 transposes), then two rounds of lane shuffles.
+    ///
+    /// # Safety
+    /// AVX-512F is available.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose_pairs16(rows: &[Option<&[u16]>; 16], out: &mut [u32], ld: usize) {
+        assert!(rows.iter().flatten().all(|r| r.len() >= 32), "a transposed row holds 32 bf16");
+        assert!(ld >= 16 && out.len() >= 15 * ld + 16, "transpose output too short");
+        // SAFETY: each load reads the 64 bytes of a row asserted to hold 32 bf16; each store writes
+        // 16 u32 at e·ld ≤ 15·ld, inside `out` (asserted).
+        unsafe {
+            let r: [__m512i; 16] = std::array::from_fn(|i| match rows[i] {
+                Some(row) => _mm512_loadu_si512(row.as_ptr() as *const __m512i),
+                None => _mm512_setzero_si512(),
+            });
+            // Per 128-bit lane L of rows a, b: [a0 b0 a1 b1] and [a2 b2 a3 b3] (element 4L + c).
+            let t: [__m512i; 16] = std::array::from_fn(|i| {
+                let (a, b) = (r[i & !1], r[i | 1]);
+                if i % 2 == 0 { _mm512_unpacklo_epi32(a, b) } else { _mm512_unpackhi_epi32(a, b) }
+            });
+            // u[4k + c], lane L: element 4L + c of rows 4k..4k+4.
+            let u: [__m512i; 16] = std::array::from_fn(|i| {
+                let (k, c) = (i / 4, i % 4);
+                let (x, y) = (t[4 * k + c / 2], t[4 * k + 2 + c / 2]);
+                if c % 2 == 0 { _mm512_unpacklo_epi64(x, y) } else { _mm512_unpackhi_epi64(x, y) }
+            });
+            // Gather lane L of u[c], u[4 + c], u[8 + c], u[12 + c] into output row 4L + c.
+            for c in 0..4 {
+                let x0 = _mm512_shuffle_i32x4::<0x88>(u[c], u[4 + c]);
+                let x1 = _mm512_shuffle_i32x4::<0xdd>(u[c], u[4 + c]);
+                let y0 = _mm512_shuffle_i32x4::<0x88>(u[8 + c], u[12 + c]);
+                let y1 = _mm512_shuffle_i32x4::<0xdd>(u[8 + c], u[12 + c]);
+                let o = out.as_mut_ptr();
+                _mm512_storeu_si512(o.add(c * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x0, y0));
+                _mm512_storeu_si512(o.add((4 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x1, y1));
+                _mm512_storeu_si512(o.add((8 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x0, y0));
+                _mm512_storeu_si512(o.add((12 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x1, y1));
+            }
+        }
+    }
+
+    /// GELU for results that are rounded to bf16 next (the AMX path's bits epilogue): x·Φ(x) with
+    /// Φ(x) = 1/2 + x·Q((x/4.5)²) on x clamped to ±4.5, Q a degree-8 polynomial fitted by
+    /// `scripts/fit_bf16_polys.py`. |error| < 1e-4 on [−20, 20] against the erf definition, far
+    /// below bf16's rounding (4e-3 near 1), in 14 instructions where [`gelu512`] takes ~30.
+    #[inline(always)]
+    pub unsafe fn gelu_bf16_512(x: __m512) -> __m512 {
+        const C: f32 = 4.5;
+        const Q: [f32; 9] = [
+            0.398_712_58,
+            -1.336_188_3,
+            3.930_522,
+            -8.615_859,
+            13.691_578,
+            -15.158_131,
+            10.970_036,
+            -4.628_065,
+            0.858_507_16,
+        ];
+        unsafe {
+            let xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-C)), _mm512_set1_ps(C));
+            let y = _mm512_mul_ps(xc, _mm512_set1_ps(1.0 / C));
+            let u = _mm512_mul_ps(y, y);
+            let mut q = _mm512_set1_ps(Q[8]);
+            for &c in Q[..8].iter().rev() {
+                q = _mm512_fmadd_ps(q, u, _mm512_set1_ps(c));
+            }
+            _mm512_mul_ps(x, _mm512_fmadd_ps(xc, q, _mm512_set1_ps(0.5)))
+        }
+    }
+
+    /// 2^t for results that are rounded to bf16 next (the AMX attention's probabilities):
+    /// 2^n · P(t − n), n = round(t), P of degree 4 fitted by `scripts/fit_bf16_polys.py`
+    /// (relative error < 3e-6, against bf16's 2e-3). Inputs below −150 give 0.
+    #[inline(always)]
+    pub unsafe fn exp2_bf16_512(t: __m512) -> __m512 {
+        const P: [f32; 5] = [0.999_999_3, 0.693_121_8, 0.240_247_44, 0.055_917_86, 0.009_570_095];
+        unsafe {
+            let t = _mm512_max_ps(t, _mm512_set1_ps(-150.0));
+            let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(t);
+            let f = _mm512_sub_ps(t, n);
+            let mut p = _mm512_set1_ps(P[4]);
+            for &c in P[..4].iter().rev() {
+                p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c));
+            }
+            _mm512_scalef_ps(p, n)
+        }
+    }
+
     /// `src` → bf16 bits in `dst` (round to nearest even, as `vcvtneps2bf16` does), 16 at a time.
     #[target_feature(enable = "avx512f,avx512bf16,avx512vl")]
     pub unsafe fn to_bf16(src: &[f32], dst: &mut [u16]) {
@@ -246,42 +338,63 @@ mod imp {
         }
     }
 
-    /// Softmax of `scale · row` (`scale > 0`; exponentials left in `row`), written as bf16 bits into `out[..row.len()]`
-    /// and zeros into the rest of `out` (the padding keys of the AMX attention): one pass for the
-    /// maximum, one for the exponentials and their sum, one to scale and convert.
+    /// The numerators of the softmax of `scale · row` (`scale > 0`), e^(scale·(x − max)), written
+    /// as bf16 bits into `out[..row.len()]` and zeros into the rest of `out` (the padding keys of
+    /// the AMX attention); returns 1 / their sum, which the caller applies to the product P·V
+    /// instead of to every probability (bf16's rounding is relative, so rounding the numerators
+    /// loses nothing against rounding the quotients). Two passes: the maximum, then the
+    /// exponentials, their sum and the conversion.
     ///
     /// # Safety
     /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available; `out.len() ≥ row.len() ≥ 1`.
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
-    pub unsafe fn softmax_to_bf16(row: &mut [f32], scale: f32, out: &mut [u16]) {
+    pub unsafe fn softmax_numerators_bf16(row: &[f32], scale: f32, out: &mut [u16]) -> f32 {
         let n = row.len();
         assert!(n >= 1 && out.len() >= n, "softmax row of {n} into {} values", out.len());
         let mask = |i: usize| -> __mmask16 { if i + 16 <= n { 0xffff } else { ((1u32 << (n - i)) - 1) as u16 } };
         // SAFETY: every access is at `i < n` with a mask covering only lanes below `n` (and
         // `out.len() ≥ n`).
-        unsafe {
-            let p = row.as_mut_ptr();
+        let sum = unsafe {
+            let p = row.as_ptr();
             let mut mx = _mm512_set1_ps(f32::NEG_INFINITY);
             for i in (0..n).step_by(16) {
                 mx = _mm512_mask_max_ps(mx, mask(i), mx, _mm512_maskz_loadu_ps(mask(i), p.add(i)));
             }
-            // max(scale·x) = scale·max(x) for scale > 0.
-            let max = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-            let vscale = _mm512_set1_ps(scale);
+            // max(scale·x) = scale·max(x) for scale > 0; e^(scale·(x − max)) = 2^(x·c − max·c)
+            // with c = scale·log2(e), one fused multiply-subtract per vector.
+            let c = scale * std::f32::consts::LOG2_E;
+            let vc = _mm512_set1_ps(c);
+            let shift = _mm512_set1_ps(_mm512_reduce_max_ps(mx) * c);
             let mut sum = _mm512_setzero_ps();
-            for i in (0..n).step_by(16) {
-                let e = exp_neg512(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), max), vscale));
-                sum = _mm512_mask_add_ps(sum, mask(i), sum, e);
-                _mm512_mask_storeu_ps(p.add(i), mask(i), e);
-            }
-            let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(sum));
             let o = out.as_mut_ptr();
             for i in (0..n).step_by(16) {
-                let b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), inv));
+                let e = exp2_bf16_512(_mm512_fmsub_ps(_mm512_maskz_loadu_ps(mask(i), p.add(i)), vc, shift));
+                sum = _mm512_mask_add_ps(sum, mask(i), sum, e);
+                let b = _mm512_cvtneps_pbh(e);
                 _mm256_mask_storeu_epi16(o.add(i) as *mut i16, mask(i), std::mem::transmute::<__m256bh, __m256i>(b));
             }
-        }
+            _mm512_reduce_add_ps(sum)
+        };
         out[n..].fill(0);
+        1.0 / sum
+    }
+
+    /// `scale · src` → bf16 bits in `dst` (round to nearest even), 16 at a time.
+    ///
+    /// # Safety
+    /// AVX-512F/BW/VL and AVX512-BF16 are available.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16,avx512vl")]
+    pub unsafe fn scale_to_bf16(src: &[f32], scale: f32, dst: &mut [u16]) {
+        let n = src.len().min(dst.len());
+        let mask = |i: usize| -> __mmask16 { if i + 16 <= n { 0xffff } else { ((1u32 << (n - i)) - 1) as u16 } };
+        // SAFETY: every access is at `i < n` with a mask covering only lanes below `n`.
+        unsafe {
+            let s = _mm512_set1_ps(scale);
+            for i in (0..n).step_by(16) {
+                let b = _mm512_cvtneps_pbh(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask(i), src.as_ptr().add(i)), s));
+                _mm256_mask_storeu_epi16(dst.as_mut_ptr().add(i) as *mut i16, mask(i), std::mem::transmute::<__m256bh, __m256i>(b));
+            }
+        }
     }
 
     /// The int8 epilogue for a block of rows (`quant`): for row r (scale, zero point in `rows`)
@@ -437,6 +550,76 @@ mod imp {
                     _mm512_storeu_si512(acc.add(r * acc_ld + 16 * v) as *mut __m512i, *s);
                 }
             }
+        }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use std::arch::x86_64::*;
+
+    use super::*;
+
+    /// `f` applied 16 lanes at a time to the whole 16-multiple prefix of `xs`.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    unsafe fn map16(xs: &[f32], f: unsafe fn(__m512) -> __m512) -> Vec<f32> {
+        let mut out = vec![0.0f32; xs.len() / 16 * 16];
+        for (src, dst) in xs.chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+            // SAFETY: 16 lanes read from and written to 16-element chunks; AVX-512F per the contract.
+            unsafe { _mm512_storeu_ps(dst.as_mut_ptr(), f(_mm512_loadu_ps(src.as_ptr()))) };
+        }
+        out
+    }
+
+    #[test]
+    fn bf16_gelu_and_exp2_polynomials_stay_within_their_stated_errors() {
+        if !crate::level::isa().bf16() {
+            eprintln!("skipped: {}: the bf16 polynomials run on the AVX512-BF16 and AMX levels", crate::level::test_name());
+            return;
+        }
+        // GELU against the erf definition on [−20, 20] (|error| < 1e-4), and literal values.
+        let xs: Vec<f32> = (0..=4000).map(|i| -20.0 + i as f32 * 0.01).collect();
+        // SAFETY: AVX-512F/DQ are present (the bf16 levels need them).
+        let out = unsafe { map16(&xs, |x| gelu_bf16_512(x)) };
+        assert!(out.len() >= 4000);
+        for (x, g) in xs.iter().zip(&out) {
+            assert!((g - crate::gemm::gelu_scalar(*x)).abs() < 1e-4, "gelu({x}) = {g}");
+        }
+        // 2^t against powf: relative error < 3e-6 (literal: 2^-1.5 = 0.35355339, 2^3 = 8).
+        let ts: Vec<f32> = [-1.5, 3.0, -200.0, 0.0].into_iter().chain((0..3200).map(|i| -30.0 + i as f32 * 0.01)).collect();
+        // SAFETY: as above.
+        let e = unsafe { map16(&ts, |t| exp2_bf16_512(t)) };
+        assert!(e.len() >= 3200);
+        for (t, v) in ts.iter().zip(&e) {
+            if *t < -150.0 {
+                assert_eq!(*v, 0.0, "2^{t}");
+            } else {
+                assert!((v / t.exp2() - 1.0).abs() < 3e-6, "2^{t} = {v}");
+            }
+        }
+        assert!((e[0] - 0.353_553_4).abs() < 1e-6 && (e[1] - 8.0).abs() < 3e-5 && e[3] == e[3].clamp(0.999_99, 1.000_01));
+    }
+
+    #[test]
+    fn pair_transpose_moves_pair_e_of_row_i_to_row_e_column_i() {
+        if !crate::level::isa().bf16() {
+            eprintln!("skipped: {}: the transpose runs on the AMX level only (needs AVX-512)", crate::level::test_name());
+            return;
+        }
+        // Row i holds bf16 bits 100·i + m at position m; row 5 is missing (zeros).
+        let rows: Vec<Vec<u16>> = (0..16).map(|i| (0..32).map(|m| (100 * i + m) as u16).collect()).collect();
+        let refs: [Option<&[u16]>; 16] = std::array::from_fn(|i| (i != 5).then(|| rows[i].as_slice()));
+        let ld = 20;
+        let mut out = vec![u32::MAX; 15 * ld + 16];
+        // SAFETY: AVX-512F is present (the bf16 levels need it).
+        unsafe { transpose_pairs16(&refs, &mut out, ld) };
+        for e in 0..16 {
+            for i in 0..16 {
+                let want = if i == 5 { 0 } else { (100 * i + 2 * e) as u32 | ((100 * i + 2 * e + 1) as u32) << 16 };
+                assert_eq!(out[e * ld + i], want, "pair {e} of row {i}");
+            }
+            // The gap between output rows is untouched.
+            assert!(out[e * ld + 16..(e * ld + ld).min(out.len())].iter().all(|&x| x == u32::MAX));
         }
     }
 }
