@@ -1,16 +1,21 @@
 //! The AMX-BF16 GEMM driver: a task's rows of A converted once per row block into row-major
-//! bf16 (k padded to whole tiles), then for each 32-column panel of B (two contiguous tiles per
-//! k step, `PairLayout::Tiles`) and each 32-row slab one tile kernel over all of k (no k-blocks:
-//! the tiles accumulate the whole sum), finished by the AVX-512 epilogue (accumulate, bias,
-//! GELU) on the way into C.
+//! bf16 (k padded to whole tiles) unless the tiles can read them in place, then for each 32-row
+//! slab and each 32-column panel of B (two contiguous tiles per k step, `PairLayout::Tiles`) one
+//! tile kernel over all of k (no k-blocks: the tiles accumulate the whole sum), finished by the
+//! AVX-512 epilogue (accumulate, bias, GELU) on the way into C.
+//!
+//! Slabs outside, panels inside: the slab (32 × k bf16, 24 KiB at k = 384) stays in L1 while B
+//! streams from L2. Measured on a Sapphire Rapids core against panels outside (each panel reused
+//! by the block's slabs): the encoder's QKV, output and second feed-forward GEMMs took 8–20 % less
+//! time, the GELU one the same.
 
 use crate::amx::{self, TILE_ROWS};
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, PairLayout, convert_bf16};
 use crate::x86::{self, Tile};
 
-/// Rows per A block: `MC` × k bf16 stays in L2 (384 KiB at k = 1536) while every column-tile
-/// pair of B streams past it; a pair (k × 32 bf16, 96 KiB at k = 1536) is reused by all slabs.
+/// Rows per A block converted at a time (when A is not read in place): `MC` × k bf16, 384 KiB
+/// at k = 1536.
 const MC: usize = 128;
 /// Rows per tile kernel call (two A tiles), and columns (two B tiles).
 const SLAB: usize = 2 * TILE_ROWS;
@@ -82,22 +87,21 @@ pub(crate) fn gemm_rows(
             let from = if r < copied { r * lda + k } else { r * lda };
             block[from..(r + 1) * lda].fill(0);
         }
-        // One panel (two column tiles, the second zero past n) at a time: its tiles stay in
-        // L1/L2 while the block's slabs stream past them.
-        for panel in 0..n.div_ceil(width) {
-            let j0 = panel * width;
-            let cols = width.min(n - j0);
-            let first = b.data[panel * depth * width..].as_ptr();
-            // SAFETY: the panel holds `depth · width` pairs (asserted above): the second tile
-            // starts one tile into it.
-            let halves = [first, unsafe { first.add(TILE_PAIRS) }];
-            let tile_bias = bias.map(|bb| &bb[j0..j0 + cols]);
-            for s in 0..slabs {
-                let (slab, ld) = match in_place {
-                    Some(bits) if s < direct => (bits[(r0 + m0 + s * SLAB) * a.rs..].as_ptr(), a.rs),
-                    _ => (block[(s - direct) * SLAB * lda..].as_ptr(), lda),
-                };
-                let tile_rows = SLAB.min(mc - s * SLAB);
+        // One slab at a time (its 32 rows of A stay in L1) past every panel of B (two column
+        // tiles, the second zero past n, streamed from L2).
+        for s in 0..slabs {
+            let (slab, ld) = match in_place {
+                Some(bits) if s < direct => (bits[(r0 + m0 + s * SLAB) * a.rs..].as_ptr(), a.rs),
+                _ => (block[(s - direct) * SLAB * lda..].as_ptr(), lda),
+            };
+            let tile_rows = SLAB.min(mc - s * SLAB);
+            for panel in 0..n.div_ceil(width) {
+                let j0 = panel * width;
+                let cols = width.min(n - j0);
+                let first = b.data[panel * depth * width..].as_ptr();
+                // SAFETY: the panel holds `depth · width` pairs (asserted above): the second tile
+                // starts one tile into it.
+                let halves = [first, unsafe { first.add(TILE_PAIRS) }];
                 let c_off = (m0 + s * SLAB) * n + j0;
                 assert!((tile_rows - 1) * n + cols <= out_len - c_off, "tile out of bounds");
                 // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
@@ -106,7 +110,7 @@ pub(crate) fn gemm_rows(
                 // contiguous 16 × 16 tiles (asserted on `b.data` above), read at 16 pairs per
                 // row and 2 tiles per step; `product` has 32 rows of 32 floats.
                 unsafe { amx::tile_32x32(steps, (slab, ld), (halves, TILE_ROWS, 2 * TILE_PAIRS), (product.as_mut_ptr(), SLAB)) };
-                let bias = tile_bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
+                let bias = bias.map_or(std::ptr::null(), |bb| bb[j0..j0 + cols].as_ptr());
                 finish(&product, Job { c_off, ldc: n, rows: tile_rows, cols, bias }, epilogue, &mut out);
             }
         }
