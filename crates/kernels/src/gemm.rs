@@ -177,7 +177,9 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 /// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation, the
 /// attention's projection). On AMX tiles the epilogue writes the bits directly (no fp32 copy of
 /// the activation is written and read back); elsewhere the fp32 product is converted. Same values
-/// either way. `a_bits`, when given, is `a` already in bf16 (the tiles then read it in place).
+/// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`x86::gelu_bf16_512`,
+/// below the bf16 rounding that follows). `a_bits`, when given, is `a` already in bf16 (the tiles
+/// then read it in place).
 pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>) {
     let (k, n) = (b.k, b.n);
     assert_eq!(a.len(), m * k, "A must be m × k");
