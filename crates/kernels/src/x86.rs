@@ -97,6 +97,25 @@ mod imp {
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
     pub unsafe fn finish_bf16(acc: &[f32], ld: usize, (rows, cols): (usize, usize), bias: *const f32, gelu: bool, out: *mut u16, ldo: usize) {
         assert!(rows > 0 && acc.len() >= (rows - 1) * ld + cols && cols <= ld.min(NR), "epilogue tile larger than its product");
+        if cols == 32 {
+            // A whole AMX tile's width: both halves converted by one instruction and stored as
+            // one unmasked 64-byte line per row (half the stores, no masks).
+            // SAFETY: per the contract, with 32 columns: each row reads acc[r·ld .. r·ld + 32]
+            // (asserted) and writes out[r·ldo .. r·ldo + 32]; `bias` has 32 floats.
+            unsafe {
+                let (b0, b1) = if bias.is_null() { (_mm512_setzero_ps(), _mm512_setzero_ps()) } else { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) };
+                for r in 0..rows {
+                    let mut x0 = _mm512_add_ps(_mm512_loadu_ps(acc.as_ptr().add(r * ld)), b0);
+                    let mut x1 = _mm512_add_ps(_mm512_loadu_ps(acc.as_ptr().add(r * ld + 16)), b1);
+                    if gelu {
+                        (x0, x1) = (gelu_bf16_512(x0), gelu_bf16_512(x1));
+                    }
+                    let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(x1, x0));
+                    _mm512_storeu_si512(out.add(r * ldo) as *mut __m512i, both);
+                }
+            }
+            return;
+        }
         // SAFETY: per the contract; masks cover only columns below `cols`, fully masked-off
         // vectors are skipped before any pointer to them is formed.
         unsafe {
