@@ -4,10 +4,10 @@
 //! tile kernel over all of k (no k-blocks: the tiles accumulate the whole sum), finished by the
 //! AVX-512 epilogue (accumulate, bias, GELU) on the way into C.
 //!
-//! Slabs outside, panels inside: the slab (32 × k bf16, 24 KiB at k = 384) stays in L1 while B
-//! streams from L2. Measured on a Sapphire Rapids core against panels outside (each panel reused
-//! by the block's slabs): the encoder's QKV, output and second feed-forward GEMMs took 8–20 % less
-//! time, the GELU one the same.
+//! When B fits in L2, slabs outside, panels inside: the slab (32 × k bf16, 24 KiB at k = 384)
+//! stays in L1 while B streams from L2. Measured on a Sapphire Rapids core against panels outside
+//! (each panel reused by the block's slabs): the encoder's QKV, output and second feed-forward
+//! GEMMs took 8–20 % less time, the GELU one the same. A larger B keeps panels outside.
 
 use crate::amx::{self, TILE_ROWS};
 use crate::gemm::Epilogue;
@@ -15,8 +15,10 @@ use crate::pack::{Mat, PairLayout, convert_bf16};
 use crate::x86::{self, Tile};
 
 /// Rows per A block converted at a time (when A is not read in place): `MC` × k bf16, 384 KiB
-/// at k = 1536.
+/// at k = 1536; with panels outside, the block stays in L2 while they pass.
 const MC: usize = 128;
+/// The largest B (bytes) walked slabs outside panels: most of a 2 MiB L2.
+const B_IN_L2: usize = 3 << 19;
 /// Rows per tile kernel call (two A tiles), and columns (two B tiles).
 const SLAB: usize = 2 * TILE_ROWS;
 /// Pairs per B tile (16 pair-rows × 16 columns).
@@ -72,6 +74,11 @@ pub(crate) fn gemm_rows(
         Some(bits) if a.cs == 1 && k == lda => Some(bits),
         _ => None,
     };
+    // Slabs outside panels when all of B fits in L2 with room to spare (every B of the encoder's
+    // forward pass and of its input gradients): each slab stays in L1 while B streams from L2.
+    // A larger B (the weight gradients', k = batch rows) would stream from L3 once per slab:
+    // then panels outside, each reused by the block's slabs.
+    let slabs_outside = depth * n.next_multiple_of(width) * 4 <= B_IN_L2;
     for m0 in (0..rows).step_by(MC) {
         let mc = MC.min(rows - m0);
         let slabs = mc.div_ceil(SLAB);
@@ -87,31 +94,41 @@ pub(crate) fn gemm_rows(
             let from = if r < copied { r * lda + k } else { r * lda };
             block[from..(r + 1) * lda].fill(0);
         }
-        // One slab at a time (its 32 rows of A stay in L1) past every panel of B (two column
-        // tiles, the second zero past n, streamed from L2).
-        for s in 0..slabs {
+        let panels = n.div_ceil(width);
+        let mut product_of = |s: usize, panel: usize| {
             let (slab, ld) = match in_place {
                 Some(bits) if s < direct => (bits[(r0 + m0 + s * SLAB) * a.rs..].as_ptr(), a.rs),
                 _ => (block[(s - direct) * SLAB * lda..].as_ptr(), lda),
             };
             let tile_rows = SLAB.min(mc - s * SLAB);
-            for panel in 0..n.div_ceil(width) {
-                let j0 = panel * width;
-                let cols = width.min(n - j0);
-                let first = b.data[panel * depth * width..].as_ptr();
-                // SAFETY: the panel holds `depth · width` pairs (asserted above): the second tile
-                // starts one tile into it.
-                let halves = [first, unsafe { first.add(TILE_PAIRS) }];
-                let c_off = (m0 + s * SLAB) * n + j0;
-                assert!((tile_rows - 1) * n + cols <= out_len - c_off, "tile out of bounds");
-                // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
-                // `ld` holding `lda = 32·steps` bf16 each (in place: asserted on `bits` above;
-                // copied: `block` was sized to whole slabs); the panel has `steps` pairs of
-                // contiguous 16 × 16 tiles (asserted on `b.data` above), read at 16 pairs per
-                // row and 2 tiles per step; `product` has 32 rows of 32 floats.
-                unsafe { amx::tile_32x32(steps, (slab, ld), (halves, TILE_ROWS, 2 * TILE_PAIRS), (product.as_mut_ptr(), SLAB)) };
-                let bias = bias.map_or(std::ptr::null(), |bb| bb[j0..j0 + cols].as_ptr());
-                finish(&product, Job { c_off, ldc: n, rows: tile_rows, cols, bias }, epilogue, &mut out);
+            let j0 = panel * width;
+            let cols = width.min(n - j0);
+            let first = b.data[panel * depth * width..].as_ptr();
+            // SAFETY: the panel holds `depth · width` pairs (asserted above): the second tile
+            // starts one tile into it.
+            let halves = [first, unsafe { first.add(TILE_PAIRS) }];
+            let c_off = (m0 + s * SLAB) * n + j0;
+            assert!((tile_rows - 1) * n + cols <= out_len - c_off, "tile out of bounds");
+            // SAFETY: AMX is configured on this thread (above); the slab has 32 rows of stride
+            // `ld` holding `lda = 32·steps` bf16 each (in place: asserted on `bits` above;
+            // copied: `block` was sized to whole slabs); the panel has `steps` pairs of
+            // contiguous 16 × 16 tiles (asserted on `b.data` above), read at 16 pairs per
+            // row and 2 tiles per step; `product` has 32 rows of 32 floats.
+            unsafe { amx::tile_32x32(steps, (slab, ld), (halves, TILE_ROWS, 2 * TILE_PAIRS), (product.as_mut_ptr(), SLAB)) };
+            let bias = bias.map_or(std::ptr::null(), |bb| bb[j0..j0 + cols].as_ptr());
+            finish(&product, Job { c_off, ldc: n, rows: tile_rows, cols, bias }, epilogue, &mut out);
+        };
+        if slabs_outside {
+            for s in 0..slabs {
+                for panel in 0..panels {
+                    product_of(s, panel);
+                }
+            }
+        } else {
+            for panel in 0..panels {
+                for s in 0..slabs {
+                    product_of(s, panel);
+                }
             }
         }
     }

@@ -139,6 +139,20 @@ impl PairLayout {
 /// Rows and columns of one AMX B tile (pair-rows × pairs).
 const TILE: usize = 16;
 
+/// `f(j, pair)` for columns `0..cols` of pair-row `q` of a panel, 16 columns at a time: both
+/// layouts keep 16 aligned columns of one pair-row contiguous, so the index is computed once per
+/// run (per element it kept the tile packer from vectorising: a training step repacks every
+/// weight, and each weight gradient packs an activation).
+#[inline(always)]
+fn for_runs(layout: PairLayout, q: usize, cols: usize, panel: &mut [u32], mut f: impl FnMut(usize, &mut u32)) {
+    for j0 in (0..cols).step_by(TILE) {
+        let start = layout.at(q, j0);
+        for (i, d) in panel[start..start + TILE.min(cols - j0)].iter_mut().enumerate() {
+            f(j0 + i, d);
+        }
+    }
+}
+
 /// `b` `[k, n]` → bf16 pair panels in `layout` (zero-padded; `depth ≥ k/2`, a multiple of 16 for
 /// `Tiles`) in `out`, one panel per task.
 pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut Vec<u32>) {
@@ -174,9 +188,7 @@ pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut Vec<u
                 };
                 row(2 * q, &mut lo);
                 row(2 * q + 1, &mut hi);
-                for j in 0..cols {
-                    panel[layout.at(q, j)] = pair_bits(lo[j], hi[j]);
-                }
+                for_runs(layout, q, cols, panel, |j, d| *d = pair_bits(lo[j], hi[j]));
             }
         }
     });
@@ -289,10 +301,8 @@ pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, layout: PairLayo
     let width = layout.width();
     fill_panels(width, b.cols, depth, out, |p, cols, panel| {
         for q in 0..kp {
-            for j in 0..cols {
-                let at = |kk: usize| if kk < k { bits[kk * b.rs + (p * width + j) * b.cs] } else { 0 };
-                panel[layout.at(q, j)] = pair_bits(at(2 * q), at(2 * q + 1));
-            }
+            let at = |kk: usize, j: usize| if kk < k { bits[kk * b.rs + (p * width + j) * b.cs] } else { 0 };
+            for_runs(layout, q, cols, panel, |j, d| *d = pair_bits(at(2 * q, j), at(2 * q + 1, j)));
         }
     });
 }
