@@ -159,7 +159,7 @@ pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut Vec<u
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
-    assert!(layout == PairLayout::Rows || depth % TILE == 0, "tile panels need whole tiles of depth");
+    assert!(layout == PairLayout::Rows || depth.is_multiple_of(TILE), "tile panels need whole tiles of depth");
     let width = layout.width();
     fill_panels(width, b.cols, depth, out, |p, cols, panel| {
         if b.rs == 1 && b.cs != 1 {
@@ -297,7 +297,7 @@ pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, layout: PairLayo
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
-    assert!(layout == PairLayout::Rows || depth % TILE == 0, "tile panels need whole tiles of depth");
+    assert!(layout == PairLayout::Rows || depth.is_multiple_of(TILE), "tile panels need whole tiles of depth");
     let width = layout.width();
     fill_panels(width, b.cols, depth, out, |p, cols, panel| {
         for q in 0..kp {
