@@ -536,6 +536,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn bias_with_and_without_accumulation_matches_a_naive_product() {
+        // The epilogue's bias and accumulation, with and without each other, at every level
+        // (70 × 80: whole 32 × 32 tiles and partial ones).
+        let precisions: &[Precision] = if bf16_runs_here() { &[Precision::F32, Precision::Bf16] } else { &[Precision::F32] };
+        for &precision in precisions {
+            let (m, k, n) = (70, 96, 80);
+            let (a, b, bias) = (data(m * k, 31), data(k * n, 32), data(n, 33));
+            let round = |v: &[f32]| -> Vec<f32> {
+                v.iter().map(|&x| if precision == Precision::Bf16 { half::bf16::from_f32(x).to_f32() } else { x }).collect()
+            };
+            let product = naive(&round(&a), &round(&b), m, k, n);
+            let packed = PackedB::new(&b, k, n, precision);
+            for (accumulate, with_bias) in [(false, true), (false, false), (true, true), (true, false)] {
+                let mut c = vec![0.5f32; m * n];
+                gemm_ex(Mat::rows(&a, m, k), None, &packed, with_bias.then_some(&bias[..]), Epilogue::None, &mut c, accumulate);
+                for (i, (x, p)) in c.iter().zip(&product).enumerate() {
+                    let want = p + if with_bias { bias[i % n] } else { 0.0 } + if accumulate { 0.5 } else { 0.0 };
+                    assert!((x - want).abs() <= 1e-4 * (1.0 + want.abs()), "{precision:?} acc={accumulate} bias={with_bias} [{i}]: {x} vs {want}");
+                }
+            }
+        }
+    }
+
     /// Whether this level runs bf16 at all; prints why a bf16 test is skipped otherwise (a bf16
     /// request then runs in fp32, and comparing that with fp32 would test nothing).
     fn bf16_runs_here() -> bool {
