@@ -103,10 +103,14 @@ mod imp {
             // SAFETY: per the contract, with 32 columns: each row reads acc[r·ld .. r·ld + 32]
             // (asserted) and writes out[r·ldo .. r·ldo + 32]; `bias` has 32 floats.
             unsafe {
-                let (b0, b1) = if bias.is_null() { (_mm512_setzero_ps(), _mm512_setzero_ps()) } else { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) };
+                // Without a bias nothing is added (adding zero would turn −0 into +0).
+                let biased = !bias.is_null();
+                let (b0, b1) = if biased { (_mm512_loadu_ps(bias), _mm512_loadu_ps(bias.add(16))) } else { (_mm512_setzero_ps(), _mm512_setzero_ps()) };
                 for r in 0..rows {
-                    let mut x0 = _mm512_add_ps(_mm512_loadu_ps(acc.as_ptr().add(r * ld)), b0);
-                    let mut x1 = _mm512_add_ps(_mm512_loadu_ps(acc.as_ptr().add(r * ld + 16)), b1);
+                    let (mut x0, mut x1) = (_mm512_loadu_ps(acc.as_ptr().add(r * ld)), _mm512_loadu_ps(acc.as_ptr().add(r * ld + 16)));
+                    if biased {
+                        (x0, x1) = (_mm512_add_ps(x0, b0), _mm512_add_ps(x1, b1));
+                    }
                     if gelu {
                         (x0, x1) = (gelu_bf16_512(x0), gelu_bf16_512(x1));
                     }
