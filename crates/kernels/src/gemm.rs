@@ -476,6 +476,11 @@ mod tests {
         c.into_iter().map(|v| v as f32).collect()
     }
 
+    /// `v` as the kernels see it at `precision`: rounded to bf16 for bf16 GEMMs, as is otherwise.
+    fn operands(v: &[f32], precision: Precision) -> Vec<f32> {
+        v.iter().map(|&x| if precision == Precision::Bf16 { half::bf16::from_f32(x).to_f32() } else { x }).collect()
+    }
+
     fn data(len: usize, seed: u32) -> Vec<f32> {
         (0..len).map(|i| (((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) % 1000) as f32 / 500.0 - 1.0).collect()
     }
@@ -503,9 +508,6 @@ mod tests {
             // bf16 is compared with the product of the operands rounded to bf16: both sum exact
             // products in fp32, so only the order of the sums differs.
             let tol = 1e-4;
-            let round = |v: Vec<f32>| -> Vec<f32> {
-                if precision == Precision::Bf16 { v.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect() } else { v }
-            };
             // The last shape's B (2048 × 400 bf16, 1.6 MiB) is too large for the AMX driver's
             // slabs-outside order: it walks panels outside, as for the weight gradients.
             for &(m, k, n) in &[(5, 3, 7), (37, 130, 61), (200, 67, 100), (70, 2048, 400)] {
@@ -513,7 +515,7 @@ mod tests {
                 let (at, bt) = (data(k * m, 6), data(n * k, 7));
                 let a: Vec<f32> = (0..m * k).map(|i| at[(i % k) * m + i / k]).collect();
                 let b: Vec<f32> = (0..k * n).map(|i| bt[(i % n) * k + i / n]).collect();
-                let want = naive(&round(a), &round(b), m, k, n);
+                let want = naive(&operands(&a, precision), &operands(&b, precision), m, k, n);
                 let packed = PackedB::from_mat(Mat::transposed(&bt, k, n), precision);
                 let mut c = vec![1.0f32; m * n];
                 gemm_ex(Mat::transposed(&at, m, k), None, &packed, None, Epilogue::None, &mut c, true);
@@ -544,10 +546,7 @@ mod tests {
         for &precision in precisions {
             let (m, k, n) = (70, 96, 80);
             let (a, b, bias) = (data(m * k, 31), data(k * n, 32), data(n, 33));
-            let round = |v: &[f32]| -> Vec<f32> {
-                v.iter().map(|&x| if precision == Precision::Bf16 { half::bf16::from_f32(x).to_f32() } else { x }).collect()
-            };
-            let product = naive(&round(&a), &round(&b), m, k, n);
+            let product = naive(&operands(&a, precision), &operands(&b, precision), m, k, n);
             let packed = PackedB::new(&b, k, n, precision);
             for (accumulate, with_bias) in [(false, true), (false, false), (true, true), (true, false)] {
                 let mut c = vec![0.5f32; m * n];
@@ -638,8 +637,7 @@ mod tests {
             let mut c = vec![f32::NAN; m * n];
             gemm(&a, m, &packed, Some(&bias), Epilogue::Gelu, &mut c);
             // The exact product of the bf16-rounded operands: only fp32 summation error remains.
-            let round = |v: &[f32]| v.iter().map(|x| half::bf16::from_f32(*x).to_f32()).collect::<Vec<_>>();
-            let want = naive(&round(&a), &round(&b), m, k, n);
+            let want = naive(&operands(&a, Precision::Bf16), &operands(&b, Precision::Bf16), m, k, n);
             for (i, (x, w)) in c.iter().zip(&want).enumerate() {
                 let w = gelu_scalar(w + bias[i % n]);
                 assert!((x - w).abs() <= 1e-5 * (1.0 + w.abs()) * (k as f32).sqrt(), "{:?} {m}x{k}x{n} [{i}]: {x} vs {w}", isa());
