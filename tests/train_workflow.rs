@@ -142,6 +142,83 @@ fn train_exports_a_folder_that_reloads_to_identical_scores() {
     }
 }
 
+/// Two safetensors files hold the same header metadata and tensors (their JSON headers may list
+/// keys in any order).
+fn same_safetensors(a: &[u8], b: &[u8]) -> bool {
+    let (ta, tb) = (safetensors::SafeTensors::deserialize(a).unwrap(), safetensors::SafeTensors::deserialize(b).unwrap());
+    let meta = |bytes: &[u8]| safetensors::SafeTensors::read_metadata(bytes).unwrap().1.metadata().clone();
+    let mut names = ta.names();
+    names.sort();
+    let mut other = tb.names();
+    other.sort();
+    meta(a) == meta(b)
+        && names == other
+        && names.iter().all(|n| {
+            let (x, y) = (ta.tensor(n).unwrap(), tb.tensor(n).unwrap());
+            x.dtype() == y.dtype() && x.shape() == y.shape() && x.data() == y.data()
+        })
+}
+
+#[test]
+fn int8_weights_stored_in_the_export_score_exactly_as_quantizing_at_load() {
+    use bertkit::predict::{Engine, Int8Origin};
+    let f = fixture(false);
+    let (out, other) = (f.root.join("out"), f.root.join("other"));
+    let train = |dir: &Path, seed: &str, extra: &[&str]| {
+        let mut args: Vec<String> = train_args(&f, dir).into_iter().map(|a| if a == "3" { "1".into() } else { a }).collect();
+        args.extend(["--seed", seed].iter().chain(extra).map(|s| s.to_string()));
+        ok(bertkit().args(args).output().unwrap())
+    };
+    train(&out, "1", &["--save-int8"]);
+    let int8_file = out.join(bertkit::artifact::INT8_FILE);
+    assert!(int8_file.is_file(), "--save-int8 wrote no {}", int8_file.display());
+    let int8 = |dir: &Path| {
+        let p = Predictor::with_engine(ClassifierBundle::load(dir).unwrap(), DeviceSpec::Cpu, Engine::KernelsInt8).unwrap();
+        let scores: Vec<Vec<f32>> = p.predict(PROBES).unwrap().into_iter().map(|p| p.scores).collect();
+        (scores, p.int8_origin())
+    };
+    let (stored, origin) = int8(&out);
+    assert_eq!(origin, Some(Int8Origin::Stored));
+    // int8 stays near fp32 on the trained model, and differs from it (int8 ran).
+    let fp32 = engine_scores(&out, Engine::Kernels);
+    assert_ne!(stored, fp32, "int8 scores equal fp32's exactly: int8 was not exercised");
+    for (x, y) in fp32.iter().flatten().zip(stored.iter().flatten()) {
+        assert!((x - y).abs() <= 3e-2, "int8 {stored:?} vs fp32 {fp32:?}");
+    }
+    // Without the file, int8 quantizes at load, with the same function: the same bits.
+    let kept = std::fs::read(&int8_file).unwrap();
+    std::fs::remove_file(&int8_file).unwrap();
+    let (at_load, origin) = int8(&out);
+    assert_eq!(origin, Some(Int8Origin::QuantizedAtLoad));
+    assert_eq!(stored, at_load);
+    // `bertkit quantize` writes the file train wrote, byte for byte.
+    let stdout = ok(bertkit().args(["quantize", "--model", out.to_str().unwrap()]).output().unwrap());
+    // Two layers × (QKV, attention output, two feed-forward weights).
+    assert!(stdout.contains(": 8 encoder weights"), "{stdout}");
+    assert!(same_safetensors(&std::fs::read(&int8_file).unwrap(), &kept), "quantize and train --save-int8 differ");
+    // evaluate says which weights it used.
+    let eval = |engine: &str| bertkit().args(["evaluate", "--model", out.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--engine", engine]).output().unwrap();
+    let stdout = ok(eval("int8"));
+    assert!(stdout.contains("int8 weights read from the export's model.int8.safetensors"), "{stdout}");
+
+    // Another model's weights under this folder's int8 file: refused by name, fp32 unaffected.
+    train(&other, "2", &[]);
+    std::fs::copy(other.join("model.safetensors"), out.join("model.safetensors")).unwrap();
+    let refused = eval("int8");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("model.int8.safetensors was made from another") && stderr.contains("bertkit quantize"), "{stderr}");
+    ok(eval("kernels"));
+    // A damaged file: a clear error naming it, never a panic.
+    std::fs::write(&int8_file, &kept[..kept.len() / 2]).unwrap();
+    let broken = eval("int8");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(!broken.status.success() && !stderr.contains("panicked") && stderr.contains("model.int8.safetensors"), "{stderr}");
+    // Requantizing fixes it.
+    ok(bertkit().args(["quantize", "--model", out.to_str().unwrap()]).output().unwrap());
+    ok(eval("int8"));
+}
+
 #[cfg(feature = "burn")]
 #[test]
 fn resume_after_kill_reaches_the_uninterrupted_result() {
@@ -338,6 +415,8 @@ fn bad_inputs_get_clear_errors() {
     assert!(e.contains("val_auc") && e.contains("val_loss, val_accuracy, val_f1 or (multi-label) val_macro_f1"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--patience", "0"]);
     assert!(e.contains("patience"), "{e}");
+    let e = err(&["train", "--arch", "bilstm", "--data", f.data.to_str().unwrap(), "--out", "x", "--save-int8"]);
+    assert!(e.contains("--save-int8") && e.contains("BiLSTM"), "{e}");
 }
 
 #[test]

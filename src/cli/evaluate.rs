@@ -89,6 +89,9 @@ impl EvaluateCmd {
         let ds = self.data.load(Some((classes.clone(), bundle.meta.multi_label)))?;
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
+        if let Some(origin) = predictor.int8_origin() {
+            println!("{origin}");
+        }
         if let Some(t) = self.threshold {
             predictor.set_threshold(t).with_context(|| format!("--threshold {t} with {}", self.model.display()))?;
         }

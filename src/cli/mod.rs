@@ -11,6 +11,7 @@ mod job_args;
 mod loadtest;
 mod predict;
 mod preprocess;
+mod quantize;
 mod serve;
 mod train;
 mod train_bilstm;
@@ -38,6 +39,8 @@ pub enum Command {
     Evaluate(evaluate::EvaluateCmd),
     /// Score texts with an exported classifier.
     Predict(predict::PredictCmd),
+    /// Store an exported classifier's int8 weights beside its fp32 ones (`--precision int8` reads them).
+    Quantize(quantize::QuantizeCmd),
     /// Serve an exported classifier over HTTP (TF Serving / Vertex AI predict API).
     Serve(serve::ServeCmd),
     /// Load-test a prediction server on this machine.
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(cmd) => cmd.run(),
         Command::Evaluate(cmd) => cmd.run(),
         Command::Predict(cmd) => cmd.run(),
+        Command::Quantize(cmd) => cmd.run(),
         Command::Serve(cmd) => cmd.run(),
         Command::Loadtest(cmd) => cmd.run(),
         Command::Bench(cmd) => cmd.run(),

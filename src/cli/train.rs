@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use bertkit::DeviceSpec;
-use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier};
+use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier, save_int8};
 use bertkit::data::{Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{HeadSpec, Pooling, Pretrained, TextClassifier};
@@ -159,6 +159,10 @@ pub struct TrainCmd {
     /// BERT-family checkpoint and the BiLSTM; burn with --device cuda.
     #[arg(long, default_value = "auto")]
     engine: Engine,
+    /// Also store the encoder's int8 weights in the export (`model.int8.safetensors`, as
+    /// `bertkit quantize` does), so `--precision int8` reads them rather than quantizing at load.
+    #[arg(long, env = "BERTKIT_SAVE_INT8")]
+    save_int8: bool,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -200,6 +204,11 @@ impl TrainCmd {
         let started = Instant::now();
         let plan = self.plan();
         plan.validate()?;
+        // Refused before training, not after it: the BiLSTM has no int8 path to store for.
+        anyhow::ensure!(
+            !(self.save_int8 && self.arch != ArchFlag::Bert),
+            "--save-int8 stores a BERT-family encoder's int8 weights; the BiLSTM baseline runs in fp32 (drop --save-int8)"
+        );
         let device = self.device;
 
         let ds = self.data.load(None)?;
@@ -318,6 +327,11 @@ impl TrainCmd {
             std::fs::write(&path, text).map_err(|source| ArtifactError::Write { path, source })?;
             if let Err(e) = plot_history(&history, &dir.join("training.png")) {
                 eprintln!("warning: {e}");
+            }
+            // In the staging folder, next to the model.safetensors it is derived from: the
+            // swap publishes both at once.
+            if let (true, TextClassifier::Bert(m)) = (self.save_int8, &model) {
+                save_int8(dir, &m.params)?;
             }
             Ok(())
         })

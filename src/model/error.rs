@@ -37,6 +37,18 @@ pub enum LoadError {
     VocabTooLarge { tokenizer: PathBuf, ids: usize, vocab_size: usize, config: PathBuf },
     #[error("sequence length {seq_len} is longer than the {max} tokens {config} allows ({why}); use --seq-len {max} or less")]
     SeqLenTooLong { seq_len: usize, max: usize, why: String, config: PathBuf },
+    #[error(
+        "{path} was made from another {fp32}: its int8 weights are not this model's; \
+         rerun `bertkit quantize --model DIR` or delete it (int8 then quantizes at load)"
+    )]
+    StaleInt8 { path: PathBuf, fp32: PathBuf },
+    #[error("invalid int8 weight `{name}` in {path}")]
+    BadInt8 {
+        name: String,
+        path: PathBuf,
+        #[source]
+        source: bertkit_kernels::Int8Error,
+    },
     #[error(transparent)]
     Device(#[from] crate::DeviceSpecError),
     #[error("unsupported model_type `{found}` in {path}; supported: {supported}")]

@@ -5,4 +5,4 @@ mod engine;
 mod predictor;
 
 pub use engine::{Engine, EngineError};
-pub use predictor::{PredictError, Prediction, Predictor, prediction, to_labels, to_prediction};
+pub use predictor::{Int8Origin, PredictError, Prediction, Predictor, prediction, to_labels, to_prediction};

@@ -9,11 +9,11 @@ use crate::model::run_batched;
 use super::Engine;
 use crate::model::run_batched_tokens;
 use crate::DeviceSpec;
-use crate::artifact::ClassifierBundle;
+use crate::artifact::{ClassifierBundle, INT8_FILE, load_int8};
 #[cfg(feature = "burn")]
 use crate::model::BurnClassifier;
 use crate::model::{LoadError, TextClassifier};
-use crate::model::fast::{BiLstmModel, BiLstmPacks, FastClassifier, Precision};
+use crate::model::fast::{BertModel, BiLstmModel, BiLstmPacks, FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
 
@@ -72,7 +72,39 @@ pub struct Predictor {
     text_pairs: bool,
     /// Multi-label: the probability at which a label is predicted; `None` for single-label.
     threshold: Option<f32>,
+    /// Int8 models: where the weights came from.
+    int8: Option<Int8Origin>,
     pub batch_size: usize,
+}
+
+/// The int8 classifier of an export: its stored int8 weights (`model.int8.safetensors`, checked
+/// against the fp32 file) when it has them, else the fp32 weights quantized now. Both give the
+/// same scores: the stored file comes from the same quantization.
+fn int8_classifier(dir: &std::path::Path, m: &BertModel) -> Result<(FastClassifier, Int8Origin), LoadError> {
+    match load_int8(dir, &m.params)? {
+        Some(stored) => FastClassifier::with_int8(m, &stored)
+            .map(|f| (f, Int8Origin::Stored))
+            .map_err(|source| LoadError::BadInt8 { name: "an encoder layer's".into(), path: dir.join(INT8_FILE), source }),
+        None => Ok((FastClassifier::new(m, Precision::Int8), Int8Origin::QuantizedAtLoad)),
+    }
+}
+
+/// Where an int8 predictor's weights came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Int8Origin {
+    /// The export's `model.int8.safetensors`.
+    Stored,
+    /// The fp32 weights, quantized when the model was loaded.
+    QuantizedAtLoad,
+}
+
+impl std::fmt::Display for Int8Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Stored => write!(f, "int8 weights read from the export's {INT8_FILE}"),
+            Self::QuantizedAtLoad => write!(f, "int8 weights quantized at load (`bertkit quantize` stores them in the export)"),
+        }
+    }
 }
 
 impl Predictor {
@@ -86,7 +118,13 @@ impl Predictor {
     /// BERT-family model is packed once here (the weight store is then dropped: the packed copy
     /// is all inference reads); the BiLSTM baseline runs on the kernels in fp32.
     pub fn with_engine(bundle: ClassifierBundle, device: DeviceSpec, engine: Engine) -> Result<Self, LoadError> {
+        let mut int8 = None;
         let scorer = match (engine.precision(), bundle.model) {
+            (Some(Precision::Int8), TextClassifier::Bert(m)) => {
+                let (f, origin) = int8_classifier(&bundle.dir, &m)?;
+                int8 = Some(origin);
+                Scorer::Kernels(f)
+            }
             (Some(precision), TextClassifier::Bert(m)) => Scorer::Kernels(FastClassifier::new(&m, precision)),
             (Some(_), TextClassifier::BiLstm(m)) => {
                 let packs = m.pack();
@@ -109,6 +147,7 @@ impl Predictor {
             class_names: bundle.meta.class_names,
             text_pairs: bundle.meta.text_pairs,
             threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
+            int8,
             batch_size: 32,
         })
     }
@@ -125,6 +164,11 @@ impl Predictor {
                 Precision::Int8 => "kernels int8",
             },
         }
+    }
+
+    /// Int8 models: whether the weights were stored in the export or quantized at load.
+    pub fn int8_origin(&self) -> Option<Int8Origin> {
+        self.int8
     }
 
     pub fn tokenizer(&self) -> &TextEncoder {

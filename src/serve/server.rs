@@ -32,7 +32,10 @@ pub fn load_model_with(
     let meta = bundle.meta.clone();
     let predictor = open_predictor(bundle, config, device)?;
     let threshold = predictor.threshold();
-    tracing::info!(engine = predictor.engine_name(), "model loaded");
+    match predictor.int8_origin() {
+        Some(origin) => tracing::info!(engine = predictor.engine_name(), "model loaded; {origin}"),
+        None => tracing::info!(engine = predictor.engine_name(), "model loaded"),
+    }
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
     let tokenizer = predictor.shared_tokenizer();
     // A restart reloads the folder as the server's start did, and refuses a folder that now holds

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::level::{Isa, isa};
-use crate::quant::QuantB;
+use crate::quant::{Int8Error, Int8Weight, QuantB};
 use crate::pack::{MR, Mat, NR, PairLayout, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_panels, pack_b_rows, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
@@ -95,6 +95,15 @@ impl PackedB {
         let (layout, variant) = bf16_layout();
         pack_b_bf16_bits(b, bits, self.depth, layout, &mut v);
         self.data = variant(v);
+    }
+
+    /// Packs int8 values already quantized per column (read from an export), after checking
+    /// them: the same pack as `from_mat(b, Precision::Int8)` when `w` is `Int8Weight::quantize(b)`.
+    pub fn from_int8(w: &Int8Weight) -> Result<Self, Int8Error> {
+        w.validate()?;
+        let q = QuantB::pack(w);
+        let depth = q.depth;
+        Ok(Self { k: w.k, n: w.n, depth, data: Packed::Int8(q), spare_f32: Vec::new(), spare_bf16: Vec::new() })
     }
 
     /// A placeholder to [`repack`](Self::repack) into.

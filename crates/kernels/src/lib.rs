@@ -63,3 +63,4 @@ mod x86;
 pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa};
 pub use pack::{Mat, to_bf16_bits};
+pub use quant::{Int8Error, Int8Weight};

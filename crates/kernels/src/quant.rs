@@ -26,23 +26,80 @@ pub(crate) fn depth(k: usize) -> usize {
     k.div_ceil(64) * 16
 }
 
-impl QuantB {
-    /// Quantizes `b` (`[k, n]`): scale = max |column| / 127, values rounded to nearest.
-    pub fn new(b: Mat<'_>) -> Self {
+/// A `[k, n]` weight quantized per output column: what an export stores (`model.int8.safetensors`)
+/// and what [`PackedB::from_int8`](crate::PackedB::from_int8) packs. Quantizing at load and
+/// loading a stored one give the same bytes: both come from [`Int8Weight::quantize`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Int8Weight {
+    pub k: usize,
+    pub n: usize,
+    /// `[k, n]` row-major, each in −127..=127.
+    pub values: Vec<i8>,
+    /// Per column: x ≈ scale · value (positive and finite).
+    pub scale: Vec<f32>,
+}
+
+/// Why stored int8 values cannot be packed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Int8Error {
+    #[error("{values} int8 values and {scales} scales do not make a {k} × {n} weight")]
+    Shape { k: usize, n: usize, values: usize, scales: usize },
+    #[error("column {column}'s scale {scale} is not a positive finite number")]
+    Scale { column: usize, scale: f32 },
+    #[error("value −128 at index {index}: symmetric int8 weights stay within −127..=127")]
+    Range { index: usize },
+}
+
+impl Int8Weight {
+    /// Quantizes `b` (`[k, n]`): scale = max |column| / 127, values rounded to nearest (ONNX
+    /// Runtime's `quantize_dynamic` per-channel symmetric weights).
+    pub fn quantize(b: Mat<'_>) -> Self {
         let (k, n) = (b.rows, b.cols);
-        let depth = depth(k);
         let mut scale = vec![1.0f32; n];
-        let mut sums = vec![0i32; n];
-        let mut q = vec![0i8; k * n];
+        let mut values = vec![0i8; k * n];
         for j in 0..n {
             let amax = (0..k).map(|kk| b.data[kk * b.rs + j * b.cs].abs()).fold(0.0f32, f32::max);
             // An all-zero column keeps scale 1: its values quantize to 0 either way.
             let s = if amax > 0.0 { amax / 127.0 } else { 1.0 };
             scale[j] = s;
             for kk in 0..k {
-                let v = (b.data[kk * b.rs + j * b.cs] / s).round().clamp(-127.0, 127.0) as i8;
-                q[kk * n + j] = v;
-                sums[j] += i32::from(v);
+                values[kk * n + j] = (b.data[kk * b.rs + j * b.cs] / s).round().clamp(-127.0, 127.0) as i8;
+            }
+        }
+        Self { k, n, values, scale }
+    }
+
+    /// Checks stored values before they are packed: the shape, the scales, and the range that
+    /// the zero-point correction assumes.
+    pub fn validate(&self) -> Result<(), Int8Error> {
+        let (k, n) = (self.k, self.n);
+        if self.values.len() != k * n || self.scale.len() != n {
+            return Err(Int8Error::Shape { k, n, values: self.values.len(), scales: self.scale.len() });
+        }
+        if let Some((column, &scale)) = self.scale.iter().enumerate().find(|(_, s)| !(s.is_finite() && **s > 0.0)) {
+            return Err(Int8Error::Scale { column, scale });
+        }
+        if let Some(index) = self.values.iter().position(|&v| v == i8::MIN) {
+            return Err(Int8Error::Range { index });
+        }
+        Ok(())
+    }
+}
+
+impl QuantB {
+    /// Quantizes `b` (`[k, n]`) and packs it.
+    pub fn new(b: Mat<'_>) -> Self {
+        Self::pack(&Int8Weight::quantize(b))
+    }
+
+    /// Packs quantized values as quad panels (the caller has validated `w`).
+    pub fn pack(w: &Int8Weight) -> Self {
+        let (k, n) = (w.k, w.n);
+        let depth = depth(k);
+        let mut sums = vec![0i32; n];
+        for row in w.values.chunks_exact(n.max(1)).take(k) {
+            for (s, &v) in sums.iter_mut().zip(row) {
+                *s += i32::from(v);
             }
         }
         let panels = n.div_ceil(NR);
@@ -52,12 +109,12 @@ impl QuantB {
             for qd in 0..k.div_ceil(QUAD) {
                 let byte = |i: usize| {
                     let kk = qd * QUAD + i;
-                    if kk < k { u32::from(q[kk * n + j] as u8) << (8 * i) } else { 0 }
+                    if kk < k { u32::from(w.values[kk * n + j] as u8) << (8 * i) } else { 0 }
                 };
                 data[(p * depth + qd) * NR + jj] = byte(0) | byte(1) | byte(2) | byte(3);
             }
         }
-        Self { data, depth, scale, sums }
+        Self { data, depth, scale: w.scale.clone(), sums }
     }
 }
 
@@ -296,6 +353,45 @@ mod tests {
         }
         let path = if crate::level::amx_int8() { "AMX-INT8 tiles" } else if crate::level::vnni() { "AVX512-VNNI" } else { "plain loops" };
         eprintln!("ran: {}: int8 GEMM on {path} at level {}", crate::level::test_name(), crate::level::isa().name());
+    }
+
+    #[test]
+    fn stored_int8_weights_pack_to_the_same_product_as_quantizing_at_load() {
+        use crate::gemm::{PackedB, Precision, gemm};
+        let (m, k, n) = (9, 130, 40);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0).collect();
+        let w = Int8Weight::quantize(Mat::rows(&b, k, n));
+        let (mut at_load, mut stored) = (vec![0.0; m * n], vec![1.0; m * n]);
+        gemm(&a, m, &PackedB::new(&b, k, n, Precision::Int8), None, Epilogue::None, &mut at_load);
+        let packed = PackedB::from_int8(&w).expect("quantize() makes valid weights");
+        assert_eq!((packed.k(), packed.n(), packed.precision()), (k, n, Precision::Int8));
+        gemm(&a, m, &packed, None, Epilogue::None, &mut stored);
+        assert_eq!(at_load, stored, "one quantization function, so the same bits");
+    }
+
+    #[test]
+    fn quantize_maps_each_column_max_to_127_and_keeps_zero_columns_at_scale_one() {
+        // [k = 2, n = 3]: columns (1, −0.25), (0, 0), (−4, 1): −0.25 → −31.75 → −32.
+        let w = Int8Weight::quantize(Mat::rows(&[1.0, 0.0, -4.0, -0.25, 0.0, 1.0], 2, 3));
+        assert_eq!(w.scale, vec![1.0 / 127.0, 1.0, 4.0 / 127.0]);
+        assert_eq!(w.values, vec![127, 0, -127, -32, 0, 32]);
+        assert_eq!(w.validate(), Ok(()));
+    }
+
+    #[test]
+    fn stored_int8_weights_with_a_bad_shape_scale_or_value_are_refused() {
+        let good = Int8Weight { k: 2, n: 2, values: vec![1, 2, 3, 4], scale: vec![0.5, 0.25] };
+        assert_eq!(good.validate(), Ok(()));
+        let short = Int8Weight { values: vec![1, 2, 3], ..good.clone() };
+        assert_eq!(short.validate(), Err(Int8Error::Shape { k: 2, n: 2, values: 3, scales: 2 }));
+        for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+            let w = Int8Weight { scale: vec![0.5, bad], ..good.clone() };
+            assert!(matches!(w.validate(), Err(Int8Error::Scale { column: 1, .. })), "scale {bad}");
+            assert!(crate::gemm::PackedB::from_int8(&w).is_err());
+        }
+        let low = Int8Weight { values: vec![1, 2, i8::MIN, 4], ..good };
+        assert_eq!(low.validate(), Err(Int8Error::Range { index: 2 }));
     }
 
     #[test]

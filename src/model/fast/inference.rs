@@ -4,12 +4,12 @@
 
 use std::sync::Mutex;
 
-use bertkit_kernels::Precision;
+use bertkit_kernels::{Int8Error, Precision};
 
 use super::cache::Cache;
 use super::classifier::{NetSpec, forward, pool};
 use super::encoder::{Mode, Weights, encode};
-use super::{BertModel, Packed, Params, Rows};
+use super::{BertModel, Int8Store, Packed, Params, Rows};
 use crate::model::{ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
 
@@ -38,7 +38,11 @@ struct Packing {
 
 impl Packing {
     fn new(params: &Params, precision: Precision) -> Self {
-        Self { packed: Packed::new(params, precision), params: Packed::strip(params), scratch: Mutex::new(Cache::default()) }
+        Self::of(Packed::new(params, precision), params)
+    }
+
+    fn of(packed: Packed, params: &Params) -> Self {
+        Self { packed, params: Packed::strip(params), scratch: Mutex::new(Cache::default()) }
     }
 
     /// Runs `f` with the weights and a cache: the kept one, or a fresh one while another call
@@ -120,6 +124,13 @@ impl FastClassifier {
     /// projection, pooler and head stay fp32).
     pub fn new(model: &BertModel, precision: Precision) -> Self {
         Self { inner: Packing::new(&model.params, precision), spec: NetSpec::of(model, precision) }
+    }
+
+    /// Packs `model` for int8 inference with the encoder layers' int8 weights from `stored`
+    /// (quantized ahead of time) rather than quantized now.
+    pub fn with_int8(model: &BertModel, stored: &Int8Store) -> Result<Self, Int8Error> {
+        let packed = Packed::with_int8(&model.params, stored)?;
+        Ok(Self { inner: Packing::of(packed, &model.params), spec: NetSpec::of(model, Precision::Int8) })
     }
 
     /// The precision the encoder's GEMMs actually use (bf16 falls back to fp32 on levels without

@@ -28,6 +28,6 @@ pub use encoder::{
 };
 pub use inference::{FastClassifier, FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};
-pub use packed::Packed;
+pub use packed::{Int8Store, Packed, int8_slots};
 pub use params::{DenseSlots, HeadInit, LayerSlots, Layout, NormSlots, Params};
 pub use rows::Rows;

@@ -2,7 +2,7 @@
 //! the trainer repacks in place once per optimizer step (reusing the allocations), never per
 //! call: validation batches and the step's forward pass all read the same pack.
 
-use bertkit_kernels::{Mat, PackedB, Precision};
+use bertkit_kernels::{Int8Error, Int8Weight, Mat, PackedB, Precision};
 
 use super::params::{DenseSlots, Layout, Params};
 
@@ -25,7 +25,52 @@ fn dense_layers(lay: &Layout) -> impl Iterator<Item = (DenseSlots, bool)> + '_ {
     layers.chain(others)
 }
 
+/// The dense weights that run in int8 when int8 is asked for: the encoder layers' (the same ones
+/// that run in bf16 for bf16).
+pub fn int8_slots(lay: &Layout) -> impl Iterator<Item = DenseSlots> + '_ {
+    dense_layers(lay).filter(|&(_, in_layer)| in_layer).map(|(s, _)| s)
+}
+
+/// Int8 weights quantized ahead of time (an export's `model.int8.safetensors`): one per
+/// [`int8_slots`] entry, in that order, so a store is complete by construction.
+pub struct Int8Store {
+    weights: Vec<(DenseSlots, Int8Weight)>,
+}
+
+impl Int8Store {
+    /// Asks `get` for every int8 weight of `lay`, in [`int8_slots`] order.
+    pub fn build<E>(lay: &Layout, mut get: impl FnMut(DenseSlots) -> Result<Int8Weight, E>) -> Result<Self, E> {
+        let weights = int8_slots(lay).map(|s| get(s).map(|w| (s, w))).collect::<Result<_, E>>()?;
+        Ok(Self { weights })
+    }
+
+    /// Quantizes `p`'s weights now (what `bertkit quantize` stores).
+    pub fn quantize(p: &Params) -> Self {
+        let weights = int8_slots(&p.layout).map(|s| (s, Int8Weight::quantize(Mat::rows(&p.values[s.w], s.d_in, s.d_out)))).collect();
+        Self { weights }
+    }
+
+    /// Each weight with its slots.
+    pub fn iter(&self) -> impl Iterator<Item = (DenseSlots, &Int8Weight)> {
+        self.weights.iter().map(|(s, w)| (*s, w))
+    }
+}
+
 impl Packed {
+    /// Packs like `new(p, Precision::Int8)`, with the encoder layers' int8 weights taken from
+    /// `stored` instead of quantized now.
+    pub fn with_int8(p: &Params, stored: &Int8Store) -> Result<Self, Int8Error> {
+        let mut packed = Self::build(p, Precision::F32, false);
+        packed.requested = Precision::Int8;
+        for (s, w) in stored.iter() {
+            if (w.k, w.n) != (s.d_in, s.d_out) {
+                return Err(Int8Error::Shape { k: s.d_in, n: s.d_out, values: w.values.len(), scales: w.scale.len() });
+            }
+            packed.by_slot[s.w] = PackedB::from_int8(w)?;
+        }
+        Ok(packed)
+    }
+
     /// Packs every dense weight of `p` (`precision` for the encoder layers).
     pub fn new(p: &Params, precision: Precision) -> Self {
         Self::build(p, precision, false)
