@@ -273,8 +273,11 @@ mod tests {
             attention(&rounded, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
             let (mut want, mut got) = (Vec::new(), vec![7u16; 3]);
             crate::pack::to_bf16_bits(&ctx, &mut want);
-            attention_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
-            assert_eq!(got, want, "lengths {lens:?}");
+            // The queries read in place on a 64-byte line, copied off one.
+            for (placed, skew) in crate::aligned::on_and_off_a_line(&qkv_bits) {
+                attention_bits(&placed[skew..skew + qkv_bits.len()], lens, (t, heads, hd), &mut got);
+                assert_eq!(got, want, "lengths {lens:?}, qkv {skew} elements off a line");
+            }
         }
     }
 }

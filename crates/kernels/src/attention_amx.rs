@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 
+use crate::aligned::AlignedVec;
 use crate::amx::{self, TILE_K, TILE_ROWS};
 use crate::x86;
 
@@ -15,18 +16,19 @@ const SLAB: usize = 32;
 /// Per-thread operand buffers (each job of a batch reuses them: no allocation per head).
 #[derive(Default)]
 struct Scratch {
-    /// The partial last slab of queries, `[32, hd]` bf16 (whole slabs are read in place).
-    q: Vec<u16>,
+    /// The queries not read in place, `[32·slabs, hd]` bf16: the partial last slab, or all of
+    /// them when the rows are off a 64-byte line.
+    q: AlignedVec<u16>,
     /// Keys as B pairs: `[hd/2][lp]`, element (p, j) = (K[j][2p], K[j][2p+1]).
-    kt: Vec<u32>,
+    kt: AlignedVec<u32>,
     /// One slab's scores `[32, lp]` fp32.
-    s: Vec<f32>,
+    s: AlignedVec<f32>,
     /// One slab's probabilities `[32, lp]` bf16.
-    p: Vec<u16>,
+    p: AlignedVec<u16>,
     /// Values as B pairs: `[lp/2][hd]`, element (q, d) = (V[2q][d], V[2q+1][d]).
-    v: Vec<u32>,
+    v: AlignedVec<u32>,
     /// One slab's context `[32, hd]` fp32.
-    ctx: Vec<f32>,
+    ctx: AlignedVec<f32>,
 }
 
 thread_local! {
@@ -70,9 +72,12 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
     let scale = 1.0 / (hd as f32).sqrt();
     SCRATCH.with_borrow_mut(|w| {
         let Scratch { q, kt, s, p, v, ctx } = w;
-        // Queries are read in place (row stride 3H) for whole slabs; only a partial last slab is
-        // copied, with zero rows below it.
-        let full = len / SLAB * SLAB;
+        // Queries are read in place (row stride 3H) for whole slabs when every row starts on a
+        // 64-byte line (see `aligned`); only a partial last slab is copied, with zero rows below
+        // it. Otherwise all of them are copied.
+        let lined = |x: usize| x.is_multiple_of(64);
+        let in_place = lined(bits.as_ptr() as usize + 2 * (b * t * 3 * h + head * hd)) && lined(2 * 3 * h);
+        let full = if in_place { len / SLAB * SLAB } else { 0 };
         q.clear();
         q.resize((lp - full) * hd, 0);
         for j in full..len {
@@ -111,12 +116,12 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
         let ptr = |x: &[u32], at: usize| x[at..].as_ptr();
         let mut inv_sum = [0.0f32; SLAB];
         for i0 in (0..len).step_by(SLAB) {
-            let (q_slab, ldq) = if i0 < full { (bits[(b * t + i0) * 3 * h + head * hd..].as_ptr(), 3 * h) } else { (q.as_ptr(), hd) };
+            let (q_slab, ldq) = if i0 < full { (bits[(b * t + i0) * 3 * h + head * hd..].as_ptr(), 3 * h) } else { (q[(i0 - full) * hd..].as_ptr(), hd) };
             let rows = SLAB.min(len - i0);
             // SAFETY: the AMX level is in use (caller's contract), so the tiles are usable; each
             // call's operands are inside their buffers: 32 query rows of `hd` bf16 (hd/32 steps)
             // at stride `ldq` (in place: rows i0..i0+32 ≤ len of the asserted `bits`; copied:
-            // `q` holds a whole slab); key tiles at columns c0 and c0+16 < lp with hd/2 pair-rows
+            // `q` holds whole slabs from `full`); key tiles at columns c0 and c0+16 < lp with hd/2 pair-rows
             // of stride lp; score rows of stride lp in `s` (32 × lp); then P rows of `lp` bf16
             // (lp/32 steps), value tiles at columns c0, c0+16 < hd with lp/2 pair-rows of stride
             // hd, context rows of stride hd in `ctx` (32 × hd).

@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use crate::aligned::AlignedVec;
 use crate::level::{Isa, isa};
 use crate::quant::{Int8Error, Int8Weight, QuantB};
 use crate::pack::{MR, Mat, NR, PairLayout, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_panels, pack_b_rows, to_bf16_bits};
@@ -34,15 +35,15 @@ pub enum Epilogue {
 
 enum Packed {
     /// `[n/NR][k][NR]` panels for our AVX-512 micro-kernel.
-    F32(Vec<f32>),
+    F32(AlignedVec<f32>),
     /// `[n/16][k][16]` slivers for the `gemm` crate's FMA micro-kernels (the AVX2 level).
-    Slivers(Vec<f32>),
+    Slivers(AlignedVec<f32>),
     /// Plain row-major `[k, n]` for `gemm::gemm` (the portable level).
-    Rows(Vec<f32>),
+    Rows(AlignedVec<f32>),
     /// bf16 pairs in `[n/NR][depth][NR]` panels for the AVX512-BF16 micro-kernel.
-    Bf16(Vec<u32>),
+    Bf16(AlignedVec<u32>),
     /// bf16 pairs in contiguous 16 × 16 AMX tiles (`PairLayout::Tiles`), the AMX level's layout.
-    Tiles(Vec<u32>),
+    Tiles(AlignedVec<u32>),
     Int8(QuantB),
 }
 
@@ -56,8 +57,8 @@ pub struct PackedB {
     /// The allocations of the layouts not in use: the training path repacks one `PackedB` in
     /// fp32 (the head) and bf16 (the encoder) every step, and a fresh multi-megabyte buffer costs
     /// a page fault per 4 KiB each time.
-    spare_f32: Vec<f32>,
-    spare_bf16: Vec<u32>,
+    spare_f32: AlignedVec<f32>,
+    spare_bf16: AlignedVec<u32>,
 }
 
 /// Pair-rows of a bf16 panel for `k`: AMX reads whole 16-pair tiles, zero-padded.
@@ -66,7 +67,7 @@ fn bf16_depth(k: usize) -> usize {
 }
 
 /// The bf16 layout of this level's kernel, and the `Packed` variant that says so.
-fn bf16_layout() -> (PairLayout, fn(Vec<u32>) -> Packed) {
+fn bf16_layout() -> (PairLayout, fn(AlignedVec<u32>) -> Packed) {
     if isa() == Isa::Amx { (PairLayout::Tiles, Packed::Tiles) } else { (PairLayout::Rows, Packed::Bf16) }
 }
 
@@ -103,12 +104,12 @@ impl PackedB {
         w.validate()?;
         let q = QuantB::pack(w);
         let depth = q.depth;
-        Ok(Self { k: w.k, n: w.n, depth, data: Packed::Int8(q), spare_f32: Vec::new(), spare_bf16: Vec::new() })
+        Ok(Self { k: w.k, n: w.n, depth, data: Packed::Int8(q), spare_f32: AlignedVec::new(), spare_bf16: AlignedVec::new() })
     }
 
     /// A placeholder to [`repack`](Self::repack) into.
     pub fn empty() -> Self {
-        Self { k: 0, n: 0, depth: 0, data: Packed::F32(Vec::new()), spare_f32: Vec::new(), spare_bf16: Vec::new() }
+        Self { k: 0, n: 0, depth: 0, data: Packed::F32(AlignedVec::new()), spare_f32: AlignedVec::new(), spare_bf16: AlignedVec::new() }
     }
 
     /// Packs `b` into this value, reusing its allocations (see `spare_f32`).
@@ -141,19 +142,19 @@ impl PackedB {
 
     /// Moves the current layout's allocation to its spare slot.
     fn stash(&mut self) {
-        match std::mem::replace(&mut self.data, Packed::F32(Vec::new())) {
+        match std::mem::replace(&mut self.data, Packed::F32(AlignedVec::new())) {
             Packed::F32(v) | Packed::Slivers(v) | Packed::Rows(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
             Packed::Bf16(v) | Packed::Tiles(v) if v.capacity() > self.spare_bf16.capacity() => self.spare_bf16 = v,
             _ => {}
         }
     }
 
-    fn take_f32(&mut self) -> Vec<f32> {
+    fn take_f32(&mut self) -> AlignedVec<f32> {
         self.stash();
         std::mem::take(&mut self.spare_f32)
     }
 
-    fn take_bf16(&mut self) -> Vec<u32> {
+    fn take_bf16(&mut self) -> AlignedVec<u32> {
         self.stash();
         std::mem::take(&mut self.spare_bf16)
     }
@@ -694,9 +695,12 @@ mod tests {
                 crate::pack::to_bf16_bits(&inter, &mut want_bits);
                 let (mut bits, mut bits_from_bits) = (Vec::new(), Vec::new());
                 gemm_to_bits(&a, None, m, &p1, Some(&bias), epilogue, &mut bits);
-                // A given in bits too (the encoder's LayerNorm writes them): read in place.
-                gemm_to_bits(&a, Some(&a_bits), m, &p1, Some(&bias), epilogue, &mut bits_from_bits);
-                assert_eq!(bits_from_bits, bits, "{m}x{k}x{n} {epilogue:?}: bf16 output from bits");
+                // A given in bits too (the encoder's LayerNorm writes them): read in place on a
+                // 64-byte line, copied off one.
+                for (placed, skew) in crate::aligned::on_and_off_a_line(&a_bits) {
+                    gemm_to_bits(&a, Some(&placed[skew..skew + m * k]), m, &p1, Some(&bias), epilogue, &mut bits_from_bits);
+                    assert_eq!(bits_from_bits, bits, "{m}x{k}x{n} {epilogue:?}: bf16 output from bits {skew} elements off a line");
+                }
                 if epilogue == Epilogue::None {
                     assert_eq!(bits, want_bits, "{m}x{k}x{n}: bf16 output");
                 } else {
@@ -709,8 +713,10 @@ mod tests {
                 let widened: Vec<f32> = bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
                 let (mut want, mut got) = (vec![0.0; m * n2], vec![f32::NAN; m * n2]);
                 gemm(&widened, m, &p2, None, Epilogue::None, &mut want);
-                gemm_from_bits(&bits, m, &p2, None, Epilogue::None, &mut got);
-                assert_eq!(got, want, "{m}x{n}x{n2}: bits input");
+                for (placed, skew) in crate::aligned::on_and_off_a_line(&bits) {
+                    gemm_from_bits(&placed[skew..skew + m * n], m, &p2, None, Epilogue::None, &mut got);
+                    assert_eq!(got, want, "{m}x{n}x{n2}: bits input {skew} elements off a line");
+                }
             }
         }
     }

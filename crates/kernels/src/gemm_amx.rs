@@ -9,6 +9,7 @@
 //! (each panel reused by the block's slabs): the encoder's QKV, output and second feed-forward
 //! GEMMs took 8–20 % less time, the GELU one the same. A larger B keeps panels outside.
 
+use crate::aligned::AlignedVec;
 use crate::amx::{self, TILE_ROWS};
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, PairLayout, convert_bf16};
@@ -69,9 +70,10 @@ pub(crate) fn gemm_rows(
     // SAFETY: this level is only selected when `amx::usable()` returned true.
     unsafe { amx::configure() };
     // Row-major bf16 bits whose k fills whole tiles are read by the tiles in place: only a
-    // partial last slab is copied (with zero rows below it).
+    // partial last slab is copied (with zero rows below it). In place only if every row starts
+    // on a 64-byte line (see `aligned`): otherwise copying them costs less than reading them.
     let in_place = match a_bits {
-        Some(bits) if a.cs == 1 && k == lda => Some(bits),
+        Some(bits) if a.cs == 1 && k == lda && (bits.as_ptr() as usize).is_multiple_of(64) && (a.rs * 2).is_multiple_of(64) => Some(bits),
         _ => None,
     };
     // Slabs outside panels when all of B fits in L2 with room to spare (every B of the encoder's
@@ -171,7 +173,7 @@ fn finish(product: &[f32; SLAB * SLAB], job: Job, epilogue: Epilogue, out: &mut 
 }
 
 thread_local! {
-    static BLOCK: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+    static BLOCK: std::cell::Cell<AlignedVec<u16>> = std::cell::Cell::new(AlignedVec::new());
 }
 
 /// Rows `row0..row0+mc` of `a` into `out` as row-major bf16 with row stride `lda` (columns

@@ -43,6 +43,7 @@ macro_rules! dispatch {
     };
 }
 
+mod aligned;
 pub mod amx;
 #[cfg(target_arch = "x86_64")]
 pub mod attention;

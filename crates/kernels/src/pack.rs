@@ -4,6 +4,7 @@
 
 use half::bf16;
 use rayon::prelude::*;
+use crate::aligned::{AlignedVec, Plain};
 
 /// Rows of A per micro-kernel call.
 pub const MR: usize = 8;
@@ -50,7 +51,7 @@ impl<'a> Mat<'a> {
 /// Sizes `out` (reusing its allocation: the training path repacks every step) for the panels,
 /// `width` columns wide, of a `n`-column B with `depth` rows per panel, zeroed, and fills each
 /// panel in parallel: `fill(p, cols, panel)` for panel `p` with `cols` real columns.
-fn fill_panels<T: Copy + Default + Send>(width: usize, n: usize, depth: usize, out: &mut Vec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
+fn fill_panels<T: Plain + Send + Sync>(width: usize, n: usize, depth: usize, out: &mut AlignedVec<T>, fill: impl Fn(usize, usize, &mut [T]) + Sync) {
     let panels = n.div_ceil(width);
     out.clear();
     out.resize(panels * depth * width, T::default());
@@ -60,7 +61,7 @@ fn fill_panels<T: Copy + Default + Send>(width: usize, n: usize, depth: usize, o
 /// `b` `[k, n]` → panels `[n/width][k][width]` (zero-padded columns) in `out`, one panel per
 /// task: `NR` wide for our AVX-512 micro-kernel, 16 wide for the `gemm` crate's FMA micro-kernels
 /// on the AVX2 level (`gemm_crate.rs`), which read them as their packed left operand.
-pub fn pack_b_panels(b: Mat<'_>, width: usize, out: &mut Vec<f32>) {
+pub fn pack_b_panels(b: Mat<'_>, width: usize, out: &mut AlignedVec<f32>) {
     let k = b.rows;
     fill_panels(width, b.cols, k, out, |p, cols, panel| {
         if b.cs == 1 {
@@ -87,7 +88,7 @@ fn pair_bits(lo: u16, hi: u16) -> u32 {
 }
 
 /// `b` (any `[k, n]` view) → row-major `[k, n]` in `out` (the AVX2 and portable levels' layout).
-pub fn pack_b_rows(b: Mat<'_>, out: &mut Vec<f32>) {
+pub fn pack_b_rows(b: Mat<'_>, out: &mut AlignedVec<f32>) {
     let (k, n) = (b.rows, b.cols);
     out.clear();
     out.resize(k * n, 0.0);
@@ -156,7 +157,7 @@ fn for_runs(layout: PairLayout, q: usize, cols: usize, panel: &mut [u32], mut f:
 
 /// `b` `[k, n]` → bf16 pair panels in `layout` (zero-padded; `depth ≥ k/2`, a multiple of 16 for
 /// `Tiles`) in `out`, one panel per task.
-pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut Vec<u32>) {
+pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut AlignedVec<u32>) {
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
@@ -294,7 +295,7 @@ pub fn pack_a_bf16(a: Mat<'_>, a_bits: Option<&[u16]>, (r0, mc): (usize, usize),
 
 /// `b` `[k, n]` from its bf16 bits (same indexing as `b.data`) → bf16 pair panels, like
 /// [`pack_b_bf16`] without converting again.
-pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, layout: PairLayout, out: &mut Vec<u32>) {
+pub fn pack_b_bf16_bits(b: Mat<'_>, bits: &[u16], depth: usize, layout: PairLayout, out: &mut AlignedVec<u32>) {
     let k = b.rows;
     let kp = k.div_ceil(2);
     assert!(depth >= kp, "panel depth {depth} < {kp} pairs");
@@ -366,7 +367,7 @@ mod tests {
         // of one k step side by side, and the padding is zero.
         let (k, n, depth) = (40, 40, 32);
         let b: Vec<f32> = (0..k * n).map(|i| (i % 251) as f32).collect();
-        let mut p = Vec::new();
+        let mut p = AlignedVec::new();
         pack_b_bf16(Mat::rows(&b, k, n), depth, PairLayout::Tiles, &mut p);
         assert_eq!(p.len(), 2 * depth * 32);
         // Literal positions: pair-row 17 (second tile row 1), column 20 (second column tile,
@@ -384,19 +385,19 @@ mod tests {
         }
         // The bits packer lays out the same matrix identically, from a transposed view too.
         let bits: Vec<u16> = b.iter().map(|&x| bf16::from_f32(x).to_bits()).collect();
-        let mut q = Vec::new();
+        let mut q = AlignedVec::new();
         pack_b_bf16_bits(Mat::rows(&b, k, n), &bits, depth, PairLayout::Tiles, &mut q);
-        assert_eq!(p, q);
+        assert_eq!(p[..], q[..]);
         let bt: Vec<f32> = (0..n).flat_map(|j| (0..k).map(move |kk| (kk, j))).map(|(kk, j)| b[kk * n + j]).collect();
-        let mut t = Vec::new();
+        let mut t = AlignedVec::new();
         pack_b_bf16(Mat::transposed(&bt, k, n), depth, PairLayout::Tiles, &mut t);
-        assert_eq!(p, t);
+        assert_eq!(p[..], t[..]);
     }
 
     #[test]
     fn b_panels_are_zero_padded() {
         let b: Vec<f32> = (0..3 * 50).map(|i| i as f32).collect();
-        let mut p = Vec::new();
+        let mut p = AlignedVec::new();
         pack_b_panels(Mat::rows(&b, 3, 50), NR, &mut p);
         assert_eq!(p.len(), 2 * 3 * NR);
         assert_eq!(p[NR + 1], b[50 + 1]); // k = 1, col 1

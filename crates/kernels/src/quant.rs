@@ -5,6 +5,7 @@
 //! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else with AVX512-VNNI
 //! (`vpdpbusd`, x86.rs), else in plain loops the compiler vectorises.
 
+use crate::aligned::AlignedVec;
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, NR};
 
@@ -14,7 +15,7 @@ pub(crate) const QUAD: usize = 4;
 /// A `[k, n]` weight quantized per column and packed as quad panels `[n/NR][depth][NR]`
 /// (`depth` quad-rows, zero-padded to whole AMX tiles: 16 quad-rows = 64 k).
 pub(crate) struct QuantB {
-    pub data: Vec<u32>,
+    pub data: AlignedVec<u32>,
     pub depth: usize,
     /// Per column: the dequantization scale and the sum of its int8 values.
     pub scale: Vec<f32>,
@@ -103,7 +104,8 @@ impl QuantB {
             }
         }
         let panels = n.div_ceil(NR);
-        let mut data = vec![0u32; panels * depth * NR];
+        let mut data = AlignedVec::new();
+        data.resize(panels * depth * NR, 0u32);
         for j in 0..n {
             let (p, jj) = (j / NR, j % NR);
             for qd in 0..k.div_ceil(QUAD) {
@@ -152,7 +154,7 @@ fn scalar_min_max(row: &[f32]) -> (f32, f32) {
 /// per-row scale and zero point.
 #[derive(Default)]
 pub(crate) struct QuantA {
-    pub bytes: Vec<u8>,
+    pub bytes: AlignedVec<u8>,
     pub scale: Vec<f32>,
     pub zp: Vec<i32>,
 }
@@ -216,7 +218,7 @@ const ACC_LD: usize = 64;
 
 thread_local! {
     /// Per-thread quantized A block and int32 tile products (reused: no allocation per call).
-    static WORK: std::cell::RefCell<(QuantA, Vec<i32>)> = std::cell::RefCell::new((QuantA::default(), Vec::new()));
+    static WORK: std::cell::RefCell<(QuantA, AlignedVec<i32>)> = std::cell::RefCell::new((QuantA::default(), AlignedVec::new()));
 }
 
 /// Rows `r0..r0+rows` of `a · b` (+ bias, → epilogue) into `c_rows` (`[rows, n]`, overwritten).
