@@ -95,8 +95,7 @@ pub fn load_int8(dir: &Path, params: &Params) -> Result<Option<Int8Store>, LoadE
             return Err(LoadError::TensorShape { name: name.to_string(), path: path.clone(), expected, found });
         }
         if view.dtype() != dtype {
-            let dtype = format!("{:?} (expected {dtype:?})", view.dtype());
-            return Err(LoadError::TensorDtype { name: name.to_string(), path: path.clone(), dtype });
+            return Err(bad(format!("tensor `{name}` has dtype {:?}, expected {dtype:?}", view.dtype())));
         }
         Ok(view.data().to_vec())
     };
