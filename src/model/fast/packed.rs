@@ -60,8 +60,12 @@ impl Packed {
     /// Packs like `new(p, Precision::Int8)`, with the encoder layers' int8 weights taken from
     /// `stored` instead of quantized now.
     pub fn with_int8(p: &Params, stored: &Int8Store) -> Result<Self, Int8Error> {
-        let mut packed = Self::build(p, Precision::F32, false);
-        packed.requested = Precision::Int8;
+        let by_slot = (0..p.values.len()).map(|_| PackedB::empty()).collect();
+        let mut packed = Self { by_slot, requested: Precision::Int8, head_only: false };
+        // The rest stays fp32, as `refresh` packs it; the layers' slots come from the store.
+        for (s, _) in dense_layers(&p.layout).filter(|&(_, in_layer)| !in_layer) {
+            packed.by_slot[s.w].repack(Mat::rows(&p.values[s.w], s.d_in, s.d_out), Precision::F32);
+        }
         for (s, w) in stored.iter() {
             if (w.k, w.n) != (s.d_in, s.d_out) {
                 return Err(Int8Error::Shape { k: s.d_in, n: s.d_out, values: w.values.len(), scales: w.scale.len() });
