@@ -48,6 +48,8 @@ pub mod amx;
 #[cfg(target_arch = "x86_64")]
 pub mod attention;
 mod attention_amx;
+#[cfg(target_arch = "x86_64")]
+mod attention_f32;
 pub mod attention_train;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
