@@ -94,13 +94,16 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
         crate::pack::to_bf16_bits(qkv, &mut bits);
     }
     let by_text = lens.len() >= rayon::current_num_threads();
+    // The blocked loops from AVX2 up; the portable level keeps the `gemm` crate's kernels, which
+    // pick their own SIMD at run time.
+    let blocked = precision == Precision::F32 && crate::level::isa() >= crate::level::Isa::Avx2;
     for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
         #[cfg(target_arch = "x86_64")]
         if tiles {
             crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(dst), stride);
             return;
         }
-        if precision == Precision::F32 {
+        if blocked {
             if head == 0 && by_text {
                 warm(&qkv[b * t * 3 * h..(b * t + len) * 3 * h]);
             }

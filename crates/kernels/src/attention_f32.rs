@@ -7,8 +7,12 @@
 
 use crate::ops::exp_neg;
 
-/// Query rows per block: `RB × CB` accumulators are 8 AVX-512 or 16 AVX2 registers.
-const RB: usize = 4;
+/// Query rows per block, per level (same-sitting A/Bs in docs/benchmarks.md): `RB × CB`
+/// accumulators in 8 AVX-512 registers (4 rows; 8 rows measured 6 % slower), or in 8 of AVX2's 16
+/// (2 rows: with 4, all 16 held accumulators and AVX2 inference ran 4 % below the GEMM calls this
+/// replaced, with 2 it runs 6 % above).
+const RB_AVX512: usize = 4;
+const RB_AVX2: usize = 2;
 /// Key columns per block of scores, and value columns per block of the context.
 const CB: usize = 32;
 
@@ -69,23 +73,23 @@ pub(crate) fn head_context(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &
             return unsafe { avx2(qkv, rows, sc, dst, dst_stride) };
         }
     }
-    body::<Split>(qkv, rows, sc, dst, dst_stride);
+    body::<Split, RB_AVX2>(qkv, rows, sc, dst, dst_stride);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,fma")]
 unsafe fn fast(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
-    body::<Fused>(qkv, rows, sc, dst, dst_stride);
+    body::<Fused, RB_AVX512>(qkv, rows, sc, dst, dst_stride);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
-    body::<Fused>(qkv, rows, sc, dst, dst_stride);
+    body::<Fused, RB_AVX2>(qkv, rows, sc, dst, dst_stride);
 }
 
 #[inline(always)]
-fn body<M: MulAdd>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
+fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
     let HeadRows { len, hd, stride, .. } = r;
     if len == 0 || hd == 0 {
         return;
