@@ -5,7 +5,7 @@
 //! int8 inference batch on AVX512-VNNI, for 5 % of its flops). Plain loops over fixed-size blocks,
 //! compiled per level like `dispatch!`, with fused multiply-adds where the level has FMA.
 
-use crate::ops::exp_neg;
+use crate::ops::softmax_row;
 
 /// Query rows per block, per level (same-sitting A/Bs in docs/benchmarks.md): `RB × CB`
 /// accumulators in 8 AVX-512 registers (4 rows; 8 rows measured 6 % slower), or in 8 of AVX2's 16
@@ -140,7 +140,7 @@ fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, 
         }
         // Softmax of the real keys (padded columns stay out: the context reads j < len only).
         for row in s.chunks_exact_mut(lp) {
-            softmax_scaled(&mut row[..len], scale);
+            softmax_row(&mut row[..len], scale);
         }
         let p: [&[f32]; RB] = std::array::from_fn(|row| &s[row * lp..row * lp + len]);
         // Context [RB, hd]: Σ_j p[i][j] · V[j].
@@ -170,36 +170,6 @@ fn fma_row<M: MulAdd>(a: &mut [f32; CB], x: f32, k: &[f32; CB]) {
     }
 }
 
-/// softmax(scale · x) in place, for scale > 0 (so max(scale·x) = scale·max(x)).
-#[inline(always)]
-fn softmax_scaled(row: &mut [f32], scale: f32) {
-    // The maximum in lanes (a single running maximum is a chain the compiler keeps scalar).
-    let mut lanes = [f32::NEG_INFINITY; crate::ops::LANES];
-    let mut chunks = row.chunks_exact(crate::ops::LANES);
-    for c in &mut chunks {
-        for (m, &x) in lanes.iter_mut().zip(c) {
-            *m = if x > *m { x } else { *m };
-        }
-    }
-    let max = chunks.remainder().iter().chain(&lanes).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-    let mut sum = [0.0f32; crate::ops::LANES];
-    let mut chunks = row.chunks_exact_mut(crate::ops::LANES);
-    for c in &mut chunks {
-        for (x, acc) in c.iter_mut().zip(sum.iter_mut()) {
-            *x = exp_neg((*x - max) * scale);
-            *acc += *x;
-        }
-    }
-    let tail = chunks.into_remainder();
-    for x in tail.iter_mut() {
-        *x = exp_neg((*x - max) * scale);
-    }
-    let inv = 1.0 / (sum.iter().sum::<f32>() + tail.iter().sum::<f32>());
-    for x in row.iter_mut() {
-        *x *= inv;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,7 +179,8 @@ mod tests {
         let at = |base: usize, j: usize, d: usize| f64::from(qkv[base + j * r.stride + d]);
         let mut out = vec![0.0; r.len * r.hd];
         for i in 0..r.len {
-            let scores: Vec<f64> = (0..r.len).map(|j| (0..r.hd).map(|d| at(r.q, i, d) * at(r.k, j, d)).sum::<f64>() / (r.hd as f64).sqrt()).collect();
+            let scores: Vec<f64> =
+                (0..r.len).map(|j| (0..r.hd).map(|d| at(r.q, i, d) * at(r.k, j, d)).sum::<f64>() / (r.hd as f64).sqrt()).collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|x| (x - m).exp()).collect();
             let z: f64 = e.iter().sum();
@@ -236,19 +207,11 @@ mod tests {
                     let (g, w) = (got[i * dst_stride + d], want[i * hd + d]);
                     assert!((f64::from(g) - w).abs() < 2e-6, "len {len} hd {hd}: row {i} col {d}: {g} against {w}");
                 }
-                assert!(got[i * dst_stride + hd..(i + 1) * dst_stride].iter().all(|x| x.is_nan()), "len {len} hd {hd}: wrote past the head's columns");
+                assert!(
+                    got[i * dst_stride + hd..(i + 1) * dst_stride].iter().all(|x| x.is_nan()),
+                    "len {len} hd {hd}: wrote past the head's columns"
+                );
             }
-        }
-    }
-
-    #[test]
-    fn scaled_softmax_sums_to_one_and_keeps_order() {
-        let mut row: Vec<f32> = (0..21).map(|i| i as f32 * 0.9 - 4.0).collect();
-        softmax_scaled(&mut row, 0.5);
-        let z: f64 = (0..21).map(|i| (f64::from(i as f32 * 0.9 - 4.0) * 0.5).exp()).sum();
-        for (i, p) in row.iter().enumerate() {
-            let want = (f64::from(i as f32 * 0.9 - 4.0) * 0.5).exp() / z;
-            assert!((f64::from(*p) - want).abs() < 1e-7, "{i}: {p} against {want}");
         }
     }
 }

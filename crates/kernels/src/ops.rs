@@ -122,33 +122,41 @@ pub(crate) fn erf_parts(x: f32) -> (f32, f32) {
     ((1.0 - poly * e).copysign(x), e)
 }
 
+/// softmax(scale · x) over one row, in place, for scale > 0 (so max(scale·x) = scale·max(x)).
+/// The maximum and the sum in [`LANES`] lanes (a single running value is a chain the compiler
+/// keeps scalar); the exponentials and their sum in one pass. The one softmax of the inference
+/// and training paths; `attention_f32` folds the 1/√d of the scores into `scale`.
+#[inline(always)]
+pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut chunks = row.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    let max = chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    let mut acc = [0.0f32; LANES];
+    let mut chunks = row.chunks_exact_mut(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            c[l] = exp_neg((c[l] - max) * scale);
+            acc[l] += c[l];
+        }
+    }
+    let tail = chunks.into_remainder();
+    for v in tail.iter_mut() {
+        *v = exp_neg((*v - max) * scale);
+    }
+    let inv = 1.0 / (acc.iter().sum::<f32>() + tail.iter().sum::<f32>());
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
 dispatch!(pub softmax_rows(s: &mut [f32], width: usize) {
     for row in s.chunks_exact_mut(width) {
-        let mut m = [f32::NEG_INFINITY; LANES];
-        let mut chunks = row.chunks_exact(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                m[l] = if c[l] > m[l] { c[l] } else { m[l] };
-            }
-        }
-        let max = chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
-        // The exponentials and their sum in one pass, summed in `sum`'s order (same values).
-        let mut acc = [0.0f32; LANES];
-        let mut chunks = row.chunks_exact_mut(LANES);
-        for c in &mut chunks {
-            for l in 0..LANES {
-                c[l] = exp_neg(c[l] - max);
-                acc[l] += c[l];
-            }
-        }
-        let tail = chunks.into_remainder();
-        for v in tail.iter_mut() {
-            *v = exp_neg(*v - max);
-        }
-        let inv = 1.0 / (acc.iter().sum::<f32>() + tail.iter().sum::<f32>());
-        for v in row.iter_mut() {
-            *v *= inv;
-        }
+        softmax_row(row, 1.0);
     }
 });
 
@@ -259,5 +267,13 @@ mod tests {
         };
         softmax_rows(&mut s, 37);
         assert!(s.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6));
+        // With a scale (the attention's 1/√d), against f64.
+        let mut row: Vec<f32> = (0..21).map(|i| i as f32 * 0.9 - 4.0).collect();
+        softmax_row(&mut row, 0.5);
+        let z: f64 = (0..21).map(|i| (f64::from(i as f32 * 0.9 - 4.0) * 0.5).exp()).sum();
+        for (i, p) in row.iter().enumerate() {
+            let want = (f64::from(i as f32 * 0.9 - 4.0) * 0.5).exp() / z;
+            assert!((f64::from(*p) - want).abs() < 1e-7, "{i}: {p} against {want}");
+        }
     }
 }
