@@ -77,9 +77,10 @@ fn head_context_into(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, 
 /// of all heads side by side), `lens[b]` the real tokens of text `b` (right padding). Real
 /// queries attend to real keys only, which is what transformers' additive mask amounts to;
 /// padding rows of the context are left at zero (nothing reads them: keys and values come from
-/// real tokens only, pooling ignores padding). Each (text, head) is two small GEMMs and a
-/// vectorised softmax; the GEMM operands in `precision` (softmax and sums in fp32). Writes the
-/// context `[B·T, H]`.
+/// real tokens only, pooling ignores padding). Each (text, head): in fp32 from AVX2 up, the
+/// register-blocked loops of `attention_f32`; in bf16, AMX tiles where the CPU has them; otherwise
+/// two small GEMMs with operands in `precision` and a vectorised softmax (softmax and sums in
+/// fp32 throughout). Writes the context `[B·T, H]`.
 pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usize), precision: Precision, out: &mut [f32]) {
     let h = heads * hd;
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
