@@ -94,7 +94,7 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     if tiles {
         crate::pack::to_bf16_bits(qkv, &mut bits);
     }
-    let by_text = lens.len() >= rayon::current_num_threads();
+    let by_text = task_per_text(lens);
     // The blocked loops from AVX2 up; the portable level keeps the `gemm` crate's kernels, which
     // pick their own SIMD at run time.
     let blocked = precision == Precision::F32 && crate::level::isa() >= crate::level::Isa::Avx2;
@@ -136,6 +136,12 @@ fn warm(rows: &[f32]) {
     std::hint::black_box(any);
 }
 
+/// Whether [`for_each_head`] runs a task per text (a text per thread at least) rather than a task
+/// per (text, head): the heads of a text then run in order on one thread, head 0 first.
+fn task_per_text(lens: &[usize]) -> bool {
+    lens.len() >= rayon::current_num_threads()
+}
+
 /// Runs `head(b, head, len, dst, stride)` for every (text, head) on all threads: it writes the
 /// head's context rows `[len, hd]` at `dst[j·stride..]`. A text per task, writing its rows of
 /// `out` `[B·T, H]` in place with its thread's buffers, once there is a text per thread; below
@@ -149,7 +155,7 @@ fn for_each_head<T: Copy + Default + Send + Sync>(
     head: impl Fn(usize, usize, usize, &mut [T], usize) + Sync,
 ) {
     let h = heads * hd;
-    if lens.len() >= rayon::current_num_threads() {
+    if task_per_text(lens) {
         out.par_chunks_mut(t * h).zip(lens.par_iter()).enumerate().for_each(|(b, (rows, &len))| {
             let len = len.clamp(1, t);
             rows[len * h..].fill(T::default());
@@ -271,7 +277,7 @@ mod tests {
         let (t, heads, hd) = (40, 3, 32);
         let h = heads * hd;
         let lens = [40, 7, 33, 1];
-        assert!(lens.len() >= rayon::current_num_threads(), "the batch must take the per-text path");
+        assert!(task_per_text(&lens), "the batch must take the per-text path");
         let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
         for precision in [Precision::F32, Precision::Bf16] {
             let mut whole = vec![f32::NAN; lens.len() * t * h];
