@@ -81,6 +81,29 @@ fn bf16_forward_stays_close_to_fp32() {
 }
 
 #[test]
+fn cls_only_last_layer_equals_the_full_pass() {
+    // `features` with pooler or [CLS] pooling runs the last layer for the [CLS] rows alone
+    // (`Mode::EvalFirst`); `forward` runs it for every row. Three texts of different lengths
+    // (padding, ragged keys), at every precision: bf16 and int8 differ by their rounding only,
+    // since the [CLS]-only layer keeps its projection and attention in fp32.
+    let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
+    let texts = ["the movie was great !", "a much longer review that goes on and on about the plot, the acting and the score", "dull"];
+    let encodings: Vec<Encoded> = texts.iter().map(|t| tok.encode(t, None).unwrap()).collect();
+    let batch = TokenBatch::pad(&encodings, Padding::Longest, tok.pad_id());
+    let (h, t) = (384, batch.seq_len);
+    for (precision, tol) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2), (Precision::Int8, 3e-2)] {
+        let fast = fast_encoder(&model_dir(), precision);
+        let full = fast.forward(&batch);
+        let what = format!("{precision:?} at {}", bertkit_kernels::isa().name());
+        assert_close(&fast.features(&batch, Pooling::Pooler), full.pooled.as_ref().unwrap(), tol, &format!("pooler output, {what}"));
+        let cls: Vec<f32> = full.sequence.chunks_exact(t * h).flat_map(|text| text[..h].to_vec()).collect();
+        assert_rows_differ(&cls, h, 0.2, "[CLS] states");
+        assert_close(&fast.features(&batch, Pooling::Cls), &cls, tol, &format!("[CLS] states, {what}"));
+    }
+    ran("MiniLM [CLS]-only last layer vs the full pass (fp32, bf16, int8)");
+}
+
+#[test]
 fn padding_and_batch_neighbours_do_not_change_a_text() {
     let fast = fast_encoder(&model_dir(), Precision::F32);
     let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();

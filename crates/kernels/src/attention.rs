@@ -109,7 +109,7 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
                 warm(&qkv[b * t * 3 * h..(b * t + len) * 3 * h]);
             }
             let start = b * t * 3 * h + head * hd;
-            let rows = HeadRows { q: start, k: start + h, v: start + 2 * h, stride: 3 * h, len, hd };
+            let rows = HeadRows { q: start, k: start + h, v: start + 2 * h, stride: 3 * h, len, hd, queries: len };
             with_taken(&F32_SCRATCH, |sc| head_context_f32(qkv, rows, sc, dst, stride));
             return;
         }
@@ -121,6 +121,28 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
         });
     });
     QKV_BITS.with(|b| b.replace(bits));
+}
+
+/// [`attention`] for each text's first query only, over all its real keys: `out` is `[B, H]`,
+/// text `b`'s `[CLS]` context in row `b`. What a last layer needs when the caller reads only the
+/// `[CLS]` rows of its output (`[CLS]` and pooler pooling): 1/T of the attention. In fp32 at
+/// every level, as one-row blocks of `attention_f32` (its loops are correct at the portable level
+/// too); a text per task.
+pub fn attention_first(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut [f32]) {
+    let h = heads * hd;
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(out.len(), lens.len() * h, "out must be [B, H]");
+    out.par_chunks_mut(h).zip(lens.par_iter()).enumerate().for_each(|(b, (dst, &len))| {
+        // As `for_each_head`: a text without real tokens attends to its first row.
+        let len = len.clamp(1, t);
+        with_taken(&F32_SCRATCH, |sc| {
+            for head in 0..heads {
+                let start = b * t * 3 * h + head * hd;
+                let rows = HeadRows { q: start, k: start + h, v: start + 2 * h, stride: 3 * h, len, hd, queries: 1 };
+                head_context_f32(qkv, rows, sc, &mut dst[head * hd..], h);
+            }
+        });
+    });
 }
 
 /// Reads one value per cache line of `rows`, front to back, so that a text's rows of the
@@ -242,6 +264,25 @@ mod tests {
         assert!(close(&out[..2], &[2.0, 3.0]), "{out:?}");
         assert!(close(&out[6..8], &[7.0, 7.0]), "{out:?}");
         assert_eq!(&out[4..6], &[0.0, 0.0], "padding rows stay zero");
+    }
+
+    #[test]
+    fn first_query_attention_equals_the_full_attentions_first_rows() {
+        // Lengths 0 (no real token), short, and the whole window; two heads.
+        let (t, heads, hd) = (9, 2, 5);
+        let h = heads * hd;
+        let lens = [0, 1, 4, 9];
+        let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 1.3).collect();
+        let mut full = vec![0.0; lens.len() * t * h];
+        attention(&qkv, &lens, (t, heads, hd), Precision::F32, &mut full);
+        let mut first = vec![f32::NAN; lens.len() * h];
+        attention_first(&qkv, &lens, (t, heads, hd), &mut first);
+        for (b, got) in first.chunks_exact(h).enumerate() {
+            let want = &full[b * t * h..b * t * h + h];
+            for (c, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!((g - w).abs() < 1e-5, "{}: text {b} (len {}) column {c}: {g} against {w}", crate::level::test_name(), lens[b]);
+            }
+        }
     }
 
     #[test]

@@ -17,7 +17,8 @@ const RB_AVX2: usize = 2;
 const CB: usize = 32;
 
 /// Where one head's rows lie in the fused projection: query, key and value row 0 of the head,
-/// the stride between token rows, the real tokens and the head size.
+/// the stride between token rows, the real tokens, the head size, and how many query rows
+/// (from row 0) get a context: `len`, or 1 when only the first token's is read.
 #[derive(Clone, Copy)]
 pub(crate) struct HeadRows {
     pub q: usize,
@@ -26,6 +27,7 @@ pub(crate) struct HeadRows {
     pub stride: usize,
     pub len: usize,
     pub hd: usize,
+    pub queries: usize,
 }
 
 /// Per-thread buffers: Kᵀ `[hd, lp]`, V `[len, hdp]` (both zero-padded to whole blocks) and a
@@ -57,7 +59,7 @@ impl MulAdd for Split {
     }
 }
 
-/// The head's context rows `[len, hd]` into `dst` at `dst_stride` floats per row: for each
+/// The head's context rows `[queries, hd]` into `dst` at `dst_stride` floats per row: for each
 /// query, softmax(q·Kᵀ / √hd) over the real keys, times V (transformers' `BertSelfAttention`
 /// with the padding mask, for the real tokens).
 pub(crate) fn head_context(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
@@ -91,7 +93,8 @@ unsafe fn avx2(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &mut [f32], d
 #[inline(always)]
 fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, dst: &mut [f32], dst_stride: usize) {
     let HeadRows { len, hd, stride, .. } = r;
-    if len == 0 || hd == 0 {
+    let queries = r.queries.min(len);
+    if queries == 0 || hd == 0 {
         return;
     }
     let (lp, hdp) = (len.next_multiple_of(CB), hd.next_multiple_of(CB));
@@ -116,13 +119,13 @@ fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, 
     s.clear();
     s.resize(RB * lp, 0.0);
     let scale = 1.0 / (hd as f32).sqrt();
-    for i0 in (0..len).step_by(RB) {
-        let real = RB.min(len - i0);
+    for i0 in (0..queries).step_by(RB) {
+        let real = RB.min(queries - i0);
         // The block's query rows, read in place (each value broadcast); a short last block
         // repeats its last query in the spare rows (finite values, never stored). Gathering them
         // as [hd][RB] first compiled to scatter stores, 16 % of this function.
         let qs: [&[f32]; RB] = std::array::from_fn(|row| {
-            let i = (i0 + row).min(len - 1);
+            let i = (i0 + row).min(queries - 1);
             &qkv[r.q + i * stride..r.q + i * stride + hd]
         });
         // Scores [RB, lp]: Σ_d q[i][d] · Kᵀ[d][j].
@@ -193,24 +196,28 @@ mod tests {
 
     #[test]
     fn blocked_head_equals_naive_attention_at_ragged_sizes() {
-        // Lengths and head sizes off the 4-row and 32-column blocks, and on them.
+        // Lengths and head sizes off the 4-row and 32-column blocks, and on them; every query
+        // row, and the first only (the [CLS]-only last layer).
         for (len, hd) in [(1, 1), (3, 5), (4, 32), (5, 33), (37, 48), (64, 64), (129, 32)] {
             let stride = 3 * hd + 7;
             let qkv: Vec<f32> = (0..len * stride).map(|i| (((i * 7919) % 1000) as f32 / 500.0 - 1.0) * 1.5).collect();
-            let rows = HeadRows { q: 0, k: hd, v: 2 * hd, stride, len, hd };
-            let want = naive(&qkv, rows);
-            let dst_stride = hd + 3;
-            let mut got = vec![f32::NAN; len * dst_stride];
-            head_context(&qkv, rows, &mut Scratch::default(), &mut got, dst_stride);
-            for i in 0..len {
-                for d in 0..hd {
-                    let (g, w) = (got[i * dst_stride + d], want[i * hd + d]);
-                    assert!((f64::from(g) - w).abs() < 2e-6, "len {len} hd {hd}: row {i} col {d}: {g} against {w}");
+            for queries in [len, 1] {
+                let rows = HeadRows { q: 0, k: hd, v: 2 * hd, stride, len, hd, queries };
+                let want = naive(&qkv, rows);
+                let dst_stride = hd + 3;
+                let mut got = vec![f32::NAN; len * dst_stride];
+                head_context(&qkv, rows, &mut Scratch::default(), &mut got, dst_stride);
+                for i in 0..queries {
+                    for d in 0..hd {
+                        let (g, w) = (got[i * dst_stride + d], want[i * hd + d]);
+                        assert!((f64::from(g) - w).abs() < 2e-6, "len {len} hd {hd} queries {queries}: row {i} col {d}: {g} against {w}");
+                    }
+                    assert!(
+                        got[i * dst_stride + hd..(i + 1) * dst_stride].iter().all(|x| x.is_nan()),
+                        "len {len} hd {hd}: wrote past the head's columns"
+                    );
                 }
-                assert!(
-                    got[i * dst_stride + hd..(i + 1) * dst_stride].iter().all(|x| x.is_nan()),
-                    "len {len} hd {hd}: wrote past the head's columns"
-                );
+                assert!(got[queries * dst_stride..].iter().all(|x| x.is_nan()), "len {len} hd {hd} queries {queries}: wrote past its query rows");
             }
         }
     }

@@ -47,6 +47,9 @@ pub struct Cache {
     pub xs_bits: Vec<Vec<u16>>,
     /// Which of `xs` holds the encoder's output.
     pub out: usize,
+    /// Whether that output is each text's first row only, `[B, H]` (`Mode::EvalFirst`), rather
+    /// than `[B·T, H]`.
+    pub first_rows: bool,
     /// Every depth's output, when an evaluation call asked for them.
     pub states: Vec<Vec<f32>>,
     pub layers: Vec<LayerCache>,
@@ -66,7 +69,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// The encoder's output `[B·T, H]` of the last call.
+    /// The encoder's output of the last call: `[B·T, H]`, or `[B, H]` after `Mode::EvalFirst`.
     pub fn sequence(&self) -> &[f32] {
         &self.xs[self.out]
     }

@@ -58,7 +58,10 @@ pub fn activate(act: HeadActivation, x: &mut [f32]) {
 /// tanh(dense(`[CLS]`)) (transformers' `BertPooler`). Returns the features: the pooler's output
 /// or the pooled states. A missing pooler (loading rules it out) falls back to `[CLS]`.
 pub fn pool<'c>(w: Weights<'_>, h: usize, rows: &Rows, pooling: Pooling, cache: &'c mut Cache) -> &'c [f32] {
-    let (b, t) = (rows.batch, rows.t);
+    // After `Mode::EvalFirst` the output holds the `[CLS]` rows alone, which `Mode::eval_for`
+    // asks for only when the pooling reads nothing else.
+    let (b, t) = (rows.batch, if cache.first_rows { 1 } else { rows.t });
+    debug_assert!(!(cache.first_rows && pooling == Pooling::Mean), "mean pooling needs every row");
     let seq = &cache.xs[cache.out];
     let pooled = &mut cache.pooled_in;
     pooled.clear();

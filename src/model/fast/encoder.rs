@@ -5,14 +5,14 @@
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
-use bertkit_kernels::attention::{attention, attention_bits, attention_reads_bits};
+use bertkit_kernels::attention::{attention, attention_bits, attention_first, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{Epilogue, Isa, Mat, Precision, gemm_ex, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
 
 use super::cache::{Cache, LayerCache, resize};
 use super::params::{DenseSlots, LayerSlots, NormSlots, Params};
 use super::{Packed, Rows};
-use crate::model::{Activation, Family, ModelConfig};
+use crate::model::{Activation, Family, ModelConfig, Pooling};
 
 /// What a forward pass reads: the store (tables, biases, LayerNorms) and its packed dense weights.
 #[derive(Clone, Copy)]
@@ -26,6 +26,12 @@ pub struct Weights<'a> {
 pub enum Mode {
     /// Inference: no dropout, nothing kept but the output (and with `states`, every depth's).
     Eval { states: bool },
+    /// Inference whose caller reads only each text's first output row (`[CLS]` and pooler
+    /// pooling): the last layer computes keys and values for every token but the rest (its
+    /// attention, output projection, feed-forward, LayerNorms) for the `[CLS]` rows alone, and
+    /// the output is `[B, H]` ([`Cache::first_rows`]). The same values as [`Mode::Eval`]'s first
+    /// rows; transformers computes all `B·T` rows and the pooler then reads row 0.
+    EvalFirst,
     /// Training: dropout masks drawn from `seed` (`None`: dropout off, for exact gradients), and
     /// every activation the backward pass reads kept in the [`Cache`].
     Train { seed: Option<u64> },
@@ -36,8 +42,14 @@ impl Mode {
     pub fn seed(self) -> Option<u64> {
         match self {
             Mode::Train { seed } => seed,
-            Mode::Eval { .. } => None,
+            Mode::Eval { .. } | Mode::EvalFirst => None,
         }
+    }
+
+    /// Evaluation for a caller that pools with `pooling` and reads nothing else: only the `[CLS]`
+    /// rows of the output unless the pooling averages every row.
+    pub fn eval_for(pooling: Pooling) -> Self {
+        if pooling == Pooling::Mean { Mode::Eval { states: false } } else { Mode::EvalFirst }
     }
 }
 
@@ -127,7 +139,10 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
         eps: cfg.layer_norm_eps as f32,
     };
     let applications = cfg.layer_sequence().len();
+    // The application computed for the `[CLS]` rows only, if any.
+    let first_only_at = if mode == Mode::EvalFirst { applications.checked_sub(1) } else { None };
     cache.seed = seed;
+    cache.first_rows = false;
     cache.states.clear();
     // Grown, never shrunk: the learner's validation (evaluation mode) shares its training cache.
     let (xs, layers) = if train { (applications + 1, applications) } else { (2, 1) };
@@ -191,7 +206,16 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
                     }
                     false => Path::Eval,
                 };
-                layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], path);
+                if first_only_at == Some(l) {
+                    let x_bits = match &path {
+                        Path::Bits { x_bits, .. } => Some(&x_bits[..]),
+                        _ => None,
+                    };
+                    layer_first(w, s, cfg, rows, &plan, (x, x_bits, out), &mut cache.layers[0]);
+                    cache.first_rows = true;
+                } else {
+                    layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], path);
+                }
                 cur = 1 - cur;
             }
             l += 1;
@@ -261,22 +285,52 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
         Path::Bits { .. } => add_layer_norm_bits(&mut a, x, h, (gamma, beta), plan.eps, &mut c.a_bits),
     }
 
-    // Feed-forward.
+    feed_forward(w, s, cfg, n, plan, &a, out, c, path);
+    c.a = a;
+}
+
+/// The last layer of [`Mode::EvalFirst`]: keys and values for every token, then the first
+/// query's attention and everything after it on those `B` rows; `out` is `[B, H]`. Its GEMMs
+/// read fp32 (converted inside for bf16 or int8 weights, as every [`dense`] call), the input
+/// `x` as the layer before's bits too when it wrote them.
+fn layer_first(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &Plan, (x, x_bits, out): (&[f32], Option<&[u16]>, &mut Vec<f32>), c: &mut LayerCache) {
+    let p = w.params;
+    let (n, h, b, t) = (rows.rows(), cfg.hidden_size, rows.batch, rows.t);
+    dense(w, s.qkv, (x, x_bits), n, Epilogue::None, &mut c.qkv);
+    resize(&mut c.ctx, b * h);
+    attention_first(&c.qkv, &rows.lens, (t, cfg.num_attention_heads, cfg.head_dim()), &mut c.ctx);
+    let mut a = std::mem::take(&mut c.a);
+    dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a);
+    // The residual: the input's `[CLS]` rows, gathered into a buffer evaluation leaves unused.
+    let residual = &mut c.inter_pre;
+    residual.clear();
+    residual.extend(x.chunks_exact(t * h).flat_map(|text| &text[..h]));
+    add_layer_norm(&mut a, residual, h, &p.values[s.attn_norm.gamma], &p.values[s.attn_norm.beta], plan.eps);
+    feed_forward(w, s, cfg, b, plan, &a, out, c, Path::Eval);
+    c.a = a;
+}
+
+/// The feed-forward half of a layer on `n` rows: `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`.
+#[allow(clippy::too_many_arguments)]
+fn feed_forward(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, n: usize, plan: &Plan, a: &[f32], out: &mut Vec<f32>, c: &mut LayerCache, path: Path<'_>) {
+    let (p, h, prec) = (w.params, cfg.hidden_size, plan.prec);
+    let norm = |s: NormSlots| (&p.values[s.gamma][..], &p.values[s.beta][..]);
+    let bias = |s: DenseSlots| Some(&p.values[s.b][..]);
     let a_bits = matches!(path, Path::Bits { .. }).then_some(&c.a_bits[..]);
     if matches!(path, Path::Train { .. }) {
-        let ab = convert(&a, prec, &mut c.a_bits);
-        dense(w, s.ffn_in, (&a, ab), n, Epilogue::None, &mut c.inter_pre);
+        let ab = convert(a, prec, &mut c.a_bits);
+        dense(w, s.ffn_in, (a, ab), n, Epilogue::None, &mut c.inter_pre);
         activation_into(ffn_activation(cfg), &c.inter_pre, &mut c.inter);
         let ib = convert(&c.inter, prec, &mut c.inter_bits);
         dense(w, s.ffn_out, (&c.inter, ib), n, Epilogue::None, out);
     } else if plan.inner_in_bf16 {
-        gemm_to_bits(&a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits);
+        gemm_to_bits(a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits);
         resize(out, n * h);
         gemm_from_bits(&c.inter_bits, n, w.packed.get(s.ffn_out), bias(s.ffn_out), Epilogue::None, out);
     } else {
         // The erf GELU rides in the GEMM's epilogue; the other activations follow it.
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-        dense(w, s.ffn_in, (&a, a_bits), n, epilogue, &mut c.inter);
+        dense(w, s.ffn_in, (a, a_bits), n, epilogue, &mut c.inter);
         match cfg.activation {
             Activation::Gelu => {}
             Activation::GeluTanh => gelu_tanh(&mut c.inter),
@@ -288,11 +342,10 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
     match path {
         Path::Train { seed, site0 } => {
             DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
-            out.iter_mut().zip(&a).for_each(|(v, r)| *v += r);
+            out.iter_mut().zip(a).for_each(|(v, r)| *v += r);
             norm_train(p, s.out_norm, out, (&mut c.out_xhat, &mut c.out_rstd), h, plan.eps);
         }
-        Path::Eval => add_layer_norm(out, &a, h, gamma, beta, plan.eps),
-        Path::Bits { out_bits, .. } => add_layer_norm_bits(out, &a, h, (gamma, beta), plan.eps, out_bits),
+        Path::Eval => add_layer_norm(out, a, h, gamma, beta, plan.eps),
+        Path::Bits { out_bits, .. } => add_layer_norm_bits(out, a, h, (gamma, beta), plan.eps, out_bits),
     }
-    c.a = a;
 }

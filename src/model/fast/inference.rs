@@ -91,7 +91,7 @@ impl FastEncoder {
     pub fn features(&self, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
         let rows = Rows::new(batch, &self.config);
         self.inner.run(|w, cache| {
-            encode(w, &self.config, &rows, Mode::Eval { states: false }, cache);
+            encode(w, &self.config, &rows, Mode::eval_for(pooling), cache);
             pool(w, self.config.hidden_size, &rows, pooling, cache).to_vec()
         })
     }
@@ -144,7 +144,7 @@ impl FastClassifier {
         let (cfg, pooling) = (&self.spec.config, self.spec.pooling);
         let rows = Rows::new(batch, cfg);
         self.inner.run(|w, cache| {
-            encode(w, cfg, &rows, Mode::Eval { states: false }, cache);
+            encode(w, cfg, &rows, Mode::eval_for(pooling), cache);
             pool(w, cfg.hidden_size, &rows, pooling, cache).to_vec()
         })
     }
@@ -152,7 +152,7 @@ impl FastClassifier {
     /// Logits, one row per text.
     pub fn logits(&self, batch: &TokenBatch) -> Vec<Vec<f32>> {
         let rows = Rows::new(batch, &self.spec.config);
-        let y = self.inner.run(|w, cache| forward(w, &self.spec, &rows, Mode::Eval { states: false }, cache));
+        let y = self.inner.run(|w, cache| forward(w, &self.spec, &rows, Mode::eval_for(self.spec.pooling), cache));
         let k = self.inner.params.layout.head_out.d_out.max(1);
         y.chunks(k).map(<[f32]>::to_vec).collect()
     }

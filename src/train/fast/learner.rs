@@ -83,7 +83,7 @@ impl<'a> FastLearner<'a> {
     /// Logits `[B][K]` of a padded batch in evaluation mode.
     fn logits(&mut self, batch: &TokenBatch) -> Vec<Vec<f32>> {
         let rows = Rows::new(batch, &self.spec.config);
-        let y = self.run(&rows, Mode::Eval { states: false });
+        let y = self.run(&rows, Mode::eval_for(self.spec.pooling));
         y.chunks(self.params.layout.head_out.d_out).map(<[f32]>::to_vec).collect()
     }
 }
