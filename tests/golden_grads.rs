@@ -51,9 +51,12 @@ fn check(family: &str) {
     let spec = NetSpec::of(model, Precision::F32);
     let rows = Rows::new(&batch, &spec.config);
     let mut cache = Cache::default();
-    // No seed: dropout off, as transformers' eval mode.
+    // No seed: dropout off, as transformers' eval mode. The mode the learner runs: with the
+    // families' [CLS] or pooler pooling, the last layer for the [CLS] rows alone.
     let packed = Packed::new(&params, spec.precision);
-    let logits = forward(Weights { params: &params, packed: &packed }, &spec, &rows, Mode::Train { seed: None }, &mut cache);
+    let mode = Mode::train_for(spec.pooling, None);
+    assert_eq!(mode, Mode::TrainFirst { seed: None }, "{family}: the fixtures pool the [CLS] row");
+    let logits = forward(Weights { params: &params, packed: &packed }, &spec, &rows, mode, &mut cache);
     let (loss, dlogits) = loss_and_grad(&logits, model.head.num_outputs, &labels);
     let torch_loss = golden["loss"].as_f64().unwrap();
     assert!((loss - torch_loss).abs() <= 1e-4 * torch_loss.abs().max(1.0), "{family}: loss {loss} vs PyTorch {torch_loss}");
@@ -173,5 +176,54 @@ fn bf16_gradients_stay_close_to_fp32() {
         ran(&format!("bf16 gradients vs fp32 (worst: {} at {:.1e} relative)", worst.1, worst.0));
     } else {
         eprintln!("skipped: bf16_gradients_stay_close_to_fp32 (bf16 half): level {} has no bf16 GEMM (bf16 ran in fp32)", bertkit_kernels::isa().name());
+    }
+}
+
+/// The `[CLS]`-only last layer of training (`Mode::TrainFirst`) against the full one
+/// (`Mode::Train`) on MiniLM with the pooler and a hidden head, dropout on: the same loss and
+/// gradients, since it draws the full layer's masks for the rows it keeps. At fp32 and at bf16
+/// (the rows' GEMMs convert the same values).
+#[test]
+fn cls_only_training_equals_the_full_pass_with_dropout_on() {
+    use bertkit::model::{Family, HeadSpec, Pooling, Pretrained};
+    use bertkit::tokenize::{EncodePlan, Padding, TokenBatch};
+    let pretrained = Pretrained::open(&common::model_dir(), EncodePlan::default()).unwrap();
+    let head = HeadSpec { hidden_size: Some(16), ..HeadSpec::family_default(Family::Bert, pretrained.config.hidden_size, 3, 0.1) };
+    let stored = BertModel::with_new_head(&pretrained, Pooling::Pooler, head, 7).unwrap();
+    assert!(stored.config.hidden_dropout_prob > 0.0 && stored.config.attention_probs_dropout_prob > 0.0, "MiniLM's config drops");
+    let texts = ["a wonderful film with a great cast", "the plot was thin and the acting was worse, two hours i will not get back", "meh"];
+    let tok = &pretrained.tokenizer;
+    let enc: Vec<_> = texts.iter().map(|t| tok.encode(t, None).unwrap()).collect();
+    let batch = TokenBatch::pad(&enc, Padding::Longest, tok.pad_id());
+    let labels = [1, 0, 2].map(Target::Class);
+    let params = &stored.params;
+    for (precision, tol) in [(Precision::F32, 1e-4), (Precision::Bf16, 2e-2)] {
+        let spec = NetSpec::of(&stored, precision);
+        let rows = Rows::new(&batch, &spec.config);
+        let packed = Packed::new(params, spec.precision);
+        let run = |mode| {
+            let mut cache = Cache::default();
+            let y = forward(Weights { params, packed: &packed }, &spec, &rows, mode, &mut cache);
+            let (loss, dlogits) = loss_and_grad(&y, 3, &labels);
+            let mut g = params.zeros_like();
+            backward(params, &spec, &rows, &mut cache, &dlogits, &mut g);
+            (loss, g)
+        };
+        let (full_loss, full) = run(Mode::Train { seed: Some(11) });
+        let (first_loss, first) = run(Mode::train_for(Pooling::Pooler, Some(11)));
+        let (_, other_seed) = run(Mode::Train { seed: Some(12) });
+        assert!((full_loss - first_loss).abs() < 1e-5 * full_loss.abs().max(1.0), "{precision:?}: loss {first_loss} against {full_loss}");
+        let mut worst = (0.0f32, String::new());
+        for (name, (a, b)) in params.names.iter().zip(first.iter().zip(&full)) {
+            let err = rel_err(a, b);
+            if err > worst.0 {
+                worst = (err, name.clone());
+            }
+        }
+        assert!(worst.0 < tol, "{precision:?}: the [CLS]-only gradient of {} differs from the full pass's by {} (relative)", worst.1, worst.0);
+        // Another dropout draw moves the gradients far more: the masks matter to this comparison.
+        let moved = params.names.iter().zip(other_seed.iter().zip(&full)).map(|(_, (a, b))| rel_err(a, b)).fold(0.0f32, f32::max);
+        assert!(moved > 10.0 * tol, "{precision:?}: another seed moved the gradients by only {moved}");
+        ran(&format!("[CLS]-only last layer in training vs the full pass, dropout on, {precision:?} (worst: {} at {:.1e})", worst.1, worst.0));
     }
 }

@@ -30,6 +30,11 @@ impl AttentionShape {
     pub fn probs_per_text(&self) -> usize {
         self.heads * self.t * self.t
     }
+
+    /// Floats [`attention_forward_first`] stores per text (`heads · t`).
+    pub fn first_probs_per_text(&self) -> usize {
+        self.heads * self.t
+    }
 }
 
 /// One (text, head)'s working buffers, kept per thread between calls: fresh ones for every
@@ -198,6 +203,101 @@ pub fn attention_backward(
     });
 }
 
+/// One head's row `j` of a text's fused projection `[t, 3H]`: `part` 0 query, 1 key, 2 value.
+fn head_row(qkv: &[f32], s: AttentionShape, head: usize, j: usize, part: usize) -> &[f32] {
+    let (h, hd) = (s.h(), s.head_dim);
+    &qkv[j * 3 * h + part * h + head * hd..][..hd]
+}
+
+/// [`attention_forward`] for each text's first query only (the `[CLS]` row, all that a last
+/// layer under `[CLS]` or pooler pooling needs): the context `[B, H]` and each (text, head)'s
+/// probabilities `[len]` at the start of its `t` slot of `probs` (`[B, heads, t]`), before
+/// dropout. The dropout mask of row 0 of [`attention_forward`]'s: the same values as its first
+/// rows. One row of keys per head is a matrix-vector product: plain loops, no GEMM.
+pub fn attention_forward_first(qkv: &[f32], lens: &[usize], s: AttentionShape, dropout: DropoutMask, out: &mut [f32], probs: &mut [f32]) {
+    let (t, h, hd) = (s.t, s.h(), s.head_dim);
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(out.len(), lens.len() * h, "out must be [B, H]");
+    assert_eq!(probs.len(), lens.len() * s.first_probs_per_text(), "probs must be [B, heads, T]");
+    let scale = 1.0 / (hd as f32).sqrt();
+    out.par_chunks_mut(h).zip(probs.par_chunks_mut(s.first_probs_per_text())).enumerate().for_each(|(b, (out, probs))| {
+        let len = lens[b].clamp(1, t);
+        let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+        with_taken(&SCRATCH, |w| {
+            for head in 0..s.heads {
+                let q = head_row(qkv, s, head, 0, 0);
+                let p = &mut probs[head * t..head * t + len];
+                for (j, pj) in p.iter_mut().enumerate() {
+                    *pj = q.iter().zip(head_row(qkv, s, head, j, 1)).map(|(a, k)| a * k).sum::<f32>() * scale;
+                }
+                softmax_rows(p, len);
+                w.dropped.clear();
+                w.dropped.extend_from_slice(p);
+                dropout.apply_serial(&mut w.dropped, mask_offset(s, b, head));
+                let ctx = &mut out[head * hd..(head + 1) * hd];
+                ctx.fill(0.0);
+                for (j, &pj) in w.dropped.iter().enumerate() {
+                    ctx.iter_mut().zip(head_row(qkv, s, head, j, 2)).for_each(|(c, v)| *c += pj * v);
+                }
+            }
+        });
+    });
+}
+
+/// The gradient of [`attention_forward_first`]: from the `[CLS]` context gradient `dctx` `[B, H]`
+/// to `dqkv` `[B·T, 3H]` (overwritten): the first row's query gradient, and every real row's key
+/// and value gradients (what that one query read); zero elsewhere.
+pub fn attention_backward_first(
+    qkv: &[f32],
+    lens: &[usize],
+    s: AttentionShape,
+    dropout: DropoutMask,
+    probs: &[f32],
+    dctx: &[f32],
+    dqkv: &mut [f32],
+) {
+    let (t, h, hd) = (s.t, s.h(), s.head_dim);
+    assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(dqkv.len(), qkv.len(), "dqkv must be [B·T, 3H]");
+    assert_eq!(dctx.len(), lens.len() * h, "dctx must be [B, H]");
+    assert_eq!(probs.len(), lens.len() * s.first_probs_per_text(), "probs must be [B, heads, T]");
+    let scale = 1.0 / (hd as f32).sqrt();
+    dqkv.par_chunks_mut(t * 3 * h).enumerate().for_each(|(b, dqkv)| {
+        dqkv.fill(0.0);
+        let len = lens[b].clamp(1, t);
+        let qkv = &qkv[b * t * 3 * h..(b + 1) * t * 3 * h];
+        with_taken(&SCRATCH, |w| {
+            for head in 0..s.heads {
+                let dc = &dctx[b * h + head * hd..][..hd];
+                let p = &probs[(b * s.heads + head) * t..][..len];
+                w.dropped.clear();
+                w.dropped.extend_from_slice(p);
+                dropout.apply_serial(&mut w.dropped, mask_offset(s, b, head));
+                // dV_j = P'_j · dC; dP'_j = dC · V_j, then through the dropout.
+                let ds = zeroed(&mut w.ds, len);
+                for (j, d) in ds.iter_mut().enumerate() {
+                    let dv = &mut dqkv[j * 3 * h + 2 * h + head * hd..][..hd];
+                    dv.iter_mut().zip(dc).for_each(|(g, c)| *g = w.dropped[j] * c);
+                    *d = dc.iter().zip(head_row(qkv, s, head, j, 2)).map(|(c, v)| c * v).sum();
+                }
+                dropout.apply_serial(ds, mask_offset(s, b, head));
+                // Softmax backward: dS = P ⊙ (dP − dP·P).
+                let dot: f32 = ds.iter().zip(p).map(|(a, b)| a * b).sum();
+                ds.iter_mut().zip(p).for_each(|(d, p)| *d = p * (*d - dot));
+                // S = (q/√d)·Kᵀ: dq = dS·K/√d, dK_j = dS_j·q/√d.
+                let q = head_row(qkv, s, head, 0, 0);
+                let dq = zeroed(&mut w.dq, hd);
+                for (j, &g) in ds.iter().enumerate() {
+                    dq.iter_mut().zip(head_row(qkv, s, head, j, 1)).for_each(|(a, k)| *a += g * k);
+                    let dk = &mut dqkv[j * 3 * h + h + head * hd..][..hd];
+                    dk.iter_mut().zip(q).for_each(|(a, q)| *a = g * q * scale);
+                }
+                dqkv[head * hd..(head + 1) * hd].iter_mut().zip(dq.iter()).for_each(|(a, g)| *a = g * scale);
+            }
+        });
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +307,54 @@ mod tests {
         let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
         attention_forward(qkv, lens, s, drop, &mut out, &mut probs);
         out.iter().zip(up).map(|(a, b)| f64::from(a * b)).sum()
+    }
+
+    fn loss_first(qkv: &[f32], lens: &[usize], s: AttentionShape, up: &[f32], drop: DropoutMask) -> f64 {
+        let mut out = vec![0.0; lens.len() * s.h()];
+        let mut probs = vec![0.0; lens.len() * s.first_probs_per_text()];
+        attention_forward_first(qkv, lens, s, drop, &mut out, &mut probs);
+        out.iter().zip(up).map(|(a, b)| f64::from(a * b)).sum()
+    }
+
+    #[test]
+    fn first_query_forward_equals_the_full_forwards_first_rows() {
+        let s = AttentionShape { t: 6, heads: 2, head_dim: 3, precision: Precision::F32 };
+        let lens = [6, 2, 0];
+        let qkv: Vec<f32> = (0..lens.len() * s.t * 3 * s.h()).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.15).collect();
+        for drop in [DropoutMask::new(5, 0.0), DropoutMask::new(5, 0.4)] {
+            let mut full = vec![0.0; lens.len() * s.t * s.h()];
+            attention_forward(&qkv, &lens, s, drop, &mut full, &mut vec![0.0; lens.len() * s.probs_per_text()]);
+            let mut first = vec![f32::NAN; lens.len() * s.h()];
+            attention_forward_first(&qkv, &lens, s, drop, &mut first, &mut vec![0.0; lens.len() * s.first_probs_per_text()]);
+            for (b, got) in first.chunks_exact(s.h()).enumerate() {
+                let want = &full[b * s.t * s.h()..][..s.h()];
+                assert!(got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-5), "p={} text {b}: {got:?} against {want:?}", drop.p);
+            }
+        }
+    }
+
+    #[test]
+    fn first_query_backward_matches_finite_differences_with_padding_and_dropout() {
+        let s = AttentionShape { t: 5, heads: 2, head_dim: 3, precision: Precision::F32 };
+        let lens = [5, 3];
+        let n = lens.len() * s.t * 3 * s.h();
+        let qkv: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.1).collect();
+        let up: Vec<f32> = (0..lens.len() * s.h()).map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2).collect();
+        for drop in [DropoutMask::new(3, 0.0), DropoutMask::new(3, 0.3)] {
+            let mut out = vec![0.0; up.len()];
+            let mut probs = vec![0.0; lens.len() * s.first_probs_per_text()];
+            attention_forward_first(&qkv, &lens, s, drop, &mut out, &mut probs);
+            let mut dqkv = vec![f32::NAN; n];
+            attention_backward_first(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
+            for i in 0..n {
+                let hstep = 1e-2f32;
+                let (mut a, mut b) = (qkv.clone(), qkv.clone());
+                a[i] += hstep;
+                b[i] -= hstep;
+                let num = (loss_first(&a, &lens, s, &up, drop) - loss_first(&b, &lens, s, &up, drop)) / f64::from(2.0 * hstep);
+                assert!((f64::from(dqkv[i]) - num).abs() < 2e-3, "p={} [{i}]: {} vs {num}", drop.p, dqkv[i]);
+            }
+        }
     }
 
     #[test]

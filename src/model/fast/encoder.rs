@@ -3,7 +3,7 @@
 //! [`ModelConfig`]). Two modes: evaluation keeps nothing and runs the fused inference kernels;
 //! training applies dropout and keeps what the backward pass (`train::fast::backward`) reads.
 
-use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
+use bertkit_kernels::attention_train::{AttentionShape, attention_forward, attention_forward_first};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::attention::{attention, attention_bits, attention_first, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
@@ -35,15 +35,30 @@ pub enum Mode {
     /// Training: dropout masks drawn from `seed` (`None`: dropout off, for exact gradients), and
     /// every activation the backward pass reads kept in the [`Cache`].
     Train { seed: Option<u64> },
+    /// [`Mode::Train`] for a loss that reads only each text's first output row: the last layer
+    /// as in [`Mode::EvalFirst`], with the dropout masks [`Mode::Train`] draws for those rows,
+    /// so the loss and every gradient are the same (the other rows' outputs have zero gradient).
+    TrainFirst { seed: Option<u64> },
 }
 
 impl Mode {
     /// The dropout seed: `None` in evaluation.
     pub fn seed(self) -> Option<u64> {
         match self {
-            Mode::Train { seed } => seed,
+            Mode::Train { seed } | Mode::TrainFirst { seed } => seed,
             Mode::Eval { .. } | Mode::EvalFirst => None,
         }
+    }
+
+    /// Whether the output is each text's first row only.
+    pub fn first_rows(self) -> bool {
+        matches!(self, Mode::EvalFirst | Mode::TrainFirst { .. })
+    }
+
+    /// Training for a loss on features pooled with `pooling`: only the `[CLS]` rows of the
+    /// output unless the pooling averages every row.
+    pub fn train_for(pooling: Pooling, seed: Option<u64>) -> Self {
+        if pooling == Pooling::Mean { Mode::Train { seed } } else { Mode::TrainFirst { seed } }
     }
 
     /// Evaluation for a caller that pools with `pooling` and reads nothing else: only the `[CLS]`
@@ -128,7 +143,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     let lay = &p.layout;
     let (n, e) = (rows.rows(), cfg.embedding_size);
     let seed = mode.seed();
-    let train = matches!(mode, Mode::Train { .. });
+    let train = matches!(mode, Mode::Train { .. } | Mode::TrainFirst { .. });
     let prec = w.packed.precision(lay);
     let tiles = isa() == Isa::Amx;
     let plan = Plan {
@@ -140,9 +155,9 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     };
     let applications = cfg.layer_sequence().len();
     // The application computed for the `[CLS]` rows only, if any.
-    let first_only_at = if mode == Mode::EvalFirst { applications.checked_sub(1) } else { None };
+    let first_only_at = if mode.first_rows() { applications.checked_sub(1) } else { None };
     cache.seed = seed;
-    cache.first_rows = false;
+    cache.first_rows = first_only_at.is_some();
     cache.states.clear();
     // Grown, never shrunk: the learner's validation (evaluation mode) shares its training cache.
     let (xs, layers) = if train { (applications + 1, applications) } else { (2, 1) };
@@ -195,7 +210,11 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
             if train {
                 let (before, after) = cache.xs.split_at_mut(l + 1);
                 let path = Path::Train { seed, site0: 1 + 3 * l as u64 };
-                layer(w, s, cfg, rows, &plan, (&before[l], &mut after[0]), &mut cache.layers[l], path);
+                if first_only_at == Some(l) {
+                    layer_first(w, s, cfg, rows, &plan, (&before[l], None, &mut after[0]), &mut cache.layers[l], path);
+                } else {
+                    layer(w, s, cfg, rows, &plan, (&before[l], &mut after[0]), &mut cache.layers[l], path);
+                }
             } else {
                 // Two buffers (and their bits), read from one and written to the other by turns.
                 let (x, out) = pair(&mut cache.xs, cur);
@@ -211,8 +230,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
                         Path::Bits { x_bits, .. } => Some(&x_bits[..]),
                         _ => None,
                     };
-                    layer_first(w, s, cfg, rows, &plan, (x, x_bits, out), &mut cache.layers[0]);
-                    cache.first_rows = true;
+                    layer_first(w, s, cfg, rows, &plan, (x, x_bits, out), &mut cache.layers[0], Path::Eval);
                 } else {
                     layer(w, s, cfg, rows, &plan, (x, out), &mut cache.layers[0], path);
                 }
@@ -285,34 +303,98 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
         Path::Bits { .. } => add_layer_norm_bits(&mut a, x, h, (gamma, beta), plan.eps, &mut c.a_bits),
     }
 
-    feed_forward(w, s, cfg, n, plan, &a, out, c, path);
+    feed_forward(w, s, cfg, n, plan, &a, out, c, path, None);
     c.a = a;
 }
 
-/// The last layer of [`Mode::EvalFirst`]: keys and values for every token, then the first
-/// query's attention and everything after it on those `B` rows; `out` is `[B, H]`. Its GEMMs
-/// read fp32 (converted inside for bf16 or int8 weights, as every [`dense`] call), the input
-/// `x` as the layer before's bits too when it wrote them.
-fn layer_first(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &Plan, (x, x_bits, out): (&[f32], Option<&[u16]>, &mut Vec<f32>), c: &mut LayerCache) {
+/// The last layer of [`Mode::EvalFirst`] and [`Mode::TrainFirst`]: keys and values for every
+/// token, then the first query's attention and everything after it on those `B` rows; `out` is
+/// `[B, H]`. In evaluation its GEMMs read fp32 (converted inside for bf16 or int8 weights, as
+/// every [`dense`] call), the input `x` as the layer before's bits too when it wrote them; in
+/// training it keeps what the backward pass reads, as [`layer`] does.
+#[allow(clippy::too_many_arguments)]
+fn layer_first(
+    w: Weights<'_>,
+    s: &LayerSlots,
+    cfg: &ModelConfig,
+    rows: &Rows,
+    plan: &Plan,
+    (x, x_bits, out): (&[f32], Option<&[u16]>, &mut Vec<f32>),
+    c: &mut LayerCache,
+    path: Path<'_>,
+) {
     let p = w.params;
-    let (n, h, b, t) = (rows.rows(), cfg.hidden_size, rows.batch, rows.t);
-    dense(w, s.qkv, (x, x_bits), n, Epilogue::None, &mut c.qkv);
+    let (n, h, b, t, prec) = (rows.rows(), cfg.hidden_size, rows.batch, rows.t, plan.prec);
+    let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
+    let train = match path {
+        Path::Train { seed, site0 } => Some((seed, site0)),
+        _ => None,
+    };
+    let xb = if train.is_some() { convert(x, prec, &mut c.x_bits) } else { x_bits };
+    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
     resize(&mut c.ctx, b * h);
-    attention_first(&c.qkv, &rows.lens, (t, cfg.num_attention_heads, cfg.head_dim()), &mut c.ctx);
     let mut a = std::mem::take(&mut c.a);
-    dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a);
-    // The residual: the input's `[CLS]` rows, gathered into a buffer evaluation leaves unused.
+    match train {
+        Some((seed, site0)) => {
+            let shape = AttentionShape { t, heads, head_dim: hd, precision: Precision::F32 };
+            resize(&mut c.probs, b * shape.first_probs_per_text());
+            let mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
+            attention_forward_first(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
+            let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
+            dense(w, s.attn_out, (&c.ctx, cb), b, Epilogue::None, &mut a);
+        }
+        None => {
+            attention_first(&c.qkv, &rows.lens, (t, heads, hd), &mut c.ctx);
+            dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a);
+        }
+    }
+    // The residual: the input's `[CLS]` rows, gathered into `inter_pre` (the feed-forward below
+    // writes it only after they are added).
     let residual = &mut c.inter_pre;
     residual.clear();
     residual.extend(x.chunks_exact(t * h).flat_map(|text| &text[..h]));
-    add_layer_norm(&mut a, residual, h, &p.values[s.attn_norm.gamma], &p.values[s.attn_norm.beta], plan.eps);
-    feed_forward(w, s, cfg, b, plan, &a, out, c, Path::Eval);
+    let (gamma, beta) = (&p.values[s.attn_norm.gamma], &p.values[s.attn_norm.beta]);
+    match train {
+        Some((seed, site0)) => {
+            drop_rows(DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)), &mut a, h, Some(t));
+            a.iter_mut().zip(residual.iter()).for_each(|(v, r)| *v += r);
+            norm_train(p, s.attn_norm, &mut a, (&mut c.attn_xhat, &mut c.attn_rstd), h, plan.eps);
+        }
+        None => add_layer_norm(&mut a, residual, h, gamma, beta, plan.eps),
+    }
+    let path = match train {
+        Some((seed, site0)) => Path::Train { seed, site0 },
+        None => Path::Eval,
+    };
+    feed_forward(w, s, cfg, b, plan, &a, out, c, path, Some(t));
     c.a = a;
 }
 
-/// The feed-forward half of a layer on `n` rows: `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`.
+/// Dropout on `x` `[rows, h]` with the masks of the full `[B·T, H]` layout: every row in order,
+/// or (`first_of`: `Some(t)`) row `i` as the first row of `t`-row text `i`, so the `[CLS]`-only
+/// last layer drops what the full layer drops in those rows.
+pub fn drop_rows(mask: DropoutMask, x: &mut [f32], h: usize, first_of: Option<usize>) {
+    match first_of {
+        None => mask.apply(x, 0),
+        Some(t) => x.chunks_exact_mut(h).enumerate().for_each(|(i, row)| mask.apply_serial(row, (i * t * h) as u32)),
+    }
+}
+
+/// The feed-forward half of a layer on `n` rows: `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`
+/// (`first_of`: the rows are texts' first rows, see [`drop_rows`]).
 #[allow(clippy::too_many_arguments)]
-fn feed_forward(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, n: usize, plan: &Plan, a: &[f32], out: &mut Vec<f32>, c: &mut LayerCache, path: Path<'_>) {
+fn feed_forward(
+    w: Weights<'_>,
+    s: &LayerSlots,
+    cfg: &ModelConfig,
+    n: usize,
+    plan: &Plan,
+    a: &[f32],
+    out: &mut Vec<f32>,
+    c: &mut LayerCache,
+    path: Path<'_>,
+    first_of: Option<usize>,
+) {
     let (p, h, prec) = (w.params, cfg.hidden_size, plan.prec);
     let norm = |s: NormSlots| (&p.values[s.gamma][..], &p.values[s.beta][..]);
     let bias = |s: DenseSlots| Some(&p.values[s.b][..]);
@@ -341,7 +423,7 @@ fn feed_forward(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, n: usize, pla
     let (gamma, beta) = norm(s.out_norm);
     match path {
         Path::Train { seed, site0 } => {
-            DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(out, 0);
+            drop_rows(DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob), out, h, first_of);
             out.iter_mut().zip(a).for_each(|(v, r)| *v += r);
             norm_train(p, s.out_norm, out, (&mut c.out_xhat, &mut c.out_rstd), h, plan.eps);
         }

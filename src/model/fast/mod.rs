@@ -24,7 +24,7 @@ pub use bilstm::{
 pub use cache::{BackwardBuffers, Cache, GradPacks, LayerCache};
 pub use classifier::{HEAD_SITE, NetSpec, activate, forward, head_forward, pool};
 pub use encoder::{
-    Mode, Weights, attention_output_dropout, convert, dense, encode, ffn_activation, uses_bf16,
+    Mode, Weights, attention_output_dropout, convert, dense, drop_rows, encode, ffn_activation, uses_bf16,
 };
 pub use inference::{FastClassifier, FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};

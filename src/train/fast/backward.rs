@@ -3,13 +3,13 @@
 //! (PyTorch autograd's for the same graph: `tests/golden_grads.rs`), reading what the forward
 //! pass ([`forward`](crate::model::fast::forward) in training mode) kept.
 
-use bertkit_kernels::attention_train::{AttentionShape, attention_backward};
+use bertkit_kernels::attention_train::{AttentionShape, attention_backward, attention_backward_first};
 use bertkit_kernels::grad::{DropoutMask, activation_backward, col_sums, gelu_backward, layer_norm_backward};
 use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
 
 use crate::model::fast::{
     BackwardBuffers, Cache, DenseSlots, GradPacks, HEAD_SITE, NetSpec, NormSlots, Params, Rows, attention_output_dropout, convert,
-    ffn_activation, uses_bf16,
+    drop_rows, ffn_activation, uses_bf16,
 };
 use crate::model::{HeadActivation, Pooling};
 
@@ -102,9 +102,11 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         d_pooled = d_cls;
     }
 
-    // Pooling back to the sequence.
+    // Pooling back to the sequence: to each text's first row, or (`Mode::TrainFirst`) to the
+    // last layer's `[B, H]` output itself.
+    let first_rows = c.first_rows;
     d.clear();
-    d.resize(n * h, 0.0);
+    d.resize(if first_rows { b * h } else { n * h }, 0.0);
     for bi in 0..b {
         let g = &d_pooled[bi * h..(bi + 1) * h];
         if spec.pooling == Pooling::Mean {
@@ -114,9 +116,11 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
                 row.iter_mut().zip(g).for_each(|(a, v)| *a = v / len as f32);
             }
         } else {
-            d[bi * t * h..bi * t * h + h].copy_from_slice(g);
+            let row = if first_rows { bi } else { bi * t };
+            d[row * h..(row + 1) * h].copy_from_slice(g);
         }
     }
+    let last = cfg.layer_sequence().len().saturating_sub(1);
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
     resize(branch, n * cfg.intermediate_size);
@@ -127,23 +131,41 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         let s = &lay.layers[li];
         let lc = &c.layers[l];
         let site0 = 1 + 3 * l as u64;
+        // The `[CLS]`-only last layer (`Mode::TrainFirst`): everything after its projection on
+        // `B` rows, then its attention for the first query (see `encoder::layer_first`).
+        let first_of = (first_rows && l == last).then_some(t);
+        let m = if first_of.is_some() { b } else { n };
         // out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)
         norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
         tmp.clear();
         tmp.extend_from_slice(d);
-        DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob).apply(tmp, 0);
-        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), n, tmp, grads, Some((&mut branch[..], false)), prec, packs);
+        drop_rows(DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob), tmp, h, first_of);
+        let branch = &mut branch[..m * cfg.intermediate_size];
+        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), m, tmp, grads, Some((&mut branch[..], false)), prec, packs);
         activation_backward(ffn_activation(cfg), &lc.inter_pre, &mut branch[..]);
         // The residual path into `a` plus the FFN's input gradient.
-        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), n, &branch[..], grads, Some((d, true)), prec, packs);
+        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), m, &branch[..], grads, Some((d, true)), prec, packs);
         // a = LN(dropout(attn_out(ctx)) + x_in)
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
         tmp.clear();
         tmp.extend_from_slice(d);
-        DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)).apply(tmp, 0);
-        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), n, tmp, grads, Some((&mut ctx[..], false)), prec, packs);
+        drop_rows(DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)), tmp, h, first_of);
+        let ctx = &mut ctx[..m * h];
+        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), m, tmp, grads, Some((&mut ctx[..], false)), prec, packs);
         let attn_mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
-        attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
+        if first_of.is_some() {
+            attention_backward_first(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
+            // The residual's gradient, `[B, H]`, back to the first rows of the layer's input.
+            tmp.clear();
+            tmp.extend_from_slice(d);
+            d.clear();
+            d.resize(n * h, 0.0);
+            for (bi, g) in tmp.chunks_exact(h).enumerate() {
+                d[bi * t * h..bi * t * h + h].copy_from_slice(g);
+            }
+        } else {
+            attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
+        }
         dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &qkv[..], grads, Some((d, true)), prec, packs);
     }
 

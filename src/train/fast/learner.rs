@@ -157,7 +157,7 @@ impl FastLearner<'_> {
     pub fn step_batch(&mut self, batch: &TokenBatch, targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let rows = Rows::new(batch, &self.spec.config);
         let seed = step_seed(self.plan.seed, step);
-        let logits = self.run(&rows, Mode::Train { seed: Some(seed) });
+        let logits = self.run(&rows, Mode::train_for(self.spec.pooling, Some(seed)));
         let k = self.params.layout.head_out.d_out;
         let (loss, dlogits) = loss_and_grad(&logits, k, targets);
         if !loss.is_finite() {
