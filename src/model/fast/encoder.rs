@@ -2,15 +2,17 @@
 //! transformers' `BertEmbeddings` and post-LN `BertLayer`, with the family variants of
 //! [`ModelConfig`]). Two modes: evaluation keeps nothing and runs the fused inference kernels;
 //! training applies dropout and keeps what the backward pass (`train::fast::backward`) reads.
+//! Each has a variant whose last layer runs for the `[CLS]` rows alone (`first_rows.rs`).
 
-use bertkit_kernels::attention_train::{AttentionShape, attention_forward, attention_forward_first};
+use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
-use bertkit_kernels::attention::{attention, attention_bits, attention_first, attention_reads_bits};
+use bertkit_kernels::attention::{attention, attention_bits, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{Epilogue, Isa, Mat, Precision, gemm_ex, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
 
 use super::cache::{Cache, LayerCache, resize};
 use super::params::{DenseSlots, LayerSlots, NormSlots, Params};
+use super::first_rows::{drop_rows, layer_first};
 use super::{Packed, Rows};
 use crate::model::{Activation, Family, ModelConfig, Pooling};
 
@@ -103,7 +105,7 @@ pub fn dense(w: Weights<'_>, s: DenseSlots, (x, x_bits): (&[f32], Option<&[u16]>
     gemm_ex(Mat::rows(x, rows, s.d_in), x_bits, w.packed.get(s), Some(&w.params.values[s.b]), epilogue, y, false);
 }
 
-fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], (xhat, rstd): (&mut Vec<f32>, &mut Vec<f32>), width: usize, eps: f32) {
+pub(super) fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], (xhat, rstd): (&mut Vec<f32>, &mut Vec<f32>), width: usize, eps: f32) {
     resize(xhat, x.len());
     resize(rstd, x.len() / width);
     layer_norm_train(x, xhat, rstd, width, &p.values[s.gamma], &p.values[s.beta], eps);
@@ -116,25 +118,25 @@ fn pair<T>(v: &mut [T], cur: usize) -> (&T, &mut T) {
 }
 
 /// Decided once per call for all layers (they share one precision).
-struct Plan {
+pub(super) struct Plan {
     /// The layers' GEMM precision as packed.
-    prec: Precision,
+    pub prec: Precision,
     /// Evaluation's attention products: bf16 on AMX tiles for the bf16 and int8 engines (with
     /// AVX512-BF16 alone bf16 operands measured no faster there: converting the scores costs
     /// what the products save; int8 would quantize activations times activations twice).
-    attention: Precision,
+    pub attention: Precision,
     /// Evaluation with bf16 weights and the erf GELU on AMX: the feed-forward's inner activation
     /// exists only in bf16. The first GEMM's epilogue (bias, GELU) writes the bits the second
     /// reads in place, without the round trip through memory. Its GELU is a polynomial good to
     /// 1e-4 (`x86::gelu_bf16_512`), well below the bf16 rounding that follows it.
-    inner_in_bf16: bool,
+    pub inner_in_bf16: bool,
     /// Evaluation with bf16 weights on AMX: every GEMM input exists in bf16 bits, written by the
     /// op before it (the projection's epilogue, the attention, the LayerNorms) and read by the
     /// tiles in place, without writing the fp32 projection and context at all, or reading any
     /// activation back just to convert it. The same values as converting fp32 inside each GEMM,
     /// except the feed-forward's GELU (see `inner_in_bf16`).
-    bits: bool,
-    eps: f32,
+    pub bits: bool,
+    pub eps: f32,
 }
 
 /// Runs the encoder on `rows`; its output `[B·T, H]` is then [`Cache::sequence`].
@@ -248,7 +250,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
 /// How [`layer`] runs: training (the dropout seed and this layer's first dropout site; every
 /// activation kept in its cache), evaluation, or evaluation with the GEMM inputs in bf16 bits
 /// (the layer's input as bits, and where to write its output's).
-enum Path<'a> {
+pub(super) enum Path<'a> {
     Train { seed: Option<u64>, site0: u64 },
     Eval,
     Bits { x_bits: &'a [u16], out_bits: &'a mut Vec<u16> },
@@ -307,83 +309,10 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
     c.a = a;
 }
 
-/// The last layer of [`Mode::EvalFirst`] and [`Mode::TrainFirst`]: keys and values for every
-/// token, then the first query's attention and everything after it on those `B` rows; `out` is
-/// `[B, H]`. In evaluation its GEMMs read fp32 (converted inside for bf16 or int8 weights, as
-/// every [`dense`] call), the input `x` as the layer before's bits too when it wrote them; in
-/// training it keeps what the backward pass reads, as [`layer`] does.
-#[allow(clippy::too_many_arguments)]
-fn layer_first(
-    w: Weights<'_>,
-    s: &LayerSlots,
-    cfg: &ModelConfig,
-    rows: &Rows,
-    plan: &Plan,
-    (x, x_bits, out): (&[f32], Option<&[u16]>, &mut Vec<f32>),
-    c: &mut LayerCache,
-    path: Path<'_>,
-) {
-    let p = w.params;
-    let (n, h, b, t, prec) = (rows.rows(), cfg.hidden_size, rows.batch, rows.t, plan.prec);
-    let (heads, hd) = (cfg.num_attention_heads, cfg.head_dim());
-    let train = match path {
-        Path::Train { seed, site0 } => Some((seed, site0)),
-        _ => None,
-    };
-    let xb = if train.is_some() { convert(x, prec, &mut c.x_bits) } else { x_bits };
-    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
-    resize(&mut c.ctx, b * h);
-    let mut a = std::mem::take(&mut c.a);
-    match train {
-        Some((seed, site0)) => {
-            let shape = AttentionShape { t, heads, head_dim: hd, precision: Precision::F32 };
-            resize(&mut c.probs, b * shape.first_probs_per_text());
-            let mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
-            attention_forward_first(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
-            let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
-            dense(w, s.attn_out, (&c.ctx, cb), b, Epilogue::None, &mut a);
-        }
-        None => {
-            attention_first(&c.qkv, &rows.lens, (t, heads, hd), &mut c.ctx);
-            dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a);
-        }
-    }
-    // The residual: the input's `[CLS]` rows, gathered into `inter_pre` (the feed-forward below
-    // writes it only after they are added).
-    let residual = &mut c.inter_pre;
-    residual.clear();
-    residual.extend(x.chunks_exact(t * h).flat_map(|text| &text[..h]));
-    let (gamma, beta) = (&p.values[s.attn_norm.gamma], &p.values[s.attn_norm.beta]);
-    match train {
-        Some((seed, site0)) => {
-            drop_rows(DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)), &mut a, h, Some(t));
-            a.iter_mut().zip(residual.iter()).for_each(|(v, r)| *v += r);
-            norm_train(p, s.attn_norm, &mut a, (&mut c.attn_xhat, &mut c.attn_rstd), h, plan.eps);
-        }
-        None => add_layer_norm(&mut a, residual, h, gamma, beta, plan.eps),
-    }
-    let path = match train {
-        Some((seed, site0)) => Path::Train { seed, site0 },
-        None => Path::Eval,
-    };
-    feed_forward(w, s, cfg, b, plan, &a, out, c, path, Some(t));
-    c.a = a;
-}
-
-/// Dropout on `x` `[rows, h]` with the masks of the full `[B·T, H]` layout: every row in order,
-/// or (`first_of`: `Some(t)`) row `i` as the first row of `t`-row text `i`, so the `[CLS]`-only
-/// last layer drops what the full layer drops in those rows.
-pub fn drop_rows(mask: DropoutMask, x: &mut [f32], h: usize, first_of: Option<usize>) {
-    match first_of {
-        None => mask.apply(x, 0),
-        Some(t) => x.chunks_exact_mut(h).enumerate().for_each(|(i, row)| mask.apply_serial(row, (i * t * h) as u32)),
-    }
-}
-
 /// The feed-forward half of a layer on `n` rows: `out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)`
 /// (`first_of`: the rows are texts' first rows, see [`drop_rows`]).
 #[allow(clippy::too_many_arguments)]
-fn feed_forward(
+pub(super) fn feed_forward(
     w: Weights<'_>,
     s: &LayerSlots,
     cfg: &ModelConfig,

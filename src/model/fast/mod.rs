@@ -11,6 +11,7 @@ mod burn_bridge;
 mod cache;
 mod classifier;
 mod encoder;
+mod first_rows;
 mod inference;
 mod model;
 mod packed;
@@ -24,8 +25,9 @@ pub use bilstm::{
 pub use cache::{BackwardBuffers, Cache, GradPacks, LayerCache};
 pub use classifier::{HEAD_SITE, NetSpec, activate, forward, head_forward, pool};
 pub use encoder::{
-    Mode, Weights, attention_output_dropout, convert, dense, drop_rows, encode, ffn_activation, uses_bf16,
+    Mode, Weights, attention_output_dropout, convert, dense, encode, ffn_activation, uses_bf16,
 };
+pub use first_rows::drop_rows;
 pub use inference::{FastClassifier, FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};
 pub use packed::{Int8Store, Packed, int8_slots};
