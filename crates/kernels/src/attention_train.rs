@@ -302,20 +302,6 @@ pub fn attention_backward_first(
 mod tests {
     use super::*;
 
-    fn loss(qkv: &[f32], lens: &[usize], s: AttentionShape, up: &[f32], drop: DropoutMask) -> f64 {
-        let mut out = vec![0.0; lens.len() * s.t * s.h()];
-        let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
-        attention_forward(qkv, lens, s, drop, &mut out, &mut probs);
-        out.iter().zip(up).map(|(a, b)| f64::from(a * b)).sum()
-    }
-
-    fn loss_first(qkv: &[f32], lens: &[usize], s: AttentionShape, up: &[f32], drop: DropoutMask) -> f64 {
-        let mut out = vec![0.0; lens.len() * s.h()];
-        let mut probs = vec![0.0; lens.len() * s.first_probs_per_text()];
-        attention_forward_first(qkv, lens, s, drop, &mut out, &mut probs);
-        out.iter().zip(up).map(|(a, b)| f64::from(a * b)).sum()
-    }
-
     #[test]
     fn first_query_forward_equals_the_full_forwards_first_rows() {
         let s = AttentionShape { t: 6, heads: 2, head_dim: 3, precision: Precision::F32 };
@@ -333,51 +319,54 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_query_backward_matches_finite_differences_with_padding_and_dropout() {
+    /// The backward of the full attention (`first`: false) or of the first query's against
+    /// central differences of Σ out·up, with padding, without and with dropout.
+    fn check_finite_differences(first: bool) {
         let s = AttentionShape { t: 5, heads: 2, head_dim: 3, precision: Precision::F32 };
         let lens = [5, 3];
         let n = lens.len() * s.t * 3 * s.h();
         let qkv: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.1).collect();
-        let up: Vec<f32> = (0..lens.len() * s.h()).map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2).collect();
-        for drop in [DropoutMask::new(3, 0.0), DropoutMask::new(3, 0.3)] {
+        let out_rows = if first { lens.len() } else { lens.len() * s.t };
+        let up: Vec<f32> = (0..out_rows * s.h()).map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2).collect();
+        let forward = |qkv: &[f32], drop: DropoutMask| {
             let mut out = vec![0.0; up.len()];
-            let mut probs = vec![0.0; lens.len() * s.first_probs_per_text()];
-            attention_forward_first(&qkv, &lens, s, drop, &mut out, &mut probs);
+            if first {
+                let mut probs = vec![0.0; lens.len() * s.first_probs_per_text()];
+                attention_forward_first(qkv, &lens, s, drop, &mut out, &mut probs);
+                (out, probs)
+            } else {
+                let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
+                attention_forward(qkv, &lens, s, drop, &mut out, &mut probs);
+                (out, probs)
+            }
+        };
+        let loss = |qkv: &[f32], drop| forward(qkv, drop).0.iter().zip(&up).map(|(a, b)| f64::from(a * b)).sum::<f64>();
+        for drop in [DropoutMask::new(3, 0.0), DropoutMask::new(3, 0.3)] {
+            let (_, probs) = forward(&qkv, drop);
             let mut dqkv = vec![f32::NAN; n];
-            attention_backward_first(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
+            if first {
+                attention_backward_first(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
+            } else {
+                attention_backward(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
+            }
             for i in 0..n {
                 let hstep = 1e-2f32;
                 let (mut a, mut b) = (qkv.clone(), qkv.clone());
                 a[i] += hstep;
                 b[i] -= hstep;
-                let num = (loss_first(&a, &lens, s, &up, drop) - loss_first(&b, &lens, s, &up, drop)) / f64::from(2.0 * hstep);
-                assert!((f64::from(dqkv[i]) - num).abs() < 2e-3, "p={} [{i}]: {} vs {num}", drop.p, dqkv[i]);
+                let num = (loss(&a, drop) - loss(&b, drop)) / f64::from(2.0 * hstep);
+                assert!((f64::from(dqkv[i]) - num).abs() < 2e-3, "first {first}, p={} [{i}]: {} vs {num}", drop.p, dqkv[i]);
             }
         }
     }
 
     #[test]
     fn backward_matches_finite_differences_with_padding_and_dropout() {
-        let s = AttentionShape { t: 5, heads: 2, head_dim: 3, precision: Precision::F32 };
-        let lens = [5, 3];
-        let n = lens.len() * s.t * 3 * s.h();
-        let qkv: Vec<f32> = (0..n).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.1).collect();
-        let up: Vec<f32> = (0..lens.len() * s.t * s.h()).map(|i| ((i * 17 % 13) as f32 - 6.0) * 0.2).collect();
-        for drop in [DropoutMask::new(3, 0.0), DropoutMask::new(3, 0.3)] {
-            let mut out = vec![0.0; up.len()];
-            let mut probs = vec![0.0; lens.len() * s.probs_per_text()];
-            attention_forward(&qkv, &lens, s, drop, &mut out, &mut probs);
-            let mut dqkv = vec![f32::NAN; n];
-            attention_backward(&qkv, &lens, s, drop, &probs, &up, &mut dqkv);
-            for i in 0..n {
-                let hstep = 1e-2f32;
-                let (mut a, mut b) = (qkv.clone(), qkv.clone());
-                a[i] += hstep;
-                b[i] -= hstep;
-                let num = (loss(&a, &lens, s, &up, drop) - loss(&b, &lens, s, &up, drop)) / f64::from(2.0 * hstep);
-                assert!((f64::from(dqkv[i]) - num).abs() < 2e-3, "p={} [{i}]: {} vs {num}", drop.p, dqkv[i]);
-            }
-        }
+        check_finite_differences(false);
+    }
+
+    #[test]
+    fn first_query_backward_matches_finite_differences_with_padding_and_dropout() {
+        check_finite_differences(true);
     }
 }
