@@ -81,16 +81,21 @@ fn zeroed(v: &mut Vec<f32>, n: usize) -> &mut [f32] {
     v
 }
 
+/// One head's row `j` of a text's fused projection `[t, 3H]`: `part` 0 query, 1 key, 2 value.
+fn head_row(qkv: &[f32], s: AttentionShape, head: usize, j: usize, part: usize) -> &[f32] {
+    let (h, hd) = (s.h(), s.head_dim);
+    &qkv[j * 3 * h + part * h + head * hd..][..hd]
+}
+
 /// One head's query (scaled), key and value rows `[len, hd]` gathered from a text's fused
 /// projection `[t, 3H]` into `w.q`, `w.k`, `w.v`.
 fn gather(qkv: &[f32], s: AttentionShape, head: usize, len: usize, w: &mut Scratch) {
-    let (h, hd) = (s.h(), s.head_dim);
-    let scale = 1.0 / (hd as f32).sqrt();
+    let scale = 1.0 / (s.head_dim as f32).sqrt();
     for part in [&mut w.q, &mut w.k, &mut w.v] {
         part.clear();
     }
     for j in 0..len {
-        let row = |p: usize| &qkv[j * 3 * h + p * h + head * hd..][..hd];
+        let row = |p: usize| head_row(qkv, s, head, j, p);
         w.q.extend(row(0).iter().map(|x| x * scale));
         w.k.extend_from_slice(row(1));
         w.v.extend_from_slice(row(2));
@@ -201,12 +206,6 @@ pub fn attention_backward(
             }
         });
     });
-}
-
-/// One head's row `j` of a text's fused projection `[t, 3H]`: `part` 0 query, 1 key, 2 value.
-fn head_row(qkv: &[f32], s: AttentionShape, head: usize, j: usize, part: usize) -> &[f32] {
-    let (h, hd) = (s.h(), s.head_dim);
-    &qkv[j * 3 * h + part * h + head * hd..][..hd]
 }
 
 /// [`attention_forward`] for each text's first query only (the `[CLS]` row, all that a last

@@ -60,14 +60,20 @@ impl Mode {
     /// Training for a loss on features pooled with `pooling`: only the `[CLS]` rows of the
     /// output unless the pooling averages every row.
     pub fn train_for(pooling: Pooling, seed: Option<u64>) -> Self {
-        if pooling == Pooling::Mean { Mode::Train { seed } } else { Mode::TrainFirst { seed } }
+        if reads_first_rows_only(pooling) { Mode::TrainFirst { seed } } else { Mode::Train { seed } }
     }
 
     /// Evaluation for a caller that pools with `pooling` and reads nothing else: only the `[CLS]`
     /// rows of the output unless the pooling averages every row.
     pub fn eval_for(pooling: Pooling) -> Self {
-        if pooling == Pooling::Mean { Mode::Eval { states: false } } else { Mode::EvalFirst }
+        if reads_first_rows_only(pooling) { Mode::EvalFirst } else { Mode::Eval { states: false } }
     }
+}
+
+/// Whether `pooling` reads each text's first output row and nothing else (`[CLS]` and pooler
+/// pooling; mean pooling reads every real row).
+fn reads_first_rows_only(pooling: Pooling) -> bool {
+    pooling != Pooling::Mean
 }
 
 /// Dropout after the attention's output projection (DistilBERT's `MultiHeadSelfAttention` has
