@@ -104,6 +104,34 @@ fn cls_only_last_layer_equals_the_full_pass() {
 }
 
 #[test]
+fn pooled_features_skip_padding_rows_and_equal_the_full_pass() {
+    // `features` (every pooling) computes the layers' GEMMs for the real tokens' rows alone
+    // (`RowSet::live_ranges`); `forward` (sequence outputs) computes every row. Texts of ragged
+    // lengths, so each has padding but one, and two full texts sit side by side (merged ranges).
+    let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
+    let texts = ["dull", "a much longer review that goes on and on about the plot", "a much longer review that goes on and on about the score", "the movie was great !"];
+    let encodings: Vec<Encoded> = texts.iter().map(|t| tok.encode(t, None).unwrap()).collect();
+    let batch = TokenBatch::pad(&encodings, Padding::Longest, tok.pad_id());
+    let (h, t) = (384, batch.seq_len);
+    let lens: Vec<usize> = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
+    assert!(lens.iter().filter(|&&l| l < t).count() >= 2, "the batch must have padding: {lens:?}");
+    for (precision, tol) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2), (Precision::Int8, 3e-2)] {
+        let fast = fast_encoder(&model_dir(), precision);
+        let full = fast.forward(&batch);
+        let what = format!("{precision:?} at {}", bertkit_kernels::isa().name());
+        let mean: Vec<f32> = full
+            .sequence
+            .chunks_exact(t * h)
+            .zip(&lens)
+            .flat_map(|(text, &len)| (0..h).map(move |j| text.chunks_exact(h).take(len).map(|r| r[j]).sum::<f32>() / len as f32))
+            .collect();
+        assert_rows_differ(&mean, h, 0.05, "mean-pooled states");
+        assert_close(&fast.features(&batch, Pooling::Mean), &mean, tol, &format!("mean pooling, {what}"));
+    }
+    ran("MiniLM mean pooling on the real rows alone vs the full pass (fp32, bf16, int8)");
+}
+
+#[test]
 fn padding_and_batch_neighbours_do_not_change_a_text() {
     let fast = fast_encoder(&model_dir(), Precision::F32);
     let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();

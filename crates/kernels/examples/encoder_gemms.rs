@@ -4,7 +4,7 @@
 //! `cargo run --release -p bertkit-kernels --example encoder_gemms`
 use std::time::Instant;
 
-use bertkit_kernels::{Epilogue, PackedB, Precision, gemm_from_bits, gemm_to_bits, to_bf16_bits};
+use bertkit_kernels::{Epilogue, PackedB, Precision, RowSet, gemm_from_bits, gemm_to_bits, to_bf16_bits};
 
 fn main() {
     let m = 4096;
@@ -23,9 +23,9 @@ fn main() {
             .map(|_| {
                 let t0 = Instant::now();
                 if to_bits {
-                    gemm_to_bits(&a, Some(&bits), m, &packed, Some(&bias), epilogue, &mut out_bits);
+                    gemm_to_bits(&a, Some(&bits), m, &packed, Some(&bias), epilogue, &mut out_bits, RowSet::All);
                 } else {
-                    gemm_from_bits(&bits, m, &packed, Some(&bias), epilogue, &mut c);
+                    gemm_from_bits(&bits, m, &packed, Some(&bias), epilogue, &mut c, RowSet::All);
                 }
                 t0.elapsed().as_secs_f64()
             })

@@ -2,11 +2,10 @@
 //! block, blocked for the caches (row blocks, k-blocks, B panels, A slivers) and
 //! split over rayon's threads by rows.
 
-use rayon::prelude::*;
-
 use crate::aligned::AlignedVec;
 use crate::level::{Isa, isa};
 use crate::quant::{Int8Error, Int8Weight, QuantB};
+use crate::rows::{RowSet, par_row_blocks};
 use crate::pack::{MR, Mat, NR, PairLayout, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_panels, pack_b_rows, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
@@ -190,7 +189,8 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 /// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`x86::gelu_bf16_512`,
 /// below the bf16 rounding that follows). `a_bits`, when given, is `a` already in bf16 (the tiles
 /// then read it in place).
-pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>) {
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>, rows: RowSet<'_>) {
     let (k, n) = (b.k, b.n);
     assert_eq!(a.len(), m * k, "A must be m × k");
     if let Some(bits) = a_bits {
@@ -203,22 +203,22 @@ pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bi
             assert_eq!(bias.len(), n, "bias must have n values");
         }
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        par_row_blocks(out, n, crate::amx::TILE_ROWS, |r0, rows_out| {
-            let rows = rows_out.len() / n;
+        par_row_blocks(out, n, crate::amx::TILE_ROWS, rows, false, |r0, rows_out| {
+            let count = rows_out.len() / n;
             let out = crate::gemm_amx::Out::Bf16(rows_out);
-            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), a_bits), &panels, bias, epilogue, (r0, rows), out);
+            crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), a_bits), &panels, bias, epilogue, (r0, count), out);
         });
         return;
     }
     let mut c = vec![0.0f32; m * n];
-    gemm(a, m, b, bias, epilogue, &mut c);
+    gemm_ex_rows(Mat::rows(a, m, k), None, b, bias, epilogue, &mut c, false, rows);
     to_bf16_bits(&c, out);
 }
 
 /// `c` (`[m, n]`) = A · `b` + `bias`, then `epilogue`, with A given only as bf16 bits (`[m, k]`
 /// row-major, as [`gemm_to_bits`] writes them). On AMX tiles they are read in place (when k fills
 /// whole tiles); elsewhere they are widened to fp32 first.
-pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32]) {
+pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32], rows: RowSet<'_>) {
     let (k, n) = (b.k, b.n);
     assert_eq!(bits.len(), m * k, "A bits must be m × k");
     assert_eq!(c.len(), m * n, "C must be m × n");
@@ -231,15 +231,15 @@ pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>,
         // are only ever copied or read in place there), so the view carries no fp32 data.
         let shape = Mat { data: &[], rows: m, cols: k, rs: k, cs: 1 };
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        par_row_blocks(c, n, crate::amx::TILE_ROWS, |r0, c_rows| {
-            let rows = c_rows.len() / n;
+        par_row_blocks(c, n, crate::amx::TILE_ROWS, rows, false, |r0, c_rows| {
+            let count = c_rows.len() / n;
             let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate: false };
-            crate::gemm_amx::gemm_rows((shape, Some(bits)), &panels, bias, epilogue, (r0, rows), out);
+            crate::gemm_amx::gemm_rows((shape, Some(bits)), &panels, bias, epilogue, (r0, count), out);
         });
         return;
     }
     let a: Vec<f32> = bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
-    gemm(&a, m, b, bias, epilogue, c);
+    gemm_ex_rows(Mat::rows(&a, m, k), None, b, bias, epilogue, c, false, rows);
 }
 
 /// `c` (`[m, n]`) = `a` (any `[m, k]` view) · `b` + `bias`, then `epilogue`; with `accumulate`
@@ -254,6 +254,22 @@ pub fn gemm_ex(
     epilogue: Epilogue,
     c: &mut [f32],
     accumulate: bool,
+) {
+    gemm_ex_rows(a, a_bits, b, bias, epilogue, c, accumulate, RowSet::All);
+}
+
+/// [`gemm_ex`] for the rows in `rows` alone: the others are zeroed (left as they are when
+/// `accumulate`). The encoder passes each text's real tokens, so no padding row is multiplied.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_ex_rows(
+    a: Mat<'_>,
+    a_bits: Option<&[u16]>,
+    b: &PackedB,
+    bias: Option<&[f32]>,
+    epilogue: Epilogue,
+    c: &mut [f32],
+    accumulate: bool,
+    rows: RowSet<'_>,
 ) {
     let (m, k, n) = (a.rows, b.k, b.n);
     assert_eq!(a.cols, k, "A's columns must match B's rows");
@@ -272,6 +288,9 @@ pub fn gemm_ex(
                 *v = if epilogue == Epilogue::Gelu { gelu_scalar(x) } else { x };
             }
         }
+        if !accumulate {
+            rows.zero_the_rest(c, n);
+        }
         return;
     }
     // A transposed A in bf16 is converted once here rather than 8 values at a time per block.
@@ -289,40 +308,33 @@ pub fn gemm_ex(
     let a_bits = a_bits.or(converted.as_deref());
     if let Packed::Int8(q) = &b.data {
         assert!(!accumulate, "int8 GEMMs are for inference: they do not accumulate");
-        par_row_blocks(c, n, 32, |r0, c_rows| crate::quant::gemm_rows(a, q, n, bias, epilogue, (r0, c_rows.len() / n), c_rows));
+        par_row_blocks(c, n, 32, rows, false, |r0, c_rows| {
+            crate::quant::gemm_rows(a, q, n, bias, epilogue, (r0, c_rows.len() / n), c_rows)
+        });
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if let Packed::Tiles(bp) = &b.data {
         let panels = crate::gemm_amx::Panels { data: bp, depth: b.depth, n };
-        par_row_blocks(c, n, crate::amx::TILE_ROWS, |r0, c_rows| {
-            let rows = c_rows.len() / n;
+        par_row_blocks(c, n, crate::amx::TILE_ROWS, rows, accumulate, |r0, c_rows| {
+            let count = c_rows.len() / n;
             let out = crate::gemm_amx::Out::F32 { c: c_rows, accumulate };
-            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (r0, rows), out);
+            crate::gemm_amx::gemm_rows((a, a_bits), &panels, bias, epilogue, (r0, count), out);
         });
         return;
     }
-    if let Packed::Rows(rows) = &b.data {
-        crate::gemm_crate::gemm(a, rows, (k, n), (bias, epilogue), accumulate, c);
+    if let Packed::Rows(b_rows) = &b.data {
+        crate::gemm_crate::gemm(a, b_rows, (k, n), (bias, epilogue), accumulate, c, rows);
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if let Packed::Slivers(slivers) = &b.data {
-        crate::gemm_crate::gemm_slivers(a, slivers, (k, n), (bias, epilogue), accumulate, c);
+        crate::gemm_crate::gemm_slivers(a, slivers, (k, n), (bias, epilogue), accumulate, c, rows);
         return;
     }
-    par_row_blocks(c, n, MR, |r0, c_rows| gemm_rows((a, a_bits), b, bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows));
-}
-
-/// Splits the `[m, n]` output `out` into one row range per thread, each a multiple of `unit` rows
-/// (the kernel's row block), and runs `f(first_row, rows_of_out)` on each in parallel.
-pub(crate) fn par_row_blocks<T: Send>(out: &mut [T], n: usize, unit: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    if n == 0 || out.is_empty() {
-        return;
-    }
-    let m = out.len() / n;
-    let per = m.div_ceil(rayon::current_num_threads().max(1)).div_ceil(unit) * unit;
-    out.par_chunks_mut(per * n).enumerate().for_each(|(t, rows)| f(t * per, rows));
+    par_row_blocks(c, n, MR, rows, accumulate, |r0, c_rows| {
+        gemm_rows((a, a_bits), b, bias, epilogue, (r0, c_rows.len() / n), accumulate, c_rows)
+    });
 }
 
 /// Rows `r0..r0+rows` of the product into `c_rows`.
@@ -694,11 +706,11 @@ mod tests {
                 let mut want_bits = Vec::new();
                 crate::pack::to_bf16_bits(&inter, &mut want_bits);
                 let (mut bits, mut bits_from_bits) = (Vec::new(), Vec::new());
-                gemm_to_bits(&a, None, m, &p1, Some(&bias), epilogue, &mut bits);
+                gemm_to_bits(&a, None, m, &p1, Some(&bias), epilogue, &mut bits, RowSet::All);
                 // A given in bits too (the encoder's LayerNorm writes them): read in place on a
                 // 64-byte line, copied off one.
                 for (placed, skew) in crate::aligned::on_and_off_a_line(&a_bits) {
-                    gemm_to_bits(&a, Some(&placed[skew..skew + m * k]), m, &p1, Some(&bias), epilogue, &mut bits_from_bits);
+                    gemm_to_bits(&a, Some(&placed[skew..skew + m * k]), m, &p1, Some(&bias), epilogue, &mut bits_from_bits, RowSet::All);
                     assert_eq!(bits_from_bits, bits, "{m}x{k}x{n} {epilogue:?}: bf16 output from bits {skew} elements off a line");
                 }
                 if epilogue == Epilogue::None {
@@ -714,7 +726,7 @@ mod tests {
                 let (mut want, mut got) = (vec![0.0; m * n2], vec![f32::NAN; m * n2]);
                 gemm(&widened, m, &p2, None, Epilogue::None, &mut want);
                 for (placed, skew) in crate::aligned::on_and_off_a_line(&bits) {
-                    gemm_from_bits(&placed[skew..skew + m * n], m, &p2, None, Epilogue::None, &mut got);
+                    gemm_from_bits(&placed[skew..skew + m * n], m, &p2, None, Epilogue::None, &mut got, RowSet::All);
                     assert_eq!(got, want, "{m}x{n}x{n2}: bits input {skew} elements off a line");
                 }
             }

@@ -12,9 +12,9 @@
 //!   Cᵀ = Wᵀ·Aᵀ, the crate's preferred orientation for a row-major C, and the weights are packed
 //!   once, at load, into the 16-wide slivers the kernels read. The crate's full driver packs them
 //!   again on every call: 20 % of a batch-1 forward went to that copy (batch-1 31 → 25 ms,
-//!   batch-32 inference and fine-tuning within 3 %). Rows of C are split over the threads, A is
-//!   read in place through its strides, and each block of rows gets its bias and GELU while
-//!   still in cache.
+//!   batch-32 inference and fine-tuning within 3 %). Rows of C are split over the threads (only
+//!   the rows a [`RowSet`] lists), a row-major A is read in place and a transposed one packed per
+//!   block (`pack_rows`), and each block of rows gets its bias and GELU while still in cache.
 //! - **portable** ([`gemm`]): `gemm::gemm` on a row-major B, then the epilogue.
 //!
 //! The AVX-512 levels keep our own kernel (`x86.rs`, bias and GELU fused into the tile store).
@@ -24,8 +24,9 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::{Epilogue, gelu_scalar, par_row_blocks};
+use crate::gemm::{Epilogue, gelu_scalar};
 use crate::pack::Mat;
+use crate::rows::{RowSet, par_row_blocks};
 
 /// Output features per packed sliver: the FMA micro-kernels' 16 rows (two 8-lane vectors).
 pub(crate) const SLIVER: usize = 16;
@@ -42,7 +43,8 @@ const KC: usize = 512;
 const ROWS: usize = 48;
 
 /// `c` (`[m, n]`) = `a` · B + `bias`, then `epilogue` (added to `c` when `accumulate`), with B
-/// packed by `pack_b_panels(_, SLIVER, _)`. AVX2 and FMA only (the caller checks the level).
+/// packed by `pack_b_panels(_, SLIVER, _)`, for the rows in `rows` (see [`par_row_blocks`]).
+/// AVX2 and FMA only (the caller checks the level).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn gemm_slivers(
     a: Mat<'_>,
@@ -51,69 +53,114 @@ pub(crate) fn gemm_slivers(
     (bias, epilogue): (Option<&[f32]>, Epilogue),
     accumulate: bool,
     c: &mut [f32],
+    rows: RowSet<'_>,
 ) {
     let m = a.rows;
     assert!(a.cols == k && c.len() == m * n && slivers.len() >= n.div_ceil(SLIVER) * k * SLIVER, "shapes");
     assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");
     assert_eq!(crate::level::isa(), crate::level::Isa::Avx2, "the FMA micro-kernels run on the AVX2 level");
-    // A is read in place through its strides, row-major or transposed (the weight gradients'
-    // Xᵀ, whose k steps are then rows of X: each step still reads contiguous tokens).
     assert!((m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "A view out of bounds");
-    par_row_blocks(c, n, TOKENS, |r0, c_rows| {
+    // A row-major A is read in place (its rows are the micro-kernel's contiguous streams); any
+    // other (the weight gradients' Xᵀ) is packed per block first: see `pack_rows`.
+    let pack = a.cs != 1;
+    par_row_blocks(c, n, TOKENS, rows, accumulate, |r0, c_rows| {
         let rows = c_rows.len() / n;
-        for t0 in (0..rows).step_by(ROWS) {
-            let tb = ROWS.min(rows - t0);
-            for k0 in (0..k).step_by(KC) {
-                let kc = KC.min(k - k0);
-                // 0: overwrite C; 1: add to it.
-                let status = u8::from(k0 > 0 || accumulate);
-                for s in 0..n.div_ceil(SLIVER) {
-                    let (f0, mf) = (s * SLIVER, SLIVER.min(n - s * SLIVER));
-                    let lhs = &slivers[s * k * SLIVER + k0 * SLIVER..][..kc * SLIVER];
-                    for g in (0..tb).step_by(TOKENS) {
-                        let nt = TOKENS.min(tb - g);
-                        let row = t0 + g;
-                        let dst = &mut c_rows[row * n + f0..(row + nt - 1) * n + f0 + mf];
-                        let first = (r0 + row) * a.rs + k0 * a.cs;
-                        let rhs = &a.data[first..=(r0 + row + nt - 1) * a.rs + (k0 + kc - 1) * a.cs];
-                        // SAFETY: the level is AVX2 (asserted), whose detection checked AVX2 and
-                        // FMA, all the kernel enables. It reads mf ≤ 16 features × kc of `lhs`
-                        // (stride 16, inside the slice), kc × nt elements of `rhs` (token j, step
-                        // kk at j·rs + kk·cs, at most the slice's last element), and writes
-                        // mf × nt of `dst` (token j at j·n, inside the slice): the slices bound
-                        // every access; `dst` is a `&mut` distinct from both reads.
-                        unsafe {
-                            gemm_f32::microkernel::fma::f32::UKR[mf.div_ceil(8) - 1][nt - 1](
-                                mf,
-                                nt,
-                                kc,
-                                dst.as_mut_ptr(),
-                                lhs.as_ptr(),
-                                rhs.as_ptr(),
-                                n as isize,
-                                1,
-                                SLIVER as isize,
-                                a.cs as isize,
-                                a.rs as isize,
-                                1.0,
-                                1.0,
-                                status,
-                                false,
-                                false,
-                                false,
-                                std::ptr::null(),
-                            );
+        crate::ops::with_taken(&A_BLOCK, |block| {
+            for t0 in (0..rows).step_by(ROWS) {
+                let tb = ROWS.min(rows - t0);
+                for k0 in (0..k).step_by(KC) {
+                    let kc = KC.min(k - k0);
+                    if pack {
+                        pack_rows(a, (r0 + t0, tb), (k0, kc), block);
+                    }
+                    // 0: overwrite C; 1: add to it.
+                    let status = u8::from(k0 > 0 || accumulate);
+                    for s in 0..n.div_ceil(SLIVER) {
+                        let (f0, mf) = (s * SLIVER, SLIVER.min(n - s * SLIVER));
+                        let lhs = &slivers[s * k * SLIVER + k0 * SLIVER..][..kc * SLIVER];
+                        for g in (0..tb).step_by(TOKENS) {
+                            let nt = TOKENS.min(tb - g);
+                            let row = t0 + g;
+                            let dst = &mut c_rows[row * n + f0..(row + nt - 1) * n + f0 + mf];
+                            // Token j, step kk of this group at j·rs + kk·cs from `rhs`.
+                            let (rhs, rs, cs) = if pack {
+                                (&block[g * kc..][..kc * TOKENS], 1, TOKENS)
+                            } else {
+                                let first = (r0 + row) * a.rs + k0 * a.cs;
+                                (&a.data[first..=(r0 + row + nt - 1) * a.rs + (k0 + kc - 1) * a.cs], a.rs, a.cs)
+                            };
+                            // SAFETY: the level is AVX2 (asserted), whose detection checked AVX2
+                            // and FMA, all the kernel enables. It reads mf ≤ 16 features × kc of
+                            // `lhs` (stride 16, inside the slice), kc × nt ≤ 6 elements of `rhs`
+                            // (token j, step kk at j + kk·6, inside its kc·6 values), and writes
+                            // mf × nt of `dst` (token j at j·n, inside the slice): the slices
+                            // bound every access; `dst` is a `&mut` distinct from both reads.
+                            unsafe {
+                                gemm_f32::microkernel::fma::f32::UKR[mf.div_ceil(8) - 1][nt - 1](
+                                    mf,
+                                    nt,
+                                    kc,
+                                    dst.as_mut_ptr(),
+                                    lhs.as_ptr(),
+                                    rhs.as_ptr(),
+                                    n as isize,
+                                    1,
+                                    SLIVER as isize,
+                                    cs as isize,
+                                    rs as isize,
+                                    1.0,
+                                    1.0,
+                                    status,
+                                    false,
+                                    false,
+                                    false,
+                                    std::ptr::null(),
+                                );
+                            }
                         }
                     }
                 }
+                bias_gelu_rows(&mut c_rows[t0 * n..(t0 + tb) * n], n, bias, epilogue);
             }
-            bias_gelu_rows(&mut c_rows[t0 * n..(t0 + tb) * n], n, bias, epilogue);
-        }
+        });
     });
 }
 
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    /// Each thread's packed block of A (`ROWS × KC` values), reused across calls.
+    static A_BLOCK: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Rows `r0..r0+tb`, steps `k0..k0+kc` of `a` into `block` as groups of `TOKENS` rows, each group
+/// `[kc, TOKENS]` (the layout the micro-kernel's broadcasts read: one contiguous stream per group,
+/// as the crate's own driver packs it). Read in place, a transposed A (the weight gradients' Xᵀ)
+/// put each step of a group on its own cache line, 1.5 KiB apart: its GEMMs ran at 135–141
+/// GFLOP/s against 204–226 for the forward's on Sapphire Rapids at AVX2. Rows past `tb` in the
+/// last group are left as they were; the kernel does not read them.
+#[cfg(target_arch = "x86_64")]
+fn pack_rows(a: Mat<'_>, (r0, tb): (usize, usize), (k0, kc): (usize, usize), block: &mut Vec<f32>) {
+    let need = tb.div_ceil(TOKENS) * TOKENS * kc;
+    if block.len() < need {
+        block.resize(need, 0.0);
+    }
+    for g in (0..tb).step_by(TOKENS) {
+        let nt = TOKENS.min(tb - g);
+        let group = &mut block[g * kc..][..kc * TOKENS];
+        for (kk, dst) in group.chunks_exact_mut(TOKENS).enumerate() {
+            let first = (r0 + g) * a.rs + (k0 + kk) * a.cs;
+            if a.rs == 1 {
+                dst[..nt].copy_from_slice(&a.data[first..first + nt]);
+            } else {
+                dst[..nt].iter_mut().enumerate().for_each(|(j, d)| *d = a.data[first + j * a.rs]);
+            }
+        }
+    }
+}
+
 /// `c` (`[m, n]`) = `a` · `b` (row-major `[k, n]`) + `bias`, then `epilogue`; added to `c`'s
-/// values when `accumulate`. The portable level.
+/// values when `accumulate`. The portable level; with [`RowSet::Ranges`], one call per range
+/// (the crate splits each over the threads) and the other rows zeroed unless `accumulate`.
 pub(crate) fn gemm(
     a: Mat<'_>,
     b: &[f32],
@@ -121,7 +168,21 @@ pub(crate) fn gemm(
     (bias, epilogue): (Option<&[f32]>, Epilogue),
     accumulate: bool,
     c: &mut [f32],
+    rows: RowSet<'_>,
 ) {
+    let RowSet::Ranges(ranges) = rows else {
+        return gemm_all(a, b, (k, n), (bias, epilogue), accumulate, c);
+    };
+    if !accumulate {
+        rows.zero_the_rest(c, n);
+    }
+    for r in ranges {
+        let sub = Mat { data: &a.data[r.start * a.rs..], rows: r.len(), ..a };
+        gemm_all(sub, b, (k, n), (bias, epilogue), accumulate, &mut c[r.start * n..r.end * n]);
+    }
+}
+
+fn gemm_all(a: Mat<'_>, b: &[f32], (k, n): (usize, usize), (bias, epilogue): (Option<&[f32]>, Epilogue), accumulate: bool, c: &mut [f32]) {
     let m = a.rows;
     assert!(a.cols == k && b.len() >= k * n && c.len() == m * n, "shapes: A {m} × {}, B {k} × {n}, C {}", a.cols, c.len());
     assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");

@@ -61,9 +61,11 @@ pub mod ops;
 mod pack;
 mod gemm_crate;
 mod quant;
+pub mod rows;
 mod x86;
 
-pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_from_bits, gemm_to_bits};
+pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa};
 pub use pack::{Mat, to_bf16_bits};
 pub use quant::{Int8Error, Int8Weight};
+pub use rows::RowSet;

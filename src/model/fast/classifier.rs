@@ -3,7 +3,7 @@
 //! head's dropout sites and what it keeps are what `train::fast::backward` differentiates.
 
 use bertkit_kernels::grad::DropoutMask;
-use bertkit_kernels::{Epilogue, Precision};
+use bertkit_kernels::{Epilogue, Precision, RowSet};
 
 use super::cache::Cache;
 use super::encoder::{Mode, Weights, dense, encode};
@@ -81,7 +81,7 @@ pub fn pool<'c>(w: Weights<'_>, h: usize, rows: &Rows, pooling: Pooling, cache: 
     }
     match (pooling, w.params.layout.pooler) {
         (Pooling::Pooler, Some(ps)) => {
-            dense(w, ps, (&cache.pooled_in, None), b, Epilogue::None, &mut cache.pooler_out);
+            dense(w, ps, (&cache.pooled_in, None), b, Epilogue::None, &mut cache.pooler_out, RowSet::All);
             bertkit_kernels::ops::tanh(&mut cache.pooler_out);
             &cache.pooler_out
         }
@@ -107,7 +107,7 @@ pub fn head_forward(w: Weights<'_>, spec: &NetSpec, b: usize, seed: Option<u64>,
     DropoutMask::at(seed, HEAD_SITE, spec.head_input_p()).apply(&mut cache.head_in, 0);
     let mut logits = Vec::new();
     let last_in = if let Some(hs) = lay.head_hidden {
-        dense(w, hs, (&cache.head_in, None), b, Epilogue::None, &mut cache.hidden_pre);
+        dense(w, hs, (&cache.head_in, None), b, Epilogue::None, &mut cache.hidden_pre, RowSet::All);
         cache.hidden_out.clear();
         cache.hidden_out.extend_from_slice(&cache.hidden_pre);
         activate(spec.head_activation, &mut cache.hidden_out);
@@ -116,7 +116,7 @@ pub fn head_forward(w: Weights<'_>, spec: &NetSpec, b: usize, seed: Option<u64>,
     } else {
         &cache.head_in
     };
-    dense(w, lay.head_out, (last_in, None), b, Epilogue::None, &mut logits);
+    dense(w, lay.head_out, (last_in, None), b, Epilogue::None, &mut logits, RowSet::All);
     logits
 }
 

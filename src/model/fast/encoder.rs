@@ -4,11 +4,13 @@
 //! training applies dropout and keeps what the backward pass (`train::fast::backward`) reads.
 //! Each has a variant whose last layer runs for the `[CLS]` rows alone (`first_rows.rs`).
 
+use std::ops::Range;
+
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::attention::{attention, attention_bits, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
-use bertkit_kernels::{Epilogue, Isa, Mat, Precision, gemm_ex, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
+use bertkit_kernels::{Epilogue, Isa, Mat, Precision, RowSet, gemm_ex_rows, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
 
 use super::cache::{Cache, LayerCache, resize};
 use super::params::{DenseSlots, LayerSlots, NormSlots, Params};
@@ -34,6 +36,10 @@ pub enum Mode {
     /// the output is `[B, H]` ([`Cache::first_rows`]). The same values as [`Mode::Eval`]'s first
     /// rows; transformers computes all `B·T` rows and the pooler then reads row 0.
     EvalFirst,
+    /// Inference whose caller reads only the real tokens' output rows (mean pooling): the
+    /// layers' GEMMs skip the padding rows, whose outputs then hold values nothing may read.
+    /// The real rows are [`Mode::Eval`]'s.
+    EvalReal,
     /// Training: dropout masks drawn from `seed` (`None`: dropout off, for exact gradients), and
     /// every activation the backward pass reads kept in the [`Cache`].
     Train { seed: Option<u64> },
@@ -48,7 +54,7 @@ impl Mode {
     pub fn seed(self) -> Option<u64> {
         match self {
             Mode::Train { seed } | Mode::TrainFirst { seed } => seed,
-            Mode::Eval { .. } | Mode::EvalFirst => None,
+            Mode::Eval { .. } | Mode::EvalFirst | Mode::EvalReal => None,
         }
     }
 
@@ -64,9 +70,9 @@ impl Mode {
     }
 
     /// Evaluation for a caller that pools with `pooling` and reads nothing else: only the `[CLS]`
-    /// rows of the output unless the pooling averages every row.
+    /// rows of the output unless the pooling averages every real row.
     pub fn eval_for(pooling: Pooling) -> Self {
-        if reads_first_rows_only(pooling) { Mode::EvalFirst } else { Mode::Eval { states: false } }
+        if reads_first_rows_only(pooling) { Mode::EvalFirst } else { Mode::EvalReal }
     }
 }
 
@@ -105,10 +111,28 @@ pub fn convert<'a>(x: &[f32], prec: Precision, bits: &'a mut Vec<u16>) -> Option
     })
 }
 
-/// `y` `[rows, out]` = `x` · W + b, then `epilogue` (`x_bits`: `x` in bf16, see [`convert`]).
-pub fn dense(w: Weights<'_>, s: DenseSlots, (x, x_bits): (&[f32], Option<&[u16]>), rows: usize, epilogue: Epilogue, y: &mut Vec<f32>) {
+/// `y` `[rows, out]` = `x` · W + b, then `epilogue` (`x_bits`: `x` in bf16, see [`convert`]), for
+/// the rows in `live` (the others zero).
+pub fn dense(
+    w: Weights<'_>,
+    s: DenseSlots,
+    (x, x_bits): (&[f32], Option<&[u16]>),
+    rows: usize,
+    epilogue: Epilogue,
+    y: &mut Vec<f32>,
+    live: RowSet<'_>,
+) {
     resize(y, rows * s.d_out);
-    gemm_ex(Mat::rows(x, rows, s.d_in), x_bits, w.packed.get(s), Some(&w.params.values[s.b]), epilogue, y, false);
+    gemm_ex_rows(Mat::rows(x, rows, s.d_in), x_bits, w.packed.get(s), Some(&w.params.values[s.b]), epilogue, y, false, live);
+}
+
+/// The rows of a padded batch whose outputs anything reads, for a pass whose padding rows are
+/// read by nothing: each text's real tokens ([`RowSet::live_ranges`]). Keys and values come from
+/// real tokens only, real queries attend to them only, and pooling and the loss read real rows,
+/// so the layers' GEMMs skip the padding rows (left at zero) and every output read is the same.
+/// All rows when no text has a token (nothing to skip by).
+pub fn real_rows(ranges: &[Range<usize>]) -> RowSet<'_> {
+    if ranges.is_empty() { RowSet::All } else { RowSet::Ranges(ranges) }
 }
 
 pub(super) fn norm_train(p: &Params, s: NormSlots, x: &mut [f32], (xhat, rstd): (&mut Vec<f32>, &mut Vec<f32>), width: usize, eps: f32) {
@@ -143,6 +167,16 @@ pub(super) struct Plan {
     /// except the feed-forward's GELU (see `inner_in_bf16`).
     pub bits: bool,
     pub eps: f32,
+    /// Each text's real-token rows when nothing reads the padding rows' outputs (every mode but
+    /// [`Mode::Eval`]); empty when every row is computed (sequence outputs).
+    pub live: Vec<Range<usize>>,
+}
+
+impl Plan {
+    /// The rows the layers' row-wise GEMMs compute over the `B·T` batch: see [`real_rows`].
+    pub fn live(&self) -> RowSet<'_> {
+        real_rows(&self.live)
+    }
 }
 
 /// Runs the encoder on `rows`; its output `[B·T, H]` is then [`Cache::sequence`].
@@ -160,6 +194,8 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
         inner_in_bf16: tiles && prec == Precision::Bf16 && cfg.activation == Activation::Gelu,
         bits: !train && prec == Precision::Bf16 && attention_reads_bits(cfg.head_dim()),
         eps: cfg.layer_norm_eps as f32,
+        // `Mode::Eval` returns every row (sequence outputs, every depth's states).
+        live: if matches!(mode, Mode::Eval { .. }) { Vec::new() } else { RowSet::live_ranges(&rows.lens, rows.t) },
     };
     let applications = cfg.layer_sequence().len();
     // The application computed for the `[CLS]` rows only, if any.
@@ -198,7 +234,7 @@ pub fn encode(w: Weights<'_>, cfg: &ModelConfig, rows: &Rows, mode: Mode, cache:
     }
     match lay.projection {
         Some(ps) => {
-            dense(w, ps, (&x, None), n, Epilogue::None, &mut cache.xs[0]);
+            dense(w, ps, (&x, None), n, Epilogue::None, &mut cache.xs[0], RowSet::All);
             cache.emb = x;
         }
         None => cache.emb = std::mem::replace(&mut cache.xs[0], x),
@@ -278,26 +314,26 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
     match &path {
         Path::Train { seed, site0 } => {
             let xb = convert(x, prec, &mut c.x_bits);
-            dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
+            dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv, plan.live());
             let shape = AttentionShape { t: rows.t, heads, head_dim: hd, precision: Precision::F32 };
             resize(&mut c.ctx, n * h);
             resize(&mut c.probs, b * shape.probs_per_text());
             let mask = DropoutMask::at(*seed, *site0, cfg.attention_probs_dropout_prob);
             attention_forward(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
             let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
-            dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a);
+            dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a, plan.live());
         }
         Path::Eval => {
-            dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv);
+            dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv, plan.live());
             resize(&mut c.ctx, n * h);
             attention(&c.qkv, &rows.lens, dims, plan.attention, &mut c.ctx);
-            dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a);
+            dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a, plan.live());
         }
         Path::Bits { x_bits, .. } => {
-            gemm_to_bits(x, Some(x_bits), n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits);
+            gemm_to_bits(x, Some(x_bits), n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits, plan.live());
             attention_bits(&c.qkv_bits, &rows.lens, dims, &mut c.ctx_bits);
             resize(&mut a, n * h);
-            gemm_from_bits(&c.ctx_bits, n, w.packed.get(s.attn_out), bias(s.attn_out), Epilogue::None, &mut a);
+            gemm_from_bits(&c.ctx_bits, n, w.packed.get(s.attn_out), bias(s.attn_out), Epilogue::None, &mut a, plan.live());
         }
     }
     let (gamma, beta) = norm(s.attn_norm);
@@ -334,26 +370,29 @@ pub(super) fn feed_forward(
     let norm = |s: NormSlots| (&p.values[s.gamma][..], &p.values[s.beta][..]);
     let bias = |s: DenseSlots| Some(&p.values[s.b][..]);
     let a_bits = matches!(path, Path::Bits { .. }).then_some(&c.a_bits[..]);
+    // The `[CLS]` rows are all real; over the batch, the padding rows stay zero through the
+    // activations (each maps 0 to 0).
+    let live = if first_of.is_some() { RowSet::All } else { plan.live() };
     if matches!(path, Path::Train { .. }) {
         let ab = convert(a, prec, &mut c.a_bits);
-        dense(w, s.ffn_in, (a, ab), n, Epilogue::None, &mut c.inter_pre);
+        dense(w, s.ffn_in, (a, ab), n, Epilogue::None, &mut c.inter_pre, live);
         activation_into(ffn_activation(cfg), &c.inter_pre, &mut c.inter);
         let ib = convert(&c.inter, prec, &mut c.inter_bits);
-        dense(w, s.ffn_out, (&c.inter, ib), n, Epilogue::None, out);
+        dense(w, s.ffn_out, (&c.inter, ib), n, Epilogue::None, out, live);
     } else if plan.inner_in_bf16 {
-        gemm_to_bits(a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits);
+        gemm_to_bits(a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits, live);
         resize(out, n * h);
-        gemm_from_bits(&c.inter_bits, n, w.packed.get(s.ffn_out), bias(s.ffn_out), Epilogue::None, out);
+        gemm_from_bits(&c.inter_bits, n, w.packed.get(s.ffn_out), bias(s.ffn_out), Epilogue::None, out, live);
     } else {
         // The erf GELU rides in the GEMM's epilogue; the other activations follow it.
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
-        dense(w, s.ffn_in, (a, a_bits), n, epilogue, &mut c.inter);
+        dense(w, s.ffn_in, (a, a_bits), n, epilogue, &mut c.inter, live);
         match cfg.activation {
             Activation::Gelu => {}
             Activation::GeluTanh => gelu_tanh(&mut c.inter),
             Activation::Relu => relu(&mut c.inter),
         }
-        dense(w, s.ffn_out, (&c.inter, None), n, Epilogue::None, out);
+        dense(w, s.ffn_out, (&c.inter, None), n, Epilogue::None, out, live);
     }
     let (gamma, beta) = norm(s.out_norm);
     match path {

@@ -10,7 +10,7 @@ use bertkit_kernels::attention::attention_first;
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward_first};
 use bertkit_kernels::grad::DropoutMask;
 use bertkit_kernels::ops::add_layer_norm;
-use bertkit_kernels::{Epilogue, Precision};
+use bertkit_kernels::{Epilogue, Precision, RowSet};
 
 use super::Rows;
 use super::cache::{LayerCache, resize};
@@ -42,7 +42,7 @@ pub(super) fn layer_first(
         _ => None,
     };
     let xb = if train.is_some() { convert(x, prec, &mut c.x_bits) } else { x_bits };
-    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv);
+    dense(w, s.qkv, (x, xb), n, Epilogue::None, &mut c.qkv, plan.live());
     resize(&mut c.ctx, b * h);
     let mut a = std::mem::take(&mut c.a);
     match train {
@@ -52,11 +52,11 @@ pub(super) fn layer_first(
             let mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
             attention_forward_first(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
             let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
-            dense(w, s.attn_out, (&c.ctx, cb), b, Epilogue::None, &mut a);
+            dense(w, s.attn_out, (&c.ctx, cb), b, Epilogue::None, &mut a, RowSet::All);
         }
         None => {
             attention_first(&c.qkv, &rows.lens, (t, heads, hd), &mut c.ctx);
-            dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a);
+            dense(w, s.attn_out, (&c.ctx, None), b, Epilogue::None, &mut a, RowSet::All);
         }
     }
     // The residual: the input's `[CLS]` rows, gathered into `inter_pre` (the feed-forward below

@@ -25,7 +25,7 @@ pub use bilstm::{
 pub use cache::{BackwardBuffers, Cache, GradPacks, LayerCache};
 pub use classifier::{HEAD_SITE, NetSpec, activate, forward, head_forward, pool};
 pub use encoder::{
-    Mode, Weights, attention_output_dropout, convert, dense, encode, ffn_activation, uses_bf16,
+    Mode, Weights, attention_output_dropout, convert, dense, encode, ffn_activation, real_rows, uses_bf16,
 };
 pub use first_rows::drop_rows;
 pub use inference::{FastClassifier, FastEncoder, FastOutput};

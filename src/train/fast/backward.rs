@@ -5,11 +5,11 @@
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward, attention_backward_first};
 use bertkit_kernels::grad::{DropoutMask, activation_backward, col_sums, gelu_backward, layer_norm_backward};
-use bertkit_kernels::{Epilogue, Mat, Precision, gemm_ex};
+use bertkit_kernels::{Epilogue, Mat, Precision, RowSet, gemm_ex, gemm_ex_rows};
 
 use crate::model::fast::{
     BackwardBuffers, Cache, DenseSlots, GradPacks, HEAD_SITE, NetSpec, NormSlots, Params, Rows, attention_output_dropout, convert,
-    drop_rows, ffn_activation, uses_bf16,
+    drop_rows, ffn_activation, real_rows, uses_bf16,
 };
 use crate::model::{HeadActivation, Pooling};
 
@@ -17,7 +17,8 @@ fn resize(v: &mut Vec<f32>, n: usize) {
     v.resize(n, 0.0);
 }
 
-/// The backward of [`dense`](crate::model::fast::dense): `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted.
+/// The backward of [`dense`](crate::model::fast::dense): `dW += xᵀ·dy`, `db += Σ dy`, and `dx (+)= dy·Wᵀ` when wanted,
+/// for the rows of `dx` in `live` (the padding rows' `dy` is zero: their `dx` is zero too).
 #[allow(clippy::too_many_arguments)]
 fn dense_backward(
     p: &Params,
@@ -26,7 +27,7 @@ fn dense_backward(
     rows: usize,
     dy: &[f32],
     grads: &mut [Vec<f32>],
-    dx: Option<(&mut [f32], bool)>,
+    dx: Option<(&mut [f32], bool, RowSet<'_>)>,
     prec: Precision,
     packs: &mut GradPacks,
 ) {
@@ -38,9 +39,9 @@ fn dense_backward(
         None => packs.dy.repack(dy_mat, prec),
     }
     gemm_ex(Mat::transposed(x, s.d_in, rows), x_bits, &packs.dy, None, Epilogue::None, &mut grads[s.w], true);
-    if let Some((dx, accumulate)) = dx {
+    if let Some((dx, accumulate, live)) = dx {
         packs.wt.repack(Mat::transposed(&p.values[s.w], s.d_out, s.d_in), prec);
-        gemm_ex(dy_mat, dy_bits, &packs.wt, None, Epilogue::None, dx, accumulate);
+        gemm_ex_rows(dy_mat, dy_bits, &packs.wt, None, Epilogue::None, dx, accumulate, live);
     }
 }
 
@@ -68,14 +69,14 @@ pub(super) fn head_backward(p: &Params, spec: &NetSpec, b: usize, c: &Cache, dlo
     let f32s = Precision::F32;
     let mut d_in = vec![0.0f32; b * lay.head_out.d_in];
     if let Some(hs) = lay.head_hidden {
-        dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+        dense_backward(p, lay.head_out, (&c.hidden_out, None), b, dlogits, grads, Some((&mut d_in, false, RowSet::All)), f32s, packs);
         DropoutMask::at(seed, HEAD_SITE + 1, f64::from(spec.head_dropout)).apply(&mut d_in, 0);
         activate_backward(spec.head_activation, &c.hidden_pre, &c.hidden_out_pre_dropout(spec), &mut d_in);
         let mut d_feat = vec![0.0f32; b * hs.d_in];
-        dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false)), f32s, packs);
+        dense_backward(p, hs, (&c.head_in, None), b, &d_in, grads, Some((&mut d_feat, false, RowSet::All)), f32s, packs);
         d_in = d_feat;
     } else {
-        dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false)), f32s, packs);
+        dense_backward(p, lay.head_out, (&c.head_in, None), b, dlogits, grads, Some((&mut d_in, false, RowSet::All)), f32s, packs);
     }
     DropoutMask::at(seed, HEAD_SITE, spec.head_input_p()).apply(&mut d_in, 0);
     d_in
@@ -98,7 +99,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     if let (Pooling::Pooler, Some(ps)) = (spec.pooling, lay.pooler) {
         d_pooled.iter_mut().zip(&c.pooler_out).for_each(|(d, y)| *d *= 1.0 - y * y);
         let mut d_cls = vec![0.0f32; b * h];
-        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false)), Precision::F32, packs);
+        dense_backward(p, ps, (&c.pooled_in, None), b, &d_pooled, grads, Some((&mut d_cls, false, RowSet::All)), Precision::F32, packs);
         d_pooled = d_cls;
     }
 
@@ -123,6 +124,9 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     let last = cfg.layer_sequence().len().saturating_sub(1);
 
     let shape = AttentionShape { t, heads: cfg.num_attention_heads, head_dim: cfg.head_dim(), precision: Precision::F32 };
+    // The input gradients of the `B·T` rows for the real tokens alone (as the forward pass).
+    let ranges = RowSet::live_ranges(&rows.lens, t);
+    let all_live = real_rows(&ranges);
     resize(branch, n * cfg.intermediate_size);
     resize(qkv, n * 3 * h);
     resize(ctx, n * h);
@@ -134,24 +138,44 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         // The `[CLS]`-only last layer (`Mode::TrainFirst`): everything after its projection on
         // `B` rows, then its attention for the first query (see `encoder::layer_first`).
         let first_of = (first_rows && l == last).then_some(t);
-        let m = if first_of.is_some() { b } else { n };
+        let (m, live) = if first_of.is_some() { (b, RowSet::All) } else { (n, all_live) };
         // out = LN(dropout(ffn_out(act(ffn_in(a)))) + a)
         norm_backward(p, s.out_norm, d, &lc.out_xhat, &lc.out_rstd, h, grads);
         tmp.clear();
         tmp.extend_from_slice(d);
         drop_rows(DropoutMask::at(seed, site0 + 2, cfg.hidden_dropout_prob), tmp, h, first_of);
         let branch = &mut branch[..m * cfg.intermediate_size];
-        dense_backward(p, s.ffn_out, (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])), m, tmp, grads, Some((&mut branch[..], false)), prec, packs);
+        dense_backward(
+            p,
+            s.ffn_out,
+            (&lc.inter, uses_bf16(prec).then_some(&lc.inter_bits[..])),
+            m,
+            tmp,
+            grads,
+            Some((&mut branch[..], false, live)),
+            prec,
+            packs,
+        );
         activation_backward(ffn_activation(cfg), &lc.inter_pre, &mut branch[..]);
         // The residual path into `a` plus the FFN's input gradient.
-        dense_backward(p, s.ffn_in, (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])), m, &branch[..], grads, Some((d, true)), prec, packs);
+        dense_backward(
+            p,
+            s.ffn_in,
+            (&lc.a, uses_bf16(prec).then_some(&lc.a_bits[..])),
+            m,
+            &branch[..],
+            grads,
+            Some((d, true, live)),
+            prec,
+            packs,
+        );
         // a = LN(dropout(attn_out(ctx)) + x_in)
         norm_backward(p, s.attn_norm, d, &lc.attn_xhat, &lc.attn_rstd, h, grads);
         tmp.clear();
         tmp.extend_from_slice(d);
         drop_rows(DropoutMask::at(seed, site0 + 1, attention_output_dropout(cfg)), tmp, h, first_of);
         let ctx = &mut ctx[..m * h];
-        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), m, tmp, grads, Some((&mut ctx[..], false)), prec, packs);
+        dense_backward(p, s.attn_out, (&lc.ctx, uses_bf16(prec).then_some(&lc.ctx_bits[..])), m, tmp, grads, Some((&mut ctx[..], false, live)), prec, packs);
         let attn_mask = DropoutMask::at(seed, site0, cfg.attention_probs_dropout_prob);
         if first_of.is_some() {
             attention_backward_first(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
@@ -166,7 +190,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
         } else {
             attention_backward(&lc.qkv, &rows.lens, shape, attn_mask, &lc.probs, &ctx[..], &mut qkv[..]);
         }
-        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &qkv[..], grads, Some((d, true)), prec, packs);
+        dense_backward(p, s.qkv, (&c.xs[l], uses_bf16(prec).then_some(&lc.x_bits[..])), n, &qkv[..], grads, Some((d, true, all_live)), prec, packs);
     }
 
     // Embeddings (through the projection first, if any), at the embedding width `e`.
@@ -174,7 +198,7 @@ pub fn backward(p: &Params, spec: &NetSpec, rows: &Rows, cache: &mut Cache, dlog
     let d = match lay.projection {
         Some(ps) => {
             let mut d_emb = vec![0.0f32; n * e];
-            dense_backward(p, ps, (&c.emb, None), n, d, grads, Some((&mut d_emb, false)), Precision::F32, packs);
+            dense_backward(p, ps, (&c.emb, None), n, d, grads, Some((&mut d_emb, false, RowSet::All)), Precision::F32, packs);
             *tmp = d_emb;
             &mut *tmp
         }
