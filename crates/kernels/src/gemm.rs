@@ -353,6 +353,9 @@ fn gemm_rows(
     let mut a_f32 = Vec::new();
     let mut a_bf16 = Vec::new();
     let kp_total = b.depth;
+    // Packing a row-major A block cost 6 % of an fp32 inference batch at AVX-512 (`perf`:
+    // `pack_a_f32`) for no gain: the kernel reads its rows in place as fast.
+    let in_place = a.cs == 1;
     // Row blocks outside k-blocks: a block's C (MC × n) stays in L2 while all of k is summed
     // into it, instead of streaming the whole C from memory once per k-block.
     for m0 in (0..rows).step_by(MC) {
@@ -361,6 +364,8 @@ fn gemm_rows(
             let kc = KC.min(k - k0);
             let (first, last) = (k0 == 0 && !accumulate, k0 + kc == k);
             match &b.data {
+                // A row-major A is read in place by `kernel_f32_rows`.
+                Packed::F32(_) if in_place => {}
                 Packed::F32(_) => pack_a_f32(a, (r0 + m0, mc), (k0, kc), &mut a_f32),
                 Packed::Bf16(_) => pack_a_bf16(a, a_bits, (r0 + m0, mc), (k0, kc), &mut a_bf16),
                 Packed::Int8(_) | Packed::Slivers(_) | Packed::Rows(_) | Packed::Tiles(_) => {
@@ -377,8 +382,13 @@ fn gemm_rows(
                     match &b.data {
                         Packed::F32(bp) => {
                             let b_blk = &bp[(p * k + k0) * NR..(p * k + k0 + kc) * NR];
-                            let a_blk = &a_f32[s * kc * MR..(s + 1) * kc * MR];
-                            kernel_f32(kc, a_blk, b_blk, tile);
+                            if in_place {
+                                let first = (r0 + m0 + s * MR) * a.rs + k0;
+                                kernel_f32_rows(kc, &a.data[first..], a.rs, b_blk, tile);
+                            } else {
+                                let a_blk = &a_f32[s * kc * MR..(s + 1) * kc * MR];
+                                kernel_f32(kc, a_blk, b_blk, tile);
+                            }
                         }
                         Packed::Bf16(bp) => {
                             let kcp = kc.div_ceil(2);
@@ -429,6 +439,23 @@ fn kernel_f32(kc: usize, a: &[f32], b: &[f32], t: TileArgs<'_>) {
         return;
     }
     // Packed into panels only on AVX-512 levels (PackedB::repack); the others use the gemm crate.
+    unreachable!("fp32 panels on a CPU without AVX-512");
+}
+
+/// [`kernel_f32`] on a row-major A read in place: the tile's row `r` at `a[r·lda..]`.
+fn kernel_f32_rows(kc: usize, a: &[f32], lda: usize, b: &[f32], t: TileArgs<'_>) {
+    t.check();
+    assert!(t.rows >= 1 && (t.rows - 1) * lda + kc <= a.len() && b.len() >= kc * NR, "A rows or B panel out of bounds");
+    #[cfg(target_arch = "x86_64")]
+    if isa() >= Isa::Avx512 {
+        let tile = x86_tile(t);
+        // SAFETY: AVX-512F/DQ were detected. The kernel reads kc values from each of the tile's
+        // rows (row r < t.rows at r·lda; rows past t.rows read row t.rows − 1): the last value
+        // read is (t.rows − 1)·lda + kc − 1 < a.len() (asserted); kc·NR of B (asserted); and C,
+        // bias as in kernel_f32 (t.check()).
+        unsafe { crate::x86::kernel_f32_rows(kc, a.as_ptr(), lda, b.as_ptr(), &tile) };
+        return;
+    }
     unreachable!("fp32 panels on a CPU without AVX-512");
 }
 

@@ -92,7 +92,8 @@ pub(crate) fn gemm_slivers(
                             // SAFETY: the level is AVX2 (asserted), whose detection checked AVX2
                             // and FMA, all the kernel enables. It reads mf ≤ 16 features × kc of
                             // `lhs` (stride 16, inside the slice), kc × nt ≤ 6 elements of `rhs`
-                            // (token j, step kk at j + kk·6, inside its kc·6 values), and writes
+                            // (token j, step kk at j·rs + kk·cs: packed, inside the group's kc·6
+                            // values; in place, at most the slice's last element), and writes
                             // mf × nt of `dst` (token j at j·n, inside the slice): the slices
                             // bound every access; `dst` is a `&mut` distinct from both reads.
                             unsafe {
@@ -173,6 +174,7 @@ pub(crate) fn gemm(
     let RowSet::Ranges(ranges) = rows else {
         return gemm_all(a, b, (k, n), (bias, epilogue), accumulate, c);
     };
+    rows.check(c.len() / n);
     if !accumulate {
         rows.zero_the_rest(c, n);
     }
@@ -182,6 +184,7 @@ pub(crate) fn gemm(
     }
 }
 
+/// The crate's driver over every row of `a`, then the epilogue.
 fn gemm_all(a: Mat<'_>, b: &[f32], (k, n): (usize, usize), (bias, epilogue): (Option<&[f32]>, Epilogue), accumulate: bool, c: &mut [f32]) {
     let m = a.rows;
     assert!(a.cols == k && b.len() >= k * n && c.len() == m * n, "shapes: A {m} × {}, B {k} × {n}, C {}", a.cols, c.len());

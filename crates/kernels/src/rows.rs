@@ -35,7 +35,7 @@ impl RowSet<'_> {
     }
 
     /// Checks the ranges against `m` rows; panics with the reason (a caller's bug).
-    fn check(self, m: usize) {
+    pub(crate) fn check(self, m: usize) {
         if let RowSet::Ranges(ranges) = self {
             let mut end = 0;
             for r in ranges {
@@ -61,10 +61,12 @@ impl RowSet<'_> {
     }
 }
 
-/// Splits the `[m, n]` output `out` into row ranges for the threads, each a multiple of `unit`
-/// rows (the kernel's row block) except at a range's end, and runs `f(first_row, rows_of_out)`
-/// on each in parallel. With [`RowSet::Ranges`] only those rows are passed to `f`; the others are
-/// zeroed unless `accumulate`.
+/// Splits the `[m, n]` output `out` into one share of rows per thread, each a multiple of `unit`
+/// rows (the kernel's row block) but the last, and runs `f(first_row, rows_of_out)` on each
+/// contiguous piece of a share, the shares in parallel. With [`RowSet::Ranges`] only those rows
+/// are passed to `f` (a share may then hold pieces of several ranges, each piece any length);
+/// the others are zeroed unless `accumulate`. Any split gives the same values: each row of a
+/// product is computed alone.
 pub(crate) fn par_row_blocks<T: Send + Copy + Default>(
     out: &mut [T],
     n: usize,
@@ -87,10 +89,9 @@ pub(crate) fn par_row_blocks<T: Send + Copy + Default>(
     if !accumulate {
         rows.zero_the_rest(out, n);
     }
-    // Each thread gets an equal share of the live rows (in `unit`s), cut from the ranges in
-    // order: a share may span several ranges, run one after the other. (Pieces handed to rayon
-    // one by one left the two threads of a 2-core machine unevenly loaded: AVX2 inference lost
-    // 8 %.)
+    // The live rows in order, cut into equal shares: a share may span several ranges, run one
+    // after the other. (Ranges handed to rayon one by one left the two threads of a 2-core
+    // machine unevenly loaded: AVX2 inference lost 8 %.)
     let live: usize = ranges.iter().map(|r| r.len()).sum();
     let per = live.div_ceil(threads).div_ceil(unit).max(1) * unit;
     let mut shares: Vec<Vec<(usize, &mut [T])>> = vec![Vec::new()];

@@ -183,6 +183,30 @@ mod imp {
         }
     }
 
+    /// [`kernel_f32`] with A read in place: row `r` of the tile at `a + r·lda`, its `kc` steps
+    /// contiguous (a row-major A needs no packing: each row is one stream the prefetchers
+    /// follow). Rows past `t.rows` read row `t.rows − 1` again (never stored), so only the
+    /// tile's own rows are touched.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub unsafe fn kernel_f32_rows(kc: usize, a: *const f32, lda: usize, b: *const f32, t: &Tile) {
+        unsafe {
+            let rows: [*const f32; MR] = std::array::from_fn(|r| a.add(r.min(t.rows.max(1) - 1) * lda));
+            let mut acc = [[_mm512_setzero_ps(); V]; MR];
+            for kk in 0..kc {
+                let bp = b.add(kk * NR);
+                let bv = [_mm512_loadu_ps(bp), _mm512_loadu_ps(bp.add(16)), _mm512_loadu_ps(bp.add(32))];
+                #[allow(clippy::needless_range_loop)]
+                for r in 0..MR {
+                    let av = _mm512_set1_ps(*rows[r].add(kk));
+                    for v in 0..V {
+                        acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+                    }
+                }
+            }
+            finish(&spill(&acc), NR, t);
+        }
+    }
+
     /// `kcp` pair-steps of C[MR, NR] += A · B from packed bf16 pairs, fp32 accumulation.
     #[target_feature(enable = "avx512f,avx512dq,avx512bf16")]
     pub unsafe fn kernel_bf16(kcp: usize, a: *const u32, b: *const u32, t: &Tile) {
