@@ -1,6 +1,6 @@
 //! C[m, n] = A[m, k] · B[k, n] (+ bias) (→ GELU) with B packed once (weights) and A packed per
 //! block, blocked for the caches (row blocks, k-blocks, B panels, A slivers) and
-//! split over rayon's threads by rows.
+//! split over rayon's threads by rows (all, or a [`RowSet`]'s: `rows.rs`).
 
 use crate::aligned::AlignedVec;
 use crate::level::{Isa, isa};
@@ -188,7 +188,7 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 /// the activation is written and read back); elsewhere the fp32 product is converted. Same values
 /// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`x86::gelu_bf16_512`,
 /// below the bf16 rounding that follows). `a_bits`, when given, is `a` already in bf16 (the tiles
-/// then read it in place).
+/// then read it in place). Only the rows in `rows` are computed, the others set to zero.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>, rows: RowSet<'_>) {
     let (k, n) = (b.k, b.n);
@@ -217,7 +217,8 @@ pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bi
 
 /// `c` (`[m, n]`) = A · `b` + `bias`, then `epilogue`, with A given only as bf16 bits (`[m, k]`
 /// row-major, as [`gemm_to_bits`] writes them). On AMX tiles they are read in place (when k fills
-/// whole tiles); elsewhere they are widened to fp32 first.
+/// whole tiles); elsewhere they are widened to fp32 first. Only the rows in `rows` are computed,
+/// the others set to zero.
 pub fn gemm_from_bits(bits: &[u16], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, c: &mut [f32], rows: RowSet<'_>) {
     let (k, n) = (b.k, b.n);
     assert_eq!(bits.len(), m * k, "A bits must be m × k");
@@ -281,8 +282,13 @@ pub fn gemm_ex_rows(
         return;
     }
     if k == 0 {
-        // An empty sum: C is still overwritten (or kept, when accumulating), plus the bias.
-        for row in c.chunks_exact_mut(n) {
+        // An empty sum: C is still overwritten (or kept, when accumulating), plus the bias, in
+        // the rows of the set.
+        rows.check(m);
+        for (i, row) in c.chunks_exact_mut(n).enumerate() {
+            if !rows.contains(i) {
+                continue;
+            }
             for (j, v) in row.iter_mut().enumerate() {
                 let x = if accumulate { *v } else { 0.0 } + bias.map_or(0.0, |bb| bb[j]);
                 *v = if epilogue == Epilogue::Gelu { gelu_scalar(x) } else { x };
