@@ -197,7 +197,9 @@ pub fn pack_b_bf16(b: Mat<'_>, depth: usize, layout: PairLayout, out: &mut Align
 }
 
 /// Rows `r0..r0+mc` and columns `k0..k0+kc` of `a` (`[m, k]`) → slivers `[mc/MR][kc][MR]` in
-/// `out` (rows past `m` are zero).
+/// `out` (rows past `m` are zero). The AVX-512 fp32 kernel reads a row-major A in place
+/// (`kernel_f32_rows`), so what is packed here is a transposed view (the weight gradients' Xᵀ),
+/// whose sliver values of one k are contiguous; any other view is read element by element.
 pub fn pack_a_f32(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize), out: &mut Vec<f32>) {
     let m = a.rows;
     let slivers = mc.div_ceil(MR);
@@ -205,54 +207,16 @@ pub fn pack_a_f32(a: Mat<'_>, (r0, mc): (usize, usize), (k0, kc): (usize, usize)
     out.resize(slivers * kc * MR, 0.0);
     for s in 0..slivers {
         let rows = MR.min(m.min(r0 + mc).saturating_sub(r0 + s * MR));
-        if a.cs == 1 && rows == MR {
-            transpose_sliver(a, r0 + s * MR, (k0, kc), &mut out[s * kc * MR..(s + 1) * kc * MR]);
-        } else if a.cs == 1 {
-            for r in 0..rows {
-                let row = r0 + s * MR + r;
-                let src = &a.data[row * a.rs + k0..row * a.rs + k0 + kc];
-                for (kk, &v) in src.iter().enumerate() {
-                    out[(s * kc + kk) * MR + r] = v;
+        for kk in 0..kc {
+            let start = (k0 + kk) * a.cs + (r0 + s * MR) * a.rs;
+            let dst = &mut out[(s * kc + kk) * MR..(s * kc + kk) * MR + rows];
+            if a.rs == 1 {
+                dst.copy_from_slice(&a.data[start..start + rows]);
+            } else {
+                for (r, d) in dst.iter_mut().enumerate() {
+                    *d = a.at(r0 + s * MR + r, k0 + kk);
                 }
             }
-        } else {
-            // Transposed view: the sliver's MR values of one k are contiguous in memory.
-            for kk in 0..kc {
-                let start = (k0 + kk) * a.cs + (r0 + s * MR) * a.rs;
-                let dst = &mut out[(s * kc + kk) * MR..(s * kc + kk) * MR + rows];
-                if a.rs == 1 {
-                    dst.copy_from_slice(&a.data[start..start + rows]);
-                } else {
-                    for (r, d) in dst.iter_mut().enumerate() {
-                        *d = a.at(r0 + s * MR + r, k0 + kk);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// A whole sliver of row-major `a`: rows `row0..row0+MR`, columns `k0..k0+kc`, into `dst`
-/// `[kc][MR]`, as 8 × 8 blocks of fixed-size arrays (read along each row, written contiguously).
-/// Element by element it was stride-MR scalar stores with a bounds check each: 5 % of an fp32
-/// inference batch at AVX-512 (`perf`, session 14).
-fn transpose_sliver(a: Mat<'_>, row0: usize, (k0, kc): (usize, usize), dst: &mut [f32]) {
-    const B: usize = 8;
-    let src: [&[f32]; MR] = std::array::from_fn(|r| &a.data[(row0 + r) * a.rs + k0..(row0 + r) * a.rs + k0 + kc]);
-    let whole = kc / B * B;
-    let blocks: [&[[f32; B]]; MR] = std::array::from_fn(|r| src[r][..whole].as_chunks::<B>().0);
-    let (dst_rows, _) = dst.as_chunks_mut::<MR>();
-    for (c, out) in dst_rows[..whole].chunks_exact_mut(B).enumerate() {
-        let block: [&[f32; B]; MR] = std::array::from_fn(|r| &blocks[r][c]);
-        for (j, o) in out.iter_mut().enumerate() {
-            for r in 0..MR {
-                o[r] = block[r][j];
-            }
-        }
-    }
-    for kk in whole..kc {
-        for r in 0..MR {
-            dst_rows[kk][r] = src[r][kk];
         }
     }
 }
