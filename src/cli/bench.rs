@@ -165,7 +165,7 @@ impl BenchCmd {
         let torch = self.reference.join("bench_torch.py");
         // With the kernels capped at AVX2 (BERTKIT_CPU=avx2 on a bigger CPU), PyTorch is pinned to
         // AVX2 too, and the runtimes that cannot be pinned (ONNX Runtime, OpenVINO) are left out.
-        let avx2 = bertkit_kernels::isa() == bertkit_kernels::Isa::Avx2;
+        let avx2 = bertkit_kernels::isa().avx2_kernels();
         // (mode, dtype, batch): batch 1 is PyTorch's batch-1 latency (one text padded to --seq).
         let runs: &[(&str, &str, usize)] = if avx2 {
             &[("train", "fp32", self.batch), ("infer", "fp32", self.batch), ("infer", "fp32", 1)]
@@ -397,7 +397,7 @@ fn level_peaks() -> (Option<f64>, Option<f64>) {
     let threads = rayon::current_num_threads() as f64;
     let (f32_cycle, bf16_cycle) = match bertkit_kernels::isa() {
         Isa::Portable => (None, None),
-        Isa::Avx2 => (Some(32.0), None),
+        Isa::Avx2 | Isa::Avx2Vnni => (Some(32.0), None),
         Isa::Avx512 => (Some(64.0), None),
         Isa::Avx512Bf16 => (Some(64.0), Some(128.0)),
         Isa::Amx => (Some(64.0), Some(1024.0)),
@@ -500,14 +500,14 @@ fn print_table(ours: &[Value], peers: &[Value]) {
         }
         let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
         // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
-        println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), ratio(ort_l.unwrap_or(f64::NAN), Some(l)));
+        println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), latency_ratio(ort_l, l));
         if torch_b1.is_some() {
-            println!("| batch-1 latency vs PyTorch (one text padded to {}), {engine} | | | | PyTorch {} ms | {} |", lat["seq"], fmt(torch_b1), ratio(torch_b1.unwrap_or(f64::NAN), Some(l)));
+            println!("| batch-1 latency vs PyTorch (one text padded to {}), {engine} | | | | PyTorch {} ms | {} |", lat["seq"], fmt(torch_b1), latency_ratio(torch_b1, l));
         }
         for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ort-int8", "ORT int8")] {
             let theirs = strong(peer_engine, "batch1_median_ms");
             if theirs.is_some() {
-                println!("| batch-1 latency vs {label}, {engine} | | | | {label} {} ms | {} |", fmt(theirs), ratio(theirs.unwrap_or(f64::NAN), Some(l)));
+                println!("| batch-1 latency vs {label}, {engine} | | | | {label} {} ms | {} |", fmt(theirs), latency_ratio(theirs, l));
             }
         }
     }
@@ -540,4 +540,23 @@ fn fmt(v: Option<f64>) -> String {
 /// `ours / theirs` (higher is better for bertkit).
 fn ratio(ours: f64, theirs: Option<f64>) -> String {
     theirs.map_or("-".into(), |t| format!("{:.2}x", ours / t))
+}
+
+/// `theirs / ours` for times, so that above 1 means bertkit is faster; "-" without a peer (it
+/// printed "NaNx" when ONNX Runtime was left out, as at the AVX2 levels).
+fn latency_ratio(theirs_ms: Option<f64>, ours_ms: f64) -> String {
+    theirs_ms.map_or("-".into(), |t| format!("{:.2}x", t / ours_ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_ratio_without_a_peer_is_a_dash_not_nan() {
+        assert_eq!(latency_ratio(None, 18.2), "-");
+        assert_eq!(latency_ratio(Some(19.24), 18.5), "1.04x");
+        assert_eq!(ratio(74.1, None), "-");
+        assert_eq!(ratio(74.1, Some(57.0)), "1.30x");
+    }
 }

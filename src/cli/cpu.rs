@@ -30,7 +30,7 @@ impl CpuCmd {
 
 /// Every level at or below the detected one, highest first.
 fn levels() -> Vec<Isa> {
-    [Isa::Amx, Isa::Avx512Bf16, Isa::Avx512, Isa::Avx2, Isa::Portable].into_iter().filter(|l| *l <= detected_isa()).collect()
+    Isa::ALL.into_iter().filter(|&l| bertkit_kernels::runs(l)).collect()
 }
 
 /// The value of the first `/proc/cpuinfo` line starting with `name` (trimmed), if any.
@@ -47,10 +47,11 @@ pub fn cpu_summary() -> String {
     let wanted = ["avx2", "fma", "f16c", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8", "amx_tile"];
     let have: Vec<&str> = wanted.into_iter().filter(|w| flags.contains(w)).collect();
     format!(
-        "{model} [{}], {} threads; kernels level {} (detected {})",
+        "{model} [{}], {} threads; kernels level {} (detected {}; int8 on {})",
         have.join(" "),
         rayon::current_num_threads(),
         isa().name(),
-        detected_isa().name()
+        detected_isa().name(),
+        bertkit_kernels::int8_kernel()
     )
 }

@@ -70,7 +70,7 @@ pub(crate) fn head_context(qkv: &[f32], rows: HeadRows, sc: &mut Scratch, dst: &
             // SAFETY: the CPU has AVX-512F/VL/BW/DQ and FMA (checked by `level`); the body is safe code.
             return unsafe { fast(qkv, rows, sc, dst, dst_stride) };
         }
-        if level == crate::level::Isa::Avx2 {
+        if level.avx2_kernels() {
             // SAFETY: the CPU has AVX2 and FMA (checked by `level`); the body is safe code.
             return unsafe { avx2(qkv, rows, sc, dst, dst_stride) };
         }

@@ -128,7 +128,7 @@ impl PackedB {
             let mut v = self.take_f32();
             pack_b_panels(b, NR, &mut v);
             self.data = Packed::F32(v);
-        } else if isa() == Isa::Avx2 {
+        } else if isa().avx2_kernels() {
             let mut v = self.take_f32();
             pack_b_panels(b, crate::gemm_crate::SLIVER, &mut v);
             self.data = Packed::Slivers(v);

@@ -58,7 +58,7 @@ pub(crate) fn gemm_slivers(
     let m = a.rows;
     assert!(a.cols == k && c.len() == m * n && slivers.len() >= n.div_ceil(SLIVER) * k * SLIVER, "shapes");
     assert!(k > 0 && m > 0 && n > 0, "empty products are handled by the caller");
-    assert_eq!(crate::level::isa(), crate::level::Isa::Avx2, "the FMA micro-kernels run on the AVX2 level");
+    assert!(crate::level::isa().avx2_kernels(), "the FMA micro-kernels run on the AVX2 levels");
     assert!((m - 1) * a.rs + (k - 1) * a.cs < a.data.len(), "A view out of bounds");
     // A row-major A is read in place (its rows are the micro-kernel's contiguous streams); any
     // other (the weight gradients' Xᵀ) is packed per block first: see `pack_rows`.

@@ -33,7 +33,7 @@ macro_rules! dispatch {
                     // SAFETY: the CPU has AVX-512F/VL/BW/DQ and FMA (checked by `level`); `imp` is safe code.
                     return unsafe { fast($($arg),*) };
                 }
-                if level == $crate::level::Isa::Avx2 {
+                if level.avx2_kernels() {
                     // SAFETY: the CPU has AVX2 and FMA (checked by `level`); `imp` is safe code.
                     return unsafe { avx2($($arg),*) };
                 }
@@ -55,17 +55,20 @@ pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;
 pub mod grad;
+mod int8_avx2;
 pub mod level;
 pub mod lstm;
 pub mod ops;
 mod pack;
 mod gemm_crate;
+mod quad_path;
 mod quant;
 pub mod rows;
 mod x86;
 
 pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
-pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa};
+pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa, runs};
 pub use pack::{Mat, to_bf16_bits};
+pub use quad_path::int8_kernel;
 pub use quant::{Int8Error, Int8Weight};
 pub use rows::RowSet;

@@ -3,20 +3,25 @@
 //! time (asymmetric uint8: a scale and a zero point per row, from the row's min and max), int32
 //! sums, then C = s_row · s_col · (Σ a_u8·w_s8 − zp_row · Σ_k w_s8) + bias (→ GELU) in fp32.
 //! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else with AVX512-VNNI
-//! (`vpdpbusd`, x86.rs), else in plain loops the compiler vectorises.
+//! (`vpdpbusd`, x86.rs), else with AVX-VNNI or, exactly, `vpmaddwd` at the AVX2 levels
+//! (int8_avx2.rs), else in plain loops the compiler vectorises. Every path gives the same sums.
 
 use crate::aligned::AlignedVec;
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, NR};
+use crate::quad_path::{QuadPath, halves, products};
 
 /// k values per int8 quad (one `u32` of a B panel: four consecutive k of one column).
 pub(crate) const QUAD: usize = 4;
 
 /// A `[k, n]` weight quantized per column and packed as quad panels `[n/NR][depth][NR]`
-/// (`depth` quad-rows, zero-padded to whole AMX tiles: 16 quad-rows = 64 k).
+/// (`depth` quad-rows, zero-padded to whole AMX tiles: 16 quad-rows = 64 k), or for the
+/// `vpmaddwd` path as `[n/NR][depth][2][NR]` 16-bit halves (see [`halves`]).
 pub(crate) struct QuantB {
     pub data: AlignedVec<u32>,
     pub depth: usize,
+    /// The kernel the panels were packed for (the level is fixed per process).
+    pub path: QuadPath,
     /// Per column: the dequantization scale and the sum of its int8 values.
     pub scale: Vec<f32>,
     pub sums: Vec<i32>,
@@ -104,8 +109,10 @@ impl QuantB {
             }
         }
         let panels = n.div_ceil(NR);
+        let path = QuadPath::current();
+        let row_len = path.row_len();
         let mut data = AlignedVec::new();
-        data.resize(panels * depth * NR, 0u32);
+        data.resize(panels * depth * row_len, 0u32);
         for j in 0..n {
             let (p, jj) = (j / NR, j % NR);
             for qd in 0..k.div_ceil(QUAD) {
@@ -113,10 +120,16 @@ impl QuantB {
                     let kk = qd * QUAD + i;
                     if kk < k { u32::from(w.values[kk * n + j] as u8) << (8 * i) } else { 0 }
                 };
-                data[(p * depth + qd) * NR + jj] = byte(0) | byte(1) | byte(2) | byte(3);
+                let quad = byte(0) | byte(1) | byte(2) | byte(3);
+                let at = (p * depth + qd) * row_len + jj;
+                if path == QuadPath::Madd {
+                    (data[at], data[at + NR]) = halves(quad);
+                } else {
+                    data[at] = quad;
+                }
             }
         }
-        Self { data, depth, scale: w.scale.clone(), sums }
+        Self { data, depth, path, scale: w.scale.clone(), sums }
     }
 }
 
@@ -124,10 +137,19 @@ impl QuantB {
 /// (scale, zero point) with x ≈ scale · (q − zp).
 pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
-    let vector = crate::level::isa() >= crate::level::Isa::Avx512;
+    let level = crate::level::isa();
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: the AVX-512 levels have F/BW/VL (`level::detect`).
-    let (lo, hi) = if vector { unsafe { crate::x86::min_max(row) } } else { scalar_min_max(row) };
+    let (vector, avx2) = (level >= crate::level::Isa::Avx512, level.avx2_kernels());
+    #[cfg(target_arch = "x86_64")]
+    let (lo, hi) = if vector {
+        // SAFETY: the AVX-512 levels have F/BW/VL (`level::detect`).
+        unsafe { crate::x86::min_max(row) }
+    } else if avx2 {
+        // SAFETY: the AVX2 levels have AVX2 and FMA.
+        unsafe { crate::int8_avx2::min_max(row) }
+    } else {
+        scalar_min_max(row)
+    };
     #[cfg(not(target_arch = "x86_64"))]
     let (lo, hi) = scalar_min_max(row);
     // The range always includes 0 so that 0 (padding, ReLU zeros) is exact.
@@ -138,6 +160,12 @@ pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     if vector {
         // SAFETY: as above; `out` is at least as long as `row` (the caller's slices).
         unsafe { crate::x86::quantize_u8(row, inv, zp, out) };
+        return (scale, zp as i32);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: as above; `quantize_u8` checks `out` against `row`.
+        unsafe { crate::int8_avx2::quantize_u8(row, inv, zp, out) };
         return (scale, zp as i32);
     }
     for (o, &x) in out.iter_mut().zip(row) {
@@ -211,10 +239,10 @@ crate::dispatch!(pub dot_rows_serial(a: &QuantA, b: &QuantB, lda: usize, panel_c
 /// Rows per quantized A block (`MC` × k bytes stays in L2).
 const MC: usize = 128;
 /// Rows per AMX tile-kernel call.
-const SLAB: usize = 32;
+pub(crate) const SLAB: usize = 32;
 /// Row stride of the int32 products: a panel's NR columns rounded up to whole 32-column tile
 /// pairs, so that the last pair's store (32 columns from column 32) stays inside its row.
-const ACC_LD: usize = 64;
+pub(crate) const ACC_LD: usize = 64;
 
 thread_local! {
     /// Per-thread quantized A block and int32 tile products (reused: no allocation per call).
@@ -225,9 +253,21 @@ thread_local! {
 pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, epi: Epilogue, (r0, rows): (usize, usize), c_rows: &mut [f32]) {
     let k = a.cols;
     assert!(4 * b.depth >= k && b.depth.is_multiple_of(16), "int8 panels of depth {} cannot hold k = {k}", b.depth);
-    assert!(b.data.len() >= n.div_ceil(NR) * b.depth * NR && b.scale.len() == n && c_rows.len() >= rows * n, "int8 GEMM shapes");
+    assert!(
+        b.data.len() >= n.div_ceil(NR) * b.depth * b.path.row_len() && b.scale.len() == n && c_rows.len() >= rows * n,
+        "int8 GEMM shapes"
+    );
+    assert_eq!(b.path, QuadPath::current(), "int8 panels packed for another level");
     let lda = 4 * b.depth;
-    let tiles = crate::level::amx_int8();
+    let tiles = b.path == QuadPath::Tiles;
+    // The AVX-512 dequantization applies GELU in registers; below it GELU runs once over the
+    // block's finished rows, a loop long enough to vectorise well (per 48-column piece it was a
+    // sixth of AVX2 int8 inference under `perf`).
+    #[cfg(target_arch = "x86_64")]
+    let fused = crate::level::isa() >= crate::level::Isa::Avx512;
+    #[cfg(not(target_arch = "x86_64"))]
+    let fused = false;
+    let piece_epi = if fused { epi } else { Epilogue::None };
     WORK.with_borrow_mut(|(qa, acc)| {
         for m0 in (0..rows).step_by(MC) {
             let mc = MC.min(rows - m0);
@@ -236,58 +276,17 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
             acc.resize(padded * ACC_LD, 0);
             for p in 0..n.div_ceil(NR) {
                 let cols = NR.min(n - p * NR);
-                products(qa, b, lda, (p, cols), tiles, acc);
+                products(qa, b, lda, (p, cols), acc);
                 let c = &mut c_rows[m0 * n + p * NR..];
                 let bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
                 let cols_w = (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]);
-                dequant_rows(acc, qa, cols_w, bias, epi, (c, n));
+                dequant_rows(acc, qa, cols_w, bias, piece_epi, (c, n));
+            }
+            if epi == Epilogue::Gelu && !fused {
+                crate::gemm::gelu(&mut c_rows[m0 * n..(m0 + mc) * n]);
             }
         }
     });
-}
-
-/// The int32 products of every quantized row with panel `p` into `acc` (`[rows, ACC_LD]`).
-fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), tiles: bool, acc: &mut [i32]) {
-    #[cfg(target_arch = "x86_64")]
-    if tiles {
-        let depth = b.depth;
-        let panel = &b.data[p * depth * NR..(p + 1) * depth * NR];
-        // Column tiles of 16 in pairs; an odd last tile is paired with itself.
-        let col_tiles = cols.div_ceil(16);
-        // SAFETY: AMX-INT8 is usable (`level::amx_int8`, which implies `amx::usable`).
-        unsafe { crate::amx::configure() };
-        for ct in (0..col_tiles).step_by(2) {
-            let halves = [panel[ct * 16..].as_ptr(), panel[(ct + 1).min(col_tiles - 1) * 16..].as_ptr()];
-            for s in 0..qa.bytes.len() / (SLAB * lda) {
-                // SAFETY: the tiles are configured (above); the slab has 32 rows of `lda =
-                // 64·(depth/16)` bytes; each half reads `depth` quad-rows of 16 quads at stride NR
-                // from column tile ≤ 2 of the panel (ct·16 + 16 ≤ NR); `acc` has 32 rows of
-                // ACC_LD from row 32·s, and the store's 32 columns from ct·16 ≤ 32 fit in ACC_LD.
-                unsafe {
-                    crate::amx::tile_32x32_i8(
-                        depth / 16,
-                        (qa.bytes[s * SLAB * lda..].as_ptr(), lda),
-                        (halves, NR, 16 * NR),
-                        (acc[s * SLAB * ACC_LD + ct * 16..].as_mut_ptr(), ACC_LD),
-                    );
-                }
-            }
-        }
-        return;
-    }
-    let _ = tiles;
-    #[cfg(target_arch = "x86_64")]
-    if crate::level::vnni() {
-        let depth = b.depth.min(lda / QUAD);
-        let rows = qa.scale.len();
-        assert!(qa.bytes.len() >= rows * lda && acc.len() >= rows * ACC_LD && b.data.len() >= (p + 1) * b.depth * NR);
-        // SAFETY: VNNI is usable (`level::vnni` checked AVX-512F and AVX512-VNNI); the assert
-        // bounds A (rows·lda bytes, lda ≥ 4·depth), the panel (depth·NR from p·b.depth·NR) and
-        // acc (rows·ACC_LD, ACC_LD ≥ NR).
-        unsafe { crate::x86::dot_quads_vnni(depth, (qa.bytes.as_ptr(), lda), rows, b.data[p * b.depth * NR..].as_ptr(), (acc.as_mut_ptr(), ACC_LD)) };
-        return;
-    }
-    dot_rows_serial(qa, b, lda, (p, cols), acc);
 }
 
 /// Dequantizes every row's products into C (`ldc` floats per row), then bias and epilogue.
@@ -305,12 +304,20 @@ fn dequant_rows(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option
 crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
     let ((sw, sum_w), (c, ldc)) = (cols_w, c_ld);
     let cols = sw.len();
+    // Three plain passes per row, each a loop the compiler vectorises: with the bias and the
+    // GELU choice inside one loop it stayed scalar (a third of AVX2 int8 inference under `perf`).
+    // The products' order is `x86::dequant_rows`'s: (x · s_row) · s_col.
     for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
         let out = &mut c[r * ldc..r * ldc + cols];
         let row = &acc[r * ACC_LD..r * ACC_LD + cols];
-        for j in 0..cols {
-            let x = sa * sw[j] * (row[j] - za * sum_w[j]) as f32 + bias.map_or(0.0, |bb| bb[j]);
-            out[j] = if epi == Epilogue::Gelu { crate::gemm::gelu_scalar(x) } else { x };
+        for (((o, &x), &s), &sum) in out.iter_mut().zip(row).zip(sw).zip(sum_w) {
+            *o = (x - za * sum) as f32 * sa * s;
+        }
+        if let Some(bb) = bias {
+            out.iter_mut().zip(bb).for_each(|(o, b)| *o += b);
+        }
+        if epi == Epilogue::Gelu {
+            out.iter_mut().for_each(|o| *o = crate::gemm::gelu_scalar(*o));
         }
     }
 });
@@ -322,8 +329,9 @@ mod tests {
     #[test]
     fn int8_gemm_equals_the_product_of_the_quantized_operands() {
         use crate::gemm::{PackedB, Precision, gemm, gelu_scalar};
-        // On AMX-INT8 CPUs the tiles, with AVX512-VNNI `vpdpbusd`, elsewhere the plain loops
-        // (the test script runs every level); ragged m, k and n, a bias and the GELU epilogue.
+        // On AMX-INT8 CPUs the tiles, with AVX512-VNNI or AVX-VNNI `vpdpbusd`, at the AVX2 levels
+        // `vpmaddwd`, elsewhere the plain loops (the test script runs every level); ragged m, k
+        // and n, a bias and the GELU epilogue.
         let data = |len: usize, seed: usize| (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 3) as f32)).collect::<Vec<f32>>();
         // Regression: 5×65×50 (three column tiles in a panel) made the last tile pair's store run
         // past the products buffer.
@@ -333,14 +341,14 @@ mod tests {
             assert_eq!(packed.precision(), Precision::Int8);
             let mut c = vec![f32::NAN; m * n];
             gemm(&a, m, &packed, Some(&bias), Epilogue::Gelu, &mut c);
-            let qb = QuantB::new(Mat::rows(&b, k, n));
-            let wq = |kk: usize, j: usize| ((qb.data[((j / NR) * qb.depth + kk / QUAD) * NR + j % NR] >> (8 * (kk % QUAD))) as u8 as i8) as f64;
+            let qw = Int8Weight::quantize(Mat::rows(&b, k, n));
+            let wq = |kk: usize, j: usize| f64::from(qw.values[kk * n + j]);
             for r in 0..m {
                 let mut qa = vec![0u8; k];
                 let (sa, za) = quantize_row(&a[r * k..(r + 1) * k], &mut qa);
                 for j in 0..n {
                     let dot: f64 = (0..k).map(|kk| (f64::from(qa[kk]) - f64::from(za)) * wq(kk, j)).sum();
-                    let want = gelu_scalar((f64::from(sa) * f64::from(qb.scale[j]) * dot) as f32 + bias[j]);
+                    let want = gelu_scalar((f64::from(sa) * f64::from(qw.scale[j]) * dot) as f32 + bias[j]);
                     let got = c[r * n + j];
                     assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{:?} {m}x{k}x{n} [{r}, {j}]: {got} vs {want}", crate::level::isa());
                 }
@@ -353,7 +361,7 @@ mod tests {
             // term and a std of ~0.12 at k = 65; this bound catches a wrong scale, not noise.
             assert!(worst < 0.1 * (k as f32).sqrt(), "{m}x{k}x{n}: int8 differs from fp32 by {worst}");
         }
-        let path = if crate::level::amx_int8() { "AMX-INT8 tiles" } else if crate::level::vnni() { "AVX512-VNNI" } else { "plain loops" };
+        let path = QuadPath::current().name();
         eprintln!("ran: {}: int8 GEMM on {path} at level {}", crate::level::test_name(), crate::level::isa().name());
     }
 
@@ -418,8 +426,13 @@ mod tests {
         let q = QuantB::new(Mat::rows(&b, 10, 2));
         assert!((q.scale[0] - 0.09 / 127.0).abs() < 1e-9 && (q.scale[1] - 9.0 / 127.0).abs() < 1e-7);
         assert_eq!(q.sums[1], (0..10).map(|i| (i as f32 * 127.0 / 9.0).round() as i32).sum::<i32>());
-        // Quad 0, column 0 packs k = 0..4 as bytes, low byte first.
-        let w = q.data[0];
-        assert_eq!([w as u8 as i8, (w >> 8) as u8 as i8, (w >> 16) as u8 as i8, (w >> 24) as u8 as i8], [0, 14, 28, 42]);
+        // Quad 0, column 0 packs k = 0..4 as bytes, low byte first (0, 14, 28, 42); the vpmaddwd
+        // path stores it as its halves, (k0, k2) then, NR u32s on, (k1, k3).
+        let quad = 42 << 24 | 28 << 16 | 14 << 8;
+        if q.path == QuadPath::Madd {
+            assert_eq!((q.data[0], q.data[NR]), ((28 << 16) as u32, (42 << 16 | 14) as u32));
+        } else {
+            assert_eq!(q.data[0], quad);
+        }
     }
 }

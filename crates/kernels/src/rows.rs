@@ -234,11 +234,12 @@ mod tests {
     fn an_empty_sum_on_row_ranges_writes_the_bias_to_those_rows_only() {
         use crate::{Epilogue, Mat, PackedB, Precision, gemm_ex_rows};
         let packed = PackedB::from_mat(Mat::rows(&[], 0, 2), Precision::F32);
-        let ranges = [1..2];
+        // Row 1 alone (one range, so a slice of it).
+        let ranges = std::slice::from_ref(&(1..2));
         let mut c = vec![5.0f32; 6];
-        gemm_ex_rows(Mat::rows(&[], 3, 0), None, &packed, Some(&[1.0, 2.0]), Epilogue::None, &mut c, true, RowSet::Ranges(&ranges));
+        gemm_ex_rows(Mat::rows(&[], 3, 0), None, &packed, Some(&[1.0, 2.0]), Epilogue::None, &mut c, true, RowSet::Ranges(ranges));
         assert_eq!(c, [5.0, 5.0, 6.0, 7.0, 5.0, 5.0]);
-        gemm_ex_rows(Mat::rows(&[], 3, 0), None, &packed, Some(&[1.0, 2.0]), Epilogue::None, &mut c, false, RowSet::Ranges(&ranges));
+        gemm_ex_rows(Mat::rows(&[], 3, 0), None, &packed, Some(&[1.0, 2.0]), Epilogue::None, &mut c, false, RowSet::Ranges(ranges));
         assert_eq!(c, [0.0, 0.0, 1.0, 2.0, 0.0, 0.0]);
     }
 
