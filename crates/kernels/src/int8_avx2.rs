@@ -13,11 +13,7 @@ mod imp {
 
     use crate::pack::NR;
 
-    /// Columns per half panel: three ymm of 8 int32 sums (a panel's NR = 48 columns in two
-    /// halves keeps the accumulators, B and A within the 16 ymm registers).
-    const HALF: usize = 24;
-    const V: usize = HALF / 8;
-    const _: () = assert!(NR == 2 * HALF);
+    const _: () = assert!(NR.is_multiple_of(16) && NR.is_multiple_of(24), "a panel splits into groups of 2 or 3 ymm");
 
     /// `acc[r·acc_ld + j] = Σ_q Σ_i a[r·lda + 4q + i] · (panel[q·NR + j] byte i as i8)` for
     /// r < rows, j < NR: the uint8 × int8 quad products of `quant::products`, on AVX-VNNI.
@@ -29,7 +25,7 @@ mod imp {
     #[target_feature(enable = "avx2,fma,avxvnni")]
     pub unsafe fn dot_quads_avx_vnni(depth: usize, a: (*const u8, usize), rows: usize, panel: *const u32, acc: (*mut i32, usize)) {
         // SAFETY: the contract is `rows_of`'s; AVX-VNNI is enabled here for the inlined `Vnni`.
-        unsafe { rows_of::<Vnni, 3>(depth, a, rows, panel, acc) }
+        unsafe { rows_of::<Vnni, 6, 2>(depth, a, rows, panel, acc) }
     }
 
     /// The same products as [`dot_quads_avx_vnni`] on AVX2 alone, from a panel of halves
@@ -42,7 +38,7 @@ mod imp {
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot_quads_avx2(depth: usize, a: (*const u8, usize), rows: usize, panel: *const u32, acc: (*mut i32, usize)) {
         // SAFETY: the contract is `rows_of`'s.
-        unsafe { rows_of::<Madd, 2>(depth, a, rows, panel, acc) }
+        unsafe { rows_of::<Madd, 2, 3>(depth, a, rows, panel, acc) }
     }
 
     /// One quad step: `sum += Σ_i a_i · w_i` per int32 lane (A's four bytes broadcast, B's four
@@ -111,13 +107,14 @@ mod imp {
         }
     }
 
-    /// Both half panels, `R` rows at a time, then single rows.
+    /// The panel in column groups of `V` ymm (8·V columns), `R` rows at a time, then 3, then
+    /// single rows.
     ///
     /// # Safety
     /// The target features `D::step` needs are enabled by the caller; the bounds of
-    /// [`dot_quads_avx_vnni`].
+    /// [`dot_quads_avx_vnni`]; 8·V divides NR.
     #[inline(always)]
-    unsafe fn rows_of<D: QuadDot, const R: usize>(
+    unsafe fn rows_of<D: QuadDot, const R: usize, const V: usize>(
         depth: usize,
         (a, lda): (*const u8, usize),
         rows: usize,
@@ -125,27 +122,33 @@ mod imp {
         (acc, acc_ld): (*mut i32, usize),
     ) {
         // SAFETY (all blocks): rows r < `rows` read `a[r·lda + 4·q .. +4]` for q < depth (inside
-        // r·lda + lda), `panel[q·D::ROW + HALF·h + 8·v .. +8]` for h < 2, v < V (and, for Madd,
-        // the same + NR: inside depth·D::ROW), and store `acc[r·acc_ld + HALF·h + 8·v .. +8]`
+        // r·lda + lda), `panel[q·D::ROW + 8·V·g + 8·v .. +8]` for 8·V·g < NR, v < V (and, for
+        // Madd, the same + NR: inside depth·D::ROW), and store `acc[r·acc_ld + 8·V·g + 8·v .. +8]`
         // (inside rows·acc_ld, acc_ld ≥ NR).
-        for h in 0..2 {
-            let (p, c) = unsafe { (panel.add(HALF * h), acc.add(HALF * h)) };
+        for g in 0..NR / (8 * V) {
+            let (p, c) = unsafe { (panel.add(8 * V * g), acc.add(8 * V * g)) };
             let mut r = 0;
             while r + R <= rows {
-                unsafe { block::<D, R>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                unsafe { block::<D, R, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
                 r += R;
             }
+            // Blocks of 3 before single rows: a block of one row reuses each B vector once.
+            while R > 3 && r + 3 <= rows {
+                unsafe { block::<D, 3, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                r += 3;
+            }
             while r < rows {
-                unsafe { block::<D, 1>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                unsafe { block::<D, 1, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
                 r += 1;
             }
         }
     }
 
-    /// `R` rows × 24 columns: R·3 ymm accumulators, B's three vectors per quad-row, one A quad
-    /// at a time.
+    /// `R` rows × 8·V columns: R·V ymm accumulators, B's V vectors per quad-row, one A quad at a
+    /// time. The accumulators, B and A must fit the 16 ymm registers: a spilled accumulator
+    /// costs a store and a reload per step (4 rows × 3 vectors of AVX-VNNI did, −20 %).
     #[inline(always)]
-    unsafe fn block<D: QuadDot, const R: usize>(depth: usize, a: *const u8, lda: usize, panel: *const u32, acc: *mut i32, acc_ld: usize) {
+    unsafe fn block<D: QuadDot, const R: usize, const V: usize>(depth: usize, a: *const u8, lda: usize, panel: *const u32, acc: *mut i32, acc_ld: usize) {
         // SAFETY: the caller's bounds (`rows_of`) cover every access; the target features are
         // the caller's.
         unsafe {
@@ -244,7 +247,8 @@ mod tests {
             eprintln!("skipped: {}: the CPU has no AVX2", crate::level::test_name());
             return;
         }
-        // 11 rows (blocks of 4 and 2 plus single rows), 37 quad-rows, bytes 0 and 255 against
+        // 11 rows (AVX-VNNI: a block of 6, one of 3, two single rows; vpmaddwd: blocks of 2 and
+        // a single row), 37 quad-rows, bytes 0 and 255 against
         // −127 and 127 (the largest products, which `vpmaddubsw` would saturate), and a lda
         // wider than the depth.
         let (depth, rows, lda) = (37, 11, 4 * 37 + 12);
