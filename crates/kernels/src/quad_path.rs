@@ -112,6 +112,7 @@ pub(crate) fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, u
         QuadPath::AvxVnni => unsafe { crate::int8_avx2::dot_quads_avx_vnni(depth, a, rows, panel.as_ptr(), out) },
         #[cfg(target_arch = "x86_64")]
         QuadPath::Madd => unsafe { crate::int8_avx2::dot_quads_avx2(depth, a, rows, panel.as_ptr(), out) },
+        // The plain loops read quads: `current` picks the other layouts on x86-64 only.
         _ => dot_rows_serial(qa, b, lda, (p, cols), acc),
     }
 }
