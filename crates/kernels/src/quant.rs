@@ -260,14 +260,7 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
     assert_eq!(b.path, QuadPath::current(), "int8 panels packed for another level");
     let lda = 4 * b.depth;
     let tiles = b.path == QuadPath::Tiles;
-    // The AVX-512 dequantization applies GELU in registers; below it GELU runs once over the
-    // block's finished rows, a loop long enough to vectorise well (per 48-column piece it was a
-    // sixth of AVX2 int8 inference under `perf`).
-    #[cfg(target_arch = "x86_64")]
-    let fused = crate::level::isa() >= crate::level::Isa::Avx512;
-    #[cfg(not(target_arch = "x86_64"))]
-    let fused = false;
-    let piece_epi = if fused { epi } else { Epilogue::None };
+    let fused = dequant_applies_gelu();
     WORK.with_borrow_mut(|(qa, acc)| {
         for m0 in (0..rows).step_by(MC) {
             let mc = MC.min(rows - m0);
@@ -280,7 +273,7 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
                 let c = &mut c_rows[m0 * n + p * NR..];
                 let bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
                 let cols_w = (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]);
-                dequant_rows(acc, qa, cols_w, bias, piece_epi, (c, n));
+                dequant_rows(acc, qa, cols_w, bias, epi, (c, n));
             }
             if epi == Epilogue::Gelu && !fused {
                 crate::gemm::gelu(&mut c_rows[m0 * n..(m0 + mc) * n]);
@@ -289,24 +282,33 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
     });
 }
 
-/// Dequantizes every row's products into C (`ldc` floats per row), then bias and epilogue.
-/// `cols_w`: each column's weight scale and int8 sum; `c_ld`: C and its row stride.
+/// Whether [`dequant_rows`] applies the GELU itself: the AVX-512 kernel does, in registers.
+/// Below AVX-512 `gemm_rows` runs it once over the block's finished rows, a loop long enough to
+/// vectorise well: per 48-column piece inside the dequantization loop it kept that loop scalar (a
+/// third of AVX2 int8 inference under `perf`).
+fn dequant_applies_gelu() -> bool {
+    cfg!(target_arch = "x86_64") && crate::level::isa() >= crate::level::Isa::Avx512
+}
+
+/// Dequantizes every row's products into C (`ldc` floats per row), then the bias, and the
+/// epilogue where [`dequant_applies_gelu`]. `cols_w`: each column's weight scale and int8 sum;
+/// `c_ld`: C and its row stride.
 fn dequant_rows(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
     #[cfg(target_arch = "x86_64")]
-    if crate::level::isa() >= crate::level::Isa::Avx512 {
+    if dequant_applies_gelu() {
         // SAFETY: the AVX-512 levels have F/DQ; the function checks every slice's extent.
         unsafe { crate::x86::dequant_rows((acc, ACC_LD), (&qa.scale, &qa.zp), cols_w, bias, epi == Epilogue::Gelu, c_ld) };
         return;
     }
-    dequant_rows_plain(acc, qa, cols_w, bias, epi, c_ld);
+    let _ = epi;
+    dequant_rows_plain(acc, qa, cols_w, bias, c_ld);
 }
 
-crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
+crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, c_ld: (&mut [f32], usize)) {
     let ((sw, sum_w), (c, ldc)) = (cols_w, c_ld);
     let cols = sw.len();
-    // Three plain passes per row, each a loop the compiler vectorises: with the bias and the
-    // GELU choice inside one loop it stayed scalar (a third of AVX2 int8 inference under `perf`).
-    // The products' order is `x86::dequant_rows`'s: (x · s_row) · s_col.
+    // Two plain passes per row, each a loop the compiler vectorises. The products' order is
+    // `x86::dequant_rows`'s: (x · s_row) · s_col.
     for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
         let out = &mut c[r * ldc..r * ldc + cols];
         let row = &acc[r * ACC_LD..r * ACC_LD + cols];
@@ -315,9 +317,6 @@ crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32
         }
         if let Some(bb) = bias {
             out.iter_mut().zip(bb).for_each(|(o, b)| *o += b);
-        }
-        if epi == Epilogue::Gelu {
-            out.iter_mut().for_each(|o| *o = crate::gemm::gelu_scalar(*o));
         }
     }
 });
