@@ -28,7 +28,8 @@ impl CpuCmd {
     }
 }
 
-/// Every level at or below the detected one, highest first.
+/// Every level this CPU runs (at or below the detected one; `avx2-vnni` only with AVX-VNNI),
+/// highest first.
 fn levels() -> Vec<Isa> {
     Isa::ALL.into_iter().filter(|&l| bertkit_kernels::runs(l)).collect()
 }
