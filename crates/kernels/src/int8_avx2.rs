@@ -1,8 +1,8 @@
-//! int8 kernels for the AVX2 levels: `quant`'s quad dot products with AVX-VNNI (`vpdpbusd` on
-//! ymm, the `avx2-vnni` level) or, on AVX2 without VNNI, exactly with `vpmaddwd` on the 16-bit
-//! halves the panels store for it (`quant::halves`); and the row quantization (min/max, uint8
-//! rounding) 8 lanes at a time. Every function computes the same integers and bytes as the
-//! AVX-512 and plain paths. Callers check the level.
+//! int8 kernels for the AVX2 levels: `quant`'s quad products dequantized into C as each block
+//! finishes, with AVX-VNNI (`vpdpbusd` on ymm, the `avx2-vnni` level) or, on AVX2 without VNNI,
+//! exactly with `vpmaddwd` on the 16-bit halves the panels store for it (`quad_path::halves`); and
+//! the row quantization (min/max, uint8 rounding) 8 lanes at a time. Every function computes the
+//! same integers and bytes as the AVX-512 and plain paths. Callers check the level.
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use imp::*;
@@ -12,33 +12,33 @@ mod imp {
     use std::arch::x86_64::*;
 
     use crate::pack::NR;
+    use crate::quant::Dequant;
 
     const _: () = assert!(NR.is_multiple_of(16) && NR.is_multiple_of(24), "a panel splits into groups of 2 or 3 ymm");
 
-    /// `acc[r·acc_ld + j] = Σ_q Σ_i a[r·lda + 4q + i] · (panel[q·NR + j] byte i as i8)` for
-    /// r < rows, j < NR: the uint8 × int8 quad products of `quant::products`, on AVX-VNNI.
+    /// Row r's products with the panel, `Σ_q Σ_i a[r·lda + 4q + i] · (panel[q·NR + j] byte i as
+    /// i8)` for column j, dequantized as [`Dequant`] says (without the GELU, which `quant` runs over
+    /// whole rows below AVX-512) into C, on AVX-VNNI: the uint8 × int8 quad products of
+    /// `quant::products_into`.
     ///
     /// # Safety
-    /// AVX2, FMA and AVX-VNNI are available; `a` has `rows·lda` readable bytes with
-    /// `lda ≥ 4·depth`; `panel` has `depth·NR` readable u32s; `acc` has `rows·acc_ld` writable
-    /// i32s with `acc_ld ≥ NR`.
+    /// AVX2, FMA and AVX-VNNI are available.
     #[target_feature(enable = "avx2,fma,avxvnni")]
-    pub unsafe fn dot_quads_avx_vnni(depth: usize, a: (*const u8, usize), rows: usize, panel: *const u32, acc: (*mut i32, usize)) {
-        // SAFETY: the contract is `rows_of`'s; AVX-VNNI is enabled here for the inlined `Vnni`.
-        unsafe { rows_of::<Vnni, 6, 2>(depth, a, rows, panel, acc) }
+    pub unsafe fn dot_dequant_avx_vnni(depth: usize, a: (&[u8], usize), panel: &[u32], out: Dequant<'_>) {
+        // SAFETY: `rows_of` checks its bounds; AVX-VNNI is enabled here for the inlined `Vnni`.
+        unsafe { rows_of::<Vnni, 6, 2>(depth, a, panel, out) }
     }
 
-    /// The same products as [`dot_quads_avx_vnni`] on AVX2 alone, from a panel of halves
-    /// (`[depth][2][NR]`: each quad as `quant::halves` splits it). Exact: `vpmaddwd`'s pair sums
-    /// of uint8 × int8 cannot overflow, unlike `vpmaddubsw`'s saturating 16-bit ones.
+    /// The same as [`dot_dequant_avx_vnni`] on AVX2 alone, from a panel of halves
+    /// (`[depth][2][NR]`: each quad as `quad_path::halves` splits it). Exact: `vpmaddwd`'s pair
+    /// sums of uint8 × int8 cannot overflow, unlike `vpmaddubsw`'s saturating 16-bit ones.
     ///
     /// # Safety
-    /// AVX2 and FMA are available; the bounds of [`dot_quads_avx_vnni`], but `panel` has
-    /// `depth·2·NR` readable u32s.
+    /// AVX2 and FMA are available.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn dot_quads_avx2(depth: usize, a: (*const u8, usize), rows: usize, panel: *const u32, acc: (*mut i32, usize)) {
-        // SAFETY: the contract is `rows_of`'s.
-        unsafe { rows_of::<Madd, 2, 3>(depth, a, rows, panel, acc) }
+    pub unsafe fn dot_dequant_avx2(depth: usize, a: (&[u8], usize), panel: &[u32], out: Dequant<'_>) {
+        // SAFETY: `rows_of` checks its bounds.
+        unsafe { rows_of::<Madd, 2, 3>(depth, a, panel, out) }
     }
 
     /// One quad step: `sum += Σ_i a_i · w_i` per int32 lane (A's four bytes broadcast, B's four
@@ -107,51 +107,125 @@ mod imp {
         }
     }
 
+    /// A [`Dequant`]'s operands as the blocks read them: the rows' scales and zero points, the
+    /// panel's column operands from its first column, and C.
+    struct Out {
+        scale: *const f32,
+        zp: *const i32,
+        sw: *const f32,
+        sum_w: *const i32,
+        /// Null without a bias.
+        bias: *const f32,
+        cols: usize,
+        c: *mut f32,
+        ldc: usize,
+    }
+
+    impl Out {
+        /// Row r's 8 columns from `col`: s_row · s_col · (sum − zp_row · Σ_k w) + bias, in the order
+        /// of `quant::dequant_rows_plain`, ((x · s_row) · s_col) + bias; columns past the panel's
+        /// are neither read nor stored.
+        ///
+        /// # Safety
+        /// AVX2 is enabled by the caller; r is below the rows `Dequant::check` accepted.
+        #[inline(always)]
+        unsafe fn store(&self, r: usize, col: usize, sum: __m256i) {
+            if col >= self.cols {
+                return;
+            }
+            // SAFETY: lanes col.. below `cols` of the column slices and of C's row r (checked by
+            // `Dequant::check`): whole vectors where 8 fit, masked loads and stores otherwise.
+            unsafe {
+                let (vsa, vza) = (_mm256_set1_ps(*self.scale.add(r)), _mm256_set1_epi32(*self.zp.add(r)));
+                let c = self.c.add(r * self.ldc + col);
+                let x = |sw: __m256, sum_w: __m256i| {
+                    let x = _mm256_cvtepi32_ps(_mm256_sub_epi32(sum, _mm256_mullo_epi32(vza, sum_w)));
+                    _mm256_mul_ps(_mm256_mul_ps(x, vsa), sw)
+                };
+                if col + 8 <= self.cols {
+                    let mut y = x(_mm256_loadu_ps(self.sw.add(col)), _mm256_loadu_si256(self.sum_w.add(col) as *const __m256i));
+                    if !self.bias.is_null() {
+                        y = _mm256_add_ps(y, _mm256_loadu_ps(self.bias.add(col)));
+                    }
+                    _mm256_storeu_ps(c, y);
+                } else {
+                    // Lane i is live when i < cols − col (the sign bit of each lane's mask).
+                    let live = _mm256_cmpgt_epi32(_mm256_set1_epi32((self.cols - col) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+                    let sum_w = _mm256_maskload_epi32(self.sum_w.add(col), live);
+                    let mut y = x(_mm256_maskload_ps(self.sw.add(col), live), sum_w);
+                    if !self.bias.is_null() {
+                        y = _mm256_add_ps(y, _mm256_maskload_ps(self.bias.add(col), live));
+                    }
+                    _mm256_maskstore_ps(c, live, y);
+                }
+            }
+        }
+    }
+
     /// The panel in column groups of `V` ymm (8·V columns), `R` rows at a time, then 3, then
-    /// single rows.
+    /// single rows, each block dequantized into C as it finishes.
     ///
     /// # Safety
-    /// The target features `D::step` needs are enabled by the caller; the bounds of
-    /// [`dot_quads_avx_vnni`]; 8·V divides NR.
+    /// The target features `D::step` needs are enabled by the caller; 8·V divides NR.
     #[inline(always)]
-    unsafe fn rows_of<D: QuadDot, const R: usize, const V: usize>(
-        depth: usize,
-        (a, lda): (*const u8, usize),
-        rows: usize,
-        panel: *const u32,
-        (acc, acc_ld): (*mut i32, usize),
-    ) {
+    unsafe fn rows_of<D: QuadDot, const R: usize, const V: usize>(depth: usize, (a, lda): (&[u8], usize), panel: &[u32], out: Dequant<'_>) {
+        let rows = out.rows.0.len();
+        out.check(rows);
+        assert!(!out.gelu, "the AVX2 levels run GELU over whole rows (quant::dequant_applies_gelu)");
+        assert!(lda >= 4 * depth && a.len() >= rows * lda && panel.len() >= depth * D::ROW, "int8 product shapes");
+        let sink = Out {
+            scale: out.rows.0.as_ptr(),
+            zp: out.rows.1.as_ptr(),
+            sw: out.cols.0.as_ptr(),
+            sum_w: out.cols.1.as_ptr(),
+            bias: out.bias.map_or(std::ptr::null(), |b| b.as_ptr()),
+            cols: out.cols.0.len(),
+            c: out.c.as_mut_ptr(),
+            ldc: out.ldc,
+        };
+        let (a, panel) = (a.as_ptr(), panel.as_ptr());
         // SAFETY (all blocks): rows r < `rows` read `a[r·lda + 4·q .. +4]` for q < depth (inside
         // r·lda + lda), `panel[q·D::ROW + 8·V·g + 8·v .. +8]` for 8·V·g < NR, v < V (and, for
-        // Madd, the same + NR: inside depth·D::ROW), and store `acc[r·acc_ld + 8·V·g + 8·v .. +8]`
-        // (inside rows·acc_ld, acc_ld ≥ NR).
+        // Madd, the same + NR: inside depth·D::ROW), all asserted above; `Out::store` writes
+        // rows below `rows` (checked by `Dequant::check`).
         for g in 0..NR / (8 * V) {
-            let (p, c) = unsafe { (panel.add(8 * V * g), acc.add(8 * V * g)) };
+            let (p, col) = (unsafe { panel.add(8 * V * g) }, 8 * V * g);
+            if col >= sink.cols {
+                break;
+            }
             let mut r = 0;
             while r + R <= rows {
-                unsafe { block::<D, R, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                unsafe { block::<D, R, V>(depth, (a, lda), p, (r, col), &sink) };
                 r += R;
             }
             // Blocks of 3 before single rows: a block of one row reuses each B vector once.
             while R > 3 && r + 3 <= rows {
-                unsafe { block::<D, 3, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                unsafe { block::<D, 3, V>(depth, (a, lda), p, (r, col), &sink) };
                 r += 3;
             }
             while r < rows {
-                unsafe { block::<D, 1, V>(depth, a.add(r * lda), lda, p, c.add(r * acc_ld), acc_ld) };
+                unsafe { block::<D, 1, V>(depth, (a, lda), p, (r, col), &sink) };
                 r += 1;
             }
         }
     }
 
-    /// `R` rows × 8·V columns: R·V ymm accumulators, B's V vectors per quad-row, one A quad at a
-    /// time. The accumulators, B and A must fit the 16 ymm registers: a spilled accumulator
-    /// costs a store and a reload per step (4 rows × 3 vectors of AVX-VNNI did, −20 %).
+    /// Rows r0.. (`R` of them) × 8·V columns from `col`: R·V ymm accumulators, B's V vectors per
+    /// quad-row, one A quad at a time, then each accumulator dequantized into C. The
+    /// accumulators, B and A must fit the 16 ymm registers: a spilled accumulator costs a store
+    /// and a reload per step (4 rows × 3 vectors of AVX-VNNI did, −20 %).
     #[inline(always)]
-    unsafe fn block<D: QuadDot, const R: usize, const V: usize>(depth: usize, a: *const u8, lda: usize, panel: *const u32, acc: *mut i32, acc_ld: usize) {
+    unsafe fn block<D: QuadDot, const R: usize, const V: usize>(
+        depth: usize,
+        (a, lda): (*const u8, usize),
+        panel: *const u32,
+        (r0, col): (usize, usize),
+        out: &Out,
+    ) {
         // SAFETY: the caller's bounds (`rows_of`) cover every access; the target features are
         // the caller's.
         unsafe {
+            let a = a.add(r0 * lda);
             let mut sum = [[_mm256_setzero_si256(); V]; R];
             for q in 0..depth {
                 let bp = panel.add(q * D::ROW);
@@ -165,7 +239,7 @@ mod imp {
             }
             for (r, row) in sum.iter().enumerate() {
                 for (v, s) in row.iter().enumerate() {
-                    _mm256_storeu_si256(acc.add(r * acc_ld + 8 * v) as *mut __m256i, *s);
+                    out.store(r0 + r, col + 8 * v, *s);
                 }
             }
         }
@@ -223,6 +297,10 @@ mod imp {
 mod tests {
     use super::*;
     use crate::pack::NR;
+    use crate::quant::Dequant;
+
+    /// A one-pass int8 kernel of this file.
+    type Kernel = unsafe fn(usize, (&[u8], usize), &[u32], Dequant<'_>);
 
     /// The quad products in plain integer arithmetic.
     fn plain(depth: usize, a: &[u8], lda: usize, rows: usize, panel: &[u32]) -> Vec<i32> {
@@ -248,10 +326,10 @@ mod tests {
             return;
         }
         // 11 rows (AVX-VNNI: a block of 6, one of 3, two single rows; vpmaddwd: blocks of 2 and
-        // a single row), 37 quad-rows, bytes 0 and 255 against
-        // −127 and 127 (the largest products, which `vpmaddubsw` would saturate), and a lda
-        // wider than the depth.
-        let (depth, rows, lda) = (37, 11, 4 * 37 + 12);
+        // a single row), 37 quad-rows, bytes 0 and 255 against −127 and 127 (the largest
+        // products, which `vpmaddubsw` would saturate), a lda wider than the depth, and 45 of
+        // the panel's 48 columns (a masked last vector; C's rows are 50 apart).
+        let (depth, rows, lda, cols, ldc) = (37, 11, 4 * 37 + 12, 45, 50);
         let a: Vec<u8> = (0..rows * lda).map(|i| if i % 5 == 0 { 255 } else { (i * 97 % 256) as u8 }).collect();
         let panel: Vec<u32> = (0..depth * NR)
             .map(|i| {
@@ -266,7 +344,7 @@ mod tests {
                 byte(0) | byte(1) << 8 | byte(2) << 16 | byte(3) << 24
             })
             .collect();
-        let want = plain(depth, &a, lda, rows, &panel);
+        let sums = plain(depth, &a, lda, rows, &panel);
         // The same quads as 16-bit halves, `[depth][2][NR]`.
         let mut split = vec![0u32; depth * 2 * NR];
         for q in 0..depth {
@@ -274,16 +352,44 @@ mod tests {
                 (split[q * 2 * NR + j], split[q * 2 * NR + NR + j]) = crate::quad_path::halves(panel[q * NR + j]);
             }
         }
-        let mut got = vec![i32::MIN; rows * NR];
-        // SAFETY: AVX2/FMA checked above; a has rows·lda bytes with lda ≥ 4·depth, the split
-        // panel depth·2·NR u32s, `got` rows·NR i32s with acc_ld = NR.
-        unsafe { dot_quads_avx2(depth, (a.as_ptr(), lda), rows, split.as_ptr(), (got.as_mut_ptr(), NR)) };
-        assert_eq!(got, want, "vpmaddwd path");
+        // Unit scales, zero points 0, no bias: C holds the sums (below 2^24, so exact in f32).
+        // Then scales, zero points and a bias: the dequantization formula, in its order.
+        let ones = (vec![1.0f32; rows], vec![0i32; rows], vec![1.0f32; cols], vec![0i32; cols]);
+        let (sa, za): (Vec<f32>, Vec<i32>) = (0..rows).map(|r| (0.5 + r as f32 / 8.0, (r * 23 % 256) as i32)).unzip();
+        let (sw, sum_w): (Vec<f32>, Vec<i32>) = (0..cols).map(|j| (0.01 * (j + 1) as f32, j as i32 * 37 - 700)).unzip();
+        let bias: Vec<f32> = (0..cols).map(|j| j as f32 - 20.5).collect();
+        let want = |scaled: bool| {
+            let mut c = vec![f32::NAN; rows * ldc];
+            for r in 0..rows {
+                for j in 0..cols {
+                    let x = sums[r * NR + j];
+                    c[r * ldc + j] = if scaled { ((x - za[r] * sum_w[j]) as f32 * sa[r]) * sw[j] + bias[j] } else { x as f32 };
+                }
+            }
+            c
+        };
+        let run = |kernel: Kernel, panel: &[u32], scaled: bool| {
+            let mut c = vec![f32::NAN; rows * ldc];
+            let out = if scaled {
+                Dequant { rows: (&sa, &za), cols: (&sw, &sum_w), bias: Some(&bias), gelu: false, c: &mut c, ldc }
+            } else {
+                Dequant { rows: (&ones.0, &ones.1), cols: (&ones.2, &ones.3), bias: None, gelu: false, c: &mut c, ldc }
+            };
+            // SAFETY: AVX2/FMA (and AVX-VNNI for that kernel) checked by the callers below.
+            unsafe { kernel(depth, (&a, lda), panel, out) };
+            c
+        };
+        let same = |got: Vec<f32>, want: Vec<f32>, what: &str| {
+            // Bit for bit, and the columns past `cols` (NaN) untouched.
+            assert!(got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits()), "{what}");
+        };
+        for scaled in [false, true] {
+            same(run(dot_dequant_avx2, &split, scaled), want(scaled), "vpmaddwd path");
+        }
         if is_x86_feature_detected!("avxvnni") {
-            got.fill(i32::MIN);
-            // SAFETY: as above (the quad panel has depth·NR u32s), and the CPU has AVX-VNNI.
-            unsafe { dot_quads_avx_vnni(depth, (a.as_ptr(), lda), rows, panel.as_ptr(), (got.as_mut_ptr(), NR)) };
-            assert_eq!(got, want, "AVX-VNNI path");
+            for scaled in [false, true] {
+                same(run(dot_dequant_avx_vnni, &panel, scaled), want(scaled), "AVX-VNNI path");
+            }
             eprintln!("ran: {}: vpmaddwd and AVX-VNNI", crate::level::test_name());
         } else {
             eprintln!("ran: {}: vpmaddwd; skipped AVX-VNNI: the CPU has none", crate::level::test_name());

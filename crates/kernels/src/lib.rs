@@ -56,6 +56,7 @@ pub mod gemm;
 mod gemm_amx;
 pub mod grad;
 mod int8_avx2;
+mod int8_avx512;
 pub mod level;
 pub mod lstm;
 pub mod ops;

@@ -3,13 +3,13 @@
 //! time (asymmetric uint8: a scale and a zero point per row, from the row's min and max), int32
 //! sums, then C = s_row · s_col · (Σ a_u8·w_s8 − zp_row · Σ_k w_s8) + bias (→ GELU) in fp32.
 //! The products run on AMX-INT8 tiles (`tdpbusd`) where the CPU has them, else with AVX512-VNNI
-//! (`vpdpbusd`, x86.rs), else with AVX-VNNI or, exactly, `vpmaddwd` at the AVX2 levels
+//! (`vpdpbusd`, int8_avx512.rs), else with AVX-VNNI or, exactly, `vpmaddwd` at the AVX2 levels
 //! (int8_avx2.rs), else in plain loops the compiler vectorises. Every path gives the same sums.
 
 use crate::aligned::AlignedVec;
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, NR};
-use crate::quad_path::{QuadPath, halves, products};
+use crate::quad_path::{QuadPath, halves, products_into};
 
 /// k values per int8 quad (one `u32` of a B panel: four consecutive k of one column).
 pub(crate) const QUAD: usize = 4;
@@ -143,7 +143,7 @@ pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
     let (lo, hi) = if vector {
         // SAFETY: the AVX-512 levels have F/BW/VL (`level::detect`).
-        unsafe { crate::x86::min_max(row) }
+        unsafe { crate::int8_avx512::min_max(row) }
     } else if avx2 {
         // SAFETY: the AVX2 levels have AVX2 and FMA.
         unsafe { crate::int8_avx2::min_max(row) }
@@ -159,7 +159,7 @@ pub(crate) fn quantize_row(row: &[f32], out: &mut [u8]) -> (f32, i32) {
     #[cfg(target_arch = "x86_64")]
     if vector {
         // SAFETY: as above; `out` is at least as long as `row` (the caller's slices).
-        unsafe { crate::x86::quantize_u8(row, inv, zp, out) };
+        unsafe { crate::int8_avx512::quantize_u8(row, inv, zp, out) };
         return (scale, zp as i32);
     }
     #[cfg(target_arch = "x86_64")]
@@ -269,11 +269,15 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
             acc.resize(padded * ACC_LD, 0);
             for p in 0..n.div_ceil(NR) {
                 let cols = NR.min(n - p * NR);
-                products(qa, b, lda, (p, cols), acc);
-                let c = &mut c_rows[m0 * n + p * NR..];
-                let bias = bias.map(|bb| &bb[p * NR..p * NR + cols]);
-                let cols_w = (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]);
-                dequant_rows(acc, qa, cols_w, bias, epi, (c, n));
+                let out = Dequant {
+                    rows: (&qa.scale, &qa.zp),
+                    cols: (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]),
+                    bias: bias.map(|bb| &bb[p * NR..p * NR + cols]),
+                    gelu: epi == Epilogue::Gelu && fused,
+                    c: &mut c_rows[m0 * n + p * NR..],
+                    ldc: n,
+                };
+                products_into(qa, b, lda, (p, cols), acc, out);
             }
             if epi == Epilogue::Gelu && !fused {
                 crate::gemm::gelu(&mut c_rows[m0 * n..(m0 + mc) * n]);
@@ -282,7 +286,7 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
     });
 }
 
-/// Whether [`dequant_rows`] applies the GELU itself: the AVX-512 kernel does, in registers.
+/// Whether the dequantization applies the GELU itself: the AVX-512 kernels do, in registers.
 /// Below AVX-512 `gemm_rows` runs it once over the block's finished rows, a loop long enough to
 /// vectorise well: per 48-column piece inside the dequantization loop it kept that loop scalar (a
 /// third of AVX2 int8 inference under `perf`).
@@ -290,33 +294,58 @@ fn dequant_applies_gelu() -> bool {
     cfg!(target_arch = "x86_64") && crate::level::isa() >= crate::level::Isa::Avx512
 }
 
-/// Dequantizes every row's products into C (`ldc` floats per row), then the bias, and the
-/// epilogue where [`dequant_applies_gelu`]. `cols_w`: each column's weight scale and int8 sum;
-/// `c_ld`: C and its row stride.
-fn dequant_rows(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, epi: Epilogue, c_ld: (&mut [f32], usize)) {
+/// Where one panel's int32 products go and how they become fp32: C = s_row · s_col · (Σ − zp_row
+/// · Σ_k w) + bias (→ GELU when `gelu`), for each quantized row of A and each of the panel's columns.
+pub(crate) struct Dequant<'a> {
+    /// Per row of A: its scale and zero point.
+    pub rows: (&'a [f32], &'a [i32]),
+    /// Per column of the panel: its weight scale and the sum of its int8 values.
+    pub cols: (&'a [f32], &'a [i32]),
+    pub bias: Option<&'a [f32]>,
+    /// Set only where [`dequant_applies_gelu`].
+    pub gelu: bool,
+    /// C from the panel's first column of the first row, rows `ldc` floats apart.
+    pub c: &'a mut [f32],
+    pub ldc: usize,
+}
+
+impl Dequant<'_> {
+    /// Checks the shapes for `rows` rows of A and up to NR columns: the kernels' accesses stay
+    /// inside what this accepts (their safety arguments rely on it).
+    pub(crate) fn check(&self, rows: usize) {
+        let (sw, sum_w) = self.cols;
+        let cols = sw.len();
+        assert!(cols <= NR && sum_w.len() >= cols && self.bias.is_none_or(|b| b.len() >= cols), "dequant column shapes");
+        assert!(self.rows.0.len() >= rows && self.rows.1.len() >= rows, "dequant row scales");
+        assert!(rows == 0 || self.c.len() >= (rows - 1) * self.ldc + cols, "dequant output shape");
+    }
+}
+
+/// Dequantizes every row's products (`acc`, rows [`ACC_LD`] apart) into `out`.
+pub(crate) fn dequant_rows(acc: &[i32], out: Dequant<'_>) {
+    assert!(!out.gelu || dequant_applies_gelu(), "GELU in the dequantization below AVX-512");
     #[cfg(target_arch = "x86_64")]
     if dequant_applies_gelu() {
         // SAFETY: the AVX-512 levels have F/DQ; the function checks every slice's extent.
-        unsafe { crate::x86::dequant_rows((acc, ACC_LD), (&qa.scale, &qa.zp), cols_w, bias, epi == Epilogue::Gelu, c_ld) };
+        unsafe { crate::int8_avx512::dequant_rows((acc, ACC_LD), out) };
         return;
     }
-    let _ = epi;
-    dequant_rows_plain(acc, qa, cols_w, bias, c_ld);
+    dequant_rows_plain(acc, out);
 }
 
-crate::dispatch!(pub dequant_rows_plain(acc: &[i32], qa: &QuantA, cols_w: (&[f32], &[i32]), bias: Option<&[f32]>, c_ld: (&mut [f32], usize)) {
-    let ((sw, sum_w), (c, ldc)) = (cols_w, c_ld);
+crate::dispatch!(dequant_rows_plain(acc: &[i32], out: Dequant<'_>) {
+    let ((scale, zp), (sw, sum_w)) = (out.rows, out.cols);
     let cols = sw.len();
     // Two plain passes per row, each a loop the compiler vectorises. The products' order is
-    // `x86::dequant_rows`'s: (x · s_row) · s_col.
-    for (r, (&sa, &za)) in qa.scale.iter().zip(&qa.zp).enumerate() {
-        let out = &mut c[r * ldc..r * ldc + cols];
+    // the AVX-512 kernels': (x · s_row) · s_col.
+    for (r, (&sa, &za)) in scale.iter().zip(zp).enumerate() {
+        let c = &mut out.c[r * out.ldc..r * out.ldc + cols];
         let row = &acc[r * ACC_LD..r * ACC_LD + cols];
-        for (((o, &x), &s), &sum) in out.iter_mut().zip(row).zip(sw).zip(sum_w) {
+        for (((o, &x), &s), &sum) in c.iter_mut().zip(row).zip(sw).zip(sum_w) {
             *o = (x - za * sum) as f32 * sa * s;
         }
-        if let Some(bb) = bias {
-            out.iter_mut().zip(bb).for_each(|(o, b)| *o += b);
+        if let Some(bb) = out.bias {
+            c.iter_mut().zip(bb).for_each(|(o, b)| *o += b);
         }
     }
 });
@@ -334,12 +363,15 @@ mod tests {
         let data = |len: usize, seed: usize| (0..len).map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0 - 1.0) * (1.0 + (i % 3) as f32)).collect::<Vec<f32>>();
         // Regression: 5×65×50 (three column tiles in a panel) made the last tile pair's store run
         // past the products buffer.
-        for &(m, k, n) in &[(1, 1, 1), (5, 63, 17), (5, 65, 50), (33, 65, 50), (70, 384, 97), (40, 1536, 48)] {
-            let (a, b, bias) = (data(m * k, 1), data(k * n, 2), data(n, 3));
+        // Every other shape without the bias and the GELU: the kernels' other instantiations.
+        let shapes = [(1, 1, 1), (5, 63, 17), (5, 65, 50), (33, 65, 50), (70, 384, 97), (40, 1536, 48), (9, 130, 40), (17, 64, 96)];
+        for (i, &(m, k, n)) in shapes.iter().enumerate() {
+            let (a, b) = (data(m * k, 1), data(k * n, 2));
+            let (bias, epi) = if i % 2 == 0 { (Some(data(n, 3)), Epilogue::Gelu) } else { (None, Epilogue::None) };
             let packed = PackedB::new(&b, k, n, Precision::Int8);
             assert_eq!(packed.precision(), Precision::Int8);
             let mut c = vec![f32::NAN; m * n];
-            gemm(&a, m, &packed, Some(&bias), Epilogue::Gelu, &mut c);
+            gemm(&a, m, &packed, bias.as_deref(), epi, &mut c);
             let qw = Int8Weight::quantize(Mat::rows(&b, k, n));
             let wq = |kk: usize, j: usize| f64::from(qw.values[kk * n + j]);
             for r in 0..m {
@@ -347,14 +379,15 @@ mod tests {
                 let (sa, za) = quantize_row(&a[r * k..(r + 1) * k], &mut qa);
                 for j in 0..n {
                     let dot: f64 = (0..k).map(|kk| (f64::from(qa[kk]) - f64::from(za)) * wq(kk, j)).sum();
-                    let want = gelu_scalar((f64::from(sa) * f64::from(qw.scale[j]) * dot) as f32 + bias[j]);
+                    let y = (f64::from(sa) * f64::from(qw.scale[j]) * dot) as f32 + bias.as_ref().map_or(0.0, |bb| bb[j]);
+                    let want = if epi == Epilogue::Gelu { gelu_scalar(y) } else { y };
                     let got = c[r * n + j];
                     assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{:?} {m}x{k}x{n} [{r}, {j}]: {got} vs {want}", crate::level::isa());
                 }
             }
             // And the quantized product stays near the fp32 one (relative to the row's scale).
             let mut exact = vec![0.0; m * n];
-            gemm(&a, m, &PackedB::new(&b, k, n, Precision::F32), Some(&bias), Epilogue::Gelu, &mut exact);
+            gemm(&a, m, &PackedB::new(&b, k, n, Precision::F32), bias.as_deref(), epi, &mut exact);
             let worst = c.iter().zip(&exact).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             // Operands up to ±3: rounding steps of ~0.024 in A and W, so ~0.015 of error per
             // term and a std of ~0.12 at k = 65; this bound catches a wrong scale, not noise.
