@@ -25,7 +25,7 @@ use burn::module::Module;
 #[cfg(feature = "burn")]
 use burn::optim::GradientsParams;
 #[cfg(feature = "burn")]
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use clap::Args;
 use serde_json::{Value, json};
 
@@ -73,7 +73,7 @@ fn forward_flops_per_token(h: f64, i: f64, layers: f64, t: f64) -> f64 {
     2.0 * layers * (4.0 * h * h + 2.0 * h * i + 2.0 * t * h)
 }
 
-fn peak_rss_mb() -> f64 {
+pub(super) fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
@@ -104,7 +104,7 @@ impl BenchCmd {
             };
             let v: Value = serde_json::from_str(json_text).with_context(|| format!("parsing {}", path.display()))?;
             let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
-            print_table(&list("bertkit"), &list("peers"));
+            super::bench_table::print_table(&list("bertkit"), &list("peers"));
             return Ok(());
         }
         if self.mode != "all" {
@@ -152,7 +152,7 @@ impl BenchCmd {
         } else {
             self.run_peers()?
         };
-        print_table(&ours, &peers);
+        super::bench_table::print_table(&ours, &peers);
         println!("\n```json\n{}\n```", serde_json::to_string_pretty(&json!({ "bertkit": ours, "peers": peers }))?);
         Ok(())
     }
@@ -213,7 +213,7 @@ impl BenchCmd {
 
     fn measure(&self) -> anyhow::Result<Value> {
         if self.mode == "gemm" {
-            return Ok(gemm());
+            return Ok(super::bench_gemm::gemm());
         }
         let engine = self.engine.resolve(bertkit::DeviceSpec::Cpu);
         #[cfg(not(feature = "burn"))]
@@ -336,76 +336,6 @@ impl BenchCmd {
     }
 }
 
-/// Best-of-5 GEMM throughput on the encoder's own shapes (32×128 tokens): bertkit-kernels'
-/// packed fp32 and bf16 GEMMs (weights packed once, untimed, as in inference), and burn flex's
-/// fp32 matmul in a build with burn. The attainable fp32 figure is the best of all fp32 runs.
-fn gemm() -> Value {
-    use bertkit_kernels::{Epilogue, PackedB, Precision};
-    let shapes = [(4096usize, 384usize, 1536usize), (4096, 1536, 384), (4096, 384, 384), (2048, 2048, 2048)];
-    let mut rows = Vec::new();
-    let mut best_all: f64 = 0.0;
-    let best_of = |f: &mut dyn FnMut()| {
-        (0..5)
-            .map(|_| {
-                let t0 = Instant::now();
-                f();
-                t0.elapsed().as_secs_f64()
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
-    for (m, k, n) in shapes {
-        let flops = 2.0 * (m * k * n) as f64;
-        // Values in [0, 1) from a fixed sequence: the timing does not depend on them.
-        let fill = |len: usize, seed: usize| -> Vec<f32> { (0..len).map(|i| ((i * 2_654_435_761 + seed) % 1000) as f32 / 1000.0).collect() };
-        let (av, bv) = (fill(m * k, 1), fill(k * n, 2));
-        #[cfg(feature = "burn")]
-        let flex = {
-            let device = Device::flex();
-            let a = Tensor::<2>::from_data(burn::tensor::TensorData::new(av.clone(), [m, k]), &device);
-            let b = Tensor::<2>::from_data(burn::tensor::TensorData::new(bv.clone(), [k, n]), &device);
-            Some(best_of(&mut || {
-                let _ = a.clone().matmul(b.clone()).into_data();
-            }))
-        };
-        #[cfg(not(feature = "burn"))]
-        let flex: Option<f64> = None;
-        let mut c = vec![0.0f32; m * n];
-        let mut ours = |precision| {
-            let packed = PackedB::new(&bv, k, n, precision);
-            let t = best_of(&mut || bertkit_kernels::gemm(&av, m, &packed, None, Epilogue::None, &mut c));
-            (flops / t / 1e9, packed.precision() == precision)
-        };
-        let (f32_gflops, _) = ours(Precision::F32);
-        let (bf16_gflops, bf16_native) = ours(Precision::Bf16);
-        best_all = best_all.max(flex.map_or(0.0, |t| flops / t / 1e9)).max(f32_gflops);
-        rows.push(json!({ "m": m, "k": k, "n": n, "ms": flex.map(|t| t * 1e3), "gflops": flex.map(|t| flops / t / 1e9),
-            "kernels_f32_gflops": f32_gflops, "kernels_bf16_gflops": if bf16_native { json!(bf16_gflops) } else { Value::Null } }));
-    }
-    let (f32_peak, bf16_peak) = level_peaks();
-    json!({ "framework": "bertkit", "mode": "gemm", "isa": format!("{:?}", bertkit_kernels::isa()), "shapes": rows,
-            "attainable_gflops": best_all, "peak_rss_mb": peak_rss_mb(),
-            "fp32_peak_gflops": f32_peak, "bf16_peak_gflops": bf16_peak })
-}
-
-/// The level's nominal peak GFLOP/s (fp32 FMA, and bf16 where it has bf16 GEMMs): flops per
-/// cycle per core (two FMA ports × lanes × 2; AVX512-BF16's `vdpbf16ps` doubles the lanes' pairs;
-/// one AMX tile unit does 16 × 16 × 32 bf16 multiply-adds per 16 cycles = 1024 flops) × the
-/// nominal clock of /proc/cpuinfo (`cpu MHz`; turbo can exceed it) × the threads.
-fn level_peaks() -> (Option<f64>, Option<f64>) {
-    use bertkit_kernels::Isa;
-    let mhz = super::cpu::cpuinfo_field("cpu MHz").and_then(|v| v.parse::<f64>().ok());
-    let threads = rayon::current_num_threads() as f64;
-    let (f32_cycle, bf16_cycle) = match bertkit_kernels::isa() {
-        Isa::Portable => (None, None),
-        Isa::Avx2 | Isa::Avx2Vnni => (Some(32.0), None),
-        Isa::Avx512 => (Some(64.0), None),
-        Isa::Avx512Bf16 => (Some(64.0), Some(128.0)),
-        Isa::Amx => (Some(64.0), Some(1024.0)),
-    };
-    let peak = |c: Option<f64>| c.zip(mhz).map(|(c, m)| c * m * threads / 1e3);
-    (peak(f32_cycle), peak(bf16_cycle))
-}
-
 /// Every JSON object line `c` prints (bench_strong.py prints one per engine).
 fn run_json_lines(mut c: Command) -> anyhow::Result<Vec<Value>> {
     let out = c.output().with_context(|| format!("running {c:?}"))?;
@@ -417,146 +347,4 @@ fn run_json_lines(mut c: Command) -> anyhow::Result<Vec<Value>> {
 /// The last JSON object line `c` prints (`{}` when none).
 fn run_json(c: Command) -> anyhow::Result<Value> {
     Ok(run_json_lines(c)?.pop().unwrap_or_else(|| json!({})))
-}
-
-fn print_table(ours: &[Value], peers: &[Value]) {
-    println!("CPU: {}\n", super::cpu::cpu_summary());
-    // Runs without an `engine` field (older reports) are burn's.
-    let engine_of = |r: &Value| r["engine"].as_str().unwrap_or("burn").to_string();
-    let get_engine = |v: &[Value], mode: &str, engine: &str| {
-        v.iter().find(|r| r["mode"] == mode && engine_of(r) == engine).cloned().unwrap_or(Value::Null)
-    };
-    let get = |v: &[Value], mode: &str| get_engine(v, mode, "burn");
-    let attainable = get(ours, "gemm")["attainable_gflops"].as_f64().unwrap_or(f64::NAN);
-    println!("GEMM attainable: {attainable:.1} GFLOP/s (fp32, best of the encoder's shapes)");
-    let g = get(ours, "gemm");
-    let best = |key: &str| g["shapes"].as_array().into_iter().flatten().filter_map(|r| r[key].as_f64()).fold(f64::NAN, f64::max);
-    for (label, key, peak) in [("fp32", "kernels_f32_gflops", "fp32_peak_gflops"), ("bf16", "kernels_bf16_gflops", "bf16_peak_gflops")] {
-        if let Some(p) = g[peak].as_f64() {
-            let b = best(key);
-            println!("Kernels {label} GEMM best {b:.1} GFLOP/s = {:.0} % of the level's nominal peak {p:.1} (FMA ports × lanes × 2 × `cpu MHz` × threads)", 100.0 * b / p);
-        }
-    }
-    println!();
-    println!("| GEMM m×k×n | burn flex fp32 | bertkit-kernels fp32 | bertkit-kernels bf16 ({}) |", g["isa"].as_str().unwrap_or("?"));
-    println!("|---|---|---|---|");
-    for r in g["shapes"].as_array().map(Vec::as_slice).unwrap_or_default() {
-        let f = |key: &str| r[key].as_f64().map_or("-".to_string(), |v| format!("{v:.1}"));
-        println!("| {}×{}×{} | {} | {} | {} |", r["m"], r["k"], r["n"], f("gflops"), f("kernels_f32_gflops"), f("kernels_bf16_gflops"));
-    }
-    println!();
-    println!("GFLOP/s below: the whole model's forward flops per sentence (3x for a training step) over the time, as the peers compute it;");
-    println!("bertkit does fewer: its last layer runs only the [CLS] rows the pooler reads (about 12 % fewer for MiniLM-L6), and its");
-    println!("row-wise GEMMs skip the batch's padding rows (the JSON's real_token_fraction says how many there are).");
-    println!();
-    println!("| measure | bertkit | GFLOP/s (% of attainable) | peak RSS MB | peer | ratio |");
-    println!("|---|---|---|---|---|---|");
-    let peer = |framework: &str, mode: &str, dtype: &str| {
-        peers.iter().find(|p| p["framework"] == framework && (mode.is_empty() || p["mode"] == mode) && (dtype.is_empty() || p["dtype"] == dtype)).cloned()
-    };
-    let pct = |g: f64| format!("{g:.1} ({:.0} %)", 100.0 * g / attainable);
-    // bench_ort.py reports each exported graph (plain, fused) as an object with `b32` and `b1`.
-    let ort_graphs = |f: &dyn Fn(&Value) -> Option<f64>| -> Vec<f64> {
-        peer("onnxruntime", "", "")
-            .and_then(|p| p.as_object().cloned())
-            .map(|o| o.values().filter_map(f).collect())
-            .unwrap_or_default()
-    };
-    let ort = ort_graphs(&|g| g["b32"]["sentences_per_sec"].as_f64()).into_iter().reduce(f64::max);
-    let torch_inf = peers
-        .iter()
-        .find(|p| p["framework"] == "pytorch" && p["mode"] == "infer" && p["dtype"] == "fp32" && p["batch"] != 1)
-        .and_then(|p| p["sentences_per_sec"].as_f64());
-    let torch_b1 = peers.iter().find(|p| p["framework"] == "pytorch" && p["mode"] == "infer" && p["batch"] == 1).and_then(|p| p["ms_per_step"].as_f64());
-    if peers.iter().any(|p| p["pinned"] == "avx2") {
-        println!("| (PyTorch pinned to AVX2: ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2) | | | | | |");
-    }
-    let ort_l = ort_graphs(&|g| g["b1"]["ms_median"].as_f64()).into_iter().reduce(f64::min);
-    for engine in ["burn", "kernels", "kernels-bf16", "kernels-int8"] {
-        let infer = get_engine(ours, "infer", engine);
-        if infer.is_null() {
-            continue;
-        }
-        let s = infer["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
-        println!("| inference b{} sentences/s, {engine} | {s:.1} | {} | {:.0} | ORT {} | {} |", infer["batch"], pct(infer["gflops"].as_f64().unwrap_or(f64::NAN)), infer["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort), ratio(s, ort));
-        println!("| inference vs PyTorch, {engine} | | | | PyTorch {} | {} |", fmt(torch_inf), ratio(s, torch_inf));
-    }
-    let strong = |engine: &str, key: &str| {
-        peers.iter().find(|p| p["framework"] == "strong" && p["engine"] == engine).and_then(|p| p[key].as_f64())
-    };
-    for engine in ["kernels", "kernels-bf16", "kernels-int8"] {
-        let s = get_engine(ours, "infer", engine)["sentences_per_sec"].as_f64().unwrap_or(f64::NAN);
-        for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ov-f32", "OpenVINO fp32"), ("ort-int8", "ORT int8")] {
-            let theirs = strong(peer_engine, "sentences_per_s");
-            if theirs.is_some() {
-                println!("| inference vs {label}, {engine} | | | | {label} {} | {} |", fmt(theirs), ratio(s, theirs));
-            }
-        }
-    }
-    for engine in ["burn", "kernels", "kernels-bf16", "kernels-int8"] {
-        let lat = get_engine(ours, "latency", engine);
-        if lat.is_null() {
-            continue;
-        }
-        let l = lat["ms_median"].as_f64().unwrap_or(f64::NAN);
-        // Latency ratio = ORT ms / bertkit ms, so that above 1 means bertkit is faster here too.
-        println!("| batch-1 latency ms (median, {:.0} tokens), {engine} | {l:.1} | | {:.0} | ORT {} | {} |", lat["mean_tokens"].as_f64().unwrap_or(0.0), lat["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(ort_l), latency_ratio(ort_l, l));
-        if torch_b1.is_some() {
-            println!("| batch-1 latency vs PyTorch (one text padded to {}), {engine} | | | | PyTorch {} ms | {} |", lat["seq"], fmt(torch_b1), latency_ratio(torch_b1, l));
-        }
-        for (peer_engine, label) in [("ov-default", "OpenVINO default"), ("ort-int8", "ORT int8")] {
-            let theirs = strong(peer_engine, "batch1_median_ms");
-            if theirs.is_some() {
-                println!("| batch-1 latency vs {label}, {engine} | | | | {label} {} ms | {} |", fmt(theirs), latency_ratio(theirs, l));
-            }
-        }
-    }
-    for (mode, label, engine) in [
-        ("train", "fine-tune", "burn"),
-        ("train", "fine-tune", "kernels"),
-        ("train", "fine-tune", "kernels-bf16"),
-        ("train-frozen", "frozen-encoder", "burn"),
-    ] {
-        let r = get_engine(ours, mode, engine);
-        if r.is_null() {
-            continue;
-        }
-        let label = format!("{label} ({engine})");
-        let e = r["examples_per_sec"].as_f64().unwrap_or(f64::NAN);
-        let fp32 = peer("pytorch", mode, "fp32").and_then(|p| p["examples_per_sec"].as_f64());
-        let rss = peer("pytorch", mode, "fp32").and_then(|p| p["peak_rss_mb"].as_f64());
-        println!("| {label} examples/s | {e:.2} | {} | {:.0} (PyTorch {}) | PyTorch fp32 {} | {} |", pct(r["gflops"].as_f64().unwrap_or(f64::NAN)), r["peak_rss_mb"].as_f64().unwrap_or(0.0), fmt(rss), fmt(fp32), ratio(e, fp32));
-        if mode == "train" {
-            let bf16 = peer("pytorch", mode, "bf16").and_then(|p| p["examples_per_sec"].as_f64());
-            println!("| fine-tune vs bf16 ({engine}) | | | | PyTorch bf16 {} | {} |", fmt(bf16), ratio(e, bf16));
-        }
-    }
-}
-
-fn fmt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |x| format!("{x:.2}"))
-}
-
-/// `ours / theirs` (higher is better for bertkit).
-fn ratio(ours: f64, theirs: Option<f64>) -> String {
-    theirs.map_or("-".into(), |t| format!("{:.2}x", ours / t))
-}
-
-/// `theirs / ours` for times, so that above 1 means bertkit is faster; "-" without a peer (it
-/// printed "NaNx" when ONNX Runtime was left out, as at the AVX2 levels).
-fn latency_ratio(theirs_ms: Option<f64>, ours_ms: f64) -> String {
-    theirs_ms.map_or("-".into(), |t| format!("{:.2}x", t / ours_ms))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latency_ratio_without_a_peer_is_a_dash_not_nan() {
-        assert_eq!(latency_ratio(None, 18.2), "-");
-        assert_eq!(latency_ratio(Some(19.24), 18.5), "1.04x");
-        assert_eq!(ratio(74.1, None), "-");
-        assert_eq!(ratio(74.1, Some(57.0)), "1.30x");
-    }
 }

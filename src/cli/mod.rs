@@ -2,6 +2,8 @@
 
 mod args;
 mod bench;
+mod bench_gemm;
+mod bench_table;
 mod cpu;
 mod data_args;
 mod embed;

@@ -6,7 +6,7 @@
 use rayon::prelude::*;
 
 use crate::attention_f32::{HeadRows, Scratch as F32Scratch, head_context as head_context_f32};
-use crate::gemm::Precision;
+use crate::packed_b::Precision;
 use crate::ops::{softmax_rows, with_taken};
 
 /// One (text, head)'s working buffers, kept per thread between calls: fresh ones per (text, head)
@@ -20,8 +20,8 @@ struct HeadScratch {
     scores: Vec<f32>,
     /// The head's context `[len, hd]`, the result.
     ctx: Vec<f32>,
-    kt_packed: Option<crate::gemm::PackedB>,
-    v_packed: Option<crate::gemm::PackedB>,
+    kt_packed: Option<crate::packed_b::PackedB>,
+    v_packed: Option<crate::packed_b::PackedB>,
 }
 
 thread_local! {
@@ -31,7 +31,8 @@ thread_local! {
 
 /// One (text, head): context rows `[len, hd]` from `len` real tokens, into `sc.ctx`.
 fn head_context_into(qkv: &[f32], b: usize, head: usize, len: usize, (t, heads, hd): (usize, usize, usize), precision: Precision, sc: &mut HeadScratch) {
-    use crate::gemm::{Epilogue, PackedB, gemm};
+    use crate::gemm::{Epilogue, gemm};
+    use crate::packed_b::PackedB;
     use crate::pack::Mat;
     let h = heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();

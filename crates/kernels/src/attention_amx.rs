@@ -8,7 +8,7 @@ use std::cell::RefCell;
 
 use crate::aligned::AlignedVec;
 use crate::amx::{self, TILE_K, TILE_ROWS};
-use crate::x86;
+use crate::avx512_ops;
 
 /// Rows (and key columns) per tile-kernel call.
 const SLAB: usize = 32;
@@ -92,7 +92,7 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
             for p0 in (0..hd / 2).step_by(16) {
                 let rows: [Option<&[u16]>; 16] = std::array::from_fn(|i| (j0 + i < len).then(|| &row(j0 + i, 1)[2 * p0..2 * p0 + 32]));
                 // SAFETY: the AMX level implies AVX-512F.
-                unsafe { x86::transpose_pairs16(&rows, &mut kt[p0 * lp + j0..], lp) };
+                unsafe { avx512_ops::transpose_pairs16(&rows, &mut kt[p0 * lp + j0..], lp) };
             }
         }
         // V as B pairs: value rows 2q and 2q+1 interleaved element by element (a plain zip the
@@ -136,7 +136,7 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
                 // divided by its row's sum on the way out. Padded query rows are left as they are
                 // (their context is dropped).
                 for (i, inv) in inv_sum.iter_mut().enumerate().take(rows) {
-                    *inv = x86::softmax_numerators_bf16(&s[i * lp..i * lp + len], scale, &mut p[i * lp..(i + 1) * lp]);
+                    *inv = avx512_ops::softmax_numerators_bf16(&s[i * lp..i * lp + len], scale, &mut p[i * lp..(i + 1) * lp]);
                 }
                 for c0 in (0..hd).step_by(SLAB) {
                     let halves = [ptr(v, c0), ptr(v, c0 + 16)];
@@ -148,7 +148,7 @@ pub(crate) fn head_context(bits: &[u16], b: usize, head: usize, len: usize, (t, 
                 match &mut out {
                     Ctx::F32(o) => o[j * stride..j * stride + hd].iter_mut().zip(row).for_each(|(d, &x)| *d = x * inv),
                     // SAFETY: the AMX level implies AVX-512F/BW/VL and AVX512-BF16.
-                    Ctx::Bits(o) => unsafe { x86::scale_to_bf16(row, inv, &mut o[j * stride..j * stride + hd]) },
+                    Ctx::Bits(o) => unsafe { avx512_ops::scale_to_bf16(row, inv, &mut o[j * stride..j * stride + hd]) },
                 }
             }
         }

@@ -1,28 +1,16 @@
-//! C[m, n] = A[m, k] · B[k, n] (+ bias) (→ GELU) with B packed once (weights) and A packed per
-//! block, blocked for the caches (row blocks, k-blocks, B panels, A slivers) and
-//! split over rayon's threads by rows (all, or a [`RowSet`]'s: `rows.rs`).
+//! C[m, n] = A[m, k] · B[k, n] (+ bias) (→ GELU) with B packed once (weights: `packed_b.rs`)
+//! and A packed per block, blocked for the caches (row blocks, k-blocks, B panels, A slivers)
+//! and split over rayon's threads by rows (all, or a [`RowSet`]'s: `rows.rs`).
 
-use crate::aligned::AlignedVec;
 use crate::level::{Isa, isa};
-use crate::quant::{Int8Error, Int8Weight, QuantB};
+use crate::pack::{MR, Mat, NR, pack_a_bf16, pack_a_f32, to_bf16_bits};
+use crate::packed_b::{Packed, PackedB};
 use crate::rows::{RowSet, par_row_blocks};
-use crate::pack::{MR, Mat, NR, PairLayout, pack_a_bf16, pack_a_f32, pack_b_bf16, pack_b_bf16_bits, pack_b_panels, pack_b_rows, to_bf16_bits};
 
 /// k values per block: a B panel block (`KC`×`NR`) stays in L1 while A slivers stream.
 const KC: usize = 192;
 /// Rows per packed A block (`MC`×`KC` stays in L2).
 const MC: usize = 128;
-
-/// Arithmetic of the products (accumulation is always fp32).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Precision {
-    F32,
-    /// Operands rounded to bf16 (8 mantissa bits), products summed in fp32.
-    Bf16,
-    /// Inference only: weights int8 per output column, activations uint8 per row (dynamic),
-    /// products summed in int32 (`quant`).
-    Int8,
-}
 
 /// Applied to each output after the bias.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,150 +18,6 @@ pub enum Epilogue {
     None,
     /// Exact (erf) GELU.
     Gelu,
-}
-
-enum Packed {
-    /// `[n/NR][k][NR]` panels for our AVX-512 micro-kernel.
-    F32(AlignedVec<f32>),
-    /// `[n/16][k][16]` slivers for the `gemm` crate's FMA micro-kernels (the AVX2 level).
-    Slivers(AlignedVec<f32>),
-    /// Plain row-major `[k, n]` for `gemm::gemm` (the portable level).
-    Rows(AlignedVec<f32>),
-    /// bf16 pairs in `[n/NR][depth][NR]` panels for the AVX512-BF16 micro-kernel.
-    Bf16(AlignedVec<u32>),
-    /// bf16 pairs in contiguous 16 × 16 AMX tiles (`PairLayout::Tiles`), the AMX level's layout.
-    Tiles(AlignedVec<u32>),
-    Int8(QuantB),
-}
-
-/// A `[k, n]` right-hand matrix packed for the kernels.
-pub struct PackedB {
-    k: usize,
-    n: usize,
-    /// Pair-rows per bf16 panel: `k/2` rounded up, and to whole tiles (16) on the AMX level.
-    depth: usize,
-    data: Packed,
-    /// The allocations of the layouts not in use: the training path repacks one `PackedB` in
-    /// fp32 (the head) and bf16 (the encoder) every step, and a fresh multi-megabyte buffer costs
-    /// a page fault per 4 KiB each time.
-    spare_f32: AlignedVec<f32>,
-    spare_bf16: AlignedVec<u32>,
-}
-
-/// Pair-rows of a bf16 panel for `k`: AMX reads whole 16-pair tiles, zero-padded.
-fn bf16_depth(k: usize) -> usize {
-    if isa() == Isa::Amx { k.div_ceil(crate::amx::TILE_K) * crate::amx::TILE_ROWS } else { k.div_ceil(2) }
-}
-
-/// The bf16 layout of this level's kernel, and the `Packed` variant that says so.
-fn bf16_layout() -> (PairLayout, fn(AlignedVec<u32>) -> Packed) {
-    if isa() == Isa::Amx { (PairLayout::Tiles, Packed::Tiles) } else { (PairLayout::Rows, Packed::Bf16) }
-}
-
-impl PackedB {
-    /// Packs `b` (`[k, n]` row-major). `Bf16` becomes `F32` on CPUs without AVX512-BF16.
-    pub fn new(b: &[f32], k: usize, n: usize, precision: Precision) -> Self {
-        assert_eq!(b.len(), k * n, "B must be k × n");
-        Self::from_mat(Mat::rows(b, k, n), precision)
-    }
-
-    /// Packs any `[k, n]` view (e.g. the transpose of a weight for the backward pass).
-    pub fn from_mat(b: Mat<'_>, precision: Precision) -> Self {
-        let mut p = Self::empty();
-        p.repack(b, precision);
-        p
-    }
-
-    /// Like [`repack`](Self::repack) in bf16 from `bits`, `b`'s values already converted (same
-    /// indexing as `b.data`); fp32 from `b` on CPUs without AVX512-BF16.
-    pub fn repack_bits(&mut self, b: Mat<'_>, bits: &[u16]) {
-        if !isa().bf16() {
-            return self.repack(b, Precision::F32);
-        }
-        (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
-        let mut v = self.take_bf16();
-        let (layout, variant) = bf16_layout();
-        pack_b_bf16_bits(b, bits, self.depth, layout, &mut v);
-        self.data = variant(v);
-    }
-
-    /// Packs int8 values already quantized per column (read from an export), after checking
-    /// them: the same pack as `from_mat(b, Precision::Int8)` when `w` is `Int8Weight::quantize(b)`.
-    pub fn from_int8(w: &Int8Weight) -> Result<Self, Int8Error> {
-        w.validate()?;
-        let q = QuantB::pack(w);
-        let depth = q.depth;
-        Ok(Self { k: w.k, n: w.n, depth, data: Packed::Int8(q), spare_f32: AlignedVec::new(), spare_bf16: AlignedVec::new() })
-    }
-
-    /// A placeholder to [`repack`](Self::repack) into.
-    pub fn empty() -> Self {
-        Self { k: 0, n: 0, depth: 0, data: Packed::F32(AlignedVec::new()), spare_f32: AlignedVec::new(), spare_bf16: AlignedVec::new() }
-    }
-
-    /// Packs `b` into this value, reusing its allocations (see `spare_f32`).
-    pub fn repack(&mut self, b: Mat<'_>, precision: Precision) {
-        (self.k, self.n, self.depth) = (b.rows, b.cols, bf16_depth(b.rows));
-        if precision == Precision::Int8 {
-            let q = QuantB::new(b);
-            self.depth = q.depth;
-            self.stash();
-            self.data = Packed::Int8(q);
-        } else if precision == Precision::Bf16 && isa().bf16() {
-            let mut v = self.take_bf16();
-            let (layout, variant) = bf16_layout();
-            pack_b_bf16(b, self.depth, layout, &mut v);
-            self.data = variant(v);
-        } else if isa() >= Isa::Avx512 {
-            let mut v = self.take_f32();
-            pack_b_panels(b, NR, &mut v);
-            self.data = Packed::F32(v);
-        } else if isa().avx2_kernels() {
-            let mut v = self.take_f32();
-            pack_b_panels(b, crate::gemm_crate::SLIVER, &mut v);
-            self.data = Packed::Slivers(v);
-        } else {
-            let mut v = self.take_f32();
-            pack_b_rows(b, &mut v);
-            self.data = Packed::Rows(v);
-        }
-    }
-
-    /// Moves the current layout's allocation to its spare slot.
-    fn stash(&mut self) {
-        match std::mem::replace(&mut self.data, Packed::F32(AlignedVec::new())) {
-            Packed::F32(v) | Packed::Slivers(v) | Packed::Rows(v) if v.capacity() > self.spare_f32.capacity() => self.spare_f32 = v,
-            Packed::Bf16(v) | Packed::Tiles(v) if v.capacity() > self.spare_bf16.capacity() => self.spare_bf16 = v,
-            _ => {}
-        }
-    }
-
-    fn take_f32(&mut self) -> AlignedVec<f32> {
-        self.stash();
-        std::mem::take(&mut self.spare_f32)
-    }
-
-    fn take_bf16(&mut self) -> AlignedVec<u32> {
-        self.stash();
-        std::mem::take(&mut self.spare_bf16)
-    }
-
-    pub fn k(&self) -> usize {
-        self.k
-    }
-
-    pub fn n(&self) -> usize {
-        self.n
-    }
-
-    /// The precision actually used.
-    pub fn precision(&self) -> Precision {
-        match self.data {
-            Packed::F32(_) | Packed::Slivers(_) | Packed::Rows(_) => Precision::F32,
-            Packed::Bf16(_) | Packed::Tiles(_) => Precision::Bf16,
-            Packed::Int8(_) => Precision::Int8,
-        }
-    }
 }
 
 /// `c` (`[m, n]`) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`. Overwrites `c`.
@@ -186,7 +30,7 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 /// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation, the
 /// attention's projection). On AMX tiles the epilogue writes the bits directly (no fp32 copy of
 /// the activation is written and read back); elsewhere the fp32 product is converted. Same values
-/// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`x86::gelu_bf16_512`,
+/// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`avx512_ops::gelu_bf16_512`,
 /// below the bf16 rounding that follows). `a_bits`, when given, is `a` already in bf16 (the tiles
 /// then read it in place). Only the rows in `rows` are computed, the others set to zero.
 #[allow(clippy::too_many_arguments)]
@@ -505,7 +349,7 @@ pub fn gelu(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if isa() >= Isa::Avx512 {
         // SAFETY: AVX-512F/DQ were detected; the kernel stays within the slice (masked tail).
-        unsafe { crate::x86::gelu_slice(x) };
+        unsafe { crate::avx512_ops::gelu_slice(x) };
         return;
     }
     gelu_plain(x);
@@ -518,6 +362,7 @@ crate::dispatch!(gelu_plain(x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packed_b::Precision;
 
     fn naive(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
         let mut c = vec![0.0f64; m * n];
@@ -724,7 +569,7 @@ mod tests {
         // The fused path (epilogue writes bf16; the next GEMM reads the bits) must give what the
         // fp32 product, converted, gives: exactly without an activation (the attention's
         // projection); with GELU (the feed-forward pair) the AMX epilogue's GELU is a polynomial
-        // good to 1e-4 (`x86::gelu_bf16_512`), so within that plus one bf16 rounding.
+        // good to 1e-4 (`avx512_ops::gelu_bf16_512`), so within that plus one bf16 rounding.
         if !bf16_runs_here() {
             return;
         }

@@ -13,7 +13,7 @@ mod imp {
 
     use crate::pack::NR;
     use crate::quant::Dequant;
-    use crate::x86::gelu512;
+    use crate::avx512_ops::gelu512;
 
     /// zmm vectors per panel row (48 columns).
     const V: usize = NR / 16;

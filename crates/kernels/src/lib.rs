@@ -51,6 +51,7 @@ mod attention_amx;
 #[cfg(target_arch = "x86_64")]
 mod attention_f32;
 pub mod attention_train;
+mod avx512_ops;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;
@@ -61,15 +62,17 @@ pub mod level;
 pub mod lstm;
 pub mod ops;
 mod pack;
+mod packed_b;
 mod gemm_crate;
 mod quad_path;
 mod quant;
 pub mod rows;
 mod x86;
 
-pub use gemm::{Epilogue, PackedB, Precision, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
+pub use gemm::{Epilogue, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa, runs};
 pub use pack::{Mat, to_bf16_bits};
+pub use packed_b::{PackedB, Precision};
 pub use quad_path::int8_kernel;
 pub use quant::{Int8Error, Int8Weight};
 pub use rows::RowSet;

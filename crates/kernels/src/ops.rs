@@ -112,7 +112,7 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
 /// (erf(x/√2), e^(−x²/2)): erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the
 /// exponential shared with it (e^(−z²) for z = x/√2). Plain arithmetic with [`exp_neg`], so loops
 /// over it vectorise. The one scalar definition behind GELU (`gemm::gelu_scalar`) and its
-/// derivative (`grad::gelu_grad`); `x86::gelu512` is the same formula in intrinsics.
+/// derivative (`grad::gelu_grad`); `avx512_ops::gelu512` is the same formula in intrinsics.
 #[inline(always)]
 pub(crate) fn erf_parts(x: f32) -> (f32, f32) {
     let z = (x * std::f32::consts::FRAC_1_SQRT_2).abs();

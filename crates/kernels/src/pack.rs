@@ -313,7 +313,7 @@ pub(crate) fn convert_bf16(src: &[f32], dst: &mut [u16]) {
     if crate::level::isa().bf16() {
         // SAFETY: AVX-512F, -BF16 and -VL were detected (the bf16 levels require all three);
         // the function stays within both slices.
-        unsafe { crate::x86::to_bf16(src, dst) };
+        unsafe { crate::avx512_ops::to_bf16(src, dst) };
         return;
     }
     for (d, &x) in dst.iter_mut().zip(src) {

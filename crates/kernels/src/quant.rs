@@ -356,7 +356,8 @@ mod tests {
 
     #[test]
     fn int8_gemm_equals_the_product_of_the_quantized_operands() {
-        use crate::gemm::{PackedB, Precision, gemm, gelu_scalar};
+        use crate::gemm::{gelu_scalar, gemm};
+        use crate::packed_b::{PackedB, Precision};
         // On AMX-INT8 CPUs the tiles, with AVX512-VNNI or AVX-VNNI `vpdpbusd`, at the AVX2 levels
         // `vpmaddwd`, elsewhere the plain loops (the test script runs every level); ragged m, k
         // and n, a bias and the GELU epilogue.
@@ -399,7 +400,8 @@ mod tests {
 
     #[test]
     fn stored_int8_weights_pack_to_the_same_product_as_quantizing_at_load() {
-        use crate::gemm::{PackedB, Precision, gemm};
+        use crate::gemm::gemm;
+        use crate::packed_b::{PackedB, Precision};
         let (m, k, n) = (9, 130, 40);
         let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect();
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 40.0).collect();
@@ -430,7 +432,7 @@ mod tests {
         for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
             let w = Int8Weight { scale: vec![0.5, bad], ..good.clone() };
             assert!(matches!(w.validate(), Err(Int8Error::Scale { column: 1, .. })), "scale {bad}");
-            assert!(crate::gemm::PackedB::from_int8(&w).is_err());
+            assert!(crate::packed_b::PackedB::from_int8(&w).is_err());
         }
         let low = Int8Weight { values: vec![1, 2, i8::MIN, 4], ..good };
         assert_eq!(low.validate(), Err(Int8Error::Range { index: 2 }));
