@@ -16,6 +16,7 @@ mod preprocess;
 mod quantize;
 mod serve;
 mod train;
+mod train_args;
 mod train_bilstm;
 
 use clap::{Parser, Subcommand};
@@ -36,7 +37,7 @@ pub enum Command {
     /// Run the pretrained encoder and print pooled_output, sequence_output, encoder_outputs.
     Embed(embed::EmbedCmd),
     /// Fine-tune a classifier (or train a head on a frozen encoder) and export it.
-    Train(Box<train::TrainCmd>),
+    Train(Box<train_args::TrainCmd>),
     /// Evaluate an exported classifier on labelled data.
     Evaluate(evaluate::EvaluateCmd),
     /// Score texts with an exported classifier.

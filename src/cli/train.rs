@@ -14,22 +14,12 @@ use bertkit::model::fast::{BertModel, FastClassifier};
 use bertkit::model::run_batched_tokens;
 use bertkit::predict::Engine;
 use bertkit::tokenize::TextEncoder;
-use bertkit::train::{History, Monitor, Split, TrainPlan, TrainRun, train_classifier};
+use bertkit::train::{History, Split, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
-use clap::{Args, ValueEnum};
 
 use super::data_args::{DataArgs, show_samples};
 use super::evaluate::print_report;
-use super::train_bilstm::BiLstmArgs;
-use super::PreprocessArgs;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ArchFlag {
-    /// A BERT-family checkpoint (--model) with a classification head.
-    Bert,
-    /// The GloVe + BiLSTM baseline (--glove).
-    Bilstm,
-}
+use super::train_args::{ArchFlag, TrainCmd};
 
 /// A trained model with what its export needs.
 pub struct Trained {
@@ -41,165 +31,7 @@ pub struct Trained {
     pub val_examples: usize,
 }
 
-#[derive(Args, Debug)]
-pub struct TrainCmd {
-    /// bert (fine-tune or feature-extract a checkpoint) or bilstm (the GloVe baseline).
-    #[arg(long, value_enum, default_value = "bert")]
-    arch: ArchFlag,
-    /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json or
-    /// vocab.txt); required for --arch bert.
-    #[arg(long, env = "BERTKIT_MODEL")]
-    model: Option<PathBuf>,
-    #[command(flatten)]
-    bilstm: BiLstmArgs,
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    pre: PreprocessArgs,
-    /// Output folder: the exported model, history.json and training.png.
-    #[arg(long, env = "BERTKIT_OUT")]
-    out: PathBuf,
-    /// Test data evaluated after training (same format as --data).
-    #[arg(long)]
-    test: Option<PathBuf>,
-    /// Fraction of --data held out for validation.
-    #[arg(long, default_value_t = 0.2)]
-    validation_split: f64,
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Default 3 (bert) / 5 (bilstm).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Default 32 (bert) / 100 (bilstm).
-    #[arg(long)]
-    batch_size: Option<usize>,
-    /// Peak learning rate. Default 3e-5 (bert, AdamW with warm-up and decay) / 1e-3 (bilstm,
-    /// constant like Keras' Adam).
-    #[arg(long = "lr")]
-    learning_rate: Option<f64>,
-    /// Default 0.1 (bert) / 0 (bilstm).
-    #[arg(long)]
-    warmup_ratio: Option<f64>,
-    /// Decoupled weight decay. Default 0.01 (bert) / 0 (bilstm: plain Adam).
-    #[arg(long)]
-    weight_decay: Option<f64>,
-    /// Default 1e-6 (bert) / 1e-7 (bilstm, Keras).
-    #[arg(long)]
-    adam_epsilon: Option<f64>,
-    /// Global gradient-norm clip; 0 turns clipping off. Default 1.0 (both; Keras' chapter does
-    /// not clip, but the BiLSTM diverged without it).
-    #[arg(long)]
-    max_grad_norm: Option<f64>,
-    /// Train only the head on cached features of the frozen encoder (feature extraction). Its
-    /// defaults fit a probe: mean pooling, standardised features, lr 1e-3 held constant, up to
-    /// 100 epochs with --patience 5 (each epoch costs only the head).
-    #[arg(long, env = "BERTKIT_FREEZE_ENCODER")]
-    freeze_encoder: bool,
-    /// With --freeze-encoder: train the head on the raw pooled features, not standardised ones.
-    #[arg(long, env = "BERTKIT_RAW_FEATURES")]
-    raw_features: bool,
-    /// pooler (the checkpoint's tanh pooler), cls or mean. Default: what the family's
-    /// transformers classifier reads (pooler for BERT/ALBERT, the first token otherwise); mean
-    /// with --freeze-encoder (a pooler trained for another task is a poor fixed feature).
-    #[arg(long)]
-    pooling: Option<Pooling>,
-    /// A hidden dense layer of this size in the head (0: none). Default: the family's
-    /// transformers head (none for BERT/ALBERT; hidden_size for DistilBERT, RoBERTa, ELECTRA).
-    #[arg(long)]
-    head_hidden: Option<usize>,
-    #[arg(long, default_value_t = 0.1)]
-    dropout: f64,
-    #[arg(long, default_value_t = 64)]
-    eval_batch_size: usize,
-    /// Checkpoint every N steps too (one is always written at each epoch end).
-    #[arg(long)]
-    checkpoint_every: Option<usize>,
-    /// Also evaluate every N optimizer steps (an evaluation always ends each epoch); each
-    /// evaluation can become the best weights and counts for --patience.
-    #[arg(long, env = "BERTKIT_EVAL_EVERY")]
-    eval_every: Option<usize>,
-    /// The validation metric that picks the exported weights and drives --patience: val_loss
-    /// (lower is better), val_accuracy or val_f1; multi-label: val_accuracy is subset accuracy,
-    /// val_f1 (or val_macro_f1) macro F1.
-    #[arg(long, default_value = "val_loss", env = "BERTKIT_MONITOR")]
-    monitor: Monitor,
-    /// Multi-label: the probability at which a label counts as predicted, for the metrics and
-    /// as the exported model's default.
-    #[arg(long, default_value_t = 0.5, env = "BERTKIT_THRESHOLD")]
-    threshold: f64,
-    /// Stop after N evaluations in a row without improvement (Keras' EarlyStopping patience).
-    /// Default: train every epoch.
-    #[arg(long, env = "BERTKIT_PATIENCE")]
-    patience: Option<usize>,
-    /// The smallest change of the monitored metric that counts as an improvement.
-    #[arg(long, default_value_t = 0.0, env = "BERTKIT_MIN_DELTA")]
-    min_delta: f64,
-    /// Export the last step's weights instead of the best evaluation's (the default, like Keras'
-    /// restore_best_weights=True and transformers' load_best_model_at_end).
-    #[arg(long, env = "BERTKIT_LAST_WEIGHTS")]
-    last_weights: bool,
-    /// Continue from the checkpoint in OUT.run/ (same flags required).
-    #[arg(long)]
-    resume: bool,
-    /// Use only the first N training examples after the split (quick runs).
-    #[arg(long)]
-    max_train: Option<usize>,
-    /// Use only the first N validation examples.
-    #[arg(long)]
-    max_val: Option<usize>,
-    /// Print N training examples with their labels.
-    #[arg(long, default_value_t = 0)]
-    show_samples: usize,
-    #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
-    device: DeviceSpec,
-    /// Fine-tuning implementation: burn (autodiff, any device), kernels (hand-written backward
-    /// pass on the CPU kernels, fp32), kernels-bf16 (the same with bf16 GEMM operands and fp32
-    /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 where bf16 was
-    /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on every other CPU, for every
-    /// BERT-family checkpoint and the BiLSTM; burn with --device cuda.
-    #[arg(long, default_value = "auto")]
-    engine: Engine,
-    /// Also store the encoder's int8 weights in the export (`model.int8.safetensors`, as
-    /// `bertkit quantize` does), so `--precision int8` reads them rather than quantizing at load.
-    #[arg(long, env = "BERTKIT_SAVE_INT8")]
-    save_int8: bool,
-    /// No progress output.
-    #[arg(long)]
-    quiet: bool,
-}
-
 impl TrainCmd {
-    /// The validated settings. Defaults differ by what is trained: fine-tuning a checkpoint
-    /// (BERT's recipe), a head on frozen features (a probe: Keras' Adam rate, many cheap epochs
-    /// stopped early, standardised features), or the BiLSTM (the chapter's Keras settings).
-    fn plan(&self) -> TrainPlan {
-        let bert = self.arch == ArchFlag::Bert;
-        let frozen = bert && self.freeze_encoder;
-        let pick = |v: Option<f64>, b: f64, l: f64| v.unwrap_or(if bert && !frozen { b } else { l });
-        let clip = pick(self.max_grad_norm, 1.0, 1.0);
-        TrainPlan {
-            epochs: self.epochs.unwrap_or(if frozen { 100 } else if bert { 3 } else { 5 }),
-            batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
-            learning_rate: pick(self.learning_rate, 3e-5, 1e-3),
-            warmup_ratio: pick(self.warmup_ratio, 0.1, 0.0),
-            weight_decay: pick(self.weight_decay, 0.01, 0.0),
-            adam_epsilon: pick(self.adam_epsilon, 1e-6, 1e-7),
-            max_grad_norm: (clip > 0.0).then_some(clip),
-            seed: self.seed,
-            freeze_encoder: self.freeze_encoder,
-            eval_batch_size: self.eval_batch_size,
-            checkpoint_every: self.checkpoint_every,
-            constant_lr: !bert || frozen,
-            eval_every: self.eval_every,
-            monitor: self.monitor,
-            patience: self.patience.or(frozen.then_some(5)),
-            min_delta: self.min_delta,
-            restore_best: !self.last_weights,
-            standardize_features: frozen && !self.raw_features,
-            threshold: self.threshold,
-        }
-    }
-
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
         let plan = self.plan();
