@@ -11,9 +11,9 @@ pub(crate) use imp::*;
 mod imp {
     use std::arch::x86_64::*;
 
+    use crate::avx512_ops::gelu512;
     use crate::pack::NR;
     use crate::quant::Dequant;
-    use crate::avx512_ops::gelu512;
 
     /// zmm vectors per panel row (48 columns).
     const V: usize = NR / 16;
@@ -47,7 +47,7 @@ mod imp {
         /// # Safety
         /// AVX-512F/DQ are enabled by the caller; v < V.
         #[inline(always)]
-        unsafe fn apply<const GELU: bool>(&self, v: usize, sum: __m512i, (vsa, vza): (__m512, __m512i)) -> __m512 {
+        unsafe fn apply(&self, v: usize, sum: __m512i, (vsa, vza): (__m512, __m512i), gelu: bool) -> __m512 {
             let (m, col) = (self.masks[v], 16 * v);
             // SAFETY: masked loads of the lanes below the panel's columns, which `of` checked
             // against every column slice.
@@ -58,7 +58,7 @@ mod imp {
                 if !self.bias.is_null() {
                     y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(m, self.bias.add(col)));
                 }
-                if GELU { gelu512(y) } else { y }
+                if gelu { gelu512(y) } else { y }
             }
         }
     }
@@ -77,33 +77,19 @@ mod imp {
         let cols = Cols::of(&out, rows);
         assert!(lda >= 4 * depth && a.len() >= rows * lda && panel.len() >= depth * NR, "int8 product shapes");
         let (a, panel, c) = (a.as_ptr(), panel.as_ptr(), out.c.as_mut_ptr());
-        let rows_of = |r: usize| (a.wrapping_add(r * lda), c.wrapping_add(r * out.ldc));
+        let rows_of = |r: usize| ((a.wrapping_add(r * lda), lda), (c.wrapping_add(r * out.ldc), out.ldc));
         // SAFETY (every call): rows r..r+R < rows read `a[r·lda + 4·q .. +4]` for q < depth
         // (inside their row, lda ≥ 4·depth), `panel[q·NR .. +NR]` (inside depth·NR), and store
         // the panel's columns of C's rows r..r+R (checked by `Cols::of`); the asserts bound each.
         let mut r = 0;
         while r + 8 <= rows {
             let (a_r, c_r) = rows_of(r);
-            let scales = (&out.rows.0[r..], &out.rows.1[r..]);
-            unsafe {
-                if out.gelu {
-                    block::<8, true>(depth, (a_r, lda), panel, &cols, scales, (c_r, out.ldc));
-                } else {
-                    block::<8, false>(depth, (a_r, lda), panel, &cols, scales, (c_r, out.ldc));
-                }
-            }
+            unsafe { block::<8>(depth, a_r, panel, (&cols, out.gelu), (&out.rows.0[r..], &out.rows.1[r..]), c_r) };
             r += 8;
         }
         while r < rows {
             let (a_r, c_r) = rows_of(r);
-            let scales = (&out.rows.0[r..], &out.rows.1[r..]);
-            unsafe {
-                if out.gelu {
-                    block::<1, true>(depth, (a_r, lda), panel, &cols, scales, (c_r, out.ldc));
-                } else {
-                    block::<1, false>(depth, (a_r, lda), panel, &cols, scales, (c_r, out.ldc));
-                }
-            }
+            unsafe { block::<1>(depth, a_r, panel, (&cols, out.gelu), (&out.rows.0[r..], &out.rows.1[r..]), c_r) };
             r += 1;
         }
     }
@@ -111,11 +97,11 @@ mod imp {
     /// `R` rows × 48 columns: 3·R zmm accumulators (24 for R = 8), three B vectors and one
     /// broadcast quad of A over the depth, then each accumulator dequantized and stored.
     #[inline(always)]
-    unsafe fn block<const R: usize, const GELU: bool>(
+    unsafe fn block<const R: usize>(
         depth: usize,
         (a, lda): (*const u8, usize),
         panel: *const u32,
-        cols: &Cols,
+        (cols, gelu): (&Cols, bool),
         (scale, zp): (&[f32], &[i32]),
         (c, ldc): (*mut f32, usize),
     ) {
@@ -126,7 +112,7 @@ mod imp {
             for (r, row) in sum.iter().enumerate() {
                 let row_scale = (_mm512_set1_ps(scale[r]), _mm512_set1_epi32(zp[r]));
                 for (v, s) in row.iter().enumerate() {
-                    let y = cols.apply::<GELU>(v, *s, row_scale);
+                    let y = cols.apply(v, *s, row_scale, gelu);
                     _mm512_mask_storeu_ps(c.add(r * ldc + 16 * v), cols.masks[v], y);
                 }
             }
@@ -172,7 +158,7 @@ mod imp {
                 let row_scale = (_mm512_set1_ps(out.rows.0[r]), _mm512_set1_epi32(out.rows.1[r]));
                 for v in 0..V {
                     let sum = _mm512_loadu_si512(acc.as_ptr().add(r * acc_ld + 16 * v) as *const __m512i);
-                    let y = if out.gelu { cols.apply::<true>(v, sum, row_scale) } else { cols.apply::<false>(v, sum, row_scale) };
+                    let y = cols.apply(v, sum, row_scale, out.gelu);
                     _mm512_mask_storeu_ps(c.add(r * out.ldc + 16 * v), cols.masks[v], y);
                 }
             }
