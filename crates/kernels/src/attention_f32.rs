@@ -5,7 +5,7 @@
 //! int8 inference batch on AVX512-VNNI, for 5 % of its flops). Plain loops over fixed-size blocks,
 //! compiled per level like `dispatch!`, with fused multiply-adds where the level has FMA.
 
-use crate::ops::softmax_row;
+use crate::ops::{Fused, MulAdd, Split, exp_sum_row, row_max};
 
 /// Query rows per block, per level (same-sitting A/Bs in docs/benchmarks.md): `RB × CB`
 /// accumulators in 8 AVX-512 registers (4 rows; 8 rows measured 6 % slower), or in 8 of AVX2's 16
@@ -37,26 +37,6 @@ pub(crate) struct Scratch {
     kt: Vec<f32>,
     v: Vec<f32>,
     s: Vec<f32>,
-}
-
-/// `a·b + c`, fused where the instantiation has FMA; split on the portable level (a fused
-/// multiply-add there is a libm call per element).
-trait MulAdd {
-    fn mul_add(a: f32, b: f32, c: f32) -> f32;
-}
-struct Fused;
-impl MulAdd for Fused {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a.mul_add(b, c)
-    }
-}
-struct Split;
-impl MulAdd for Split {
-    #[inline(always)]
-    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
-        a * b + c
-    }
 }
 
 /// The head's context rows `[queries, hd]` into `dst` at `dst_stride` floats per row: for each
@@ -105,13 +85,10 @@ fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, 
     // to 0.
     kt.clear();
     kt.resize(hd * lp, 0.0);
+    keys_transposed(qkv, r, kt, lp);
     v.clear();
     v.resize(len * hdp, 0.0);
     for j in 0..len {
-        let key = &qkv[r.k + j * stride..r.k + j * stride + hd];
-        for (d, &x) in key.iter().enumerate() {
-            kt[d * lp + j] = x;
-        }
         v[j * hdp..j * hdp + hd].copy_from_slice(&qkv[r.v + j * stride..r.v + j * stride + hd]);
     }
     // Whole blocks as arrays, so the inner loops have no bounds checks and vectorise.
@@ -141,25 +118,57 @@ fn body<M: MulAdd, const RB: usize>(qkv: &[f32], r: HeadRows, sc: &mut Scratch, 
                 s[row * lp + jb * CB..row * lp + (jb + 1) * CB].copy_from_slice(a);
             }
         }
-        // Softmax of the real keys (padded columns stay out: the context reads j < len only).
-        for row in s.chunks_exact_mut(lp) {
-            softmax_row(&mut row[..len], scale);
+        // The softmax's exponentials over the real keys (padded columns stay out: the context
+        // reads j < len only); its 1/sum scales the context rows as they are stored, not the
+        // probabilities (a pass over the rows fewer).
+        let mut inv = [0.0f32; RB];
+        for (row, z) in s.chunks_exact_mut(lp).zip(&mut inv) {
+            let row = &mut row[..len];
+            *z = 1.0 / exp_sum_row::<M>(row, row_max(row), scale);
         }
         let p: [&[f32]; RB] = std::array::from_fn(|row| &s[row * lp..row * lp + len]);
-        // Context [RB, hd]: Σ_j p[i][j] · V[j].
+        // Context [RB, hd]: (Σ_j e[i][j] · V[j]) / Σ_j e[i][j].
         for cb in 0..vblocks {
             let mut acc = [[0.0f32; CB]; RB];
-            for j in 0..len {
-                let vrow = &v[j * vblocks + cb];
+            for (j, vr) in v.chunks_exact(vblocks).take(len).enumerate() {
+                let vrow = &vr[cb];
                 for (a, pr) in acc.iter_mut().zip(&p) {
                     fma_row::<M>(a, pr[j], vrow);
                 }
             }
             let (c0, width) = (cb * CB, CB.min(hd - cb * CB));
-            for (row, a) in acc.iter().enumerate().take(real) {
+            for (row, (a, z)) in acc.iter().zip(&inv).enumerate().take(real) {
                 let at = (i0 + row) * dst_stride + c0;
-                dst[at..at + width].copy_from_slice(&a[..width]);
+                for (o, x) in dst[at..at + width].iter_mut().zip(&a[..width]) {
+                    *o = x * z;
+                }
             }
+        }
+    }
+}
+
+/// Kᵀ `[hd, lp]` from the head's key rows (`kt` zeroed, `lp` a multiple of 16): on AVX-512 in
+/// 16 × 16 register transposes, whole blocks of 16 head columns, the rest value by value (the
+/// scalar gather was a tenth of this function under `perf`).
+fn keys_transposed(qkv: &[f32], r: HeadRows, kt: &mut [f32], lp: usize) {
+    let HeadRows { len, hd, stride, .. } = r;
+    let key = |j: usize| &qkv[r.k + j * stride..r.k + j * stride + hd];
+    let mut d0 = 0;
+    #[cfg(target_arch = "x86_64")]
+    if crate::level::isa() >= crate::level::Isa::Avx512 {
+        while d0 + 16 <= hd {
+            for j0 in (0..len).step_by(16) {
+                let rows: [Option<&[f32]>; 16] = std::array::from_fn(|i| (j0 + i < len).then(|| &key(j0 + i)[d0..d0 + 16]));
+                // SAFETY: the AVX-512 levels have AVX-512F; the output holds rows d0..d0+16 of
+                // Kᵀ from column j0 (d0 + 16 ≤ hd, and j0 + 16 ≤ lp as both are multiples of 16).
+                unsafe { crate::avx512_ops::transpose_f32_16(&rows, &mut kt[d0 * lp + j0..], lp) };
+            }
+            d0 += 16;
+        }
+    }
+    for j in 0..len {
+        for (d, &x) in key(j).iter().enumerate().skip(d0) {
+            kt[d * lp + j] = x;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! AVX-512 element-wise ops the kernels share: e^x and the erf GELU in fp32 (the GEMM epilogues,
 //! `gelu_slice`), their bf16-grade polynomials for the AMX paths, bf16 conversions, softmax
-//! numerators in bf16, and the pair transpose that feeds keys to the attention tiles. Callers
+//! numerators in bf16, and the 16 × 16 transposes that feed keys to the attention (bf16 pairs for
+//! the tiles, fp32 for `attention_f32`). Callers
 //! check the CPU first (see `level::isa`).
 
 #![allow(clippy::missing_safety_doc)]
@@ -59,8 +60,7 @@ mod imp {
 
     /// A 16 × 16 transpose of bf16 pairs: input row `i` is the 16 (even, odd) pairs of the 32
     /// bf16 in `rows[i]` (zeros for `None`), and output row `e` (pair `e` of every input row) goes
-    /// to `out[e·ld..e·ld + 16]`. Four stages of in-register shuffles: 32-bit and 64-bit
-    /// interleaves within 128-bit lanes (4 × 4 transposes), then two rounds of lane shuffles.
+    /// to `out[e·ld..e·ld + 16]`.
     ///
     /// # Safety
     /// AVX-512F is available.
@@ -68,13 +68,49 @@ mod imp {
     pub unsafe fn transpose_pairs16(rows: &[Option<&[u16]>; 16], out: &mut [u32], ld: usize) {
         assert!(rows.iter().flatten().all(|r| r.len() >= 32), "a transposed row holds 32 bf16");
         assert!(ld >= 16 && out.len() >= 15 * ld + 16, "transpose output too short");
-        // SAFETY: each load reads the 64 bytes of a row asserted to hold 32 bf16; each store writes
-        // 16 u32 at e·ld ≤ 15·ld, inside `out` (asserted).
+        // SAFETY: each load reads the 64 bytes of a row asserted to hold 32 bf16; the stores stay
+        // inside `out` (asserted above, as `transpose16` requires).
         unsafe {
             let r: [__m512i; 16] = std::array::from_fn(|i| match rows[i] {
                 Some(row) => _mm512_loadu_si512(row.as_ptr() as *const __m512i),
                 None => _mm512_setzero_si512(),
             });
+            transpose16(r, out.as_mut_ptr(), ld);
+        }
+    }
+
+    /// A 16 × 16 transpose of fp32 values: row `i` is `rows[i][..16]` (zeros for `None`), and
+    /// output row `e` (element `e` of every input row) goes to `out[e·ld..e·ld + 16]`. The fp32
+    /// attention's Kᵀ.
+    ///
+    /// # Safety
+    /// AVX-512F is available.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn transpose_f32_16(rows: &[Option<&[f32]>; 16], out: &mut [f32], ld: usize) {
+        assert!(rows.iter().flatten().all(|r| r.len() >= 16), "a transposed row holds 16 values");
+        assert!(ld >= 16 && out.len() >= 15 * ld + 16, "transpose output too short");
+        // SAFETY: each load reads the 64 bytes of a row asserted to hold 16 fp32; the stores stay
+        // inside `out` (asserted above, as `transpose16` requires).
+        unsafe {
+            let r: [__m512i; 16] = std::array::from_fn(|i| match rows[i] {
+                Some(row) => _mm512_loadu_si512(row.as_ptr() as *const __m512i),
+                None => _mm512_setzero_si512(),
+            });
+            transpose16(r, out.as_mut_ptr() as *mut u32, ld);
+        }
+    }
+
+    /// The 16 × 16 transpose of 32-bit words behind both: word `e` of `r[i]` goes to
+    /// `out[e·ld + i]`. Four stages of in-register shuffles: 32-bit and 64-bit interleaves within
+    /// 128-bit lanes (4 × 4 transposes), then two rounds of lane shuffles.
+    ///
+    /// # Safety
+    /// AVX-512F is available; `out` is valid for writes of `15·ld + 16` words.
+    #[inline(always)]
+    unsafe fn transpose16(r: [__m512i; 16], out: *mut u32, ld: usize) {
+        // SAFETY: shuffles in registers; each store writes 16 words at e·ld ≤ 15·ld (the caller's
+        // bound).
+        unsafe {
             // Per 128-bit lane L of rows a, b: [a0 b0 a1 b1] and [a2 b2 a3 b3] (element 4L + c).
             let t: [__m512i; 16] = std::array::from_fn(|i| {
                 let (a, b) = (r[i & !1], r[i | 1]);
@@ -92,11 +128,10 @@ mod imp {
                 let x1 = _mm512_shuffle_i32x4::<0xdd>(u[c], u[4 + c]);
                 let y0 = _mm512_shuffle_i32x4::<0x88>(u[8 + c], u[12 + c]);
                 let y1 = _mm512_shuffle_i32x4::<0xdd>(u[8 + c], u[12 + c]);
-                let o = out.as_mut_ptr();
-                _mm512_storeu_si512(o.add(c * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x0, y0));
-                _mm512_storeu_si512(o.add((4 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x1, y1));
-                _mm512_storeu_si512(o.add((8 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x0, y0));
-                _mm512_storeu_si512(o.add((12 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x1, y1));
+                _mm512_storeu_si512(out.add(c * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x0, y0));
+                _mm512_storeu_si512(out.add((4 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0x88>(x1, y1));
+                _mm512_storeu_si512(out.add((8 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x0, y0));
+                _mm512_storeu_si512(out.add((12 + c) * ld) as *mut __m512i, _mm512_shuffle_i32x4::<0xdd>(x1, y1));
             }
         }
     }
@@ -300,6 +335,29 @@ mod tests {
             }
             // The gap between output rows is untouched.
             assert!(out[e * ld + 16..(e * ld + ld).min(out.len())].iter().all(|&x| x == u32::MAX));
+        }
+    }
+
+    #[test]
+    fn f32_transpose_moves_element_e_of_row_i_to_row_e_column_i() {
+        if crate::level::isa() < crate::level::Isa::Avx512 {
+            eprintln!("skipped: {}: the fp32 transpose runs on the AVX-512 levels only", crate::level::test_name());
+            return;
+        }
+        // Row i holds 100·i + m at position m (17 values: the 17th is never read); row 11 is
+        // missing (zeros).
+        let rows: Vec<Vec<f32>> = (0..16).map(|i| (0..17).map(|m| (100 * i + m) as f32).collect()).collect();
+        let refs: [Option<&[f32]>; 16] = std::array::from_fn(|i| (i != 11).then(|| rows[i].as_slice()));
+        let ld = 19;
+        let mut out = vec![f32::NAN; 15 * ld + 16];
+        // SAFETY: AVX-512F is present (the AVX-512 levels need it).
+        unsafe { transpose_f32_16(&refs, &mut out, ld) };
+        for e in 0..16 {
+            for i in 0..16 {
+                let want = if i == 11 { 0.0 } else { (100 * i + e) as f32 };
+                assert_eq!(out[e * ld + i], want, "element {e} of row {i}");
+            }
+            assert!(out[e * ld + 16..(e * ld + ld).min(out.len())].iter().all(|x| x.is_nan()), "wrote between output rows");
         }
     }
 }

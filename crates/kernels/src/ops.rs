@@ -88,10 +88,38 @@ pub fn add_layer_norm_bits(x: &mut [f32], residual: &[f32], width: usize, (gamma
     });
 }
 
+/// `a·b + c`, fused where the caller's instantiation has FMA ([`Fused`]), split elsewhere
+/// ([`Split`]: on a level without FMA, `f32::mul_add` is a libm call per element). The split form
+/// gives the same bits as writing `a * b + c`.
+pub(crate) trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+pub(crate) struct Fused;
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+pub(crate) struct Split;
+impl MulAdd for Split {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
 /// e^x for x ≤ 0 (below −87 gives ~0): 2^n · p(r), degree-7 Taylor polynomial on
 /// |r| ≤ ln2/2 (relative error < 1e-7). Plain arithmetic, so it vectorises.
 #[inline(always)]
 pub(crate) fn exp_neg(x: f32) -> f32 {
+    exp_neg_with::<Split>(x)
+}
+
+/// [`exp_neg`] with its multiply-adds as `M` does them: [`Fused`] halves the polynomial's
+/// instructions where the level has FMA (and rounds once per step instead of twice).
+#[inline(always)]
+pub(crate) fn exp_neg_with<M: MulAdd>(x: f32) -> f32 {
     // Adding 1.5·2^23 rounds x·log2(e) to an integer n (ties to even, as `round_ties_even`) and
     // leaves n in the low mantissa bits, so 2^n is built with integer ops on the bits. A
     // float→int `as` cast saturates, and its range and NaN checks kept every loop over this
@@ -100,10 +128,11 @@ pub(crate) fn exp_neg(x: f32) -> f32 {
     let x = x.max(-87.0);
     let t = x * std::f32::consts::LOG2_E + SHIFT;
     let n = t - SHIFT;
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
+    // x − n·ln2 in two parts (Cody–Waite); split, −n·c + x is x − n·c bit for bit.
+    let r = M::mul_add(-n, 1.428_606_8e-6, M::mul_add(-n, 0.693_145_75, x));
     let mut p = 1.0 / 5040.0;
     for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = p * r + c;
+        p = M::mul_add(p, r, c);
     }
     // n ∈ [−126, 0], so n + 127 is a normal exponent.
     p * f32::from_bits(t.to_bits().wrapping_sub(SHIFT.to_bits()).wrapping_add(127) << 23)
@@ -124,10 +153,20 @@ pub(crate) fn erf_parts(x: f32) -> (f32, f32) {
 
 /// softmax(scale · x) over one row, in place, for scale > 0 (so max(scale·x) = scale·max(x)).
 /// The maximum and the sum in [`LANES`] lanes (a single running value is a chain the compiler
-/// keeps scalar); the exponentials and their sum in one pass. The one softmax of the inference
-/// and training paths; `attention_f32` folds the 1/√d of the scores into `scale`.
+/// keeps scalar); the exponentials and their sum in one pass ([`exp_sum_row`]). The softmax of
+/// the training paths and of the GEMM-based attention; `attention_f32` runs the same two passes
+/// and applies the 1/sum to its context instead.
 #[inline(always)]
 pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
+    let inv = 1.0 / exp_sum_row::<Split>(row, row_max(row), scale);
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// The largest value of a non-empty row, in [`LANES`] lanes.
+#[inline(always)]
+pub(crate) fn row_max(row: &[f32]) -> f32 {
     let mut m = [f32::NEG_INFINITY; LANES];
     let mut chunks = row.chunks_exact(LANES);
     for c in &mut chunks {
@@ -135,23 +174,26 @@ pub(crate) fn softmax_row(row: &mut [f32], scale: f32) {
             m[l] = if c[l] > m[l] { c[l] } else { m[l] };
         }
     }
-    let max = chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+    chunks.remainder().iter().chain(m.iter()).fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
+}
+
+/// `row[j] = e^((row[j] − max)·scale)` in place (`max` ≥ every value, scale > 0), returning
+/// their sum: the unnormalised half of a softmax.
+#[inline(always)]
+pub(crate) fn exp_sum_row<M: MulAdd>(row: &mut [f32], max: f32, scale: f32) -> f32 {
     let mut acc = [0.0f32; LANES];
     let mut chunks = row.chunks_exact_mut(LANES);
     for c in &mut chunks {
         for l in 0..LANES {
-            c[l] = exp_neg((c[l] - max) * scale);
+            c[l] = exp_neg_with::<M>((c[l] - max) * scale);
             acc[l] += c[l];
         }
     }
     let tail = chunks.into_remainder();
     for v in tail.iter_mut() {
-        *v = exp_neg((*v - max) * scale);
+        *v = exp_neg_with::<M>((*v - max) * scale);
     }
-    let inv = 1.0 / (acc.iter().sum::<f32>() + tail.iter().sum::<f32>());
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
+    acc.iter().sum::<f32>() + tail.iter().sum::<f32>()
 }
 
 dispatch!(pub softmax_rows(s: &mut [f32], width: usize) {
@@ -258,6 +300,14 @@ mod tests {
             let x = -(i as f32) * 4.5e-4;
             assert_eq!(exp_neg(x).to_bits(), with_cast(x).to_bits(), "{x}");
         }
+        // Fused multiply-adds: as accurate against f64 down to the clamp at −87 (literal: e^-1 =
+        // 0.36787944).
+        for i in 0..193_000 {
+            let x = -(i as f32) * 4.5e-4;
+            let (got, want) = (f64::from(exp_neg_with::<Fused>(x)), f64::from(x).exp());
+            assert!((got - want).abs() <= 2e-7 * want, "{x}: {got} against {want}");
+        }
+        assert!((exp_neg_with::<Fused>(-1.0) - 0.367_879_44).abs() < 3e-8);
         let mut s: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).sin() * 5.0).collect();
         let want: Vec<f32> = {
             let m = s.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
