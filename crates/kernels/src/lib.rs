@@ -52,6 +52,7 @@ mod attention_amx;
 mod attention_f32;
 pub mod attention_train;
 mod avx512_ops;
+mod ffn_int8;
 pub mod gemm;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;
@@ -69,6 +70,7 @@ mod quant;
 pub mod rows;
 mod x86;
 
+pub use ffn_int8::feed_forward_int8;
 pub use gemm::{Epilogue, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa, runs};
 pub use pack::{Mat, to_bf16_bits};

@@ -10,7 +10,9 @@ use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
 use bertkit_kernels::attention::{attention, attention_bits, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
-use bertkit_kernels::{Epilogue, Isa, Mat, Precision, RowSet, gemm_ex_rows, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits};
+use bertkit_kernels::{
+    Epilogue, Isa, Mat, Precision, RowSet, feed_forward_int8, gemm_ex_rows, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits,
+};
 
 use super::cache::{Cache, LayerCache, resize};
 use super::params::{DenseSlots, LayerSlots, NormSlots, Params};
@@ -383,6 +385,11 @@ pub(super) fn feed_forward(
         gemm_to_bits(a, a_bits, n, w.packed.get(s.ffn_in), bias(s.ffn_in), Epilogue::Gelu, &mut c.inter_bits, live);
         resize(out, n * h);
         gemm_from_bits(&c.inter_bits, n, w.packed.get(s.ffn_out), bias(s.ffn_out), Epilogue::None, out, live);
+    } else if cfg.activation == Activation::Gelu && [s.ffn_in, s.ffn_out].iter().all(|&d| w.packed.get(d).precision() == Precision::Int8) {
+        // int8 weights: both GEMMs per block of rows, the intermediate rows kept in cache.
+        resize(out, n * h);
+        let (w_in, w_out) = ((w.packed.get(s.ffn_in), &p.values[s.ffn_in.b][..]), (w.packed.get(s.ffn_out), &p.values[s.ffn_out.b][..]));
+        feed_forward_int8(Mat::rows(a, n, s.ffn_in.d_in), w_in, w_out, out, live);
     } else {
         // The erf GELU rides in the GEMM's epilogue; the other activations follow it.
         let epilogue = if cfg.activation == Activation::Gelu { Epilogue::Gelu } else { Epilogue::None };
