@@ -68,15 +68,9 @@ mod imp {
     pub unsafe fn transpose_pairs16(rows: &[Option<&[u16]>; 16], out: &mut [u32], ld: usize) {
         assert!(rows.iter().flatten().all(|r| r.len() >= 32), "a transposed row holds 32 bf16");
         assert!(ld >= 16 && out.len() >= 15 * ld + 16, "transpose output too short");
-        // SAFETY: each load reads the 64 bytes of a row asserted to hold 32 bf16; the stores stay
+        // SAFETY: each row holds 64 bytes (asserted), as `rows16` requires; the stores stay
         // inside `out` (asserted above, as `transpose16` requires).
-        unsafe {
-            let r: [__m512i; 16] = std::array::from_fn(|i| match rows[i] {
-                Some(row) => _mm512_loadu_si512(row.as_ptr() as *const __m512i),
-                None => _mm512_setzero_si512(),
-            });
-            transpose16(r, out.as_mut_ptr(), ld);
-        }
+        unsafe { transpose16(rows16(rows), out.as_mut_ptr(), ld) }
     }
 
     /// A 16 × 16 transpose of fp32 values: row `i` is `rows[i][..16]` (zeros for `None`), and
@@ -89,15 +83,22 @@ mod imp {
     pub unsafe fn transpose_f32_16(rows: &[Option<&[f32]>; 16], out: &mut [f32], ld: usize) {
         assert!(rows.iter().flatten().all(|r| r.len() >= 16), "a transposed row holds 16 values");
         assert!(ld >= 16 && out.len() >= 15 * ld + 16, "transpose output too short");
-        // SAFETY: each load reads the 64 bytes of a row asserted to hold 16 fp32; the stores stay
+        // SAFETY: each row holds 64 bytes (asserted), as `rows16` requires; the stores stay
         // inside `out` (asserted above, as `transpose16` requires).
-        unsafe {
-            let r: [__m512i; 16] = std::array::from_fn(|i| match rows[i] {
-                Some(row) => _mm512_loadu_si512(row.as_ptr() as *const __m512i),
-                None => _mm512_setzero_si512(),
-            });
-            transpose16(r, out.as_mut_ptr() as *mut u32, ld);
-        }
+        unsafe { transpose16(rows16(rows), out.as_mut_ptr() as *mut u32, ld) }
+    }
+
+    /// The first 64 bytes of each row (zeros for `None`), the input of [`transpose16`].
+    ///
+    /// # Safety
+    /// AVX-512F is available; every given row holds at least 64 bytes.
+    #[inline(always)]
+    unsafe fn rows16<T>(rows: &[Option<&[T]>; 16]) -> [__m512i; 16] {
+        // SAFETY: unaligned 64-byte loads from rows of at least 64 bytes (the caller's bound).
+        std::array::from_fn(|i| match rows[i] {
+            Some(row) => unsafe { _mm512_loadu_si512(row.as_ptr() as *const __m512i) },
+            None => unsafe { _mm512_setzero_si512() },
+        })
     }
 
     /// The 16 × 16 transpose of 32-bit words behind both: word `e` of `r[i]` goes to
