@@ -90,21 +90,19 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
     #[cfg(not(target_arch = "x86_64"))]
     let tiles = false;
-    // The tiles read bf16: the whole projection is converted once, not per head.
-    let mut bits = QKV_BITS.with(|b| b.take());
     if tiles {
+        // The tiles read bf16: the whole projection is converted once, not per head.
+        let mut bits = QKV_BITS.with(|b| b.take());
         crate::pack::to_bf16_bits(qkv, &mut bits);
+        attention_from_bits(&bits, lens, (t, heads, hd), out);
+        QKV_BITS.with(|b| b.replace(bits));
+        return;
     }
     let by_text = task_per_text(lens);
     // The blocked loops from AVX2 up; the portable level keeps the `gemm` crate's kernels, which
     // pick their own SIMD at run time.
     let blocked = precision == Precision::F32 && crate::level::isa() >= crate::level::Isa::Avx2;
     for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
-        #[cfg(target_arch = "x86_64")]
-        if tiles {
-            crate::attention_amx::head_context(&bits, b, head, len, (t, heads, hd), crate::attention_amx::Ctx::F32(dst), stride);
-            return;
-        }
         if blocked {
             if head == 0 && by_text {
                 warm(&qkv[b * t * 3 * h..(b * t + len) * 3 * h]);
@@ -121,7 +119,27 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
             }
         });
     });
-    QKV_BITS.with(|b| b.replace(bits));
+}
+
+/// [`attention`] in bf16 on a projection given as bf16 bits (`[B·T, 3H]`, as
+/// [`gemm_to_bits`](crate::gemm_to_bits) writes it: the int8 engine's on AMX), into the fp32
+/// context `[B·T, H]`: on AMX tiles the bits are read as they are; elsewhere they are widened to
+/// fp32 first (an error-free fallback). The same values as [`attention`] in bf16 on the fp32
+/// projection the bits came from.
+pub fn attention_from_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut [f32]) {
+    let h = heads * hd;
+    assert_eq!(qkv_bits.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
+    assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
+    #[cfg(target_arch = "x86_64")]
+    if attention_reads_bits(hd) {
+        use crate::attention_amx::{Ctx, head_context};
+        for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
+            head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::F32(dst), stride);
+        });
+        return;
+    }
+    let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
+    attention(&qkv, lens, (t, heads, hd), Precision::Bf16, out);
 }
 
 /// [`attention`] for each text's first query only, over all its real keys: `out` is `[B, H]`,
@@ -336,6 +354,28 @@ mod tests {
 
     /// The encoder's bf16-bits evaluation path: the attention reads the projection's bits and
     /// writes the context's, exactly what converting the fp32 inputs and result gives.
+    #[test]
+    fn bits_in_fp32_out_equals_the_bf16_attention_on_the_widened_bits() {
+        // The int8 engine's projection arrives as bits on AMX: reading them must give exactly
+        // what the bf16 attention gives on their fp32 values (which it converts back to the same
+        // bits), by text and by head; elsewhere the widening fallback gives the same.
+        let (t, heads, hd) = (70, 2, 32);
+        let h = heads * hd;
+        for lens in [&[1usize, 31, 33, 70][..], &[45][..]] {
+            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+            let mut qkv_bits = Vec::new();
+            crate::pack::to_bf16_bits(&qkv, &mut qkv_bits);
+            let widened: Vec<f32> = qkv_bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
+            let mut want = vec![0.0; lens.len() * t * h];
+            attention(&widened, lens, (t, heads, hd), Precision::Bf16, &mut want);
+            let mut got = vec![f32::NAN; lens.len() * t * h];
+            attention_from_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
+            let same = got.iter().zip(&want).all(|(g, w)| g.to_bits() == w.to_bits());
+            assert!(same, "lengths {lens:?}, tiles: {}", attention_reads_bits(hd));
+            assert!(want.iter().any(|&x| x != 0.0));
+        }
+    }
+
     #[test]
     fn bits_in_and_out_equal_converting_the_fp32_attention() {
         // Against the bf16 attention on the same (converted) inputs, by text (4 texts) and by

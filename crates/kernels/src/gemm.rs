@@ -28,11 +28,12 @@ pub fn gemm(a: &[f32], m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Ep
 
 /// `out` (`[m, n]` bf16 bits) = `a` (`[m, k]`) · `b` + `bias`, then `epilogue`, rounded to
 /// bf16: for a product that only feeds the next GEMM (the feed-forward's inner activation, the
-/// attention's projection). On AMX tiles the epilogue writes the bits directly (no fp32 copy of
-/// the activation is written and read back); elsewhere the fp32 product is converted. Same values
-/// either way, except that the tiles' GELU is a polynomial good to 1e-4 (`avx512_ops::gelu_bf16_512`,
-/// below the bf16 rounding that follows). `a_bits`, when given, is `a` already in bf16 (the tiles
-/// then read it in place). Only the rows in `rows` are computed, the others set to zero.
+/// attention's projection). On AMX tiles (bf16 weights, or int8 weights on the AMX-INT8 tiles)
+/// the epilogue writes the bits directly (no fp32 copy of the activation is written and read
+/// back); elsewhere the fp32 product is converted. Same values either way, except that the bf16
+/// tiles' GELU is a polynomial good to 1e-4 (`avx512_ops::gelu_poly512`, below the bf16 rounding
+/// that follows). `a_bits`, when given, is `a` already in bf16 (the bf16 tiles then read it in
+/// place). Only the rows in `rows` are computed, the others set to zero.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bias: Option<&[f32]>, epilogue: Epilogue, out: &mut Vec<u16>, rows: RowSet<'_>) {
     let (k, n) = (b.k, b.n);
@@ -51,6 +52,20 @@ pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bi
             let count = rows_out.len() / n;
             let out = crate::gemm_amx::Out::Bf16(rows_out);
             crate::gemm_amx::gemm_rows((Mat::rows(a, m, k), a_bits), &panels, bias, epilogue, (r0, count), out);
+        });
+        return;
+    }
+    // int8 weights on the AMX-INT8 tiles: the dequantization writes the bits (the same bits as
+    // converting its fp32 output, without writing and reading back that output).
+    if let (Packed::Int8(q), true) = (&b.data, m > 0 && n > 0 && k > 0)
+        && q.path == crate::quad_path::QuadPath::Tiles
+    {
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), n, "bias must have n values");
+        }
+        par_row_blocks(out, n, 32, rows, false, |r0, rows_out| {
+            let count = rows_out.len() / n;
+            crate::quant::gemm_rows_to(Mat::rows(a, m, k), q, n, (bias, epilogue), (r0, count), crate::quant::RowsOut::Bf16(rows_out));
         });
         return;
     }
@@ -569,7 +584,7 @@ mod tests {
         // The fused path (epilogue writes bf16; the next GEMM reads the bits) must give what the
         // fp32 product, converted, gives: exactly without an activation (the attention's
         // projection); with GELU (the feed-forward pair) the AMX epilogue's GELU is a polynomial
-        // good to 1e-4 (`avx512_ops::gelu_bf16_512`), so within that plus one bf16 rounding.
+        // good to 1e-4 (`avx512_ops::gelu_poly512`), so within that plus one bf16 rounding.
         if !bf16_runs_here() {
             return;
         }
@@ -606,6 +621,30 @@ mod tests {
                 for (placed, skew) in crate::aligned::on_and_off_a_line(&bits) {
                     gemm_from_bits(&placed[skew..skew + m * n], m, &p2, None, Epilogue::None, &mut got, RowSet::All);
                     assert_eq!(got, want, "{m}x{n}x{n2}: bits input {skew} elements off a line");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int8_bits_output_equals_converting_the_fp32_product() {
+        // On the AMX-INT8 tiles the dequantization writes bf16 bits (the AMX attention's input);
+        // elsewhere the fp32 product is converted. Either way: the bits of the fp32 product,
+        // exactly, on all rows and on live ranges (the others zero), with and without GELU.
+        for &(m, k, n) in &[(70, 64, 96), (6, 384, 1152), (33, 40, 20), (130, 33, 50)] {
+            let (a, b, bias) = (data(m * k, 17), data(k * n, 18), data(n, 19));
+            let packed = PackedB::new(&b, k, n, Precision::Int8);
+            let ranges = [1..m / 3, m / 2..m];
+            for rows in [RowSet::All, RowSet::Ranges(&ranges)] {
+                for epilogue in [Epilogue::None, Epilogue::Gelu] {
+                    let mut c = vec![0.0; m * n];
+                    gemm_ex_rows(Mat::rows(&a, m, k), None, &packed, Some(&bias), epilogue, &mut c, false, rows);
+                    let mut want = Vec::new();
+                    to_bf16_bits(&c, &mut want);
+                    let mut got = vec![0x7777; 3];
+                    gemm_to_bits(&a, None, m, &packed, Some(&bias), epilogue, &mut got, rows);
+                    assert_eq!(got, want, "{m}x{k}x{n} {epilogue:?} {rows:?} at {}", crate::int8_kernel());
+                    assert!(want.iter().any(|&x| x != 0), "a product that is all zeros checks nothing");
                 }
             }
         }

@@ -94,7 +94,7 @@ pub(crate) fn products_into(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usi
 
 /// The int32 products of every quantized row with panel `p` into `acc` (`[rows, ACC_LD]`), on
 /// the AMX tiles or in the plain loops (the vector paths dequantize as they go: [`products_into`]).
-fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), acc: &mut [i32]) {
+pub(crate) fn products(qa: &QuantA, b: &QuantB, lda: usize, (p, cols): (usize, usize), acc: &mut [i32]) {
     let rows = qa.scale.len();
     assert!(qa.bytes.len() >= rows * lda && acc.len() >= rows * ACC_LD && b.data.len() >= (p + 1) * b.depth * NR, "int8 product shapes");
     #[cfg(target_arch = "x86_64")]

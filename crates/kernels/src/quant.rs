@@ -9,7 +9,7 @@
 use crate::aligned::AlignedVec;
 use crate::gemm::Epilogue;
 use crate::pack::{Mat, NR};
-use crate::quad_path::{QuadPath, halves, products_into};
+use crate::quad_path::{QuadPath, halves, products, products_into};
 
 /// k values per int8 quad (one `u32` of a B panel: four consecutive k of one column).
 pub(crate) const QUAD: usize = 4;
@@ -249,17 +249,39 @@ thread_local! {
     static WORK: std::cell::RefCell<(QuantA, AlignedVec<i32>)> = std::cell::RefCell::new((QuantA::default(), AlignedVec::new()));
 }
 
+/// Where [`gemm_rows_to`] writes its rows: fp32 C, or bf16 bits (on the AMX-INT8 tiles only) for a
+/// product that only feeds the AMX attention, which reads bf16.
+pub(crate) enum RowsOut<'a> {
+    F32(&'a mut [f32]),
+    Bf16(&'a mut [u16]),
+}
+
 /// Rows `r0..r0+rows` of `a · b` (+ bias, → epilogue) into `c_rows` (`[rows, n]`, overwritten).
-pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, epi: Epilogue, (r0, rows): (usize, usize), c_rows: &mut [f32]) {
+pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, epi: Epilogue, rows: (usize, usize), c_rows: &mut [f32]) {
+    gemm_rows_to(a, b, n, (bias, epi), rows, RowsOut::F32(c_rows));
+}
+
+/// [`gemm_rows`] into `out` (`[rows, n]`, overwritten). Bits are the fp32 results rounded to
+/// nearest even, the same bits as converting C afterwards (`to_bf16_bits`), without writing C.
+pub(crate) fn gemm_rows_to(
+    a: Mat<'_>,
+    b: &QuantB,
+    n: usize,
+    (bias, epi): (Option<&[f32]>, Epilogue),
+    (r0, rows): (usize, usize),
+    mut out: RowsOut<'_>,
+) {
     let k = a.cols;
+    let out_len = match &out {
+        RowsOut::F32(c) => c.len(),
+        RowsOut::Bf16(c) => c.len(),
+    };
     assert!(4 * b.depth >= k && b.depth.is_multiple_of(16), "int8 panels of depth {} cannot hold k = {k}", b.depth);
-    assert!(
-        b.data.len() >= n.div_ceil(NR) * b.depth * b.path.row_len() && b.scale.len() == n && c_rows.len() >= rows * n,
-        "int8 GEMM shapes"
-    );
+    assert!(b.data.len() >= n.div_ceil(NR) * b.depth * b.path.row_len() && b.scale.len() == n && out_len >= rows * n, "int8 GEMM shapes");
     assert_eq!(b.path, QuadPath::current(), "int8 panels packed for another level");
-    let lda = 4 * b.depth;
     let tiles = b.path == QuadPath::Tiles;
+    assert!(tiles || matches!(out, RowsOut::F32(_)), "int8 products into bf16 bits run on the AMX tiles only");
+    let lda = 4 * b.depth;
     let fused = dequant_applies_gelu();
     WORK.with_borrow_mut(|(qa, acc)| {
         for m0 in (0..rows).step_by(MC) {
@@ -269,24 +291,30 @@ pub(crate) fn gemm_rows(a: Mat<'_>, b: &QuantB, n: usize, bias: Option<&[f32]>, 
             acc.resize(padded * ACC_LD, 0);
             for p in 0..n.div_ceil(NR) {
                 let cols = NR.min(n - p * NR);
-                let out = Dequant {
-                    rows: (&qa.scale, &qa.zp),
-                    cols: (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]),
-                    bias: bias.map(|bb| &bb[p * NR..p * NR + cols]),
-                    gelu: epi == Epilogue::Gelu && fused,
-                    c: &mut c_rows[m0 * n + p * NR..],
-                    ldc: n,
-                };
-                products_into(qa, b, lda, (p, cols), acc, out);
+                let rows = (&qa.scale[..], &qa.zp[..]);
+                let cols_of = (&b.scale[p * NR..p * NR + cols], &b.sums[p * NR..p * NR + cols]);
+                let (bias, gelu) = (bias.map(|bb| &bb[p * NR..p * NR + cols]), epi == Epilogue::Gelu && fused);
+                match &mut out {
+                    RowsOut::F32(c) => {
+                        let out = Dequant { rows, cols: cols_of, bias, gelu, c: &mut c[m0 * n + p * NR..], ldc: n };
+                        products_into(qa, b, lda, (p, cols), acc, out);
+                    }
+                    RowsOut::Bf16(c) => {
+                        products(qa, b, lda, (p, cols), acc);
+                        let out = Dequant { rows, cols: cols_of, bias, gelu, c: &mut c[m0 * n + p * NR..], ldc: n };
+                        dequant_rows_bits(acc, out);
+                    }
+                }
             }
-            if epi == Epilogue::Gelu && !fused {
-                crate::gemm::gelu(&mut c_rows[m0 * n..(m0 + mc) * n]);
+            if let (true, false, RowsOut::F32(c)) = (epi == Epilogue::Gelu, fused, &mut out) {
+                crate::gemm::gelu(&mut c[m0 * n..(m0 + mc) * n]);
             }
         }
     });
 }
 
-/// Whether the dequantization applies the GELU itself: the AVX-512 kernels do, in registers.
+/// Whether the dequantization applies the GELU itself: the AVX-512 kernels do, in registers (the
+/// polynomial `avx512_ops::gelu_poly512`, since the result is quantized again next).
 /// Below AVX-512 `gemm_rows` runs it once over the block's finished rows, a loop long enough to
 /// vectorise well: per 48-column piece inside the dequantization loop it kept that loop scalar (a
 /// third of AVX2 int8 inference under `perf`).
@@ -295,8 +323,9 @@ fn dequant_applies_gelu() -> bool {
 }
 
 /// Where one panel's int32 products go and how they become fp32: C = s_row · s_col · (Σ − zp_row
-/// · Σ_k w) + bias (→ GELU when `gelu`), for each quantized row of A and each of the panel's columns.
-pub(crate) struct Dequant<'a> {
+/// · Σ_k w) + bias (→ GELU when `gelu`), for each quantized row of A and each of the panel's columns;
+/// C is fp32, or bf16 bits (`T = u16`, [`dequant_rows_bits`]).
+pub(crate) struct Dequant<'a, T = f32> {
     /// Per row of A: its scale and zero point.
     pub rows: (&'a [f32], &'a [i32]),
     /// Per column of the panel: its weight scale and the sum of its int8 values.
@@ -304,12 +333,12 @@ pub(crate) struct Dequant<'a> {
     pub bias: Option<&'a [f32]>,
     /// Set only where [`dequant_applies_gelu`].
     pub gelu: bool,
-    /// C from the panel's first column of the first row, rows `ldc` floats apart.
-    pub c: &'a mut [f32],
+    /// C from the panel's first column of the first row, rows `ldc` values apart.
+    pub c: &'a mut [T],
     pub ldc: usize,
 }
 
-impl Dequant<'_> {
+impl<T> Dequant<'_, T> {
     /// Checks the shapes for `rows` rows of A and up to NR columns: the kernels' accesses stay
     /// inside what this accepts (their safety arguments rely on it).
     pub(crate) fn check(&self, rows: usize) {
@@ -331,6 +360,17 @@ pub(crate) fn dequant_rows(acc: &[i32], out: Dequant<'_>) {
         return;
     }
     dequant_rows_plain(acc, out);
+}
+
+/// [`dequant_rows`] into bf16 bits, on the AMX-INT8 tiles' level (which has AVX512-BF16).
+fn dequant_rows_bits(acc: &[i32], out: Dequant<'_, u16>) {
+    assert_eq!(QuadPath::current(), QuadPath::Tiles, "int8 products into bf16 bits run on the AMX tiles only");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: the AMX-INT8 level has AVX-512F/DQ/BW/VL and AVX512-BF16 (`level::detect`); the
+    // function checks every slice's extent.
+    unsafe {
+        crate::int8_avx512::dequant_rows_bits((acc, ACC_LD), out)
+    };
 }
 
 crate::dispatch!(dequant_rows_plain(acc: &[i32], out: Dequant<'_>) {

@@ -11,7 +11,7 @@ pub use imp::*;
 mod imp {
     use std::arch::x86_64::*;
 
-    use crate::avx512_ops::{gelu_bf16_512, gelu512};
+    use crate::avx512_ops::{gelu_poly512, gelu512};
     use crate::gemm::Epilogue;
     use crate::pack::{MR, NR};
 
@@ -113,7 +113,7 @@ mod imp {
                         (x0, x1) = (_mm512_add_ps(x0, b0), _mm512_add_ps(x1, b1));
                     }
                     if gelu {
-                        (x0, x1) = (gelu_bf16_512(x0), gelu_bf16_512(x1));
+                        (x0, x1) = (gelu_poly512(x0), gelu_poly512(x1));
                     }
                     let both = std::mem::transmute::<__m512bh, __m512i>(_mm512_cvtne2ps_pbh(x1, x0));
                     _mm512_storeu_si512(out.add(r * ldo) as *mut __m512i, both);
@@ -135,7 +135,7 @@ mod imp {
                         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mv, bias.add(v * 16)));
                     }
                     if gelu {
-                        x = gelu_bf16_512(x);
+                        x = gelu_poly512(x);
                     }
                     let b = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(x));
                     _mm256_mask_storeu_epi16(out.add(r * ldo + v * 16) as *mut i16, mv, b);

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
 use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
-use bertkit_kernels::attention::{attention, attention_bits, attention_reads_bits};
+use bertkit_kernels::attention::{attention, attention_bits, attention_from_bits, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};
 use bertkit_kernels::{
     Epilogue, Isa, Mat, Precision, RowSet, feed_forward_int8, gemm_ex_rows, gemm_from_bits, gemm_to_bits, isa, to_bf16_bits,
@@ -160,7 +160,7 @@ pub(super) struct Plan {
     /// Evaluation with bf16 weights and the erf GELU on AMX: the feed-forward's inner activation
     /// exists only in bf16. The first GEMM's epilogue (bias, GELU) writes the bits the second
     /// reads in place, without the round trip through memory. Its GELU is a polynomial good to
-    /// 1e-4 (`x86::gelu_bf16_512`), well below the bf16 rounding that follows it.
+    /// 1e-4 (`avx512_ops::gelu_poly512`), well below the bf16 rounding that follows it.
     pub inner_in_bf16: bool,
     /// Evaluation with bf16 weights on AMX: every GEMM input exists in bf16 bits, written by the
     /// op before it (the projection's epilogue, the attention, the LayerNorms) and read by the
@@ -324,6 +324,14 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
             attention_forward(&c.qkv, &rows.lens, shape, mask, &mut c.ctx, &mut c.probs);
             let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
             dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a, plan.live());
+        }
+        Path::Eval if plan.attention == Precision::Bf16 && attention_reads_bits(hd) => {
+            // The int8 engine on AMX: the projection's dequantization writes the bf16 bits the
+            // attention's tiles read (the same bits as converting its fp32 output).
+            gemm_to_bits(x, None, n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits, plan.live());
+            resize(&mut c.ctx, n * h);
+            attention_from_bits(&c.qkv_bits, &rows.lens, dims, &mut c.ctx);
+            dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a, plan.live());
         }
         Path::Eval => {
             dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv, plan.live());
