@@ -10,7 +10,8 @@ use crate::pack::Mat;
 #[cfg(doc)]
 use crate::packed_b::Precision;
 use crate::packed_b::{Packed, PackedB};
-use crate::quant::{QuantB, gemm_rows};
+use crate::quant::QuantB;
+use crate::quant_gemm::gemm_rows;
 use crate::rows::{RowSet, par_row_blocks};
 
 /// Rows per block: 128 rows of a 1536-wide intermediate are 768 KB of fp32, within L2.

@@ -65,7 +65,7 @@ pub fn gemm_to_bits(a: &[f32], a_bits: Option<&[u16]>, m: usize, b: &PackedB, bi
         }
         par_row_blocks(out, n, 32, rows, false, |r0, rows_out| {
             let count = rows_out.len() / n;
-            crate::quant::gemm_rows_to(Mat::rows(a, m, k), q, n, (bias, epilogue), (r0, count), crate::quant::RowsOut::Bf16(rows_out));
+            crate::quant_gemm::gemm_rows_to(Mat::rows(a, m, k), q, n, (bias, epilogue), (r0, count), crate::quant_gemm::RowsOut::Bf16(rows_out));
         });
         return;
     }
@@ -174,7 +174,7 @@ pub fn gemm_ex_rows(
     if let Packed::Int8(q) = &b.data {
         assert!(!accumulate, "int8 GEMMs are for inference: they do not accumulate");
         par_row_blocks(c, n, 32, rows, false, |r0, c_rows| {
-            crate::quant::gemm_rows(a, q, n, bias, epilogue, (r0, c_rows.len() / n), c_rows)
+            crate::quant_gemm::gemm_rows(a, q, n, bias, epilogue, (r0, c_rows.len() / n), c_rows)
         });
         return;
     }

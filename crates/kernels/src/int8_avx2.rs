@@ -12,14 +12,14 @@ mod imp {
     use std::arch::x86_64::*;
 
     use crate::pack::NR;
-    use crate::quant::Dequant;
+    use crate::quant_gemm::Dequant;
 
     const _: () = assert!(NR.is_multiple_of(16) && NR.is_multiple_of(24), "a panel splits into groups of 2 or 3 ymm");
 
     /// Row r's products with the panel, `Σ_q Σ_i a[r·lda + 4q + i] · (panel[q·NR + j] byte i as
     /// i8)` for column j, dequantized as [`Dequant`] says (without the GELU, which `quant` runs over
     /// whole rows below AVX-512) into C, on AVX-VNNI: the uint8 × int8 quad products of
-    /// `quant::products_into`.
+    /// `quad_path::products_into`.
     ///
     /// # Safety
     /// AVX2, FMA and AVX-VNNI are available.
@@ -123,7 +123,7 @@ mod imp {
 
     impl Out {
         /// Row r's 8 columns from `col`: s_row · s_col · (sum − zp_row · Σ_k w) + bias, in the order
-        /// of `quant::dequant_rows_plain`, ((x · s_row) · s_col) + bias, with row r's scale and zero
+        /// of `quant_gemm::dequant_rows_plain`, ((x · s_row) · s_col) + bias, with row r's scale and zero
         /// point broadcast once per row by the caller (per vector, batch-1 was 3 % slower); columns
         /// past the panel's are neither read nor stored.
         ///
@@ -171,7 +171,7 @@ mod imp {
     unsafe fn rows_of<D: QuadDot, const R: usize, const V: usize>(depth: usize, (a, lda): (&[u8], usize), panel: &[u32], out: Dequant<'_>) {
         let rows = out.rows.0.len();
         out.check(rows);
-        assert!(!out.gelu, "the AVX2 levels run GELU over whole rows (quant::dequant_applies_gelu)");
+        assert!(!out.gelu, "the AVX2 levels run GELU over whole rows (quant_gemm::dequant_applies_gelu)");
         assert!(lda >= 4 * depth && a.len() >= rows * lda && panel.len() >= depth * D::ROW, "int8 product shapes");
         let sink = Out {
             scale: out.rows.0.as_ptr(),
@@ -298,7 +298,7 @@ mod imp {
 mod tests {
     use super::*;
     use crate::pack::NR;
-    use crate::quant::Dequant;
+    use crate::quant_gemm::Dequant;
 
     /// A one-pass int8 kernel of this file.
     type Kernel = unsafe fn(usize, (&[u8], usize), &[u32], Dequant<'_>);

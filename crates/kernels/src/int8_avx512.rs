@@ -13,7 +13,7 @@ mod imp {
 
     use crate::avx512_ops::gelu_poly512;
     use crate::pack::NR;
-    use crate::quant::Dequant;
+    use crate::quant_gemm::Dequant;
 
     /// zmm vectors per panel row (48 columns).
     const V: usize = NR / 16;
@@ -42,7 +42,7 @@ mod imp {
         }
 
         /// Lanes 16·v.. of one row: sa·sw·(sum − za·sum_w) + bias (→ GELU), in the order of
-        /// `quant::dequant_rows_plain`: (x · s_row) · s_col. The GELU is the polynomial
+        /// `quant_gemm::dequant_rows_plain`: (x · s_row) · s_col. The GELU is the polynomial
         /// [`gelu_poly512`] (|error| < 1e-4): its output is only ever quantized again, for the
         /// feed-forward's second GEMM, in steps of a row's range over 255; against the erf form
         /// (`gelu512`) it took int8 inference from 439 to 448 sentences/s on AMX and 304 to 310

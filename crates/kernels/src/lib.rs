@@ -67,6 +67,7 @@ mod packed_b;
 mod gemm_crate;
 mod quad_path;
 mod quant;
+mod quant_gemm;
 pub mod rows;
 mod x86;
 

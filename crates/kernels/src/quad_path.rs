@@ -3,7 +3,8 @@
 //! reads (quads, or 16-bit halves for `vpmaddwd`), and the call into the chosen kernel.
 
 use crate::pack::NR;
-use crate::quant::{ACC_LD, Dequant, QUAD, QuantA, QuantB, SLAB, dequant_rows, dot_rows_serial};
+use crate::quant::{QUAD, QuantA, QuantB, dot_rows_serial};
+use crate::quant_gemm::{ACC_LD, Dequant, SLAB, dequant_rows};
 
 /// Which kernel computes the int8 quad products at this level: the one table that the packing,
 /// the products and the tests read.
