@@ -352,8 +352,6 @@ mod tests {
         }
     }
 
-    /// The encoder's bf16-bits evaluation path: the attention reads the projection's bits and
-    /// writes the context's, exactly what converting the fp32 inputs and result gives.
     #[test]
     fn bits_in_fp32_out_equals_the_bf16_attention_on_the_widened_bits() {
         // The int8 engine's projection arrives as bits on AMX: reading them must give exactly
@@ -376,6 +374,8 @@ mod tests {
         }
     }
 
+    /// The encoder's bf16-bits evaluation path: the attention reads the projection's bits and
+    /// writes the context's, exactly what converting the fp32 inputs and result gives.
     #[test]
     fn bits_in_and_out_equal_converting_the_fp32_attention() {
         // Against the bf16 attention on the same (converted) inputs, by text (4 texts) and by

@@ -44,9 +44,9 @@ mod imp {
         /// Lanes 16·v.. of one row: sa·sw·(sum − za·sum_w) + bias (→ GELU), in the order of
         /// `quant_gemm::dequant_rows_plain`: (x · s_row) · s_col. The GELU is the polynomial
         /// [`gelu_poly512`] (|error| < 1e-4): its output is only ever quantized again, for the
-        /// feed-forward's second GEMM, in steps of a row's range over 255; against the erf form
-        /// (`gelu512`) it took int8 inference from 439 to 448 sentences/s on AMX and 304 to 310
-        /// with AMX refused (median of 8 and 5 alternated runs, docs/benchmarks.md).
+        /// feed-forward's second GEMM, in steps of a row's range over 255. Against the erf form
+        /// (`gelu512`, twice the instructions) int8 inference gained 2–3 % on AMX and 1–2 % with
+        /// AMX refused (medians of alternated runs, docs/benchmarks.md, session 19).
         ///
         /// # Safety
         /// AVX-512F/DQ are enabled by the caller; v < V.
