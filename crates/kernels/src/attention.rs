@@ -252,9 +252,8 @@ pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, 
         });
         return;
     }
-    let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
     let mut ctx = vec![0.0f32; lens.len() * t * h];
-    attention(&qkv, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
+    attention_from_bits(qkv_bits, lens, (t, heads, hd), &mut ctx);
     crate::pack::to_bf16_bits(&ctx, out);
 }
 
@@ -352,25 +351,39 @@ mod tests {
         }
     }
 
+    /// The bits tests' shapes (lengths straddle the 32-row slabs: 4 texts run by text, 1 by
+    /// head) and, per length set, a projection as bf16 bits and those bits widened to fp32.
+    const BITS_SHAPE: (usize, usize, usize) = (70, 2, 32);
+    fn bits_cases() -> Vec<(&'static [usize], Vec<u16>, Vec<f32>)> {
+        let (t, heads, hd) = BITS_SHAPE;
+        let lens_sets: [&'static [usize]; 2] = [&[1, 31, 33, 70], &[45]];
+        lens_sets
+            .into_iter()
+            .map(|lens| {
+                let qkv: Vec<f32> = (0..lens.len() * t * 3 * heads * hd).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
+                let mut bits = Vec::new();
+                crate::pack::to_bf16_bits(&qkv, &mut bits);
+                let widened = bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
+                (lens, bits, widened)
+            })
+            .collect()
+    }
+
     #[test]
     fn bits_in_fp32_out_agrees_with_bits_out_and_with_fp32() {
         // The int8 engine's projection arrives as bits on AMX. The fp32 context read from them,
         // rounded, must be exactly the context `attention_bits` writes (the tiles' other
         // output, reached by its own loop), and near the fp32 attention on the same values (an
         // independent computation: bf16 operands cost ~1 %), by text and by head.
-        let (t, heads, hd) = (70, 2, 32);
+        let (t, heads, hd) = BITS_SHAPE;
         let h = heads * hd;
-        for lens in [&[1usize, 31, 33, 70][..], &[45][..]] {
-            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
-            let mut qkv_bits = Vec::new();
-            crate::pack::to_bf16_bits(&qkv, &mut qkv_bits);
+        for (lens, qkv_bits, widened) in bits_cases() {
             let mut got = vec![f32::NAN; lens.len() * t * h];
             attention_from_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
             let (mut got_bits, mut want_bits) = (Vec::new(), Vec::new());
             crate::pack::to_bf16_bits(&got, &mut got_bits);
             attention_bits(&qkv_bits, lens, (t, heads, hd), &mut want_bits);
             assert_eq!(got_bits, want_bits, "lengths {lens:?}, tiles: {}", attention_reads_bits(hd));
-            let widened: Vec<f32> = qkv_bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
             let mut exact = vec![0.0; lens.len() * t * h];
             attention(&widened, lens, (t, heads, hd), Precision::F32, &mut exact);
             let worst = got.iter().zip(&exact).map(|(g, e)| (g - e).abs() / (1.0 + e.abs())).fold(0.0f32, f32::max);
@@ -384,14 +397,10 @@ mod tests {
     #[test]
     fn bits_in_and_out_equal_converting_the_fp32_attention() {
         // Against the bf16 attention on the same (converted) inputs, by text (4 texts) and by
-        // head (1 text); lengths straddle the 32-row slabs.
-        let (t, heads, hd) = (70, 2, 32);
+        // head (1 text).
+        let (t, heads, hd) = BITS_SHAPE;
         let h = heads * hd;
-        for lens in [&[1usize, 31, 33, 70][..], &[45][..]] {
-            let qkv: Vec<f32> = (0..lens.len() * t * 3 * h).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
-            let mut qkv_bits = Vec::new();
-            crate::pack::to_bf16_bits(&qkv, &mut qkv_bits);
-            let rounded: Vec<f32> = qkv_bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
+        for (lens, qkv_bits, rounded) in bits_cases() {
             let mut ctx = vec![0.0; lens.len() * t * h];
             attention(&rounded, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
             let (mut want, mut got) = (Vec::new(), vec![7u16; 3]);

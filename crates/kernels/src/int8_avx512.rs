@@ -151,22 +151,11 @@ mod imp {
     /// AVX-512F/DQ are available.
     #[target_feature(enable = "avx512f,avx512dq")]
     pub unsafe fn dequant_rows((acc, acc_ld): (&[i32], usize), out: Dequant<'_>) {
-        let rows = out.rows.0.len();
-        let cols = Cols::of(&out, rows);
-        assert!(acc_ld >= NR && (rows == 0 || acc.len() >= (rows - 1) * acc_ld + NR), "dequant products shape");
+        let cols = Cols::of(&out, out.rows.0.len());
         let c = out.c.as_mut_ptr();
-        // SAFETY: row r < rows reads `acc[r·acc_ld .. +NR]` (asserted) and stores the panel's
-        // columns of C's row r (checked by `Cols::of`).
-        unsafe {
-            for r in 0..rows {
-                let row_scale = (_mm512_set1_ps(out.rows.0[r]), _mm512_set1_epi32(out.rows.1[r]));
-                for v in 0..V {
-                    let sum = _mm512_loadu_si512(acc.as_ptr().add(r * acc_ld + 16 * v) as *const __m512i);
-                    let y = cols.apply(v, sum, row_scale, out.gelu);
-                    _mm512_mask_storeu_ps(c.add(r * out.ldc + 16 * v), cols.masks[v], y);
-                }
-            }
-        }
+        // SAFETY: `each_dequantized` hands out offsets of the panel's columns in C's rows and
+        // their lane masks, which `Cols::of` checked against `out.c`.
+        unsafe { each_dequantized((acc, acc_ld), &cols, (out.rows, out.ldc, out.gelu), |at, m, y| _mm512_mask_storeu_ps(c.add(at), m, y)) };
     }
 
     /// [`dequant_rows`] into bf16 bits, each value rounded to nearest even (`vcvtneps2bf16`, as
@@ -176,19 +165,40 @@ mod imp {
     /// AVX-512F/DQ/BW/VL and AVX512-BF16 are available.
     #[target_feature(enable = "avx512f,avx512dq,avx512bw,avx512vl,avx512bf16")]
     pub unsafe fn dequant_rows_bits((acc, acc_ld): (&[i32], usize), out: Dequant<'_, u16>) {
-        let rows = out.rows.0.len();
-        let cols = Cols::of(&out, rows);
-        assert!(acc_ld >= NR && (rows == 0 || acc.len() >= (rows - 1) * acc_ld + NR), "dequant products shape");
+        let cols = Cols::of(&out, out.rows.0.len());
         let c = out.c.as_mut_ptr();
-        // SAFETY: as in `dequant_rows`, with 16-bit lanes stored under the same masks.
+        // SAFETY: as in `dequant_rows`, 16-bit lanes under the same masks.
+        unsafe {
+            each_dequantized((acc, acc_ld), &cols, (out.rows, out.ldc, out.gelu), |at, m, y| {
+                let y = std::mem::transmute::<__m256bh, __m256i>(_mm512_cvtneps_pbh(y));
+                _mm256_mask_storeu_epi16(c.add(at) as *mut i16, m, y)
+            })
+        };
+    }
+
+    /// The walk both dequantizations share: for each row r of `acc` (rows `acc_ld` apart) and
+    /// each vector v of the panel, the 16 values dequantized, handed to `store` with their offset
+    /// in C (`r·ldc + 16·v`) and lane mask.
+    ///
+    /// # Safety
+    /// AVX-512F/DQ are enabled by the caller; `store` may write at every offset and mask it gets
+    /// (`cols` was checked against C for these rows).
+    #[inline(always)]
+    unsafe fn each_dequantized(
+        (acc, acc_ld): (&[i32], usize),
+        cols: &Cols,
+        ((scale, zp), ldc, gelu): ((&[f32], &[i32]), usize, bool),
+        mut store: impl FnMut(usize, __mmask16, __m512),
+    ) {
+        let rows = scale.len();
+        assert!(acc_ld >= NR && (rows == 0 || acc.len() >= (rows - 1) * acc_ld + NR), "dequant products shape");
+        // SAFETY: row r < rows reads `acc[r·acc_ld .. +NR]` (asserted).
         unsafe {
             for r in 0..rows {
-                let row_scale = (_mm512_set1_ps(out.rows.0[r]), _mm512_set1_epi32(out.rows.1[r]));
+                let row_scale = (_mm512_set1_ps(scale[r]), _mm512_set1_epi32(zp[r]));
                 for v in 0..V {
                     let sum = _mm512_loadu_si512(acc.as_ptr().add(r * acc_ld + 16 * v) as *const __m512i);
-                    let y = _mm512_cvtneps_pbh(cols.apply(v, sum, row_scale, out.gelu));
-                    let y = std::mem::transmute::<__m256bh, __m256i>(y);
-                    _mm256_mask_storeu_epi16(c.add(r * out.ldc + 16 * v) as *mut i16, cols.masks[v], y);
+                    store(r * ldc + 16 * v, cols.masks[v], cols.apply(v, sum, row_scale, gelu));
                 }
             }
         }
