@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): fetch the checkpoint + data if missing, check that the binary
-# runs without AVX-512 and falls back when the OS refuses AMX, run the kernels, golden and gradient tests at every CPU level this machine
+# runs without AVX-512 and falls back when the OS refuses AMX, check that no kernels intrinsic is
+# called out of line, run the kernels, golden and gradient tests at every CPU level this machine
 # has, then run every test (cargo's summary stays the last thing printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 cargo build --locked
 ./scripts/check_no_avx512.sh
 ./scripts/check_amx_refused.sh
+./scripts/check_intrinsics_inlined.sh
 # BERTKIT_CPU caps the kernels level: an AMX machine tests its AMX, AVX512-BF16, AVX-512, AVX2 and
 # portable paths. Each level prints what its golden and gradient tests ran (`ran: ...`) and what
 # they skipped and why (`skipped: ...`); a failing level prints its whole log.

@@ -1,12 +1,13 @@
 //! Multi-head self-attention of the inference path on a fused QKV projection, per (text, head):
 //! in fp32 as register-blocked loops (`attention_f32`), in bf16 on AMX tiles where the CPU has
-//! them (`attention_amx`, with bf16-bits inputs and outputs for an encoder whose GEMMs read bits)
-//! and elsewhere as two small bf16 GEMMs and a vectorised softmax.
+//! them (`attention_amx`; the entry points on bf16 bits, for an encoder whose GEMMs read and write
+//! bits, are `attention_bits.rs`) and elsewhere as two small bf16 GEMMs and a vectorised softmax.
 
 use rayon::prelude::*;
 
 use crate::attention_f32::{HeadRows, Scratch as F32Scratch, head_context as head_context_f32};
 use crate::packed_b::Precision;
+use crate::attention_bits::attention_from_bits;
 use crate::ops::{softmax_rows, with_taken};
 
 /// One (text, head)'s working buffers, kept per thread between calls: fresh ones per (text, head)
@@ -93,7 +94,7 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     if tiles {
         // The tiles read bf16: the whole projection is converted once, not per head.
         let mut bits = QKV_BITS.with(|b| b.take());
-        crate::pack::to_bf16_bits(qkv, &mut bits);
+        crate::bf16_bits::to_bf16_bits(qkv, &mut bits);
         attention_from_bits(&bits, lens, (t, heads, hd), out);
         QKV_BITS.with(|b| b.replace(bits));
         return;
@@ -119,27 +120,6 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
             }
         });
     });
-}
-
-/// [`attention`] in bf16 on a projection given as bf16 bits (`[B·T, 3H]`, as
-/// [`gemm_to_bits`](crate::gemm_to_bits) writes it: the int8 engine's on AMX), into the fp32
-/// context `[B·T, H]`: on AMX tiles the bits are read as they are; elsewhere they are widened to
-/// fp32 first (an error-free fallback). The same values as [`attention`] in bf16 on the fp32
-/// projection the bits came from.
-pub fn attention_from_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut [f32]) {
-    let h = heads * hd;
-    assert_eq!(qkv_bits.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
-    assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
-    #[cfg(target_arch = "x86_64")]
-    if attention_reads_bits(hd) {
-        use crate::attention_amx::{Ctx, head_context};
-        for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
-            head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::F32(dst), stride);
-        });
-        return;
-    }
-    let qkv: Vec<f32> = qkv_bits.iter().map(|&x| half::bf16::from_bits(x).to_f32()).collect();
-    attention(&qkv, lens, (t, heads, hd), Precision::Bf16, out);
 }
 
 /// [`attention`] for each text's first query only, over all its real keys: `out` is `[B, H]`,
@@ -189,7 +169,7 @@ fn task_per_text(lens: &[usize]) -> bool {
 /// that (batch-1 latency) a task per (text, head) into a buffer of its own, placed afterwards.
 /// Only the padding rows are zeroed (zeroing all of `out` first was a full extra pass over the
 /// context per layer).
-fn for_each_head<T: Copy + Default + Send + Sync>(
+pub(crate) fn for_each_head<T: Copy + Default + Send + Sync>(
     out: &mut [T],
     lens: &[usize],
     (t, heads, hd): (usize, usize, usize),
@@ -225,36 +205,6 @@ fn for_each_head<T: Copy + Default + Send + Sync>(
             out[start..start + hd].copy_from_slice(c);
         }
     }
-}
-
-/// Whether [`attention_bits`] runs here: AMX tiles, and heads of whole tiles.
-pub fn attention_reads_bits(hd: usize) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    return crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
-    #[cfg(not(target_arch = "x86_64"))]
-    return false;
-}
-
-/// [`attention`] in bf16 on AMX tiles with both ends in bf16 bits: `qkv_bits` `[B·T, 3H]` as the
-/// projection's GEMM wrote them ([`gemm_to_bits`](crate::gemm_to_bits)), the context `[B·T, H]`
-/// written as bits for the output projection to read in place. The same values as [`attention`]
-/// in bf16 on the fp32 projection, converted; without the fp32 round trips through memory. Only
-/// where [`attention_reads_bits`] (elsewhere: an error-free fallback through fp32).
-pub fn attention_bits(qkv_bits: &[u16], lens: &[usize], (t, heads, hd): (usize, usize, usize), out: &mut Vec<u16>) {
-    let h = heads * hd;
-    assert_eq!(qkv_bits.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
-    out.resize(lens.len() * t * h, 0);
-    #[cfg(target_arch = "x86_64")]
-    if attention_reads_bits(hd) {
-        use crate::attention_amx::{Ctx, head_context};
-        for_each_head(out, lens, (t, heads, hd), |b, head, len, dst, stride| {
-            head_context(qkv_bits, b, head, len, (t, heads, hd), Ctx::Bits(dst), stride);
-        });
-        return;
-    }
-    let mut ctx = vec![0.0f32; lens.len() * t * h];
-    attention_from_bits(qkv_bits, lens, (t, heads, hd), &mut ctx);
-    crate::pack::to_bf16_bits(&ctx, out);
 }
 
 thread_local! {
@@ -347,68 +297,6 @@ mod tests {
                 let mut alone = vec![f32::NAN; t * h];
                 attention(one, &[len], (t, heads, hd), precision, &mut alone);
                 assert_eq!(&whole[b * t * h..(b + 1) * t * h], &alone[..], "{precision:?}: text {b} differs between the two paths");
-            }
-        }
-    }
-
-    /// The bits tests' shapes (lengths straddle the 32-row slabs: 4 texts run by text, 1 by
-    /// head) and, per length set, a projection as bf16 bits and those bits widened to fp32.
-    const BITS_SHAPE: (usize, usize, usize) = (70, 2, 32);
-    fn bits_cases() -> Vec<(&'static [usize], Vec<u16>, Vec<f32>)> {
-        let (t, heads, hd) = BITS_SHAPE;
-        let lens_sets: [&'static [usize]; 2] = [&[1, 31, 33, 70], &[45]];
-        lens_sets
-            .into_iter()
-            .map(|lens| {
-                let qkv: Vec<f32> = (0..lens.len() * t * 3 * heads * hd).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.8).collect();
-                let mut bits = Vec::new();
-                crate::pack::to_bf16_bits(&qkv, &mut bits);
-                let widened = bits.iter().map(|&v| half::bf16::from_bits(v).to_f32()).collect();
-                (lens, bits, widened)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn bits_in_fp32_out_agrees_with_bits_out_and_with_fp32() {
-        // The int8 engine's projection arrives as bits on AMX. The fp32 context read from them,
-        // rounded, must be exactly the context `attention_bits` writes (the tiles' other
-        // output, reached by its own loop), and near the fp32 attention on the same values (an
-        // independent computation: bf16 operands cost ~1 %), by text and by head.
-        let (t, heads, hd) = BITS_SHAPE;
-        let h = heads * hd;
-        for (lens, qkv_bits, widened) in bits_cases() {
-            let mut got = vec![f32::NAN; lens.len() * t * h];
-            attention_from_bits(&qkv_bits, lens, (t, heads, hd), &mut got);
-            let (mut got_bits, mut want_bits) = (Vec::new(), Vec::new());
-            crate::pack::to_bf16_bits(&got, &mut got_bits);
-            attention_bits(&qkv_bits, lens, (t, heads, hd), &mut want_bits);
-            assert_eq!(got_bits, want_bits, "lengths {lens:?}, tiles: {}", attention_reads_bits(hd));
-            let mut exact = vec![0.0; lens.len() * t * h];
-            attention(&widened, lens, (t, heads, hd), Precision::F32, &mut exact);
-            let worst = got.iter().zip(&exact).map(|(g, e)| (g - e).abs() / (1.0 + e.abs())).fold(0.0f32, f32::max);
-            assert!(worst < 0.02, "lengths {lens:?}: {worst} from the fp32 attention");
-            assert!(exact.iter().any(|&x| x != 0.0));
-        }
-    }
-
-    /// The encoder's bf16-bits evaluation path: the attention reads the projection's bits and
-    /// writes the context's, exactly what converting the fp32 inputs and result gives.
-    #[test]
-    fn bits_in_and_out_equal_converting_the_fp32_attention() {
-        // Against the bf16 attention on the same (converted) inputs, by text (4 texts) and by
-        // head (1 text).
-        let (t, heads, hd) = BITS_SHAPE;
-        let h = heads * hd;
-        for (lens, qkv_bits, rounded) in bits_cases() {
-            let mut ctx = vec![0.0; lens.len() * t * h];
-            attention(&rounded, lens, (t, heads, hd), Precision::Bf16, &mut ctx);
-            let (mut want, mut got) = (Vec::new(), vec![7u16; 3]);
-            crate::pack::to_bf16_bits(&ctx, &mut want);
-            // The queries read in place on a 64-byte line, copied off one.
-            for (placed, skew) in crate::aligned::on_and_off_a_line(&qkv_bits) {
-                attention_bits(&placed[skew..skew + qkv_bits.len()], lens, (t, heads, hd), &mut got);
-                assert_eq!(got, want, "lengths {lens:?}, qkv {skew} elements off a line");
             }
         }
     }

@@ -12,7 +12,8 @@
 use crate::aligned::AlignedVec;
 use crate::amx::{self, TILE_ROWS};
 use crate::gemm::Epilogue;
-use crate::pack::{Mat, PairLayout, convert_bf16};
+use crate::bf16_bits::convert_bf16;
+use crate::pack::{Mat, PairLayout};
 use crate::x86::{self, Tile};
 
 /// Rows per A block converted at a time (when A is not read in place): `MC` × k bf16, 384 KiB

@@ -24,7 +24,8 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::{Epilogue, gelu_scalar};
+use crate::gemm::Epilogue;
+use crate::ops::gelu_scalar;
 use crate::pack::Mat;
 use crate::rows::{RowSet, par_row_blocks};
 

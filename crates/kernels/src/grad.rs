@@ -190,7 +190,7 @@ pub fn gelu_backward(pre: &[f32], dy: &mut [f32]) {
 
 dispatch!(pub gelu_to_serial(pre: &[f32], out: &mut [f32]) {
     for (o, &x) in out.iter_mut().zip(pre) {
-        *o = crate::gemm::gelu_scalar(x);
+        *o = crate::ops::gelu_scalar(x);
     }
 });
 
@@ -343,7 +343,7 @@ pub fn adamw(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], h: AdamW) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gemm::gelu_scalar;
+    use crate::ops::gelu_scalar;
 
     #[test]
     fn dropout_keeps_about_1_minus_p_scales_them_and_repeats() {

@@ -47,13 +47,17 @@ mod aligned;
 pub mod amx;
 #[cfg(target_arch = "x86_64")]
 pub mod attention;
+#[cfg(target_arch = "x86_64")]
+pub mod attention_bits;
 mod attention_amx;
 #[cfg(target_arch = "x86_64")]
 mod attention_f32;
 pub mod attention_train;
 mod avx512_ops;
+mod bf16_bits;
 mod ffn_int8;
 pub mod gemm;
+mod gemm_bits;
 #[cfg(target_arch = "x86_64")]
 mod gemm_amx;
 pub mod grad;
@@ -72,9 +76,11 @@ pub mod rows;
 mod x86;
 
 pub use ffn_int8::feed_forward_int8;
-pub use gemm::{Epilogue, gemm, gemm_ex, gemm_ex_rows, gemm_from_bits, gemm_to_bits};
+pub use gemm::{Epilogue, gemm, gemm_ex, gemm_ex_rows};
+pub use gemm_bits::{gemm_from_bits, gemm_to_bits};
 pub use level::{Isa, bf16_is_faster, check_cpu_env, detected_isa, isa, runs};
-pub use pack::{Mat, to_bf16_bits};
+pub use bf16_bits::to_bf16_bits;
+pub use pack::Mat;
 pub use packed_b::{PackedB, Precision};
 pub use quad_path::int8_kernel;
 pub use quant::{Int8Error, Int8Weight};

@@ -5,8 +5,6 @@
 
 use rayon::prelude::*;
 
-use crate::gemm::gelu_scalar;
-
 pub(crate) const LANES: usize = 16;
 
 #[inline(always)]
@@ -84,7 +82,7 @@ pub fn add_layer_norm_bits(x: &mut [f32], residual: &[f32], width: usize, (gamma
     let step = width * ROWS_PER_TASK;
     x.par_chunks_mut(step).zip(residual.par_chunks(step)).zip(bits.par_chunks_mut(step)).for_each(|((c, r), out)| {
         add_layer_norm_serial(c, r, width, gamma, beta, eps);
-        crate::pack::convert_bf16(c, out);
+        crate::bf16_bits::convert_bf16(c, out);
     });
 }
 
@@ -140,7 +138,7 @@ pub(crate) fn exp_neg_with<M: MulAdd>(x: f32) -> f32 {
 
 /// (erf(x/√2), e^(−x²/2)): erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), the
 /// exponential shared with it (e^(−z²) for z = x/√2). Plain arithmetic with [`exp_neg`], so loops
-/// over it vectorise. The one scalar definition behind GELU (`gemm::gelu_scalar`) and its
+/// over it vectorise. The one scalar definition behind GELU ([`gelu_scalar`]) and its
 /// derivative (`grad::gelu_grad`); `avx512_ops::gelu512` is the same formula in intrinsics.
 #[inline(always)]
 pub(crate) fn erf_parts(x: f32) -> (f32, f32) {
@@ -221,6 +219,28 @@ dispatch!(pub gelu_tanh_serial(x: &mut [f32]) {
     }
 });
 
+/// x·Φ(x) with the same erf approximation as the vector kernel ([`crate::ops::erf_parts`]);
+/// loops over it vectorise.
+#[inline(always)]
+pub fn gelu_scalar(x: f32) -> f32 {
+    0.5 * x * (1.0 + crate::ops::erf_parts(x).0)
+}
+
+/// GELU in place, vectorised where the CPU allows.
+pub fn gelu(x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::level::isa() >= crate::level::Isa::Avx512 {
+        // SAFETY: AVX-512F/DQ were detected; the kernel stays within the slice (masked tail).
+        unsafe { crate::avx512_ops::gelu_slice(x) };
+        return;
+    }
+    gelu_plain(x);
+}
+
+crate::dispatch!(gelu_plain(x: &mut [f32]) {
+    x.iter_mut().for_each(|v| *v = gelu_scalar(*v));
+});
+
 /// tanh-approximated GELU (`gelu_new`), in place.
 pub fn gelu_tanh(x: &mut [f32]) {
     x.par_chunks_mut(1 << 14).for_each(gelu_tanh_serial);
@@ -228,7 +248,7 @@ pub fn gelu_tanh(x: &mut [f32]) {
 
 /// Exact GELU, in place, on all threads.
 pub fn gelu_par(x: &mut [f32]) {
-    x.par_chunks_mut(1 << 14).for_each(crate::gemm::gelu);
+    x.par_chunks_mut(1 << 14).for_each(gelu);
 }
 
 /// ReLU in place.
@@ -274,7 +294,7 @@ mod tests {
         let (mut want, mut got) = (x0.clone(), x0.clone());
         add_layer_norm(&mut want, &res, width, &g, &b, 1e-12);
         let (mut want_bits, mut bits) = (Vec::new(), Vec::new());
-        crate::pack::to_bf16_bits(&want, &mut want_bits);
+        crate::bf16_bits::to_bf16_bits(&want, &mut want_bits);
         add_layer_norm_bits(&mut got, &res, width, (&g, &b), 1e-12, &mut bits);
         assert_eq!(got, want, "the fp32 LayerNorm output");
         assert_eq!(bits, want_bits, "the LayerNorm's bits");
@@ -324,6 +344,17 @@ mod tests {
         for (i, p) in row.iter().enumerate() {
             let want = (f64::from(i as f32 * 0.9 - 4.0) * 0.5).exp() / z;
             assert!((f64::from(*p) - want).abs() < 1e-7, "{i}: {p} against {want}");
+        }
+    }
+
+    #[test]
+    fn gelu_matches_the_erf_definition() {
+        // Reference values of x·Φ(x) (scipy).
+        for (x, want) in [(-3.0f32, -0.004_049_7), (-1.0, -0.158_655_25), (0.0, 0.0), (0.5, 0.345_731_14), (2.0, 1.954_5)] {
+            assert!((gelu_scalar(x) - want).abs() < 1e-4, "{x}: {} vs {want}", gelu_scalar(x));
+            let mut v = vec![x; 19];
+            gelu(&mut v);
+            assert!(v.iter().all(|g| (g - gelu_scalar(x)).abs() < 1e-6), "{x}: {v:?}");
         }
     }
 }

@@ -80,7 +80,7 @@ pub(crate) fn gemm_rows_to(
                 }
             }
             if let (true, false, RowsOut::F32(c)) = (epi == Epilogue::Gelu, fused, &mut out) {
-                crate::gemm::gelu(&mut c[m0 * n..(m0 + mc) * n]);
+                crate::ops::gelu(&mut c[m0 * n..(m0 + mc) * n]);
             }
         }
     });
@@ -170,7 +170,8 @@ mod tests {
 
     #[test]
     fn int8_gemm_equals_the_product_of_the_quantized_operands() {
-        use crate::gemm::{gelu_scalar, gemm};
+        use crate::gemm::gemm;
+        use crate::ops::gelu_scalar;
         use crate::packed_b::{PackedB, Precision};
         // On AMX-INT8 CPUs the tiles, with AVX512-VNNI or AVX-VNNI `vpdpbusd`, at the AVX2 levels
         // `vpmaddwd`, elsewhere the plain loops (the test script runs every level); ragged m, k
