@@ -5,7 +5,7 @@
 # Why: an intrinsic written inside a closure (`std::array::from_fn(|i| _mm512_unpacklo_epi32(..))`)
 # or in a helper without `#[target_feature]` is compiled without the caller's target features, so
 # it cannot be inlined and each use becomes a call that passes vectors through memory. The 16 × 16
-# transposes of the attention did that until session 20: 32 calls per transpose, 5–7 % of
+# transposes of the attention did that until session 20: 32 calls per transpose, 3–7 % of
 # inference at the AVX-512 levels. Such calls show up as out-of-line `core::core_arch` functions.
 #
 # Fails when the binary holds an out-of-line intrinsic of a family only the kernels use (AVX-512,
