@@ -192,7 +192,9 @@ impl QuantA {
     /// Quantizes rows `row0..row0+mc` of `a` (padded with zero rows to `rows`).
     pub fn fill(&mut self, a: Mat<'_>, row0: usize, mc: usize, rows: usize, lda: usize) {
         let k = a.cols;
-        self.bytes.clear();
+        // Every byte is written below (the rows' values, their k padding, the padding rows), so
+        // the reused buffer is not zeroed first: `clear` then `resize` was a memset of each whole
+        // block of every int8 GEMM.
         self.bytes.resize(rows * lda, 0);
         self.scale.clear();
         self.zp.clear();
@@ -205,12 +207,15 @@ impl QuantA {
                 tmp.extend((0..k).map(|kk| a.data[(row0 + r) * a.rs + kk * a.cs]));
                 &tmp
             };
-            // The k padding stays byte 0: it meets zero weights, and the zero-point correction
-            // sums real k only.
             let (s, z) = quantize_row(row, &mut self.bytes[r * lda..r * lda + k]);
+            // The k padding is byte 0: it meets zero weights, and the zero-point correction sums
+            // real k only.
+            self.bytes[r * lda + k..(r + 1) * lda].fill(0);
             self.scale.push(s);
             self.zp.push(z);
         }
+        // Padding rows (up to whole AMX slabs) are zeros; their products are never stored.
+        self.bytes[mc * lda..rows * lda].fill(0);
     }
 }
 
@@ -295,6 +300,27 @@ mod tests {
         let mut q0 = [0u8; 3];
         let (s0, z0) = quantize_row(&[-1.0, 0.0, 2.0], &mut q0);
         assert_eq!(s0 * (i32::from(q0[1]) - z0) as f32, 0.0);
+    }
+
+    #[test]
+    fn a_reused_block_is_overwritten_with_zero_padding() {
+        // `fill` no longer zeroes its buffer first: junk from a larger earlier block must not
+        // survive in the k padding (columns 37..64) or the padding rows (5..32).
+        let (k, lda, mc, rows) = (37, 64, 5, 32);
+        let a: Vec<f32> = (0..mc * k).map(|i| (i as f32 * 0.37).sin() * 2.0).collect();
+        let mut fresh = QuantA::default();
+        fresh.fill(Mat::rows(&a, mc, k), 0, mc, rows, lda);
+        let mut reused = QuantA::default();
+        reused.bytes.resize(3 * rows * lda, 0xAB);
+        reused.scale.push(9.0);
+        reused.fill(Mat::rows(&a, mc, k), 0, mc, rows, lda);
+        assert_eq!((&reused.bytes[..], &reused.scale, &reused.zp), (&fresh.bytes[..], &fresh.scale, &fresh.zp));
+        assert_eq!(reused.bytes.len(), rows * lda);
+        for (r, row) in reused.bytes.chunks_exact(lda).enumerate() {
+            let live = if r < mc { k } else { 0 };
+            assert!(row[live..].iter().all(|&b| b == 0), "row {r}: padding {:?}", &row[live..]);
+        }
+        assert!(reused.bytes[..k].iter().any(|&b| b != 0));
     }
 
     #[test]

@@ -326,18 +326,17 @@ fn layer(w: Weights<'_>, s: &LayerSlots, cfg: &ModelConfig, rows: &Rows, plan: &
             let cb = convert(&c.ctx, prec, &mut c.ctx_bits);
             dense(w, s.attn_out, (&c.ctx, cb), n, Epilogue::None, &mut a, plan.live());
         }
-        Path::Eval if plan.attention == Precision::Bf16 && attention_reads_bits(hd) => {
-            // The int8 engine on AMX: the projection's dequantization writes the bf16 bits the
-            // attention's tiles read (the same bits as converting its fp32 output).
-            gemm_to_bits(x, None, n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits, plan.live());
-            resize(&mut c.ctx, n * h);
-            attention_from_bits(&c.qkv_bits, &rows.lens, dims, &mut c.ctx);
-            dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a, plan.live());
-        }
         Path::Eval => {
-            dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv, plan.live());
             resize(&mut c.ctx, n * h);
-            attention(&c.qkv, &rows.lens, dims, plan.attention, &mut c.ctx);
+            if plan.attention == Precision::Bf16 && attention_reads_bits(hd) {
+                // The int8 engine on AMX: the projection's dequantization writes the bf16 bits the
+                // attention's tiles read (the same bits as converting its fp32 output).
+                gemm_to_bits(x, None, n, w.packed.get(s.qkv), bias(s.qkv), Epilogue::None, &mut c.qkv_bits, plan.live());
+                attention_from_bits(&c.qkv_bits, &rows.lens, dims, &mut c.ctx);
+            } else {
+                dense(w, s.qkv, (x, None), n, Epilogue::None, &mut c.qkv, plan.live());
+                attention(&c.qkv, &rows.lens, dims, plan.attention, &mut c.ctx);
+            }
             dense(w, s.attn_out, (&c.ctx, None), n, Epilogue::None, &mut a, plan.live());
         }
         Path::Bits { x_bits, .. } => {
