@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::progress::EpochProgress;
 use super::state::{CheckpointDir, RunState};
 use super::{BestPoint, EpochRecord, EvalPoint, History, LinearSchedule, TrainError, TrainPlan};
-use bertkit_kernels::grad::mix64;
+use bertkit_kernels::dropout::mix64;
 
 use crate::data::Target;
 use crate::metrics::EvalReport;

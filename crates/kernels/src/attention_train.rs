@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::gemm::{Epilogue, gemm, gemm_ex};
 use crate::packed_b::{PackedB, Precision};
-use crate::grad::DropoutMask;
+use crate::dropout::DropoutMask;
 use crate::ops::{softmax_rows, with_taken};
 use crate::pack::Mat;
 

@@ -55,6 +55,7 @@ mod attention_f32;
 pub mod attention_train;
 mod avx512_ops;
 mod bf16_bits;
+pub mod dropout;
 mod ffn_int8;
 pub mod gemm;
 mod gemm_bits;

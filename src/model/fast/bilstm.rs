@@ -4,7 +4,7 @@
 //! Embedding (padding masked) → BiLSTM(U, sequences, input dropout) → BiLSTM(U, final states,
 //! input dropout) → dense, as [`BiLstmClassifier`](crate::model::BiLstmClassifier) computes it.
 
-use bertkit_kernels::grad::DropoutMask;
+use bertkit_kernels::dropout::DropoutMask;
 use bertkit_kernels::lstm::{LstmCache, LstmWeights, Steps, lstm_forward};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex};
 use rand::{Rng, SeedableRng};

@@ -2,7 +2,7 @@
 //! (mirrors transformers' `<Family>ForSequenceClassification`), for inference and training. The
 //! head's dropout sites and what it keeps are what `train::fast::backward` differentiates.
 
-use bertkit_kernels::grad::DropoutMask;
+use bertkit_kernels::dropout::DropoutMask;
 use bertkit_kernels::{Epilogue, Precision, RowSet};
 
 use super::cache::Cache;

@@ -7,7 +7,8 @@
 use std::ops::Range;
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward};
-use bertkit_kernels::grad::{Activation as FfnActivation, DropoutMask, activation_into, layer_norm_train};
+use bertkit_kernels::dropout::DropoutMask;
+use bertkit_kernels::grad::{Activation as FfnActivation, activation_into, layer_norm_train};
 use bertkit_kernels::attention::attention;
 use bertkit_kernels::attention_bits::{attention_bits, attention_from_bits, attention_reads_bits};
 use bertkit_kernels::ops::{add_layer_norm, add_layer_norm_bits, gelu_tanh, layer_norm, relu};

@@ -8,7 +8,7 @@
 
 use bertkit_kernels::attention::attention_first;
 use bertkit_kernels::attention_train::{AttentionShape, attention_forward_first};
-use bertkit_kernels::grad::DropoutMask;
+use bertkit_kernels::dropout::DropoutMask;
 use bertkit_kernels::ops::add_layer_norm;
 use bertkit_kernels::{Epilogue, Precision, RowSet};
 

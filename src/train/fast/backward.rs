@@ -4,7 +4,8 @@
 //! pass ([`forward`](crate::model::fast::forward) in training mode) kept.
 
 use bertkit_kernels::attention_train::{AttentionShape, attention_backward, attention_backward_first};
-use bertkit_kernels::grad::{DropoutMask, activation_backward, col_sums, gelu_backward, layer_norm_backward};
+use bertkit_kernels::dropout::DropoutMask;
+use bertkit_kernels::grad::{activation_backward, col_sums, gelu_backward, layer_norm_backward};
 use bertkit_kernels::{Epilogue, Mat, Precision, RowSet, gemm_ex, gemm_ex_rows};
 
 use crate::model::fast::{

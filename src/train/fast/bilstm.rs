@@ -3,7 +3,7 @@
 //! input dropouts into the embedding table (when it trains), then AdamW and clipping as the
 //! other learners do.
 
-use bertkit_kernels::grad::DropoutMask;
+use bertkit_kernels::dropout::DropoutMask;
 use bertkit_kernels::lstm::{Steps, lstm_backward};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex};
 
