@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use crate::attention_f32::{HeadRows, Scratch as F32Scratch, head_context as head_context_f32};
 use crate::packed_b::Precision;
-use crate::attention_bits::attention_from_bits;
+use crate::attention_bits::{attention_from_bits, attention_reads_bits};
 use crate::ops::{softmax_rows, with_taken};
 
 /// One (text, head)'s working buffers, kept per thread between calls: fresh ones per (text, head)
@@ -87,11 +87,7 @@ pub fn attention(qkv: &[f32], lens: &[usize], (t, heads, hd): (usize, usize, usi
     let h = heads * hd;
     assert_eq!(qkv.len(), lens.len() * t * 3 * h, "qkv must be [B·T, 3H]");
     assert_eq!(out.len(), lens.len() * t * h, "out must be [B·T, H]");
-    #[cfg(target_arch = "x86_64")]
-    let tiles = precision == Precision::Bf16 && crate::level::isa() == crate::level::Isa::Amx && crate::attention_amx::supports(hd);
-    #[cfg(not(target_arch = "x86_64"))]
-    let tiles = false;
-    if tiles {
+    if precision == Precision::Bf16 && attention_reads_bits(hd) {
         // The tiles read bf16: the whole projection is converted once, not per head.
         let mut bits = QKV_BITS.with(|b| b.take());
         crate::bf16_bits::to_bf16_bits(qkv, &mut bits);

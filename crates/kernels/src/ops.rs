@@ -219,11 +219,11 @@ dispatch!(pub gelu_tanh_serial(x: &mut [f32]) {
     }
 });
 
-/// x·Φ(x) with the same erf approximation as the vector kernel ([`crate::ops::erf_parts`]);
+/// x·Φ(x) with the same erf approximation as the vector kernel ([`erf_parts`]);
 /// loops over it vectorise.
 #[inline(always)]
 pub fn gelu_scalar(x: f32) -> f32 {
-    0.5 * x * (1.0 + crate::ops::erf_parts(x).0)
+    0.5 * x * (1.0 + erf_parts(x).0)
 }
 
 /// GELU in place, vectorised where the CPU allows.
@@ -237,7 +237,7 @@ pub fn gelu(x: &mut [f32]) {
     gelu_plain(x);
 }
 
-crate::dispatch!(gelu_plain(x: &mut [f32]) {
+dispatch!(gelu_plain(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = gelu_scalar(*v));
 });
 
@@ -259,11 +259,6 @@ pub fn relu(x: &mut [f32]) {
 /// tanh in place.
 pub fn tanh(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v = v.tanh());
-}
-
-/// Scalar exact GELU (for tests and odd sizes).
-pub fn gelu_one(x: f32) -> f32 {
-    gelu_scalar(x)
 }
 
 #[cfg(test)]
