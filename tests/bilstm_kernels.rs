@@ -121,7 +121,17 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     let train = |epochs: usize, name: &str| {
         let dir = tmp.path().join(name);
         let p = plan(epochs);
-        let run = TrainRun { plan: &p, num_classes: 2, multi_label: false, pad_id: 0, run_dir: &dir, resume: false, quiet: true, kernels: Some(bertkit::model::fast::Precision::F32) };
+        let run = TrainRun {
+            plan: &p,
+            num_classes: 2,
+            multi_label: false,
+            pad_id: 0,
+            run_dir: &dir,
+            resume: false,
+            quiet: true,
+            halt_after_step: None,
+            kernels: Some(bertkit::model::fast::Precision::F32),
+        };
         train_bilstm(BiLstmModel::new(spec(1, true, 0.3), matrix(), 4), split, split, run, DeviceSpec::Cpu).unwrap()
     };
     let (_, history) = train(3, "long");

@@ -4,9 +4,9 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use bertkit::artifact::ClassifierBundle;
 use bertkit::predict::Predictor;
@@ -241,28 +241,21 @@ fn resume_after_kill(engine: &[&str]) {
     ok(bertkit().args(train_args(&f, &straight)).output().unwrap());
 
     let resumed = f.root.join("resumed");
-    let state = PathBuf::from(format!("{}.run/checkpoint/state.json", resumed.display()));
-    let mut child = bertkit().args(train_args(&f, &resumed)).spawn().unwrap();
-    let start = Instant::now();
-    // Kill once a checkpoint past step 2 exists (epoch 1 of 3 has 8 steps).
-    loop {
-        let step = std::fs::read_to_string(&state)
-            .ok()
-            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
-            .and_then(|v| v["global_step"].as_u64())
-            .unwrap_or(0);
-        if step >= 4 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
-        if child.try_wait().unwrap().is_some() {
-            panic!("training finished before it could be killed; make the run longer");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The run halts after its step-4 checkpoint (epoch 1 of 3 has 8 steps) and is killed there:
+    // polling for the checkpoint instead raced a run that finishes in milliseconds.
+    let mut args = train_args(&f, &resumed);
+    args.extend(["--halt-after-step".into(), "4".into()]);
+    let mut child = bertkit().args(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let halted = stderr.lines().map(|l| l.unwrap()).find(|l| l.starts_with("Halted after the checkpoint of step"));
+    assert_eq!(halted.as_deref(), Some("Halted after the checkpoint of step 4 (--halt-after-step): waiting to be killed"));
+    assert!(child.try_wait().unwrap().is_none(), "the halted run exited by itself");
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!resumed.join("bertkit.json").exists(), "the killed run must not have exported");
+    let state = PathBuf::from(format!("{}.run/checkpoint/state.json", resumed.display()));
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["global_step"], 4);
 
     let mut args = train_args(&f, &resumed);
     args.push("--resume".into());

@@ -82,7 +82,17 @@ fn serial() -> MutexGuard<'static, ()> {
 fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertModel {
     let split = Split { encodings: &s.enc, targets: &s.labels };
     let run_dir = s.tmp.path().join(run);
-    let run = TrainRun { plan, num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+    let run = TrainRun {
+        plan,
+        num_classes: 2,
+        multi_label: false,
+        pad_id: s.tok.pad_id(),
+        run_dir: &run_dir,
+        resume: false,
+        quiet: true,
+        halt_after_step: None,
+        kernels,
+    };
     train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().0
 }
 
@@ -208,7 +218,17 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
             let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
             let val_split = Split { encodings: &s.enc, targets: &flipped };
             let run_dir = s.tmp.path().join(format!("{trainer}-long"));
-            let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels };
+            let run = TrainRun {
+                plan: &plan(12, true),
+                num_classes: 2,
+                multi_label: false,
+                pad_id: s.tok.pad_id(),
+                run_dir: &run_dir,
+                resume: false,
+                quiet: true,
+                halt_after_step: None,
+                kernels,
+            };
             train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap()
         };
         let best = h.best.clone().unwrap();
@@ -233,7 +253,17 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     let split = Split { encodings: &s.enc, targets: &s.labels };
     let plan = |epochs| TrainPlan { epochs, ..one_step_plan(3e-2) };
     let run_dir = s.tmp.path().join("packs");
-    let run = TrainRun { plan: &plan(3), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels: Some(Precision::F32) };
+    let run = TrainRun {
+        plan: &plan(3),
+        num_classes: 2,
+        multi_label: false,
+        pad_id: s.tok.pad_id(),
+        run_dir: &run_dir,
+        resume: false,
+        quiet: true,
+        halt_after_step: None,
+        kernels: Some(Precision::F32),
+    };
     let history = train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().1;
     assert_eq!(history.evaluations.len(), 3, "one evaluation per epoch");
     let batch = TokenBatch::pad(&s.enc, Padding::Longest, s.tok.pad_id());
@@ -287,7 +317,17 @@ fn the_frozen_encoder_run_trains_only_the_head_by_the_same_rules() {
     let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
     let val_split = Split { encodings: &s.enc, targets: &flipped };
     let run_dir = s.tmp.path().join("frozen-long");
-    let run = TrainRun { plan: &plan(12, true), num_classes: 2, multi_label: false, pad_id: s.tok.pad_id(), run_dir: &run_dir, resume: false, quiet: true, kernels: Some(Precision::F32) };
+    let run = TrainRun {
+        plan: &plan(12, true),
+        num_classes: 2,
+        multi_label: false,
+        pad_id: s.tok.pad_id(),
+        run_dir: &run_dir,
+        resume: false,
+        quiet: true,
+        halt_after_step: None,
+        kernels: Some(Precision::F32),
+    };
     let (restored, h) = train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap();
     let best = h.best.clone().unwrap();
     assert!(best.restored && best.step < 12, "the best evaluation was the last ({best:?}); the test needs one before it");

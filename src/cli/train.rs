@@ -76,6 +76,7 @@ impl TrainCmd {
             run_dir: &run_dir,
             resume: self.resume,
             quiet: self.quiet,
+            halt_after_step: self.halt_after_step,
             kernels: None,
         };
         let (trained, history) = match self.arch {

@@ -148,6 +148,10 @@ pub struct TrainCmd {
     /// No progress output.
     #[arg(long)]
     pub(super) quiet: bool,
+    /// For tests: after the first checkpoint at or past step N, wait to be killed (the resume
+    /// tests kill a run at a known point this way).
+    #[arg(long, hide = true, env = "BERTKIT_HALT_AFTER_STEP")]
+    pub(super) halt_after_step: Option<usize>,
 }
 
 impl TrainCmd {

@@ -30,6 +30,8 @@ pub struct TrainRun<'a> {
     pub run_dir: &'a Path,
     pub resume: bool,
     pub quiet: bool,
+    /// Halt after the checkpoint of this step, waiting to be killed (a test hook).
+    pub halt_after_step: Option<usize>,
     /// Fine-tune on the kernels with this GEMM precision instead of burn's autodiff.
     pub kernels: Option<Precision>,
 }
@@ -43,7 +45,15 @@ impl<'a> TrainRun<'a> {
 
     /// The loop's arguments for this run.
     pub(super) fn loop_args(&self, targets: &'a [Target], binary: bool, checkpoints: &'a CheckpointDir) -> LoopArgs<'a> {
-        LoopArgs { plan: self.plan, targets, binary, checkpoints, resume: self.resume, quiet: self.quiet }
+        LoopArgs {
+            plan: self.plan,
+            targets,
+            binary,
+            checkpoints,
+            resume: self.resume,
+            quiet: self.quiet,
+            halt_after_step: self.halt_after_step,
+        }
     }
 }
 

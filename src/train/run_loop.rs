@@ -2,7 +2,7 @@
 //! the frozen-encoder head and the BiLSTM): seeded epoch orders, the learning-rate schedule,
 //! running metrics, evaluations with best weights and early stopping, checkpoints and resume.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -58,6 +58,28 @@ pub struct LoopArgs<'a> {
     pub checkpoints: &'a CheckpointDir,
     pub resume: bool,
     pub quiet: bool,
+    /// The test hook behind `train --halt-after-step`: see [`halt_if_due`].
+    pub halt_after_step: Option<usize>,
+}
+
+/// Saves a checkpoint, then halts if the run was asked to.
+fn save<L: Learner>(learner: &L, args: &LoopArgs<'_>, state: &RunState) -> Result<(), TrainError> {
+    learner.save(args.checkpoints, state)?;
+    halt_if_due(args, state);
+    Ok(())
+}
+
+/// Once a checkpoint at or past step `halt_after_step` is on disk, says so on stderr and waits to
+/// be killed. Why: the resume tests kill a run at a known point; polling the checkpoint folder
+/// raced a tiny model that finishes all its steps in milliseconds (a CI run saw it export before
+/// the kill landed).
+fn halt_if_due(args: &LoopArgs<'_>, state: &RunState) {
+    if args.halt_after_step.is_some_and(|n| state.global_step >= n) {
+        eprintln!("Halted after the checkpoint of step {} (--halt-after-step): waiting to be killed", state.global_step);
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 }
 
 /// Runs validation, records it, keeps the weights if they are the best so far and decides
@@ -154,7 +176,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
                 if let Some(every) = plan.checkpoint_every
                     && state.global_step.is_multiple_of(every)
                 {
-                    learner.save(args.checkpoints, &state)?;
+                    save(learner, &args, &state)?;
                 }
                 continue;
             }
@@ -184,11 +206,11 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
                 state.correct = 0;
                 state.seen = 0;
                 state.epoch_seconds = 0.0;
-                learner.save(args.checkpoints, &state)?;
+                save(learner, &args, &state)?;
                 break;
             }
             // A mid-epoch evaluation: checkpoint here so a resumed run keeps the count.
-            learner.save(args.checkpoints, &state)?;
+            save(learner, &args, &state)?;
         }
     }
     if state.history.stopped_early && !args.quiet {
@@ -296,7 +318,8 @@ mod tests {
     fn run(plan: &TrainPlan, dir: &std::path::Path, fake: &mut Fake, resume: bool) -> Result<History, TrainError> {
         let targets = vec![Target::Class(0); 10];
         let checkpoints = CheckpointDir::new(dir);
-        let args = LoopArgs { plan, targets: &targets, binary: true, checkpoints: &checkpoints, resume, quiet: true };
+        let args =
+            LoopArgs { plan, targets: &targets, binary: true, checkpoints: &checkpoints, resume, quiet: true, halt_after_step: None };
         run_loop(fake, args)
     }
 
