@@ -139,7 +139,9 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         Some("/v1/models/{spec}") if req.method() == axum::http::Method::POST => "predict",
         Some("/v1/models/{spec}") => "status",
         Some("/v1/models/{name}/metadata") => "metadata",
-        Some("/health" | "/v2/health/live" | "/v2/health/ready") => "health",
+        Some(
+            "/health" | "/v2/health/live" | "/v2/health/ready" | "/v2/models/{name}/ready" | "/v2/models/{name}/versions/{version}/ready",
+        ) => "health",
         Some("/v2/models/{name}/infer" | "/v2/models/{name}/versions/{version}/infer") => "predict",
         Some(p) if p.starts_with("/v2") => "metadata",
         Some("/metrics") => "metrics",
@@ -155,7 +157,7 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     let (status, elapsed) = (resp.status().as_u16(), start.elapsed());
     state.metrics.request(route, status, elapsed);
     let ms = elapsed.as_secs_f64() * 1e3;
-    if status >= 500 {
+    if is_failure(route, status) {
         tracing::warn!(request_id = %id, %method, path, status, ms, "request failed");
     } else {
         tracing::info!(request_id = %id, %method, path, status, ms, "request");
@@ -164,6 +166,14 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Whether a response is logged as a failure (a warning): every 5xx except a health probe's 503,
+/// which is the probe's answer while the model loads or restarts, not a failed request (a
+/// Kubernetes probe every few seconds during a long load filled the log with warnings; the load
+/// and a restart log their own lines).
+fn is_failure(route: &str, status: u16) -> bool {
+    status >= 500 && !(route == "health" && status == 503)
 }
 
 /// The client's `X-Request-Id` when it is a short visible-ASCII token, else a fresh one: the id
@@ -344,4 +354,17 @@ fn encode(
             encoded.map_err(|e| ApiError::bad_request(format!("instance {i}: {e}")))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_probes_answered_503_while_loading_are_not_logged_as_failures() {
+        assert!(!is_failure("health", 503));
+        assert!(is_failure("health", 500), "a health route that errors is a failure");
+        assert!(is_failure("predict", 503) && is_failure("predict", 500) && is_failure("metadata", 504));
+        assert!(!is_failure("predict", 200) && !is_failure("predict", 429) && !is_failure("health", 200));
+    }
 }
