@@ -5,6 +5,7 @@ mod blank;
 mod dataset;
 mod error;
 mod folder;
+mod labels;
 pub mod npy;
 mod parquet;
 mod split;

@@ -1,68 +1,13 @@
-//! CSV/TSV (with a header row) and JSONL datasets with configurable text and label columns:
-//! one class per row, or label sets (a JSONL list, a delimited field, one 0/1 column per label).
+//! CSV/TSV (with a header row), JSONL and Parquet datasets with configurable text and label
+//! columns, read into rows (`labels` maps their labels to classes): one class per row, or label
+//! sets (a JSONL list, a delimited field, one 0/1 column per label).
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-use super::{DataError, Dataset, Example, LoadOptions, LoadReport, Skipped, Target, is_blank};
-
-/// A row's labels before they are mapped to indices.
-#[derive(Debug)]
-enum RawLabel {
-    One(String),
-    Set(Vec<String>),
-}
-
-/// A row before its labels are mapped to indices.
-struct Row {
-    line: u64,
-    text: String,
-    pair: Option<String>,
-    label: RawLabel,
-}
-
-fn location(path: &Path, line: u64) -> String {
-    format!("{}:{line}", path.display())
-}
-
-/// A malformed row: an error naming its line, or with `--skip-bad-rows` a counted skip.
-fn malformed(path: &Path, line: u64, reason: String, opts: &LoadOptions, report: &mut LoadReport) -> Result<(), DataError> {
-    if opts.skip_bad_rows {
-        report.skip(location(path, line), Skipped::BadRow(reason));
-        return Ok(());
-    }
-    Err(DataError::BadRecord { path: path.to_path_buf(), line, reason: format!("{reason} (--skip-bad-rows skips such rows)") })
-}
-
-/// A label field's text: one class, or with a delimiter the labels between delimiters.
-fn parse_label(field: &str, opts: &LoadOptions) -> RawLabel {
-    match &opts.label_delimiter {
-        Some(d) => RawLabel::Set(field.split(d.as_str()).map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()),
-        None => RawLabel::One(field.trim().to_string()),
-    }
-}
-
-/// A 0/1 indicator of one label (`--label-columns`): 1/0, true/false, 1.0/0.0.
-fn indicator(column: &str, value: &str) -> Result<bool, String> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "1" | "1.0" | "true" => Ok(true),
-        "0" | "0.0" | "false" => Ok(false),
-        other => Err(format!("label column `{column}` holds `{other}`, not 0 or 1")),
-    }
-}
-
-/// The labels whose indicator columns are on.
-fn from_indicators<'v>(columns: &[String], values: impl Iterator<Item = Result<&'v str, String>>) -> Result<RawLabel, String> {
-    let mut on = Vec::new();
-    for (name, value) in columns.iter().zip(values) {
-        if indicator(name, value?)? {
-            on.push(name.clone());
-        }
-    }
-    Ok(RawLabel::Set(on))
-}
+use super::labels::{Row, finish, from_indicators, json_label, location, malformed, parse_label};
+use super::{DataError, Dataset, LoadOptions, LoadReport, Skipped};
 
 pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
     // `flexible`: rows with a wrong field count reach the loop below, which names their line
@@ -129,23 +74,6 @@ pub fn load_delimited(path: &Path, delimiter: u8, opts: &LoadOptions) -> Result<
         }
     }
     finish(path, rows, report, opts)
-}
-
-/// A JSON label value: a string (split at `--label-delimiter` when given), a number or a
-/// boolean, or a list of them (a label set).
-fn json_label(name: &str, value: Option<&serde_json::Value>, opts: &LoadOptions) -> Result<RawLabel, String> {
-    use serde_json::Value;
-    let scalar = |v: &Value| match v {
-        Value::String(s) => Ok(s.trim().to_string()),
-        Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
-        other => Err(format!("`{name}` holds {other}, not a label")),
-    };
-    match value {
-        Some(Value::Null) | None => Err(format!("no `{name}` field")),
-        Some(Value::String(s)) => Ok(parse_label(s, opts)),
-        Some(Value::Array(items)) => items.iter().map(scalar).collect::<Result<_, _>>().map(RawLabel::Set),
-        Some(other) => scalar(other).map(RawLabel::One),
-    }
 }
 
 pub fn load_jsonl(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
@@ -229,66 +157,6 @@ fn json_row(
     Ok(())
 }
 
-/// The class names: given (`--labels`, a model's), the `--label-columns`, or the sorted unique
-/// labels found, numerically when all are integers so that "10" sorts after "9".
-fn class_names(rows: &[Row], opts: &LoadOptions) -> Vec<String> {
-    if let Some(c) = opts.classes.as_ref().or(opts.columns.label_columns.as_ref()) {
-        return c.clone();
-    }
-    let mut unique: BTreeSet<&str> = BTreeSet::new();
-    for row in rows {
-        match &row.label {
-            RawLabel::One(l) => {
-                unique.insert(l.as_str());
-            }
-            RawLabel::Set(set) => unique.extend(set.iter().map(String::as_str)),
-        }
-    }
-    unique.remove("");
-    let mut names: Vec<String> = unique.into_iter().map(str::to_string).collect();
-    if names.iter().all(|n| n.parse::<i64>().is_ok()) {
-        names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
-    }
-    names
-}
-
-/// Maps labels to indices. Single-label: an empty label, or one outside the classes, is a
-/// malformed row. Multi-label: an empty field or list is an example with no labels; an unknown
-/// label is malformed. Empty texts are skipped and reported.
-fn finish(path: &Path, rows: Vec<Row>, mut report: LoadReport, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
-    let multi_label = opts.multi_label.unwrap_or_else(|| {
-        opts.multi_label_layout() || rows.iter().any(|r| matches!(r.label, RawLabel::Set(_)))
-    });
-    let class_names = class_names(&rows, opts);
-    let index = |label: &str| class_names.iter().position(|c| c == label);
-    let unknown = |label: &str| format!("label `{label}` is not one of the classes ({})", class_names.join(", "));
-    let mut examples = Vec::with_capacity(rows.len());
-    for Row { line, text, pair, label } in rows {
-        let target = match (multi_label, label) {
-            (false, RawLabel::Set(_)) => Err("a list of labels where one class is expected (the model or the options are single-label)".to_string()),
-            (false, RawLabel::One(l)) if l.is_empty() => Err("empty label".to_string()),
-            (false, RawLabel::One(l)) => index(&l).map(Target::Class).ok_or_else(|| unknown(&l)),
-            (true, RawLabel::One(l)) => {
-                let set = if l.is_empty() { vec![] } else { vec![l] };
-                set.iter().map(|l| index(l).ok_or_else(|| unknown(l))).collect::<Result<_, _>>().map(Target::labels)
-            }
-            (true, RawLabel::Set(set)) => set.iter().map(|l| index(l).ok_or_else(|| unknown(l))).collect::<Result<_, _>>().map(Target::labels),
-        };
-        match target {
-            Err(why) => malformed(path, line, why, opts, &mut report)?,
-            Ok(_) if is_blank(&text) || pair.as_deref().is_some_and(is_blank) => report.skip(location(path, line), Skipped::EmptyText),
-            Ok(target) => examples.push(Example { text, pair, target }),
-        }
-    }
-    if examples.is_empty() {
-        return Err(DataError::NoExamples { path: path.to_path_buf(), skipped: report.skipped.len() });
-    }
-    if class_names.len() < 2 {
-        return Err(DataError::TooFewClasses { path: path.to_path_buf(), found: class_names });
-    }
-    Ok((Dataset { examples, class_names, source: path.to_path_buf(), multi_label }, report))
-}
-
 fn csv_err(path: &Path, e: csv::Error) -> DataError {
     let line = e.position().map_or(0, |p| p.line());
     DataError::BadRecord { path: path.to_path_buf(), line, reason: e.to_string() }
@@ -297,7 +165,7 @@ fn csv_err(path: &Path, e: csv::Error) -> DataError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Columns;
+    use crate::data::{Columns, Example, Target};
 
     fn skipping() -> LoadOptions {
         LoadOptions { skip_bad_rows: true, ..Default::default() }
