@@ -336,3 +336,33 @@ fn the_frozen_encoder_run_trains_only_the_head_by_the_same_rules() {
         assert_eq!(a, b, "{name} differs from step {}'s weights", best.step);
     }
 }
+
+/// Regression: a head dropout of 1.5 trained (the kernels' keep scale 1/(1 − p) = −2) without a
+/// word; every trainer now refuses a head dropout outside [0, 1), naming it.
+#[test]
+fn head_dropout_outside_zero_one_is_refused_by_every_trainer() {
+    let _one = serial();
+    let s = setup();
+    let split = Split { encodings: &s.enc, targets: &s.labels };
+    for &(trainer, kernels) in TRAINERS {
+        for (p, freeze) in [(1.5, false), (-0.1, false), (1.0, true)] {
+            let mut model = s.model.clone();
+            model.head.dropout = p;
+            let plan = TrainPlan { freeze_encoder: freeze, ..one_step_plan(1e-3) };
+            let run_dir = s.tmp.path().join(format!("{trainer}-dropout"));
+            let run = TrainRun {
+                plan: &plan,
+                num_classes: 2,
+                multi_label: false,
+                pad_id: s.tok.pad_id(),
+                run_dir: &run_dir,
+                resume: false,
+                quiet: true,
+                halt_after_step: None,
+                kernels,
+            };
+            let err = train_classifier(model, split, split, run, DeviceSpec::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
+            assert_eq!(err, format!("the head's dropout must be a probability in [0, 1), got {p}"), "{trainer}, dropout {p}");
+        }
+    }
+}

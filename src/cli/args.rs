@@ -60,6 +60,26 @@ pub fn probability(s: &str) -> Result<f32, String> {
     }
 }
 
+/// A count that must be at least 1 (`--batch`, `--steps`, `--instances`...): 0 used to panic
+/// (`bench --batch 0`), be clamped to 1 without a word (`evaluate --batch-size 0`) or time nothing.
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1, got 0".to_string()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("`{s}` is not a whole number: {e}")),
+    }
+}
+
+/// A `--dropout`: a probability in [0, 1) (as `torch.nn.Dropout` and Keras' `Dropout` take; 1
+/// would drop every feature). Unchecked, 1.5 trained with a keep scale of −2 without a word.
+pub fn dropout_probability(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if (0.0..1.0).contains(&p) => Ok(p),
+        Ok(p) => Err(format!("{p} is not a dropout probability in [0, 1)")),
+        Err(e) => Err(format!("`{s}` is not a number: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +90,23 @@ mod tests {
         assert!(probability("1").unwrap_err().contains("not a probability"));
         assert!(probability("0").is_err() && probability("NaN").is_err());
         assert!(probability("high").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn counts_must_be_at_least_one() {
+        assert_eq!(at_least_one("1"), Ok(1));
+        assert_eq!(at_least_one(" 32 "), Ok(32));
+        assert_eq!(at_least_one("0"), Err("must be at least 1, got 0".to_string()));
+        assert!(at_least_one("-3").unwrap_err().contains("not a whole number"));
+    }
+
+    #[test]
+    fn dropout_1_5_is_refused_not_trained_with() {
+        assert_eq!(dropout_probability("0"), Ok(0.0));
+        assert_eq!(dropout_probability("0.1"), Ok(0.1));
+        for bad in ["1", "1.5", "-0.1", "NaN"] {
+            assert!(dropout_probability(bad).unwrap_err().contains("not a dropout probability in [0, 1)"), "{bad}");
+        }
+        assert!(dropout_probability("lots").unwrap_err().contains("not a number"));
     }
 }

@@ -39,15 +39,16 @@ pub struct BenchCmd {
     /// all, or one of: train, train-frozen, infer, latency, gemm.
     #[arg(long, default_value = "all")]
     mode: String,
-    #[arg(long, default_value_t = 32)]
+    /// Texts per timed batch.
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     batch: usize,
     #[arg(long, default_value_t = 128)]
     seq: usize,
     /// Timed steps (after 2 warm-up steps); the median is reported.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
     steps: usize,
     /// Reviews timed one at a time for batch-1 latency.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = super::at_least_one)]
     single: usize,
     /// Python with torch/transformers/onnxruntime (../shared/reference/requirements.txt); the
     /// peers are skipped when it is missing.

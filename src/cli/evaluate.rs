@@ -25,7 +25,8 @@ pub struct EvaluateCmd {
     /// Where to write the JSON report (default: MODEL/evaluation.json).
     #[arg(long)]
     output: Option<PathBuf>,
-    #[arg(long, default_value_t = 64)]
+    /// Texts scored per batch.
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]
     batch_size: usize,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,

@@ -17,7 +17,7 @@ pub struct LoadtestCmd {
     #[arg(long, default_value = "v1")]
     protocol: String,
     /// Concurrent clients, one run per value.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32", value_parser = super::at_least_one)]
     concurrency: Vec<usize>,
     /// Seconds per run.
     #[arg(long, default_value_t = 10.0)]
@@ -26,7 +26,7 @@ pub struct LoadtestCmd {
     #[arg(long, default_value = "short")]
     texts: String,
     /// Instances per request.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::at_least_one)]
     instances: usize,
     /// Bearer API key, if the server wants one.
     #[arg(long, env = "BERTKIT_API_KEY", hide_env_values = true)]

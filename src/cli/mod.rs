@@ -21,7 +21,7 @@ mod train_bilstm;
 
 use clap::{Parser, Subcommand};
 
-pub use args::{ModelArgs, PreprocessArgs, probability};
+pub use args::{ModelArgs, PreprocessArgs, at_least_one, dropout_probability, probability};
 
 #[derive(Parser, Debug)]
 #[command(name = "bertkit", version, about = "Fine-tune, evaluate, export and serve BERT text classifiers")]

@@ -89,7 +89,9 @@ pub struct TrainCmd {
     /// transformers head (none for BERT/ALBERT; hidden_size for DistilBERT, RoBERTa, ELECTRA).
     #[arg(long)]
     pub(super) head_hidden: Option<usize>,
-    #[arg(long, default_value_t = 0.1)]
+    /// The head's dropout probability, in [0, 1) (transformers' `classifier_dropout` role; 0.1
+    /// as Keras' TF Hub BERT tutorial and `hidden_dropout_prob` use).
+    #[arg(long, default_value_t = 0.1, value_parser = super::dropout_probability, env = "BERTKIT_DROPOUT")]
     pub(super) dropout: f64,
     #[arg(long, default_value_t = 64)]
     pub(super) eval_batch_size: usize,

@@ -7,7 +7,7 @@ use std::path::Path;
 use bertkit_kernels::Precision;
 
 use super::fast::{Features, HeadLearner};
-use super::{CheckpointDir, History, LoopArgs, Standardizer, TrainError, TrainPlan, run_loop};
+use super::{CheckpointDir, History, LoopArgs, PlanError, Standardizer, TrainError, TrainPlan, run_loop};
 use crate::DeviceSpec;
 use crate::data::Target;
 use crate::model::fast::{BertModel, FastClassifier};
@@ -66,6 +66,11 @@ pub fn train_classifier(
     run: TrainRun<'_>,
     device: DeviceSpec,
 ) -> Result<(BertModel, History), TrainError> {
+    let p = model.head.dropout;
+    if !(0.0..1.0).contains(&p) {
+        // A keep scale of 1/(1 − p) ≤ 0 would train on sign-flipped features without a word.
+        return Err(PlanError::Invalid { name: "the head's dropout", rule: "a probability in [0, 1)", value: p.to_string() }.into());
+    }
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
     if run.plan.freeze_encoder {
