@@ -46,6 +46,26 @@ fn parquet_rows(path: &Path) -> Vec<Value> {
     reader.into_iter().map(|r| r.unwrap().to_json_value()).collect()
 }
 
+/// Regression: a quote left open in a CSV made the rest of the file one text, and the job wrote
+/// fewer rows without a word. The rows are still read as CSV reads them (a quoted text may hold
+/// line breaks), and the report names every row that spans lines.
+#[test]
+fn a_quote_left_open_in_a_csv_is_named_in_the_jobs_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let csv = tmp.path().join("open.csv");
+    std::fs::write(&csv, "id,text\n1,good movie\n2,\"bad movie\n3,fine\n4,great\n").unwrap();
+    let out = tmp.path().join("open.jsonl");
+    let stderr = ok(bertkit()
+        .args(["predict", "--model", model.to_str().unwrap(), "--input", csv.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .args(["--id-column", "id", "--quiet"])
+        .output()
+        .unwrap());
+    assert!(stderr.contains("Wrote 2 rows"), "{stderr}");
+    assert!(stderr.contains("1 rows hold line breaks inside quotes (line 3); if that is not intended, a quote is not closed"), "{stderr}");
+    assert_eq!(jsonl(&out).len(), 2);
+}
+
 const TEXTS: [&str; 5] = ["the movie was great", "awful and boring", "", "it was a film", "the plot was fun and good"];
 
 #[test]
@@ -80,7 +100,12 @@ fn predict_jobs_score_every_row_like_predict_in_every_format() {
     };
     let stderr = job(&csv, &out, &["--id-column", "id"]);
     assert!(stderr.contains("Wrote 6 rows") && stderr.contains("2 rows could not be scored"), "{stderr}");
-    assert!(stderr.contains("line 4 (empty text)") && stderr.contains("line 7 (3 fields where the header has 2)"), "{stderr}");
+    assert!(
+        stderr.contains("line 4 (empty text)")
+            && stderr.contains("line 7 (3 fields where the header has 2; quote a text that contains the delimiter)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("inside quotes"), "no row spans lines: {stderr}");
     let rows = jsonl(&out);
     assert_eq!(rows.iter().map(|r| r["id"].as_str().unwrap()).collect::<Vec<_>>(), ["id0", "id1", "id2", "id3", "id4", "id5"]);
     let scored: Vec<Value> = rows.iter().filter(|r| r.get("error").is_none()).map(|r| r["scores"].clone()).collect();

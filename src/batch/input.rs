@@ -13,8 +13,9 @@ use crate::data::{ParquetRows, is_blank, open_parquet};
 
 /// A row's text and second text, or why it has none (the row then gets an error record).
 type Texts = Result<(String, Option<String>), String>;
-/// A row before it is checked: its line (or row number), its id, and its texts.
-type RawRow = (u64, Option<String>, Texts);
+/// A row before it is checked: its line (or row number), its id, its texts, and whether it
+/// spans lines (a CSV/TSV record with a line break inside quotes).
+type RawRow = (u64, Option<String>, Texts, bool);
 
 /// A table format, from the file name's extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,6 +57,10 @@ pub struct InputRow {
     pub id: Option<String>,
     /// The text and second text, or why the row cannot be scored.
     pub input: Result<(String, Option<String>), String>,
+    /// A CSV/TSV record with a line break inside quotes: legitimate in a quoted text, and also
+    /// what a quote left open looks like (the rows after it read as its text), so the job's
+    /// report names such rows.
+    pub spans_lines: bool,
 }
 
 enum Rows {
@@ -190,9 +195,9 @@ impl InputRows {
                                 }
                             }
                             let (id, input) = self.fields_of(&object);
-                            (line, id, input)
+                            (line, id, input, false)
                         }
-                        Err(why) => (line, None, Err(why)),
+                        Err(why) => (line, None, Err(why), false),
                     }));
                 }
                 Rows::Parquet(rows, _) => {
@@ -200,7 +205,7 @@ impl InputRows {
                     return Some(match row {
                         Ok(object) => {
                             let (id, input) = self.fields_of(&object);
-                            Ok((i as u64 + 1, id, input))
+                            Ok((i as u64 + 1, id, input, false))
                         }
                         Err(e) => Err(e.into()),
                     });
@@ -211,6 +216,7 @@ impl InputRows {
                         Err(e) => return Some(Err(csv_error(&self.path, &e))),
                     };
                     let line = record.position().map_or(0, |p| p.line());
+                    let spans_lines = record.iter().any(|f| f.contains(&b'\n'));
                     let field = |name: &str| -> Result<String, String> {
                         let i = header.iter().position(|h| h == name).unwrap_or(0);
                         let bytes = record.get(i).ok_or_else(|| format!("no `{name}` field"))?;
@@ -219,12 +225,18 @@ impl InputRows {
                     // A malformed row keeps its id when the id's field is there, to be found again.
                     let id = self.columns.id.as_deref().and_then(|c| field(c).ok());
                     if record.len() != header.len() {
-                        let why = format!("{} fields where the header has {}", record.len(), header.len());
-                        return Some(Ok((line, id, Err(why))));
+                        // The same hints as the training loader's (`data::table`).
+                        let hint = if spans_lines {
+                            "a quoted field runs across lines: is a quote left open?"
+                        } else {
+                            "quote a text that contains the delimiter"
+                        };
+                        let why = format!("{} fields where the header has {}; {hint}", record.len(), header.len());
+                        return Some(Ok((line, id, Err(why), spans_lines)));
                     }
                     let text = field(&self.columns.text);
                     let pair = self.columns.pair.as_deref().map(field).transpose();
-                    return Some(Ok((line, id, text.and_then(|t| pair.map(|p| (t, p))))));
+                    return Some(Ok((line, id, text.and_then(|t| pair.map(|p| (t, p))), spans_lines)));
                 }
             }
         }
@@ -238,7 +250,7 @@ impl Iterator for InputRows {
         let row = self.next_row()?;
         let index = self.next_index;
         self.next_index += 1;
-        Some(row.map(|(line, id, input)| {
+        Some(row.map(|(line, id, input, spans_lines)| {
             let input = input.and_then(|(text, pair)| {
                 if is_blank(&text) || pair.as_deref().is_some_and(is_blank) {
                     Err("empty text".to_string())
@@ -246,7 +258,7 @@ impl Iterator for InputRows {
                     Ok((text, pair))
                 }
             });
-            InputRow { index, line, id, input }
+            InputRow { index, line, id, input, spans_lines }
         }))
     }
 }
@@ -269,7 +281,7 @@ mod tests {
         let rows: Vec<InputRow> = InputRows::open(&p, &columns(Some("id"))).unwrap().map(Result::unwrap).collect();
         assert_eq!(InputRows::count(&p, &columns(None)).unwrap(), 6);
         assert_eq!(rows.len(), 6);
-        assert_eq!(rows[0], InputRow { index: 0, line: 1, id: Some("7".into()), input: Ok(("good".into(), None)) });
+        assert_eq!(rows[0], InputRow { index: 0, line: 1, id: Some("7".into()), input: Ok(("good".into(), None)), spans_lines: false });
         let why: Vec<(u64, u64, String)> = rows[1..].iter().map(|r| (r.index, r.line, r.input.clone().unwrap_err())).collect();
         assert_eq!(why[0], (1, 3, "empty text".into()));
         assert!(why[1].2.starts_with("malformed JSON"));
@@ -288,7 +300,9 @@ mod tests {
         let rows: Vec<InputRow> = InputRows::open(&p, &cols).unwrap().map(Result::unwrap).collect();
         assert_eq!(InputRows::count(&p, &cols).unwrap(), 3);
         assert_eq!(rows[0].input, Ok(("a, quoted\nline".to_string(), Some("b".to_string()))));
-        assert_eq!((rows[1].line, rows[1].input.clone().unwrap_err()), (4, "2 fields where the header has 3".to_string()));
+        assert!(rows[0].spans_lines && !rows[1].spans_lines);
+        let why = (4, "2 fields where the header has 3; quote a text that contains the delimiter".to_string());
+        assert_eq!((rows[1].line, rows[1].input.clone().unwrap_err()), why);
         assert_eq!((rows[2].index, rows[2].id.as_deref()), (2, Some("3")));
         let err = InputRows::open(&p, &InputColumns { text: "review".into(), pair: None, id: None }).err().unwrap().to_string();
         assert!(err.contains("column `review` not found; columns are: id, text, pair"), "{err}");

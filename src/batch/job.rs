@@ -82,6 +82,10 @@ pub struct JobReport {
     pub failed: u64,
     /// `(line, reason)` of the first failed rows.
     pub first_failures: Vec<(u64, String)>,
+    /// Rows of this shard with a line break inside quotes (CSV/TSV), and the first ones' lines:
+    /// a quote left open makes the rows after it one text, so the report names them.
+    pub spans_lines: u64,
+    pub first_spanning: Vec<u64>,
     /// Rows scored by this run (not counting parts a resumed run found done).
     pub scored_now: u64,
     pub seconds: f64,
@@ -212,6 +216,12 @@ pub fn run_job(plan: &JobPlan, scorer: &mut dyn Scorer) -> Result<JobReport, Bat
         if c != current {
             flush(&mut chunk, current, scorer, &mut report)?;
             (current, take) = (c, wanted(c));
+        }
+        if row.spans_lines && c % plan.shard.count == plan.shard.index {
+            report.spans_lines += 1;
+            if report.first_spanning.len() < FIRST_FAILURES {
+                report.first_spanning.push(row.line);
+            }
         }
         // Rows of other shards' chunks, and of parts already written, are read and dropped.
         if take {

@@ -86,4 +86,13 @@ pub fn print_report(plan: &JobPlan, report: &JobReport) {
         let more = if report.failed as usize > lines.len() { ", ..." } else { "" };
         eprintln!("warning: {} rows could not be scored (their records hold `error`): {}{more}", report.failed, lines.join(", "));
     }
+    if report.spans_lines > 0 {
+        let lines: Vec<String> = report.first_spanning.iter().map(|line| format!("line {line}")).collect();
+        let more = if report.spans_lines as usize > lines.len() { ", ..." } else { "" };
+        eprintln!(
+            "warning: {} rows hold line breaks inside quotes ({}{more}); if that is not intended, a quote is not closed and the lines after it were read as one text",
+            report.spans_lines,
+            lines.join(", ")
+        );
+    }
 }
