@@ -17,6 +17,12 @@ pub enum GloveError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{path}: no vector lines found")]
     Empty { path: PathBuf },
     #[error(transparent)]
@@ -140,9 +146,26 @@ pub fn embedding_matrix(vocab: &WordVocab, glove: &GloveVectors) -> (Vec<f32>, u
     (m, missing)
 }
 
-/// Writes `tokens[i]` with row `i` of `matrix` (`[tokens.len(), dim]`) per line in GloVe format.
+/// Writes `tokens[i]` with row `i` of `matrix` (`[tokens.len(), dim]`) per line in GloVe format:
+/// into `path` + `.partial`, renamed into place once complete, so that a failed write (a full
+/// disk) leaves a file already at `path` as it was instead of truncated.
 pub fn write_glove(path: &Path, tokens: &[String], matrix: &[f32], dim: usize) -> Result<usize, GloveError> {
-    let io = |source| GloveError::Io { path: path.to_path_buf(), source };
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let written = write_lines(&partial, tokens, matrix, dim).and_then(|n| {
+        std::fs::rename(&partial, path).map_err(|source| GloveError::Write { path: path.to_path_buf(), source })?;
+        Ok(n)
+    });
+    if written.is_err() {
+        // Best effort: the error to report is the write's, not this clean-up's.
+        let _ = std::fs::remove_file(&partial);
+    }
+    written
+}
+
+fn write_lines(path: &Path, tokens: &[String], matrix: &[f32], dim: usize) -> Result<usize, GloveError> {
+    let io = |source| GloveError::Write { path: path.to_path_buf(), source };
     let mut w = std::io::BufWriter::new(File::create(path).map_err(io)?);
     let mut written = 0;
     for (i, tok) in tokens.iter().enumerate() {
@@ -193,6 +216,26 @@ mod tests {
         let g = read_glove(&p, |_| true).unwrap();
         assert_eq!(g.vectors["##b"], vec![1.0, 2.0]);
         assert!(read_glove(&d.path().join("missing.txt"), |_| true).is_err());
+        assert!(!d.path().join("v.txt.partial").exists(), "the staging file is renamed into place");
+    }
+
+    /// Regression: a write that failed said "cannot read", and `File::create` had already
+    /// truncated whatever was at the path.
+    #[test]
+    fn a_failed_write_is_named_as_one_and_leaves_the_path_as_it_was() {
+        let d = tempfile::tempdir().unwrap();
+        let missing_dir = d.path().join("no/such/dir/v.txt");
+        let err = write_glove(&missing_dir, &["a".into()], &[1.0], 1).unwrap_err().to_string();
+        assert_eq!(err, format!("cannot write {}.partial", missing_dir.display()));
+        // The final rename fails (a non-empty folder holds the path): it stays, and so does
+        // its content; the staging file is removed.
+        let taken = d.path().join("taken");
+        std::fs::create_dir(&taken).unwrap();
+        std::fs::write(taken.join("keep.txt"), "kept").unwrap();
+        let err = write_glove(&taken, &["a".into()], &[1.0], 1).unwrap_err().to_string();
+        assert_eq!(err, format!("cannot write {}", taken.display()));
+        assert_eq!(std::fs::read_to_string(taken.join("keep.txt")).unwrap(), "kept");
+        assert!(!d.path().join("taken.partial").exists());
     }
 
     #[test]
