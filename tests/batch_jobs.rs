@@ -66,6 +66,23 @@ fn a_quote_left_open_in_a_csv_is_named_in_the_jobs_report() {
     assert_eq!(jsonl(&out).len(), 2);
 }
 
+/// `--resume` with nothing to resume runs the whole job, and says so (as `train --resume` does).
+#[test]
+fn resume_without_an_unfinished_job_starts_from_the_first_row_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tiny_model(tmp.path());
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, "{\"text\": \"good\"}\n{\"text\": \"bad\"}\n").unwrap();
+    let out = tmp.path().join("out.jsonl");
+    let stderr = ok(bertkit()
+        .args(["predict", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()])
+        .arg("--resume")
+        .output()
+        .unwrap());
+    assert!(stderr.contains(&format!("No unfinished job in {}.parts to resume: starting from the first row", out.display())), "{stderr}");
+    assert_eq!(jsonl(&out).len(), 2);
+}
+
 const TEXTS: [&str; 5] = ["the movie was great", "awful and boring", "", "it was a film", "the plot was fun and good"];
 
 #[test]

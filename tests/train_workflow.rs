@@ -237,8 +237,19 @@ fn resume_after_kill(engine: &[&str]) {
         a.extend(engine.iter().map(|s| s.to_string()));
         a
     };
+    // The uninterrupted run passes --resume with no checkpoint yet: it starts from the first
+    // step and says so (a preemptible job passes the flag on every start).
     let straight = f.root.join("straight");
-    ok(bertkit().args(train_args(&f, &straight)).output().unwrap());
+    let mut args = train_args(&f, &straight);
+    args.retain(|a| a != "--quiet");
+    args.push("--resume".into());
+    let out = bertkit().args(&args).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    ok(out);
+    assert!(
+        stderr.contains(&format!("No checkpoint in {}.run/checkpoint to resume from: starting from the first step", straight.display())),
+        "{stderr}"
+    );
 
     let resumed = f.root.join("resumed");
     // The run halts after its step-4 checkpoint (epoch 1 of 3 has 8 steps) and is killed there:

@@ -139,6 +139,10 @@ fn prepare(plan: &JobPlan, identity: &Identity) -> Result<PathBuf, BatchError> {
     if plan.output.exists() && !plan.overwrite {
         return Err(BatchError::OutputExists(plan.output.clone()));
     }
+    if plan.resume && !plan.quiet {
+        // As `train --resume` does: a first start is fine, and said so.
+        eprintln!("No unfinished job in {} to resume: starting from the first row", dir.display());
+    }
     std::fs::create_dir_all(&dir).map_err(io_write(&dir))?;
     let text = serde_json::to_string_pretty(identity).unwrap_or_default();
     std::fs::write(&saved, text).map_err(io_write(&saved))?;

@@ -122,8 +122,9 @@ pub struct TrainCmd {
     /// restore_best_weights=True and transformers' load_best_model_at_end).
     #[arg(long, env = "BERTKIT_LAST_WEIGHTS")]
     pub(super) last_weights: bool,
-    /// Continue from the checkpoint in OUT.run/ (same flags required).
-    #[arg(long)]
+    /// Continue from the checkpoint in OUT.run/ (same flags required). Without one the run starts
+    /// from the first step and says so, so a preemptible job can pass it on every start.
+    #[arg(long, env = "BERTKIT_RESUME")]
     pub(super) resume: bool,
     /// Use only the first N training examples after the split (quick runs).
     #[arg(long)]

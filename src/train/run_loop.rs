@@ -128,6 +128,11 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         history: History { binary: args.binary, multi_label: args.targets.iter().any(Target::is_multi_label), ..History::default() },
         best: Default::default(),
     };
+    if args.resume && !args.checkpoints.exists() && !args.quiet {
+        // Not an error: a preemptible job passes --resume on its first start too (as Keras'
+        // BackupAndRestore does); said so that a mistyped --out is not a silent fresh start.
+        eprintln!("No checkpoint in {} to resume from: starting from the first step", args.checkpoints.path().display());
+    }
     if args.resume && args.checkpoints.exists() {
         let s = learner.load(args.checkpoints)?;
         if s.plan != *plan {
