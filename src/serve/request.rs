@@ -32,18 +32,25 @@ pub fn parse_instances(body: &[u8], max_instances: usize) -> Result<Instances, A
     let Value::Object(obj) = value else {
         return Err(ApiError::bad_request("the body must be a JSON object with `instances` or `inputs`"));
     };
-    let (texts, pairs) = match (obj.get("instances"), obj.get("inputs")) {
+    let (texts, pairs, key) = match (obj.get("instances"), obj.get("inputs")) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("give either `instances` or `inputs`, not both"));
         }
         (None, None) => {
             return Err(ApiError::bad_request("missing `instances` (or `inputs`): expected {\"instances\": [{\"text\": \"...\"}]}"));
         }
-        (Some(instances), None) => rows(instances)?,
-        (None, Some(inputs)) => columns(inputs)?,
+        (Some(instances), None) => {
+            let (texts, pairs) = rows(instances)?;
+            (texts, pairs, "instances")
+        }
+        (None, Some(inputs)) => {
+            let (texts, pairs) = columns(inputs)?;
+            (texts, pairs, "inputs")
+        }
     };
     if texts.is_empty() {
-        return Err(ApiError::bad_request("`instances` is empty"));
+        // The key the client sent: `{"inputs": {"text": []}}` was answered "`instances` is empty".
+        return Err(ApiError::bad_request(format!("`{key}` is empty")));
     }
     if texts.len() > max_instances {
         return Err(ApiError::TooLarge(format!("{} instances in one request; the limit is {max_instances}", texts.len())));
@@ -246,7 +253,10 @@ mod tests {
         assert!(err(b"[1]").contains("JSON object"));
         assert!(err(br#"{"instances": [{"txt": "a"}]}"#).contains("instance 0: missing `text`"));
         assert!(err(br#"{"instances": [{"text": 3}]}"#).contains("`text` must be a string, got a number"));
-        assert!(err(br#"{"instances": []}"#).contains("empty"));
+        assert!(err(br#"{"instances": []}"#).contains("`instances` is empty"));
+        // Regression: the columnar body's empty list was answered "`instances` is empty".
+        assert!(err(br#"{"inputs": {"text": []}}"#).contains("`inputs` is empty"));
+        assert!(err(br#"{"inputs": []}"#).contains("`inputs` is empty"));
         assert!(err(br#"{"instances": "a"}"#).contains("must be a list"));
         assert!(err(br#"{"instances": ["a"], "inputs": ["b"]}"#).contains("not both"));
         assert!(err(br#"{"foo": 1}"#).contains("missing `instances`"));
