@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use bertkit::artifact::{ClassifierBundle, ModelMeta, save_classifier};
@@ -79,20 +80,25 @@ fn serial() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertModel {
-    let split = Split { encodings: &s.enc, targets: &s.labels };
-    let run_dir = s.tmp.path().join(run);
-    let run = TrainRun {
+/// A quiet two-class run of `plan` into `run_dir` on `kernels` (`None`: burn's autodiff).
+fn two_class_run<'a>(s: &Setup, plan: &'a TrainPlan, run_dir: &'a Path, kernels: Option<Precision>) -> TrainRun<'a> {
+    TrainRun {
         plan,
         num_classes: 2,
         multi_label: false,
         pad_id: s.tok.pad_id(),
-        run_dir: &run_dir,
+        run_dir,
         resume: false,
         quiet: true,
         halt_after_step: None,
         kernels,
-    };
+    }
+}
+
+fn train(s: &Setup, plan: &TrainPlan, kernels: Option<Precision>, run: &str) -> BertModel {
+    let split = Split { encodings: &s.enc, targets: &s.labels };
+    let run_dir = s.tmp.path().join(run);
+    let run = two_class_run(s, plan, &run_dir, kernels);
     train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().0
 }
 
@@ -218,17 +224,8 @@ fn the_best_evaluations_weights_are_restored_exactly_in_both_trainers() {
             let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
             let val_split = Split { encodings: &s.enc, targets: &flipped };
             let run_dir = s.tmp.path().join(format!("{trainer}-long"));
-            let run = TrainRun {
-                plan: &plan(12, true),
-                num_classes: 2,
-                multi_label: false,
-                pad_id: s.tok.pad_id(),
-                run_dir: &run_dir,
-                resume: false,
-                quiet: true,
-                halt_after_step: None,
-                kernels,
-            };
+            let long = plan(12, true);
+            let run = two_class_run(&s, &long, &run_dir, kernels);
             train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap()
         };
         let best = h.best.clone().unwrap();
@@ -253,17 +250,8 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     let split = Split { encodings: &s.enc, targets: &s.labels };
     let plan = |epochs| TrainPlan { epochs, ..one_step_plan(3e-2) };
     let run_dir = s.tmp.path().join("packs");
-    let run = TrainRun {
-        plan: &plan(3),
-        num_classes: 2,
-        multi_label: false,
-        pad_id: s.tok.pad_id(),
-        run_dir: &run_dir,
-        resume: false,
-        quiet: true,
-        halt_after_step: None,
-        kernels: Some(Precision::F32),
-    };
+    let this_plan = plan(3);
+    let run = two_class_run(&s, &this_plan, &run_dir, Some(Precision::F32));
     let history = train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).unwrap().1;
     assert_eq!(history.evaluations.len(), 3, "one evaluation per epoch");
     let batch = TokenBatch::pad(&s.enc, Padding::Longest, s.tok.pad_id());
@@ -317,17 +305,8 @@ fn the_frozen_encoder_run_trains_only_the_head_by_the_same_rules() {
     let flipped: Vec<Target> = s.labels.iter().map(|y| Target::Class(1 - y.class().unwrap())).collect();
     let val_split = Split { encodings: &s.enc, targets: &flipped };
     let run_dir = s.tmp.path().join("frozen-long");
-    let run = TrainRun {
-        plan: &plan(12, true),
-        num_classes: 2,
-        multi_label: false,
-        pad_id: s.tok.pad_id(),
-        run_dir: &run_dir,
-        resume: false,
-        quiet: true,
-        halt_after_step: None,
-        kernels: Some(Precision::F32),
-    };
+    let long = plan(12, true);
+    let run = two_class_run(&s, &long, &run_dir, Some(Precision::F32));
     let (restored, h) = train_classifier(s.model.clone(), train_split, val_split, run, DeviceSpec::Cpu).unwrap();
     let best = h.best.clone().unwrap();
     assert!(best.restored && best.step < 12, "the best evaluation was the last ({best:?}); the test needs one before it");
@@ -350,17 +329,7 @@ fn head_dropout_outside_zero_one_is_refused_by_every_trainer() {
             model.head.dropout = p;
             let plan = TrainPlan { freeze_encoder: freeze, ..one_step_plan(1e-3) };
             let run_dir = s.tmp.path().join(format!("{trainer}-dropout"));
-            let run = TrainRun {
-                plan: &plan,
-                num_classes: 2,
-                multi_label: false,
-                pad_id: s.tok.pad_id(),
-                run_dir: &run_dir,
-                resume: false,
-                quiet: true,
-                halt_after_step: None,
-                kernels,
-            };
+            let run = two_class_run(&s, &plan, &run_dir, kernels);
             let err = train_classifier(model, split, split, run, DeviceSpec::Cpu).err().map(|e| e.to_string()).unwrap_or_default();
             assert_eq!(err, format!("the head's dropout must be a probability in [0, 1), got {p}"), "{trainer}, dropout {p}");
         }
