@@ -46,6 +46,15 @@ fn parquet_rows(path: &Path) -> Vec<Value> {
     reader.into_iter().map(|r| r.unwrap().to_json_value()).collect()
 }
 
+/// `predict --model MODEL --input INPUT --output OUTPUT extra…`, which must succeed: its stderr.
+fn predict_job(model: &Path, input: &Path, output: &Path, extra: &[&str]) -> String {
+    ok(bertkit()
+        .args(["predict", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap())
+}
+
 /// Regression: a quote left open in a CSV made the rest of the file one text, and the job wrote
 /// fewer rows without a word. The rows are still read as CSV reads them (a quoted text may hold
 /// line breaks), and the report names every row that spans lines.
@@ -56,11 +65,7 @@ fn a_quote_left_open_in_a_csv_is_named_in_the_jobs_report() {
     let csv = tmp.path().join("open.csv");
     std::fs::write(&csv, "id,text\n1,good movie\n2,\"bad movie\n3,fine\n4,great\n").unwrap();
     let out = tmp.path().join("open.jsonl");
-    let stderr = ok(bertkit()
-        .args(["predict", "--model", model.to_str().unwrap(), "--input", csv.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .args(["--id-column", "id", "--quiet"])
-        .output()
-        .unwrap());
+    let stderr = predict_job(&model, &csv, &out, &["--id-column", "id", "--quiet"]);
     assert!(stderr.contains("Wrote 2 rows"), "{stderr}");
     assert!(stderr.contains("1 rows hold line breaks inside quotes (line 3); if that is not intended, a quote is not closed"), "{stderr}");
     assert_eq!(jsonl(&out).len(), 2);
@@ -74,11 +79,7 @@ fn resume_without_an_unfinished_job_starts_from_the_first_row_and_says_so() {
     let input = tmp.path().join("in.jsonl");
     std::fs::write(&input, "{\"text\": \"good\"}\n{\"text\": \"bad\"}\n").unwrap();
     let out = tmp.path().join("out.jsonl");
-    let stderr = ok(bertkit()
-        .args(["predict", "--model", model.to_str().unwrap(), "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()])
-        .arg("--resume")
-        .output()
-        .unwrap());
+    let stderr = predict_job(&model, &input, &out, &["--resume"]);
     assert!(stderr.contains(&format!("No unfinished job in {}.parts to resume: starting from the first row", out.display())), "{stderr}");
     assert_eq!(jsonl(&out).len(), 2);
 }

@@ -18,6 +18,14 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
         (&["bench", "--no-peers", "--mode", "infer", "--batch", "0"], "--batch <BATCH>", "must be at least 1, got 0"),
         (&["bench", "--no-peers", "--mode", "infer", "--steps", "0"], "--steps <STEPS>", "must be at least 1, got 0"),
         (&["bench", "--no-peers", "--mode", "latency", "--single", "0"], "--single <SINGLE>", "must be at least 1, got 0"),
+        // predict's batch size was checked only for --input jobs: texts on the command line
+        // ran with batches of 1.
+        (&["predict", "--model", "m", "--batch-size", "0", "text"], "--batch-size <BATCH_SIZE>", "must be at least 1, got 0"),
+        (
+            &["predict", "--model", "m", "--input", "i.csv", "--output", "o.jsonl", "--chunk-size", "0"],
+            "--chunk-size <CHUNK_SIZE>",
+            "must be at least 1, got 0",
+        ),
         (&["evaluate", "--model", "m", "--data", "d", "--batch-size", "0"], "--batch-size <BATCH_SIZE>", "must be at least 1, got 0"),
         (&["loadtest", "--url", "http://127.0.0.1:9/p", "--instances", "0"], "--instances <INSTANCES>", "must be at least 1, got 0"),
         (

@@ -27,7 +27,7 @@ pub struct JobArgs {
     pub id_column: Option<String>,
     /// Rows read, scored and written at a time: what memory holds, and the unit that --resume
     /// and --shard count in.
-    #[arg(long, default_value_t = 1024, env = "BERTKIT_CHUNK_SIZE")]
+    #[arg(long, default_value_t = 1024, value_parser = super::at_least_one, env = "BERTKIT_CHUNK_SIZE")]
     pub chunk_size: usize,
     /// Score only chunks c with c % N == K (K from 0): run N jobs with K = 0..N-1 on N machines
     /// (a Kubernetes indexed Job's JOB_COMPLETION_INDEX, a Slurm array's task id).
@@ -43,7 +43,7 @@ pub struct JobArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// Texts per model call inside a chunk (shortest first, so batches pad little).
-    #[arg(long, default_value_t = 32, env = "BERTKIT_BATCH_SIZE")]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]
     pub batch_size: usize,
     /// No progress bar.
     #[arg(long)]
@@ -55,7 +55,6 @@ impl JobArgs {
     pub fn plan(&self, vectors: bool) -> anyhow::Result<Option<JobPlan>> {
         let Some(input) = &self.input else { return Ok(None) };
         let output = self.output.clone().ok_or_else(|| anyhow::anyhow!("--input needs --output FILE (.jsonl, .csv, .tsv, .parquet)"))?;
-        anyhow::ensure!(self.chunk_size >= 1 && self.batch_size >= 1, "--chunk-size and --batch-size must be at least 1");
         anyhow::ensure!(input != &output, "--output must not be the --input file");
         Ok(Some(JobPlan {
             input: input.clone(),
