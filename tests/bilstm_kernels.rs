@@ -39,7 +39,7 @@ fn logits_match_burns_module_with_the_same_weights() {
         let ours = BiLstmModel::from_burn(&burn).unwrap();
         let b = batch();
         let theirs = burn.valid().forward(EncoderInput::from_batch(&b, &device)).into_data().try_to_vec::<f32>().unwrap();
-        let got = ours.logits(&ours.pack(), &b).concat();
+        let got = ours.logits(&ours.pack(), &b).unwrap().concat();
         assert_eq!(got.len(), theirs.len());
         let worst = got.iter().zip(&theirs).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(worst < 1e-5, "{outputs} outputs: kernels {got:?} vs burn {theirs:?}");
@@ -49,18 +49,28 @@ fn logits_match_burns_module_with_the_same_weights() {
     }
 }
 
+/// An id past the GloVe table used to be scored as the table's last word.
+#[test]
+fn an_id_past_the_embedding_table_is_refused_not_clamped() {
+    let m = BiLstmModel::new(spec(2, false, 0.5), matrix(), 3);
+    let mut b = batch();
+    b.input_word_ids[5] = 12;
+    let err = m.logits(&m.pack(), &b).err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("input_word_ids holds 12 at text 1, token 0, outside the model's 12 rows (vocab_size)"));
+}
+
 #[test]
 fn padding_and_batch_neighbours_do_not_change_a_text() {
     let m = BiLstmModel::new(spec(2, false, 0.5), matrix(), 3);
     let alone = TokenBatch::pad(&[Encoded { ids: vec![8, 2], type_ids: vec![0, 0] }], Padding::Longest, 0);
-    let a = m.logits(&m.pack(), &alone)[0].clone();
-    let b = m.logits(&m.pack(), &batch())[1].clone();
+    let a = m.logits(&m.pack(), &alone).unwrap()[0].clone();
+    let b = m.logits(&m.pack(), &batch()).unwrap()[1].clone();
     assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-6), "{a:?} vs {b:?}");
 }
 
 /// The loss of `m` on the batch (dropout on, with a fixed step seed: the same masks every call).
 fn loss(m: &BiLstmModel, targets: &[Target]) -> f64 {
-    let y = m.forward(&m.pack(), &batch(), Some(42), &mut BiLstmCache::default());
+    let y = m.forward(&m.pack(), &batch(), Some(42), &mut BiLstmCache::default()).unwrap();
     loss_and_grad(&y, m.spec.num_outputs, targets).0
 }
 
@@ -70,7 +80,7 @@ fn every_gradient_matches_central_differences() {
         let m = BiLstmModel::new(spec(outputs, trainable, 0.3), matrix(), 9);
         let targets: Vec<Target> = (0..3).map(|i| Target::Class(i % outputs.max(2))).collect();
         let mut cache = BiLstmCache::default();
-        let y = m.forward(&m.pack(), &batch(), Some(42), &mut cache);
+        let y = m.forward(&m.pack(), &batch(), Some(42), &mut cache).unwrap();
         let (_, dlogits) = loss_and_grad(&y, outputs, &targets);
         let mut grads: Vec<Vec<f32>> = m.values.iter().map(|v| vec![0.0; v.len()]).collect();
         bilstm_backward(&m, &cache, &dlogits, &mut grads);
@@ -140,7 +150,7 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     let mut losses = Vec::new();
     for e in &history.evaluations {
         let (m, _) = train(e.step, &format!("short-{}", e.step));
-        let logits = m.logits(&m.pack(), &batch);
+        let logits = m.logits(&m.pack(), &batch).unwrap();
         let loss = logits.iter().zip(&labels).map(|(row, y)| bertkit::metrics::example_loss(row, y)).sum::<f64>() / labels.len() as f64;
         assert!((loss - e.val_loss).abs() < 1e-5, "step {}: validation reported {} but the step's weights score {loss}", e.step, e.val_loss);
         losses.push(loss);

@@ -88,7 +88,7 @@ fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, out
     let stored = BertModel::from_burn(&model).unwrap();
     let params = &stored.params;
     let spec = NetSpec::of(&stored, Precision::F32);
-    let rows = Rows::new(&batch, &spec.config);
+    let rows = Rows::new(&batch, &spec.config).unwrap();
     let mut cache = Cache::default();
     let packed = Packed::new(params, spec.precision);
     let y = forward(Weights { params, packed: &packed }, &spec, &rows, Mode::Train { seed: Some(1) }, &mut cache);

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use bertkit::artifact::{ClassifierBundle, save_classifier};
 use bertkit::artifact::ClassifierBundle as Bundle;
-use bertkit::model::fast::{FastClassifier, FastEncoder, Precision};
+use bertkit::model::fast::{FastClassifier, FastEncoder, Precision, TokenBatchError};
 use bertkit::model::{Family, LoadError, ModelConfig, TextClassifier};
 use bertkit::tokenize::{EncodePlan, TextTokenizer, TokenBatch};
 use common::families::{as_bertkit_model, family_golden, fixture, golden_batch};
@@ -32,7 +32,7 @@ fn real_rows(values: &[f32], batch: &TokenBatch, h: usize) -> Vec<f32> {
 /// A bundle's fp32 kernels logits on the golden batch.
 fn logits(bundle: &Bundle, batch: &TokenBatch) -> Vec<f32> {
     let TextClassifier::Bert(m) = &bundle.model else { panic!("a BERT-family model") };
-    FastClassifier::new(m, Precision::F32).logits(batch).concat()
+    FastClassifier::new(m, Precision::F32).logits(batch).unwrap().concat()
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn encoders_match_transformers_outputs() {
         assert_eq!(m.config.family.model_type(), family);
         let batch = golden_batch(&g);
         let h = m.config.hidden_size;
-        let out = FastEncoder::new(&m.params, &m.config, Precision::F32).forward_all(&batch);
+        let out = FastEncoder::new(&m.params, &m.config, Precision::F32).forward_all(&batch).unwrap();
         let layers = g["hidden_states"].as_array().unwrap();
         assert_eq!(out.hidden_states.len(), layers.len(), "{family}: one output per layer");
         for (i, (ours, theirs)) in out.hidden_states.iter().zip(layers).enumerate() {
@@ -119,6 +119,42 @@ fn classification_heads_match_transformers_and_export_in_its_layout() {
         assert_eq!(cfg["num_labels"], 3);
         let reloaded = ClassifierBundle::load(&out).unwrap();
         assert_eq!(self::logits(&reloaded, &batch), logits, "{family} reload");
+    }
+}
+
+/// A batch built by hand with an id past the embedding table used to be scored as the table's
+/// last token; every family now refuses it, naming the text and token. DistilBERT, which has no
+/// token-type table, ignores type ids as transformers does.
+#[test]
+fn an_id_past_the_vocabulary_is_refused_not_clamped_in_every_family() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in FAMILIES {
+        let bundle = Bundle::load(&as_bertkit_model(family, tmp.path())).unwrap();
+        let TextClassifier::Bert(m) = &bundle.model else { panic!("a BERT-family model") };
+        let fast = FastClassifier::new(m, Precision::F32);
+        let mut batch = golden_batch(&golden(family));
+        let t = batch.seq_len;
+        batch.input_word_ids[t + 1] = m.config.vocab_size as i64;
+        let want = TokenBatchError::OutOfTable {
+            field: "input_word_ids",
+            id: m.config.vocab_size as i64,
+            text: 1,
+            token: 1,
+            rows: m.config.vocab_size,
+            table: "vocab_size",
+        };
+        assert_eq!(fast.logits(&batch).err(), Some(want), "{family}");
+        let good = golden_batch(&golden(family));
+        let mut typed = good.clone();
+        typed.input_type_ids.iter_mut().for_each(|v| *v = 1);
+        let err = fast.logits(&typed).err();
+        if m.config.family == Family::DistilBert {
+            assert_eq!(fast.logits(&typed).unwrap(), fast.logits(&good).unwrap(), "distilbert reads no type ids");
+        } else if m.config.type_vocab_size < 2 {
+            assert!(matches!(err, Some(TokenBatchError::OutOfTable { field: "input_type_ids", .. })), "{family}: {err:?}");
+        } else {
+            assert!(err.is_none(), "{family}: {err:?}");
+        }
     }
 }
 

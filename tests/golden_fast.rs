@@ -38,7 +38,7 @@ fn fp32_forward_matches_pytorch_on_minilm() {
     let g = golden("minilm_forward.json");
     let fast = fast_encoder(&model_dir(), Precision::F32);
     for padding in [Padding::Fixed(128), Padding::Longest] {
-        let out = fast.forward(&minilm_batch(padding));
+        let out = fast.forward(&minilm_batch(padding)).unwrap();
         let pooled = out.pooled.as_ref().expect("MiniLM has a pooler");
         let key = if padding == Padding::Longest { "unpadded_pooler_output_0_first8" } else { "pooler_output_0_first8" };
         assert_close(&pooled[..8], &f32s(&g[key]), TOL, "pooler_output");
@@ -71,8 +71,8 @@ fn bf16_forward_stays_close_to_fp32() {
         return;
     }
     let batch = minilm_batch(Padding::Longest);
-    let a = fast_encoder(&model_dir(), Precision::F32).forward(&batch);
-    let b = fast_encoder(&model_dir(), Precision::Bf16).forward(&batch);
+    let a = fast_encoder(&model_dir(), Precision::F32).forward(&batch).unwrap();
+    let b = fast_encoder(&model_dir(), Precision::Bf16).forward(&batch).unwrap();
     let (pa, pb) = (a.pooled.unwrap(), b.pooled.unwrap());
     let worst = pa.iter().zip(&pb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
     assert!(worst < 0.05, "bf16 pooled output differs from fp32 by {worst}");
@@ -93,12 +93,12 @@ fn cls_only_last_layer_equals_the_full_pass() {
     let (h, t) = (384, batch.seq_len);
     for (precision, tol) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2), (Precision::Int8, 3e-2)] {
         let fast = fast_encoder(&model_dir(), precision);
-        let full = fast.forward(&batch);
+        let full = fast.forward(&batch).unwrap();
         let what = format!("{precision:?} at {}", bertkit_kernels::isa().name());
-        assert_close(&fast.features(&batch, Pooling::Pooler), full.pooled.as_ref().unwrap(), tol, &format!("pooler output, {what}"));
+        assert_close(&fast.features(&batch, Pooling::Pooler).unwrap(), full.pooled.as_ref().unwrap(), tol, &format!("pooler output, {what}"));
         let cls: Vec<f32> = full.sequence.chunks_exact(t * h).flat_map(|text| text[..h].to_vec()).collect();
         assert_rows_differ(&cls, h, 0.2, "[CLS] states");
-        assert_close(&fast.features(&batch, Pooling::Cls), &cls, tol, &format!("[CLS] states, {what}"));
+        assert_close(&fast.features(&batch, Pooling::Cls).unwrap(), &cls, tol, &format!("[CLS] states, {what}"));
     }
     ran("MiniLM [CLS]-only last layer vs the full pass (fp32, bf16, int8)");
 }
@@ -117,7 +117,7 @@ fn pooled_features_skip_padding_rows_and_equal_the_full_pass() {
     assert!(lens.iter().filter(|&&l| l < t).count() >= 2, "the batch must have padding: {lens:?}");
     for (precision, tol) in [(Precision::F32, 1e-5), (Precision::Bf16, 2e-2), (Precision::Int8, 3e-2)] {
         let fast = fast_encoder(&model_dir(), precision);
-        let full = fast.forward(&batch);
+        let full = fast.forward(&batch).unwrap();
         let what = format!("{precision:?} at {}", bertkit_kernels::isa().name());
         let mean: Vec<f32> = full
             .sequence
@@ -126,7 +126,7 @@ fn pooled_features_skip_padding_rows_and_equal_the_full_pass() {
             .flat_map(|(text, &len)| (0..h).map(move |j| text.chunks_exact(h).take(len).map(|r| r[j]).sum::<f32>() / len as f32))
             .collect();
         assert_rows_differ(&mean, h, 0.05, "mean-pooled states");
-        assert_close(&fast.features(&batch, Pooling::Mean), &mean, tol, &format!("mean pooling, {what}"));
+        assert_close(&fast.features(&batch, Pooling::Mean).unwrap(), &mean, tol, &format!("mean pooling, {what}"));
     }
     ran("MiniLM mean pooling on the real rows alone vs the full pass (fp32, bf16, int8)");
 }
@@ -137,8 +137,8 @@ fn padding_and_batch_neighbours_do_not_change_a_text() {
     let tok = TextTokenizer::from_dir(&model_dir(), EncodePlan::default()).unwrap();
     let short = tok.encode("the movie was great !", None).unwrap();
     let long = tok.encode("a much longer review that goes on and on about the plot and the acting", None).unwrap();
-    let alone = fast.forward(&TokenBatch::pad(std::slice::from_ref(&short), Padding::Longest, 0));
-    let together = fast.forward(&TokenBatch::pad(&[long, short], Padding::Longest, 0));
+    let alone = fast.forward(&TokenBatch::pad(std::slice::from_ref(&short), Padding::Longest, 0)).unwrap();
+    let together = fast.forward(&TokenBatch::pad(&[long, short], Padding::Longest, 0)).unwrap();
     let h = 384;
     let pooled_together = &together.pooled.unwrap()[h..2 * h];
     assert_close(pooled_together, &alone.pooled.unwrap(), 1e-5, "pooled, alone vs beside a longer text");
@@ -164,7 +164,7 @@ fn every_family_matches_transformers_logits() {
         let encoder = store(&dir);
         let pad = encoder.config.pad_token_id as u32;
         let batch = TokenBatch::pad(&encodings, Padding::Fixed(rows[0].len()), pad);
-        let out = FastEncoder::new(&encoder.params, &encoder.config, Precision::F32).forward(&batch);
+        let out = FastEncoder::new(&encoder.params, &encoder.config, Precision::F32).forward(&batch).unwrap();
         // Padded positions hold whatever the model computes there; compare the real tokens.
         let want = f32s(&g["last_hidden_state"]);
         let (t, h) = (rows[0].len(), g["hidden_size"].as_u64().unwrap() as usize);
@@ -189,7 +189,7 @@ fn every_family_matches_transformers_logits() {
         std::fs::write(model_dir.join("bertkit.json"), serde_json::to_string(&meta).unwrap()).unwrap();
         let bundle = ClassifierBundle::load(&model_dir).unwrap();
         let TextClassifier::Bert(model) = &bundle.model else { panic!("a BERT-family model") };
-        let logits: Vec<f32> = FastClassifier::new(model, Precision::F32).logits(&batch).concat();
+        let logits: Vec<f32> = FastClassifier::new(model, Precision::F32).logits(&batch).unwrap().concat();
         assert_rows_differ(&f32s(&g["logits"]), 3, 100.0 * TOL, &format!("{family} logits"));
         assert_close(&logits, &f32s(&g["logits"]), TOL, &format!("{family} logits"));
         ran(&format!("{family} fp32 hidden states and logits vs transformers"));

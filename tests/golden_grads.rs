@@ -49,7 +49,7 @@ fn check(family: &str) {
 
     let mut params = model.params.clone();
     let spec = NetSpec::of(model, Precision::F32);
-    let rows = Rows::new(&batch, &spec.config);
+    let rows = Rows::new(&batch, &spec.config).unwrap();
     let mut cache = Cache::default();
     // No seed: dropout off, as transformers' eval mode. The mode the learner runs: with the
     // families' [CLS] or pooler pooling, the last layer for the [CLS] rows alone.
@@ -152,7 +152,7 @@ fn bf16_gradients_stay_close_to_fp32() {
     let params = &stored.params;
     let run = |precision| {
         let spec = NetSpec::of(&stored, precision);
-        let rows = Rows::new(&batch, &spec.config);
+        let rows = Rows::new(&batch, &spec.config).unwrap();
         let mut cache = Cache::default();
         let packed = Packed::new(params, spec.precision);
     let y = forward(Weights { params, packed: &packed }, &spec, &rows, Mode::Train { seed: Some(1) }, &mut cache);
@@ -199,7 +199,7 @@ fn cls_only_training_equals_the_full_pass_with_dropout_on() {
     let params = &stored.params;
     for (precision, tol) in [(Precision::F32, 1e-4), (Precision::Bf16, 2e-2)] {
         let spec = NetSpec::of(&stored, precision);
-        let rows = Rows::new(&batch, &spec.config);
+        let rows = Rows::new(&batch, &spec.config).unwrap();
         let packed = Packed::new(params, spec.precision);
         let run = |mode| {
             let mut cache = Cache::default();

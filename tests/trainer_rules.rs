@@ -181,7 +181,7 @@ fn clipping_scales_every_gradient_by_one_global_norm_in_both_trainers() {
 /// fp32 kernels logits (golden-tested against transformers and, with the `burn` feature, burn).
 fn logits(model: &TextClassifier, batch: &TokenBatch) -> Vec<f32> {
     let TextClassifier::Bert(m) = model else { panic!("a BERT-family model") };
-    FastClassifier::new(m, Precision::F32).logits(batch).concat()
+    FastClassifier::new(m, Precision::F32).logits(batch).unwrap().concat()
 }
 
 #[test]
@@ -258,7 +258,7 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     let mut losses = Vec::new();
     for e in &history.evaluations {
         let at_step = train(&s, &TrainPlan { restore_best: false, ..plan(e.step) }, Some(Precision::F32), &format!("packs-{}", e.step));
-        let logits = FastClassifier::new(&at_step, Precision::F32).logits(&batch);
+        let logits = FastClassifier::new(&at_step, Precision::F32).logits(&batch).unwrap();
         let loss = logits.iter().zip(&s.labels).map(|(row, y)| bertkit::metrics::example_loss(row, y)).sum::<f64>() / s.labels.len() as f64;
         assert!((loss - e.val_loss).abs() < 1e-5, "step {}: validation reported {} but the step's weights score {loss}", e.step, e.val_loss);
         losses.push(loss);

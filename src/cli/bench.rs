@@ -248,21 +248,22 @@ impl BenchCmd {
         #[cfg(feature = "burn")]
         let m = if fast.is_none() { Some(model.to_burn(&device)?.valid()) } else { None };
         // One forward pass to logits, on the chosen engine.
-        let run = |b: &TokenBatch| {
+        let run = |b: &TokenBatch| -> anyhow::Result<()> {
             if let Some(f) = &fast {
-                let _ = f.logits(b);
+                f.logits(b)?;
             }
             #[cfg(feature = "burn")]
             if let Some(m) = &m {
                 let _ = m.forward(EncoderInput::from_batch(b, &device)).into_data();
             }
+            Ok(())
         };
         let mut res = match self.mode.as_str() {
             "infer" => {
                 let mut times = Vec::new();
                 for (i, (b, _)) in batches.iter().enumerate() {
                     let t0 = Instant::now();
-                    run(b);
+                    run(b)?;
                     if i >= warmup {
                         times.push(t0.elapsed().as_secs_f64());
                     }
@@ -277,7 +278,7 @@ impl BenchCmd {
                     let enc = tok.encode(t, None)?;
                     let b = TokenBatch::pad(&[enc], Padding::Longest, tok.pad_id());
                     let t0 = Instant::now();
-                    run(&b);
+                    run(&b)?;
                     if i >= 5 {
                         lat.push(t0.elapsed().as_secs_f64());
                         tokens += b.seq_len;

@@ -107,7 +107,7 @@ impl EmbedCmd {
         let padding = if self.dynamic { Padding::Longest } else { Padding::Fixed(self.pre.seq_len) };
         let batch = TokenBatch::pad(&encodings, padding, tok.pad_id());
         // fp32: the printed values are the checkpoint's own (within 1e-4 of transformers').
-        let out = FastEncoder::new(&model.params, cfg, Precision::F32).forward_all(&batch);
+        let out = FastEncoder::new(&model.params, cfg, Precision::F32).forward_all(&batch)?;
         let (b, t, h) = (batch.batch_size, batch.seq_len, cfg.hidden_size);
         if let Some(pooled) = &out.pooled {
             println!("Pooled Outputs Shape:{:?}", [b, h]);

@@ -213,7 +213,8 @@ impl ModelConfig {
 
     /// Position-table rows of one right-padded text's `ids` (appended to `out`): `0..T`, or
     /// RoBERTa's `create_position_ids_from_input_ids` (non-pad tokens count from `pad + 1`, pads
-    /// sit at `pad`), clamped to the table. The slice twin of [`BertEmbeddings::forward`]'s
+    /// sit at `pad`), clamped to the table (unreached from [`Rows::new`](super::fast::Rows::new),
+    /// which refuses a batch longer than [`Self::max_sequence_length`] first). The slice twin of [`BertEmbeddings::forward`]'s
     /// tensor version, for the kernels paths.
     ///
     /// [`BertEmbeddings::forward`]: super::BertEmbeddings::forward

@@ -2,8 +2,8 @@
 //! checks them against each other before any model is built or any text is scored.
 //!
 //! Each part can be valid alone and the three still not fit: a tokenizer whose ids run past the
-//! embedding table (burn's embedding then panics on an out-of-range index, the kernels would have
-//! to clamp the id and score another token), or a sequence length past the position table
+//! embedding table (burn's embedding then panics on an out-of-range index, the kernels refuse
+//! the batch at the first text that holds one), or a sequence length past the position table
 //! (RoBERTa spends `pad_token_id + 1` of its rows before the first token). Every command that
 //! opens a pretrained or exported folder goes through [`Pretrained::open`], so these are told
 //! once, by name, at load.

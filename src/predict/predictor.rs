@@ -30,6 +30,8 @@ pub enum PredictError {
     #[cfg(feature = "burn")]
     #[error("reading model output: {0:?}")]
     Backend(burn::tensor::DataError),
+    #[error(transparent)]
+    Batch(#[from] crate::model::fast::TokenBatchError),
     #[error("text {index}: {source}")]
     Tokenize {
         index: usize,
@@ -241,12 +243,12 @@ impl Predictor {
     /// Raw logits, one row per encoding.
     pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
         match &self.scorer {
-            Scorer::Kernels(fast) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
-                Ok::<_, PredictError>(fast.logits(b))
-            }),
-            Scorer::BiLstm(model, packs) => run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| {
-                Ok::<_, PredictError>(model.logits(packs, b))
-            }),
+            Scorer::Kernels(fast) => {
+                run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| Ok::<_, PredictError>(fast.logits(b)?))
+            }
+            Scorer::BiLstm(model, packs) => {
+                run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| Ok::<_, PredictError>(model.logits(packs, b)?))
+            }
             #[cfg(feature = "burn")]
             Scorer::Burn(model, device) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), device, |input| {
                 model.forward(input)

@@ -106,7 +106,9 @@ fn train_head(
         Some(p) => {
             let fast = FastClassifier::new(&model, p);
             let feats = |s: &Split<'_>| {
-                run_batched_tokens(s.encodings, bs, pad, |b| Ok::<_, TrainError>(fast.features(b).chunks(h.max(1)).map(<[f32]>::to_vec).collect()))
+                run_batched_tokens(s.encodings, bs, pad, |b| {
+                    Ok::<_, TrainError>(fast.features(b)?.chunks(h.max(1)).map(<[f32]>::to_vec).collect())
+                })
             };
             (feats(&train)?, feats(&val)?)
         }

@@ -22,6 +22,8 @@ pub enum TrainError {
     },
     #[error("the checkpoint was made with different settings; rerun with the same flags or without --resume.\n  saved: {saved}\n  given: {given}")]
     ResumeMismatch { saved: String, given: String },
+    #[error(transparent)]
+    Batch(#[from] crate::model::fast::TokenBatchError),
     #[error("tensor backend: {0}")]
     Backend(String),
     #[error("moving the model between engines: {0}")]

@@ -9,6 +9,7 @@ use bertkit_kernels::lstm::{LstmCache, LstmWeights, Steps, lstm_forward};
 use bertkit_kernels::{Epilogue, Mat, PackedB, Precision, gemm_ex};
 use rand::{Rng, SeedableRng};
 
+use super::TokenBatchError;
 use super::params::standard_normal;
 use rand_chacha::ChaCha8Rng;
 
@@ -181,14 +182,21 @@ impl BiLstmModel {
 
     /// Logits `[B·K]` of a post-padded batch, with `packs` from [`Self::pack`] on the current
     /// weights; with `seed` (training) dropout is on. `cache` receives what the backward pass
-    /// reads.
-    pub fn forward(&self, packs: &BiLstmPacks, batch: &TokenBatch, seed: Option<u64>, cache: &mut BiLstmCache) -> Vec<f32> {
+    /// reads. A batch with an id past the embedding table, or of the wrong shape, is refused.
+    pub fn forward(
+        &self,
+        packs: &BiLstmPacks,
+        batch: &TokenBatch,
+        seed: Option<u64>,
+        cache: &mut BiLstmCache,
+    ) -> Result<Vec<f32>, TokenBatchError> {
         let spec = &self.spec;
         let (b, t, e, u) = (batch.batch_size, batch.seq_len.max(1), spec.embedding_dim, spec.units);
+        TokenBatchError::check_shape(batch)?;
+        cache.ids = TokenBatchError::rows_of(&batch.input_word_ids, t, spec.vocab_size, "input_word_ids", "vocab_size")?;
         cache.seed = seed;
         (cache.batch, cache.t) = (b, t);
         cache.lens = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count().max(1)).collect();
-        cache.ids = batch.input_word_ids.iter().map(|&id| (id.max(0) as usize).min(spec.vocab_size - 1)).collect();
         let table = &self.values[EMBEDDING];
         cache.x0.clear();
         for &id in &cache.ids {
@@ -221,13 +229,13 @@ impl BiLstmModel {
         let k = spec.num_outputs;
         let mut logits = vec![0.0f32; b * k];
         gemm_ex(Mat::rows(&cache.last, b, 2 * u), None, &packs.output, Some(&self.values[OUTPUT_B]), Epilogue::None, &mut logits, false);
-        logits
+        Ok(logits)
     }
 
     /// Logits, one row per text, in evaluation mode.
-    pub fn logits(&self, packs: &BiLstmPacks, batch: &TokenBatch) -> Vec<Vec<f32>> {
-        let y = self.forward(packs, batch, None, &mut BiLstmCache::default());
-        y.chunks(self.spec.num_outputs.max(1)).map(<[f32]>::to_vec).collect()
+    pub fn logits(&self, packs: &BiLstmPacks, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, TokenBatchError> {
+        let y = self.forward(packs, batch, None, &mut BiLstmCache::default())?;
+        Ok(y.chunks(self.spec.num_outputs.max(1)).map(<[f32]>::to_vec).collect())
     }
 }
 

@@ -9,7 +9,7 @@ use bertkit_kernels::{Int8Error, Precision};
 use super::cache::Cache;
 use super::classifier::{NetSpec, forward, pool};
 use super::encoder::{Mode, Weights, encode};
-use super::{BertModel, Int8Store, Packed, Params, Rows};
+use super::{BertModel, Int8Store, Packed, Params, Rows, TokenBatchError};
 use crate::model::{ModelConfig, Pooling};
 use crate::tokenize::TokenBatch;
 
@@ -77,28 +77,29 @@ impl FastEncoder {
         self.config.hidden_size
     }
 
-    /// Runs the encoder on a right-padded batch.
-    pub fn forward(&self, batch: &TokenBatch) -> FastOutput {
+    /// Runs the encoder on a right-padded batch (refused, naming the place, where the batch
+    /// does not fit the model's tables: [`Rows::new`]).
+    pub fn forward(&self, batch: &TokenBatch) -> Result<FastOutput, TokenBatchError> {
         self.run(batch, false)
     }
 
     /// [`Self::forward`], keeping every depth's output too (TF Hub's `encoder_outputs`).
-    pub fn forward_all(&self, batch: &TokenBatch) -> FastOutput {
+    pub fn forward_all(&self, batch: &TokenBatch) -> Result<FastOutput, TokenBatchError> {
         self.run(batch, true)
     }
 
     /// Pooled text vectors `[B, H]` (`pooling` as [`Pooling::apply`]).
-    pub fn features(&self, batch: &TokenBatch, pooling: Pooling) -> Vec<f32> {
-        let rows = Rows::new(batch, &self.config);
-        self.inner.run(|w, cache| {
+    pub fn features(&self, batch: &TokenBatch, pooling: Pooling) -> Result<Vec<f32>, TokenBatchError> {
+        let rows = Rows::new(batch, &self.config)?;
+        Ok(self.inner.run(|w, cache| {
             encode(w, &self.config, &rows, Mode::eval_for(pooling), cache);
             pool(w, self.config.hidden_size, &rows, pooling, cache).to_vec()
-        })
+        }))
     }
 
-    fn run(&self, batch: &TokenBatch, states: bool) -> FastOutput {
-        let rows = Rows::new(batch, &self.config);
-        self.inner.run(|w, cache| {
+    fn run(&self, batch: &TokenBatch, states: bool) -> Result<FastOutput, TokenBatchError> {
+        let rows = Rows::new(batch, &self.config)?;
+        Ok(self.inner.run(|w, cache| {
             encode(w, &self.config, &rows, Mode::Eval { states }, cache);
             let pooled = w.params.layout.pooler.map(|_| pool(w, self.config.hidden_size, &rows, Pooling::Pooler, cache).to_vec());
             let out = cache.out;
@@ -109,7 +110,7 @@ impl FastEncoder {
                 pooled,
                 hidden_states: std::mem::take(&mut cache.states),
             }
-        })
+        }))
     }
 }
 
@@ -140,20 +141,20 @@ impl FastClassifier {
     }
 
     /// Pooled text vectors `[B, H]`: the head's input.
-    pub fn features(&self, batch: &TokenBatch) -> Vec<f32> {
+    pub fn features(&self, batch: &TokenBatch) -> Result<Vec<f32>, TokenBatchError> {
         let (cfg, pooling) = (&self.spec.config, self.spec.pooling);
-        let rows = Rows::new(batch, cfg);
-        self.inner.run(|w, cache| {
+        let rows = Rows::new(batch, cfg)?;
+        Ok(self.inner.run(|w, cache| {
             encode(w, cfg, &rows, Mode::eval_for(pooling), cache);
             pool(w, cfg.hidden_size, &rows, pooling, cache).to_vec()
-        })
+        }))
     }
 
     /// Logits, one row per text.
-    pub fn logits(&self, batch: &TokenBatch) -> Vec<Vec<f32>> {
-        let rows = Rows::new(batch, &self.spec.config);
+    pub fn logits(&self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, TokenBatchError> {
+        let rows = Rows::new(batch, &self.spec.config)?;
         let y = self.inner.run(|w, cache| forward(w, &self.spec, &rows, Mode::eval_for(self.spec.pooling), cache));
         let k = self.inner.params.layout.head_out.d_out.max(1);
-        y.chunks(k).map(<[f32]>::to_vec).collect()
+        Ok(y.chunks(k).map(<[f32]>::to_vec).collect())
     }
 }

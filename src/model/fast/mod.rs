@@ -32,4 +32,4 @@ pub use inference::{FastClassifier, FastEncoder, FastOutput};
 pub use model::{BertModel, ModelError};
 pub use packed::{Int8Store, Packed, int8_slots};
 pub use params::{DenseSlots, HeadInit, LayerSlots, Layout, NormSlots, Params};
-pub use rows::Rows;
+pub use rows::{Rows, TokenBatchError};

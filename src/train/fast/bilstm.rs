@@ -136,7 +136,7 @@ impl Learner for BiLstmLearner<'_> {
         let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
         let seed = step_seed(self.plan.seed, step);
         self.refresh();
-        let logits = self.model.forward(&self.packs, &batch, Some(seed), &mut self.cache);
+        let logits = self.model.forward(&self.packs, &batch, Some(seed), &mut self.cache)?;
         let k = self.model.spec.num_outputs;
         let (loss, dlogits) = loss_and_grad(&logits, k, targets);
         if !loss.is_finite() {
@@ -153,7 +153,7 @@ impl Learner for BiLstmLearner<'_> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
         self.refresh();
         let (model, packs) = (&self.model, &self.packs);
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(model.logits(packs, batch)))?;
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(model.logits(packs, batch)?))?;
         Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 

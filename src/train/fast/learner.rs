@@ -81,10 +81,10 @@ impl<'a> FastLearner<'a> {
     }
 
     /// Logits `[B][K]` of a padded batch in evaluation mode.
-    fn logits(&mut self, batch: &TokenBatch) -> Vec<Vec<f32>> {
-        let rows = Rows::new(batch, &self.spec.config);
+    fn logits(&mut self, batch: &TokenBatch) -> Result<Vec<Vec<f32>>, TrainError> {
+        let rows = Rows::new(batch, &self.spec.config)?;
         let y = self.run(&rows, Mode::eval_for(self.spec.pooling));
-        y.chunks(self.params.layout.head_out.d_out).map(<[f32]>::to_vec).collect()
+        Ok(y.chunks(self.params.layout.head_out.d_out).map(<[f32]>::to_vec).collect())
     }
 }
 
@@ -128,7 +128,7 @@ impl Learner for FastLearner<'_> {
 
     fn validate(&mut self) -> Result<EvalReport, TrainError> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(self.logits(batch)))?;
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| self.logits(batch))?;
         Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 
@@ -155,7 +155,7 @@ impl FastLearner<'_> {
     /// One optimizer step on a padded batch (what [`Learner::step`] does after padding; the
     /// benchmark calls it directly).
     pub fn step_batch(&mut self, batch: &TokenBatch, targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
-        let rows = Rows::new(batch, &self.spec.config);
+        let rows = Rows::new(batch, &self.spec.config)?;
         let seed = step_seed(self.plan.seed, step);
         let logits = self.run(&rows, Mode::train_for(self.spec.pooling, Some(seed)));
         let k = self.params.layout.head_out.d_out;
