@@ -15,6 +15,7 @@ mod request;
 mod server;
 mod v2;
 mod v2_request;
+mod worker;
 
 pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, Model, Restart, SubmitError};
