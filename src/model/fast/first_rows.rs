@@ -14,7 +14,8 @@ use bertkit_kernels::{Epilogue, Precision, RowSet};
 
 use super::Rows;
 use super::cache::{LayerCache, resize};
-use super::encoder::{Path, Plan, Weights, attention_output_dropout, convert, dense, feed_forward, norm_train};
+use super::encoder::{Plan, Weights, attention_output_dropout, convert, dense, norm_train};
+use super::layer::{Path, feed_forward};
 use super::params::LayerSlots;
 use crate::model::ModelConfig;
 
@@ -22,7 +23,7 @@ use crate::model::ModelConfig;
 /// token, then the first query's attention and everything after it on those `B` rows; `out` is
 /// `[B, H]`. In evaluation its GEMMs read fp32 (converted inside for bf16 or int8 weights, as
 /// every [`dense`] call), the input `x` as the layer before's bits too when it wrote them; in
-/// training it keeps what the backward pass reads, as `encoder::layer` does.
+/// training it keeps what the backward pass reads, as `layer::layer` does.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn layer_first(
     w: Weights<'_>,

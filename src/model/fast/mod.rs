@@ -13,6 +13,7 @@ mod classifier;
 mod encoder;
 mod first_rows;
 mod inference;
+mod layer;
 mod model;
 mod packed;
 mod params;
