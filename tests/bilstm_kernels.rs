@@ -59,6 +59,21 @@ fn an_id_past_the_embedding_table_is_refused_not_clamped() {
     assert_eq!(err.as_deref(), Some("input_word_ids holds 12 at text 1, token 0, outside the model's 12 rows (vocab_size)"));
 }
 
+/// A text with no words ("!!!") still gets a score, as Keras' masked LSTM gives one; a batch
+/// padded on the left, which the forward pass would read as its padding, is refused.
+#[test]
+fn a_text_without_words_is_scored_and_a_left_padded_batch_is_refused() {
+    let m = BiLstmModel::new(spec(2, false, 0.5), matrix(), 3);
+    let texts = [Encoded { ids: vec![8, 2], type_ids: vec![0, 0] }, Encoded { ids: vec![], type_ids: vec![] }];
+    let logits = m.logits(&m.pack(), &TokenBatch::pad(&texts, Padding::Longest, 0)).unwrap();
+    assert!(logits.len() == 2 && logits.iter().flatten().all(|v| v.is_finite()), "{logits:?}");
+    let mut b = batch();
+    b.input_word_ids[5..10].copy_from_slice(&[0, 0, 0, 8, 2]);
+    b.input_mask[5..10].copy_from_slice(&[0, 0, 0, 1, 1]);
+    let err = m.logits(&m.pack(), &b).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(err.starts_with("text 1 of the token batch is not right-padded: its input_mask marks token 3 real"), "{err}");
+}
+
 #[test]
 fn padding_and_batch_neighbours_do_not_change_a_text() {
     let m = BiLstmModel::new(spec(2, false, 0.5), matrix(), 3);

@@ -182,7 +182,8 @@ impl BiLstmModel {
 
     /// Logits `[B·K]` of a post-padded batch, with `packs` from [`Self::pack`] on the current
     /// weights; with `seed` (training) dropout is on. `cache` receives what the backward pass
-    /// reads. A batch with an id past the embedding table, or of the wrong shape, is refused.
+    /// reads. A batch with an id past the embedding table, or not laid out as
+    /// [`TokenBatchError::check_layout`] says, is refused.
     pub fn forward(
         &self,
         packs: &BiLstmPacks,
@@ -192,7 +193,7 @@ impl BiLstmModel {
     ) -> Result<Vec<f32>, TokenBatchError> {
         let spec = &self.spec;
         let (b, t, e, u) = (batch.batch_size, batch.seq_len.max(1), spec.embedding_dim, spec.units);
-        TokenBatchError::check_shape(batch)?;
+        TokenBatchError::check_layout(batch)?;
         cache.ids = TokenBatchError::rows_of(&batch.input_word_ids, t, spec.vocab_size, "input_word_ids", "vocab_size")?;
         cache.seed = seed;
         (cache.batch, cache.t) = (b, t);

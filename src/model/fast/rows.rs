@@ -13,8 +13,13 @@ use crate::tokenize::TokenBatch;
 pub enum TokenBatchError {
     #[error("the token batch's {field} holds {len} values, but batch_size × seq_len is {batch_size} × {seq_len}")]
     Shape { field: &'static str, len: usize, batch_size: usize, seq_len: usize },
-    #[error("the token batch holds {batch_size} texts of 0 tokens; every text needs at least one")]
-    Empty { batch_size: usize },
+    #[error("text {text} of the token batch has no real token (its input_mask is all 0); every text needs at least one")]
+    NoRealToken { text: usize },
+    #[error(
+        "text {text} of the token batch is not right-padded: its input_mask marks token {token} real after a padding \
+         token; the model reads each text's first tokens (padding goes after them, as TokenBatch::pad puts it)"
+    )]
+    NotRightPadded { text: usize, token: usize },
     #[error("the token batch is {seq_len} tokens long, but the model's position table allows {max}")]
     TooLong { seq_len: usize, max: usize },
     #[error("{field} holds {id} at text {text}, token {token}, outside the model's {rows} rows ({table})")]
@@ -22,9 +27,11 @@ pub enum TokenBatchError {
 }
 
 impl TokenBatchError {
-    /// Checks that `batch`'s three fields are `batch_size × seq_len` long, with at least one
-    /// token per text.
-    pub fn check_shape(batch: &TokenBatch) -> Result<(), Self> {
+    /// Checks that `batch`'s three fields are `batch_size × seq_len` long and that each text's
+    /// mask is a run of real tokens then padding: the forward passes take a text's length from
+    /// its mask and read its first tokens. (A text of no tokens passes here: the BiLSTM scores a
+    /// text with no words, as Keras' masked LSTM does; [`Rows::new`] refuses one.)
+    pub fn check_layout(batch: &TokenBatch) -> Result<(), Self> {
         let (batch_size, seq_len) = (batch.batch_size, batch.seq_len);
         let fields = [
             ("input_word_ids", batch.input_word_ids.len()),
@@ -34,8 +41,11 @@ impl TokenBatchError {
         if let Some((field, len)) = fields.into_iter().find(|&(_, len)| Some(len) != batch_size.checked_mul(seq_len)) {
             return Err(Self::Shape { field, len, batch_size, seq_len });
         }
-        if batch_size > 0 && seq_len == 0 {
-            return Err(Self::Empty { batch_size });
+        for (text, mask) in batch.input_mask.chunks(seq_len.max(1)).enumerate() {
+            let real = mask.iter().take_while(|&&m| m != 0).count();
+            if let Some(after) = mask[real..].iter().position(|&m| m != 0) {
+                return Err(Self::NotRightPadded { text, token: real + after });
+            }
         }
         Ok(())
     }
@@ -68,7 +78,7 @@ pub struct Rows {
 impl Rows {
     /// `batch`'s rows in `cfg`'s tables, or which field, text and token do not fit them.
     pub fn new(batch: &TokenBatch, cfg: &ModelConfig) -> Result<Self, TokenBatchError> {
-        TokenBatchError::check_shape(batch)?;
+        TokenBatchError::check_layout(batch)?;
         let max = cfg.max_sequence_length();
         if batch.seq_len > max {
             return Err(TokenBatchError::TooLong { seq_len: batch.seq_len, max });
@@ -82,6 +92,10 @@ impl Rows {
             n => TokenBatchError::rows_of(&batch.input_type_ids, t, n, "input_type_ids", "type_vocab_size")?,
         };
         let lens: Vec<usize> = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
+        // Every BERT-family tokenizer adds at least `[CLS]`; a text without it has nothing to pool.
+        if let Some(text) = (0..b).find(|&i| lens.get(i).is_none_or(|&n| n == 0)) {
+            return Err(TokenBatchError::NoRealToken { text });
+        }
         let mut positions = Vec::with_capacity(b * t);
         for row in batch.input_word_ids.chunks(t) {
             cfg.position_ids(row, &mut positions);
@@ -155,11 +169,20 @@ mod tests {
     }
 
     #[test]
+    fn a_mask_that_is_not_real_tokens_then_padding_is_refused() {
+        let mut b = batch([2, 5, 3, 2, 9, 0]);
+        b.input_mask = vec![1, 1, 1, 0, 1, 1];
+        assert_eq!(Rows::new(&b, &config()).err(), Some(TokenBatchError::NotRightPadded { text: 1, token: 1 }));
+        b.input_mask = vec![1, 0, 0, 0, 0, 0];
+        assert_eq!(Rows::new(&b, &config()).err(), Some(TokenBatchError::NoRealToken { text: 1 }));
+    }
+
+    #[test]
     fn a_batch_longer_than_the_position_table_or_without_tokens_is_refused() {
         let long = TokenBatch { input_word_ids: vec![1; 7], input_mask: vec![1; 7], input_type_ids: vec![0; 7], batch_size: 1, seq_len: 7 };
         assert_eq!(Rows::new(&long, &config()).err(), Some(TokenBatchError::TooLong { seq_len: 7, max: 6 }));
         let empty = TokenBatch { input_word_ids: vec![], input_mask: vec![], input_type_ids: vec![], batch_size: 2, seq_len: 0 };
-        assert_eq!(Rows::new(&empty, &config()).err(), Some(TokenBatchError::Empty { batch_size: 2 }));
+        assert_eq!(Rows::new(&empty, &config()).err(), Some(TokenBatchError::NoRealToken { text: 0 }));
         let none = TokenBatch { batch_size: 0, ..empty };
         assert!(Rows::new(&none, &config()).is_ok_and(|r| r.rows() == 0));
     }
