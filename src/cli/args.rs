@@ -100,6 +100,36 @@ mod tests {
         assert!(at_least_one("-3").unwrap_err().contains("not a whole number"));
     }
 
+    /// The README promises every flag as a `BERTKIT_*` variable (for containers and CI jobs that
+    /// configure through the environment); 36 flags once had none. The exceptions: `serve`'s
+    /// routes read Vertex AI's own variables (its container contract sets them), and its
+    /// `--name` keeps the `BERTKIT_MODEL_NAME` it was first given (a bare `BERTKIT_NAME` says
+    /// less).
+    #[test]
+    fn every_flag_is_also_an_environment_variable_named_after_it() {
+        fn walk(cmd: &clap::Command, path: &str, wrong: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let Some(long) = arg.get_long().filter(|l| !matches!(*l, "help" | "version")) else { continue };
+                let want = match (path, long) {
+                    ("bertkit serve", "name") => "BERTKIT_MODEL_NAME".to_string(),
+                    ("bertkit serve", "predict-route") => "AIP_PREDICT_ROUTE".to_string(),
+                    ("bertkit serve", "health-route") => "AIP_HEALTH_ROUTE".to_string(),
+                    _ => format!("BERTKIT_{}", long.to_uppercase().replace('-', "_")),
+                };
+                let env = arg.get_env().and_then(|e| e.to_str());
+                if env != Some(want.as_str()) {
+                    wrong.push(format!("{path} --{long}: {env:?}, want {want}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), wrong);
+            }
+        }
+        let mut wrong = Vec::new();
+        walk(&<super::super::Cli as clap::CommandFactory>::command(), "bertkit", &mut wrong);
+        assert!(wrong.is_empty(), "flags without their environment variable:\n{}", wrong.join("\n"));
+    }
+
     #[test]
     fn dropout_1_5_is_refused_not_trained_with() {
         assert_eq!(dropout_probability("0"), Ok(0.0));

@@ -31,40 +31,40 @@ use serde_json::{Value, json};
 
 #[derive(Args, Debug)]
 pub struct BenchCmd {
-    #[arg(long, default_value = "models/minilm")]
+    #[arg(long, env = "BERTKIT_MODEL", default_value = "models/minilm")]
     model: PathBuf,
     /// The unpacked IMDB folder (its train/ reviews are the inputs).
-    #[arg(long, default_value = "data/aclImdb")]
+    #[arg(long, env = "BERTKIT_DATA", default_value = "data/aclImdb")]
     data: PathBuf,
     /// all, or one of: train, train-frozen, infer, latency, gemm.
-    #[arg(long, default_value = "all")]
+    #[arg(long, env = "BERTKIT_MODE", default_value = "all")]
     mode: String,
     /// Texts per timed batch.
-    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
+    #[arg(long, env = "BERTKIT_BATCH", default_value_t = 32, value_parser = super::at_least_one)]
     batch: usize,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, env = "BERTKIT_SEQ", default_value_t = 128)]
     seq: usize,
     /// Timed steps (after 2 warm-up steps); the median is reported.
-    #[arg(long, default_value_t = 10, value_parser = super::at_least_one)]
+    #[arg(long, env = "BERTKIT_STEPS", default_value_t = 10, value_parser = super::at_least_one)]
     steps: usize,
     /// Reviews timed one at a time for batch-1 latency.
-    #[arg(long, default_value_t = 100, value_parser = super::at_least_one)]
+    #[arg(long, env = "BERTKIT_SINGLE", default_value_t = 100, value_parser = super::at_least_one)]
     single: usize,
     /// Python with torch/transformers/onnxruntime (../shared/reference/requirements.txt); the
     /// peers are skipped when it is missing.
-    #[arg(long, default_value = ".venv/bin/python")]
+    #[arg(long, env = "BERTKIT_PYTHON", default_value = ".venv/bin/python")]
     python: PathBuf,
-    #[arg(long, default_value = "../shared/reference")]
+    #[arg(long, env = "BERTKIT_REFERENCE", default_value = "../shared/reference")]
     reference: PathBuf,
     /// Skip the Python peers.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_NO_PEERS")]
     no_peers: bool,
     /// Engine for `--mode infer|latency|train` (`--mode all` runs every kernels engine, and burn
     /// in a build with the `burn` feature).
-    #[arg(long, default_value = "auto")]
+    #[arg(long, env = "BERTKIT_ENGINE", default_value = "auto")]
     engine: Engine,
     /// Print the table of a saved run (the JSON block a previous `bench` printed) and exit.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_REPORT")]
     report: Option<PathBuf>,
 }
 

@@ -9,7 +9,7 @@ use clap::Args;
 pub struct CpuCmd {
     /// Print only the levels this CPU can run, highest first, one per line (for scripts:
     /// each is a valid `BERTKIT_CPU` value).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_LEVELS")]
     levels: bool,
 }
 

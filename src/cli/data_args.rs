@@ -12,17 +12,17 @@ pub struct DataArgs {
     #[arg(long, env = "BERTKIT_DATA")]
     pub data: PathBuf,
     /// Text column (CSV/TSV/JSONL).
-    #[arg(long, default_value = "text")]
+    #[arg(long, env = "BERTKIT_TEXT_COLUMN", default_value = "text")]
     pub text_column: String,
     /// Label column (CSV/TSV/JSONL).
-    #[arg(long, default_value = "label")]
+    #[arg(long, env = "BERTKIT_LABEL_COLUMN", default_value = "label")]
     pub label_column: String,
     /// The second text of each example, for sentence-pair tasks (paraphrase, entailment,
     /// question–answer relevance): tokenized as `[CLS] text [SEP] pair [SEP]` (CSV/TSV/JSONL).
     #[arg(long, env = "BERTKIT_PAIR_COLUMN")]
     pub pair_column: Option<String>,
     /// Sub-folders that are not classes.
-    #[arg(long, value_delimiter = ',', default_value = "unsup")]
+    #[arg(long, env = "BERTKIT_IGNORE_FOLDERS", value_delimiter = ',', default_value = "unsup")]
     pub ignore_folders: Vec<String>,
     /// The classes, in label-id order (default: the sorted labels found). A row whose label is
     /// not among them is malformed.

@@ -23,7 +23,7 @@ pub struct EmbedCmd {
     #[command(flatten)]
     pre: PreprocessArgs,
     /// Pad to the longest text instead of --seq-len.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_DYNAMIC")]
     dynamic: bool,
     /// cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]

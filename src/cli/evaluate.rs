@@ -23,7 +23,7 @@ pub struct EvaluateCmd {
     #[command(flatten)]
     data: DataArgs,
     /// Where to write the JSON report (default: MODEL/evaluation.json).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_OUTPUT")]
     output: Option<PathBuf>,
     /// Texts scored per batch.
     #[arg(long, default_value_t = 64, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]

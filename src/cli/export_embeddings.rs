@@ -15,7 +15,7 @@ pub struct ExportEmbeddingsCmd {
     #[arg(long, env = "BERTKIT_MODEL")]
     model: PathBuf,
     /// Output text file: `token v1 ... vN` per line.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_OUT")]
     out: PathBuf,
 }
 

@@ -40,13 +40,13 @@ pub struct JobArgs {
     #[arg(long, env = "BERTKIT_RESUME")]
     pub resume: bool,
     /// Replace an existing output file.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_OVERWRITE")]
     pub overwrite: bool,
     /// Texts per model call inside a chunk (shortest first, so batches pad little).
     #[arg(long, default_value_t = 32, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]
     pub batch_size: usize,
     /// No progress bar.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_QUIET")]
     pub quiet: bool,
 }
 

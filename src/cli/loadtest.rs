@@ -11,22 +11,22 @@ use clap::Args;
 pub struct LoadtestCmd {
     /// Predict URL on this machine, e.g. http://127.0.0.1:8080/v1/models/imdb:predict (or, with
     /// --protocol v2, http://127.0.0.1:8080/v2/models/imdb/infer)
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_URL")]
     url: String,
     /// v1 (TF Serving `{"instances": ...}` bodies) or v2 (Open Inference Protocol BYTES tensors).
-    #[arg(long, default_value = "v1")]
+    #[arg(long, env = "BERTKIT_PROTOCOL", default_value = "v1")]
     protocol: String,
     /// Concurrent clients, one run per value.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32", value_parser = super::at_least_one)]
+    #[arg(long, env = "BERTKIT_CONCURRENCY", value_delimiter = ',', default_value = "1,8,32", value_parser = super::at_least_one)]
     concurrency: Vec<usize>,
     /// Seconds per run.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, env = "BERTKIT_DURATION", default_value_t = 10.0)]
     duration: f64,
     /// short (a sentence) or review (an IMDB-length review, ~230 words).
-    #[arg(long, default_value = "short")]
+    #[arg(long, env = "BERTKIT_TEXTS", default_value = "short")]
     texts: String,
     /// Instances per request.
-    #[arg(long, default_value_t = 1, value_parser = super::at_least_one)]
+    #[arg(long, env = "BERTKIT_INSTANCES", default_value_t = 1, value_parser = super::at_least_one)]
     instances: usize,
     /// Bearer API key, if the server wants one.
     #[arg(long, env = "BERTKIT_API_KEY", hide_env_values = true)]

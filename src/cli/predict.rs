@@ -19,7 +19,7 @@ pub struct PredictCmd {
     #[arg(long, env = "BERTKIT_MODEL")]
     model: PathBuf,
     /// Print JSON: {"predictions": [...]}.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_JSON")]
     json: bool,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
@@ -34,7 +34,7 @@ pub struct PredictCmd {
     threshold: Option<f32>,
     /// The second text of a sentence pair, once per text in order (models trained with
     /// --pair-column).
-    #[arg(long = "pair")]
+    #[arg(long = "pair", env = "BERTKIT_PAIR")]
     pairs: Vec<String>,
     #[command(flatten)]
     job: JobArgs,

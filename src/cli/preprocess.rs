@@ -14,10 +14,10 @@ pub struct PreprocessCmd {
     #[command(flatten)]
     pre: PreprocessArgs,
     /// Second segment of a sentence pair (one per TEXT when given).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_PAIR")]
     pair: Vec<String>,
     /// Print the full arrays as JSON instead of the first 12 values.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_JSON")]
     json: bool,
     /// Text(s) to encode.
     #[arg(required = true)]

@@ -26,7 +26,7 @@ pub enum ArchFlag {
 #[derive(Args, Debug)]
 pub struct TrainCmd {
     /// bert (fine-tune or feature-extract a checkpoint) or bilstm (the GloVe baseline).
-    #[arg(long, value_enum, default_value = "bert")]
+    #[arg(long, env = "BERTKIT_ARCH", value_enum, default_value = "bert")]
     pub(super) arch: ArchFlag,
     /// Hugging Face checkpoint folder (config.json, model.safetensors, tokenizer.json or
     /// vocab.txt); required for --arch bert.
@@ -42,35 +42,35 @@ pub struct TrainCmd {
     #[arg(long, env = "BERTKIT_OUT")]
     pub(super) out: PathBuf,
     /// Test data evaluated after training (same format as --data).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_TEST")]
     pub(super) test: Option<PathBuf>,
     /// Fraction of --data held out for validation.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, env = "BERTKIT_VALIDATION_SPLIT", default_value_t = 0.2)]
     pub(super) validation_split: f64,
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, env = "BERTKIT_SEED", default_value_t = 42)]
     pub(super) seed: u64,
     /// Default 3 (bert) / 5 (bilstm).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_EPOCHS")]
     pub(super) epochs: Option<usize>,
     /// Default 32 (bert) / 100 (bilstm).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_BATCH_SIZE")]
     pub(super) batch_size: Option<usize>,
     /// Peak learning rate. Default 3e-5 (bert, AdamW with warm-up and decay) / 1e-3 (bilstm,
     /// constant like Keras' Adam).
-    #[arg(long = "lr")]
+    #[arg(long = "lr", env = "BERTKIT_LR")]
     pub(super) learning_rate: Option<f64>,
     /// Default 0.1 (bert) / 0 (bilstm).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_WARMUP_RATIO")]
     pub(super) warmup_ratio: Option<f64>,
     /// Decoupled weight decay. Default 0.01 (bert) / 0 (bilstm: plain Adam).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_WEIGHT_DECAY")]
     pub(super) weight_decay: Option<f64>,
     /// Default 1e-6 (bert) / 1e-7 (bilstm, Keras).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_ADAM_EPSILON")]
     pub(super) adam_epsilon: Option<f64>,
     /// Global gradient-norm clip; 0 turns clipping off. Default 1.0 (both; Keras' chapter does
     /// not clip, but the BiLSTM diverged without it).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_MAX_GRAD_NORM")]
     pub(super) max_grad_norm: Option<f64>,
     /// Train only the head on cached features of the frozen encoder (feature extraction). Its
     /// defaults fit a probe: mean pooling, standardised features, lr 1e-3 held constant, up to
@@ -83,20 +83,20 @@ pub struct TrainCmd {
     /// pooler (the checkpoint's tanh pooler), cls or mean. Default: what the family's
     /// transformers classifier reads (pooler for BERT/ALBERT, the first token otherwise); mean
     /// with --freeze-encoder (a pooler trained for another task is a poor fixed feature).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_POOLING")]
     pub(super) pooling: Option<Pooling>,
     /// A hidden dense layer of this size in the head (0: none). Default: the family's
     /// transformers head (none for BERT/ALBERT; hidden_size for DistilBERT, RoBERTa, ELECTRA).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_HEAD_HIDDEN")]
     pub(super) head_hidden: Option<usize>,
     /// The head's dropout probability, in [0, 1) (transformers' `classifier_dropout` role; 0.1
     /// as Keras' TF Hub BERT tutorial and `hidden_dropout_prob` use).
     #[arg(long, default_value_t = 0.1, value_parser = super::dropout_probability, env = "BERTKIT_DROPOUT")]
     pub(super) dropout: f64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "BERTKIT_EVAL_BATCH_SIZE", default_value_t = 64)]
     pub(super) eval_batch_size: usize,
     /// Checkpoint every N steps too (one is always written at each epoch end).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_CHECKPOINT_EVERY")]
     pub(super) checkpoint_every: Option<usize>,
     /// Also evaluate every N optimizer steps (an evaluation always ends each epoch); each
     /// evaluation can become the best weights and counts for --patience.
@@ -127,13 +127,13 @@ pub struct TrainCmd {
     #[arg(long, env = "BERTKIT_RESUME")]
     pub(super) resume: bool,
     /// Use only the first N training examples after the split (quick runs).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_MAX_TRAIN")]
     pub(super) max_train: Option<usize>,
     /// Use only the first N validation examples.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_MAX_VAL")]
     pub(super) max_val: Option<usize>,
     /// Print N training examples with their labels.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "BERTKIT_SHOW_SAMPLES", default_value_t = 0)]
     pub(super) show_samples: usize,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     pub(super) device: DeviceSpec,
@@ -142,14 +142,14 @@ pub struct TrainCmd {
     /// accumulation, like PyTorch's bf16 autocast), or auto: kernels-bf16 where bf16 was
     /// measured faster (AMX tiles; AMD with AVX512-BF16), kernels on every other CPU, for every
     /// BERT-family checkpoint and the BiLSTM; burn with --device cuda.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, env = "BERTKIT_ENGINE", default_value = "auto")]
     pub(super) engine: Engine,
     /// Also store the encoder's int8 weights in the export (`model.int8.safetensors`, as
     /// `bertkit quantize` does), so `--precision int8` reads them rather than quantizing at load.
     #[arg(long, env = "BERTKIT_SAVE_INT8")]
     pub(super) save_int8: bool,
     /// No progress output.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_QUIET")]
     pub(super) quiet: bool,
     /// For tests: after the first checkpoint at or past step N, wait to be killed (the resume
     /// tests kill a run at a known point this way).

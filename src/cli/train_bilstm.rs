@@ -25,22 +25,22 @@ pub struct BiLstmArgs {
     #[arg(long, env = "BERTKIT_GLOVE")]
     glove: Option<PathBuf>,
     /// Embedding width when no --glove is given (random initialisation).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_EMBEDDING_DIM")]
     embedding_dim: Option<usize>,
     /// Fine-tune the embedding table (default: keep the GloVe vectors frozen).
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_TRAINABLE_EMBEDDINGS")]
     trainable_embeddings: bool,
     /// Words kept per text (post padding, keeps the head).
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, env = "BERTKIT_MAX_LEN", default_value_t = 150)]
     max_len: usize,
     /// LSTM units per direction.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, env = "BERTKIT_LSTM_UNITS", default_value_t = 64)]
     lstm_units: usize,
     /// Words seen fewer times in the training split map to the OOV id.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, env = "BERTKIT_MIN_COUNT", default_value_t = 1)]
     min_count: usize,
     /// Keep only the most frequent N words.
-    #[arg(long)]
+    #[arg(long, env = "BERTKIT_MAX_VOCAB")]
     max_vocab: Option<usize>,
 }
 
