@@ -101,7 +101,7 @@ mod tests {
     }
 
     /// The README promises every flag as a `BERTKIT_*` variable (for containers and CI jobs that
-    /// configure through the environment); 36 flags once had none. The exceptions: `serve`'s
+    /// configure through the environment); 57 flags once had none. The exceptions: `serve`'s
     /// routes read Vertex AI's own variables (its container contract sets them), and its
     /// `--name` keeps the `BERTKIT_MODEL_NAME` it was first given (a bare `BERTKIT_NAME` says
     /// less).
