@@ -4,8 +4,6 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// mimalloc keeps freed pages for reuse; with the system allocator, the encoder's per-op tensor
 /// allocations cost ~5 % of inference in page faults (perf, docs/benchmarks.md).
 #[global_allocator]
@@ -19,7 +17,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = cli::Cli::parse();
+    let args = cli::Cli::from_env();
     // A mistyped BERTKIT_CPU must not silently run at another level.
     if let Err(msg) = bertkit_kernels::check_cpu_env() {
         eprintln!("error: {msg}");

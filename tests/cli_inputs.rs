@@ -1,5 +1,6 @@
-//! Bad counts and probabilities on the command line get a clear error naming the flag, before any
-//! file is read: never a panic, a silent clamp, or a run that measures nothing.
+//! Bad counts, probabilities and optimizer settings on the command line get a clear error naming
+//! the flag or setting, before anything is written: never a panic, a silent clamp, or a run that
+//! measures or trains nothing.
 
 use std::process::Command;
 
@@ -43,5 +44,33 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
         let (code, stderr) = run(args);
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(flag) && stderr.contains(why) && !stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// Regressions: `train --lr -1` stopped at clap's "unexpected argument '-1'"; `--adam-epsilon 0`
+/// trained into NaN and was reported as divergence ("try a lower learning rate");
+/// `--label-delimiter ""` split every label into its characters (`pos` → p, o, s) and trained a
+/// multi-label model on them. Each is now refused by name before anything is written.
+#[test]
+fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, "text,label\ngood film,pos\nbad film,neg\nfine film,pos\nawful film,neg\n").unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
+    let out = tmp.path().join("out");
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let cases: &[(&[&str], &str)] = &[
+        (&["--lr", "-1"], "learning rate must be a positive number, got -1"),
+        (&["--weight-decay", "-0.1"], "weight decay must be in [0, 1), got -0.1"),
+        (&["--adam-epsilon", "0"], "adam epsilon must be a positive number, got 0"),
+        (&["--label-delimiter", ""], "the label delimiter is empty"),
+    ];
+    for (extra, why) in cases {
+        let mut args = vec!["train", "--model", model, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"];
+        args.extend_from_slice(extra);
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains(why) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
+        assert!(!std::path::Path::new(out).exists(), "{extra:?}: the refused run wrote {out}");
     }
 }

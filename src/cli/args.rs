@@ -126,8 +126,21 @@ mod tests {
             }
         }
         let mut wrong = Vec::new();
-        walk(&<super::super::Cli as clap::CommandFactory>::command(), "bertkit", &mut wrong);
+        walk(&super::super::Cli::grammar(), "bertkit", &mut wrong);
         assert!(wrong.is_empty(), "flags without their environment variable:\n{}", wrong.join("\n"));
+    }
+
+    /// `--lr -1` used to stop at clap's "unexpected argument '-1'" (whose tip, `-- -1`, passes a
+    /// text); now the value reaches the plan's check, and a text may start with a minus sign.
+    #[test]
+    fn negative_numbers_are_values_not_flags() {
+        let parse = |args: &[&str]| super::super::Cli::grammar().try_get_matches_from(args).map_err(|e| e.to_string());
+        let m = parse(&["bertkit", "train", "--data", "d.csv", "--out", "o", "--lr", "-1"]).unwrap();
+        assert_eq!(m.subcommand().and_then(|(_, t)| t.get_one::<f64>("learning_rate")), Some(&-1.0));
+        let m = parse(&["bertkit", "predict", "--model", "m", "-5", "stars"]).unwrap();
+        let texts: Vec<&String> = m.subcommand().and_then(|(_, p)| p.get_many::<String>("texts")).into_iter().flatten().collect();
+        assert_eq!(texts, ["-5", "stars"]);
+        assert!(parse(&["bertkit", "predict", "--model", "m", "-x"]).unwrap_err().contains("unexpected argument '-x'"));
     }
 
     #[test]

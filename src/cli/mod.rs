@@ -19,7 +19,7 @@ mod train;
 mod train_args;
 mod train_bilstm;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use args::{ModelArgs, PreprocessArgs, at_least_one, dropout_probability, probability};
 
@@ -54,6 +54,22 @@ pub enum Command {
     Cpu(cpu::CpuCmd),
     /// Write a checkpoint's word embedding table as a GloVe-format text file.
     ExportEmbeddings(export_embeddings::ExportEmbeddingsCmd),
+}
+
+impl Cli {
+    /// The command line's grammar. Every subcommand takes negative numbers as values (`--lr -1`,
+    /// a text "-5"), so that a negative value reaches the check that names its flag and rule
+    /// ("learning rate must be a positive number, got -1") instead of clap's "unexpected
+    /// argument '-1'".
+    pub fn grammar() -> clap::Command {
+        Self::command().mut_subcommands(|c| c.allow_negative_numbers(true))
+    }
+
+    /// Parses this process's arguments (and `BERTKIT_*` variables); exits with clap's message
+    /// on a bad one.
+    pub fn from_env() -> Self {
+        Self::from_arg_matches(&Self::grammar().get_matches()).unwrap_or_else(|e| e.exit())
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {

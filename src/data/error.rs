@@ -32,6 +32,8 @@ pub enum DataError {
     PairsNeedATable { path: PathBuf, column: String },
     #[error("{0} is a folder of class sub-folders, one class per text; multi-label data needs a .csv, .tsv, .jsonl or .parquet file")]
     MultiLabelNeedsATable(PathBuf),
+    #[error("the label delimiter is empty: give the string between a row's labels, such as `;` or `|`")]
+    EmptyLabelDelimiter,
     #[error("validation fraction {0} must be in [0, 1)")]
     BadFraction(f64),
 }

@@ -67,6 +67,10 @@ impl LoadOptions {
 
 /// Loads a dataset from a folder of class sub-folders or a `.csv`/`.tsv`/`.jsonl`/`.parquet` file.
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<(Dataset, LoadReport), DataError> {
+    // An empty delimiter split every label into its characters (`pos` → p, o, s).
+    if opts.label_delimiter.as_deref() == Some("") {
+        return Err(DataError::EmptyLabelDelimiter);
+    }
     if path.is_dir() {
         if let Some(column) = &opts.columns.pair {
             return Err(DataError::PairsNeedATable { path: path.to_path_buf(), column: column.clone() });

@@ -100,8 +100,11 @@ impl TrainPlan {
         if self.epochs == 0 {
             return bad("epochs", "at least 1", self.epochs.to_string());
         }
-        if self.batch_size == 0 || self.eval_batch_size == 0 {
-            return bad("batch size", "at least 1", format!("{}/{}", self.batch_size, self.eval_batch_size));
+        if self.batch_size == 0 {
+            return bad("batch size", "at least 1", "0".into());
+        }
+        if self.eval_batch_size == 0 {
+            return bad("eval batch size", "at least 1", "0".into());
         }
         if !self.learning_rate.is_finite() || self.learning_rate <= 0.0 {
             return bad("learning rate", "a positive number", self.learning_rate.to_string());
@@ -111,6 +114,11 @@ impl TrainPlan {
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
             return bad("weight decay", "in [0, 1)", self.weight_decay.to_string());
+        }
+        // Adam divides by sqrt(v) + epsilon: 0 makes 0/0 = NaN for any weight whose gradient is
+        // still 0, which then read as a diverged run ("try a lower learning rate").
+        if !self.adam_epsilon.is_finite() || self.adam_epsilon <= 0.0 {
+            return bad("adam epsilon", "a positive number", self.adam_epsilon.to_string());
         }
         if let Some(n) = self.max_grad_norm
             && (n.is_nan() || n <= 0.0)
@@ -151,6 +159,18 @@ mod tests {
         assert!(p.validate().unwrap_err().to_string().contains("learning rate"));
         assert!(TrainPlan { epochs: 0, ..Default::default() }.validate().is_err());
         assert!(TrainPlan { threshold: 1.0, ..Default::default() }.validate().unwrap_err().to_string().contains("threshold"));
+        let err = |p: TrainPlan| p.validate().unwrap_err().to_string();
+        assert_eq!(err(TrainPlan { eval_batch_size: 0, ..Default::default() }), "eval batch size must be at least 1, got 0");
+        assert_eq!(err(TrainPlan { batch_size: 0, ..Default::default() }), "batch size must be at least 1, got 0");
         assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
+    }
+
+    /// `--adam-epsilon 0` trained into NaN and was reported as divergence.
+    #[test]
+    fn adam_epsilon_0_is_refused_not_reported_as_divergence() {
+        for eps in [0.0, -1e-8, f64::NAN] {
+            let e = TrainPlan { adam_epsilon: eps, ..Default::default() }.validate().unwrap_err().to_string();
+            assert!(e.starts_with("adam epsilon must be a positive number, got"), "{eps}: {e}");
+        }
     }
 }
