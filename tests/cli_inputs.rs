@@ -74,3 +74,22 @@ fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_
         assert!(!std::path::Path::new(out).exists(), "{extra:?}: the refused run wrote {out}");
     }
 }
+
+/// Regression: `evaluate --labels a,b` on a model whose classes are neg, pos ignored --labels
+/// without a word (the model's classes win); now it is refused, naming both.
+#[test]
+fn evaluate_refuses_labels_that_differ_from_the_models_classes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, format!("text,label\n{}", "good film,pos\nbad film,neg\n".repeat(5))).unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
+    let out = tmp.path().join("m");
+    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let (code, stderr) = run(&["train", "--model", model, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--labels", "a,b"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--labels a,b differs from the model's classes (neg, pos)"), "{stderr}");
+    let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--labels", "neg,pos"]);
+    assert_eq!(code, Some(0), "the model's own classes are fine: {stderr}");
+}

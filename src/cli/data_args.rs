@@ -71,6 +71,15 @@ impl DataArgs {
 
     /// Loads the data, printing Keras-style counts and a summary of anything skipped.
     pub fn load(&self, model: Option<(Vec<String>, bool)>) -> anyhow::Result<Dataset> {
+        // The model's classes win; --labels naming others was ignored without a word.
+        if let (Some((classes, _)), Some(labels)) = (&model, &self.labels) {
+            anyhow::ensure!(
+                labels == classes,
+                "--labels {} differs from the model's classes ({}): the data's labels are read as the model's; drop --labels",
+                labels.join(","),
+                classes.join(", ")
+            );
+        }
         let opts = self.options(model);
         anyhow::ensure!(
             opts.multi_label != Some(false) || (self.label_delimiter.is_none() && self.label_columns.is_none()),

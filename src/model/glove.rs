@@ -153,7 +153,8 @@ pub fn write_glove(path: &Path, tokens: &[String], matrix: &[f32], dim: usize) -
     let mut partial = path.as_os_str().to_owned();
     partial.push(".partial");
     let partial = PathBuf::from(partial);
-    let written = write_lines(&partial, tokens, matrix, dim).and_then(|n| {
+    // Errors name the path the caller gave, not the staging file beside it.
+    let written = write_lines(&partial, path, tokens, matrix, dim).and_then(|n| {
         std::fs::rename(&partial, path).map_err(|source| GloveError::Write { path: path.to_path_buf(), source })?;
         Ok(n)
     });
@@ -164,8 +165,9 @@ pub fn write_glove(path: &Path, tokens: &[String], matrix: &[f32], dim: usize) -
     written
 }
 
-fn write_lines(path: &Path, tokens: &[String], matrix: &[f32], dim: usize) -> Result<usize, GloveError> {
-    let io = |source| GloveError::Write { path: path.to_path_buf(), source };
+/// Writes the vectors to `path`; errors name `report`.
+fn write_lines(path: &Path, report: &Path, tokens: &[String], matrix: &[f32], dim: usize) -> Result<usize, GloveError> {
+    let io = |source| GloveError::Write { path: report.to_path_buf(), source };
     let mut w = std::io::BufWriter::new(File::create(path).map_err(io)?);
     let mut written = 0;
     for (i, tok) in tokens.iter().enumerate() {
@@ -226,7 +228,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let missing_dir = d.path().join("no/such/dir/v.txt");
         let err = write_glove(&missing_dir, &["a".into()], &[1.0], 1).unwrap_err().to_string();
-        assert_eq!(err, format!("cannot write {}.partial", missing_dir.display()));
+        assert_eq!(err, format!("cannot write {}", missing_dir.display()));
         // The final rename fails (a non-empty folder holds the path): it stays, and so does
         // its content; the staging file is removed.
         let taken = d.path().join("taken");
