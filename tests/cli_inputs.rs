@@ -93,3 +93,24 @@ fn evaluate_refuses_labels_that_differ_from_the_models_classes() {
     let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--labels", "neg,pos"]);
     assert_eq!(code, Some(0), "the model's own classes are fine: {stderr}");
 }
+
+/// A class that `--labels` declares but no training row holds got an output the model could
+/// never learn, without a word; training now warns, naming it.
+#[test]
+fn training_warns_of_a_declared_class_that_no_example_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, format!("text,label\n{}", "good film,pos\nbad film,neg\n".repeat(5))).unwrap();
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
+    let (data, base) = (data.to_str().unwrap(), tmp.path().to_str().unwrap());
+    let train = |out: &str, labels: &str| {
+        let out = format!("{base}/{out}");
+        run(&["train", "--model", model, "--data", data, "--out", &out, "--seq-len", "32", "--epochs", "1", "--quiet", "--labels", labels])
+    };
+    let (code, stderr) = train("three", "pos,neg,neutral");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("holds `neutral`: the model gets an output for it that it cannot learn"), "{stderr}");
+    let (code, stderr) = train("two", "pos,neg");
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(!stderr.contains("cannot learn"), "every class has examples: {stderr}");
+}

@@ -80,6 +80,7 @@ impl DataArgs {
                 classes.join(", ")
             );
         }
+        let training = model.is_none();
         let opts = self.options(model);
         anyhow::ensure!(
             opts.multi_label != Some(false) || (self.label_delimiter.is_none() && self.label_columns.is_none()),
@@ -96,6 +97,18 @@ impl DataArgs {
         }
         for line in report.summary(3) {
             eprintln!("warning: {line}");
+        }
+        // Training data: a class --labels declares but no row holds gets an output the model
+        // can never learn (data to evaluate on may lack a class).
+        if training {
+            let empty: Vec<&str> = ds.class_names.iter().zip(ds.counts()).filter(|(_, n)| *n == 0).map(|(c, _)| c.as_str()).collect();
+            if !empty.is_empty() {
+                eprintln!(
+                    "warning: no example in {} holds {}: the model gets an output for it that it cannot learn",
+                    self.data.display(),
+                    empty.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                );
+            }
         }
         Ok(ds)
     }
