@@ -67,6 +67,9 @@ fn a_text_without_words_is_scored_and_a_left_padded_batch_is_refused() {
     let texts = [Encoded { ids: vec![8, 2], type_ids: vec![0, 0] }, Encoded { ids: vec![], type_ids: vec![] }];
     let logits = m.logits(&m.pack(), &TokenBatch::pad(&texts, Padding::Longest, 0)).unwrap();
     assert!(logits.len() == 2 && logits.iter().flatten().all(|v| v.is_finite()), "{logits:?}");
+    // Alone, it makes a batch of length 0; it scores as it did beside a longer text.
+    let alone = m.logits(&m.pack(), &TokenBatch::pad(&texts[1..], Padding::Longest, 0)).unwrap();
+    assert_eq!(alone, logits[1..]);
     let mut b = batch();
     b.input_word_ids[5..10].copy_from_slice(&[0, 0, 0, 8, 2]);
     b.input_mask[5..10].copy_from_slice(&[0, 0, 0, 1, 1]);
