@@ -34,6 +34,12 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
             "--concurrency <CONCURRENCY>",
             "must be at least 1, got 0",
         ),
+        // serve named the three counts together ("max batch size, queue capacity and max
+        // instances must be at least 1").
+        (&["serve", "--model", "m", "--max-batch-size", "0"], "--max-batch-size <MAX_BATCH_SIZE>", "must be at least 1, got 0"),
+        (&["serve", "--model", "m", "--queue-capacity", "0"], "--queue-capacity <QUEUE_CAPACITY>", "must be at least 1, got 0"),
+        (&["serve", "--model", "m", "--max-instances", "0"], "--max-instances <MAX_INSTANCES>", "must be at least 1, got 0"),
+        (&["serve", "--model", "m", "--max-connections", "0"], "--max-connections <MAX_CONNECTIONS>", "must be at least 1, got 0"),
         (
             &["train", "--model", "m", "--data", "d", "--out", "o", "--dropout", "1.5"],
             "--dropout <DROPOUT>",

@@ -31,7 +31,7 @@ pub struct ServeCmd {
     #[arg(long, env = "AIP_HEALTH_ROUTE")]
     health_route: Option<String>,
     /// Most instances run through the model at once.
-    #[arg(long, default_value_t = 32, env = "BERTKIT_MAX_BATCH_SIZE")]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one, env = "BERTKIT_MAX_BATCH_SIZE")]
     max_batch_size: usize,
     /// Extra wait for more requests to fill a batch. 0 (default): batch whatever queued while the
     /// model was busy, adding no latency to a lone request.
@@ -39,10 +39,10 @@ pub struct ServeCmd {
     max_wait_ms: u64,
     /// Requests the server holds at once, from admission to answer (waiting for the model or being
     /// scored); more get 429 at once, before their bodies are read.
-    #[arg(long, default_value_t = 64, env = "BERTKIT_QUEUE_CAPACITY")]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one, env = "BERTKIT_QUEUE_CAPACITY")]
     queue_capacity: usize,
     /// Most instances in one request.
-    #[arg(long, default_value_t = 64, env = "BERTKIT_MAX_INSTANCES")]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one, env = "BERTKIT_MAX_INSTANCES")]
     max_instances: usize,
     /// Largest request body; larger gets 413.
     #[arg(long, default_value_t = 1 << 20, env = "BERTKIT_MAX_BODY_BYTES")]
@@ -59,7 +59,7 @@ pub struct ServeCmd {
     metrics_public: bool,
     /// Open connections at most; more wait in the listen backlog (keep it below the process's
     /// file descriptor limit, `ulimit -n`).
-    #[arg(long, default_value_t = 512, env = "BERTKIT_MAX_CONNECTIONS")]
+    #[arg(long, default_value_t = 512, value_parser = super::at_least_one, env = "BERTKIT_MAX_CONNECTIONS")]
     max_connections: usize,
     /// Seconds a connection may take to send a request's headers (or stay idle between
     /// keep-alive requests) before it is closed.
