@@ -2,6 +2,7 @@
 //! the flag or setting, before anything is written: never a panic, a silent clamp, or a run that
 //! measures or trains nothing.
 
+use std::path::Path;
 use std::process::Command;
 
 /// Runs `bertkit args…` and returns its exit code and stderr.
@@ -53,6 +54,23 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
     }
 }
 
+/// The BERT fixture checkpoint (64 positions: runs use `--seq-len 32`).
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
+
+/// A two-class CSV of 10 rows (8 to train on, 2 to validate) in `dir`; its path.
+fn two_class_csv(dir: &Path) -> String {
+    let data = dir.join("d.csv");
+    std::fs::write(&data, format!("text,label\n{}", "good film,pos\nbad film,neg\n".repeat(5))).unwrap();
+    data.to_str().unwrap().to_string()
+}
+
+/// `bertkit train` of the fixture on `data` into `out` for one epoch, with `extra` flags.
+fn train(data: &str, out: &str, extra: &[&str]) -> (Option<i32>, String) {
+    let mut args = vec!["train", "--model", FIXTURE, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// Regressions: `train --lr -1` stopped at clap's "unexpected argument '-1'"; `--adam-epsilon 0`
 /// trained into NaN and was reported as divergence ("try a lower learning rate");
 /// `--label-delimiter ""` split every label into its characters (`pos` → p, o, s) and trained a
@@ -60,11 +78,7 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
 #[test]
 fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_by_name() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("d.csv");
-    std::fs::write(&data, "text,label\ngood film,pos\nbad film,neg\nfine film,pos\nawful film,neg\n").unwrap();
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
-    let out = tmp.path().join("out");
-    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let (data, out) = (two_class_csv(tmp.path()), tmp.path().join("out"));
     let cases: &[(&[&str], &str)] = &[
         (&["--lr", "-1"], "learning rate must be a positive number, got -1"),
         (&["--weight-decay", "-0.1"], "weight decay must be in [0, 1), got -0.1"),
@@ -72,12 +86,10 @@ fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_
         (&["--label-delimiter", ""], "the label delimiter is empty"),
     ];
     for (extra, why) in cases {
-        let mut args = vec!["train", "--model", model, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"];
-        args.extend_from_slice(extra);
-        let (code, stderr) = run(&args);
+        let (code, stderr) = train(&data, out.to_str().unwrap(), extra);
         assert_eq!(code, Some(1), "{extra:?}: {stderr}");
         assert!(stderr.contains(why) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
-        assert!(!std::path::Path::new(out).exists(), "{extra:?}: the refused run wrote {out}");
+        assert!(!out.exists(), "{extra:?}: the refused run wrote {}", out.display());
     }
 }
 
@@ -86,17 +98,14 @@ fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_
 #[test]
 fn evaluate_refuses_labels_that_differ_from_the_models_classes() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("d.csv");
-    std::fs::write(&data, format!("text,label\n{}", "good film,pos\nbad film,neg\n".repeat(5))).unwrap();
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
-    let out = tmp.path().join("m");
-    let (data, out) = (data.to_str().unwrap(), out.to_str().unwrap());
-    let (code, stderr) = run(&["train", "--model", model, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"]);
+    let (data, out) = (two_class_csv(tmp.path()), tmp.path().join("m"));
+    let out = out.to_str().unwrap();
+    let (code, stderr) = train(&data, out, &[]);
     assert_eq!(code, Some(0), "{stderr}");
-    let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--labels", "a,b"]);
+    let (code, stderr) = run(&["evaluate", "--model", out, "--data", &data, "--labels", "a,b"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("--labels a,b differs from the model's classes (neg, pos)"), "{stderr}");
-    let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--labels", "neg,pos"]);
+    let (code, stderr) = run(&["evaluate", "--model", out, "--data", &data, "--labels", "neg,pos"]);
     assert_eq!(code, Some(0), "the model's own classes are fine: {stderr}");
 }
 
@@ -105,18 +114,12 @@ fn evaluate_refuses_labels_that_differ_from_the_models_classes() {
 #[test]
 fn training_warns_of_a_declared_class_that_no_example_holds() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("d.csv");
-    std::fs::write(&data, format!("text,label\n{}", "good film,pos\nbad film,neg\n".repeat(5))).unwrap();
-    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/families/bert");
-    let (data, base) = (data.to_str().unwrap(), tmp.path().to_str().unwrap());
-    let train = |out: &str, labels: &str| {
-        let out = format!("{base}/{out}");
-        run(&["train", "--model", model, "--data", data, "--out", &out, "--seq-len", "32", "--epochs", "1", "--quiet", "--labels", labels])
-    };
-    let (code, stderr) = train("three", "pos,neg,neutral");
+    let data = two_class_csv(tmp.path());
+    let out = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let (code, stderr) = train(&data, &out("three"), &["--labels", "pos,neg,neutral"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("holds `neutral`: the model gets an output for it that it cannot learn"), "{stderr}");
-    let (code, stderr) = train("two", "pos,neg");
+    let (code, stderr) = train(&data, &out("two"), &["--labels", "pos,neg"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("cannot learn"), "every class has examples: {stderr}");
 }
