@@ -7,7 +7,16 @@ use std::process::Command;
 
 /// Runs `bertkit args…` and returns its exit code and stderr.
 fn run(args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bertkit")).args(args).output().unwrap();
+    run_at(None, args)
+}
+
+/// [`run`] with the kernels capped at `level` (`BERTKIT_CPU`).
+fn run_at(level: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bertkit"));
+    if let Some(level) = level {
+        cmd.env("BERTKIT_CPU", level);
+    }
+    let out = cmd.args(args).output().unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
@@ -122,4 +131,30 @@ fn training_warns_of_a_declared_class_that_no_example_holds() {
     let (code, stderr) = train(&data, &out("two"), &["--labels", "pos,neg"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(!stderr.contains("cannot learn"), "every class has examples: {stderr}");
+}
+
+/// `--engine kernels-bf16` on a CPU level without bf16 GEMMs ran in fp32 without a word (and
+/// `train` printed "Bf16 GEMMs"); predict, evaluate and train now say so (serve logs it). The
+/// portable level runs on every CPU.
+#[test]
+fn an_engine_the_cpu_level_cannot_run_as_asked_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, out) = (two_class_csv(tmp.path()), tmp.path().join("m"));
+    let out = out.to_str().unwrap();
+    let (code, stderr) = train(&data, out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let note = "note: --engine kernels-bf16 runs in fp32 here: this CPU's kernels level (portable) has no bf16 GEMMs";
+    let (code, stderr) = run_at(Some("portable"), &["predict", "--model", out, "--engine", "kernels-bf16", "good film"]);
+    assert!(code == Some(0) && stderr.contains(note), "{stderr}");
+    let (code, stderr) = run_at(Some("portable"), &["evaluate", "--model", out, "--data", &data, "--engine", "kernels-bf16"]);
+    assert!(code == Some(0) && stderr.contains(note), "{stderr}");
+    let fine_tune =
+        ["train", "--model", FIXTURE, "--data", &data, "--seq-len", "32", "--epochs", "1", "--quiet", "--engine", "kernels-bf16"];
+    let again = tmp.path().join("again");
+    let (code, stderr) = run_at(Some("portable"), &[&fine_tune[..], &["--out", again.to_str().unwrap()]].concat());
+    assert!(code == Some(0) && stderr.contains(note), "fine-tuning says so too: {stderr}");
+    for engine in ["kernels", "auto", "kernels-int8"] {
+        let (code, stderr) = run_at(Some("portable"), &["predict", "--model", out, "--engine", engine, "good film"]);
+        assert!(code == Some(0) && !stderr.contains("note:"), "{engine} runs as asked: {stderr}");
+    }
 }

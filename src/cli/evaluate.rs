@@ -90,6 +90,9 @@ impl EvaluateCmd {
         let ds = self.data.load(Some((classes.clone(), bundle.meta.multi_label)))?;
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
         predictor.batch_size = self.batch_size;
+        if let Some(note) = predictor.engine_note() {
+            eprintln!("note: {note}");
+        }
         if let Some(origin) = predictor.int8_origin() {
             println!("{origin}");
         }

@@ -50,6 +50,9 @@ impl PredictCmd {
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
+        if let Some(note) = predictor.engine_note() {
+            eprintln!("note: {note}");
+        }
         if let Some(t) = self.threshold {
             predictor.set_threshold(t).with_context(|| format!("--threshold {t} with {}", self.model.display()))?;
         }

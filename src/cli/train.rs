@@ -239,7 +239,13 @@ impl TrainCmd {
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
         let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine()? };
-        let engine = kernels.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
+        let note = self.engine.fallback_note();
+        if let Some(note) = &note {
+            eprintln!("note: {note}");
+        }
+        // What runs: bf16 asked for on a level without bf16 GEMMs runs in fp32.
+        let shown = if note.is_some() { kernels.map(|_| Precision::F32) } else { kernels };
+        let engine = shown.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
         if self.freeze_encoder {
             println!("Feature engine: {engine}");
         } else {

@@ -18,7 +18,8 @@ pub enum Engine {
     /// The kernels, fp32 throughout: scores match burn's within float rounding.
     Kernels,
     /// The kernels with bf16 GEMM operands (fp32 accumulation): faster, scores differ from
-    /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16.
+    /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16 or AMX (predict,
+    /// evaluate and serve say so: [`Predictor::engine_note`](super::Predictor::engine_note)).
     KernelsBf16,
     /// The kernels with int8 weights (per output channel) and dynamically quantized activations
     /// (per row) in the encoder's dense layers; never chosen by `auto`.
@@ -57,6 +58,15 @@ impl fmt::Display for Engine {
 }
 
 impl Engine {
+    /// Why this engine runs in fp32 on this CPU although it asks for bf16 (a kernels level
+    /// without bf16 GEMMs: AVX2, AVX-512 without BF16, portable), for the commands to say so;
+    /// `auto` never picks bf16 there.
+    pub fn fallback_note(self) -> Option<String> {
+        let level = bertkit_kernels::isa();
+        (self == Self::KernelsBf16 && !level.bf16())
+            .then(|| format!("--engine kernels-bf16 runs in fp32 here: this CPU's kernels level ({}) has no bf16 GEMMs", level.name()))
+    }
+
     /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
     /// with AVX2 or better; bf16 GEMM operands where the level table measured them faster than fp32
     /// (`bertkit_kernels::bf16_is_faster`: AMX tiles, AVX512-BF16 on AMD).

@@ -76,6 +76,8 @@ pub struct Predictor {
     threshold: Option<f32>,
     /// Int8 models: where the weights came from.
     int8: Option<Int8Origin>,
+    /// The engine asked for (what runs can differ: [`Self::engine_note`]).
+    asked: Engine,
     pub batch_size: usize,
 }
 
@@ -150,8 +152,22 @@ impl Predictor {
             text_pairs: bundle.meta.text_pairs,
             threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
             int8,
+            asked: engine,
             batch_size: 32,
         })
+    }
+
+    /// Why what runs is not the engine asked for, for the commands to say so: bf16 on a CPU
+    /// level without bf16 GEMMs ([`Engine::fallback_note`]), or bf16/int8 on the BiLSTM
+    /// baseline, runs in fp32.
+    pub fn engine_note(&self) -> Option<String> {
+        match (&self.scorer, self.asked) {
+            (Scorer::Kernels(_), asked) => asked.fallback_note(),
+            (Scorer::BiLstm(..), asked @ (Engine::KernelsBf16 | Engine::KernelsInt8)) => {
+                Some(format!("--engine {asked} runs in fp32 here: the BiLSTM baseline's kernels are fp32 only"))
+            }
+            _ => None,
+        }
     }
 
     /// `"burn"`, `"kernels fp32"`, `"kernels bf16"` or `"kernels int8"`: what actually runs.

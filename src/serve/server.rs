@@ -36,6 +36,9 @@ pub fn load_model_with(
         Some(origin) => tracing::info!(engine = predictor.engine_name(), "model loaded; {origin}"),
         None => tracing::info!(engine = predictor.engine_name(), "model loaded"),
     }
+    if let Some(note) = predictor.engine_note() {
+        tracing::warn!("{note}");
+    }
     // One tokenizer, shared by the request handlers and the worker (which needs its pad id).
     let tokenizer = predictor.shared_tokenizer();
     // A restart reloads the folder as the server's start did, and refuses a folder that now holds
