@@ -217,6 +217,9 @@ impl BenchCmd {
             return Ok(super::bench_gemm::gemm());
         }
         let engine = self.engine.resolve(bertkit::DeviceSpec::Cpu);
+        if let Some(note) = engine.fallback_note() {
+            eprintln!("note: {note}");
+        }
         #[cfg(not(feature = "burn"))]
         anyhow::ensure!(engine != Engine::Burn, "burn's rows need a bertkit built with `--features burn`");
         #[cfg(feature = "burn")]
