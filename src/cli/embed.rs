@@ -50,7 +50,11 @@ impl EmbedCmd {
     fn run_job(&self, plan: &JobPlan, pretrained: Pretrained) -> anyhow::Result<()> {
         anyhow::ensure!(self.engine != Engine::Burn, "the embedding job runs on the kernels: use --engine auto, kernels or kernels-bf16");
         let model = self.store(&pretrained, self.pooling)?;
-        let precision = self.engine.resolve(DeviceSpec::Cpu).precision().unwrap_or(Precision::F32);
+        let engine = self.engine.resolve(DeviceSpec::Cpu);
+        if let Some(note) = engine.fallback_note() {
+            eprintln!("note: {note}");
+        }
+        let precision = engine.precision().unwrap_or(Precision::F32);
         let fast = FastEncoder::new(&model.params, &model.config, precision);
         let tok = pretrained.tokenizer;
         let source = std::fs::canonicalize(&self.model.model).unwrap_or_else(|_| self.model.model.clone());
