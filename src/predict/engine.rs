@@ -18,8 +18,8 @@ pub enum Engine {
     /// The kernels, fp32 throughout: scores match burn's within float rounding.
     Kernels,
     /// The kernels with bf16 GEMM operands (fp32 accumulation): faster, scores differ from
-    /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16 or AMX (predict,
-    /// evaluate and serve say so: [`Predictor::engine_note`](super::Predictor::engine_note)).
+    /// fp32 in the third decimal. Falls back to fp32 without AVX512-BF16, and every command
+    /// that runs it says so ([`Engine::fallback_note`]).
     KernelsBf16,
     /// The kernels with int8 weights (per output channel) and dynamically quantized activations
     /// (per row) in the encoder's dense layers; never chosen by `auto`.
