@@ -158,3 +158,28 @@ fn an_engine_the_cpu_level_cannot_run_as_asked_is_named() {
         assert!(code == Some(0) && !stderr.contains("note:"), "{engine} runs as asked: {stderr}");
     }
 }
+
+/// A switch's environment variable took only `true`/`false`: `BERTKIT_JSON=1`, what a container
+/// manifest usually holds, was refused. It now takes 1/0, yes/no, on/off too, and refuses
+/// anything else by name.
+#[test]
+fn a_switchs_environment_variable_takes_one_and_zero() {
+    let preprocess = |value: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bertkit"))
+            .env("BERTKIT_JSON", value)
+            .args(["preprocess", "--model", FIXTURE, "--seq-len", "8", "a text"])
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    for on in ["1", "yes", "on", "true"] {
+        let (code, stdout, stderr) = preprocess(on);
+        assert!(code == Some(0) && stdout.starts_with('{'), "BERTKIT_JSON={on}: {stdout} {stderr}");
+    }
+    for off in ["0", "no", "off", "false"] {
+        let (code, stdout, stderr) = preprocess(off);
+        assert!(code == Some(0) && stdout.starts_with("Keys"), "BERTKIT_JSON={off}: {stdout} {stderr}");
+    }
+    let (code, _, stderr) = preprocess("maybe");
+    assert!(code == Some(2) && stderr.contains("invalid value 'maybe' for '--json'"), "{stderr}");
+}

@@ -60,9 +60,15 @@ impl Cli {
     /// The command line's grammar. Every subcommand takes negative numbers as values (`--lr -1`,
     /// a text "-5"), so that a negative value reaches the check that names its flag and rule
     /// ("learning rate must be a positive number, got -1") instead of clap's "unexpected
-    /// argument '-1'".
+    /// argument '-1'". A switch's environment variable takes what containers write for one
+    /// (`BERTKIT_QUIET=1`, `yes`, `on`; `0`, `no`, `off`), not only `true`/`false`.
     pub fn grammar() -> clap::Command {
-        Self::command().mut_subcommands(|c| c.allow_negative_numbers(true))
+        Self::command().mut_subcommands(|c| {
+            c.allow_negative_numbers(true).mut_args(|a| match a.get_action() {
+                clap::ArgAction::SetTrue => a.value_parser(clap::builder::BoolishValueParser::new()),
+                _ => a,
+            })
+        })
     }
 
     /// Parses this process's arguments (and `BERTKIT_*` variables); exits with clap's message
