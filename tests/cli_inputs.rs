@@ -73,6 +73,15 @@ fn two_class_csv(dir: &Path) -> String {
     data.to_str().unwrap().to_string()
 }
 
+/// A classifier trained from the fixture on [`two_class_csv`] in `dir`: the data's path and the
+/// model folder's.
+fn trained(dir: &Path) -> (String, String) {
+    let (data, out) = (two_class_csv(dir), dir.join("m").to_str().unwrap().to_string());
+    let (code, stderr) = train(&data, &out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    (data, out)
+}
+
 /// `bertkit train` of the fixture on `data` into `out` for one epoch, with `extra` flags.
 fn train(data: &str, out: &str, extra: &[&str]) -> (Option<i32>, String) {
     let mut args = vec!["train", "--model", FIXTURE, "--data", data, "--out", out, "--seq-len", "32", "--epochs", "1", "--quiet"];
@@ -107,14 +116,11 @@ fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_
 #[test]
 fn evaluate_refuses_labels_that_differ_from_the_models_classes() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, out) = (two_class_csv(tmp.path()), tmp.path().join("m"));
-    let out = out.to_str().unwrap();
-    let (code, stderr) = train(&data, out, &[]);
-    assert_eq!(code, Some(0), "{stderr}");
-    let (code, stderr) = run(&["evaluate", "--model", out, "--data", &data, "--labels", "a,b"]);
+    let (data, out) = trained(tmp.path());
+    let (code, stderr) = run(&["evaluate", "--model", &out, "--data", &data, "--labels", "a,b"]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("--labels a,b differs from the model's classes (neg, pos)"), "{stderr}");
-    let (code, stderr) = run(&["evaluate", "--model", out, "--data", &data, "--labels", "neg,pos"]);
+    let (code, stderr) = run(&["evaluate", "--model", &out, "--data", &data, "--labels", "neg,pos"]);
     assert_eq!(code, Some(0), "the model's own classes are fine: {stderr}");
 }
 
@@ -139,10 +145,8 @@ fn training_warns_of_a_declared_class_that_no_example_holds() {
 #[test]
 fn an_engine_the_cpu_level_cannot_run_as_asked_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, out) = (two_class_csv(tmp.path()), tmp.path().join("m"));
-    let out = out.to_str().unwrap();
-    let (code, stderr) = train(&data, out, &[]);
-    assert_eq!(code, Some(0), "{stderr}");
+    let (data, out) = trained(tmp.path());
+    let out = out.as_str();
     let note = "note: --engine kernels-bf16 runs in fp32 here: this CPU's kernels level (portable) has no bf16 GEMMs";
     let (code, stderr) = run_at(Some("portable"), &["predict", "--model", out, "--engine", "kernels-bf16", "good film"]);
     assert!(code == Some(0) && stderr.contains(note), "{stderr}");

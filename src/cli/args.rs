@@ -130,8 +130,8 @@ mod tests {
         assert!(wrong.is_empty(), "flags without their environment variable:\n{}", wrong.join("\n"));
     }
 
-    /// `--lr -1` used to stop at clap's "unexpected argument '-1'" (whose tip, `-- -1`, passes a
-    /// text); now the value reaches the plan's check, and a text may start with a minus sign.
+    /// `--lr -1` used to stop at clap's "unexpected argument '-1'"; now the value reaches the
+    /// plan's check, and a text may start with a minus sign.
     #[test]
     fn negative_numbers_are_values_not_flags() {
         let parse = |args: &[&str]| super::super::Cli::grammar().try_get_matches_from(args).map_err(|e| e.to_string());
