@@ -15,7 +15,10 @@ use bertkit::model::fast::{BertModel, BiLstmModel};
 use bertkit::model::{BiLstmSpec, Family, HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::DeviceSpec;
 use bertkit::predict::Engine;
-use bertkit::serve::{AppState, Batcher, BatcherConfig, LoadedModel, OnLongText, ServeConfig, ServerMetrics, load_model, load_model_with, router};
+use bertkit::serve::{
+    AppState, Batcher, BatcherConfig, ConfigError, LoadedModel, OnLongText, ServeConfig, ServeError, ServerMetrics, load_model, load_model_with,
+    router, serve,
+};
 use bertkit::tokenize::{EncodePlan, TextEncoder, TextTokenizer, Truncation, WordVocab};
 use common::tiny::write_tiny_bert;
 use serde_json::{Value, json};
@@ -526,6 +529,17 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     let single = export_tiny(&dir.path().join("single"), &["neg", "pos"]);
     let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&single) }, DeviceSpec::Cpu, ServerMetrics::new()).err().unwrap();
     assert!(err.to_string().contains("multi-label"), "{err}");
+}
+
+/// A library caller's bad settings are refused by name before anything binds or loads: `serve`
+/// used to run with them (a `max_batch_size` of 0 served batches of one request).
+#[tokio::test]
+async fn serve_refuses_bad_settings_before_binding_or_loading() {
+    let cfg = ServeConfig { max_batch_size: 0, ..config(Path::new("no-such-model")) };
+    let run = tokio::time::timeout(Duration::from_secs(30), serve(cfg, DeviceSpec::Cpu)).await;
+    let err = run.expect("serve ran instead of refusing its settings").unwrap_err();
+    assert!(matches!(err, ServeError::Config(ConfigError::ZeroCount("max_batch_size"))), "{err:?}");
+    assert_eq!(err.to_string(), "max_batch_size must be at least 1, got 0");
 }
 
 /// The Open Inference Protocol (V2): metadata, health, infer in JSON and with binary tensor data

@@ -1,5 +1,6 @@
 //! Flags shared by several subcommands, validated into the library's typed plans.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -60,12 +61,24 @@ pub fn probability(s: &str) -> Result<f32, String> {
     }
 }
 
+/// Prints why what runs is not what was asked for (`Engine::fallback_note`,
+/// `Predictor::engine_note`): the run goes on, so it is a note on stderr, not an error.
+pub fn say_note(note: Option<String>) {
+    if let Some(note) = note {
+        eprintln!("note: {note}");
+    }
+}
+
 /// A count that must be at least 1 (`--batch`, `--steps`, `--instances`...): 0 used to panic
 /// (`bench --batch 0`), be clamped to 1 without a word (`evaluate --batch-size 0`) or time nothing.
 pub fn at_least_one(s: &str) -> Result<usize, String> {
+    nonzero(s).map(NonZeroUsize::get)
+}
+
+/// [`at_least_one`] as the type that says so, for a library call that takes a `NonZeroUsize`.
+pub fn nonzero(s: &str) -> Result<NonZeroUsize, String> {
     match s.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1, got 0".to_string()),
-        Ok(n) => Ok(n),
+        Ok(n) => NonZeroUsize::new(n).ok_or_else(|| "must be at least 1, got 0".to_string()),
         Err(e) => Err(format!("`{s}` is not a whole number: {e}")),
     }
 }

@@ -29,6 +29,8 @@ use burn::tensor::Device;
 use clap::Args;
 use serde_json::{Value, json};
 
+use super::args::say_note;
+
 #[derive(Args, Debug)]
 pub struct BenchCmd {
     #[arg(long, env = "BERTKIT_MODEL", default_value = "models/minilm")]
@@ -217,9 +219,7 @@ impl BenchCmd {
             return Ok(super::bench_gemm::gemm());
         }
         let engine = self.engine.resolve(bertkit::DeviceSpec::Cpu);
-        if let Some(note) = engine.fallback_note() {
-            eprintln!("note: {note}");
-        }
+        say_note(engine.fallback_note());
         #[cfg(not(feature = "burn"))]
         anyhow::ensure!(engine != Engine::Burn, "burn's rows need a bertkit built with `--features burn`");
         #[cfg(feature = "burn")]

@@ -12,7 +12,7 @@ use bertkit::model::fast::{BertModel, FastEncoder, ModelError, Precision};
 use bertkit::predict::Engine;
 use clap::Args;
 
-use super::args::head_f32;
+use super::args::{head_f32, say_note};
 use super::job_args::{JobArgs, print_report};
 use super::{ModelArgs, PreprocessArgs};
 
@@ -51,16 +51,14 @@ impl EmbedCmd {
         anyhow::ensure!(self.engine != Engine::Burn, "the embedding job runs on the kernels: use --engine auto, kernels or kernels-bf16");
         let model = self.store(&pretrained, self.pooling)?;
         let engine = self.engine.resolve(DeviceSpec::Cpu);
-        if let Some(note) = engine.fallback_note() {
-            eprintln!("note: {note}");
-        }
+        say_note(engine.fallback_note());
         let precision = engine.precision().unwrap_or(Precision::F32);
         let fast = FastEncoder::new(&model.params, &model.config, precision);
         let tok = pretrained.tokenizer;
         let source = std::fs::canonicalize(&self.model.model).unwrap_or_else(|_| self.model.model.clone());
         let identity = serde_json::json!({ "dir": source, "encode": tok.plan(), "precision": format!("{precision:?}") });
         let dim = model.hidden_size();
-        let mut scorer = EmbedScorer::new(tok, fast, self.pooling, self.normalize, dim, self.job.batch_size, identity);
+        let mut scorer = EmbedScorer::new(tok, fast, self.pooling, self.normalize, dim, self.job.batch_size.get(), identity);
         let report = run_job(plan, &mut scorer).with_context(|| format!("embedding {}", plan.input.display()))?;
         print_report(plan, &report);
         Ok(())

@@ -2,6 +2,7 @@
 //! exported model on labelled data (multi-label: micro/macro and per-label scores, subset
 //! accuracy, Hamming loss).
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -12,6 +13,7 @@ use bertkit::metrics::{EvalReport, MultiLabelMetrics};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
+use super::args::say_note;
 use super::data_args::DataArgs;
 use super::probability;
 
@@ -26,8 +28,8 @@ pub struct EvaluateCmd {
     #[arg(long, env = "BERTKIT_OUTPUT")]
     output: Option<PathBuf>,
     /// Texts scored per batch.
-    #[arg(long, default_value_t = 64, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]
-    batch_size: usize,
+    #[arg(long, default_value = "64", value_parser = super::args::nonzero, env = "BERTKIT_BATCH_SIZE")]
+    batch_size: NonZeroUsize,
     #[arg(long, default_value = "cpu", env = "BERTKIT_DEVICE")]
     device: DeviceSpec,
     /// auto (the kernels on the CPU, in bf16 where measured faster: AMX, AMD with AVX512-BF16;
@@ -89,10 +91,8 @@ impl EvaluateCmd {
         let classes = bundle.meta.class_names.clone();
         let ds = self.data.load(Some((classes.clone(), bundle.meta.multi_label)))?;
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
-        predictor.batch_size = self.batch_size;
-        if let Some(note) = predictor.engine_note() {
-            eprintln!("note: {note}");
-        }
+        predictor.set_batch_size(self.batch_size);
+        say_note(predictor.engine_note());
         if let Some(origin) = predictor.int8_origin() {
             println!("{origin}");
         }

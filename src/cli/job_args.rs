@@ -1,5 +1,6 @@
 //! Flags of the batch jobs (`predict --input`, `embed --input`), validated into a [`JobPlan`].
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use bertkit::batch::{InputColumns, JobPlan, JobReport, OutputFormat, Shard};
@@ -43,8 +44,8 @@ pub struct JobArgs {
     #[arg(long, env = "BERTKIT_OVERWRITE")]
     pub overwrite: bool,
     /// Texts per model call inside a chunk (shortest first, so batches pad little).
-    #[arg(long, default_value_t = 32, value_parser = super::at_least_one, env = "BERTKIT_BATCH_SIZE")]
-    pub batch_size: usize,
+    #[arg(long, default_value = "32", value_parser = super::args::nonzero, env = "BERTKIT_BATCH_SIZE")]
+    pub batch_size: NonZeroUsize,
     /// No progress bar.
     #[arg(long, env = "BERTKIT_QUIET")]
     pub quiet: bool,

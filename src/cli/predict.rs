@@ -11,6 +11,7 @@ use bertkit::batch::{PredictScorer, run_job};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
+use super::args::say_note;
 use super::job_args::{JobArgs, print_report};
 
 #[derive(Args, Debug)]
@@ -50,9 +51,7 @@ impl PredictCmd {
             .with_context(|| format!("loading {}", self.model.display()))?;
         let binary = bundle.meta.is_binary();
         let mut predictor = Predictor::with_engine(bundle, device, self.engine.resolve(self.device))?;
-        if let Some(note) = predictor.engine_note() {
-            eprintln!("note: {note}");
-        }
+        say_note(predictor.engine_note());
         if let Some(t) = self.threshold {
             predictor.set_threshold(t).with_context(|| format!("--threshold {t} with {}", self.model.display()))?;
         }
@@ -64,7 +63,7 @@ impl PredictCmd {
                 if predictor.text_pairs() { "sentence pairs" } else { "single texts" },
                 if predictor.text_pairs() { "name the second text's column with --pair-column" } else { "drop --pair-column" }
             );
-            predictor.batch_size = self.job.batch_size;
+            predictor.set_batch_size(self.job.batch_size);
             let model = std::fs::canonicalize(&self.model).unwrap_or_else(|_| self.model.clone());
             let identity = serde_json::json!({ "dir": model, "engine": predictor.engine_name() });
             let mut scorer = PredictScorer::new(predictor, identity);

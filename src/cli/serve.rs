@@ -131,7 +131,7 @@ impl ServeCmd {
             engine: self.engine.resolve(self.device),
             threshold: self.threshold,
         };
-        config.validate().map_err(anyhow::Error::msg)?;
+        config.validate()?;
         let device = self.device;
         serve_blocking(config, device)?;
         Ok(())

@@ -17,6 +17,7 @@ use bertkit::tokenize::TextEncoder;
 use bertkit::train::{History, Split, TrainRun, train_classifier};
 use bertkit_kernels::Precision;
 
+use super::args::say_note;
 use super::data_args::{DataArgs, show_samples};
 use super::evaluate::print_report;
 use super::train_args::{ArchFlag, TrainCmd};
@@ -239,13 +240,9 @@ impl TrainCmd {
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
         let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine()? };
-        let note = self.engine.fallback_note();
-        if let Some(note) = &note {
-            eprintln!("note: {note}");
-        }
+        say_note(self.engine.fallback_note());
         // What runs: bf16 asked for on a level without bf16 GEMMs runs in fp32.
-        let shown = if note.is_some() { kernels.map(|_| Precision::F32) } else { kernels };
-        let engine = shown.map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
+        let engine = kernels.map(Precision::on_this_cpu).map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
         if self.freeze_encoder {
             println!("Feature engine: {engine}");
         } else {

@@ -62,9 +62,16 @@ impl Engine {
     /// without bf16 GEMMs: AVX2, AVX-512 without BF16, portable), for the commands to say so;
     /// `auto` never picks bf16 there.
     pub fn fallback_note(self) -> Option<String> {
-        let level = bertkit_kernels::isa();
-        (self == Self::KernelsBf16 && !level.bf16())
-            .then(|| format!("--engine kernels-bf16 runs in fp32 here: this CPU's kernels level ({}) has no bf16 GEMMs", level.name()))
+        let asked = self.precision()?;
+        (asked.on_this_cpu() != asked).then(|| {
+            format!("--engine {self} runs in fp32 here: this CPU's kernels level ({}) has no bf16 GEMMs", bertkit_kernels::isa().name())
+        })
+    }
+
+    /// The GEMM precision a kernels engine actually runs in on this CPU (bf16 falls back to fp32
+    /// on levels without bf16 GEMMs: [`Self::fallback_note`]).
+    pub fn runs_in(self) -> Option<Precision> {
+        self.precision().map(Precision::on_this_cpu)
     }
 
     /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
@@ -104,5 +111,19 @@ mod tests {
         assert_eq!("int8".parse::<Engine>().unwrap(), Engine::KernelsInt8);
         // int8 is opt-in: auto never resolves to it.
         assert_ne!(Engine::Auto.resolve(DeviceSpec::Cpu), Engine::KernelsInt8);
+    }
+
+    /// kernels-bf16 on a level without bf16 GEMMs runs in fp32 and says so; nothing else has a
+    /// note (checked at every level by the CI's `BERTKIT_CPU` runs).
+    #[test]
+    fn only_bf16_without_bf16_gemms_has_a_fallback_note() {
+        let bf16 = bertkit_kernels::isa().bf16();
+        assert_eq!(Engine::KernelsBf16.fallback_note().is_some(), !bf16);
+        assert_eq!(Engine::KernelsBf16.runs_in(), Some(if bf16 { Precision::Bf16 } else { Precision::F32 }));
+        for engine in [Engine::Auto, Engine::Burn, Engine::Kernels, Engine::KernelsInt8] {
+            assert_eq!(engine.fallback_note(), None, "{engine}");
+        }
+        assert_eq!(Engine::KernelsInt8.runs_in(), Some(Precision::Int8));
+        assert_eq!(Engine::Burn.runs_in(), None);
     }
 }

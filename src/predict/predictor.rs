@@ -1,5 +1,6 @@
 //! A loaded classifier bundle in inference mode, turning texts into scored predictions.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -16,6 +17,10 @@ use crate::model::{LoadError, TextClassifier};
 use crate::model::fast::{BertModel, BiLstmModel, BiLstmPacks, FastClassifier, Precision};
 use crate::data::is_blank;
 use crate::tokenize::{TextEncoder, TokenizeError};
+
+/// Texts per forward pass unless [`Predictor::set_batch_size`] says otherwise (the CLI's default).
+// Evaluated at compile time: the `expect` cannot fire at run time.
+const DEFAULT_BATCH_SIZE: NonZeroUsize = NonZeroUsize::new(32).expect("32 is not 0");
 
 #[derive(Debug, thiserror::Error)]
 pub enum PredictError {
@@ -78,7 +83,8 @@ pub struct Predictor {
     int8: Option<Int8Origin>,
     /// The engine asked for (what runs can differ: [`Self::engine_note`]).
     asked: Engine,
-    pub batch_size: usize,
+    /// Texts per forward pass ([`Self::set_batch_size`]); a longer list runs in several.
+    batch_size: NonZeroUsize,
 }
 
 /// The int8 classifier of an export: its stored int8 weights (`model.int8.safetensors`, checked
@@ -153,8 +159,14 @@ impl Predictor {
             threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
             int8,
             asked: engine,
-            batch_size: 32,
+            batch_size: DEFAULT_BATCH_SIZE,
         })
+    }
+
+    /// Texts per forward pass: a longer list runs in several, a shorter one in one, padded
+    /// to its longest text. The type rules out 0, which used to run as batches of one.
+    pub fn set_batch_size(&mut self, n: NonZeroUsize) {
+        self.batch_size = n;
     }
 
     /// Why what runs is not the engine asked for, for the commands to say so: bf16 on a CPU
@@ -258,18 +270,14 @@ impl Predictor {
 
     /// Raw logits, one row per encoding.
     pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
+        let (size, pad) = (self.batch_size.get(), self.tokenizer.pad_id());
         match &self.scorer {
-            Scorer::Kernels(fast) => {
-                run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| Ok::<_, PredictError>(fast.logits(b)?))
-            }
-            Scorer::BiLstm(model, packs) => {
-                run_batched_tokens(encodings, self.batch_size, self.tokenizer.pad_id(), |b| Ok::<_, PredictError>(model.logits(packs, b)?))
-            }
+            Scorer::Kernels(fast) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(fast.logits(b)?)),
+            Scorer::BiLstm(model, packs) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(model.logits(packs, b)?)),
             #[cfg(feature = "burn")]
-            Scorer::Burn(model, device) => run_batched(encodings, self.batch_size, self.tokenizer.pad_id(), device, |input| {
-                model.forward(input)
-            })
-            .map_err(PredictError::Backend),
+            Scorer::Burn(model, device) => {
+                run_batched(encodings, size, pad, device, |input| model.forward(input)).map_err(PredictError::Backend)
+            }
         }
     }
 

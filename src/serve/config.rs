@@ -72,30 +72,115 @@ pub struct ServeConfig {
     pub threshold: Option<f32>,
 }
 
+/// A [`ServeConfig`] the server cannot run with, naming the field.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    /// A count of 0 would serve nothing (or, for `max_batch_size`, quietly run batches of one).
+    #[error("{0} must be at least 1, got 0")]
+    ZeroCount(&'static str),
+    #[error("{0} must be a positive duration, got 0")]
+    ZeroTimeout(&'static str),
+    #[error("max_body_bytes {0} is too small: a request needs at least 64 bytes")]
+    BodyTooSmall(usize),
+    #[error("route `{0}` must start with /")]
+    Route(String),
+    #[error("threshold {0} is not a probability in (0, 1)")]
+    Threshold(f32),
+    #[error("model name `{0}` must be non-empty without / or :")]
+    ModelName(String),
+}
+
 impl ServeConfig {
-    pub fn validate(&self) -> Result<(), String> {
-        if self.max_batch_size == 0 || self.queue_capacity == 0 || self.max_instances == 0 {
-            return Err("max batch size, queue capacity and max instances must be at least 1".into());
+    /// Checks the settings once, before anything binds or loads: [`super::serve`] runs it, and
+    /// the CLI has already refused each bad flag by name.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let counts = [
+            ("max_batch_size", self.max_batch_size),
+            ("queue_capacity", self.queue_capacity),
+            ("max_instances", self.max_instances),
+            ("max_connections", self.max_connections),
+        ];
+        if let Some((field, _)) = counts.into_iter().find(|&(_, n)| n == 0) {
+            return Err(ConfigError::ZeroCount(field));
         }
-        if self.max_connections == 0 || self.header_timeout.is_zero() || self.body_timeout.is_zero() || self.request_timeout.is_zero() {
-            return Err("max connections and the header, body and request timeouts must be positive".into());
+        let timeouts =
+            [("header_timeout", self.header_timeout), ("body_timeout", self.body_timeout), ("request_timeout", self.request_timeout)];
+        if let Some((field, _)) = timeouts.into_iter().find(|(_, t)| t.is_zero()) {
+            return Err(ConfigError::ZeroTimeout(field));
         }
         if self.max_body_bytes < 64 {
-            return Err(format!("max body bytes {} is too small", self.max_body_bytes));
+            return Err(ConfigError::BodyTooSmall(self.max_body_bytes));
         }
-        for route in [&self.predict_route, &self.health_route].into_iter().flatten() {
-            if !route.starts_with('/') {
-                return Err(format!("route `{route}` must start with /"));
-            }
+        if let Some(route) = [&self.predict_route, &self.health_route].into_iter().flatten().find(|r| !r.starts_with('/')) {
+            return Err(ConfigError::Route(route.clone()));
         }
         if let Some(t) = self.threshold
             && !(t > 0.0 && t < 1.0)
         {
-            return Err(format!("threshold {t} is not a probability in (0, 1)"));
+            return Err(ConfigError::Threshold(t));
         }
         if self.model_name.is_empty() || self.model_name.contains('/') || self.model_name.contains(':') {
-            return Err(format!("model name `{}` must be non-empty without / or :", self.model_name));
+            return Err(ConfigError::ModelName(self.model_name.clone()));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    fn valid() -> ServeConfig {
+        ServeConfig {
+            model_dir: PathBuf::from("model"),
+            model_name: "imdb".into(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            predict_route: Some("/predict".into()),
+            health_route: None,
+            max_batch_size: 8,
+            max_wait: Duration::from_millis(2),
+            queue_capacity: 8,
+            max_instances: 4,
+            max_body_bytes: 4096,
+            on_long_text: OnLongText::Truncate,
+            api_key: None,
+            metrics_public: false,
+            max_connections: 64,
+            header_timeout: Duration::from_secs(10),
+            refusal_pace: Duration::ZERO,
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            engine: Engine::Kernels,
+            threshold: None,
+        }
+    }
+
+    /// Each bad setting is refused by its own name (they used to share one message naming three
+    /// counts, or four durations).
+    #[test]
+    fn each_bad_setting_is_named() {
+        assert_eq!(valid().validate(), Ok(()));
+        type Spoil = fn(&mut ServeConfig);
+        let cases: [(Spoil, &str); 10] = [
+            (|c| c.max_batch_size = 0, "max_batch_size must be at least 1, got 0"),
+            (|c| c.queue_capacity = 0, "queue_capacity must be at least 1"),
+            (|c| c.max_instances = 0, "max_instances must be at least 1"),
+            (|c| c.max_connections = 0, "max_connections must be at least 1"),
+            (|c| c.body_timeout = Duration::ZERO, "body_timeout must be a positive duration"),
+            (|c| c.request_timeout = Duration::ZERO, "request_timeout must be a positive duration"),
+            (|c| c.max_body_bytes = 10, "max_body_bytes 10 is too small"),
+            (|c| c.health_route = Some("ready".into()), "route `ready` must start with /"),
+            (|c| c.threshold = Some(1.0), "threshold 1 is not a probability"),
+            (|c| c.model_name = "a/b".into(), "model name `a/b`"),
+        ];
+        for (spoil, want) in cases {
+            let mut c = valid();
+            spoil(&mut c);
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.starts_with(want), "{err} (wanted {want})");
+        }
     }
 }

@@ -19,7 +19,7 @@ mod worker;
 
 pub use app::{AppState, LoadedModel, router};
 pub use batcher::{Batcher, BatcherConfig, Model, Restart, SubmitError};
-pub use config::{DEFAULT_PORT, OnLongText, ServeConfig};
+pub use config::{ConfigError, DEFAULT_PORT, OnLongText, ServeConfig};
 pub use metrics::ServerMetrics;
 pub use openapi::document as openapi_document;
 pub use error::ApiError;

@@ -1,6 +1,7 @@
 //! Binds the socket, loads the model in the background (health answers 503 until then), serves,
 //! and shuts down gracefully on SIGTERM / Ctrl-C, finishing in-flight requests.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use crate::DeviceSpec;
@@ -9,12 +10,14 @@ use tokio::net::TcpListener;
 use super::app::LoadedModel;
 use super::listen::{ConnectionLimits, serve_connections};
 use super::batcher::Restart;
+use super::config::ConfigError;
 use super::{AppState, Batcher, BatcherConfig, Model, ServeConfig, ServerMetrics, router};
 use crate::artifact::{ArtifactError, ClassifierBundle};
 use crate::predict::Predictor;
 use crate::tokenize::TokenCounter;
 
-/// Loads the exported model and starts its batching worker.
+/// Loads the exported model and starts its batching worker, with a `config` that
+/// [`ServeConfig::validate`] accepts (as [`serve`] checks).
 pub fn load_model(config: &ServeConfig, device: DeviceSpec, metrics: ServerMetrics) -> Result<LoadedModel, ArtifactError> {
     load_model_with(config, device, metrics, |model| model)
 }
@@ -82,7 +85,10 @@ fn open_predictor(bundle: ClassifierBundle, config: &ServeConfig, device: Device
     if let Some(t) = config.threshold {
         predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
     }
-    predictor.batch_size = config.max_batch_size;
+    // `validate` refuses a 0 (`serve` runs it): the predictor keeps its default then.
+    if let Some(n) = NonZeroUsize::new(config.max_batch_size) {
+        predictor.set_batch_size(n);
+    }
     Ok(predictor)
 }
 
@@ -112,6 +118,8 @@ pub enum ServeError {
     },
     #[error("loading the model")]
     Load(#[source] ArtifactError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("server error")]
     Io(#[source] std::io::Error),
     #[error("cannot start the server's threads")]
@@ -133,8 +141,10 @@ pub fn serve_blocking(config: ServeConfig, device: DeviceSpec) -> Result<(), Ser
     runtime.block_on(serve(config, device))
 }
 
-/// Runs until SIGTERM/Ctrl-C (or a model that fails to load).
+/// Runs until SIGTERM/Ctrl-C (or a model that fails to load); a `config` that
+/// [`ServeConfig::validate`] refuses is refused before anything binds.
 pub async fn serve(config: ServeConfig, device: DeviceSpec) -> Result<(), ServeError> {
+    config.validate()?;
     let addr = format!("{}:{}", config.host, config.port);
     let listener = TcpListener::bind((config.host, config.port))
         .await

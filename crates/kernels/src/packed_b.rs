@@ -18,6 +18,17 @@ pub enum Precision {
     Int8,
 }
 
+impl Precision {
+    /// What this precision runs as on this CPU's kernels level: bf16 falls back to fp32 on levels
+    /// without bf16 GEMMs (AVX2, AVX-512 without BF16, portable); fp32 and int8 run everywhere.
+    pub fn on_this_cpu(self) -> Self {
+        match self {
+            Self::Bf16 if !isa().bf16() => Self::F32,
+            other => other,
+        }
+    }
+}
+
 pub(crate) enum Packed {
     /// `[n/NR][k][NR]` panels for our AVX-512 micro-kernel.
     F32(AlignedVec<f32>),
@@ -105,7 +116,7 @@ impl PackedB {
             self.depth = q.depth;
             self.stash();
             self.data = Packed::Int8(q);
-        } else if precision == Precision::Bf16 && isa().bf16() {
+        } else if precision.on_this_cpu() == Precision::Bf16 {
             let mut v = self.take_bf16();
             let (layout, variant) = bf16_layout();
             pack_b_bf16(b, self.depth, layout, &mut v);
@@ -159,5 +170,23 @@ impl PackedB {
             Packed::Bf16(_) | Packed::Tiles(_) => Precision::Bf16,
             Packed::Int8(_) => Precision::Int8,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a weight is packed as is what [`Precision::on_this_cpu`] says it runs as, at every
+    /// level (`BERTKIT_CPU`): the commands' "runs in fp32 here" notes rely on it.
+    #[test]
+    fn a_packed_weight_runs_in_the_precision_on_this_cpu_says() {
+        let b: Vec<f32> = (0..64 * 32).map(|i| (i % 7) as f32 - 3.0).collect();
+        for asked in [Precision::F32, Precision::Bf16, Precision::Int8] {
+            assert_eq!(PackedB::new(&b, 64, 32, asked).precision(), asked.on_this_cpu(), "{asked:?} at {}", isa().name());
+        }
+        assert_eq!(Precision::Bf16.on_this_cpu() == Precision::Bf16, isa().bf16());
+        assert_eq!(Precision::F32.on_this_cpu(), Precision::F32);
+        assert_eq!(Precision::Int8.on_this_cpu(), Precision::Int8);
     }
 }

@@ -193,11 +193,12 @@ impl BiLstmModel {
     ) -> Result<Vec<f32>, TokenBatchError> {
         let spec = &self.spec;
         let (b, t, e, u) = (batch.batch_size, batch.seq_len.max(1), spec.embedding_dim, spec.units);
-        TokenBatchError::check_layout(batch)?;
+        let lens = TokenBatchError::check_layout(batch)?;
         cache.ids = TokenBatchError::rows_of(&batch.input_word_ids, t, spec.vocab_size, "input_word_ids", "vocab_size")?;
         cache.seed = seed;
         (cache.batch, cache.t) = (b, t);
-        cache.lens = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count().max(1)).collect();
+        // A text with no words ("!!!") runs one step, over its padding, and so still gets a score.
+        cache.lens = lens.into_iter().map(|n| n.max(1)).collect();
         let table = &self.values[EMBEDDING];
         cache.x0.clear();
         for &id in &cache.ids {

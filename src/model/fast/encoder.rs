@@ -100,7 +100,7 @@ pub fn ffn_activation(cfg: &ModelConfig) -> FfnActivation {
 
 /// Whether GEMM operands are converted to bf16 (requested and the CPU multiplies bf16).
 pub fn uses_bf16(prec: Precision) -> bool {
-    prec == Precision::Bf16 && isa().bf16()
+    prec.on_this_cpu() == Precision::Bf16
 }
 
 /// `x` as bf16 bits in `bits` when the GEMMs run in bf16: converted once, read by the forward

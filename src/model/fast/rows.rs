@@ -29,9 +29,10 @@ pub enum TokenBatchError {
 impl TokenBatchError {
     /// Checks that `batch`'s three fields are `batch_size × seq_len` long and that each text's
     /// mask is a run of real tokens then padding: the forward passes take a text's length from
-    /// its mask and read its first tokens. (A text of no tokens passes here: the BiLSTM scores a
-    /// text with no words, as Keras' masked LSTM does; [`Rows::new`] refuses one.)
-    pub fn check_layout(batch: &TokenBatch) -> Result<(), Self> {
+    /// its mask and read its first tokens. Returns those lengths, one per text. (A text of no
+    /// tokens passes here: the BiLSTM scores a text with no words, as Keras' masked LSTM does;
+    /// [`Rows::new`] refuses one.)
+    pub fn check_layout(batch: &TokenBatch) -> Result<Vec<usize>, Self> {
         let (batch_size, seq_len) = (batch.batch_size, batch.seq_len);
         let fields = [
             ("input_word_ids", batch.input_word_ids.len()),
@@ -41,13 +42,15 @@ impl TokenBatchError {
         if let Some((field, len)) = fields.into_iter().find(|&(_, len)| Some(len) != batch_size.checked_mul(seq_len)) {
             return Err(Self::Shape { field, len, batch_size, seq_len });
         }
+        let mut lens = Vec::with_capacity(batch_size);
         for (text, mask) in batch.input_mask.chunks(seq_len.max(1)).enumerate() {
             let real = mask.iter().take_while(|&&m| m != 0).count();
             if let Some(after) = mask[real..].iter().position(|&m| m != 0) {
                 return Err(Self::NotRightPadded { text, token: real + after });
             }
+            lens.push(real);
         }
-        Ok(())
+        Ok(lens)
     }
 
     /// `values` (one of the batch's id fields, `seq_len` per text) as row indices into a table
@@ -78,7 +81,7 @@ pub struct Rows {
 impl Rows {
     /// `batch`'s rows in `cfg`'s tables, or which field, text and token do not fit them.
     pub fn new(batch: &TokenBatch, cfg: &ModelConfig) -> Result<Self, TokenBatchError> {
-        TokenBatchError::check_layout(batch)?;
+        let lens = TokenBatchError::check_layout(batch)?;
         let max = cfg.max_sequence_length();
         if batch.seq_len > max {
             return Err(TokenBatchError::TooLong { seq_len: batch.seq_len, max });
@@ -91,7 +94,6 @@ impl Rows {
             0 => vec![0; batch.input_type_ids.len()],
             n => TokenBatchError::rows_of(&batch.input_type_ids, t, n, "input_type_ids", "type_vocab_size")?,
         };
-        let lens: Vec<usize> = batch.input_mask.chunks(t).map(|m| m.iter().filter(|&&v| v != 0).count()).collect();
         // Every BERT-family tokenizer adds at least `[CLS]`; a text without it has nothing to pool.
         if let Some(text) = (0..b).find(|&i| lens.get(i).is_none_or(|&n| n == 0)) {
             return Err(TokenBatchError::NoRealToken { text });
