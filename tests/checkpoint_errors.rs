@@ -183,3 +183,44 @@ fn roberta_sequence_length_counts_the_padding_offset() {
     let out = bertkit(&["embed", "--seq-len", "4096", "a b"], dir.path());
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_position_embeddings = "), "{out:?}");
 }
+
+/// A classifier on the tiny BERT fixture (`tests/fixtures/families/bert`) scoring with `engine`,
+/// and its vocabulary size.
+#[cfg(feature = "burn")]
+fn fixture_predictor(engine: bertkit::predict::Engine) -> (bertkit::predict::Predictor, usize) {
+    use bertkit::artifact::{ClassifierBundle, ModelMeta};
+    use bertkit::model::fast::BertModel;
+    use bertkit::model::{Pooling, Pretrained, TextClassifier};
+    use bertkit::tokenize::{EncodePlan, TextEncoder, Truncation};
+
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/families/bert");
+    let plan = EncodePlan::new(32, Truncation::LongestFirst);
+    let pretrained = Pretrained::open(&dir, plan).unwrap();
+    let cfg = pretrained.config.clone();
+    let head = HeadSpec { hidden_size: None, ..HeadSpec::family_default(cfg.family, cfg.hidden_size, 2, 0.1) };
+    let model = BertModel::with_new_head(&pretrained, Pooling::Pooler, head, 7).unwrap();
+    let meta = ModelMeta::new(vec!["neg".into(), "pos".into()], plan, Pooling::Pooler, model.head);
+    let bundle =
+        ClassifierBundle { model: TextClassifier::Bert(model), meta, tokenizer: TextEncoder::Subword(pretrained.tokenizer), dir };
+    (bertkit::predict::Predictor::with_engine(bundle, bertkit::DeviceSpec::Cpu, engine).unwrap(), cfg.vocab_size)
+}
+
+/// burn's embedding lookup panicked on an id past its table; the burn engine now refuses the
+/// batch with the kernels' error (`BatchFit`), and still scores a fitting one as they do.
+#[cfg(feature = "burn")]
+#[test]
+fn the_burn_engine_refuses_an_id_past_the_vocabulary_as_the_kernels_do() {
+    use bertkit::predict::Engine;
+    use bertkit::tokenize::Encoded;
+
+    let ((kernels, vocab), (burn, _)) = (fixture_predictor(Engine::Kernels), fixture_predictor(Engine::Burn));
+    let bad = [Encoded { ids: vec![2, 5, 3], type_ids: vec![0; 3] }, Encoded { ids: vec![2, vocab as u32, 3], type_ids: vec![0; 3] }];
+    let (k, b) = (kernels.logits(&bad).unwrap_err().to_string(), burn.logits(&bad).unwrap_err().to_string());
+    assert_eq!(b, k);
+    assert!(b.contains(&format!("input_word_ids holds {vocab} at text 1, token 1")), "{b}");
+    let good = &bad[..1];
+    let (k, b) = (kernels.logits(good).unwrap(), burn.logits(good).unwrap());
+    for (x, y) in k[0].iter().zip(&b[0]) {
+        assert!((x - y).abs() < 1e-4, "{k:?} vs {b:?}");
+    }
+}

@@ -21,12 +21,15 @@ pub fn run_batched<F>(
 where
     F: FnMut(EncoderInput) -> Tensor<2>,
 {
-    run_batched_tokens(encodings, batch_size, pad_id, |batch| {
-        let out = f(EncoderInput::from_batch(batch, device));
-        let [_, k] = out.dims();
-        let values = out.into_data().try_into_vec_as::<f32>()?;
-        Ok(values.chunks(k.max(1)).map(<[f32]>::to_vec).collect())
-    })
+    run_batched_tokens(encodings, batch_size, pad_id, |batch| tensor_rows(f(EncoderInput::from_batch(batch, device))))
+}
+
+/// A `[B, K]` output as `B` rows of `K`.
+#[cfg(feature = "burn")]
+pub fn tensor_rows(out: Tensor<2>) -> Result<Vec<Vec<f32>>, DataError> {
+    let [_, k] = out.dims();
+    let values = out.into_data().try_into_vec_as::<f32>()?;
+    Ok(values.chunks(k.max(1)).map(<[f32]>::to_vec).collect())
 }
 
 /// The same batching for a model that takes padded token arrays directly and returns one row

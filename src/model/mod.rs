@@ -35,7 +35,7 @@ mod text_classifier;
 pub use bilstm::{BiLstm, BiLstmClassifier};
 pub use batched::run_batched_tokens;
 #[cfg(feature = "burn")]
-pub use batched::run_batched;
+pub use batched::{run_batched, tensor_rows};
 pub use bilstm_spec::BiLstmSpec;
 #[cfg(feature = "burn")]
 pub use classifier::BertClassifier;
@@ -62,5 +62,5 @@ pub use pooling::mean_pool;
 pub use pooling::{Pooling, PoolingError};
 pub use pretrained::{Pretrained, check_fit};
 #[cfg(feature = "burn")]
-pub use text_classifier::BurnClassifier;
+pub use text_classifier::{BatchFit, BurnClassifier};
 pub use text_classifier::TextClassifier;

@@ -9,7 +9,11 @@ use burn::tensor::{Device, Tensor};
 
 use super::fast::{BertModel, BiLstmModel};
 #[cfg(feature = "burn")]
-use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError};
+use super::fast::{Rows, TokenBatchError};
+#[cfg(feature = "burn")]
+use super::{BertClassifier, BiLstmClassifier, EncoderInput, LoadError, ModelConfig};
+#[cfg(feature = "burn")]
+use crate::tokenize::TokenBatch;
 
 // One value per loaded model, moved rarely: boxing the larger variant would buy nothing.
 #[allow(clippy::large_enum_variant)]
@@ -34,6 +38,40 @@ impl TextClassifier {
             Self::Bert(m) => BurnClassifier::Bert(m.to_burn(device)?.valid()),
             Self::BiLstm(m) => BurnClassifier::BiLstm(m.to_burn(device)?.valid()),
         })
+    }
+
+    #[cfg(feature = "burn")]
+    /// What a token batch must fit to be scored by this model, to keep beside its burn modules.
+    pub fn batch_fit(&self) -> BatchFit {
+        match self {
+            Self::Bert(m) => BatchFit::Bert(m.config.clone()),
+            Self::BiLstm(m) => BatchFit::BiLstm { vocab_size: m.spec.vocab_size },
+        }
+    }
+}
+
+#[cfg(feature = "burn")]
+/// The sizes of a model's tables, kept beside its burn modules: burn's embedding lookup panics on
+/// an id past its table, where the kernels' forward passes refuse the batch by name.
+#[derive(Debug, Clone)]
+pub enum BatchFit {
+    Bert(ModelConfig),
+    BiLstm { vocab_size: usize },
+}
+
+#[cfg(feature = "burn")]
+impl BatchFit {
+    /// `batch` fits the model, or which field, text and token do not: the checks of the kernels'
+    /// forward passes ([`Rows::new`]; `BiLstmModel::forward`'s layout and id checks).
+    pub fn check(&self, batch: &TokenBatch) -> Result<(), TokenBatchError> {
+        match self {
+            Self::Bert(config) => Rows::new(batch, config).map(drop),
+            Self::BiLstm { vocab_size } => {
+                TokenBatchError::check_layout(batch)?;
+                let t = batch.seq_len.max(1);
+                TokenBatchError::rows_of(&batch.input_word_ids, t, *vocab_size, "input_word_ids", "vocab_size").map(drop)
+            }
+        }
     }
 }
 

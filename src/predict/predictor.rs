@@ -5,17 +5,17 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-#[cfg(feature = "burn")]
-use crate::model::run_batched;
 use super::Engine;
-use crate::model::run_batched_tokens;
 use crate::DeviceSpec;
 use crate::artifact::{ClassifierBundle, INT8_FILE, load_int8};
+use crate::data::is_blank;
 #[cfg(feature = "burn")]
 use crate::model::BurnClassifier;
-use crate::model::{LoadError, TextClassifier};
 use crate::model::fast::{BertModel, BiLstmModel, BiLstmPacks, FastClassifier, Precision};
-use crate::data::is_blank;
+use crate::model::run_batched_tokens;
+#[cfg(feature = "burn")]
+use crate::model::{BatchFit, EncoderInput, tensor_rows};
+use crate::model::{LoadError, TextClassifier};
 use crate::tokenize::{TextEncoder, TokenizeError};
 
 /// Texts per forward pass unless [`Predictor::set_batch_size`] says otherwise (the CLI's default).
@@ -67,7 +67,8 @@ enum Scorer {
     /// The BiLSTM baseline and its weights packed once.
     BiLstm(BiLstmModel, BiLstmPacks),
     #[cfg(feature = "burn")]
-    Burn(BurnClassifier, burn::tensor::Device),
+    /// burn's modules, and the table sizes a batch is checked against before they see it.
+    Burn(BurnClassifier, burn::tensor::Device, BatchFit),
 }
 
 pub struct Predictor {
@@ -143,7 +144,7 @@ impl Predictor {
             #[cfg(feature = "burn")]
             (None, model) => {
                 let device = device.device()?;
-                Scorer::Burn(model.to_burn(&device)?, device)
+                Scorer::Burn(model.to_burn(&device)?, device, model.batch_fit())
             }
             #[cfg(not(feature = "burn"))]
             (None, _) => {
@@ -275,9 +276,10 @@ impl Predictor {
             Scorer::Kernels(fast) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(fast.logits(b)?)),
             Scorer::BiLstm(model, packs) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(model.logits(packs, b)?)),
             #[cfg(feature = "burn")]
-            Scorer::Burn(model, device) => {
-                run_batched(encodings, size, pad, device, |input| model.forward(input)).map_err(PredictError::Backend)
-            }
+            Scorer::Burn(model, device, fit) => run_batched_tokens(encodings, size, pad, |b| {
+                fit.check(b)?;
+                tensor_rows(model.forward(EncoderInput::from_batch(b, device))).map_err(PredictError::Backend)
+            }),
         }
     }
 
