@@ -531,6 +531,32 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
     assert!(err.to_string().contains("multi-label"), "{err}");
 }
 
+/// `ServeConfig::validate` names each bad setting on its own (two messages used to cover seven
+/// of them: one for three counts, one for a count and three timeouts).
+#[test]
+fn each_bad_setting_is_named() {
+    assert_eq!(config(Path::new("model")).validate(), Ok(()));
+    type Spoil = fn(&mut ServeConfig);
+    let cases: [(Spoil, &str); 10] = [
+        (|c| c.max_batch_size = 0, "max_batch_size must be at least 1, got 0"),
+        (|c| c.queue_capacity = 0, "queue_capacity must be at least 1"),
+        (|c| c.max_instances = 0, "max_instances must be at least 1"),
+        (|c| c.max_connections = 0, "max_connections must be at least 1"),
+        (|c| c.body_timeout = Duration::ZERO, "body_timeout must be a positive duration"),
+        (|c| c.request_timeout = Duration::ZERO, "request_timeout must be a positive duration"),
+        (|c| c.max_body_bytes = 10, "max_body_bytes 10 is too small"),
+        (|c| c.health_route = Some("ready".into()), "route `ready` must start with /"),
+        (|c| c.threshold = Some(1.0), "threshold 1 is not a probability"),
+        (|c| c.model_name = "a/b".into(), "model name `a/b`"),
+    ];
+    for (spoil, want) in cases {
+        let mut c = config(Path::new("model"));
+        spoil(&mut c);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.starts_with(want), "{err} (wanted {want})");
+    }
+}
+
 /// A library caller's bad settings are refused by name before anything binds or loads: `serve`
 /// used to run with them (a `max_batch_size` of 0 served batches of one request).
 #[tokio::test]
