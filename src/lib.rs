@@ -36,6 +36,23 @@
 //!
 //! Bad input (an empty text, a pair for a single-text model, a batch that does not fit the
 //! model's tables) is an error naming it ([`predict::PredictError`]), never a panic or a clamp.
+//!
+//! # Serving it
+//!
+//! What `bertkit serve` does: the TF Serving / Vertex AI routes, the Open Inference Protocol,
+//! batching, health and metrics, until SIGTERM or Ctrl-C. [`serve::ServeConfig::new`] holds the
+//! command's defaults; settings it cannot run with are refused by name before anything binds.
+//!
+//! ```no_run
+//! use bertkit::DeviceSpec;
+//! use bertkit::serve::{ServeConfig, serve_blocking};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ServeConfig { port: 8501, max_batch_size: 64, ..ServeConfig::new("runs/imdb", "imdb") };
+//! serve_blocking(config, DeviceSpec::Cpu)?;
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod artifact;
 pub mod batch;

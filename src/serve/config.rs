@@ -1,10 +1,11 @@
 //! Server settings, validated once from flags / environment variables.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::DeviceSpec;
 use crate::predict::Engine;
 
 /// What to do with a text longer than the model's sequence length.
@@ -15,6 +16,15 @@ pub enum OnLongText {
     Truncate,
     /// Answer 400 naming the instance.
     Reject,
+}
+
+impl std::fmt::Display for OnLongText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Truncate => "truncate",
+            Self::Reject => "reject",
+        })
+    }
 }
 
 impl FromStr for OnLongText {
@@ -33,7 +43,9 @@ impl FromStr for OnLongText {
 /// port, and what `deploy/` declares).
 pub const DEFAULT_PORT: u16 = 8080;
 
-#[derive(Clone, Debug)]
+/// How the server runs: [`ServeConfig::new`] gives `bertkit serve`'s defaults (its flags' defaults
+/// are read from it), and [`ServeConfig::validate`] checks a config once before it serves.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ServeConfig {
     pub model_dir: PathBuf,
     /// The `{name}` in `/v1/models/{name}:predict`.
@@ -91,6 +103,37 @@ pub enum ConfigError {
 }
 
 impl ServeConfig {
+    /// `model_dir` served as `model_name` with `bertkit serve`'s defaults: on 127.0.0.1:8080, no
+    /// extra routes, batches of up to 32 instances run as soon as the model is free, 64 requests
+    /// held and 64 instances per request at most, 1 MiB bodies, long texts truncated, no API key,
+    /// 512 connections, 10 s for a request's headers, 30 s for its body and 60 s for its answer,
+    /// repeated 429s paced 100 ms apart, the `auto` engine on the CPU and the model's threshold.
+    pub fn new(model_dir: impl Into<PathBuf>, model_name: impl Into<String>) -> Self {
+        Self {
+            model_dir: model_dir.into(),
+            model_name: model_name.into(),
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            predict_route: None,
+            health_route: None,
+            max_batch_size: 32,
+            max_wait: Duration::ZERO,
+            queue_capacity: 64,
+            max_instances: 64,
+            max_body_bytes: 1 << 20,
+            on_long_text: OnLongText::Truncate,
+            api_key: None,
+            metrics_public: false,
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            refusal_pace: Duration::from_millis(100),
+            body_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(60),
+            engine: Engine::Auto.resolve(DeviceSpec::Cpu),
+            threshold: None,
+        }
+    }
+
     /// Checks the settings once, before anything binds or loads: [`super::serve`] runs it, and
     /// the CLI has already refused each bad flag by name.
     pub fn validate(&self) -> Result<(), ConfigError> {
