@@ -20,6 +20,22 @@ fn run_at(level: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
+/// `bench --mode` is one of its measurements, checked before anything loads: a misspelt mode
+/// was reported after the model and reviews had loaded, and `train-frozen` on the kernels timed
+/// burn's step under the kernels' name (or, without burn, was called an unknown mode).
+#[test]
+fn bench_modes_are_checked_before_anything_loads() {
+    let (code, stderr) = run(&["bench", "--no-peers", "--mode", "Infer", "--model", "no-such-model"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'Infer' for '--mode <MODE>'") && stderr.contains("possible values: all, train, train-frozen"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["bench", "--no-peers", "--mode", "train-frozen", "--engine", "kernels", "--model", "no-such-model"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--mode train-frozen times burn's frozen-encoder step: use --engine burn"), "{stderr}");
+}
+
 /// Regressions: `bench --batch 0` panicked in `chunks(0)`; `bench --steps 0` and `--single 0`
 /// printed rows with nothing timed; `evaluate --batch-size 0` ran with batches of 1;
 /// `loadtest --instances 0` sent empty requests; `train --dropout 1.5` trained.

@@ -335,3 +335,19 @@ fn head_dropout_outside_zero_one_is_refused_by_every_trainer() {
         }
     }
 }
+
+/// Regression: fine-tuning with int8 weights (`FastLearner` on `Precision::Int8`, as
+/// `bench --mode train --engine kernels-int8` asked for) panicked in the kernels at the first
+/// step; it is refused by name before any work.
+#[test]
+fn fine_tuning_in_int8_is_refused_not_a_panic() {
+    let _one = serial();
+    let s = setup();
+    let split = Split { encodings: &s.enc, targets: &s.labels };
+    let plan = one_step_plan(1e-3);
+    let run_dir = s.tmp.path().join("int8");
+    let run = two_class_run(&s, &plan, &run_dir, Some(Precision::Int8));
+    let err = train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).err().map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16"));
+    assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
+}

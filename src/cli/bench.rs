@@ -38,9 +38,9 @@ pub struct BenchCmd {
     /// The unpacked IMDB folder (its train/ reviews are the inputs).
     #[arg(long, env = "BERTKIT_DATA", default_value = "data/aclImdb")]
     data: PathBuf,
-    /// all, or one of: train, train-frozen, infer, latency, gemm.
-    #[arg(long, env = "BERTKIT_MODE", default_value = "all")]
-    mode: String,
+    /// all, or one measurement: train, train-frozen (burn's), infer, latency or gemm.
+    #[arg(long, env = "BERTKIT_MODE", value_enum, default_value_t = BenchMode::All)]
+    mode: BenchMode,
     /// Texts per timed batch.
     #[arg(long, env = "BERTKIT_BATCH", default_value_t = 32, value_parser = super::at_least_one)]
     batch: usize,
@@ -97,6 +97,25 @@ fn review_texts(data_dir: &Path, n: usize) -> anyhow::Result<Vec<(String, Target
     Ok(train.examples.into_iter().map(|e| (e.text.replace("<br />", " "), e.target)).collect())
 }
 
+/// What `bertkit bench` measures: everything side by side with the peers, or one measurement
+/// (what `all` runs each of in a child process).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchMode {
+    All,
+    Train,
+    TrainFrozen,
+    Infer,
+    Latency,
+    Gemm,
+}
+
+impl std::fmt::Display for BenchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let value = clap::ValueEnum::to_possible_value(self);
+        f.write_str(value.as_ref().map_or("?", |v| v.get_name()))
+    }
+}
+
 impl BenchCmd {
     pub fn run(self) -> anyhow::Result<()> {
         if let Some(path) = &self.report {
@@ -110,7 +129,7 @@ impl BenchCmd {
             super::bench_table::print_table(&list("bertkit"), &list("peers"));
             return Ok(());
         }
-        if self.mode != "all" {
+        if self.mode != BenchMode::All {
             let res = self.measure().with_context(|| format!("bench mode {}", self.mode))?;
             println!("{}", serde_json::to_string(&res)?);
             return Ok(());
@@ -118,30 +137,30 @@ impl BenchCmd {
         let exe = std::env::current_exe()?;
         let mut ours = Vec::new();
         let runs = [
-            ("gemm", Engine::Burn),
-            ("infer", Engine::Burn),
-            ("infer", Engine::Kernels),
-            ("infer", Engine::KernelsBf16),
-            ("infer", Engine::KernelsInt8),
-            ("latency", Engine::Burn),
-            ("latency", Engine::Kernels),
-            ("latency", Engine::KernelsBf16),
-            ("latency", Engine::KernelsInt8),
-            ("train", Engine::Burn),
-            ("train", Engine::Kernels),
-            ("train", Engine::KernelsBf16),
-            ("train-frozen", Engine::Burn),
+            (BenchMode::Gemm, Engine::Burn),
+            (BenchMode::Infer, Engine::Burn),
+            (BenchMode::Infer, Engine::Kernels),
+            (BenchMode::Infer, Engine::KernelsBf16),
+            (BenchMode::Infer, Engine::KernelsInt8),
+            (BenchMode::Latency, Engine::Burn),
+            (BenchMode::Latency, Engine::Kernels),
+            (BenchMode::Latency, Engine::KernelsBf16),
+            (BenchMode::Latency, Engine::KernelsInt8),
+            (BenchMode::Train, Engine::Burn),
+            (BenchMode::Train, Engine::Kernels),
+            (BenchMode::Train, Engine::KernelsBf16),
+            (BenchMode::TrainFrozen, Engine::Burn),
         ];
         // A bf16 engine on a level without bf16 GEMMs would run fp32 again under a bf16 label;
         // burn's rows need a build with burn (the GEMM row's burn column too, measured inside).
         let runs = runs
             .into_iter()
             .filter(|(_, e)| *e != Engine::KernelsBf16 || bertkit_kernels::isa().bf16())
-            .filter(|(m, e)| *m == "gemm" || *e != Engine::Burn || cfg!(feature = "burn"));
+            .filter(|(m, e)| *m == BenchMode::Gemm || *e != Engine::Burn || cfg!(feature = "burn"));
         for (mode, engine) in runs {
             eprintln!("bertkit bench --mode {mode} --engine {engine} ...");
             let out = Command::new(&exe)
-                .args(["bench", "--mode", mode, "--engine", &engine.to_string()])
+                .args(["bench", "--mode", &mode.to_string(), "--engine", &engine.to_string()])
                 .args(["--batch", &self.batch.to_string(), "--seq", &self.seq.to_string()])
                 .args(["--steps", &self.steps.to_string(), "--single", &self.single.to_string()])
                 .arg("--model").arg(&self.model).arg("--data").arg(&self.data)
@@ -215,11 +234,15 @@ impl BenchCmd {
     }
 
     fn measure(&self) -> anyhow::Result<Value> {
-        if self.mode == "gemm" {
+        if self.mode == BenchMode::Gemm {
             return Ok(super::bench_gemm::gemm());
         }
         let engine = self.engine.resolve(bertkit::DeviceSpec::Cpu);
         say_note(engine.fallback_note());
+        anyhow::ensure!(
+            self.mode != BenchMode::TrainFrozen || engine == Engine::Burn,
+            "--mode train-frozen times burn's frozen-encoder step: use --engine burn"
+        );
         #[cfg(not(feature = "burn"))]
         anyhow::ensure!(engine != Engine::Burn, "burn's rows need a bertkit built with `--features burn`");
         #[cfg(feature = "burn")]
@@ -243,7 +266,7 @@ impl BenchCmd {
             })
             .collect::<anyhow::Result<_>>()?;
         let real_frac = batches.iter().map(|(b, _)| b.input_mask.iter().sum::<i64>() as f64 / b.input_mask.len() as f64).sum::<f64>() / batches.len() as f64;
-        let base = json!({ "framework": "bertkit", "mode": self.mode, "engine": engine.to_string(), "batch": self.batch,
+        let base = json!({ "framework": "bertkit", "mode": self.mode.to_string(), "engine": engine.to_string(), "batch": self.batch,
                            "seq": self.seq, "steps": self.steps, "real_token_fraction": real_frac,
                            "cpu_level": bertkit_kernels::isa().name() });
         let fast = engine.precision().map(|p| FastClassifier::new(&model, p));
@@ -261,8 +284,8 @@ impl BenchCmd {
             }
             Ok(())
         };
-        let mut res = match self.mode.as_str() {
-            "infer" => {
+        let mut res = match self.mode {
+            BenchMode::Infer => {
                 let mut times = Vec::new();
                 for (i, (b, _)) in batches.iter().enumerate() {
                     let t0 = Instant::now();
@@ -274,7 +297,7 @@ impl BenchCmd {
                 let med = median(times);
                 json!({ "ms_per_step": med * 1e3, "sentences_per_sec": self.batch as f64 / med, "gflops": fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
-            "latency" => {
+            BenchMode::Latency => {
                 let mut lat = Vec::new();
                 let mut tokens = 0;
                 for (i, (t, _)) in reviews.iter().take(self.single + 5).enumerate() {
@@ -290,7 +313,7 @@ impl BenchCmd {
                 let n = lat.len();
                 json!({ "ms_median": median(lat) * 1e3, "n": n, "mean_tokens": tokens as f64 / n as f64 })
             }
-            "train" if engine.precision().is_some() => {
+            BenchMode::Train if engine.precision().is_some() => {
                 let precision = engine.precision().unwrap_or(Precision::F32);
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
                 let none = Split { encodings: &[], targets: &[] };
@@ -307,12 +330,12 @@ impl BenchCmd {
                 json!({ "ms_per_step": med * 1e3, "examples_per_sec": self.batch as f64 / med, "gflops": 3.0 * fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
             #[cfg(feature = "burn")]
-            "train" | "train-frozen" => {
+            BenchMode::Train | BenchMode::TrainFrozen => {
                 let ad = device.clone().autodiff();
                 let plan = TrainPlan { learning_rate: 3e-5, max_grad_norm: None, ..TrainPlan::default() };
                 let mut optim = optimizer(&plan);
                 let mut m = model.to_burn(&device)?.fork(&ad).train();
-                if self.mode == "train-frozen" {
+                if self.mode == BenchMode::TrainFrozen {
                     m.encoder = m.encoder.no_grad();
                 }
                 let mut times = Vec::new();
@@ -328,10 +351,12 @@ impl BenchCmd {
                     }
                 }
                 let med = median(times);
-                let mult = if self.mode == "train" { 3.0 } else { 1.0 };
+                let mult = if self.mode == BenchMode::Train { 3.0 } else { 1.0 };
                 json!({ "ms_per_step": med * 1e3, "examples_per_sec": self.batch as f64 / med, "gflops": mult * fpt * (self.batch * self.seq) as f64 / med / 1e9 })
             }
-            other => anyhow::bail!("unknown --mode {other}: all, train, train-frozen, infer, latency, gemm"),
+            // `all` runs each measurement in a child process (`run`), `gemm` returned above, and
+            // without burn the burn engine was refused above.
+            other => anyhow::bail!("--mode {other} with --engine {engine} is not one measurement this build takes"),
         };
         if let (Value::Object(r), Value::Object(b)) = (&mut res, base) {
             r.extend(b);

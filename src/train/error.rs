@@ -10,6 +10,9 @@ pub enum TrainError {
     Plan(#[from] PlanError),
     #[error("no training examples")]
     NoData,
+    /// int8 weights have no gradients to take (per-channel scales fixed at quantization).
+    #[error("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16")]
+    Int8Training,
     #[error("loss became {loss} at step {step}; try a lower learning rate")]
     Diverged { step: usize, loss: f64 },
     #[error("checkpoint: {0}")]

@@ -49,6 +49,10 @@ impl<'a> FastLearner<'a> {
         pad_id: u32,
         num_classes: usize,
     ) -> Result<Self, TrainError> {
+        // The int8 GEMMs do not accumulate, and they used to panic saying so at the first step.
+        if precision == Precision::Int8 {
+            return Err(TrainError::Int8Training);
+        }
         let params = model.params.clone();
         let trained = Trained::new(&params.values, (0..params.values.len()).collect(), FILES);
         Ok(Self {
