@@ -158,6 +158,24 @@ fn an_id_past_the_vocabulary_is_refused_not_clamped_in_every_family() {
     }
 }
 
+/// The predictor sorts texts by length into batches: a text that does not fit used to be named
+/// by its place in its sorted batch ("text 1" for the first text given, behind a shorter one);
+/// it is now named by its place in the caller's list.
+#[test]
+fn a_predictor_names_the_callers_text_not_its_place_in_the_sorted_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    for family in FAMILIES {
+        let bundle = Bundle::load(&as_bertkit_model(family, tmp.path())).unwrap();
+        let TextClassifier::Bert(m) = &bundle.model else { panic!("a BERT-family model") };
+        let vocab = m.config.vocab_size as u32;
+        let predictor = bertkit::predict::Predictor::with_engine(bundle, bertkit::DeviceSpec::Cpu, bertkit::predict::Engine::Kernels).unwrap();
+        let long_and_bad = bertkit::tokenize::Encoded { ids: vec![5, vocab, 6, 7], type_ids: vec![0; 4] };
+        let short = bertkit::tokenize::Encoded { ids: vec![5, 6, 7], type_ids: vec![0; 3] };
+        let err = predictor.logits(&[long_and_bad, short]).unwrap_err().to_string();
+        assert!(err.starts_with(&format!("input_word_ids holds {vocab} at text 0, token 1")), "{family}: {err}");
+    }
+}
+
 #[test]
 fn unsupported_model_type_lists_the_supported_ones() {
     let tmp = tempfile::tempdir().unwrap();

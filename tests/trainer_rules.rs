@@ -351,3 +351,39 @@ fn fine_tuning_in_int8_is_refused_not_a_panic() {
     assert_eq!(err.as_deref(), Some("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16"));
     assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
 }
+
+/// Regression: a library caller's targets were trusted. A class past the model's outputs trained
+/// on a NaN loss reported as "try a lower learning rate", a binary model took class 2 as class 0
+/// without a word, and a split with fewer targets than texts trained on part of it. Each is now
+/// refused by name before any work, in every trainer.
+#[test]
+fn targets_the_run_does_not_have_are_refused_by_name() {
+    let _one = serial();
+    let s = setup();
+    let plan = one_step_plan(1e-3);
+    let run_dir = s.tmp.path().join("targets");
+    let mut class_two = s.labels.clone();
+    class_two[3] = Target::Class(2);
+    let label_set = [vec![Target::Labels(vec![0])], s.labels[1..].to_vec()].concat();
+    let cases: [(&[Target], &str); 3] = [
+        (&class_two, "target 3 of the training split is class 2: past the run's classes (this run has 2)"),
+        (&label_set, "target 0 of the training split is label set [0]: a single-label run takes one class per text (this run has 2)"),
+        (&s.labels[1..], &format!("the training split has {} texts but {} targets: one per text", s.enc.len(), s.enc.len() - 1)),
+    ];
+    for &(trainer, kernels) in TRAINERS {
+        for (targets, want) in &cases {
+            let train = Split { encodings: &s.enc, targets };
+            let val = Split { encodings: &s.enc, targets: &s.labels };
+            let run = two_class_run(&s, &plan, &run_dir, kernels);
+            let err = train_classifier(s.model.clone(), train, val, run, DeviceSpec::Cpu).err().map(|e| e.to_string());
+            assert_eq!(err.as_deref(), Some(*want), "{trainer}");
+        }
+        // A two-class run takes one output (a sigmoid) or two (a softmax), not three.
+        let three = BertModel { head: HeadSpec { num_outputs: 3, ..s.model.head }, ..s.model.clone() };
+        let run = two_class_run(&s, &plan, &run_dir, kernels);
+        let split = Split { encodings: &s.enc, targets: &s.labels };
+        let err = train_classifier(three, split, split, run, DeviceSpec::Cpu).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("the model has 3 outputs, but a run of 2 classes needs 1 (a sigmoid) or 2 (a softmax)"), "{trainer}");
+    }
+    assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
+}

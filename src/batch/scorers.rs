@@ -95,7 +95,7 @@ impl Scorer for EmbedScorer {
         let tok = &self.tokenizer;
         let (good, slots) = encode_each(inputs, |t, pair| tok.encode(t, pair).map_err(|e| e.to_string()));
         let (encoder, pooling, dim) = (&self.encoder, self.pooling, self.dim.max(1));
-        let vectors = run_batched_tokens::<_, BatchError>(&good, self.batch_size, tok.pad_id(), |batch| {
+        let vectors = run_batched_tokens::<_, BatchError>(&good, self.batch_size, tok.pad_id(), |batch, _| {
             let v = encoder.features(batch, pooling).map_err(|e| BatchError::Model(e.to_string()))?;
             Ok(v.chunks(dim).map(<[f32]>::to_vec).collect())
         })?;

@@ -120,11 +120,11 @@ impl TrainCmd {
             let logits = match &model {
                 TextClassifier::Bert(m) if kernels => {
                     let f = FastClassifier::new(m, Precision::F32);
-                    run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(f.logits(b)?))?
+                    run_batched_tokens(&test_enc, bs, pad, |b, _| Ok::<_, anyhow::Error>(f.logits(b)?))?
                 }
                 TextClassifier::BiLstm(m) if kernels => {
                     let packs = m.pack();
-                    run_batched_tokens(&test_enc, bs, pad, |b| Ok::<_, anyhow::Error>(m.logits(&packs, b)?))?
+                    run_batched_tokens(&test_enc, bs, pad, |b, _| Ok::<_, anyhow::Error>(m.logits(&packs, b)?))?
                 }
                 #[cfg(feature = "burn")]
                 _ => {

@@ -21,7 +21,7 @@ pub fn run_batched<F>(
 where
     F: FnMut(EncoderInput) -> Tensor<2>,
 {
-    run_batched_tokens(encodings, batch_size, pad_id, |batch| tensor_rows(f(EncoderInput::from_batch(batch, device))))
+    run_batched_tokens(encodings, batch_size, pad_id, |batch, _| tensor_rows(f(EncoderInput::from_batch(batch, device))))
 }
 
 /// A `[B, K]` output as `B` rows of `K`.
@@ -33,17 +33,18 @@ pub fn tensor_rows(out: Tensor<2>) -> Result<Vec<Vec<f32>>, DataError> {
 }
 
 /// The same batching for a model that takes padded token arrays directly and returns one row
-/// per text (the kernels path).
+/// per text (the kernels path). `f` also gets the batch's texts' places in `encodings`, for an
+/// error to name the caller's text rather than its place in the sorted batch.
 pub fn run_batched_tokens<F, E>(encodings: &[Encoded], batch_size: usize, pad_id: u32, mut f: F) -> Result<Vec<Vec<f32>>, E>
 where
-    F: FnMut(&TokenBatch) -> Result<Vec<Vec<f32>>, E>,
+    F: FnMut(&TokenBatch, &[usize]) -> Result<Vec<Vec<f32>>, E>,
 {
     let mut order: Vec<usize> = (0..encodings.len()).collect();
     order.sort_by_key(|&i| encodings[i].len());
     let mut rows: Vec<Vec<f32>> = vec![Vec::new(); encodings.len()];
     for chunk in order.chunks(batch_size.max(1)) {
         let batch = TokenBatch::pad(chunk.iter().map(|&i| &encodings[i]), Padding::Longest, pad_id);
-        for (row, &i) in f(&batch)?.into_iter().zip(chunk) {
+        for (row, &i) in f(&batch, chunk)?.into_iter().zip(chunk) {
             rows[i] = row;
         }
     }

@@ -11,7 +11,7 @@ use crate::artifact::{ClassifierBundle, INT8_FILE, load_int8};
 use crate::data::is_blank;
 #[cfg(feature = "burn")]
 use crate::model::BurnClassifier;
-use crate::model::fast::{BertModel, BiLstmModel, BiLstmPacks, FastClassifier, Precision};
+use crate::model::fast::{BertModel, BiLstmModel, BiLstmPacks, FastClassifier, Precision, TokenBatchError};
 use crate::model::run_batched_tokens;
 #[cfg(feature = "burn")]
 use crate::model::{BatchFit, EncoderInput, tensor_rows};
@@ -86,6 +86,11 @@ pub struct Predictor {
     asked: Engine,
     /// Texts per forward pass ([`Self::set_batch_size`]); a longer list runs in several.
     batch_size: NonZeroUsize,
+}
+
+/// `e` from a batch of `texts` (their places in the caller's list), naming the caller's text.
+fn batch_error(e: TokenBatchError, texts: &[usize]) -> PredictError {
+    PredictError::Batch(e.of_texts(texts))
 }
 
 /// The int8 classifier of an export: its stored int8 weights (`model.int8.safetensors`, checked
@@ -273,11 +278,14 @@ impl Predictor {
     pub fn logits(&self, encodings: &[crate::tokenize::Encoded]) -> Result<Vec<Vec<f32>>, PredictError> {
         let (size, pad) = (self.batch_size.get(), self.tokenizer.pad_id());
         match &self.scorer {
-            Scorer::Kernels(fast) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(fast.logits(b)?)),
-            Scorer::BiLstm(model, packs) => run_batched_tokens(encodings, size, pad, |b| Ok::<_, PredictError>(model.logits(packs, b)?)),
+            // A batch error names the text by its place in `encodings`, not in the sorted batch.
+            Scorer::Kernels(fast) => run_batched_tokens(encodings, size, pad, |b, texts| fast.logits(b).map_err(|e| batch_error(e, texts))),
+            Scorer::BiLstm(model, packs) => {
+                run_batched_tokens(encodings, size, pad, |b, texts| model.logits(packs, b).map_err(|e| batch_error(e, texts)))
+            }
             #[cfg(feature = "burn")]
-            Scorer::Burn(model, device, fit) => run_batched_tokens(encodings, size, pad, |b| {
-                fit.check(b)?;
+            Scorer::Burn(model, device, fit) => run_batched_tokens(encodings, size, pad, |b, texts| {
+                fit.check(b).map_err(|e| batch_error(e, texts))?;
                 tensor_rows(model.forward(EncoderInput::from_batch(b, device))).map_err(PredictError::Backend)
             }),
         }

@@ -14,6 +14,7 @@ pub fn train_bilstm(
     run: TrainRun<'_>,
     device: DeviceSpec,
 ) -> Result<(BiLstmModel, History), TrainError> {
+    run.check(model.spec.num_outputs, [("training", &train), ("validation", &val)])?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.spec.num_outputs == 1, &checkpoints);
     if run.kernels.is_none() {

@@ -43,6 +43,40 @@ impl<'a> TrainRun<'a> {
         if self.num_classes == 2 && !self.multi_label { 1 } else { self.num_classes }
     }
 
+    /// Checks what a library caller hands in before any work: a model with this run's outputs,
+    /// and splits of one target per text, each a class (or label set) the run has. Unchecked, a
+    /// class past the outputs trained on a NaN loss reported as "try a lower learning rate", and
+    /// a binary model took class 2 as class 0, without a word.
+    pub fn check(&self, model_outputs: usize, splits: [(&'static str, &Split<'_>); 2]) -> Result<(), TrainError> {
+        // Two classes train as one sigmoid output (Keras' binary setup, what `bertkit train`
+        // builds) or as a two-way softmax; otherwise one output per class or label.
+        let binary = self.num_classes == 2 && !self.multi_label;
+        if model_outputs != self.num_classes && !(binary && model_outputs == 1) {
+            let needed = if binary { "1 (a sigmoid) or 2 (a softmax)".to_string() } else { self.num_classes.to_string() };
+            return Err(TrainError::Outputs { model: model_outputs, classes: self.num_classes, needed });
+        }
+        for (split, s) in splits {
+            if s.encodings.len() != s.targets.len() {
+                return Err(TrainError::SplitLengths { split, texts: s.encodings.len(), targets: s.targets.len() });
+            }
+            for (index, target) in s.targets.iter().enumerate() {
+                let why = match target {
+                    Target::Class(_) if self.multi_label => "a multi-label run takes a label set per text",
+                    Target::Labels(_) if !self.multi_label => "a single-label run takes one class per text",
+                    Target::Class(c) if *c >= self.num_classes => "past the run's classes",
+                    Target::Labels(set) if set.iter().any(|&j| j >= self.num_classes) => "past the run's labels",
+                    _ => continue,
+                };
+                let target = match target {
+                    Target::Class(c) => format!("class {c}"),
+                    Target::Labels(set) => format!("label set {set:?}"),
+                };
+                return Err(TrainError::BadTarget { split, index, target, why, classes: self.num_classes });
+            }
+        }
+        Ok(())
+    }
+
     /// The loop's arguments for this run.
     pub(super) fn loop_args(&self, targets: &'a [Target], binary: bool, checkpoints: &'a CheckpointDir) -> LoopArgs<'a> {
         LoopArgs {
@@ -71,6 +105,7 @@ pub fn train_classifier(
         // A keep scale of 1/(1 − p) ≤ 0 would train on sign-flipped features without a word.
         return Err(PlanError::Invalid { name: "the head's dropout", rule: "a probability in [0, 1)", value: p.to_string() }.into());
     }
+    run.check(model.num_outputs(), [("training", &train), ("validation", &val)])?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
     if run.plan.freeze_encoder {
@@ -106,7 +141,7 @@ fn train_head(
         Some(p) => {
             let fast = FastClassifier::new(&model, p);
             let feats = |s: &Split<'_>| {
-                run_batched_tokens(s.encodings, bs, pad, |b| {
+                run_batched_tokens(s.encodings, bs, pad, |b, _| {
                     Ok::<_, TrainError>(fast.features(b)?.chunks(h.max(1)).map(<[f32]>::to_vec).collect())
                 })
             };

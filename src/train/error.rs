@@ -10,6 +10,12 @@ pub enum TrainError {
     Plan(#[from] PlanError),
     #[error("no training examples")]
     NoData,
+    #[error("the model has {model} outputs, but a run of {classes} classes needs {needed}")]
+    Outputs { model: usize, classes: usize, needed: String },
+    #[error("the {split} split has {texts} texts but {targets} targets: one per text")]
+    SplitLengths { split: &'static str, texts: usize, targets: usize },
+    #[error("target {index} of the {split} split is {target}: {why} (this run has {classes})")]
+    BadTarget { split: &'static str, index: usize, target: String, why: &'static str, classes: usize },
     /// int8 weights have no gradients to take (per-channel scales fixed at quantization).
     #[error("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16")]
     Int8Training,

@@ -53,6 +53,20 @@ impl TokenBatchError {
         Ok(lens)
     }
 
+    /// This error with its text renumbered from its place in the batch to `texts[place]` (the
+    /// batch's texts' places in the caller's list, which batching sorts by length).
+    pub fn of_texts(self, texts: &[usize]) -> Self {
+        let place = |text: usize| texts.get(text).copied().unwrap_or(text);
+        match self {
+            Self::NoRealToken { text } => Self::NoRealToken { text: place(text) },
+            Self::NotRightPadded { text, token } => Self::NotRightPadded { text: place(text), token },
+            Self::OutOfTable { field, id, text, token, rows, table } => {
+                Self::OutOfTable { field, id, text: place(text), token, rows, table }
+            }
+            other @ (Self::Shape { .. } | Self::TooLong { .. }) => other,
+        }
+    }
+
     /// `values` (one of the batch's id fields, `seq_len` per text) as row indices into a table
     /// of `rows` rows.
     pub fn rows_of(values: &[i64], seq_len: usize, rows: usize, field: &'static str, table: &'static str) -> Result<Vec<usize>, Self> {
@@ -160,6 +174,17 @@ mod tests {
         let err = Rows::new(&b, &config()).err();
         let want = TokenBatchError::OutOfTable { field: "input_type_ids", id: 2, text: 0, token: 2, rows: 2, table: "type_vocab_size" };
         assert_eq!(err, Some(want));
+    }
+
+    #[test]
+    fn an_error_is_renumbered_to_the_callers_texts() {
+        let out = |text| TokenBatchError::OutOfTable { field: "input_word_ids", id: 10, text, token: 2, rows: 10, table: "vocab_size" };
+        assert_eq!(out(1).of_texts(&[7, 3]), out(3));
+        assert_eq!(TokenBatchError::NoRealToken { text: 0 }.of_texts(&[4]), TokenBatchError::NoRealToken { text: 4 });
+        let padded = |text| TokenBatchError::NotRightPadded { text, token: 1 };
+        assert_eq!(padded(1).of_texts(&[0, 9]), padded(9));
+        let long = TokenBatchError::TooLong { seq_len: 7, max: 6 };
+        assert_eq!(long.clone().of_texts(&[1, 0]), long);
     }
 
     #[test]

@@ -153,7 +153,7 @@ impl Learner for BiLstmLearner<'_> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
         self.refresh();
         let (model, packs) = (&self.model, &self.packs);
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| Ok(model.logits(packs, batch)?))?;
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch, _| Ok(model.logits(packs, batch)?))?;
         Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 

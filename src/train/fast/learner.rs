@@ -132,7 +132,7 @@ impl Learner for FastLearner<'_> {
 
     fn validate(&mut self) -> Result<EvalReport, TrainError> {
         let (val, bs, pad) = (self.val, self.plan.eval_batch_size, self.pad_id);
-        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch| self.logits(batch))?;
+        let logits = run_batched_tokens::<_, TrainError>(val.encodings, bs, pad, |batch, _| self.logits(batch))?;
         Ok(EvalReport::from_logits(&logits, val.targets, self.num_classes, self.plan.threshold as f32))
     }
 
