@@ -2,7 +2,8 @@
 # The test command (README, .ci/run): fetch the checkpoint + data if missing, check that the binary
 # runs without AVX-512 and falls back when the OS refuses AMX, check that no kernels intrinsic is
 # called out of line, run the kernels, golden and gradient tests at every CPU level this machine
-# has, then run every test (cargo's summary stays the last thing printed).
+# has, check that the API docs build with every link resolved, then run every test (cargo's
+# summary stays the last thing printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/assets.sh
@@ -38,4 +39,8 @@ echo "==> the CUDA build compiles (cargo check --features cuda)"
 # DOCS_RS skips cubecl-llvm's build-time LLVM download (this machine reaches only the package
 # registries); a check needs no LLVM, a real `cargo build --features cuda` downloads it.
 DOCS_RS=1 cargo check --locked --features cuda --quiet
+# The crate docs the README points to (`cargo doc --open`): every intra-doc link resolves and no
+# public item's docs link to a private one.
+echo "==> the API docs build with every link resolved (cargo doc, warnings as errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --workspace --quiet
 cargo test --locked --workspace "$@"

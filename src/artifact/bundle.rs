@@ -82,7 +82,7 @@ impl ClassifierBundle {
 }
 
 /// Writes `model` to `out` atomically: everything goes to a sibling staging folder that takes
-/// `out`'s place only once complete ([`swap::swap_in`]), so `out` holds a whole model at every
+/// `out`'s place only once complete (`swap::swap_in`), so `out` holds a whole model at every
 /// instant. `extras` may add
 /// files (history, plots) to that temp folder before the swap.
 pub fn save_classifier<E>(

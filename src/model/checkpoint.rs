@@ -206,7 +206,7 @@ impl Weights<'_> {
 }
 
 /// Collects named tensors under transformers' names and writes them as one safetensors file:
-/// the mirror image of [`Weights`].
+/// the mirror image of `Weights` (with the `burn` feature).
 #[derive(Default)]
 pub struct WeightsWriter {
     prefix: String,

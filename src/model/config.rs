@@ -214,10 +214,8 @@ impl ModelConfig {
     /// Position-table rows of one right-padded text's `ids` (appended to `out`): `0..T`, or
     /// RoBERTa's `create_position_ids_from_input_ids` (non-pad tokens count from `pad + 1`, pads
     /// sit at `pad`), clamped to the table (unreached from [`Rows::new`](super::fast::Rows::new),
-    /// which refuses a batch longer than [`Self::max_sequence_length`] first). The slice twin of [`BertEmbeddings::forward`]'s
-    /// tensor version, for the kernels paths.
-    ///
-    /// [`BertEmbeddings::forward`]: super::BertEmbeddings::forward
+    /// which refuses a batch longer than [`Self::max_sequence_length`] first). The slice twin of burn's `BertEmbeddings::forward`
+    /// tensor version (the `burn` feature), for the kernels paths.
     pub fn position_ids(&self, ids: &[i64], out: &mut Vec<usize>) {
         let last = self.max_position_embeddings.saturating_sub(1);
         let pad = self.pad_token_id as i64;

@@ -128,7 +128,7 @@ pub enum ServeError {
 
 /// Runs the server on this thread until SIGTERM/Ctrl-C: the compute pool and the model worker keep
 /// this thread's CPU priority, the async runtime's threads (requests, tokenizing) run lower
-/// ([`super::priority`]).
+/// (`serve::priority`).
 pub fn serve_blocking(config: ServeConfig, device: DeviceSpec) -> Result<(), ServeError> {
     super::priority::start_compute_pool();
     let request_side = super::priority::request_side_nice();

@@ -29,7 +29,7 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// A model with its optimizer as the training loop drives it: burn's autodiff ([`fit`]) or the
+/// A model with its optimizer as the training loop drives it: burn's autodiff (`fit`, with the `burn` feature) or the
 /// kernels trainer.
 pub trait Learner {
     /// One optimizer step on the training examples `idx` with their `targets` (global step
@@ -58,7 +58,7 @@ pub struct LoopArgs<'a> {
     pub checkpoints: &'a CheckpointDir,
     pub resume: bool,
     pub quiet: bool,
-    /// The test hook behind `train --halt-after-step`: see [`halt_if_due`].
+    /// The test hook behind `train --halt-after-step`: see `halt_if_due`.
     pub halt_after_step: Option<usize>,
 }
 

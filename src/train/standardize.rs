@@ -55,7 +55,7 @@ impl Standardizer {
     }
 
     /// Makes the head of `params`, trained on standardised features, take raw ones (the same
-    /// fold as [`Self::fold_into`], on the weight store).
+    /// fold as `fold_into` on burn's head, here on the weight store).
     pub fn fold_into_params(&self, params: &mut Params) -> Result<(), TrainError> {
         let lay = &params.layout;
         let first = lay.head_hidden.unwrap_or(lay.head_out);

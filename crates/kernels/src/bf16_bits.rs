@@ -5,7 +5,7 @@
 use half::bf16;
 use rayon::prelude::*;
 
-/// `src` as bf16 bits, converted in parallel chunks (for [`pack_a_bf16`](crate::pack::pack_a_bf16)'s transposed views).
+/// `src` as bf16 bits, converted in parallel chunks (for `pack::pack_a_bf16`'s transposed views).
 pub fn to_bf16_bits(src: &[f32], out: &mut Vec<u16>) {
     // Every element is overwritten below: zeroing a reused buffer first (`clear` then `resize`)
     // was a serial memset of the whole projection per layer, 2 % of int8 inference on AMX (`perf`).

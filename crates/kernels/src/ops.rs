@@ -219,7 +219,7 @@ dispatch!(pub gelu_tanh_serial(x: &mut [f32]) {
     }
 });
 
-/// x·Φ(x) with the same erf approximation as the vector kernel ([`erf_parts`]);
+/// x·Φ(x) with the same erf approximation as the vector kernel (`erf_parts`);
 /// loops over it vectorise.
 #[inline(always)]
 pub fn gelu_scalar(x: f32) -> f32 {

@@ -1,5 +1,5 @@
 //! Which rows of a product are computed ([`RowSet`]: all, or each text's real tokens in a
-//! right-padded batch) and their split over rayon's threads ([`par_row_blocks`]), shared by every
+//! right-padded batch) and their split over rayon's threads (`par_row_blocks`), shared by every
 //! GEMM driver.
 
 use std::ops::Range;

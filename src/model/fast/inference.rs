@@ -88,7 +88,7 @@ impl FastEncoder {
         self.run(batch, true)
     }
 
-    /// Pooled text vectors `[B, H]` (`pooling` as [`Pooling::apply`]).
+    /// Pooled text vectors `[B, H]` (`pooling` as burn's `Pooling::apply`).
     pub fn features(&self, batch: &TokenBatch, pooling: Pooling) -> Result<Vec<f32>, TokenBatchError> {
         let rows = Rows::new(batch, &self.config)?;
         Ok(self.inner.run(|w, cache| {
