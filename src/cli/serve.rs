@@ -97,7 +97,7 @@ impl ServeCmd {
         Ok(())
     }
 
-    /// The flags as the library's config, checked.
+    /// The flags as the library's config.
     fn config(self) -> anyhow::Result<ServeConfig> {
         let port = match self.port {
             Some(p) => p,
@@ -138,7 +138,7 @@ impl ServeCmd {
             engine: self.engine.resolve(self.device),
             threshold: self.threshold,
         };
-        config.validate()?;
+        // `serve` validates it before it binds or loads.
         Ok(config)
     }
 }

@@ -68,8 +68,7 @@ impl BatchFit {
             Self::Bert(config) => Rows::new(batch, config).map(drop),
             Self::BiLstm { vocab_size } => {
                 TokenBatchError::check_layout(batch)?;
-                let t = batch.seq_len.max(1);
-                TokenBatchError::rows_of(&batch.input_word_ids, t, *vocab_size, "input_word_ids", "vocab_size").map(drop)
+                TokenBatchError::word_rows(batch, *vocab_size).map(drop)
             }
         }
     }

@@ -68,12 +68,6 @@ impl Engine {
         })
     }
 
-    /// The GEMM precision a kernels engine actually runs in on this CPU (bf16 falls back to fp32
-    /// on levels without bf16 GEMMs: [`Self::fallback_note`]).
-    pub fn runs_in(self) -> Option<Precision> {
-        self.precision().map(Precision::on_this_cpu)
-    }
-
     /// Decides `Auto` for `device`: the kernels only replace burn's CPU backend, and only pay off
     /// with AVX2 or better; bf16 GEMM operands where the level table measured them faster than fp32
     /// (`bertkit_kernels::bf16_is_faster`: AMX tiles, AVX512-BF16 on AMD).
@@ -119,11 +113,11 @@ mod tests {
     fn only_bf16_without_bf16_gemms_has_a_fallback_note() {
         let bf16 = bertkit_kernels::isa().bf16();
         assert_eq!(Engine::KernelsBf16.fallback_note().is_some(), !bf16);
-        assert_eq!(Engine::KernelsBf16.runs_in(), Some(if bf16 { Precision::Bf16 } else { Precision::F32 }));
+        assert_eq!(Engine::KernelsBf16.precision().map(Precision::on_this_cpu), Some(if bf16 { Precision::Bf16 } else { Precision::F32 }));
         for engine in [Engine::Auto, Engine::Burn, Engine::Kernels, Engine::KernelsInt8] {
             assert_eq!(engine.fallback_note(), None, "{engine}");
         }
-        assert_eq!(Engine::KernelsInt8.runs_in(), Some(Precision::Int8));
-        assert_eq!(Engine::Burn.runs_in(), None);
+        assert_eq!(Engine::KernelsInt8.precision().map(Precision::on_this_cpu), Some(Precision::Int8));
+        assert_eq!(Engine::Burn.precision().map(Precision::on_this_cpu), None);
     }
 }

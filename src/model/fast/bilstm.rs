@@ -194,7 +194,7 @@ impl BiLstmModel {
         let spec = &self.spec;
         let (b, t, e, u) = (batch.batch_size, batch.seq_len.max(1), spec.embedding_dim, spec.units);
         let lens = TokenBatchError::check_layout(batch)?;
-        cache.ids = TokenBatchError::rows_of(&batch.input_word_ids, t, spec.vocab_size, "input_word_ids", "vocab_size")?;
+        cache.ids = TokenBatchError::word_rows(batch, spec.vocab_size)?;
         cache.seed = seed;
         (cache.batch, cache.t) = (b, t);
         // A text with no words ("!!!") runs one step, over its padding, and so still gets a score.

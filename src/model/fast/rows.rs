@@ -67,6 +67,11 @@ impl TokenBatchError {
         }
     }
 
+    /// The batch's word ids as rows of a vocabulary of `vocab_size` rows.
+    pub fn word_rows(batch: &TokenBatch, vocab_size: usize) -> Result<Vec<usize>, Self> {
+        Self::rows_of(&batch.input_word_ids, batch.seq_len.max(1), vocab_size, "input_word_ids", "vocab_size")
+    }
+
     /// `values` (one of the batch's id fields, `seq_len` per text) as row indices into a table
     /// of `rows` rows.
     pub fn rows_of(values: &[i64], seq_len: usize, rows: usize, field: &'static str, table: &'static str) -> Result<Vec<usize>, Self> {
@@ -101,7 +106,7 @@ impl Rows {
             return Err(TokenBatchError::TooLong { seq_len: batch.seq_len, max });
         }
         let (b, t) = (batch.batch_size, batch.seq_len.max(1));
-        let ids = TokenBatchError::rows_of(&batch.input_word_ids, t, cfg.vocab_size, "input_word_ids", "vocab_size")?;
+        let ids = TokenBatchError::word_rows(batch, cfg.vocab_size)?;
         // DistilBERT has no token-type table (type_vocab_size 0) and reads no type ids, as
         // transformers' `DistilBertModel` takes none.
         let types = match cfg.type_vocab_size {
