@@ -175,3 +175,39 @@ fn every_validation_scores_the_weights_of_its_own_step() {
     }
     assert!(losses.windows(2).all(|w| (w[0] - w[1]).abs() > 1e-4), "the weights did not move between evaluations: {losses:?}");
 }
+
+/// A word id past the embedding table (a library caller's hand-made `Encoded`) is refused
+/// before the first step, named by its place in its split (it was named by its place in a
+/// shuffled batch); a text of no words is legal here, as in Keras' masked LSTM.
+#[test]
+fn a_word_id_past_the_table_is_named_by_its_place_in_its_split() {
+    use bertkit::DeviceSpec;
+    use bertkit::train::{Split, TrainPlan, TrainRun, train_bilstm};
+    let texts: [&[u32]; 4] = [&[3, 4, 5], &[8, 2], &[], &[9, 12, 3]];
+    let enc: Vec<Encoded> = texts.iter().map(|ids| Encoded { ids: ids.to_vec(), type_ids: vec![0; ids.len()] }).collect();
+    let labels: Vec<Target> = (0..texts.len()).map(|i| Target::Class(i % 2)).collect();
+    let (good, bad) = (Split { encodings: &enc[..3], targets: &labels[..3] }, Split { encodings: &enc, targets: &labels });
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = TrainPlan { epochs: 1, batch_size: 4, eval_batch_size: 4, ..TrainPlan::default() };
+    fn run<'a>(plan: &'a TrainPlan, run_dir: &'a std::path::Path) -> TrainRun<'a> {
+        let kernels = Some(bertkit::model::fast::Precision::F32);
+        TrainRun {
+            plan,
+            num_classes: 2,
+            multi_label: false,
+            pad_id: 0,
+            run_dir,
+            resume: false,
+            quiet: true,
+            halt_after_step: None,
+            kernels,
+        }
+    }
+    let (bad_dir, good_dir) = (tmp.path().join("bad"), tmp.path().join("good"));
+    let model = || BiLstmModel::new(spec(1, true, 0.0), matrix(), 4);
+    let err = train_bilstm(model(), good, bad, run(&plan, &bad_dir), DeviceSpec::Cpu).err().map(|e| e.to_string());
+    let want = "the validation split: input_word_ids holds 12 at text 3, token 1, outside the model's 12 rows (vocab_size)";
+    assert_eq!(err.as_deref(), Some(want));
+    assert!(!bad_dir.exists(), "the refused run wrote a checkpoint");
+    assert!(train_bilstm(model(), good, good, run(&plan, &good_dir), DeviceSpec::Cpu).is_ok(), "the empty text trains");
+}

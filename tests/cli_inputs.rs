@@ -71,6 +71,31 @@ fn zero_counts_and_a_dropout_past_one_are_refused_naming_the_flag() {
             "--dropout <DROPOUT>",
             "1.5 is not a dropout probability in [0, 1)",
         ),
+        // --max-train 0 and --max-val 0 stopped at "need training and validation examples";
+        // the BiLSTM's 0 sizes were named two at a time after the data loaded, and
+        // --max-vocab 0 trained on a vocabulary of only the OOV id.
+        (
+            &["train", "--model", "m", "--data", "d", "--out", "o", "--max-train", "0"],
+            "--max-train <MAX_TRAIN>",
+            "must be at least 1, got 0",
+        ),
+        (&["train", "--model", "m", "--data", "d", "--out", "o", "--max-val", "0"], "--max-val <MAX_VAL>", "must be at least 1, got 0"),
+        (
+            &["train", "--arch", "bilstm", "--data", "d", "--out", "o", "--lstm-units", "0"],
+            "--lstm-units <LSTM_UNITS>",
+            "must be at least 1, got 0",
+        ),
+        (&["train", "--arch", "bilstm", "--data", "d", "--out", "o", "--max-len", "0"], "--max-len <MAX_LEN>", "must be at least 1, got 0"),
+        (
+            &["train", "--arch", "bilstm", "--data", "d", "--out", "o", "--max-vocab", "0"],
+            "--max-vocab <MAX_VOCAB>",
+            "must be at least 1, got 0",
+        ),
+        (
+            &["train", "--arch", "bilstm", "--data", "d", "--out", "o", "--embedding-dim", "0"],
+            "--embedding-dim <EMBEDDING_DIM>",
+            "must be at least 1, got 0",
+        ),
     ];
     for (args, flag, why) in cases {
         let (code, stderr) = run(args);
@@ -125,6 +150,77 @@ fn negative_or_zero_optimizer_settings_and_an_empty_label_delimiter_are_refused_
         assert!(stderr.contains(why) && !stderr.contains("panicked"), "{extra:?}: {stderr}");
         assert!(!out.exists(), "{extra:?}: the refused run wrote {}", out.display());
     }
+}
+
+/// Regression: a `--test` file that was missing, or held a label the training data lacks, was
+/// read only after training, and the run ended with that error and nothing exported. It is
+/// now read before the first step.
+#[test]
+fn a_bad_test_file_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let unknown = tmp.path().join("unknown.csv");
+    std::fs::write(&unknown, "text,label\ngood film,pos\nso-so film,neutral\n").unwrap();
+    let missing = tmp.path().join("missing.csv");
+    let cases = [(&missing, "missing.csv does not exist"), (&unknown, "line 3: label `neutral` is not one of the classes (neg, pos)")];
+    for (test, why) in cases {
+        let out = tmp.path().join("out");
+        let (code, stderr) = train(&data, out.to_str().unwrap(), &["--test", test.to_str().unwrap()]);
+        assert_eq!(code, Some(1), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        assert!(!tmp.path().join("out.run").exists(), "the run trained (and checkpointed) before reading --test: {stderr}");
+    }
+    let out = tmp.path().join("out");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--test", &data]);
+    assert_eq!(code, Some(0), "a good --test file: {stderr}");
+    let meta = std::fs::read_to_string(out.join("bertkit.json")).unwrap();
+    assert!(meta.contains("\"test\""), "the export holds the test scores: {meta}");
+}
+
+/// Settings that neither the checkpoint nor the data can change are refused before either is
+/// read (each of these was found after the data loaded, some after tokenizing it); `--seq-len`
+/// is checked against the checkpoint before the data loads.
+#[test]
+fn train_refuses_its_flags_before_reading_the_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let absent = tmp.path().join("no-such-data");
+    let data = absent.to_str().unwrap();
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    let bert = ["train", "--model", FIXTURE, "--data", data, "--out", out];
+    let bilstm = ["train", "--arch", "bilstm", "--data", data, "--out", out];
+    let cases: &[(&[&str], &[&str], &str)] = &[
+        (&bert, &["--seq-len", "65"], "sequence length 65 is longer than the 64 tokens"),
+        (&bert, &["--engine", "kernels-int8"], "--engine kernels-int8 is for inference"),
+        (&["train", "--data", data, "--out", out], &[], "--arch bert needs --model DIR"),
+        (&bilstm, &[], "--arch bilstm needs --glove FILE (or --embedding-dim N for random vectors)"),
+        (&bilstm, &["--glove", "no-such-vectors.txt"], "--glove no-such-vectors.txt does not exist"),
+        (&bilstm, &["--embedding-dim", "8", "--pair-column", "answer"], "--pair-column needs --arch bert"),
+        (&bilstm, &["--embedding-dim", "8", "--save-int8"], "drop --save-int8"),
+    ];
+    for (args, extra, why) in cases {
+        let (code, stderr) = run(&[*args, *extra].concat());
+        assert_eq!(code, Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains(why) && !stderr.contains("no-such-data"), "{extra:?}: {stderr}");
+    }
+    // What those runs would have read: the data is the next thing checked.
+    let (code, stderr) = run(&[&bilstm[..], &["--embedding-dim", "8"]].concat());
+    assert!(code == Some(1) && stderr.contains("no-such-data"), "{stderr}");
+}
+
+/// A split that leaves nothing to validate on was refused as "need training and validation
+/// examples"; it now says why and what fraction would hold one out.
+#[test]
+fn a_validation_split_that_holds_out_nothing_says_what_would() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("three.csv");
+    std::fs::write(&data, "text,label\ngood film,pos\nbad film,neg\ngreat film,pos\n").unwrap();
+    let out = tmp.path().join("out");
+    let (code, stderr) = train(data.to_str().unwrap(), out.to_str().unwrap(), &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--validation-split 0.2 of 3 rows holds out none") && stderr.contains("at least 0.334"), "{stderr}");
+    let (code, stderr) = train(data.to_str().unwrap(), out.to_str().unwrap(), &["--validation-split", "0.334"]);
+    assert_eq!(code, Some(0), "the fraction the error names holds one out: {stderr}");
 }
 
 /// Regression: `evaluate --labels a,b` on a model whose classes are neg, pos ignored --labels

@@ -411,7 +411,10 @@ fn bad_inputs_get_clear_errors() {
     assert!(e.contains("bertkit.json not found"), "{e}");
     let e = err(&["predict", "--model", f.model.to_str().unwrap(), "hi"]);
     assert!(e.contains("bertkit train"), "{e}");
+    // The fixture has 64 positions: the default --seq-len 128 is refused before the data loads.
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", missing.to_str().unwrap(), "--out", "x"]);
+    assert!(e.contains("sequence length 128 is longer than the 64 tokens"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", missing.to_str().unwrap(), "--out", "x", "--seq-len", "32"]);
     assert!(e.contains("does not exist"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
     assert!(e.contains("learning rate"), "{e}");
@@ -817,7 +820,7 @@ fn multi_label_data_is_learned_by_every_trainer_and_exported_for_transformers() 
     let single = f.root.join("single-label");
     let e = bertkit()
         .args(["train", "--model", model, "--data", f.data.to_str().unwrap(), "--out", single.to_str().unwrap()])
-        .args(["--monitor", "val_macro_f1", "--quiet"])
+        .args(["--monitor", "val_macro_f1", "--quiet", "--seq-len", "32"])
         .output()
         .unwrap();
     assert!(!e.status.success() && String::from_utf8_lossy(&e.stderr).contains("val_macro_f1 is for multi-label data"), "{e:?}");

@@ -387,3 +387,38 @@ fn targets_the_run_does_not_have_are_refused_by_name() {
     }
     assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
 }
+
+/// A text whose ids do not fit the model's tables (a library caller's hand-made `Encoded`) was
+/// refused at its training step, named by its place in the shuffled batch, or, on burn's
+/// autodiff, panicked in its gather. Every text is now checked before the first step and named
+/// by its place in its split.
+#[test]
+fn a_text_that_does_not_fit_the_model_is_named_by_its_place_in_its_split() {
+    let _one = serial();
+    let s = setup();
+    let plan = one_step_plan(1e-3);
+    let run_dir = s.tmp.path().join("texts");
+    let vocab = s.model.config.vocab_size;
+    let mut past_vocab = s.enc.clone();
+    past_vocab[4].ids[1] = vocab as u32;
+    let mut empty = s.enc.clone();
+    empty[2] = Encoded { ids: vec![], type_ids: vec![] };
+    let mut long = s.enc.clone();
+    long[5] = Encoded { ids: vec![s.enc[5].ids[0]; 65], type_ids: vec![0; 65] };
+    let cases = [
+        ("training", &past_vocab, format!("the training split: input_word_ids holds {vocab} at text 4, token 1, outside the model's {vocab} rows (vocab_size)")),
+        ("validation", &empty, "the validation split: text 2 of the token batch has no real token (its input_mask is all 0); every text needs at least one".to_string()),
+        ("training", &long, "text 5 of the training split is 65 tokens long, but the model's position table allows 64".to_string()),
+    ];
+    for &(trainer, kernels) in TRAINERS {
+        for (split, encodings, want) in &cases {
+            let bad = Split { encodings, targets: &s.labels };
+            let good = Split { encodings: &s.enc, targets: &s.labels };
+            let (train, val) = if *split == "training" { (bad, good) } else { (good, bad) };
+            let run = two_class_run(&s, &plan, &run_dir, kernels);
+            let err = train_classifier(s.model.clone(), train, val, run, DeviceSpec::Cpu).err().map(|e| e.to_string());
+            assert_eq!(err.as_deref(), Some(want.as_str()), "{trainer}");
+        }
+    }
+    assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
+}

@@ -37,37 +37,63 @@ impl TrainCmd {
         let started = Instant::now();
         let plan = self.plan();
         plan.validate()?;
-        // Refused before training, not after it: the BiLSTM has no int8 path to store for.
-        anyhow::ensure!(
-            !(self.save_int8 && self.arch != ArchFlag::Bert),
-            "--save-int8 stores a BERT-family encoder's int8 weights; the BiLSTM baseline runs in fp32 (drop --save-int8)"
-        );
+        self.check_flags()?;
         let device = self.device;
+        // The checkpoint, and --seq-len against it, before the data: reading 25,000 reviews
+        // should not end in an error about a flag.
+        let pretrained = match self.arch {
+            ArchFlag::Bert => Some(self.open_checkpoint()?),
+            ArchFlag::Bilstm => None,
+        };
 
         let ds = self.data.load(None)?;
         let classes = ds.class_names.clone();
         let multi_label = ds.multi_label;
         plan.monitor.check(multi_label)?;
+        let total = ds.len();
         let (mut train, mut val) = split(ds, self.validation_split, self.seed)?;
         let unit = if train.source.is_dir() { "files" } else { "rows" };
         println!("Using {} {unit} for training.", train.len());
         println!("Using {} {unit} for validation.", val.len());
+        // --max-train and --max-val are at least 1, so these hold after the truncation too.
+        anyhow::ensure!(
+            total >= 2,
+            "{} holds {total} {unit}: training needs at least 2, one to train on and one to validate on",
+            self.data.data.display()
+        );
+        anyhow::ensure!(
+            !train.is_empty(),
+            "no {unit} left to train on: --validation-split {} holds out all {total} of them",
+            self.validation_split
+        );
+        anyhow::ensure!(
+            !val.is_empty(),
+            "no {unit} to validate on: --validation-split {} of {total} {unit} holds out none (it takes whole {unit}, \
+             rounding down); raise it to at least {:.3} or give more data",
+            self.validation_split,
+            // Rounded up, so that the fraction printed holds one out.
+            (1000.0 / total as f64).ceil() / 1000.0
+        );
         if let Some(n) = self.max_train {
             train.examples.truncate(n);
         }
         if let Some(n) = self.max_val {
             val.examples.truncate(n);
         }
-        anyhow::ensure!(!train.is_empty() && !val.is_empty(), "need training and validation examples");
         show_samples(&train, self.show_samples);
+        // --test is read now, not after training: a wrong path or an unknown label there ended
+        // a finished run with nothing exported.
+        let test = match &self.test {
+            Some(path) => {
+                println!("Test data {}:", path.display());
+                Some(DataArgs { data: path.clone(), ..self.data.clone() }.load(Some((classes.clone(), multi_label)))?)
+            }
+            None => None,
+        };
 
         let run_dir = run_dir(&self.out);
         let (train_texts, val_texts) = (train.texts(), val.texts());
         let (train_pairs, val_pairs) = (train.pairs(), val.pairs());
-        anyhow::ensure!(
-            train_pairs.is_none() || self.arch == ArchFlag::Bert,
-            "the BiLSTM baseline reads single texts; --pair-column needs --arch bert"
-        );
         let (train_targets, val_targets) = (train.targets(), val.targets());
         let run = TrainRun {
             plan: &plan,
@@ -80,14 +106,15 @@ impl TrainCmd {
             halt_after_step: self.halt_after_step,
             kernels: None,
         };
-        let (trained, history) = match self.arch {
-            ArchFlag::Bert => self.train_bert(
+        let (trained, history) = match pretrained {
+            Some(pretrained) => self.train_bert(
+                pretrained,
                 (&train_texts, train_pairs.as_deref(), &train_targets),
                 (&val_texts, val_pairs.as_deref(), &val_targets),
                 &classes,
                 run,
             )?,
-            ArchFlag::Bilstm => {
+            None => {
                 // The baseline's GEMMs are small: fp32 on whichever kernels engine is chosen.
                 let kernels = self.training_engine()?.map(|_| Precision::F32);
                 println!("Training engine: {}", if kernels.is_some() { "kernels (fp32)" } else { "burn" });
@@ -108,9 +135,7 @@ impl TrainCmd {
             let point = history.evaluations.iter().find(|e| e.step == best.step);
             metrics["best_evaluation"] = serde_json::to_value(point)?;
         }
-        if let Some(test_path) = &self.test {
-            let test_args = DataArgs { data: test_path.clone(), ..self.data.clone() };
-            let test = test_args.load(Some((classes.clone(), multi_label)))?;
+        if let Some(test) = &test {
             let test_enc = encoder.encode_all_pairs(&test.texts(), test.pairs().as_deref()).context("tokenizing the test data")?;
             let t0 = Instant::now();
             // fp32 kernels where `auto` would serve with the kernels: the same scores as burn's
@@ -186,15 +211,14 @@ impl TrainCmd {
     /// Tokenizes with the checkpoint's tokenizer, builds encoder + head and trains them.
     fn train_bert(
         &self,
+        pretrained: Pretrained,
         train: (&[&str], Option<&[&str]>, &[Target]),
         val: (&[&str], Option<&[&str]>, &[Target]),
         classes: &[String],
         run: TrainRun<'_>,
     ) -> anyhow::Result<(Trained, History)> {
-        let dir = self.model.clone().context("--arch bert needs --model DIR (a Hugging Face checkpoint folder)")?;
-        let encode = self.pre.plan()?;
+        let (dir, encode) = (pretrained.dir.clone(), pretrained.tokenizer.plan());
         let device = self.device;
-        let pretrained = Pretrained::open(&dir, encode).with_context(|| format!("opening {}", dir.display()))?;
         let tok = &pretrained.tokenizer;
         let t0 = Instant::now();
         let train_enc = tok.encode_all_pairs(train.0, train.1).context("tokenizing the training data")?;
@@ -270,6 +294,37 @@ impl TrainCmd {
 }
 
 impl TrainCmd {
+    /// The flags' checks that need neither the checkpoint nor the data, so a run they refuse
+    /// reads nothing.
+    fn check_flags(&self) -> anyhow::Result<()> {
+        match self.arch {
+            ArchFlag::Bert => {
+                anyhow::ensure!(self.model.is_some(), "--arch bert needs --model DIR (a Hugging Face checkpoint folder)");
+                if !self.freeze_encoder {
+                    self.training_engine()?;
+                }
+            }
+            ArchFlag::Bilstm => {
+                // Refused before training, not after it: the BiLSTM has no int8 path to store for.
+                anyhow::ensure!(
+                    !self.save_int8,
+                    "--save-int8 stores a BERT-family encoder's int8 weights; the BiLSTM baseline runs in fp32 (drop --save-int8)"
+                );
+                anyhow::ensure!(self.data.pair_column.is_none(), "the BiLSTM baseline reads single texts; --pair-column needs --arch bert");
+                self.bilstm.check()?;
+                self.training_engine()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checkpoint to fine-tune, with its tokenizer set to the preprocessing flags.
+    fn open_checkpoint(&self) -> anyhow::Result<Pretrained> {
+        let dir = self.model.as_ref().context("--arch bert needs --model DIR (a Hugging Face checkpoint folder)")?;
+        let encode = self.pre.plan()?;
+        Pretrained::open(dir, encode).with_context(|| format!("opening {}", dir.display()))
+    }
+
     /// The engine that computes frozen features: inference only, so every family runs on the
     /// kernels (`auto` picks as `predict` does).
     fn feature_engine(&self) -> Option<Precision> {

@@ -127,10 +127,10 @@ pub struct TrainCmd {
     #[arg(long, env = "BERTKIT_RESUME")]
     pub(super) resume: bool,
     /// Use only the first N training examples after the split (quick runs).
-    #[arg(long, env = "BERTKIT_MAX_TRAIN")]
+    #[arg(long, env = "BERTKIT_MAX_TRAIN", value_parser = super::at_least_one)]
     pub(super) max_train: Option<usize>,
     /// Use only the first N validation examples.
-    #[arg(long, env = "BERTKIT_MAX_VAL")]
+    #[arg(long, env = "BERTKIT_MAX_VAL", value_parser = super::at_least_one)]
     pub(super) max_val: Option<usize>,
     /// Print N training examples with their labels.
     #[arg(long, env = "BERTKIT_SHOW_SAMPLES", default_value_t = 0)]

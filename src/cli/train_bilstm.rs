@@ -25,28 +25,40 @@ pub struct BiLstmArgs {
     #[arg(long, env = "BERTKIT_GLOVE")]
     glove: Option<PathBuf>,
     /// Embedding width when no --glove is given (random initialisation).
-    #[arg(long, env = "BERTKIT_EMBEDDING_DIM")]
+    #[arg(long, env = "BERTKIT_EMBEDDING_DIM", value_parser = super::at_least_one)]
     embedding_dim: Option<usize>,
     /// Fine-tune the embedding table (default: keep the GloVe vectors frozen).
     #[arg(long, env = "BERTKIT_TRAINABLE_EMBEDDINGS")]
     trainable_embeddings: bool,
     /// Words kept per text (post padding, keeps the head).
-    #[arg(long, env = "BERTKIT_MAX_LEN", default_value_t = 150)]
+    #[arg(long, env = "BERTKIT_MAX_LEN", default_value_t = 150, value_parser = super::at_least_one)]
     max_len: usize,
     /// LSTM units per direction.
-    #[arg(long, env = "BERTKIT_LSTM_UNITS", default_value_t = 64)]
+    #[arg(long, env = "BERTKIT_LSTM_UNITS", default_value_t = 64, value_parser = super::at_least_one)]
     lstm_units: usize,
     /// Words seen fewer times in the training split map to the OOV id.
     #[arg(long, env = "BERTKIT_MIN_COUNT", default_value_t = 1)]
     min_count: usize,
     /// Keep only the most frequent N words.
-    #[arg(long, env = "BERTKIT_MAX_VOCAB")]
+    #[arg(long, env = "BERTKIT_MAX_VOCAB", value_parser = super::at_least_one)]
     max_vocab: Option<usize>,
 }
 
 impl BiLstmArgs {
     pub fn glove_path(&self) -> Option<PathBuf> {
         self.glove.clone()
+    }
+
+    /// What the baseline needs that no data can supply, checked before the data loads: vectors
+    /// to start from, and a GloVe path that is there (it is read after the vocabulary is built).
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &self.glove {
+            Some(path) => anyhow::ensure!(path.exists(), "--glove {} does not exist", path.display()),
+            None => {
+                anyhow::ensure!(self.embedding_dim.is_some(), "--arch bilstm needs --glove FILE (or --embedding-dim N for random vectors)")
+            }
+        }
+        Ok(())
     }
 
     pub fn train(
@@ -58,7 +70,6 @@ impl BiLstmArgs {
         seed: u64,
         device: DeviceSpec,
     ) -> anyhow::Result<(Trained, History)> {
-        anyhow::ensure!(self.max_len >= 1 && self.lstm_units >= 1, "--max-len and --lstm-units must be positive");
         let vocab = WordVocab::build(train.0.iter().copied(), self.min_count, self.max_vocab);
         println!(
             "Vocabulary: {} words from the training split (+ padding and OOV = {} ids); longest review {} words; \
@@ -90,10 +101,7 @@ impl BiLstmArgs {
                 );
                 (m, glove.dim)
             }
-            (None, Some(dim)) => {
-                anyhow::ensure!(dim > 0, "--embedding-dim must be positive");
-                (random_matrix(vocab.vocab_size(), dim, seed), dim)
-            }
+            (None, Some(dim)) => (random_matrix(vocab.vocab_size(), dim, seed), dim),
             (None, None) => anyhow::bail!("--arch bilstm needs --glove FILE (or --embedding-dim N for random vectors)"),
         };
         let num_outputs = run.num_outputs();

@@ -5,7 +5,8 @@
 use super::fast::BiLstmLearner;
 use super::{CheckpointDir, History, Split, TrainError, TrainRun, run_loop};
 use crate::DeviceSpec;
-use crate::model::fast::BiLstmModel;
+use crate::model::fast::{BiLstmModel, TokenBatchError};
+use crate::tokenize::TokenBatch;
 
 pub fn train_bilstm(
     model: BiLstmModel,
@@ -14,7 +15,9 @@ pub fn train_bilstm(
     run: TrainRun<'_>,
     device: DeviceSpec,
 ) -> Result<(BiLstmModel, History), TrainError> {
-    run.check(model.spec.num_outputs, [("training", &train), ("validation", &val)])?;
+    let vocab_size = model.spec.vocab_size;
+    let fits = |b: &TokenBatch| TokenBatchError::word_rows(b, vocab_size).map(drop);
+    run.check(model.spec.num_outputs, [("training", &train), ("validation", &val)], fits)?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.spec.num_outputs == 1, &checkpoints);
     if run.kernels.is_none() {

@@ -10,9 +10,9 @@ use super::fast::{Features, HeadLearner};
 use super::{CheckpointDir, History, LoopArgs, PlanError, Standardizer, TrainError, TrainPlan, run_loop};
 use crate::DeviceSpec;
 use crate::data::Target;
-use crate::model::fast::{BertModel, FastClassifier};
+use crate::model::fast::{BertModel, FastClassifier, Rows, TokenBatchError};
 use crate::model::run_batched_tokens;
-use crate::tokenize::Encoded;
+use crate::tokenize::{Encoded, Padding, TokenBatch};
 
 /// Encoded texts and their targets.
 #[derive(Clone, Copy)]
@@ -46,8 +46,16 @@ impl<'a> TrainRun<'a> {
     /// Checks what a library caller hands in before any work: a model with this run's outputs,
     /// and splits of one target per text, each a class (or label set) the run has. Unchecked, a
     /// class past the outputs trained on a NaN loss reported as "try a lower learning rate", and
-    /// a binary model took class 2 as class 0, without a word.
-    pub fn check(&self, model_outputs: usize, splits: [(&'static str, &Split<'_>); 2]) -> Result<(), TrainError> {
+    /// a binary model took class 2 as class 0, without a word. `fits` checks one text as a batch
+    /// of its own against the model's tables: each text is checked here, where the error can
+    /// name it by its place in its split, not in a shuffled batch (and burn's autodiff, which
+    /// would panic on an id past a table, never sees one).
+    pub fn check(
+        &self,
+        model_outputs: usize,
+        splits: [(&'static str, &Split<'_>); 2],
+        fits: impl Fn(&TokenBatch) -> Result<(), TokenBatchError>,
+    ) -> Result<(), TrainError> {
         // Two classes train as one sigmoid output (Keras' binary setup, what `bertkit train`
         // builds) or as a two-way softmax; otherwise one output per class or label.
         let binary = self.num_classes == 2 && !self.multi_label;
@@ -72,6 +80,12 @@ impl<'a> TrainRun<'a> {
                     Target::Labels(set) => format!("label set {set:?}"),
                 };
                 return Err(TrainError::BadTarget { split, index, target, why, classes: self.num_classes });
+            }
+            for (index, text) in s.encodings.iter().enumerate() {
+                fits(&TokenBatch::pad([text], Padding::Longest, self.pad_id)).map_err(|error| match error {
+                    TokenBatchError::TooLong { seq_len, max } => TrainError::TooLong { split, index, len: seq_len, max },
+                    error => TrainError::Text { split, error: error.of_texts(&[index]) },
+                })?;
             }
         }
         Ok(())
@@ -105,7 +119,7 @@ pub fn train_classifier(
         // A keep scale of 1/(1 − p) ≤ 0 would train on sign-flipped features without a word.
         return Err(PlanError::Invalid { name: "the head's dropout", rule: "a probability in [0, 1)", value: p.to_string() }.into());
     }
-    run.check(model.num_outputs(), [("training", &train), ("validation", &val)])?;
+    run.check(model.num_outputs(), [("training", &train), ("validation", &val)], |b| Rows::new(b, &model.config).map(drop))?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
     if run.plan.freeze_encoder {

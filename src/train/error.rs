@@ -31,6 +31,11 @@ pub enum TrainError {
     },
     #[error("the checkpoint was made with different settings; rerun with the same flags or without --resume.\n  saved: {saved}\n  given: {given}")]
     ResumeMismatch { saved: String, given: String },
+    /// A text that does not fit the model's tables, named by its place in its split.
+    #[error("the {split} split: {error}")]
+    Text { split: &'static str, error: crate::model::fast::TokenBatchError },
+    #[error("text {index} of the {split} split is {len} tokens long, but the model's position table allows {max}")]
+    TooLong { split: &'static str, index: usize, len: usize, max: usize },
     #[error(transparent)]
     Batch(#[from] crate::model::fast::TokenBatchError),
     #[error("tensor backend: {0}")]
