@@ -223,6 +223,59 @@ fn a_validation_split_that_holds_out_nothing_says_what_would() {
     assert_eq!(code, Some(0), "the fraction the error names holds one out: {stderr}");
 }
 
+/// `--validation-data` validates on its own file and trains on all of `--data`; its labels are
+/// read as the training data's classes (one that the training data lacks is refused before the
+/// first step), and it cannot be given with `--validation-split`.
+#[test]
+fn validation_data_validates_on_its_own_file_and_trains_on_all_of_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let dev = tmp.path().join("dev.csv");
+    std::fs::write(&dev, "text,label\ngreat film,pos\ndull film,neg\nfine film,pos\n").unwrap();
+    let out = tmp.path().join("out");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--validation-data", dev.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
+    let training = &meta["training"];
+    assert_eq!((training["train_examples"].as_u64(), training["validation_examples"].as_u64()), (Some(10), Some(3)), "{training}");
+    assert_eq!(training["validation_data"].as_str(), dev.to_str());
+    assert!(training["validation_split"].is_null(), "{training}");
+
+    let unknown = tmp.path().join("unknown.csv");
+    std::fs::write(&unknown, "text,label\ngreat film,pos\nso-so film,neutral\n").unwrap();
+    let refused = tmp.path().join("refused");
+    let (code, stderr) = train(&data, refused.to_str().unwrap(), &["--validation-data", unknown.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("line 3: label `neutral` is not one of the classes (neg, pos)"), "{stderr}");
+    assert!(!tmp.path().join("refused.run").exists(), "the refused run trained");
+
+    let both = ["--validation-data", dev.to_str().unwrap(), "--validation-split", "0.1"];
+    let (code, stderr) = train(&data, refused.to_str().unwrap(), &both);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("'--validation-data <VALIDATION_DATA>' cannot be used with '--validation-split <VALIDATION_SPLIT>'"),
+        "{stderr}"
+    );
+}
+
+/// Regression: `--resume` on other data (another file, split or --max-train) carried on from the
+/// checkpoint's step and epoch over examples it had not trained on, without a word; the
+/// checkpoint now records its training split's size and such a resume is refused by it.
+#[test]
+fn a_resume_on_other_data_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let out = tmp.path().join("out");
+    let out = out.to_str().unwrap();
+    let (code, stderr) = train(&data, out, &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = train(&data, out, &["--resume", "--max-train", "5"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("the checkpoint trained on 8 examples, but this run has 5"), "{stderr}");
+    let (code, stderr) = train(&data, out, &["--resume"]);
+    assert_eq!(code, Some(0), "the same data resumes: {stderr}");
+}
+
 /// Regression: `evaluate --labels a,b` on a model whose classes are neg, pos ignored --labels
 /// without a word (the model's classes win); now it is refused, naming both.
 #[test]

@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier, save_int8};
-use bertkit::data::{Target, split};
+use bertkit::data::{Dataset, Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
 use bertkit::model::{HeadSpec, Pooling, Pretrained, TextClassifier};
 use bertkit::model::fast::{BertModel, FastClassifier};
@@ -50,30 +50,8 @@ impl TrainCmd {
         let classes = ds.class_names.clone();
         let multi_label = ds.multi_label;
         plan.monitor.check(multi_label)?;
-        let total = ds.len();
-        let (mut train, mut val) = split(ds, self.validation_split, self.seed)?;
-        let unit = if train.source.is_dir() { "files" } else { "rows" };
-        println!("Using {} {unit} for training.", train.len());
-        println!("Using {} {unit} for validation.", val.len());
-        // --max-train and --max-val are at least 1, so these hold after the truncation too.
-        anyhow::ensure!(
-            total >= 2,
-            "{} holds {total} {unit}: training needs at least 2, one to train on and one to validate on",
-            self.data.data.display()
-        );
-        anyhow::ensure!(
-            !train.is_empty(),
-            "no {unit} left to train on: --validation-split {} holds out all {total} of them",
-            self.validation_split
-        );
-        anyhow::ensure!(
-            !val.is_empty(),
-            "no {unit} to validate on: --validation-split {} of {total} {unit} holds out none (it takes whole {unit}, \
-             rounding down); raise it to at least {:.3} or give more data",
-            self.validation_split,
-            // Rounded up, so that the fraction printed holds one out.
-            (1000.0 / total as f64).ceil() / 1000.0
-        );
+        let (mut train, mut val) = self.split_data(ds, &classes, multi_label)?;
+        // --max-train and --max-val are at least 1: neither empties its split.
         if let Some(n) = self.max_train {
             train.examples.truncate(n);
         }
@@ -86,7 +64,7 @@ impl TrainCmd {
         let test = match &self.test {
             Some(path) => {
                 println!("Test data {}:", path.display());
-                Some(DataArgs { data: path.clone(), ..self.data.clone() }.load(Some((classes.clone(), multi_label)))?)
+                Some(self.data_at(path).load(Some((classes.clone(), multi_label)))?)
             }
             None => None,
         };
@@ -173,7 +151,8 @@ impl TrainCmd {
             "base_model": self.model,
             "glove": meta.bilstm.and(self.bilstm_glove()),
             "data": self.data.data,
-            "validation_split": self.validation_split,
+            "validation_split": self.validation_data.is_none().then_some(self.validation_split),
+            "validation_data": self.validation_data,
             "train_examples": train_examples,
             "validation_examples": val_examples,
             "wall_seconds": started.elapsed().as_secs_f64(),
@@ -316,6 +295,47 @@ impl TrainCmd {
             }
         }
         Ok(())
+    }
+
+    /// The training and validation examples: a seeded split of --data, or all of it (shuffled
+    /// as a split's training part is, so that --max-train takes a sample rather than a folder's
+    /// first class) and --validation-data.
+    fn split_data(&self, ds: Dataset, classes: &[String], multi_label: bool) -> anyhow::Result<(Dataset, Dataset)> {
+        let unit = |ds: &Dataset| if ds.source.is_dir() { "files" } else { "rows" };
+        let say = |train: &Dataset, val: &Dataset| {
+            println!("Using {} {} for training.", train.len(), unit(train));
+            println!("Using {} {} for validation.", val.len(), unit(val));
+        };
+        if let Some(path) = &self.validation_data {
+            println!("Validation data {}:", path.display());
+            let val = self.data_at(path).load(Some((classes.to_vec(), multi_label)))?;
+            let (train, _) = split(ds, 0.0, self.seed)?;
+            say(&train, &val);
+            return Ok((train, val));
+        }
+        let (total, of) = (ds.len(), unit(&ds));
+        let fraction = self.validation_split;
+        anyhow::ensure!(
+            total >= 2,
+            "{} holds {total} {of}: training needs at least 2, one to train on and one to validate on (or --validation-data)",
+            self.data.data.display()
+        );
+        let (train, val) = split(ds, fraction, self.seed)?;
+        say(&train, &val);
+        anyhow::ensure!(!train.is_empty(), "no {of} left to train on: --validation-split {fraction} holds out all {total} of them");
+        anyhow::ensure!(
+            !val.is_empty(),
+            "no {of} to validate on: --validation-split {fraction} of {total} {of} holds out none (it takes whole {of}, rounding \
+             down); raise it to at least {:.3}, give more data or --validation-data",
+            // Rounded up, so that the fraction printed holds one out.
+            (1000.0 / total as f64).ceil() / 1000.0
+        );
+        Ok((train, val))
+    }
+
+    /// --data's format flags, read from `path` (--validation-data, --test).
+    fn data_at(&self, path: &std::path::Path) -> DataArgs {
+        DataArgs { data: path.to_path_buf(), ..self.data.clone() }
     }
 
     /// The checkpoint to fine-tune, with its tokenizer set to the preprocessing flags.

@@ -47,6 +47,10 @@ pub struct TrainCmd {
     /// Fraction of --data held out for validation.
     #[arg(long, env = "BERTKIT_VALIDATION_SPLIT", default_value_t = 0.2)]
     pub(super) validation_split: f64,
+    /// Validate on this data (same format and columns as --data; a GLUE-style dev set) instead
+    /// of a split of --data, which then trains whole.
+    #[arg(long, env = "BERTKIT_VALIDATION_DATA", conflicts_with = "validation_split")]
+    pub(super) validation_data: Option<PathBuf>,
     #[arg(long, env = "BERTKIT_SEED", default_value_t = 42)]
     pub(super) seed: u64,
     /// Default 3 (bert) / 5 (bilstm).

@@ -31,6 +31,11 @@ pub enum TrainError {
     },
     #[error("the checkpoint was made with different settings; rerun with the same flags or without --resume.\n  saved: {saved}\n  given: {given}")]
     ResumeMismatch { saved: String, given: String },
+    #[error(
+        "the checkpoint trained on {saved} examples, but this run has {given}: resume with the same data and split \
+         (--data, --validation-split or --validation-data, --max-train), or start again without --resume"
+    )]
+    ResumeData { saved: usize, given: usize },
     /// A text that does not fit the model's tables, named by its place in its split.
     #[error("the {split} split: {error}")]
     Text { split: &'static str, error: crate::model::fast::TokenBatchError },

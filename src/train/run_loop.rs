@@ -127,6 +127,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         epoch_seconds: 0.0,
         history: History { binary: args.binary, multi_label: args.targets.iter().any(Target::is_multi_label), ..History::default() },
         best: Default::default(),
+        train_examples: Some(n),
     };
     if args.resume && !args.checkpoints.exists() && !args.quiet {
         // Not an error: a preemptible job passes --resume on its first start too (as Keras'
@@ -140,6 +141,9 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
                 saved: serde_json::to_string(&s.plan).unwrap_or_default(),
                 given: serde_json::to_string(plan).unwrap_or_default(),
             });
+        }
+        if let Some(saved) = s.train_examples.filter(|&saved| saved != n) {
+            return Err(TrainError::ResumeData { saved, given: n });
         }
         state = s;
         if !args.quiet {

@@ -33,6 +33,10 @@ pub struct RunState {
     /// Early stopping's count and the best evaluation (absent in older checkpoints).
     #[serde(default)]
     pub best: BestState,
+    /// The training split's size: a resume on other data is refused (absent in older
+    /// checkpoints, which are trusted as before).
+    #[serde(default)]
+    pub train_examples: Option<usize>,
 }
 
 pub struct CheckpointDir {
