@@ -388,12 +388,24 @@ fn multiclass_uses_softmax_and_evaluate_reports_every_metric() {
         .args(["evaluate", "--model", out.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--output", report.to_str().unwrap()])
         .output()
         .unwrap());
-    for word in ["loss:", "accuracy:", "precision:", "recall:", "f1:", "Confusion matrix"] {
+    for word in ["loss:", "accuracy:", "precision:", "recall:", "f1:", "Confusion matrix", "support", "macro avg", "weighted avg"] {
         assert!(stdout.contains(word), "{word} missing:\n{stdout}");
     }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["report"]["examples"], 120);
-    assert_eq!(v["report"]["confusion"]["counts"].as_array().unwrap().len(), 3);
+    let counts = v["report"]["confusion"]["counts"].as_array().unwrap();
+    assert_eq!(counts.len(), 3);
+    // Each class's row of the classification report agrees with the confusion matrix it
+    // comes from: support is its row's sum, recall its diagonal over that.
+    let per_class = v["report"]["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 3);
+    for (c, (scores, row)) in per_class.iter().zip(counts).enumerate() {
+        let row: Vec<u64> = row.as_array().unwrap().iter().map(|n| n.as_u64().unwrap()).collect();
+        let support = row.iter().sum::<u64>();
+        assert_eq!(scores["support"].as_u64(), Some(support), "{scores}");
+        let recall = if support == 0 { 0.0 } else { row[c] as f64 / support as f64 };
+        assert!((scores["recall"].as_f64().unwrap() - recall).abs() < 1e-12, "{scores}");
+    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
-use bertkit::metrics::{EvalReport, MultiLabelMetrics};
+use bertkit::metrics::{EvalReport, LabelScores, MultiLabelMetrics};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
@@ -64,6 +64,27 @@ pub fn print_report(r: &EvalReport, classes: &[String]) {
         }
         println!();
     }
+    // scikit-learn's `classification_report`.
+    let width = print_scores(classes, &r.per_class);
+    let support: u64 = r.per_class.iter().map(|s| s.support).sum();
+    println!("{:>width$} {:>9} {:>9} {:>9.4} {support:>9}", "accuracy", "", "", m.accuracy);
+    print_average("macro avg", LabelScores::macro_average(&r.per_class), width);
+    print_average("weighted avg", LabelScores::weighted_average(&r.per_class), width);
+}
+
+/// The per-class (or per-label) rows of a `classification_report`; the width of its first
+/// column.
+fn print_scores(names: &[String], scores: &[LabelScores]) -> usize {
+    let width = names.iter().map(String::len).max().unwrap_or(5).max(12);
+    println!("{:>width$} {:>9} {:>9} {:>9} {:>9}", "", "precision", "recall", "f1", "support");
+    for (name, s) in names.iter().zip(scores) {
+        println!("{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}", s.precision, s.recall, s.f1, s.support);
+    }
+    width
+}
+
+fn print_average(name: &str, s: LabelScores, width: usize) {
+    println!("{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}", s.precision, s.recall, s.f1, s.support);
 }
 
 /// scikit-learn's `classification_report` for multi-label data, with subset accuracy and
@@ -73,14 +94,11 @@ fn print_multi_label(loss: f64, m: &MultiLabelMetrics, labels: &[String]) {
         "loss: {loss:.4} - subset accuracy: {:.4} - hamming loss: {:.4} - micro f1: {:.4} - macro f1: {:.4} (threshold {})",
         m.subset_accuracy, m.hamming_loss, m.micro_f1, m.macro_f1, m.threshold as f32
     );
-    let width = labels.iter().map(String::len).max().unwrap_or(5).max(9);
-    println!("{:>width$} {:>9} {:>9} {:>9} {:>9}", "", "precision", "recall", "f1", "support");
-    for (name, s) in labels.iter().zip(&m.per_label) {
-        println!("{name:>width$} {:>9.4} {:>9.4} {:>9.4} {:>9}", s.precision, s.recall, s.f1, s.support);
-    }
+    let width = print_scores(labels, &m.per_label);
     let support: u64 = m.per_label.iter().map(|s| s.support).sum();
     println!("{:>width$} {:>9.4} {:>9.4} {:>9.4} {support:>9}", "micro avg", m.micro_precision, m.micro_recall, m.micro_f1);
-    println!("{:>width$} {:>9.4} {:>9.4} {:>9.4} {support:>9}", "macro avg", m.macro_precision, m.macro_recall, m.macro_f1);
+    print_average("macro avg", LabelScores::macro_average(&m.per_label), width);
+    print_average("weighted avg", LabelScores::weighted_average(&m.per_label), width);
 }
 
 impl EvaluateCmd {

@@ -1,7 +1,11 @@
 //! Confusion matrix and the metrics derived from it (accuracy; precision/recall/F1 of the
-//! positive class for binary tasks, macro-averaged otherwise, like scikit-learn's defaults).
+//! positive class for binary tasks, macro-averaged otherwise, like scikit-learn's defaults; and
+//! each class's, as its `classification_report`).
 
 use serde::{Deserialize, Serialize};
+
+use super::LabelScores;
+use super::scores::ratio;
 
 /// `counts[truth][predicted]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,32 +34,27 @@ impl Confusion {
         self.counts.iter().flatten().sum()
     }
 
+    /// Each class's precision, recall, F1 and support, in class order.
+    pub fn per_class(&self) -> Vec<LabelScores> {
+        let k = self.counts.len();
+        (0..k)
+            .map(|c| {
+                let tp = self.counts[c][c];
+                let predicted: u64 = (0..k).map(|t| self.counts[t][c]).sum();
+                let actual: u64 = self.counts[c].iter().sum();
+                LabelScores::from_counts(tp, predicted - tp, actual - tp)
+            })
+            .collect()
+    }
+
     pub fn metrics(&self) -> Metrics {
         let k = self.counts.len();
-        let total = self.total();
         let correct: u64 = (0..k).map(|i| self.counts[i][i]).sum();
-        let accuracy = ratio(correct, total);
-        let prf = |c: usize| {
-            let tp = self.counts[c][c];
-            let predicted: u64 = (0..k).map(|t| self.counts[t][c]).sum();
-            let actual: u64 = self.counts[c].iter().sum();
-            let (p, r) = (ratio(tp, predicted), ratio(tp, actual));
-            let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
-            (p, r, f1)
-        };
-        let (precision, recall, f1) = if k == 2 {
-            prf(1)
-        } else {
-            let all: Vec<_> = (0..k).map(prf).collect();
-            let mean = |f: fn(&(f64, f64, f64)) -> f64| all.iter().map(f).sum::<f64>() / k.max(1) as f64;
-            (mean(|x| x.0), mean(|x| x.1), mean(|x| x.2))
-        };
-        Metrics { accuracy, precision, recall, f1 }
+        let accuracy = ratio(correct, self.total());
+        let per_class = self.per_class();
+        let s = if k == 2 { per_class[1] } else { LabelScores::macro_average(&per_class) };
+        Metrics { accuracy, precision: s.precision, recall: s.recall, f1: s.f1 }
     }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
 #[cfg(test)]
@@ -74,6 +73,21 @@ mod tests {
         assert!((m.precision - 0.6).abs() < 1e-12);
         assert!((m.recall - 0.75).abs() < 1e-12);
         assert!((m.f1 - 2.0 * 0.6 * 0.75 / 1.35).abs() < 1e-12);
+    }
+
+    /// scikit-learn's `classification_report` example: y_true = [0, 1, 2, 2, 2], y_pred = [0, 0,
+    /// 2, 2, 1]; class 0 is predicted twice (once right), class 2 found twice of three times.
+    #[test]
+    fn per_class_scores_are_scikit_learns() {
+        let mut c = Confusion::new(3);
+        for (t, p) in [(0, 0), (1, 0), (2, 2), (2, 2), (2, 1)] {
+            c.add(t, p);
+        }
+        let s = c.per_class();
+        assert_eq!(s.iter().map(|s| s.support).collect::<Vec<_>>(), [1, 1, 3]);
+        assert_eq!((s[0].precision, s[0].recall), (0.5, 1.0));
+        assert_eq!((s[1].precision, s[1].recall, s[1].f1), (0.0, 0.0, 0.0));
+        assert!((s[2].precision - 1.0).abs() < 1e-12 && (s[2].recall - 2.0 / 3.0).abs() < 1e-12 && (s[2].f1 - 0.8).abs() < 1e-12);
     }
 
     #[test]

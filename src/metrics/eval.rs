@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Confusion, Metrics, MultiLabelMetrics};
+use super::{Confusion, LabelScores, Metrics, MultiLabelMetrics};
 use crate::data::{Target, predicted_class};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -15,6 +15,10 @@ pub struct EvalReport {
     pub metrics: Metrics,
     /// Single-label tasks only (empty for multi-label ones).
     pub confusion: Confusion,
+    /// Single-label tasks: each class's scores, in class order (multi-label ones have theirs
+    /// in `multi_label`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub per_class: Vec<LabelScores>,
     /// Multi-label tasks only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_label: Option<MultiLabelMetrics>,
@@ -29,7 +33,8 @@ impl EvalReport {
         if targets.iter().any(Target::is_multi_label) {
             let m = MultiLabelMetrics::from_logits(logits, targets, num_classes, threshold);
             let metrics = Metrics { accuracy: m.subset_accuracy, precision: m.macro_precision, recall: m.macro_recall, f1: m.macro_f1 };
-            return Self { examples: targets.len(), loss, metrics, confusion: Confusion::new(0), multi_label: Some(m) };
+            let confusion = Confusion::new(0);
+            return Self { examples: targets.len(), loss, metrics, confusion, per_class: Vec::new(), multi_label: Some(m) };
         }
         let mut confusion = Confusion::new(num_classes);
         for (row, y) in logits.iter().zip(targets) {
@@ -37,7 +42,8 @@ impl EvalReport {
                 confusion.add(c, predicted_class(row));
             }
         }
-        Self { examples: targets.len(), loss, metrics: confusion.metrics(), confusion, multi_label: None }
+        let (metrics, per_class) = (confusion.metrics(), confusion.per_class());
+        Self { examples: targets.len(), loss, metrics, confusion, per_class, multi_label: None }
     }
 }
 

@@ -6,11 +6,13 @@ mod eval;
 mod history;
 mod multilabel;
 mod plot;
+mod scores;
 
 pub use confusion::{Confusion, Metrics};
 pub use crate::data::predicted_class;
 pub use eval::{EvalReport, example_loss};
 pub use history::{BestPoint, EpochRecord, EvalPoint, History};
-pub use multilabel::{LabelScores, MultiLabelMetrics};
+pub use multilabel::MultiLabelMetrics;
+pub use scores::LabelScores;
 pub use plot::{PlotError, plot_history};
 

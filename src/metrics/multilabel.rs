@@ -4,16 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::LabelScores;
+use super::scores::ratio;
 use crate::data::{Target, predicted_on};
-
-/// One label's scores; `support` is how many examples truly hold it.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LabelScores {
-    pub precision: f64,
-    pub recall: f64,
-    pub f1: f64,
-    pub support: u64,
-}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MultiLabelMetrics {
@@ -43,18 +36,8 @@ struct Counts {
 
 impl Counts {
     fn scores(self) -> LabelScores {
-        prf(self.tp, self.fp, self.fn_)
+        LabelScores::from_counts(self.tp, self.fp, self.fn_)
     }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 { 0.0 } else { a as f64 / b as f64 }
-}
-
-fn prf(tp: u64, fp: u64, fn_: u64) -> LabelScores {
-    let (precision, recall) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
-    let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
-    LabelScores { precision, recall, f1, support: tp + fn_ }
 }
 
 impl MultiLabelMetrics {
@@ -83,7 +66,7 @@ impl MultiLabelMetrics {
         let per_label: Vec<LabelScores> = counts.iter().map(|c| c.scores()).collect();
         let sum = counts.iter().fold(Counts::default(), |a, c| Counts { tp: a.tp + c.tp, fp: a.fp + c.fp, fn_: a.fn_ + c.fn_ });
         let micro = sum.scores();
-        let mean = |f: fn(&LabelScores) -> f64| per_label.iter().map(f).sum::<f64>() / num_labels.max(1) as f64;
+        let macro_ = LabelScores::macro_average(&per_label);
         Self {
             threshold: f64::from(threshold),
             subset_accuracy: ratio(exact, n),
@@ -91,9 +74,9 @@ impl MultiLabelMetrics {
             micro_precision: micro.precision,
             micro_recall: micro.recall,
             micro_f1: micro.f1,
-            macro_precision: mean(|s| s.precision),
-            macro_recall: mean(|s| s.recall),
-            macro_f1: mean(|s| s.f1),
+            macro_precision: macro_.precision,
+            macro_recall: macro_.recall,
+            macro_f1: macro_.f1,
             per_label,
         }
     }
