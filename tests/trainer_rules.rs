@@ -422,3 +422,21 @@ fn a_text_that_does_not_fit_the_model_is_named_by_its_place_in_its_split() {
     }
     assert!(!run_dir.exists(), "a refused run wrote {}", run_dir.display());
 }
+
+/// A library caller's class weights must give one weight per class of a single-label run:
+/// weights past the classes were ignored, and missing ones read as 1.
+#[test]
+fn class_weights_that_do_not_fit_the_run_are_refused() {
+    let _one = serial();
+    let s = setup();
+    let run_dir = s.tmp.path().join("weights");
+    let split = Split { encodings: &s.enc, targets: &s.labels };
+    for &(trainer, kernels) in TRAINERS {
+        let plan = TrainPlan { class_weights: Some(vec![1.0, 2.0, 3.0]), ..one_step_plan(1e-3) };
+        let run = two_class_run(&s, &plan, &run_dir, kernels);
+        let err = train_classifier(s.model.clone(), split, split, run, DeviceSpec::Cpu).err().map(|e| e.to_string());
+        assert_eq!(err.as_deref(), Some("the plan has 3 class weights, but this run has 2 classes: one weight per class"), "{trainer}");
+        let plan = TrainPlan { class_weights: Some(vec![1.0, 2.0]), ..one_step_plan(1e-3) };
+        assert!(train_classifier(s.model.clone(), split, split, two_class_run(&s, &plan, &run_dir, kernels), DeviceSpec::Cpu).is_ok());
+    }
+}

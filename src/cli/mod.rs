@@ -4,6 +4,7 @@ mod args;
 mod bench;
 mod bench_gemm;
 mod bench_table;
+mod class_weight;
 mod command;
 mod cpu;
 mod data_args;

@@ -35,7 +35,7 @@ pub struct Trained {
 impl TrainCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let started = Instant::now();
-        let plan = self.plan();
+        let mut plan = self.plan();
         plan.validate()?;
         self.check_flags()?;
         let device = self.device;
@@ -59,6 +59,13 @@ impl TrainCmd {
             val.examples.truncate(n);
         }
         show_samples(&train, self.show_samples);
+        if let Some(flag) = &self.class_weight {
+            let weights = flag.resolve(&train)?;
+            let named: Vec<String> = classes.iter().zip(&weights).map(|(c, w)| format!("{c} {w:.4}")).collect();
+            println!("Class weights: {}", named.join(", "));
+            plan.class_weights = Some(weights);
+            plan.validate()?;
+        }
         // --test is read now, not after training: a wrong path or an unknown label there ended
         // a finished run with nothing exported.
         let test = match &self.test {

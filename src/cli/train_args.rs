@@ -111,6 +111,12 @@ pub struct TrainCmd {
     /// val_f1 (or val_macro_f1) macro F1.
     #[arg(long, default_value = "val_loss", env = "BERTKIT_MONITOR")]
     pub(super) monitor: Monitor,
+    /// Weigh each class's examples in the training loss (Keras' class_weight): `balanced`
+    /// (n_examples / (n_classes × the class's examples), scikit-learn's) or NAME=WEIGHT pairs
+    /// like neg=1,pos=3 (a class not named keeps 1). Single-label data; validation losses stay
+    /// unweighted.
+    #[arg(long, env = "BERTKIT_CLASS_WEIGHT", value_parser = super::class_weight::parse)]
+    pub(super) class_weight: Option<super::class_weight::ClassWeightFlag>,
     /// Multi-label: the probability at which a label counts as predicted, for the metrics and
     /// as the exported model's default.
     #[arg(long, default_value_t = 0.5, env = "BERTKIT_THRESHOLD")]
@@ -190,6 +196,8 @@ impl TrainCmd {
             restore_best: !self.last_weights,
             standardize_features: frozen && !self.raw_features,
             threshold: self.threshold,
+            // Resolved against the training split's classes once it is loaded.
+            class_weights: None,
         }
     }
 }

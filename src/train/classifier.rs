@@ -58,6 +58,14 @@ impl<'a> TrainRun<'a> {
     ) -> Result<(), TrainError> {
         // Two classes train as one sigmoid output (Keras' binary setup, what `bertkit train`
         // builds) or as a two-way softmax; otherwise one output per class or label.
+        if let Some(weights) = &self.plan.class_weights {
+            if self.multi_label {
+                return Err(TrainError::ClassWeightsMultiLabel);
+            }
+            if weights.len() != self.num_classes {
+                return Err(TrainError::ClassWeights { given: weights.len(), classes: self.num_classes });
+            }
+        }
         let binary = self.num_classes == 2 && !self.multi_label;
         if model_outputs != self.num_classes && !(binary && model_outputs == 1) {
             let needed = if binary { "1 (a sigmoid) or 2 (a softmax)".to_string() } else { self.num_classes.to_string() };

@@ -16,6 +16,10 @@ pub enum TrainError {
     SplitLengths { split: &'static str, texts: usize, targets: usize },
     #[error("target {index} of the {split} split is {target}: {why} (this run has {classes})")]
     BadTarget { split: &'static str, index: usize, target: String, why: &'static str, classes: usize },
+    #[error("the plan has {given} class weights, but this run has {classes} classes: one weight per class")]
+    ClassWeights { given: usize, classes: usize },
+    #[error("class weights are for single-label runs: a multi-label run weighs each label's loss alike")]
+    ClassWeightsMultiLabel,
     /// int8 weights have no gradients to take (per-channel scales fixed at quantization).
     #[error("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16")]
     Int8Training,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Monitor;
+use crate::data::Target;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainPlan {
@@ -52,6 +53,11 @@ pub struct TrainPlan {
     /// metrics; the export keeps it as the model's default).
     #[serde(default = "threshold_default")]
     pub threshold: f64,
+    /// Single-label tasks: each class's weight in the training loss, in class order (Keras'
+    /// `class_weight`: an example's loss times its class's weight, averaged over the batch);
+    /// `None`: 1 each. Validation losses stay unweighted.
+    #[serde(default)]
+    pub class_weights: Option<Vec<f64>>,
 }
 
 fn restore_best_default() -> bool {
@@ -60,6 +66,15 @@ fn restore_best_default() -> bool {
 
 fn threshold_default() -> f64 {
     0.5
+}
+
+/// `target`'s weight under a plan's `class_weights`: its class's, or 1 (no weights, or a label
+/// set: a run checks that weights come only with single-label targets).
+pub fn class_weight(class_weights: Option<&[f64]>, target: &Target) -> f64 {
+    match (class_weights, target.class()) {
+        (Some(w), Some(c)) => w.get(c).copied().unwrap_or(1.0),
+        _ => 1.0,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +105,7 @@ impl Default for TrainPlan {
             restore_best: true,
             standardize_features: false,
             threshold: 0.5,
+            class_weights: None,
         }
     }
 }
@@ -140,6 +156,9 @@ impl TrainPlan {
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             return bad("threshold", "a probability in (0, 1)", self.threshold.to_string());
         }
+        if let Some(w) = self.class_weights.iter().flatten().find(|w| !w.is_finite() || **w <= 0.0) {
+            return bad("a class weight", "a positive number", w.to_string());
+        }
         Ok(())
     }
 
@@ -163,6 +182,16 @@ mod tests {
         assert_eq!(err(TrainPlan { eval_batch_size: 0, ..Default::default() }), "eval batch size must be at least 1, got 0");
         assert_eq!(err(TrainPlan { batch_size: 0, ..Default::default() }), "batch size must be at least 1, got 0");
         assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
+    }
+
+    /// A weight of 0 would drop a class from the loss (and a negative one train against it).
+    #[test]
+    fn class_weights_must_be_positive() {
+        let with = |w: Vec<f64>| TrainPlan { class_weights: Some(w), ..Default::default() }.validate().map_err(|e| e.to_string());
+        assert!(with(vec![0.5, 3.0]).is_ok());
+        assert_eq!(with(vec![1.0, 0.0]), Err("a class weight must be a positive number, got 0".into()));
+        assert_eq!(with(vec![-2.0]), Err("a class weight must be a positive number, got -2".into()));
+        assert_eq!(with(vec![f64::INFINITY]), Err("a class weight must be a positive number, got inf".into()));
     }
 
     /// `--adam-epsilon 0` trained into NaN and was reported as divergence.

@@ -14,7 +14,7 @@ use crate::model::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::Learner;
-use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan};
+use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan, class_weight};
 
 const FILES: Files = Files {
     state: "kernels.safetensors",
@@ -94,14 +94,19 @@ impl<'a> FastLearner<'a> {
 
 /// Mean loss (the same [`example_loss`] validation reports) and `dLoss/dlogits` for `logits`
 /// `[B, K]`: BCE from logits when K = 1, softmax cross-entropy otherwise, and for label sets the
-/// mean BCE over all B·K logits.
-pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target]) -> (f64, Vec<f32>) {
-    let b = targets.len().max(1) as f32;
+/// mean BCE over all B·K logits. With `class_weights` (single-label), each example's loss and
+/// gradient are scaled by its class's weight before the mean over the batch (Keras'
+/// `class_weight`).
+pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], class_weights: Option<&[f64]>) -> (f64, Vec<f32>) {
     let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     let mut grad = vec![0.0f32; logits.len()];
     let mut loss = 0.0f64;
+    let n = targets.len().max(1) as f64;
     for ((row, g), target) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(targets) {
-        loss += example_loss(row, target);
+        let weight = class_weight(class_weights, target);
+        loss += weight * example_loss(row, target);
+        // The mean's 1/B and the class's weight, folded into one scale of this row's gradient.
+        let b = (n / weight) as f32;
         match target {
             // d/dz_j of mean_j BCE(z_j, y_j) = (σ(z_j) − y_j) / K.
             Target::Labels(_) => {
@@ -121,7 +126,7 @@ pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target]) -> (f64, Vec<
             }
         }
     }
-    (loss / f64::from(b), grad)
+    (loss / n, grad)
 }
 
 impl Learner for FastLearner<'_> {
@@ -163,7 +168,7 @@ impl FastLearner<'_> {
         let seed = step_seed(self.plan.seed, step);
         let logits = self.run(&rows, Mode::train_for(self.spec.pooling, Some(seed)));
         let k = self.params.layout.head_out.d_out;
-        let (loss, dlogits) = loss_and_grad(&logits, k, targets);
+        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.class_weights.as_deref());
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
@@ -181,12 +186,12 @@ mod tests {
 
     #[test]
     fn loss_gradients_match_the_closed_forms() {
-        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[Target::Class(1), Target::Class(0)]);
+        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[Target::Class(1), Target::Class(0)], None);
         let want = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
         assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
         let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
         assert!((g[0] - (sig(2.0) - 1.0) / 2.0).abs() < 1e-6 && (g[1] - sig(-1.0) / 2.0).abs() < 1e-6);
-        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[Target::Class(2)]);
+        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[Target::Class(2)], None);
         let lse = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
         assert!((loss - (lse - 3.0)).abs() < 1e-5);
         assert!((g.iter().sum::<f32>()).abs() < 1e-6 && g[2] < 0.0);
@@ -197,15 +202,44 @@ mod tests {
     fn label_set_gradients_match_finite_differences() {
         let logits = [0.3f32, -1.2, 2.0, 0.7, 0.1, -0.4];
         let targets = [Target::labels(vec![0, 2]), Target::labels(vec![1])];
-        let (_, g) = loss_and_grad(&logits, 3, &targets);
+        let (_, g) = loss_and_grad(&logits, 3, &targets, None);
         for i in 0..logits.len() {
             let at = |d: f32| {
                 let mut x = logits;
                 x[i] += d;
-                loss_and_grad(&x, 3, &targets).0
+                loss_and_grad(&x, 3, &targets, None).0
             };
             let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
             assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "logit {i}: {} vs {numeric}", g[i]);
+        }
+    }
+
+    /// Keras' `class_weight`: each example's loss times its class's weight, then the mean over
+    /// the batch; the gradients of that weighted loss against central differences, for one logit
+    /// (binary) and for a softmax.
+    #[test]
+    fn class_weights_scale_each_examples_loss_and_gradient() {
+        let weights = [0.5, 3.0, 2.0];
+        for (k, logits, targets) in [
+            (1, vec![2.0f32, -1.0, 0.4], vec![Target::Class(1), Target::Class(0), Target::Class(1)]),
+            (3, vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4], vec![Target::Class(2), Target::Class(0)]),
+        ] {
+            let w = &weights[..k.max(2)];
+            let (loss, g) = loss_and_grad(&logits, k, &targets, Some(w));
+            let want: f64 = logits.chunks(k).zip(&targets).map(|(row, t)| w[t.class().unwrap()] * example_loss(row, t)).sum::<f64>()
+                / targets.len() as f64;
+            assert!((loss - want).abs() < 1e-9, "{k} outputs: {loss} vs {want}");
+            let (unweighted, _) = loss_and_grad(&logits, k, &targets, None);
+            assert!((loss - unweighted).abs() > 1e-3, "the weights changed nothing");
+            for i in 0..logits.len() {
+                let at = |d: f32| {
+                    let mut x = logits.clone();
+                    x[i] += d;
+                    loss_and_grad(&x, k, &targets, Some(w)).0
+                };
+                let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
+                assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "{k} outputs, logit {i}: {} vs {numeric}", g[i]);
+            }
         }
     }
 }
