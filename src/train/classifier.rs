@@ -44,9 +44,10 @@ impl<'a> TrainRun<'a> {
     }
 
     /// Checks what a library caller hands in before any work: a model with this run's outputs,
-    /// and splits of one target per text, each a class (or label set) the run has. Unchecked, a
-    /// class past the outputs trained on a NaN loss reported as "try a lower learning rate", and
-    /// a binary model took class 2 as class 0, without a word. `fits` checks one text as a batch
+    /// class weights (if any) one per class of a single-label run, and splits of one target per
+    /// text, each a class (or label set) the run has. Unchecked, a class past the outputs trained
+    /// on a NaN loss reported as "try a lower learning rate", and a binary model took class 2 as
+    /// class 0, without a word. `fits` checks one text as a batch
     /// of its own against the model's tables: each text is checked here, where the error can
     /// name it by its place in its split, not in a shuffled batch (and burn's autodiff, which
     /// would panic on an id past a table, never sees one).
@@ -56,8 +57,6 @@ impl<'a> TrainRun<'a> {
         splits: [(&'static str, &Split<'_>); 2],
         fits: impl Fn(&TokenBatch) -> Result<(), TokenBatchError>,
     ) -> Result<(), TrainError> {
-        // Two classes train as one sigmoid output (Keras' binary setup, what `bertkit train`
-        // builds) or as a two-way softmax; otherwise one output per class or label.
         if let Some(weights) = &self.plan.class_weights {
             if self.multi_label {
                 return Err(TrainError::ClassWeightsMultiLabel);
@@ -66,6 +65,8 @@ impl<'a> TrainRun<'a> {
                 return Err(TrainError::ClassWeights { given: weights.len(), classes: self.num_classes });
             }
         }
+        // Two classes train as one sigmoid output (Keras' binary setup, what `bertkit train`
+        // builds) or as a two-way softmax; otherwise one output per class or label.
         let binary = self.num_classes == 2 && !self.multi_label;
         if model_outputs != self.num_classes && !(binary && model_outputs == 1) {
             let needed = if binary { "1 (a sigmoid) or 2 (a softmax)".to_string() } else { self.num_classes.to_string() };
