@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use bertkit::DeviceSpec;
 use bertkit::artifact::{ArtifactError, ModelMeta, save_classifier, save_int8};
 use bertkit::data::{Dataset, Target, split};
 use bertkit::metrics::{EvalReport, plot_history};
@@ -280,33 +279,9 @@ impl TrainCmd {
 }
 
 impl TrainCmd {
-    /// The flags' checks that need neither the checkpoint nor the data, so a run they refuse
-    /// reads nothing.
-    fn check_flags(&self) -> anyhow::Result<()> {
-        match self.arch {
-            ArchFlag::Bert => {
-                anyhow::ensure!(self.model.is_some(), "--arch bert needs --model DIR (a Hugging Face checkpoint folder)");
-                if !self.freeze_encoder {
-                    self.training_engine()?;
-                }
-            }
-            ArchFlag::Bilstm => {
-                // Refused before training, not after it: the BiLSTM has no int8 path to store for.
-                anyhow::ensure!(
-                    !self.save_int8,
-                    "--save-int8 stores a BERT-family encoder's int8 weights; the BiLSTM baseline runs in fp32 (drop --save-int8)"
-                );
-                anyhow::ensure!(self.data.pair_column.is_none(), "the BiLSTM baseline reads single texts; --pair-column needs --arch bert");
-                self.bilstm.check()?;
-                self.training_engine()?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The training and validation examples: a seeded split of --data, or all of it (shuffled
-    /// as a split's training part is, so that --max-train takes a sample rather than a folder's
-    /// first class) and --validation-data.
+    /// The training and validation examples: a seeded split of --data, or all of it and
+    /// --validation-data, each shuffled as a split's parts are, so that --max-train and
+    /// --max-val take a sample rather than a folder's first class.
     fn split_data(&self, ds: Dataset, classes: &[String], multi_label: bool) -> anyhow::Result<(Dataset, Dataset)> {
         let unit = |ds: &Dataset| if ds.source.is_dir() { "files" } else { "rows" };
         let say = |train: &Dataset, val: &Dataset| {
@@ -315,7 +290,7 @@ impl TrainCmd {
         };
         if let Some(path) = &self.validation_data {
             println!("Validation data {}:", path.display());
-            let val = self.data_at(path).load(Some((classes.to_vec(), multi_label)))?;
+            let (val, _) = split(self.data_at(path).load(Some((classes.to_vec(), multi_label)))?, 0.0, self.seed)?;
             let (train, _) = split(ds, 0.0, self.seed)?;
             say(&train, &val);
             return Ok((train, val));
@@ -351,36 +326,6 @@ impl TrainCmd {
         let encode = self.pre.plan()?;
         Pretrained::open(dir, encode).with_context(|| format!("opening {}", dir.display()))
     }
-
-    /// The engine that computes frozen features: inference only, so every family runs on the
-    /// kernels (`auto` picks as `predict` does).
-    fn feature_engine(&self) -> Option<Precision> {
-        match self.engine {
-            Engine::Auto => Engine::Auto.resolve(self.device),
-            other => other,
-        }
-        .precision()
-    }
-
-    /// The kernels precision to fine-tune with, or `None` for burn.
-    fn training_engine(&self) -> anyhow::Result<Option<Precision>> {
-        let engine = match self.engine {
-            // bf16 operands where they were measured faster than fp32 on this kind of CPU (AMX
-            // tiles; AVX512-BF16 on AMD), as PyTorch's autocast would use them.
-            Engine::Auto => Engine::Auto.resolve(self.device),
-            other => other,
-        };
-        anyhow::ensure!(
-            engine != Engine::KernelsInt8,
-            "--engine kernels-int8 is for inference (predict, evaluate, serve, bench); fine-tune with kernels or kernels-bf16"
-        );
-        anyhow::ensure!(
-            engine.precision().is_none() || self.device == DeviceSpec::Cpu,
-            "--engine {engine} runs on the CPU; use --engine burn with --device {}",
-            self.device
-        );
-        Ok(engine.precision())
-    }
 }
 
 /// Checkpoints live beside the export (`OUT.run/`) so the atomic export swap never touches them.
@@ -388,4 +333,46 @@ pub fn run_dir(out: &std::path::Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".run");
     PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use bertkit::data::Example;
+    use clap::FromArgMatches;
+
+    use super::super::Cli;
+    use super::super::command::Command;
+    use super::*;
+
+    fn parsed(args: &[&str]) -> TrainCmd {
+        let matches = Cli::grammar().try_get_matches_from(args).unwrap();
+        match Cli::from_arg_matches(&matches).unwrap().command {
+            Command::Train(cmd) => *cmd,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    /// Regression: a --validation-data folder or file sorted by class was kept in its order,
+    /// so --max-val took its first class only (a real IMDB run validated on 500 `neg` reviews).
+    /// It is shuffled as a split's parts are, and all of --data trains.
+    #[test]
+    fn validation_data_is_shuffled_so_that_max_val_takes_a_sample() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dev = tmp.path().join("dev.csv");
+        let rows: String = (0..12).map(|i| format!("text {i},{}\n", if i < 6 { "neg" } else { "pos" })).collect();
+        std::fs::write(&dev, format!("text,label\n{rows}")).unwrap();
+        let cmd =
+            parsed(&["bertkit", "train", "--model", "m", "--data", "d.csv", "--out", "o", "--validation-data", dev.to_str().unwrap()]);
+        let classes = vec!["neg".to_string(), "pos".to_string()];
+        let data = Dataset {
+            examples: (0..10).map(|i| Example::single(format!("train {i}"), i % 2)).collect(),
+            class_names: classes.clone(),
+            source: "d.csv".into(),
+            multi_label: false,
+        };
+        let (train, val) = cmd.split_data(data, &classes, false).unwrap();
+        assert_eq!((train.len(), val.len()), (10, 12));
+        let first: Vec<usize> = val.examples[..6].iter().filter_map(|e| e.target.class()).collect();
+        assert!(first.contains(&0) && first.contains(&1), "the first 6 validation examples hold one class: {first:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! `bertkit train`'s command line: every flag (each also an environment variable where it names a
-//! path or a switch), and the validated training plan the flags make, with the defaults of what is
-//! trained (fine-tuning, a head on frozen features, or the BiLSTM).
+//! path or a switch), the validated training plan the flags make, with the defaults of what is
+//! trained (fine-tuning, a head on frozen features, or the BiLSTM), and the flags' checks and
+//! engine choices that need neither the checkpoint nor the data.
 
 use std::path::PathBuf;
 
@@ -8,6 +9,7 @@ use bertkit::DeviceSpec;
 use bertkit::model::Pooling;
 use bertkit::predict::Engine;
 use bertkit::train::{Monitor, TrainPlan};
+use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
 use super::PreprocessArgs;
@@ -199,5 +201,59 @@ impl TrainCmd {
             // Resolved against the training split's classes once it is loaded.
             class_weights: None,
         }
+    }
+
+    /// The flags' checks that need neither the checkpoint nor the data, so a run they refuse
+    /// reads nothing.
+    pub(super) fn check_flags(&self) -> anyhow::Result<()> {
+        match self.arch {
+            ArchFlag::Bert => {
+                anyhow::ensure!(self.model.is_some(), "--arch bert needs --model DIR (a Hugging Face checkpoint folder)");
+                if !self.freeze_encoder {
+                    self.training_engine()?;
+                }
+            }
+            ArchFlag::Bilstm => {
+                // Refused before training, not after it: the BiLSTM has no int8 path to store for.
+                anyhow::ensure!(
+                    !self.save_int8,
+                    "--save-int8 stores a BERT-family encoder's int8 weights; the BiLSTM baseline runs in fp32 (drop --save-int8)"
+                );
+                anyhow::ensure!(self.data.pair_column.is_none(), "the BiLSTM baseline reads single texts; --pair-column needs --arch bert");
+                self.bilstm.check()?;
+                self.training_engine()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The engine that computes frozen features: inference only, so every family runs on the
+    /// kernels (`auto` picks as `predict` does).
+    pub(super) fn feature_engine(&self) -> Option<Precision> {
+        match self.engine {
+            Engine::Auto => Engine::Auto.resolve(self.device),
+            other => other,
+        }
+        .precision()
+    }
+
+    /// The kernels precision to fine-tune with, or `None` for burn.
+    pub(super) fn training_engine(&self) -> anyhow::Result<Option<Precision>> {
+        let engine = match self.engine {
+            // bf16 operands where they were measured faster than fp32 on this kind of CPU (AMX
+            // tiles; AVX512-BF16 on AMD), as PyTorch's autocast would use them.
+            Engine::Auto => Engine::Auto.resolve(self.device),
+            other => other,
+        };
+        anyhow::ensure!(
+            engine != Engine::KernelsInt8,
+            "--engine kernels-int8 is for inference (predict, evaluate, serve, bench); fine-tune with kernels or kernels-bf16"
+        );
+        anyhow::ensure!(
+            engine.precision().is_none() || self.device == DeviceSpec::Cpu,
+            "--engine {engine} runs on the CPU; use --engine burn with --device {}",
+            self.device
+        );
+        Ok(engine.precision())
     }
 }
