@@ -74,7 +74,7 @@ fn a_text_without_words_is_scored_and_a_left_padded_batch_is_refused() {
     b.input_word_ids[5..10].copy_from_slice(&[0, 0, 0, 8, 2]);
     b.input_mask[5..10].copy_from_slice(&[0, 0, 0, 1, 1]);
     let err = m.logits(&m.pack(), &b).err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.starts_with("text 1 of the token batch is not right-padded: its input_mask marks token 3 real"), "{err}");
+    assert!(err.starts_with("text 1 is not right-padded: its input_mask marks token 3 real"), "{err}");
 }
 
 #[test]

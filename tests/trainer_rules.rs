@@ -407,7 +407,7 @@ fn a_text_that_does_not_fit_the_model_is_named_by_its_place_in_its_split() {
     long[5] = Encoded { ids: vec![s.enc[5].ids[0]; 65], type_ids: vec![0; 65] };
     let cases = [
         ("training", &past_vocab, format!("the training split: input_word_ids holds {vocab} at text 4, token 1, outside the model's {vocab} rows (vocab_size)")),
-        ("validation", &empty, "the validation split: text 2 of the token batch has no real token (its input_mask is all 0); every text needs at least one".to_string()),
+        ("validation", &empty, "the validation split: text 2 has no real token (its input_mask is all 0); every text needs at least one".to_string()),
         ("training", &long, "text 5 of the training split is 65 tokens long, but the model's position table allows 64".to_string()),
     ];
     for &(trainer, kernels) in TRAINERS {

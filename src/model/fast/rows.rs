@@ -13,10 +13,10 @@ use crate::tokenize::TokenBatch;
 pub enum TokenBatchError {
     #[error("the token batch's {field} holds {len} values, but batch_size × seq_len is {batch_size} × {seq_len}")]
     Shape { field: &'static str, len: usize, batch_size: usize, seq_len: usize },
-    #[error("text {text} of the token batch has no real token (its input_mask is all 0); every text needs at least one")]
+    #[error("text {text} has no real token (its input_mask is all 0); every text needs at least one")]
     NoRealToken { text: usize },
     #[error(
-        "text {text} of the token batch is not right-padded: its input_mask marks token {token} real after a padding \
+        "text {text} is not right-padded: its input_mask marks token {token} real after a padding \
          token; the model reads each text's first tokens (padding goes after them, as TokenBatch::pad puts it)"
     )]
     NotRightPadded { text: usize, token: usize },
