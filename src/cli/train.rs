@@ -36,7 +36,7 @@ impl TrainCmd {
         let started = Instant::now();
         let mut plan = self.plan();
         plan.validate()?;
-        self.check_flags()?;
+        let kernels = self.checked_engine()?;
         let device = self.device;
         // The checkpoint, and --seq-len against it, before the data: reading 25,000 reviews
         // should not end in an error about a flag.
@@ -62,8 +62,9 @@ impl TrainCmd {
             let weights = flag.resolve(&train)?;
             let named: Vec<String> = classes.iter().zip(&weights).map(|(c, w)| format!("{c} {w:.4}")).collect();
             println!("Class weights: {}", named.join(", "));
+            // Positive and finite: the flag's parser checks given weights, and `balanced`
+            // refuses a class without examples.
             plan.class_weights = Some(weights);
-            plan.validate()?;
         }
         // --test is read now, not after training: a wrong path or an unknown label there ended
         // a finished run with nothing exported.
@@ -88,7 +89,7 @@ impl TrainCmd {
             resume: self.resume,
             quiet: self.quiet,
             halt_after_step: self.halt_after_step,
-            kernels: None,
+            kernels,
         };
         let (trained, history) = match pretrained {
             Some(pretrained) => self.train_bert(
@@ -99,10 +100,8 @@ impl TrainCmd {
                 run,
             )?,
             None => {
-                // The baseline's GEMMs are small: fp32 on whichever kernels engine is chosen.
-                let kernels = self.training_engine()?.map(|_| Precision::F32);
                 println!("Training engine: {}", if kernels.is_some() { "kernels (fp32)" } else { "burn" });
-                self.bilstm.train((&train_texts, &train_targets), (&val_texts, &val_targets), &classes, TrainRun { kernels, ..run }, self.seed, device)?
+                self.bilstm.train((&train_texts, &train_targets), (&val_texts, &val_targets), &classes, run, self.seed, device)?
             }
         };
         let Trained { model, encoder, mut meta, train_examples, val_examples } = trained;
@@ -248,7 +247,7 @@ impl TrainCmd {
             num_outputs,
             if self.freeze_encoder { "frozen (feature extraction)" } else { "trainable (fine-tuning)" },
         );
-        let kernels = if self.freeze_encoder { self.feature_engine() } else { self.training_engine()? };
+        let kernels = run.kernels;
         say_note(self.engine.fallback_note());
         // What runs: bf16 asked for on a level without bf16 GEMMs runs in fp32.
         let engine = kernels.map(Precision::on_this_cpu).map_or("burn".to_string(), |p| format!("kernels ({p:?} GEMMs)"));
@@ -257,7 +256,7 @@ impl TrainCmd {
         } else {
             println!("Fine-tuning engine: {engine}");
         }
-        let run = TrainRun { pad_id: tok.pad_id(), kernels, ..run };
+        let run = TrainRun { pad_id: tok.pad_id(), ..run };
         let (model, history) = train_classifier(
             model,
             Split { encodings: &train_enc, targets: train.2 },

@@ -204,15 +204,13 @@ impl TrainCmd {
     }
 
     /// The flags' checks that need neither the checkpoint nor the data, so a run they refuse
-    /// reads nothing.
-    pub(super) fn check_flags(&self) -> anyhow::Result<()> {
+    /// reads nothing (`--model` is checked as the checkpoint opens, which is next), and the
+    /// kernels precision the run then trains (or computes frozen features) with, or `None` for
+    /// burn.
+    pub(super) fn checked_engine(&self) -> anyhow::Result<Option<Precision>> {
         match self.arch {
-            ArchFlag::Bert => {
-                anyhow::ensure!(self.model.is_some(), "--arch bert needs --model DIR (a Hugging Face checkpoint folder)");
-                if !self.freeze_encoder {
-                    self.training_engine()?;
-                }
-            }
+            ArchFlag::Bert if self.freeze_encoder => Ok(self.feature_engine()),
+            ArchFlag::Bert => self.training_engine(),
             ArchFlag::Bilstm => {
                 // Refused before training, not after it: the BiLSTM has no int8 path to store for.
                 anyhow::ensure!(
@@ -221,15 +219,15 @@ impl TrainCmd {
                 );
                 anyhow::ensure!(self.data.pair_column.is_none(), "the BiLSTM baseline reads single texts; --pair-column needs --arch bert");
                 self.bilstm.check()?;
-                self.training_engine()?;
+                // The baseline's GEMMs are small: fp32 on whichever kernels engine is chosen.
+                Ok(self.training_engine()?.map(|_| Precision::F32))
             }
         }
-        Ok(())
     }
 
     /// The engine that computes frozen features: inference only, so every family runs on the
     /// kernels (`auto` picks as `predict` does).
-    pub(super) fn feature_engine(&self) -> Option<Precision> {
+    fn feature_engine(&self) -> Option<Precision> {
         match self.engine {
             Engine::Auto => Engine::Auto.resolve(self.device),
             other => other,
@@ -238,7 +236,7 @@ impl TrainCmd {
     }
 
     /// The kernels precision to fine-tune with, or `None` for burn.
-    pub(super) fn training_engine(&self) -> anyhow::Result<Option<Precision>> {
+    fn training_engine(&self) -> anyhow::Result<Option<Precision>> {
         let engine = match self.engine {
             // bf16 operands where they were measured faster than fp32 on this kind of CPU (AMX
             // tiles; AVX512-BF16 on AMD), as PyTorch's autocast would use them.
