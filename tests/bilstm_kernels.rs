@@ -142,7 +142,7 @@ fn every_validation_scores_the_weights_of_its_own_step() {
         eval_batch_size: texts.len(),
         learning_rate: 5e-2,
         warmup_ratio: 0.0,
-        constant_lr: true,
+        lr_scheduler: bertkit::train::LrScheduler::Constant,
         restore_best: false,
         ..TrainPlan::default()
     };

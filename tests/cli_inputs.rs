@@ -415,3 +415,46 @@ fn a_switchs_environment_variable_takes_one_and_zero() {
     let (code, _, stderr) = preprocess("maybe");
     assert!(code == Some(2) && stderr.contains("invalid value 'maybe' for '--json'"), "{stderr}");
 }
+
+/// `--lr-scheduler cosine --warmup-steps 2` follows transformers'
+/// `get_cosine_schedule_with_warmup`: 8 steps (8 training rows, batch 4, 4 epochs), each
+/// epoch's last rate in `history.json` at steps 1, 3, 5 and 7. A warm-up that leaves no step
+/// after it is refused before training.
+#[test]
+fn lr_scheduler_and_warmup_steps_set_the_rate_at_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let rates = |name: &str, extra: &[&str]| -> (Vec<f64>, serde_json::Value) {
+        let out = tmp.path().join(name);
+        let mut flags = vec!["--epochs", "4", "--batch-size", "4", "--lr", "1e-3"];
+        flags.extend_from_slice(extra);
+        let mut args = vec!["train", "--model", FIXTURE, "--data", &data, "--out", out.to_str().unwrap(), "--seq-len", "32", "--quiet"];
+        args.extend_from_slice(&flags);
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(0), "{extra:?}: {stderr}");
+        let read = |f: &str| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap();
+        let lr = read("history.json")["lr"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        (lr, read("bertkit.json")["training"]["plan"].clone())
+    };
+    let close = |got: &[f64], want: [f64; 4]| got.len() == 4 && got.iter().zip(want).all(|(g, w)| (g - w * 1e-3).abs() < 1e-9);
+    let (cosine, plan) = rates("cosine", &["--lr-scheduler", "cosine", "--warmup-steps", "2"]);
+    let half_cos = |p: f64| 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+    assert!(close(&cosine, [0.5, half_cos(1.0 / 6.0), half_cos(3.0 / 6.0), half_cos(5.0 / 6.0)]), "{cosine:?}");
+    assert_eq!((plan["lr_scheduler"].as_str(), plan["warmup_steps"].as_u64()), (Some("cosine"), Some(2)), "{plan}");
+    let (linear, _) = rates("linear", &["--warmup-steps", "2"]);
+    assert!(close(&linear, [0.5, 5.0 / 6.0, 3.0 / 6.0, 1.0 / 6.0]), "{linear:?}");
+    let (constant, _) = rates("constant", &["--lr-scheduler", "constant", "--warmup-ratio", "0"]);
+    assert!(close(&constant, [1.0; 4]), "{constant:?}");
+
+    let out = tmp.path().join("refused");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--batch-size", "4", "--warmup-steps", "2"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("a warm-up of 2 steps leaves no step at the peak rate: this run has 2 (2 per epoch x 1 epochs)"), "{stderr}");
+    assert!(!out.exists(), "a refused run exported");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--lr-scheduler", "step"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown learning-rate scheduler `step`: use linear, cosine or constant"), "{stderr}");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--warmup-steps", "2", "--warmup-ratio", "0.1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}

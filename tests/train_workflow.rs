@@ -348,7 +348,7 @@ fn freeze_encoder_alone_trains_a_standardised_mean_pooled_probe_that_stops_early
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
     let plan = &meta["training"]["plan"];
     assert_eq!((plan["epochs"].as_u64(), plan["patience"].as_u64()), (Some(100), Some(5)), "{plan}");
-    assert_eq!((plan["learning_rate"].as_f64(), plan["constant_lr"].as_bool()), (Some(1e-3), Some(true)), "{plan}");
+    assert_eq!((plan["learning_rate"].as_f64(), plan["lr_scheduler"].as_str()), (Some(1e-3), Some("constant")), "{plan}");
     assert_eq!(plan["standardize_features"], true);
     assert_eq!(meta["pooling"], "mean");
     // The words decide the label; a linear probe on the frozen random encoder's mean-pooled

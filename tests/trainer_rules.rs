@@ -65,7 +65,7 @@ fn one_step_plan(lr: f64) -> TrainPlan {
         eval_batch_size: TEXTS.len(),
         learning_rate: lr,
         warmup_ratio: 0.0,
-        constant_lr: true,
+        lr_scheduler: bertkit::train::LrScheduler::Constant,
         ..TrainPlan::default()
     }
 }

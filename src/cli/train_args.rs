@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use bertkit::DeviceSpec;
 use bertkit::model::Pooling;
 use bertkit::predict::Engine;
-use bertkit::train::{Monitor, TrainPlan};
+use bertkit::train::{LrScheduler, Monitor, TrainPlan};
 use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
@@ -68,6 +68,14 @@ pub struct TrainCmd {
     /// Default 0.1 (bert) / 0 (bilstm).
     #[arg(long, env = "BERTKIT_WARMUP_RATIO")]
     pub(super) warmup_ratio: Option<f64>,
+    /// Warm up for exactly N optimizer steps instead of a ratio (transformers' warmup_steps).
+    #[arg(long, env = "BERTKIT_WARMUP_STEPS", conflicts_with = "warmup_ratio")]
+    pub(super) warmup_steps: Option<usize>,
+    /// The rate after warm-up (transformers' lr_scheduler_type): linear (decay to 0), cosine (a
+    /// half cosine to 0) or constant (held at --lr). Default linear (bert) / constant (bilstm,
+    /// --freeze-encoder).
+    #[arg(long, env = "BERTKIT_LR_SCHEDULER")]
+    pub(super) lr_scheduler: Option<LrScheduler>,
     /// Decoupled weight decay. Default 0.01 (bert) / 0 (bilstm: plain Adam).
     #[arg(long, env = "BERTKIT_WEIGHT_DECAY")]
     pub(super) weight_decay: Option<f64>,
@@ -182,7 +190,9 @@ impl TrainCmd {
             epochs: self.epochs.unwrap_or(if frozen { 100 } else if bert { 3 } else { 5 }),
             batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
             learning_rate: pick(self.learning_rate, 3e-5, 1e-3),
-            warmup_ratio: pick(self.warmup_ratio, 0.1, 0.0),
+            // --warmup-steps replaces the ratio (clap refuses both).
+            warmup_ratio: if self.warmup_steps.is_some() { 0.0 } else { pick(self.warmup_ratio, 0.1, 0.0) },
+            warmup_steps: self.warmup_steps,
             weight_decay: pick(self.weight_decay, 0.01, 0.0),
             adam_epsilon: pick(self.adam_epsilon, 1e-6, 1e-7),
             max_grad_norm: (clip > 0.0).then_some(clip),
@@ -190,7 +200,7 @@ impl TrainCmd {
             freeze_encoder: self.freeze_encoder,
             eval_batch_size: self.eval_batch_size,
             checkpoint_every: self.checkpoint_every,
-            constant_lr: !bert || frozen,
+            lr_scheduler: self.lr_scheduler.unwrap_or(if bert && !frozen { LrScheduler::Linear } else { LrScheduler::Constant }),
             eval_every: self.eval_every,
             monitor: self.monitor,
             patience: self.patience.or(frozen.then_some(5)),

@@ -10,6 +10,11 @@ pub enum TrainError {
     Plan(#[from] PlanError),
     #[error("no training examples")]
     NoData,
+    #[error(
+        "a warm-up of {warmup} steps leaves no step at the peak rate: this run has {total} \
+         ({steps_per_epoch} per epoch x {epochs} epochs); give fewer --warmup-steps or more epochs"
+    )]
+    WarmupTooLong { warmup: usize, total: usize, steps_per_epoch: usize, epochs: usize },
     #[error("the model has {model} outputs, but a run of {classes} classes needs {needed}")]
     Outputs { model: usize, classes: usize, needed: String },
     #[error("the {split} split has {texts} texts but {targets} targets: one per text")]

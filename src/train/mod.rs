@@ -34,6 +34,6 @@ pub use crate::metrics::{BestPoint, EpochRecord, EvalPoint, History};
 #[cfg(feature = "burn")]
 pub use loss::{bce_with_logits, classification_loss, cross_entropy};
 pub use plan::{PlanError, TrainPlan, class_weight};
-pub use schedule::LinearSchedule;
+pub use schedule::{LrScheduler, Schedule, UnknownScheduler};
 pub use standardize::Standardizer;
 pub use state::{CheckpointDir, RunState};

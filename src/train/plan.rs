@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Monitor;
+use super::{LrScheduler, Monitor};
 use crate::data::Target;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -14,6 +14,10 @@ pub struct TrainPlan {
     pub learning_rate: f64,
     /// Fraction of all steps spent warming up linearly from 0.
     pub warmup_ratio: f64,
+    /// Warm-up length in optimizer steps, in place of `warmup_ratio` (transformers'
+    /// `warmup_steps`); it must leave at least one step after it.
+    #[serde(default)]
+    pub warmup_steps: Option<usize>,
     /// Decoupled (AdamW) weight decay; biases and LayerNorm parameters get none.
     pub weight_decay: f64,
     pub adam_epsilon: f64,
@@ -25,10 +29,11 @@ pub struct TrainPlan {
     pub eval_batch_size: usize,
     /// Also checkpoint every this many optimizer steps (besides every epoch end).
     pub checkpoint_every: Option<usize>,
-    /// Keep the peak learning rate after warm-up instead of decaying it to 0 (Keras' `Adam`
-    /// with a fixed rate, as the BiLSTM baseline is trained). Absent in older checkpoints.
-    #[serde(default)]
-    pub constant_lr: bool,
+    /// The rate after warm-up: decayed to 0 linearly or along a half cosine, or held at the peak
+    /// (Keras' `Adam` with a fixed rate, as the BiLSTM baseline and the frozen probe train).
+    /// Older checkpoints hold `constant_lr: true|false` instead, read as `constant`/`linear`.
+    #[serde(default, alias = "constant_lr", deserialize_with = "LrScheduler::from_plan")]
+    pub lr_scheduler: LrScheduler,
     /// Also evaluate every this many optimizer steps (an evaluation always ends each epoch).
     #[serde(default)]
     pub eval_every: Option<usize>,
@@ -90,6 +95,7 @@ impl Default for TrainPlan {
             batch_size: 32,
             learning_rate: 3e-5,
             warmup_ratio: 0.1,
+            warmup_steps: None,
             weight_decay: 0.01,
             adam_epsilon: 1e-6,
             max_grad_norm: Some(1.0),
@@ -97,7 +103,7 @@ impl Default for TrainPlan {
             freeze_encoder: false,
             eval_batch_size: 64,
             checkpoint_every: None,
-            constant_lr: false,
+            lr_scheduler: LrScheduler::Linear,
             eval_every: None,
             monitor: Monitor::ValLoss,
             patience: None,
@@ -127,6 +133,9 @@ impl TrainPlan {
         }
         if !(0.0..1.0).contains(&self.warmup_ratio) {
             return bad("warmup ratio", "in [0, 1)", self.warmup_ratio.to_string());
+        }
+        if self.warmup_steps.is_some() && self.warmup_ratio != 0.0 {
+            return bad("warmup ratio", "0 when warmup steps are given (they replace it)", self.warmup_ratio.to_string());
         }
         if !(0.0..1.0).contains(&self.weight_decay) {
             return bad("weight decay", "in [0, 1)", self.weight_decay.to_string());
@@ -182,6 +191,15 @@ mod tests {
         assert_eq!(err(TrainPlan { eval_batch_size: 0, ..Default::default() }), "eval batch size must be at least 1, got 0");
         assert_eq!(err(TrainPlan { batch_size: 0, ..Default::default() }), "batch size must be at least 1, got 0");
         assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
+    }
+
+    /// `warmup_steps` replaces the ratio: a library plan with both would warm up by one of them
+    /// without saying which.
+    #[test]
+    fn warmup_steps_and_a_warmup_ratio_are_not_both_taken() {
+        let p = TrainPlan { warmup_steps: Some(10), ..Default::default() };
+        assert_eq!(p.validate().unwrap_err().to_string(), "warmup ratio must be 0 when warmup steps are given (they replace it), got 0.1");
+        assert!(TrainPlan { warmup_ratio: 0.0, ..p }.validate().is_ok());
     }
 
     /// A weight of 0 would drop a class from the loss (and a negative one train against it).

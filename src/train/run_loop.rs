@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::progress::EpochProgress;
 use super::state::{CheckpointDir, RunState};
-use super::{BestPoint, EpochRecord, EvalPoint, History, LinearSchedule, TrainError, TrainPlan};
+use super::{BestPoint, EpochRecord, EvalPoint, History, Schedule, TrainError, TrainPlan};
 use bertkit_kernels::dropout::mix64;
 
 use crate::data::Target;
@@ -114,8 +114,14 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         return Err(TrainError::NoData);
     }
     let steps_per_epoch = plan.steps_per_epoch(n);
-    let schedule = LinearSchedule::new(plan.learning_rate, plan.warmup_ratio, steps_per_epoch * plan.epochs)
-        .with_decay(!plan.constant_lr);
+    let total_steps = steps_per_epoch * plan.epochs;
+    let mut schedule = Schedule::new(plan.learning_rate, plan.warmup_ratio, total_steps, plan.lr_scheduler);
+    if let Some(warmup) = plan.warmup_steps {
+        if warmup >= total_steps {
+            return Err(TrainError::WarmupTooLong { warmup, total: total_steps, steps_per_epoch, epochs: plan.epochs });
+        }
+        schedule = schedule.with_warmup_steps(warmup);
+    }
     let mut state = RunState {
         plan: plan.clone(),
         epoch: 0,
