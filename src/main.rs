@@ -9,7 +9,25 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `bertkit predict ... | head`: once the reader has gone, `println!` panics on the broken pipe
+/// (Rust ignores SIGPIPE, so the write fails instead of ending the process). Such a panic ends
+/// the process quietly with 141, what a shell reports for a program that SIGPIPE ended (as `cat`
+/// or `grep` do there), instead of a panic message and backtrace; any other panic is reported as
+/// before. Without `unsafe` (outside the kernels) SIGPIPE itself cannot be restored.
+fn quiet_on_broken_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>().map_or("", String::as_str);
+        // std's message: "failed printing to stdout: Broken pipe (os error 32)"; 32 is EPIPE.
+        if message.starts_with("failed printing to stdout") && message.ends_with("(os error 32)") {
+            std::process::exit(141);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("BERTKIT_LOG")

@@ -388,11 +388,15 @@ fn multiclass_uses_softmax_and_evaluate_reports_every_metric() {
         .args(["evaluate", "--model", out.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--output", report.to_str().unwrap()])
         .output()
         .unwrap());
-    for word in ["loss:", "accuracy:", "precision:", "recall:", "f1:", "Confusion matrix", "support", "macro avg", "weighted avg"] {
+    for word in ["loss:", "accuracy:", "precision:", "recall:", "f1:", "Confusion matrix", "support", "macro avg", "weighted avg", "roc auc:"] {
         assert!(stdout.contains(word), "{word} missing:\n{stdout}");
     }
     let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(v["report"]["examples"], 120);
+    // One-vs-rest over the three classes, each of which has examples here.
+    let ranking = &v["report"]["ranking"];
+    assert_eq!((ranking["averaged_over"].as_u64(), ranking["of"].as_u64()), (Some(3), Some(3)), "{ranking}");
+    assert!(stdout.contains("(macro over 3 of 3 classes, one-vs-rest)"), "{stdout}");
     let counts = v["report"]["confusion"]["counts"].as_array().unwrap();
     assert_eq!(counts.len(), 3);
     // Each class's row of the classification report agrees with the confusion matrix it
@@ -430,8 +434,8 @@ fn bad_inputs_get_clear_errors() {
     assert!(e.contains("does not exist"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--lr=-1"]);
     assert!(e.contains("learning rate"), "{e}");
-    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--monitor", "val_auc"]);
-    assert!(e.contains("val_auc") && e.contains("val_loss, val_accuracy, val_f1 or (multi-label) val_macro_f1"), "{e}");
+    let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--monitor", "val_prc"]);
+    assert!(e.contains("val_prc") && e.contains("val_loss, val_accuracy, val_f1, val_auc or (multi-label) val_macro_f1"), "{e}");
     let e = err(&["train", "--model", f.model.to_str().unwrap(), "--data", f.data.to_str().unwrap(), "--out", "x", "--patience", "0"]);
     assert!(e.contains("patience"), "{e}");
     let e = err(&["train", "--arch", "bilstm", "--data", f.data.to_str().unwrap(), "--out", "x", "--save-int8"]);

@@ -1,6 +1,6 @@
-//! `bertkit evaluate`: loss, accuracy, precision, recall, F1 and the confusion matrix of an
-//! exported model on labelled data (multi-label: micro/macro and per-label scores, subset
-//! accuracy, Hamming loss).
+//! `bertkit evaluate`: loss, accuracy, precision, recall, F1, ROC AUC, average precision and the
+//! confusion matrix of an exported model on labelled data (multi-label: micro/macro and
+//! per-label scores, subset accuracy, Hamming loss).
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bertkit::DeviceSpec;
 use bertkit::artifact::ClassifierBundle;
-use bertkit::metrics::{EvalReport, LabelScores, MultiLabelMetrics};
+use bertkit::metrics::{EvalReport, LabelScores, MultiLabelMetrics, RankingScores};
 use bertkit::predict::{Engine, Predictor};
 use clap::Args;
 
@@ -46,10 +46,12 @@ pub struct EvaluateCmd {
 pub fn print_report(r: &EvalReport, classes: &[String]) {
     if let Some(m) = &r.multi_label {
         print_multi_label(r.loss, m, classes);
+        print_ranking(r.ranking, "labels");
         return;
     }
     let m = &r.metrics;
     println!("loss: {:.4} - accuracy: {:.4} - precision: {:.4} - recall: {:.4} - f1: {:.4}", r.loss, m.accuracy, m.precision, m.recall, m.f1);
+    print_ranking(r.ranking, "classes, one-vs-rest");
     let width = classes.iter().map(String::len).max().unwrap_or(4).max(6);
     println!("Confusion matrix (rows: true, columns: predicted):");
     print!("{:>width$}", "");
@@ -70,6 +72,16 @@ pub fn print_report(r: &EvalReport, classes: &[String]) {
     println!("{:>width$} {:>9} {:>9} {:>9.4} {support:>9}", "accuracy", "", "", m.accuracy);
     print_average("macro avg", LabelScores::macro_average(&r.per_class), width);
     print_average("weighted avg", LabelScores::weighted_average(&r.per_class), width);
+}
+
+/// ROC AUC and average precision: the positive class's, or their macro mean over `what`.
+fn print_ranking(ranking: Option<RankingScores>, what: &str) {
+    let Some(k) = ranking else {
+        println!("roc auc: undefined (no class has examples both of it and not of it here)");
+        return;
+    };
+    let over = if k.of > 1 { format!(" (macro over {} of {} {what})", k.averaged_over, k.of) } else { String::new() };
+    println!("roc auc: {:.4} - average precision: {:.4}{over}", k.roc_auc, k.average_precision);
 }
 
 /// The per-class (or per-label) rows of a `classification_report`; the width of its first

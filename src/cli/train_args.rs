@@ -117,8 +117,8 @@ pub struct TrainCmd {
     #[arg(long, env = "BERTKIT_EVAL_EVERY")]
     pub(super) eval_every: Option<usize>,
     /// The validation metric that picks the exported weights and drives --patience: val_loss
-    /// (lower is better), val_accuracy or val_f1; multi-label: val_accuracy is subset accuracy,
-    /// val_f1 (or val_macro_f1) macro F1.
+    /// (lower is better), val_accuracy, val_f1 or val_auc (ROC AUC); multi-label: val_accuracy is
+    /// subset accuracy, val_f1 (or val_macro_f1) macro F1.
     #[arg(long, default_value = "val_loss", env = "BERTKIT_MONITOR")]
     pub(super) monitor: Monitor,
     /// Weigh each class's examples in the training loss (Keras' class_weight): `balanced`

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Confusion, LabelScores, Metrics, MultiLabelMetrics};
+use super::{Confusion, LabelScores, Metrics, MultiLabelMetrics, RankingScores};
 use crate::data::{Target, predicted_class};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,6 +22,10 @@ pub struct EvalReport {
     /// Multi-label tasks only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_label: Option<MultiLabelMetrics>,
+    /// ROC AUC and average precision (the positive class's, or macro over classes or labels);
+    /// `None` where no class or label has both a true and a false example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<RankingScores>,
 }
 
 impl EvalReport {
@@ -30,11 +34,12 @@ impl EvalReport {
     pub fn from_logits(logits: &[Vec<f32>], targets: &[Target], num_classes: usize, threshold: f32) -> Self {
         let n = targets.len().max(1);
         let loss = logits.iter().zip(targets).map(|(row, y)| example_loss(row, y)).sum::<f64>() / n as f64;
+        let ranking = RankingScores::from_logits(logits, targets, num_classes);
         if targets.iter().any(Target::is_multi_label) {
             let m = MultiLabelMetrics::from_logits(logits, targets, num_classes, threshold);
             let metrics = Metrics { accuracy: m.subset_accuracy, precision: m.macro_precision, recall: m.macro_recall, f1: m.macro_f1 };
             let confusion = Confusion::new(0);
-            return Self { examples: targets.len(), loss, metrics, confusion, per_class: Vec::new(), multi_label: Some(m) };
+            return Self { examples: targets.len(), loss, metrics, confusion, per_class: Vec::new(), multi_label: Some(m), ranking };
         }
         let mut confusion = Confusion::new(num_classes);
         for (row, y) in logits.iter().zip(targets) {
@@ -43,7 +48,7 @@ impl EvalReport {
             }
         }
         let (metrics, per_class) = (confusion.metrics(), confusion.per_class());
-        Self { examples: targets.len(), loss, metrics, confusion, per_class, multi_label: None }
+        Self { examples: targets.len(), loss, metrics, confusion, per_class, multi_label: None, ranking }
     }
 }
 
@@ -82,6 +87,8 @@ mod tests {
         let expect = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln() + (0.5 + (1.0 + (-0.5f64).exp()).ln())) / 3.0;
         assert!((r.loss - expect).abs() < 1e-9);
         assert!(r.multi_label.is_none());
+        // The positive example (logit 2) outranks both negatives.
+        assert_eq!(r.ranking.map(|k| (k.roc_auc, k.average_precision)), Some((1.0, 1.0)));
     }
 
     #[test]

@@ -13,6 +13,10 @@ pub struct EpochRecord {
     pub val_precision: f64,
     pub val_recall: f64,
     pub val_f1: f64,
+    /// ROC AUC (see [`crate::metrics::RankingScores`]); `None` where undefined on the validation
+    /// data, and in checkpoints written before it was recorded.
+    #[serde(default)]
+    pub val_auc: Option<f64>,
     /// Learning rate of the last step of the epoch.
     pub lr: f64,
     pub seconds: f64,
@@ -29,12 +33,14 @@ pub struct EvalPoint {
     pub val_loss: f64,
     pub val_accuracy: f64,
     pub val_f1: f64,
+    #[serde(default)]
+    pub val_auc: Option<f64>,
 }
 
 /// The evaluation whose weights the export holds (or would, with `restore_best`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BestPoint {
-    /// `val_loss`, `val_accuracy` or `val_f1`.
+    /// The `--monitor` name: `val_loss`, `val_accuracy`, `val_f1`, `val_macro_f1` or `val_auc`.
     pub monitor: String,
     pub value: f64,
     pub step: usize,
@@ -80,6 +86,7 @@ impl History {
             "val_precision": col(|e| e.val_precision),
             "val_recall": col(|e| e.val_recall),
             "val_f1": col(|e| e.val_f1),
+            "val_auc": self.epochs.iter().map(|e| e.val_auc).collect::<Vec<_>>(),
             "lr": col(|e| e.lr),
             "epoch_seconds": col(|e| e.seconds),
             "examples_per_second": col(|e| e.examples_per_second),

@@ -125,6 +125,7 @@ mod tests {
             val_precision: 0.0,
             val_recall: 0.0,
             val_f1: 0.0,
+            val_auc: None,
             lr: 0.0,
             seconds: 1.0,
             examples_per_second: 1.0,

@@ -7,9 +7,10 @@ use std::path::Path;
 use bertkit_kernels::Precision;
 
 use super::fast::{Features, HeadLearner};
-use super::{CheckpointDir, History, LoopArgs, PlanError, Standardizer, TrainError, TrainPlan, run_loop};
+use super::{CheckpointDir, History, LoopArgs, Monitor, PlanError, Standardizer, TrainError, TrainPlan, run_loop};
 use crate::DeviceSpec;
 use crate::data::Target;
+use crate::metrics::RankingScores;
 use crate::model::fast::{BertModel, FastClassifier, Rows, TokenBatchError};
 use crate::model::run_batched_tokens;
 use crate::tokenize::{Encoded, Padding, TokenBatch};
@@ -50,7 +51,8 @@ impl<'a> TrainRun<'a> {
     /// class 0, without a word. `fits` checks one text as a batch
     /// of its own against the model's tables: each text is checked here, where the error can
     /// name it by its place in its split, not in a shuffled batch (and burn's autodiff, which
-    /// would panic on an id past a table, never sees one).
+    /// would panic on an id past a table, never sees one). `splits` are the training split, then
+    /// the validation split, on which `--monitor val_auc` must be defined.
     pub fn check(
         &self,
         model_outputs: usize,
@@ -71,6 +73,10 @@ impl<'a> TrainRun<'a> {
         if model_outputs != self.num_classes && !(binary && model_outputs == 1) {
             let needed = if binary { "1 (a sigmoid) or 2 (a softmax)".to_string() } else { self.num_classes.to_string() };
             return Err(TrainError::Outputs { model: model_outputs, classes: self.num_classes, needed });
+        }
+        // The second split validates: val_auc needs a class there with examples on both sides.
+        if self.plan.monitor == Monitor::ValAuc && !RankingScores::defined_for(splits[1].1.targets, self.num_classes) {
+            return Err(TrainError::AucUndefined);
         }
         for (split, s) in splits {
             if s.encodings.len() != s.targets.len() {

@@ -23,6 +23,9 @@ pub enum Monitor {
     /// Macro F1 over the labels: the name Keras users give it on multi-label tasks (single-label
     /// runs refuse it; see [`Monitor::check`]).
     ValMacroF1,
+    /// ROC AUC: the positive class's (binary), else the macro mean over classes (one-vs-rest)
+    /// or labels (Keras' `AUC` metric, logged as `val_auc`).
+    ValAuc,
 }
 
 impl Monitor {
@@ -32,6 +35,8 @@ impl Monitor {
             Self::ValAccuracy => report.metrics.accuracy,
             Self::ValF1 => report.metrics.f1,
             Self::ValMacroF1 => report.multi_label.as_ref().map_or(report.metrics.f1, |m| m.macro_f1),
+            // The loop refuses a report without it (`TrainError::AucUndefined`).
+            Self::ValAuc => report.ranking.map_or(f64::NAN, |r| r.roc_auc),
         }
     }
 
@@ -49,7 +54,7 @@ impl Monitor {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown metric `{0}` to monitor: use val_loss, val_accuracy, val_f1 or (multi-label) val_macro_f1")]
+#[error("unknown metric `{0}` to monitor: use val_loss, val_accuracy, val_f1, val_auc or (multi-label) val_macro_f1")]
 pub struct UnknownMonitor(String);
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,7 @@ impl FromStr for Monitor {
             "val_accuracy" | "accuracy" | "val_acc" => Ok(Self::ValAccuracy),
             "val_f1" | "f1" => Ok(Self::ValF1),
             "val_macro_f1" | "macro_f1" => Ok(Self::ValMacroF1),
+            "val_auc" | "auc" => Ok(Self::ValAuc),
             _ => Err(UnknownMonitor(s.to_string())),
         }
     }
@@ -77,6 +83,7 @@ impl fmt::Display for Monitor {
             Self::ValAccuracy => "val_accuracy",
             Self::ValF1 => "val_f1",
             Self::ValMacroF1 => "val_macro_f1",
+            Self::ValAuc => "val_auc",
         })
     }
 }
@@ -138,11 +145,12 @@ mod tests {
 
     #[test]
     fn monitor_names_parse_and_print_as_keras_does() {
-        for m in [Monitor::ValLoss, Monitor::ValAccuracy, Monitor::ValF1, Monitor::ValMacroF1] {
+        for m in [Monitor::ValLoss, Monitor::ValAccuracy, Monitor::ValF1, Monitor::ValMacroF1, Monitor::ValAuc] {
             assert_eq!(m.to_string().parse::<Monitor>().unwrap(), m);
         }
-        let err = "val_auc".parse::<Monitor>().unwrap_err().to_string();
-        assert!(err.contains("val_auc") && err.contains("val_f1"), "{err}");
+        let err = "val_prc".parse::<Monitor>().unwrap_err().to_string();
+        assert!(err.contains("val_prc") && err.contains("val_f1") && err.contains("val_auc"), "{err}");
+        assert!(Monitor::ValAuc.higher_is_better());
         assert!(Monitor::ValMacroF1.check(false).is_err() && Monitor::ValMacroF1.check(true).is_ok());
     }
 }

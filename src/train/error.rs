@@ -23,6 +23,11 @@ pub enum TrainError {
     BadTarget { split: &'static str, index: usize, target: String, why: &'static str, classes: usize },
     #[error("the plan has {given} class weights, but this run has {classes} classes: one weight per class")]
     ClassWeights { given: usize, classes: usize },
+    #[error(
+        "--monitor val_auc is undefined on this validation data: no class (of two, the positive one) has both \
+         examples of it and examples without it; monitor val_loss, or validate on more data"
+    )]
+    AucUndefined,
     #[error("class weights are for single-label runs: a multi-label run weighs each label's loss alike")]
     ClassWeightsMultiLabel,
     /// int8 weights have no gradients to take (per-channel scales fixed at quantization).

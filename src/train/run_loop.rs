@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::progress::EpochProgress;
 use super::state::{CheckpointDir, RunState};
-use super::{BestPoint, EpochRecord, EvalPoint, History, Schedule, TrainError, TrainPlan};
+use super::{BestPoint, EpochRecord, EvalPoint, History, Monitor, Schedule, TrainError, TrainPlan};
 use bertkit_kernels::dropout::mix64;
 
 use crate::data::Target;
@@ -94,7 +94,13 @@ fn evaluate<L: Learner>(learner: &mut L, state: &mut RunState, steps_per_epoch: 
         val_loss: report.loss,
         val_accuracy: report.metrics.accuracy,
         val_f1: report.metrics.f1,
+        val_auc: report.ranking.map(|r| r.roc_auc),
     });
+    if plan.monitor == Monitor::ValAuc && report.ranking.is_none() {
+        // `TrainRun::check` refuses such a validation split before training; a library caller's
+        // learner can still validate on one, and a NaN would never count as best.
+        return Err(TrainError::AucUndefined);
+    }
     let value = plan.monitor.value(&report);
     if state.best.update(value, (state.global_step, epoch), plan.monitor, plan.min_delta) {
         learner.keep_best();
@@ -206,6 +212,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
                     val_precision: report.metrics.precision,
                     val_recall: report.metrics.recall,
                     val_f1: report.metrics.f1,
+                    val_auc: report.ranking.map(|r| r.roc_auc),
                     lr,
                     seconds: state.epoch_seconds,
                     examples_per_second: state.seen as f64 / state.epoch_seconds.max(1e-9),
@@ -384,6 +391,32 @@ mod tests {
         assert_eq!(h.evaluations, uninterrupted.0.evaluations);
         assert_eq!(h.best, uninterrupted.0.best);
         assert!(h.stopped_early);
+    }
+
+    /// The fake validates on one example of one class, where ROC AUC is undefined: a library
+    /// caller's run monitoring it stops at the first evaluation, by name, instead of comparing
+    /// NaNs (which would never count as best).
+    #[test]
+    fn monitoring_an_undefined_auc_is_an_error_not_a_nan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fake = Fake { w: 0, best: None, die_at: None };
+        let p = TrainPlan { monitor: Monitor::ValAuc, ..plan(None, true) };
+        assert!(matches!(run(&p, dir.path(), &mut fake, false), Err(TrainError::AucUndefined)));
+        assert_eq!(fake.w, 2, "stopped at the first evaluation");
+    }
+
+    /// 20 steps in all: a warm-up of 19 leaves one at the peak; 20 leave none and are refused
+    /// before the first step.
+    #[test]
+    fn a_warm_up_as_long_as_the_run_is_refused_before_any_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fake = Fake { w: 0, best: None, die_at: None };
+        let p = TrainPlan { warmup_ratio: 0.0, warmup_steps: Some(20), ..plan(None, true) };
+        let err = run(&p, dir.path(), &mut fake, false).unwrap_err();
+        assert!(matches!(err, TrainError::WarmupTooLong { warmup: 20, total: 20, steps_per_epoch: 5, epochs: 4 }), "{err}");
+        assert_eq!(fake.w, 0);
+        let p = TrainPlan { warmup_steps: Some(19), ..p };
+        assert!(run(&p, tempfile::tempdir().unwrap().path(), &mut fake, false).is_ok());
     }
 
     #[test]
