@@ -1,7 +1,9 @@
 //! Where a model runs, from a user-facing string: `cpu` (the kernels, or burn's flex backend with
-//! `--engine burn`) or `cuda[:N]` (burn, with the `cuda` feature).
+//! `--engine burn`) or `cuda[:N]` (burn, with the `cuda` feature); and how many CPU threads the
+//! kernels use (`--threads`).
 
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::str::FromStr;
 
 #[cfg(feature = "burn")]
@@ -65,6 +67,34 @@ impl DeviceSpec {
             Self::Cuda(_) => Err(DeviceSpecError::CudaNotBuilt),
         }
     }
+}
+
+/// The compute pool already runs another number of threads than asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("the compute pool already runs {running} threads; {asked} were asked for")]
+pub struct ComputePoolError {
+    pub running: usize,
+    pub asked: usize,
+}
+
+/// Starts the compute pool (rayon's global pool, which the kernels run on) from the calling
+/// thread, with `threads` threads, or rayon's default: `RAYON_NUM_THREADS`, else every CPU this
+/// process may use (ONNX Runtime's `intra_op_num_threads`, PyTorch's `set_num_threads`). Its
+/// threads are named `bertkit-compute-N` for `top -H` and profiles, and keep the calling thread's
+/// priority (see `serve::priority`). A pool that already runs is kept when its size is not the
+/// one asked for, which is an error.
+pub fn start_compute_pool(threads: Option<NonZeroUsize>) -> Result<(), ComputePoolError> {
+    let mut builder = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("bertkit-compute-{i}"));
+    if let Some(n) = threads {
+        builder = builder.num_threads(n.get());
+    }
+    if builder.build_global().is_err()
+        && let Some(n) = threads
+        && rayon::current_num_threads() != n.get()
+    {
+        return Err(ComputePoolError { running: rayon::current_num_threads(), asked: n.get() });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

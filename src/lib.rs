@@ -65,4 +65,4 @@ pub mod serve;
 pub mod tokenize;
 pub mod train;
 
-pub use device::{DeviceSpec, DeviceSpecError};
+pub use device::{ComputePoolError, DeviceSpec, DeviceSpecError, start_compute_pool};

@@ -41,6 +41,12 @@ fn main() -> ExitCode {
         eprintln!("error: {msg}");
         return ExitCode::FAILURE;
     }
+    // Before any command, from this (un-niced) thread: the server's compute threads keep its
+    // priority.
+    if let Err(e) = bertkit::start_compute_pool(args.threads) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -182,7 +182,9 @@ impl BenchCmd {
     fn run_peers(&self) -> anyhow::Result<Vec<Value>> {
         let mut out = Vec::new();
         let common = |c: &mut Command| {
-            c.arg("--model").arg(&self.model).arg("--data").arg(&self.data).args(["--threads", "2"]);
+            // The peers get the threads the kernels run on (`--threads`, else every CPU), not a
+            // fixed count: 2 was this machine's whole CPU and would have starved them elsewhere.
+            c.arg("--model").arg(&self.model).arg("--data").arg(&self.data).arg("--threads").arg(rayon::current_num_threads().to_string());
         };
         let torch = self.reference.join("bench_torch.py");
         // With the kernels capped at AVX2 (BERTKIT_CPU=avx2 on a bigger CPU), PyTorch is pinned to

@@ -1,5 +1,7 @@
 //! The command line: the subcommands, the grammar every flag shares, and the dispatch.
 
+use std::num::NonZeroUsize;
+
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use super::{bench, cpu, embed, evaluate, export_embeddings, loadtest, predict, preprocess, quantize, serve, train_args};
@@ -9,6 +11,10 @@ use super::{bench, cpu, embed, evaluate, export_embeddings, loadtest, predict, p
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// CPU threads the kernels use (default: RAYON_NUM_THREADS, else every CPU this process may
+    /// use; ONNX Runtime's intra_op_num_threads). `bench` gives its peers the same number.
+    #[arg(long, global = true, env = "BERTKIT_THREADS", value_parser = super::args::nonzero)]
+    pub threads: Option<NonZeroUsize>,
 }
 
 #[derive(Subcommand, Debug)]

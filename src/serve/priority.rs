@@ -50,14 +50,12 @@ fn this_thread_nice() -> i32 {
     }
 }
 
-/// Starts the compute pool (rayon's global pool, which the kernels run on) from the calling
-/// thread, so that its threads keep this thread's priority whichever thread first runs a kernel.
-/// Named `bertkit-compute-N` for `top -H` and profiles. A pool that already exists is kept.
+/// Starts the compute pool from the calling thread, so that its threads keep this thread's
+/// priority whichever thread first runs a kernel. A pool that already exists (the binary starts
+/// it first, with `--threads`) is kept.
 pub fn start_compute_pool() {
-    let built = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("bertkit-compute-{i}")).build_global();
-    if let Err(e) = built {
-        tracing::debug!(error = %e, "the compute pool was already started");
-    }
+    // No size asked for: an existing pool of any size is fine, so this cannot fail.
+    let _ = crate::device::start_compute_pool(None);
 }
 
 #[cfg(test)]

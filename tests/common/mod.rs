@@ -2,6 +2,7 @@
 //! A missing asset fails the test with the command that provides it; nothing is skipped.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod families;
 pub mod tiny;
 

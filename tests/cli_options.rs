@@ -1,0 +1,168 @@
+//! Command-line options that shape a run beyond its data and model: the learning-rate schedule,
+//! ranking metrics and monitoring them, the compute threads, and output into a closed pipe.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::cli::{FIXTURE, run, run_stdout, train, trained, two_class_csv};
+/// `--lr-scheduler cosine --warmup-steps 2` follows transformers'
+/// `get_cosine_schedule_with_warmup`: 8 steps (8 training rows, batch 4, 4 epochs), each
+/// epoch's last rate in `history.json` at steps 1, 3, 5 and 7. A warm-up that leaves no step
+/// after it is refused before training.
+#[test]
+fn lr_scheduler_and_warmup_steps_set_the_rate_at_every_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let rates = |name: &str, extra: &[&str]| -> (Vec<f64>, serde_json::Value) {
+        let out = tmp.path().join(name);
+        let mut flags = vec!["--epochs", "4", "--batch-size", "4", "--lr", "1e-3"];
+        flags.extend_from_slice(extra);
+        let mut args = vec!["train", "--model", FIXTURE, "--data", &data, "--out", out.to_str().unwrap(), "--seq-len", "32", "--quiet"];
+        args.extend_from_slice(&flags);
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(0), "{extra:?}: {stderr}");
+        let read = |f: &str| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(out.join(f)).unwrap()).unwrap();
+        let lr = read("history.json")["lr"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        (lr, read("bertkit.json")["training"]["plan"].clone())
+    };
+    let close = |got: &[f64], want: [f64; 4]| got.len() == 4 && got.iter().zip(want).all(|(g, w)| (g - w * 1e-3).abs() < 1e-9);
+    let (cosine, plan) = rates("cosine", &["--lr-scheduler", "cosine", "--warmup-steps", "2"]);
+    let half_cos = |p: f64| 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+    assert!(close(&cosine, [0.5, half_cos(1.0 / 6.0), half_cos(3.0 / 6.0), half_cos(5.0 / 6.0)]), "{cosine:?}");
+    assert_eq!((plan["lr_scheduler"].as_str(), plan["warmup_steps"].as_u64()), (Some("cosine"), Some(2)), "{plan}");
+    let (linear, _) = rates("linear", &["--warmup-steps", "2"]);
+    assert!(close(&linear, [0.5, 5.0 / 6.0, 3.0 / 6.0, 1.0 / 6.0]), "{linear:?}");
+    let (constant, _) = rates("constant", &["--lr-scheduler", "constant", "--warmup-ratio", "0"]);
+    assert!(close(&constant, [1.0; 4]), "{constant:?}");
+
+    let out = tmp.path().join("refused");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--batch-size", "4", "--warmup-steps", "2"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("a warm-up of 2 steps leaves no step at the peak rate: this run has 2 (2 per epoch x 1 epochs)"), "{stderr}");
+    assert!(!out.exists(), "a refused run exported");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--lr-scheduler", "step"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("unknown learning-rate scheduler `step`: use linear, cosine or constant"), "{stderr}");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--warmup-steps", "2", "--warmup-ratio", "0.1"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+/// `evaluate` reports ROC AUC and average precision, threshold-free scores that class weights
+/// and imbalanced data call for: here checked against the AUC counted pair by pair from
+/// `predict`'s own probabilities for the same texts. `--monitor val_auc` picks the best weights
+/// by it, and is refused before training where the validation data has one class only.
+#[test]
+fn evaluate_reports_roc_auc_and_train_can_monitor_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let words = ["film", "movie", "story", "plot", "cast", "ending"];
+    let rows: Vec<(String, &str)> = (0..24)
+        .map(|i| {
+            let (tone, label) = if i % 2 == 0 { ("good", "pos") } else { ("bad", "neg") };
+            (format!("a {tone} {} with a {} {i}", words[i % 6], words[(i / 6) % 6]), label)
+        })
+        .collect();
+    let csv = |rows: &[(String, &str)]| rows.iter().map(|(t, l)| format!("{t},{l}\n")).collect::<String>();
+    let data = tmp.path().join("d.csv");
+    std::fs::write(&data, format!("text,label\n{}", csv(&rows))).unwrap();
+    let (data, out) = (data.to_str().unwrap(), tmp.path().join("m"));
+    let flags = ["--monitor", "val_auc", "--eval-every", "2", "--batch-size", "4", "--lr", "1e-3"];
+    let (code, stderr) =
+        run(&[&["train", "--model", FIXTURE, "--data", data, "--out", out.to_str().unwrap(), "--seq-len", "32", "--quiet"][..], &flags]
+            .concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let read = |p: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let history = read(&out.join("history.json"));
+    assert_eq!(history["best"]["monitor"], "val_auc", "{history}");
+    let evals = history["evaluations"].as_array().unwrap();
+    let best = evals.iter().find(|e| e["step"] == history["best"]["step"]).unwrap();
+    assert_eq!(best["val_auc"], history["best"]["value"], "{history}");
+    assert!(history["val_auc"].as_array().unwrap().iter().all(|v| v.as_f64().is_some_and(|a| (0.0..=1.0).contains(&a))), "{history}");
+
+    let report = tmp.path().join("eval.json");
+    let out = out.to_str().unwrap();
+    // Each text scored alone, in both commands: a batch's padding can move a score in its last
+    // bits, which would turn near-ties between the two commands.
+    let (code, stderr) = run(&["evaluate", "--model", out, "--data", data, "--batch-size", "1", "--output", report.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let ranking = read(&report)["report"]["ranking"].clone();
+    let texts: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+    let mut args = vec!["predict", "--json", "--batch-size", "1", "--model", out];
+    args.extend_from_slice(&texts);
+    let predict = Command::new(env!("CARGO_BIN_EXE_bertkit")).args(&args).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&predict.stdout).unwrap();
+    let p: Vec<f64> = v["predictions"].as_array().unwrap().iter().map(|p| p["score"].as_f64().unwrap()).collect();
+    let (mut wins, mut pairs) = (0.0, 0.0);
+    for (i, (_, li)) in rows.iter().enumerate() {
+        for (j, (_, lj)) in rows.iter().enumerate() {
+            if *li == "pos" && *lj == "neg" {
+                pairs += 1.0;
+                wins += if p[i] > p[j] {
+                    1.0
+                } else if p[i] == p[j] {
+                    0.5
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+    let auc = ranking["roc_auc"].as_f64().unwrap();
+    assert!((auc - wins / pairs).abs() < 1e-9, "evaluate's {auc}, pair count {}: {ranking}", wins / pairs);
+
+    // A validation file of one class: no AUC to monitor.
+    let one_class = tmp.path().join("neg.csv");
+    std::fs::write(&one_class, format!("text,label\n{}", csv(&rows[1..6].iter().step_by(2).cloned().collect::<Vec<_>>()))).unwrap();
+    let refused = tmp.path().join("refused");
+    let (code, stderr) = train(
+        data,
+        refused.to_str().unwrap(),
+        &["--monitor", "val_auc", "--validation-data", one_class.to_str().unwrap(), "--labels", "neg,pos"],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--monitor val_auc is undefined on this validation data"), "{stderr}");
+    assert!(!refused.exists() && !tmp.path().join("refused.run").exists(), "a refused run trained");
+}
+
+/// Regression: `bertkit evaluate ... | head` panicked ("failed printing to stdout: Broken pipe")
+/// with a backtrace once `head` had its lines. Printing into a pipe whose reader has gone now
+/// ends the process quietly with 141, as a program that SIGPIPE ends.
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_bertkit")).args(["preprocess", "--model", FIXTURE, "a text"]).stdout(writer).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+/// `--threads N` (or `BERTKIT_THREADS`, before or after the subcommand) sizes the kernels'
+/// thread pool, 0 is refused by name, and the thread count does not move a score: each row's
+/// sums run in the same order however the rows are split over the threads.
+#[test]
+fn threads_size_the_compute_pool_and_leave_scores_alone() {
+    let (code, stdout) = run_stdout(&["--threads", "1", "cpu"], &[]);
+    assert!(code == Some(0) && stdout.contains(", 1 threads;"), "{stdout}");
+    let (code, stdout) = run_stdout(&["cpu", "--threads", "3"], &[]);
+    assert!(code == Some(0) && stdout.contains(", 3 threads;"), "{stdout}");
+    let (code, stdout) = run_stdout(&["cpu"], &[("BERTKIT_THREADS", "5")]);
+    assert!(code == Some(0) && stdout.contains(", 5 threads;"), "{stdout}");
+    let (code, stderr) = run(&["cpu", "--threads", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value '0' for '--threads <THREADS>': must be at least 1, got 0"), "{stderr}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model) = trained(tmp.path());
+    let texts = ["good film", "a bad film with a long plot and a longer ending than most", "bad"];
+    let scores = |threads: &str| {
+        let (code, stdout) = run_stdout(&[&["predict", "--json", "--threads", threads, "--model", &model][..], &texts].concat(), &[]);
+        assert_eq!(code, Some(0), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        v["predictions"].as_array().unwrap().iter().map(|p| p["score"].as_f64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(scores("1"), scores("3"));
+}
