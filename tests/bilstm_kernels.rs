@@ -89,7 +89,7 @@ fn padding_and_batch_neighbours_do_not_change_a_text() {
 /// The loss of `m` on the batch (dropout on, with a fixed step seed: the same masks every call).
 fn loss(m: &BiLstmModel, targets: &[Target]) -> f64 {
     let y = m.forward(&m.pack(), &batch(), Some(42), &mut BiLstmCache::default()).unwrap();
-    loss_and_grad(&y, m.spec.num_outputs, targets, None).0
+    loss_and_grad(&y, m.spec.num_outputs, targets, bertkit::train::LossTerms::PLAIN).0
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn every_gradient_matches_central_differences() {
         let targets: Vec<Target> = (0..3).map(|i| Target::Class(i % outputs.max(2))).collect();
         let mut cache = BiLstmCache::default();
         let y = m.forward(&m.pack(), &batch(), Some(42), &mut cache).unwrap();
-        let (_, dlogits) = loss_and_grad(&y, outputs, &targets, None);
+        let (_, dlogits) = loss_and_grad(&y, outputs, &targets, bertkit::train::LossTerms::PLAIN);
         let mut grads: Vec<Vec<f32>> = m.values.iter().map(|v| vec![0.0; v.len()]).collect();
         bilstm_backward(&m, &cache, &dlogits, &mut grads);
         let mut checked = 0;

@@ -166,3 +166,40 @@ fn threads_size_the_compute_pool_and_leave_scores_alone() {
     };
     assert_eq!(scores("1"), scores("3"));
 }
+
+/// `--label-smoothing 0.5` on one sigmoid trains toward targets 0.75 and 0.25 (Keras'
+/// `y(1 - s) + s/2`): the scores settle there instead of running to 1 and 0 as without it, and
+/// the training loss stops at the smoothed targets' entropy, H(0.75) = 0.5623, which no model
+/// can go below. Validation reports the plain loss. 1.0 is refused by name.
+#[test]
+fn label_smoothing_holds_the_scores_at_the_smoothed_targets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let fit = |name: &str, smoothing: &str| -> (Vec<f64>, serde_json::Value) {
+        let out = tmp.path().join(name);
+        let out = out.to_str().unwrap();
+        let flags = ["--epochs", "30", "--lr", "3e-3", "--batch-size", "4", "--last-weights", "--label-smoothing", smoothing];
+        let (code, stderr) =
+            run(&[&["train", "--model", FIXTURE, "--data", &data, "--out", out, "--seq-len", "32", "--quiet"][..], &flags].concat());
+        assert_eq!(code, Some(0), "{stderr}");
+        let (code, stdout) = run_stdout(&["predict", "--json", "--model", out, "good film", "bad film"], &[]);
+        assert_eq!(code, Some(0), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let scores = v["predictions"].as_array().unwrap().iter().map(|p| p["score"].as_f64().unwrap()).collect();
+        (scores, serde_json::from_str(&std::fs::read_to_string(Path::new(out).join("history.json")).unwrap()).unwrap())
+    };
+    let (plain, _) = fit("plain", "0");
+    let (smoothed, history) = fit("smoothed", "0.5");
+    assert!((smoothed[0] - 0.75).abs() < 0.05 && (smoothed[1] - 0.25).abs() < 0.05, "{smoothed:?}");
+    assert!(plain[0] > smoothed[0] + 0.05 && plain[1] < smoothed[1] - 0.05, "plain {plain:?}, smoothed {smoothed:?}");
+    let last = |c: &str| history[c].as_array().unwrap().last().unwrap().as_f64().unwrap();
+    let entropy = -(0.75f64 * 0.75f64.ln() + 0.25 * 0.25f64.ln());
+    assert!(last("loss") >= entropy - 1e-6 && last("loss") < entropy + 0.02, "training loss {} vs H(0.75) {entropy}", last("loss"));
+    assert!(last("val_loss") < entropy, "validation's plain loss {} is not smoothed", last("val_loss"));
+
+    let out = tmp.path().join("refused");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--label-smoothing", "1"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("label smoothing must be in [0, 1), got 1"), "{stderr}");
+    assert!(!out.exists());
+}

@@ -78,7 +78,7 @@ fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, out
     let ad = device.clone().autodiff();
     let trainable = model.clone().fork(&ad).train();
     let logits = trainable.forward(EncoderInput::from_batch(&batch, &ad));
-    let loss = classification_loss(logits, &labels, None);
+    let loss = classification_loss(logits, &labels, bertkit::train::LossTerms::PLAIN);
     let burn_loss = values(loss.clone())[0];
     let grads = GradientsParams::from_grads(loss.backward(), &trainable);
     let g = |p: &Param<Tensor<2>>| values(grads.get::<2>(p.id).expect("a gradient"));
@@ -92,7 +92,7 @@ fn check_dir(dir: &std::path::Path, pooling: Pooling, hidden: Option<usize>, out
     let mut cache = Cache::default();
     let packed = Packed::new(params, spec.precision);
     let y = forward(Weights { params, packed: &packed }, &spec, &rows, Mode::Train { seed: Some(1) }, &mut cache);
-    let (loss, dlogits) = loss_and_grad(&y, outputs, &labels, None);
+    let (loss, dlogits) = loss_and_grad(&y, outputs, &labels, bertkit::train::LossTerms::PLAIN);
     assert!((loss as f32 - burn_loss).abs() < 1e-4, "loss {loss} vs burn {burn_loss}");
     let mut fast = params.zeros_like();
     backward(params, &spec, &rows, &mut cache, &dlogits, &mut fast);

@@ -57,7 +57,7 @@ fn check(family: &str) {
     let mode = Mode::train_for(spec.pooling, None);
     assert_eq!(mode, Mode::TrainFirst { seed: None }, "{family}: the fixtures pool the [CLS] row");
     let logits = forward(Weights { params: &params, packed: &packed }, &spec, &rows, mode, &mut cache);
-    let (loss, dlogits) = loss_and_grad(&logits, model.head.num_outputs, &labels, None);
+    let (loss, dlogits) = loss_and_grad(&logits, model.head.num_outputs, &labels, bertkit::train::LossTerms::PLAIN);
     let torch_loss = golden["loss"].as_f64().unwrap();
     assert!((loss - torch_loss).abs() <= 1e-4 * torch_loss.abs().max(1.0), "{family}: loss {loss} vs PyTorch {torch_loss}");
     let mut grads = params.zeros_like();
@@ -156,7 +156,7 @@ fn bf16_gradients_stay_close_to_fp32() {
         let mut cache = Cache::default();
         let packed = Packed::new(params, spec.precision);
     let y = forward(Weights { params, packed: &packed }, &spec, &rows, Mode::Train { seed: Some(1) }, &mut cache);
-        let (_, dlogits) = loss_and_grad(&y, 1, &labels, None);
+        let (_, dlogits) = loss_and_grad(&y, 1, &labels, bertkit::train::LossTerms::PLAIN);
         let mut g = params.zeros_like();
         backward(params, &spec, &rows, &mut cache, &dlogits, &mut g);
         g
@@ -204,7 +204,7 @@ fn cls_only_training_equals_the_full_pass_with_dropout_on() {
         let run = |mode| {
             let mut cache = Cache::default();
             let y = forward(Weights { params, packed: &packed }, &spec, &rows, mode, &mut cache);
-            let (loss, dlogits) = loss_and_grad(&y, 3, &labels, None);
+            let (loss, dlogits) = loss_and_grad(&y, 3, &labels, bertkit::train::LossTerms::PLAIN);
             let mut g = params.zeros_like();
             backward(params, &spec, &rows, &mut cache, &dlogits, &mut g);
             (loss, g)

@@ -344,7 +344,7 @@ impl BenchCmd {
                 for (i, (b, labels)) in batches.iter().enumerate() {
                     let t0 = Instant::now();
                     let logits = m.forward(EncoderInput::from_batch(b, &ad));
-                    let loss = classification_loss(logits, labels, None);
+                    let loss = classification_loss(logits, labels, bertkit::train::LossTerms::PLAIN);
                     let grads = GradientsParams::from_grads(loss.backward(), &m);
                     m = optim.step(plan.learning_rate, m, grads);
                     let _ = loss.into_scalar::<f32>();

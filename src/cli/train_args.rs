@@ -127,6 +127,11 @@ pub struct TrainCmd {
     /// unweighted.
     #[arg(long, env = "BERTKIT_CLASS_WEIGHT", value_parser = super::class_weight::parse)]
     pub(super) class_weight: Option<super::class_weight::ClassWeightFlag>,
+    /// Label smoothing of the training loss, in [0, 1): a softmax's targets become 1 - s + s/K and
+    /// s/K (PyTorch's CrossEntropyLoss(label_smoothing), transformers' label_smoothing_factor),
+    /// a sigmoid's y(1 - s) + s/2 (Keras'). Validation losses are not smoothed.
+    #[arg(long, default_value_t = 0.0, env = "BERTKIT_LABEL_SMOOTHING")]
+    pub(super) label_smoothing: f64,
     /// Multi-label: the probability at which a label counts as predicted, for the metrics and
     /// as the exported model's default.
     #[arg(long, default_value_t = 0.5, env = "BERTKIT_THRESHOLD")]
@@ -210,6 +215,7 @@ impl TrainCmd {
             threshold: self.threshold,
             // Resolved against the training split's classes once it is loaded.
             class_weights: None,
+            label_smoothing: self.label_smoothing,
         }
     }
 

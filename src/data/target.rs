@@ -39,6 +39,19 @@ impl Target {
         }
     }
 
+    /// The training target of output `j` of `outputs` with label smoothing `smoothing`: the
+    /// true class's or label's 1 becomes `1 - smoothing + smoothing / K` and every other 0
+    /// becomes `smoothing / K`, with K the classes of a softmax (PyTorch's
+    /// `CrossEntropyLoss(label_smoothing)`, transformers' `label_smoothing_factor`) or 2 for each
+    /// sigmoid (Keras' `BinaryCrossentropy(label_smoothing)`: `y * (1 - s) + 0.5 * s`). A
+    /// single binary output is class 1's.
+    pub fn smoothed(&self, j: usize, outputs: usize, smoothing: f64) -> f64 {
+        let sigmoid = outputs == 1 || self.is_multi_label();
+        let on = if outputs == 1 { self.has(1) } else { self.has(j) };
+        let k = if sigmoid { 2.0 } else { outputs as f64 };
+        f64::from(u8::from(on)) * (1.0 - smoothing) + smoothing / k
+    }
+
     /// Whether a row of logits gets this target right: the predicted class for a single-label
     /// target; for a label set, exactly the labels whose sigmoid reaches `threshold` (subset
     /// accuracy, scikit-learn's `accuracy_score` on multi-label data).
@@ -88,6 +101,19 @@ mod tests {
         // sigmoid(0.5) = 0.62: on at 0.5, off at 0.7.
         assert!(!t.is_hit(&[1.0, -1.0, 0.5], 0.7));
         assert!(Target::labels(vec![]).is_hit(&[-3.0, -3.0], 0.5));
+    }
+
+    #[test]
+    fn smoothed_targets_spread_the_smoothing_over_the_classes() {
+        // A softmax of 4: 0.9 + 0.1/4 for the class, 0.1/4 for the others; they sum to 1.
+        let t = Target::Class(2);
+        assert_eq!((t.smoothed(2, 4, 0.1), t.smoothed(0, 4, 0.1)), (0.925, 0.025));
+        assert!(((0..4).map(|j| t.smoothed(j, 4, 0.1)).sum::<f64>() - 1.0).abs() < 1e-15);
+        // One sigmoid (class 1 is its positive class) and each label: Keras' y(1 - s) + s/2.
+        assert_eq!((Target::Class(1).smoothed(0, 1, 0.2), Target::Class(0).smoothed(0, 1, 0.2)), (0.9, 0.1));
+        let set = Target::labels(vec![1]);
+        assert_eq!((set.smoothed(1, 3, 0.2), set.smoothed(0, 3, 0.2)), (0.9, 0.1));
+        assert_eq!((t.smoothed(2, 4, 0.0), t.smoothed(1, 4, 0.0)), (1.0, 0.0));
     }
 
     #[test]

@@ -71,6 +71,28 @@ pub fn example_loss(logits: &[f32], target: &Target) -> f64 {
     }
 }
 
+/// The training loss of one example with label smoothing `smoothing` (see
+/// [`Target::smoothed`]): the cross-entropy of the logits' softmax (or of each sigmoid) against
+/// the smoothed targets. With 0 it is [`example_loss`] exactly.
+pub fn smoothed_example_loss(logits: &[f32], target: &Target, smoothing: f64) -> f64 {
+    if smoothing == 0.0 {
+        return example_loss(logits, target);
+    }
+    let k = logits.len();
+    let q = |j: usize| target.smoothed(j, k, smoothing);
+    if k == 1 || target.is_multi_label() {
+        let soft_bce = |j: usize, z: f32| {
+            let x = f64::from(z);
+            x.max(0.0) - x * q(j) + (-x.abs()).exp().ln_1p()
+        };
+        return logits.iter().enumerate().map(|(j, &z)| soft_bce(j, z)).sum::<f64>() / k as f64;
+    }
+    // -sum_j q_j log softmax(z)_j = logsumexp(z) - sum_j q_j z_j, as sum_j q_j = 1.
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let lse = max + logits.iter().map(|&x| (f64::from(x) - max).exp()).sum::<f64>().ln();
+    lse - logits.iter().enumerate().map(|(j, &z)| q(j) * f64::from(z)).sum::<f64>()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +111,24 @@ mod tests {
         assert!(r.multi_label.is_none());
         // The positive example (logit 2) outranks both negatives.
         assert_eq!(r.ranking.map(|k| (k.roc_auc, k.average_precision)), Some((1.0, 1.0)));
+    }
+
+    /// PyTorch 2.x: `CrossEntropyLoss(label_smoothing=0.1)([[1, 2, 3], [0, 0, 0]], [2, 0])` is
+    /// 0.8031090; `BCEWithLogitsLoss()([2, -1, 0.4], y * 0.8 + 0.1)` for y = [1, 0, 1] (Keras'
+    /// smoothing at 0.2) is 0.4310683.
+    #[test]
+    fn smoothed_losses_match_pytorch() {
+        let ce = |row: &[f32], c| smoothed_example_loss(row, &Target::Class(c), 0.1);
+        let ce = (ce(&[1.0, 2.0, 3.0], 2) + ce(&[0.0; 3], 0)) / 2.0;
+        assert!((ce - 0.803_109_049_797_058_1).abs() < 1e-6, "{ce}");
+        let bce = |z, y| smoothed_example_loss(&[z], &Target::Class(y), 0.2);
+        let bce = (bce(2.0, 1) + bce(-1.0, 0) + bce(0.4, 1)) / 3.0;
+        assert!((bce - 0.431_068_331_003_189_1).abs() < 1e-6, "{bce}");
+        // A label set: the mean over its labels of the same smoothed BCE.
+        let set = smoothed_example_loss(&[2.0, -1.0], &Target::labels(vec![0]), 0.2);
+        let one = |z, y| smoothed_example_loss(&[z], &Target::Class(y), 0.2);
+        assert!((set - (one(2.0, 1) + one(-1.0, 0)) / 2.0).abs() < 1e-12);
+        assert_eq!(smoothed_example_loss(&[0.3, -0.2], &Target::Class(1), 0.0), example_loss(&[0.3, -0.2], &Target::Class(1)));
     }
 
     #[test]

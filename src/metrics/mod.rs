@@ -11,7 +11,7 @@ mod scores;
 
 pub use confusion::{Confusion, Metrics};
 pub use crate::data::predicted_class;
-pub use eval::{EvalReport, example_loss};
+pub use eval::{EvalReport, example_loss, smoothed_example_loss};
 pub use history::{BestPoint, EpochRecord, EvalPoint, History};
 pub use multilabel::MultiLabelMetrics;
 pub use ranking::{RankingScores, average_precision, roc_auc};

@@ -85,7 +85,7 @@ where
         self.args.device.seed(step_seed(plan.seed, step));
         let model = self.model.as_ref().ok_or_else(|| TrainError::Backend("model lost in a failed step".into()))?;
         let logits = (self.forward)(model, idx);
-        let loss = classification_loss(logits.clone(), targets, plan.class_weights.as_deref());
+        let loss = classification_loss(logits.clone(), targets, plan.loss_terms());
         let loss_value = f64::from(loss.clone().into_scalar::<f32>());
         if !loss_value.is_finite() {
             return Err(TrainError::Diverged { step, loss: loss_value });

@@ -33,7 +33,7 @@ pub use run_loop::{Learner, LoopArgs, epoch_order, run_loop, step_seed};
 pub use crate::metrics::{BestPoint, EpochRecord, EvalPoint, History};
 #[cfg(feature = "burn")]
 pub use loss::{bce_with_logits, classification_loss, cross_entropy};
-pub use plan::{PlanError, TrainPlan, class_weight};
+pub use plan::{LossTerms, PlanError, TrainPlan, class_weight};
 pub use schedule::{LrScheduler, Schedule, UnknownScheduler};
 pub use standardize::Standardizer;
 pub use state::{CheckpointDir, RunState};

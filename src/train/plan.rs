@@ -63,6 +63,23 @@ pub struct TrainPlan {
     /// `None`: 1 each. Validation losses stay unweighted.
     #[serde(default)]
     pub class_weights: Option<Vec<f64>>,
+    /// Label smoothing of the training loss (see `Target::smoothed`): PyTorch's and
+    /// transformers' for a softmax, Keras' for sigmoids. Validation losses are not smoothed.
+    #[serde(default)]
+    pub label_smoothing: f64,
+}
+
+/// What shapes a training loss besides the logits and targets: class weights and label
+/// smoothing (both off in [`LossTerms::PLAIN`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossTerms<'a> {
+    pub class_weights: Option<&'a [f64]>,
+    pub label_smoothing: f64,
+}
+
+impl LossTerms<'_> {
+    /// Every example weighs 1 against its exact target.
+    pub const PLAIN: LossTerms<'static> = LossTerms { class_weights: None, label_smoothing: 0.0 };
 }
 
 fn restore_best_default() -> bool {
@@ -112,6 +129,7 @@ impl Default for TrainPlan {
             standardize_features: false,
             threshold: 0.5,
             class_weights: None,
+            label_smoothing: 0.0,
         }
     }
 }
@@ -165,10 +183,18 @@ impl TrainPlan {
         if !(self.threshold > 0.0 && self.threshold < 1.0) {
             return bad("threshold", "a probability in (0, 1)", self.threshold.to_string());
         }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return bad("label smoothing", "in [0, 1)", self.label_smoothing.to_string());
+        }
         if let Some(w) = self.class_weights.iter().flatten().find(|w| !w.is_finite() || **w <= 0.0) {
             return bad("a class weight", "a positive number", w.to_string());
         }
         Ok(())
+    }
+
+    /// The plan's class weights and label smoothing, for the learners' losses.
+    pub fn loss_terms(&self) -> LossTerms<'_> {
+        LossTerms { class_weights: self.class_weights.as_deref(), label_smoothing: self.label_smoothing }
     }
 
     pub fn steps_per_epoch(&self, examples: usize) -> usize {
@@ -191,6 +217,8 @@ mod tests {
         assert_eq!(err(TrainPlan { eval_batch_size: 0, ..Default::default() }), "eval batch size must be at least 1, got 0");
         assert_eq!(err(TrainPlan { batch_size: 0, ..Default::default() }), "batch size must be at least 1, got 0");
         assert_eq!(TrainPlan::default().steps_per_epoch(20000), 625);
+        assert_eq!(err(TrainPlan { label_smoothing: 1.0, ..Default::default() }), "label smoothing must be in [0, 1), got 1");
+        assert_eq!(err(TrainPlan { label_smoothing: -0.1, ..Default::default() }), "label smoothing must be in [0, 1), got -0.1");
     }
 
     /// `warmup_steps` replaces the ratio: a library plan with both would warm up by one of them

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use bertkit::model::{HeadSpec, ModelConfig, Pooling, Pretrained};
 use bertkit::artifact::ModelMeta;
+use bertkit::model::{HeadSpec, ModelConfig, Pooling, Pretrained};
 use bertkit::tokenize::{EncodePlan, TokenBatch};
 
 use super::{root, u32s};

@@ -14,9 +14,7 @@ pub fn root() -> PathBuf {
 
 /// `models/minilm`, fetched by `scripts/assets.sh` (override: `BERTKIT_TEST_MODEL`).
 pub fn model_dir() -> PathBuf {
-    let dir = std::env::var_os("BERTKIT_TEST_MODEL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("models/minilm"));
+    let dir = std::env::var_os("BERTKIT_TEST_MODEL").map(PathBuf::from).unwrap_or_else(|| root().join("models/minilm"));
     assert!(
         dir.join("model.safetensors").is_file(),
         "checkpoint missing at {}: run ./scripts/assets.sh (the test command does)",
@@ -27,9 +25,7 @@ pub fn model_dir() -> PathBuf {
 
 /// `../shared` beside the project (override: `BERTKIT_SHARED`).
 pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("BERTKIT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared"));
+    let dir = std::env::var_os("BERTKIT_SHARED").map(PathBuf::from).unwrap_or_else(|| root().join("../shared"));
     assert!(dir.join("golden").is_dir(), "shared folder with golden/ missing at {}", dir.display());
     dir
 }

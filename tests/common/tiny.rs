@@ -89,11 +89,8 @@ pub fn write_tiny_bert(dir: &Path) {
             v.iter().flat_map(|x| x.to_le_bytes()).collect()
         })
         .collect();
-    let views: Vec<(String, TensorView<'_>)> = t
-        .iter()
-        .zip(&data)
-        .map(|((n, s), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
-        .collect();
+    let views: Vec<(String, TensorView<'_>)> =
+        t.iter().zip(&data).map(|((n, s), b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap())).collect();
     safetensors::serialize_to_file(views, None, &dir.join("model.safetensors")).unwrap();
 }
 

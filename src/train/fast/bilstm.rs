@@ -138,7 +138,7 @@ impl Learner for BiLstmLearner<'_> {
         self.refresh();
         let logits = self.model.forward(&self.packs, &batch, Some(seed), &mut self.cache)?;
         let k = self.model.spec.num_outputs;
-        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.class_weights.as_deref());
+        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.loss_terms());
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }

@@ -85,7 +85,7 @@ impl Learner for HeadLearner<'_> {
         let seed = step_seed(self.plan.seed, step);
         let (logits, b) = self.logits(idx.iter().copied(), true, Some(seed));
         let k = self.params.layout.head_out.d_out;
-        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.class_weights.as_deref());
+        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.loss_terms());
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }

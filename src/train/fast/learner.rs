@@ -9,12 +9,12 @@ use super::backward::backward;
 use super::optim::{Files, Trained};
 use crate::model::fast::{BertModel, Cache, Mode, NetSpec, Packed, Params, Rows, Weights, forward};
 use crate::data::Target;
-use crate::metrics::{EvalReport, example_loss};
+use crate::metrics::{EvalReport, smoothed_example_loss};
 use crate::model::run_batched_tokens;
 use crate::tokenize::{Padding, TokenBatch};
 use crate::train::run_loop::step_seed;
 use crate::train::Learner;
-use crate::train::{CheckpointDir, RunState, Split, TrainError, TrainPlan, class_weight};
+use crate::train::{CheckpointDir, LossTerms, RunState, Split, TrainError, TrainPlan, class_weight};
 
 const FILES: Files = Files {
     state: "kernels.safetensors",
@@ -92,36 +92,39 @@ impl<'a> FastLearner<'a> {
     }
 }
 
-/// Mean loss (the same [`example_loss`] validation reports) and `dLoss/dlogits` for `logits`
-/// `[B, K]`: BCE from logits when K = 1, softmax cross-entropy otherwise, and for label sets the
-/// mean BCE over all B·K logits. With `class_weights` (single-label), each example's loss and
-/// gradient are scaled by its class's weight before the mean over the batch (Keras'
-/// `class_weight`).
-pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], class_weights: Option<&[f64]>) -> (f64, Vec<f32>) {
+/// Mean loss and `dLoss/dlogits` for `logits` `[B, K]`: BCE from logits when K = 1, softmax
+/// cross-entropy otherwise, and for label sets the mean BCE over all B·K logits — the same
+/// [`example_loss`](crate::metrics::example_loss) validation reports, unless `terms` smooths the targets
+/// ([`smoothed_example_loss`]; the gradients are then `σ(z) − q` and `softmax(z) − q` against the
+/// smoothed targets q). With class weights (single-label), each example's loss and gradient are
+/// scaled by its class's weight before the mean over the batch (Keras' `class_weight`).
+pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], terms: LossTerms<'_>) -> (f64, Vec<f32>) {
     let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     let mut grad = vec![0.0f32; logits.len()];
     let mut loss = 0.0f64;
     let n = targets.len().max(1) as f64;
     for ((row, g), target) in logits.chunks_exact(k).zip(grad.chunks_exact_mut(k)).zip(targets) {
-        let weight = class_weight(class_weights, target);
-        loss += weight * example_loss(row, target);
+        let weight = class_weight(terms.class_weights, target);
+        loss += weight * smoothed_example_loss(row, target, terms.label_smoothing);
         // The mean's 1/B and the class's weight, folded into one scale of this row's gradient.
         let b = (n / weight) as f32;
+        // Output j's target: 1 or 0, or their smoothed values.
+        let q = |j: usize| target.smoothed(j, k, terms.label_smoothing) as f32;
         match target {
-            // d/dz_j of mean_j BCE(z_j, y_j) = (σ(z_j) − y_j) / K.
+            // d/dz_j of mean_j BCE(z_j, q_j) = (σ(z_j) − q_j) / K.
             Target::Labels(_) => {
                 for (j, (gj, &z)) in g.iter_mut().zip(row).enumerate() {
-                    *gj = (sigmoid(z) - f32::from(u8::from(target.has(j)))) / (b * k as f32);
+                    *gj = (sigmoid(z) - q(j)) / (b * k as f32);
                 }
             }
-            // d/dz of BCE(z, y) = σ(z) − y.
-            Target::Class(y) if k == 1 => g[0] = (sigmoid(row[0]) - *y as f32) / b,
-            // d/dz of CE = softmax(z) − one_hot(y).
-            Target::Class(y) => {
+            // d/dz of BCE(z, q) = σ(z) − q.
+            Target::Class(_) if k == 1 => g[0] = (sigmoid(row[0]) - q(0)) / b,
+            // d/dz of CE against q = softmax(z) − q.
+            Target::Class(_) => {
                 let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
                 for (j, (gj, v)) in g.iter_mut().zip(row).enumerate() {
-                    *gj = ((v - max).exp() / sum - if j == *y { 1.0 } else { 0.0 }) / b;
+                    *gj = ((v - max).exp() / sum - q(j)) / b;
                 }
             }
         }
@@ -168,7 +171,7 @@ impl FastLearner<'_> {
         let seed = step_seed(self.plan.seed, step);
         let logits = self.run(&rows, Mode::train_for(self.spec.pooling, Some(seed)));
         let k = self.params.layout.head_out.d_out;
-        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.class_weights.as_deref());
+        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.loss_terms());
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
@@ -183,15 +186,20 @@ impl FastLearner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::example_loss;
+
+    fn weighted(w: &[f64]) -> LossTerms<'_> {
+        LossTerms { class_weights: Some(w), ..LossTerms::PLAIN }
+    }
 
     #[test]
     fn loss_gradients_match_the_closed_forms() {
-        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[Target::Class(1), Target::Class(0)], None);
+        let (loss, g) = loss_and_grad(&[2.0, -1.0], 1, &[Target::Class(1), Target::Class(0)], LossTerms::PLAIN);
         let want = ((1.0 + (-2.0f64).exp()).ln() + (1.0 + (-1.0f64).exp()).ln()) / 2.0;
         assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
         let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
         assert!((g[0] - (sig(2.0) - 1.0) / 2.0).abs() < 1e-6 && (g[1] - sig(-1.0) / 2.0).abs() < 1e-6);
-        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[Target::Class(2)], None);
+        let (loss, g) = loss_and_grad(&[1.0, 2.0, 3.0], 3, &[Target::Class(2)], LossTerms::PLAIN);
         let lse = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln();
         assert!((loss - (lse - 3.0)).abs() < 1e-5);
         assert!((g.iter().sum::<f32>()).abs() < 1e-6 && g[2] < 0.0);
@@ -202,12 +210,12 @@ mod tests {
     fn label_set_gradients_match_finite_differences() {
         let logits = [0.3f32, -1.2, 2.0, 0.7, 0.1, -0.4];
         let targets = [Target::labels(vec![0, 2]), Target::labels(vec![1])];
-        let (_, g) = loss_and_grad(&logits, 3, &targets, None);
+        let (_, g) = loss_and_grad(&logits, 3, &targets, LossTerms::PLAIN);
         for i in 0..logits.len() {
             let at = |d: f32| {
                 let mut x = logits;
                 x[i] += d;
-                loss_and_grad(&x, 3, &targets, None).0
+                loss_and_grad(&x, 3, &targets, LossTerms::PLAIN).0
             };
             let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
             assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "logit {i}: {} vs {numeric}", g[i]);
@@ -225,17 +233,50 @@ mod tests {
             (3, vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4], vec![Target::Class(2), Target::Class(0)]),
         ] {
             let w = &weights[..k.max(2)];
-            let (loss, g) = loss_and_grad(&logits, k, &targets, Some(w));
+            let (loss, g) = loss_and_grad(&logits, k, &targets, weighted(w));
             let want: f64 = logits.chunks(k).zip(&targets).map(|(row, t)| w[t.class().unwrap()] * example_loss(row, t)).sum::<f64>()
                 / targets.len() as f64;
             assert!((loss - want).abs() < 1e-9, "{k} outputs: {loss} vs {want}");
-            let (unweighted, _) = loss_and_grad(&logits, k, &targets, None);
+            let (unweighted, _) = loss_and_grad(&logits, k, &targets, LossTerms::PLAIN);
             assert!((loss - unweighted).abs() > 1e-3, "the weights changed nothing");
             for i in 0..logits.len() {
                 let at = |d: f32| {
                     let mut x = logits.clone();
                     x[i] += d;
-                    loss_and_grad(&x, k, &targets, Some(w)).0
+                    loss_and_grad(&x, k, &targets, weighted(w)).0
+                };
+                let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
+                assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "{k} outputs, logit {i}: {} vs {numeric}", g[i]);
+            }
+        }
+    }
+
+    /// Label smoothing: the loss is the smoothed one, and its gradients match central
+    /// differences for one logit, a softmax and label sets, with class weights on as well.
+    #[test]
+    fn smoothed_losses_and_their_gradients() {
+        let w = [0.5, 3.0, 2.0];
+        for (k, logits, targets, class_weights) in [
+            (1, vec![2.0f32, -1.0, 0.4], vec![Target::Class(1), Target::Class(0), Target::Class(1)], Some(&w[..2])),
+            (3, vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4], vec![Target::Class(2), Target::Class(0)], Some(&w[..])),
+            (3, vec![0.3, -1.2, 2.0, 0.7, 0.1, -0.4], vec![Target::labels(vec![0, 2]), Target::labels(vec![1])], None),
+        ] {
+            let terms = LossTerms { class_weights, label_smoothing: 0.2 };
+            let (loss, g) = loss_and_grad(&logits, k, &targets, terms);
+            let want: f64 = logits
+                .chunks(k)
+                .zip(&targets)
+                .map(|(row, t)| class_weight(class_weights, t) * smoothed_example_loss(row, t, 0.2))
+                .sum::<f64>()
+                / targets.len() as f64;
+            assert!((loss - want).abs() < 1e-9, "{k} outputs: {loss} vs {want}");
+            let plain = loss_and_grad(&logits, k, &targets, LossTerms { label_smoothing: 0.0, ..terms });
+            assert!((loss - plain.0).abs() > 1e-3, "{k} outputs: smoothing changed nothing");
+            for i in 0..logits.len() {
+                let at = |d: f32| {
+                    let mut x = logits.clone();
+                    x[i] += d;
+                    loss_and_grad(&x, k, &targets, terms).0
                 };
                 let numeric = (at(1e-3) - at(-1e-3)) / 2e-3;
                 assert!((f64::from(g[i]) - numeric).abs() < 1e-4, "{k} outputs, logit {i}: {} vs {numeric}", g[i]);
