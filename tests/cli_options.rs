@@ -203,3 +203,37 @@ fn label_smoothing_holds_the_scores_at_the_smoothed_targets() {
     assert!(stderr.contains("label smoothing must be in [0, 1), got 1"), "{stderr}");
     assert!(!out.exists());
 }
+
+/// `--gradient-accumulation-steps 2 --batch-size 2`: optimizer steps of 4 examples, so 8
+/// training rows make 2 steps an epoch (evaluated after each with `--eval-every 1`). The trainers
+/// that take a step whole refuse it before reading the data, and 0 is refused by name.
+#[test]
+fn gradient_accumulation_makes_steps_of_several_batches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let out = tmp.path().join("acc");
+    let (code, stderr) =
+        train(&data, out.to_str().unwrap(), &["--batch-size", "2", "--gradient-accumulation-steps", "2", "--eval-every", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    let steps: Vec<u64> = history["evaluations"].as_array().unwrap().iter().map(|e| e["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [1, 2], "{history}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("bertkit.json")).unwrap()).unwrap();
+    assert_eq!(meta["training"]["plan"]["gradient_accumulation_steps"], 2);
+
+    let missing = tmp.path().join("no-such-data");
+    let missing = missing.to_str().unwrap();
+    for (extra, trainer) in [
+        (&["--freeze-encoder"][..], "the frozen-encoder head"),
+        (&["--arch", "bilstm", "--embedding-dim", "8"][..], "the BiLSTM baseline"),
+    ] {
+        let args = [&["train", "--data", missing, "--out", "x", "--gradient-accumulation-steps", "2"][..], extra].concat();
+        let args = if extra[0] == "--arch" { args } else { [&args[..], &["--model", FIXTURE, "--seq-len", "32"]].concat() };
+        let (code, stderr) = run(&args);
+        assert_eq!(code, Some(1), "{extra:?}: {stderr}");
+        assert!(stderr.contains(&format!("{trainer} takes each step's examples whole")), "{extra:?}: {stderr}");
+    }
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--gradient-accumulation-steps", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("'--gradient-accumulation-steps <GRADIENT_ACCUMULATION_STEPS>': must be at least 1, got 0"), "{stderr}");
+}

@@ -440,3 +440,39 @@ fn class_weights_that_do_not_fit_the_run_are_refused() {
         assert!(train_classifier(s.model.clone(), split, split, two_class_run(&s, &plan, &run_dir, kernels), DeviceSpec::Cpu).is_ok());
     }
 }
+
+/// `gradient_accumulation_steps`: three micro-batches of 2 add up to the optimizer step that one
+/// batch of all 6 texts makes (dropout off, so only the order of the sums differs), and not to
+/// three steps of 2. Only the kernels fine-tuning trainer accumulates; the others refuse it.
+#[test]
+fn accumulated_micro_batches_make_the_whole_batchs_step() {
+    let _one = serial();
+    let mut s = setup();
+    s.model.config.hidden_dropout_prob = 0.0;
+    s.model.config.attention_probs_dropout_prob = 0.0;
+    let whole = one_step_plan(1e-3);
+    let accumulated = TrainPlan { batch_size: 2, gradient_accumulation_steps: 3, ..whole.clone() };
+    let three_steps = TrainPlan { batch_size: 2, ..whole.clone() };
+    let f32s = Some(Precision::F32);
+    let p0 = params(&s.model);
+    let (a, b, c) = (params(&train(&s, &whole, f32s, "whole")), params(&train(&s, &accumulated, f32s, "acc")), params(&train(&s, &three_steps, f32s, "3")));
+    let gap = |x: &[(String, Vec<f32>)], y: &[(String, Vec<f32>)]| {
+        x.iter().zip(y).flat_map(|((_, u), (_, v))| u.iter().zip(v).map(|(p, q)| (p - q).abs())).fold(0.0f32, f32::max)
+    };
+    assert!(gap(&a, &p0) > 5e-4, "the step moved nothing: {}", gap(&a, &p0));
+    assert!(gap(&a, &b) < 1e-6, "accumulated step differs from the whole batch's by {}", gap(&a, &b));
+    assert!(gap(&a, &c) > 1e-4, "three steps of 2 made the same weights as one of 6: {}", gap(&a, &c));
+
+    let mut whole_steps = vec![("the frozen-encoder head", TrainPlan { freeze_encoder: true, ..accumulated.clone() }, f32s)];
+    if cfg!(feature = "burn") {
+        whole_steps.push(("the burn engine", accumulated.clone(), None));
+    }
+    for (what, plan, kernels) in whole_steps {
+        let split = Split { encodings: &s.enc, targets: &s.labels };
+        let run_dir = s.tmp.path().join("refused");
+        let Err(err) = train_classifier(s.model.clone(), split, split, two_class_run(&s, &plan, &run_dir, kernels), DeviceSpec::Cpu) else {
+            panic!("{what} accumulated");
+        };
+        assert!(err.to_string().contains(&format!("{what} takes each step's examples whole")), "{err}");
+    }
+}

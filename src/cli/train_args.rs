@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use bertkit::DeviceSpec;
 use bertkit::model::Pooling;
 use bertkit::predict::Engine;
-use bertkit::train::{LrScheduler, Monitor, TrainPlan};
+use bertkit::train::{LrScheduler, Monitor, TrainError, TrainPlan};
 use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
@@ -58,9 +58,14 @@ pub struct TrainCmd {
     /// Default 3 (bert) / 5 (bilstm).
     #[arg(long, env = "BERTKIT_EPOCHS")]
     pub(super) epochs: Option<usize>,
-    /// Default 32 (bert) / 100 (bilstm).
+    /// Examples per forward and backward pass. Default 32 (bert) / 100 (bilstm).
     #[arg(long, env = "BERTKIT_BATCH_SIZE")]
     pub(super) batch_size: Option<usize>,
+    /// Add up the gradients of N batches for each optimizer step (transformers'
+    /// gradient_accumulation_steps): steps of N × --batch-size examples, holding one batch's
+    /// activations at a time. Fine-tuning on the kernels.
+    #[arg(long, default_value_t = 1, value_parser = super::at_least_one, env = "BERTKIT_GRADIENT_ACCUMULATION_STEPS")]
+    pub(super) gradient_accumulation_steps: usize,
     /// Peak learning rate. Default 3e-5 (bert, AdamW with warm-up and decay) / 1e-3 (bilstm,
     /// constant like Keras' Adam).
     #[arg(long = "lr", env = "BERTKIT_LR")]
@@ -194,6 +199,7 @@ impl TrainCmd {
         TrainPlan {
             epochs: self.epochs.unwrap_or(if frozen { 100 } else if bert { 3 } else { 5 }),
             batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
+            gradient_accumulation_steps: self.gradient_accumulation_steps,
             learning_rate: pick(self.learning_rate, 3e-5, 1e-3),
             // --warmup-steps replaces the ratio (clap refuses both).
             warmup_ratio: if self.warmup_steps.is_some() { 0.0 } else { pick(self.warmup_ratio, 0.1, 0.0) },
@@ -224,6 +230,20 @@ impl TrainCmd {
     /// kernels precision the run then trains (or computes frozen features) with, or `None` for
     /// burn.
     pub(super) fn checked_engine(&self) -> anyhow::Result<Option<Precision>> {
+        let precision = self.checked_arch_engine()?;
+        // As `train_classifier` and `train_bilstm` refuse it, but before the data loads.
+        let whole = match self.arch {
+            ArchFlag::Bilstm => Some("the BiLSTM baseline"),
+            ArchFlag::Bert if self.freeze_encoder => Some("the frozen-encoder head"),
+            ArchFlag::Bert => precision.is_none().then_some("the burn engine"),
+        };
+        if let Some(trainer) = whole.filter(|_| self.gradient_accumulation_steps > 1) {
+            return Err(TrainError::Accumulation { trainer }.into());
+        }
+        Ok(precision)
+    }
+
+    fn checked_arch_engine(&self) -> anyhow::Result<Option<Precision>> {
         match self.arch {
             ArchFlag::Bert if self.freeze_encoder => Ok(self.feature_engine()),
             ArchFlag::Bert => self.training_engine(),

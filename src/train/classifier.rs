@@ -137,10 +137,17 @@ pub fn train_classifier(
     run.check(model.num_outputs(), [("training", &train), ("validation", &val)], |b| Rows::new(b, &model.config).map(drop))?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
+    let accumulates = run.plan.gradient_accumulation_steps > 1;
     if run.plan.freeze_encoder {
+        if accumulates {
+            return Err(TrainError::Accumulation { trainer: "the frozen-encoder head" });
+        }
         return train_head(model, train, val, &run, loop_args, device);
     }
     let Some(precision) = run.kernels else {
+        if accumulates {
+            return Err(TrainError::Accumulation { trainer: "the burn engine" });
+        }
         return super::burn_engine::fine_tune(model, train, val, &run, loop_args, device);
     };
     let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, run.num_classes)?;

@@ -30,6 +30,12 @@ pub enum TrainError {
     AucUndefined,
     #[error("class weights are for single-label runs: a multi-label run weighs each label's loss alike")]
     ClassWeightsMultiLabel,
+    /// Only the kernels fine-tuning trainer splits a step into micro-batches.
+    #[error(
+        "--gradient-accumulation-steps is for fine-tuning on the kernels; {trainer} takes each step's examples \
+         whole: give --batch-size the examples per step instead"
+    )]
+    Accumulation { trainer: &'static str },
     /// int8 weights have no gradients to take (per-channel scales fixed at quantization).
     #[error("int8 is for inference (predict, evaluate, serve, bench): fine-tune in fp32 or bf16")]
     Int8Training,

@@ -9,7 +9,14 @@ use crate::data::Target;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainPlan {
     pub epochs: usize,
+    /// Examples per forward and backward pass; an optimizer step takes
+    /// `gradient_accumulation_steps` of them.
     pub batch_size: usize,
+    /// Micro-batches whose gradients add up to one optimizer step (transformers'
+    /// `gradient_accumulation_steps`): a step of `batch_size × N` examples that holds one
+    /// micro-batch's activations at a time. The kernels fine-tuning trainer only.
+    #[serde(default = "one")]
+    pub gradient_accumulation_steps: usize,
     /// Peak learning rate after warm-up.
     pub learning_rate: f64,
     /// Fraction of all steps spent warming up linearly from 0.
@@ -82,6 +89,10 @@ impl LossTerms<'_> {
     pub const PLAIN: LossTerms<'static> = LossTerms { class_weights: None, label_smoothing: 0.0 };
 }
 
+fn one() -> usize {
+    1
+}
+
 fn restore_best_default() -> bool {
     true
 }
@@ -110,6 +121,7 @@ impl Default for TrainPlan {
         Self {
             epochs: 3,
             batch_size: 32,
+            gradient_accumulation_steps: 1,
             learning_rate: 3e-5,
             warmup_ratio: 0.1,
             warmup_steps: None,
@@ -142,6 +154,9 @@ impl TrainPlan {
         }
         if self.batch_size == 0 {
             return bad("batch size", "at least 1", "0".into());
+        }
+        if self.gradient_accumulation_steps == 0 {
+            return bad("gradient accumulation steps", "at least 1", "0".into());
         }
         if self.eval_batch_size == 0 {
             return bad("eval batch size", "at least 1", "0".into());
@@ -197,8 +212,13 @@ impl TrainPlan {
         LossTerms { class_weights: self.class_weights.as_deref(), label_smoothing: self.label_smoothing }
     }
 
+    /// Examples per optimizer step: `batch_size` times the micro-batches accumulated.
+    pub fn examples_per_step(&self) -> usize {
+        self.batch_size * self.gradient_accumulation_steps
+    }
+
     pub fn steps_per_epoch(&self, examples: usize) -> usize {
-        examples.div_ceil(self.batch_size)
+        examples.div_ceil(self.examples_per_step())
     }
 }
 

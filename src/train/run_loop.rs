@@ -176,7 +176,8 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         let seconds_before = state.epoch_seconds;
         for b in state.next_batch..steps_per_epoch {
             let t0 = Instant::now();
-            let idx = &order[b * plan.batch_size..((b + 1) * plan.batch_size).min(n)];
+            let per_step = plan.examples_per_step();
+            let idx = &order[b * per_step..((b + 1) * per_step).min(n)];
             let targets: Vec<Target> = idx.iter().map(|&i| args.targets[i].clone()).collect();
             let lr = schedule.lr(state.global_step);
             let (loss_value, predicted) = learner.step(idx, &targets, state.global_step, lr)?;

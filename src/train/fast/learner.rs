@@ -4,6 +4,7 @@
 //! parameters, and checkpoints them (weights and moments in one safetensors file).
 
 use bertkit_kernels::Precision;
+use bertkit_kernels::dropout::mix64;
 
 use super::backward::backward;
 use super::optim::{Files, Trained};
@@ -133,9 +134,23 @@ pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], terms: LossTe
 }
 
 impl Learner for FastLearner<'_> {
+    /// With gradient accumulation the step's examples run as micro-batches of `batch_size`, each
+    /// padded to its own longest text, and their gradients add up to the whole step's before the
+    /// one update: only a micro-batch's activations are held at a time.
     fn step(&mut self, idx: &[usize], targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
-        let batch = TokenBatch::pad(idx.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
-        self.step_batch(&batch, targets, step, lr)
+        let micro = self.plan.batch_size.max(1);
+        let total = idx.len().max(1) as f64;
+        self.trained.zero_grads();
+        let (mut loss, mut logits) = (0.0, Vec::with_capacity(idx.len()));
+        for (m, (ids, ts)) in idx.chunks(micro).zip(targets.chunks(micro)).enumerate() {
+            let batch = TokenBatch::pad(ids.iter().map(|&i| &self.train.encodings[i]), Padding::Longest, self.pad_id);
+            let share = ids.len() as f64 / total;
+            let (l, y) = self.accumulate(&batch, ts, step, m, share)?;
+            loss += share * l;
+            logits.extend(y);
+        }
+        self.apply(step, lr);
+        Ok((loss, logits))
     }
 
     fn validate(&mut self) -> Result<EvalReport, TrainError> {
@@ -164,22 +179,51 @@ impl Learner for FastLearner<'_> {
 }
 
 impl FastLearner<'_> {
-    /// One optimizer step on a padded batch (what [`Learner::step`] does after padding; the
-    /// benchmark calls it directly).
+    /// One optimizer step on a padded batch, whole (what [`Learner::step`] does for a step of one
+    /// micro-batch; the benchmark calls it directly).
     pub fn step_batch(&mut self, batch: &TokenBatch, targets: &[Target], step: usize, lr: f64) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
+        self.trained.zero_grads();
+        let out = self.accumulate(batch, targets, step, 0, 1.0)?;
+        self.apply(step, lr);
+        Ok(out)
+    }
+
+    /// The forward and backward pass of micro-batch `micro` of optimizer step `step`: its mean
+    /// loss and logits; its gradients, scaled by `share` (its examples' fraction of the step's),
+    /// are added to those accumulated since `zero_grads`. A non-finite loss is refused before
+    /// any update.
+    fn accumulate(
+        &mut self,
+        batch: &TokenBatch,
+        targets: &[Target],
+        step: usize,
+        micro: usize,
+        share: f64,
+    ) -> Result<(f64, Vec<Vec<f32>>), TrainError> {
         let rows = Rows::new(batch, &self.spec.config)?;
-        let seed = step_seed(self.plan.seed, step);
+        // Dropout masks by micro-batch; the first keeps the step's own seed, so a step of one
+        // micro-batch draws exactly what it did before accumulation existed.
+        let seed = match micro {
+            0 => step_seed(self.plan.seed, step),
+            m => mix64(step_seed(self.plan.seed, step), m as u64),
+        };
         let logits = self.run(&rows, Mode::train_for(self.spec.pooling, Some(seed)));
         let k = self.params.layout.head_out.d_out;
-        let (loss, dlogits) = loss_and_grad(&logits, k, targets, self.plan.loss_terms());
+        let (loss, mut dlogits) = loss_and_grad(&logits, k, targets, self.plan.loss_terms());
         if !loss.is_finite() {
             return Err(TrainError::Diverged { step, loss });
         }
-        self.trained.zero_grads();
+        if share != 1.0 {
+            dlogits.iter_mut().for_each(|g| *g *= share as f32);
+        }
         backward(&self.params, &self.spec, &rows, &mut self.cache, &dlogits, &mut self.trained.grads);
+        Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
+    }
+
+    /// AdamW (after clipping) on the gradients accumulated for `step`.
+    fn apply(&mut self, step: usize, lr: f64) {
         self.trained.update(&mut self.params.values, &self.params.decay, self.plan, step, lr);
         self.stale = true;
-        Ok((loss, logits.chunks(k).map(<[f32]>::to_vec).collect()))
     }
 }
 
