@@ -223,10 +223,9 @@ fn gradient_accumulation_makes_steps_of_several_batches() {
 
     let missing = tmp.path().join("no-such-data");
     let missing = missing.to_str().unwrap();
-    for (extra, trainer) in [
-        (&["--freeze-encoder"][..], "the frozen-encoder head"),
-        (&["--arch", "bilstm", "--embedding-dim", "8"][..], "the BiLSTM baseline"),
-    ] {
+    for (extra, trainer) in
+        [(&["--freeze-encoder"][..], "the frozen-encoder head"), (&["--arch", "bilstm", "--embedding-dim", "8"][..], "the BiLSTM baseline")]
+    {
         let args = [&["train", "--data", missing, "--out", "x", "--gradient-accumulation-steps", "2"][..], extra].concat();
         let args = if extra[0] == "--arch" { args } else { [&args[..], &["--model", FIXTURE, "--seq-len", "32"]].concat() };
         let (code, stderr) = run(&args);
@@ -236,4 +235,22 @@ fn gradient_accumulation_makes_steps_of_several_batches() {
     let (code, stderr) = train(&data, out.to_str().unwrap(), &["--gradient-accumulation-steps", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("'--gradient-accumulation-steps <GRADIENT_ACCUMULATION_STEPS>': must be at least 1, got 0"), "{stderr}");
+}
+
+/// `--max-steps 3` at 2 steps an epoch (8 rows, batch 4): a whole epoch, then one that ends at
+/// step 3, evaluated there; it replaces `--epochs`, so both together are refused.
+#[test]
+fn max_steps_trains_exactly_that_many_steps() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = two_class_csv(tmp.path());
+    let out = tmp.path().join("steps");
+    let args = ["train", "--model", FIXTURE, "--data", &data, "--out", out.to_str().unwrap(), "--seq-len", "32", "--quiet"];
+    let (code, stderr) = run(&[&args[..], &["--max-steps", "3", "--batch-size", "4"]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let history: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("history.json")).unwrap()).unwrap();
+    let steps: Vec<u64> = history["evaluations"].as_array().unwrap().iter().map(|e| e["step"].as_u64().unwrap()).collect();
+    assert_eq!((steps, history["epoch"].as_array().unwrap().len()), (vec![2, 3], 2), "{history}");
+    let (code, stderr) = train(&data, out.to_str().unwrap(), &["--max-steps", "3"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("'--epochs <EPOCHS>' cannot be used with '--max-steps <MAX_STEPS>'"), "{stderr}");
 }

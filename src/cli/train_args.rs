@@ -58,6 +58,10 @@ pub struct TrainCmd {
     /// Default 3 (bert) / 5 (bilstm).
     #[arg(long, env = "BERTKIT_EPOCHS")]
     pub(super) epochs: Option<usize>,
+    /// Train exactly N optimizer steps instead of whole epochs (transformers' max_steps): the
+    /// last epoch ends at step N.
+    #[arg(long, env = "BERTKIT_MAX_STEPS", value_parser = super::at_least_one, conflicts_with = "epochs")]
+    pub(super) max_steps: Option<usize>,
     /// Examples per forward and backward pass. Default 32 (bert) / 100 (bilstm).
     #[arg(long, env = "BERTKIT_BATCH_SIZE")]
     pub(super) batch_size: Option<usize>,
@@ -198,6 +202,7 @@ impl TrainCmd {
         let clip = pick(self.max_grad_norm, 1.0, 1.0);
         TrainPlan {
             epochs: self.epochs.unwrap_or(if frozen { 100 } else if bert { 3 } else { 5 }),
+            max_steps: self.max_steps,
             batch_size: self.batch_size.unwrap_or(if bert { 32 } else { 100 }),
             gradient_accumulation_steps: self.gradient_accumulation_steps,
             learning_rate: pick(self.learning_rate, 3e-5, 1e-3),

@@ -11,10 +11,10 @@ pub enum TrainError {
     #[error("no training examples")]
     NoData,
     #[error(
-        "a warm-up of {warmup} steps leaves no step at the peak rate: this run has {total} \
-         ({steps_per_epoch} per epoch x {epochs} epochs); give fewer --warmup-steps or more epochs"
+        "a warm-up of {warmup} steps leaves no step at the peak rate: this run has {total} ({why}); \
+         give fewer --warmup-steps, or more epochs or --max-steps"
     )]
-    WarmupTooLong { warmup: usize, total: usize, steps_per_epoch: usize, epochs: usize },
+    WarmupTooLong { warmup: usize, total: usize, why: String },
     #[error("the model has {model} outputs, but a run of {classes} classes needs {needed}")]
     Outputs { model: usize, classes: usize, needed: String },
     #[error("the {split} split has {texts} texts but {targets} targets: one per text")]

@@ -9,6 +9,10 @@ use crate::data::Target;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainPlan {
     pub epochs: usize,
+    /// Train exactly this many optimizer steps, in place of `epochs` (transformers' `max_steps`):
+    /// as many epochs as they need, the last one ending at the last step.
+    #[serde(default)]
+    pub max_steps: Option<usize>,
     /// Examples per forward and backward pass; an optimizer step takes
     /// `gradient_accumulation_steps` of them.
     pub batch_size: usize,
@@ -120,6 +124,7 @@ impl Default for TrainPlan {
     fn default() -> Self {
         Self {
             epochs: 3,
+            max_steps: None,
             batch_size: 32,
             gradient_accumulation_steps: 1,
             learning_rate: 3e-5,
@@ -154,6 +159,9 @@ impl TrainPlan {
         }
         if self.batch_size == 0 {
             return bad("batch size", "at least 1", "0".into());
+        }
+        if self.max_steps == Some(0) {
+            return bad("max steps", "at least 1", "0".into());
         }
         if self.gradient_accumulation_steps == 0 {
             return bad("gradient accumulation steps", "at least 1", "0".into());
@@ -219,6 +227,17 @@ impl TrainPlan {
 
     pub fn steps_per_epoch(&self, examples: usize) -> usize {
         examples.div_ceil(self.examples_per_step())
+    }
+
+    /// The run's optimizer steps over `examples`: `max_steps`, else every epoch's.
+    pub fn total_steps(&self, examples: usize) -> usize {
+        self.max_steps.unwrap_or(self.steps_per_epoch(examples) * self.epochs)
+    }
+
+    /// The epochs those steps take: `epochs`, or as many as `max_steps` needs (the last one
+    /// short).
+    pub fn epochs_to_run(&self, examples: usize) -> usize {
+        self.max_steps.map_or(self.epochs, |m| m.div_ceil(self.steps_per_epoch(examples).max(1)))
     }
 }
 

@@ -84,7 +84,11 @@ fn halt_if_due(args: &LoopArgs<'_>, state: &RunState) {
 
 /// Runs validation, records it, keeps the weights if they are the best so far and decides
 /// whether to stop (`state.history.stopped_early`).
-fn evaluate<L: Learner>(learner: &mut L, state: &mut RunState, steps_per_epoch: usize) -> Result<EvalReport, TrainError> {
+fn evaluate<L: Learner>(
+    learner: &mut L,
+    state: &mut RunState,
+    (steps_per_epoch, total_steps): (usize, usize),
+) -> Result<EvalReport, TrainError> {
     let plan = &state.plan;
     let report = learner.validate()?;
     let epoch = state.global_step as f64 / steps_per_epoch.max(1) as f64;
@@ -105,7 +109,7 @@ fn evaluate<L: Learner>(learner: &mut L, state: &mut RunState, steps_per_epoch: 
     if state.best.update(value, (state.global_step, epoch), plan.monitor, plan.min_delta) {
         learner.keep_best();
     }
-    let last_step = state.global_step == steps_per_epoch * plan.epochs;
+    let last_step = state.global_step == total_steps;
     state.history.stopped_early = !last_step && state.best.should_stop(plan.patience);
     Ok(report)
 }
@@ -120,11 +124,15 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         return Err(TrainError::NoData);
     }
     let steps_per_epoch = plan.steps_per_epoch(n);
-    let total_steps = steps_per_epoch * plan.epochs;
+    let (total_steps, epochs) = (plan.total_steps(n), plan.epochs_to_run(n));
     let mut schedule = Schedule::new(plan.learning_rate, plan.warmup_ratio, total_steps, plan.lr_scheduler);
     if let Some(warmup) = plan.warmup_steps {
         if warmup >= total_steps {
-            return Err(TrainError::WarmupTooLong { warmup, total: total_steps, steps_per_epoch, epochs: plan.epochs });
+            let why = match plan.max_steps {
+                Some(_) => "--max-steps".to_string(),
+                None => format!("{steps_per_epoch} per epoch x {} epochs", plan.epochs),
+            };
+            return Err(TrainError::WarmupTooLong { warmup, total: total_steps, why });
         }
         schedule = schedule.with_warmup_steps(warmup);
     }
@@ -168,13 +176,14 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         }
     }
 
-    while state.epoch < plan.epochs && !state.history.stopped_early {
+    while state.epoch < epochs && !state.history.stopped_early {
         let order = epoch_order(n, plan.seed, state.epoch);
-        let mut progress =
-            EpochProgress::new(state.epoch + 1, plan.epochs, steps_per_epoch, state.next_batch, args.quiet);
+        // Every epoch's steps, but for a `max_steps` run's last one, cut at its last step.
+        let this_epoch = steps_per_epoch.min(total_steps - state.epoch * steps_per_epoch);
+        let mut progress = EpochProgress::new(state.epoch + 1, epochs, this_epoch, state.next_batch, args.quiet);
         let epoch_start = Instant::now();
         let seconds_before = state.epoch_seconds;
-        for b in state.next_batch..steps_per_epoch {
+        for b in state.next_batch..this_epoch {
             let t0 = Instant::now();
             let per_step = plan.examples_per_step();
             let idx = &order[b * per_step..((b + 1) * per_step).min(n)];
@@ -192,7 +201,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
             let (mean_loss, acc) = (state.loss_sum / state.seen as f64, state.correct as f64 / state.seen as f64);
             progress.step(b + 1, mean_loss, acc, t0.elapsed().as_secs_f64());
 
-            let epoch_end = b + 1 == steps_per_epoch;
+            let epoch_end = b + 1 == this_epoch;
             let due = plan.eval_every.is_some_and(|every| state.global_step.is_multiple_of(every));
             if !(epoch_end || due) {
                 if let Some(every) = plan.checkpoint_every
@@ -202,7 +211,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
                 }
                 continue;
             }
-            let report = evaluate(learner, &mut state, steps_per_epoch)?;
+            let report = evaluate(learner, &mut state, (steps_per_epoch, total_steps))?;
             if epoch_end || state.history.stopped_early {
                 let record = EpochRecord {
                     epoch: state.epoch + 1,
@@ -414,10 +423,29 @@ mod tests {
         let mut fake = Fake { w: 0, best: None, die_at: None };
         let p = TrainPlan { warmup_ratio: 0.0, warmup_steps: Some(20), ..plan(None, true) };
         let err = run(&p, dir.path(), &mut fake, false).unwrap_err();
-        assert!(matches!(err, TrainError::WarmupTooLong { warmup: 20, total: 20, steps_per_epoch: 5, epochs: 4 }), "{err}");
+        assert!(matches!(err, TrainError::WarmupTooLong { warmup: 20, total: 20, .. }), "{err}");
+        assert!(err.to_string().contains("this run has 20 (5 per epoch x 4 epochs)"), "{err}");
         assert_eq!(fake.w, 0);
         let p = TrainPlan { warmup_steps: Some(19), ..p };
         assert!(run(&p, tempfile::tempdir().unwrap().path(), &mut fake, false).is_ok());
+    }
+
+    /// `max_steps` 7 at 5 steps an epoch: a whole epoch, then one cut at step 7, which is the
+    /// last evaluation (with those every 2 steps); the rate decays to 0 over the 7 steps.
+    #[test]
+    fn max_steps_ends_the_run_mid_epoch_at_that_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut fake = Fake { w: 0, best: None, die_at: None };
+        let p = TrainPlan { max_steps: Some(7), restore_best: false, ..plan(None, true) };
+        let h = run(&p, dir.path(), &mut fake, false).unwrap();
+        let steps: Vec<usize> = h.evaluations.iter().map(|e| e.step).collect();
+        assert_eq!(steps, [2, 4, 5, 6, 7]);
+        assert_eq!((h.epochs.len(), fake.w, h.stopped_early), (2, 7, false));
+        let lr: Vec<f64> = h.epochs.iter().map(|e| e.lr).collect();
+        // Each epoch's last rate (steps 4 and 6) is a linear schedule's over 7 steps, the first
+        // of them warm-up (10 % of 7, rounded up), decaying to 0 at the 7th.
+        let s = Schedule::new(p.learning_rate, p.warmup_ratio, 7, p.lr_scheduler);
+        assert_eq!(lr, [s.lr(4), s.lr(6)]);
     }
 
     #[test]
