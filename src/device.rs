@@ -81,8 +81,8 @@ pub struct ComputePoolError {
 /// thread, with `threads` threads, or rayon's default: `RAYON_NUM_THREADS`, else every CPU this
 /// process may use (ONNX Runtime's `intra_op_num_threads`, PyTorch's `set_num_threads`). Its
 /// threads are named `bertkit-compute-N` for `top -H` and profiles, and keep the calling thread's
-/// priority (see `serve::priority`). A pool that already runs is kept when its size is not the
-/// one asked for, which is an error.
+/// priority (see `serve::priority`). A pool that already runs is kept: as it is when no size is
+/// asked for or it has that size, and with an error naming both sizes when it has another.
 pub fn start_compute_pool(threads: Option<NonZeroUsize>) -> Result<(), ComputePoolError> {
     let mut builder = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("bertkit-compute-{i}"));
     if let Some(n) = threads {

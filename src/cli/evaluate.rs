@@ -77,7 +77,7 @@ pub fn print_report(r: &EvalReport, classes: &[String]) {
 /// ROC AUC and average precision: the positive class's, or their macro mean over `what`.
 fn print_ranking(ranking: Option<RankingScores>, what: &str) {
     let Some(k) = ranking else {
-        println!("roc auc: undefined (no class has examples both of it and not of it here)");
+        println!("roc auc: undefined (no class here has both examples of it and examples without it)");
         return;
     };
     let over = if k.of > 1 { format!(" (macro over {} of {} {what})", k.averaged_over, k.of) } else { String::new() };

@@ -54,8 +54,12 @@ impl RankingScores {
 /// The score that ranks examples for column `j`: a label's or a single binary output's logit
 /// (the sigmoid keeps its order), else class `j`'s softmax probability.
 fn column_score(row: &[f32], j: usize, multi_label: bool) -> f64 {
-    if multi_label || row.len() == 1 {
-        return row.get(j.min(row.len().saturating_sub(1))).map_or(f64::NAN, |&z| f64::from(z));
+    if row.len() == 1 {
+        // A binary task's one logit is its positive class's (`j` is 1 there).
+        return row.first().map_or(f64::NAN, |&z| f64::from(z));
+    }
+    if multi_label {
+        return row.get(j).map_or(f64::NAN, |&z| f64::from(z));
     }
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let sum: f64 = row.iter().map(|&z| (f64::from(z) - max).exp()).sum();

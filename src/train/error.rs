@@ -24,8 +24,8 @@ pub enum TrainError {
     #[error("the plan has {given} class weights, but this run has {classes} classes: one weight per class")]
     ClassWeights { given: usize, classes: usize },
     #[error(
-        "--monitor val_auc is undefined on this validation data: no class (of two, the positive one) has both \
-         examples of it and examples without it; monitor val_loss, or validate on more data"
+        "--monitor val_auc is undefined on this validation data: it needs a class (of two, the positive one) that \
+         some validation examples have and others lack; monitor val_loss, or validate on more data"
     )]
     AucUndefined,
     #[error("class weights are for single-label runs: a multi-label run weighs each label's loss alike")]

@@ -95,9 +95,9 @@ impl<'a> FastLearner<'a> {
 
 /// Mean loss and `dLoss/dlogits` for `logits` `[B, K]`: BCE from logits when K = 1, softmax
 /// cross-entropy otherwise, and for label sets the mean BCE over all B·K logits — the same
-/// [`example_loss`](crate::metrics::example_loss) validation reports, unless `terms` smooths the targets
-/// ([`smoothed_example_loss`]; the gradients are then `σ(z) − q` and `softmax(z) − q` against the
-/// smoothed targets q). With class weights (single-label), each example's loss and gradient are
+/// [`example_loss`](crate::metrics::example_loss) validation reports, unless `terms` smooths
+/// the targets ([`smoothed_example_loss`]; the gradients are then `σ(z) − q` and
+/// `softmax(z) − q` against the smoothed targets q). With class weights (single-label), each example's loss and gradient are
 /// scaled by its class's weight before the mean over the batch (Keras' `class_weight`).
 pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], terms: LossTerms<'_>) -> (f64, Vec<f32>) {
     let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
