@@ -36,7 +36,7 @@ impl TrainCmd {
         let started = Instant::now();
         let mut plan = self.plan();
         plan.validate()?;
-        let kernels = self.checked_engine()?;
+        let kernels = self.checked_engine(&plan)?;
         let device = self.device;
         // The checkpoint, and --seq-len against it, before the data: reading 25,000 reviews
         // should not end in an error about a flag.

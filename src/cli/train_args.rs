@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use bertkit::DeviceSpec;
 use bertkit::model::Pooling;
 use bertkit::predict::Engine;
-use bertkit::train::{LrScheduler, Monitor, TrainError, TrainPlan};
+use bertkit::train::{LrScheduler, Monitor, TrainPlan, check_accumulation};
 use bertkit_kernels::Precision;
 use clap::{Args, ValueEnum};
 
@@ -234,21 +234,14 @@ impl TrainCmd {
     /// reads nothing (`--model` is checked as the checkpoint opens, which is next), and the
     /// kernels precision the run then trains (or computes frozen features) with, or `None` for
     /// burn.
-    pub(super) fn checked_engine(&self) -> anyhow::Result<Option<Precision>> {
-        let precision = self.checked_arch_engine()?;
-        // As `train_classifier` and `train_bilstm` refuse it, but before the data loads.
-        let whole = match self.arch {
-            ArchFlag::Bilstm => Some("the BiLSTM baseline"),
-            ArchFlag::Bert if self.freeze_encoder => Some("the frozen-encoder head"),
-            ArchFlag::Bert => precision.is_none().then_some("the burn engine"),
-        };
-        if let Some(trainer) = whole.filter(|_| self.gradient_accumulation_steps > 1) {
-            return Err(TrainError::Accumulation { trainer }.into());
-        }
+    pub(super) fn checked_engine(&self, plan: &TrainPlan) -> anyhow::Result<Option<Precision>> {
+        let precision = self.arch_engine()?;
+        // The trainers refuse it too, but only once the data is loaded.
+        check_accumulation(plan, self.arch == ArchFlag::Bilstm, precision.is_some())?;
         Ok(precision)
     }
 
-    fn checked_arch_engine(&self) -> anyhow::Result<Option<Precision>> {
+    fn arch_engine(&self) -> anyhow::Result<Option<Precision>> {
         match self.arch {
             ArchFlag::Bert if self.freeze_encoder => Ok(self.feature_engine()),
             ArchFlag::Bert => self.training_engine(),

@@ -2,6 +2,8 @@
 //! and average precision (`average_precision_score`), for the positive class of a binary task,
 //! and as macro averages one-vs-rest over classes (`multi_class="ovr"`) or over labels.
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::data::Target;
@@ -24,11 +26,14 @@ impl RankingScores {
     /// label's logit. `None` when no class or label has both a true and a false example.
     pub fn from_logits(logits: &[Vec<f32>], targets: &[Target], num_classes: usize) -> Option<Self> {
         let multi_label = targets.iter().any(Target::is_multi_label);
-        let columns: Vec<usize> = if num_classes == 2 && !multi_label { vec![1] } else { (0..num_classes).collect() };
+        let rows: Vec<Vec<f64>> = logits.iter().map(|row| row_scores(row, multi_label)).collect();
+        let columns = columns(targets, num_classes);
         let mut scored = Vec::new();
-        for &j in &columns {
+        for j in columns.clone() {
             let truth: Vec<bool> = targets.iter().map(|t| t.has(j)).collect();
-            let scores: Vec<f64> = logits.iter().map(|row| column_score(row, j, multi_label)).collect();
+            // A binary task's one logit is its positive class's (`j` is 1 there).
+            let score = |r: &Vec<f64>| if r.len() == 1 { r.first() } else { r.get(j) }.copied().unwrap_or(f64::NAN);
+            let scores: Vec<f64> = rows.iter().map(score).collect();
             if let (Some(auc), Some(ap)) = (roc_auc(&scores, &truth), average_precision(&scores, &truth)) {
                 scored.push((auc, ap));
             }
@@ -45,25 +50,27 @@ impl RankingScores {
     /// Whether [`Self::from_logits`] has a score for these targets: some class or label with
     /// both a true and a false example.
     pub fn defined_for(targets: &[Target], num_classes: usize) -> bool {
-        let multi_label = targets.iter().any(Target::is_multi_label);
-        let columns = if num_classes == 2 && !multi_label { 1..2 } else { 0..num_classes };
-        columns.into_iter().any(|j| targets.iter().any(|t| t.has(j)) && targets.iter().any(|t| !t.has(j)))
+        columns(targets, num_classes).any(|j| targets.iter().any(|t| t.has(j)) && targets.iter().any(|t| !t.has(j)))
     }
 }
 
-/// The score that ranks examples for column `j`: a label's or a single binary output's logit
-/// (the sigmoid keeps its order), else class `j`'s softmax probability.
-fn column_score(row: &[f32], j: usize, multi_label: bool) -> f64 {
-    if row.len() == 1 {
-        // A binary task's one logit is its positive class's (`j` is 1 there).
-        return row.first().map_or(f64::NAN, |&z| f64::from(z));
+/// The classes or labels scored: the positive class alone for a single-label task of two, else
+/// every one.
+fn columns(targets: &[Target], num_classes: usize) -> Range<usize> {
+    if num_classes == 2 && !targets.iter().any(Target::is_multi_label) { 1..2 } else { 0..num_classes }
+}
+
+/// The scores that rank examples, one per output: the logits of labels or of a single binary
+/// output (the sigmoid keeps their order), else the softmax probabilities, computed once a row.
+fn row_scores(row: &[f32], multi_label: bool) -> Vec<f64> {
+    let z = row.iter().map(|&z| f64::from(z));
+    if multi_label || row.len() == 1 {
+        return z.collect();
     }
-    if multi_label {
-        return row.get(j).map_or(f64::NAN, |&z| f64::from(z));
-    }
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let sum: f64 = row.iter().map(|&z| (f64::from(z) - max).exp()).sum();
-    row.get(j).map_or(f64::NAN, |&z| (f64::from(z) - max).exp() / sum)
+    let max = z.clone().fold(f64::NEG_INFINITY, f64::max);
+    let exp: Vec<f64> = z.map(|z| (z - max).exp()).collect();
+    let sum: f64 = exp.iter().sum();
+    exp.into_iter().map(|e| e / sum).collect()
 }
 
 /// Examples in descending score order, grouped by equal score: each group's (true, false) counts.

@@ -8,8 +8,8 @@
 //!
 //! Linux niceness is per thread and inherited by threads a thread creates, so the model's threads
 //! must be created from a thread that was never lowered (raising a priority back needs a
-//! privilege): [`start_compute_pool`] and the model worker are started from the caller's thread
-//! before the runtime lowers its own.
+//! privilege): the compute pool ([`crate::device::start_compute_pool`]) and the model worker are
+//! started from the caller's thread before the runtime lowers its own.
 
 /// How much lower the request side runs: at nice 10 a thread weighs about a tenth of a nice-0
 /// one in the kernel's fair scheduler, so a busy model keeps ~90 % of a core it shares.
@@ -48,14 +48,6 @@ fn this_thread_nice() -> i32 {
     {
         0
     }
-}
-
-/// Starts the compute pool from the calling thread, so that its threads keep this thread's
-/// priority whichever thread first runs a kernel. A pool that already exists (the binary starts
-/// it first, with `--threads`) is kept.
-pub fn start_compute_pool() {
-    // No size asked for: an existing pool of any size is fine, so this cannot fail.
-    let _ = crate::device::start_compute_pool(None);
 }
 
 #[cfg(test)]

@@ -130,7 +130,9 @@ pub enum ServeError {
 /// this thread's CPU priority, the async runtime's threads (requests, tokenizing) run lower
 /// (`serve::priority`).
 pub fn serve_blocking(config: ServeConfig, device: DeviceSpec) -> Result<(), ServeError> {
-    super::priority::start_compute_pool();
+    // No size asked for: a pool that already runs (the binary starts it, with `--threads`) is
+    // kept whatever its size, so this cannot fail.
+    let _ = crate::device::start_compute_pool(None);
     let request_side = super::priority::request_side_nice();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -17,9 +17,7 @@ pub fn train_bilstm(
 ) -> Result<(BiLstmModel, History), TrainError> {
     let vocab_size = model.spec.vocab_size;
     let fits = |b: &TokenBatch| TokenBatchError::word_rows(b, vocab_size).map(drop);
-    if run.plan.gradient_accumulation_steps > 1 {
-        return Err(TrainError::Accumulation { trainer: "the BiLSTM baseline" });
-    }
+    super::check_accumulation(run.plan, true, run.kernels.is_some())?;
     run.check(model.spec.num_outputs, [("training", &train), ("validation", &val)], fits)?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.spec.num_outputs == 1, &checkpoints);

@@ -120,6 +120,25 @@ impl<'a> TrainRun<'a> {
     }
 }
 
+/// Refuses gradient accumulation where the run's trainer takes each step's examples whole: the
+/// BiLSTM baseline, the frozen-encoder head and burn (a run without a kernels precision). Only
+/// the kernels fine-tuning trainer splits a step into micro-batches.
+pub fn check_accumulation(plan: &TrainPlan, bilstm: bool, kernels: bool) -> Result<(), TrainError> {
+    let whole = if bilstm {
+        "the BiLSTM baseline"
+    } else if plan.freeze_encoder {
+        "the frozen-encoder head"
+    } else if !kernels {
+        "the burn engine"
+    } else {
+        return Ok(());
+    };
+    if plan.gradient_accumulation_steps > 1 {
+        return Err(TrainError::Accumulation { trainer: whole });
+    }
+    Ok(())
+}
+
 /// Returns the trained classifier: on the kernels where the run has a kernels precision, else on
 /// burn's autodiff on `device` (a build with the `burn` feature).
 pub fn train_classifier(
@@ -137,17 +156,11 @@ pub fn train_classifier(
     run.check(model.num_outputs(), [("training", &train), ("validation", &val)], |b| Rows::new(b, &model.config).map(drop))?;
     let checkpoints = CheckpointDir::new(run.run_dir);
     let loop_args = run.loop_args(train.targets, model.num_outputs() == 1, &checkpoints);
-    let accumulates = run.plan.gradient_accumulation_steps > 1;
+    check_accumulation(run.plan, false, run.kernels.is_some())?;
     if run.plan.freeze_encoder {
-        if accumulates {
-            return Err(TrainError::Accumulation { trainer: "the frozen-encoder head" });
-        }
         return train_head(model, train, val, &run, loop_args, device);
     }
     let Some(precision) = run.kernels else {
-        if accumulates {
-            return Err(TrainError::Accumulation { trainer: "the burn engine" });
-        }
         return super::burn_engine::fine_tune(model, train, val, &run, loop_args, device);
     };
     let mut learner = super::fast::FastLearner::new(&model, precision, run.plan, (train, val), run.pad_id, run.num_classes)?;

@@ -22,7 +22,7 @@ mod standardize;
 mod state;
 
 pub use bilstm::train_bilstm;
-pub use classifier::{Split, TrainRun, train_classifier};
+pub use classifier::{Split, TrainRun, check_accumulation, train_classifier};
 #[cfg(feature = "burn")]
 pub use clip::clip_grad_norm;
 pub use early_stop::{BestState, Monitor, UnknownMonitor, WrongTask};

@@ -123,7 +123,7 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
     if n == 0 {
         return Err(TrainError::NoData);
     }
-    let steps_per_epoch = plan.steps_per_epoch(n);
+    let (steps_per_epoch, per_step) = (plan.steps_per_epoch(n), plan.examples_per_step());
     let (total_steps, epochs) = (plan.total_steps(n), plan.epochs_to_run(n));
     let mut schedule = Schedule::new(plan.learning_rate, plan.warmup_ratio, total_steps, plan.lr_scheduler);
     if let Some(warmup) = plan.warmup_steps {
@@ -185,7 +185,6 @@ pub fn run_loop<L: Learner>(learner: &mut L, args: LoopArgs<'_>) -> Result<Histo
         let seconds_before = state.epoch_seconds;
         for b in state.next_batch..this_epoch {
             let t0 = Instant::now();
-            let per_step = plan.examples_per_step();
             let idx = &order[b * per_step..((b + 1) * per_step).min(n)];
             let targets: Vec<Target> = idx.iter().map(|&i| args.targets[i].clone()).collect();
             let lr = schedule.lr(state.global_step);
