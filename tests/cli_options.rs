@@ -1,5 +1,6 @@
 //! Command-line options that shape a run beyond its data and model: the learning-rate schedule,
-//! ranking metrics and monitoring them, the compute threads, and output into a closed pipe.
+//! ranking metrics and monitoring them, per-example predictions, the compute threads, and output
+//! into a closed pipe.
 
 mod common;
 
@@ -253,4 +254,148 @@ fn max_steps_trains_exactly_that_many_steps() {
     let (code, stderr) = train(&data, out.to_str().unwrap(), &["--max-steps", "3"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("'--epochs <EPOCHS>' cannot be used with '--max-steps <MAX_STEPS>'"), "{stderr}");
+}
+
+/// `evaluate --predictions` writes one line per example, in data order, that agrees with the
+/// report and with `predict`: the `correct` lines are the accuracy's count (subset accuracy for
+/// a multi-label model), the losses average to the report's loss, and `predicted` is the label
+/// `predict` gives the same text. Any name but `.jsonl` is refused before scoring.
+#[test]
+fn evaluate_writes_each_examples_prediction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let read = |p: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let lines = |p: &Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    // The report's accuracy is subset accuracy for a multi-label model.
+    let check = |rows: &[serde_json::Value], report: &serde_json::Value| {
+        let correct = rows.iter().filter(|r| r["correct"] == true).count() as f64;
+        let expected = report["metrics"]["accuracy"].as_f64().unwrap() * rows.len() as f64;
+        assert!((correct - expected).abs() < 1e-6, "{correct} correct lines, the report's accuracy says {expected}");
+        let loss = rows.iter().map(|r| r["loss"].as_f64().unwrap()).sum::<f64>() / rows.len() as f64;
+        assert!((loss - report["loss"].as_f64().unwrap()).abs() < 1e-9, "mean line loss {loss}: {report}");
+    };
+
+    // Single-label: the training rows and the same two texts with the other label, so that
+    // whatever the model learnt, lines of both values of `correct` are checked.
+    let (train_data, model) = trained(tmp.path());
+    let data = tmp.path().join("eval.csv").to_str().unwrap().to_string();
+    std::fs::write(&data, format!("{}good film,neg\nbad film,pos\n", std::fs::read_to_string(&train_data).unwrap())).unwrap();
+    let (preds, report) = (tmp.path().join("p.jsonl"), tmp.path().join("eval.json"));
+    let args = ["evaluate", "--model", &model, "--data", &data, "--batch-size", "1", "--output", report.to_str().unwrap()];
+    let (code, stderr) = run(&[&args[..], &["--predictions", preds.to_str().unwrap()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = lines(&preds);
+    assert!(!tmp.path().join("p.jsonl.partial").exists(), "the staging file is renamed into place");
+    let texts: Vec<String> = std::fs::read_to_string(&data).unwrap().lines().skip(1).map(|l| l.to_string()).collect();
+    assert_eq!(rows.len(), texts.len());
+    let report = read(&report)["report"].clone();
+    check(&rows, &report);
+    let mut predict = vec!["predict", "--json", "--batch-size", "1", "--model", &model];
+    let plain: Vec<&str> = texts.iter().map(|l| l.split(',').next().unwrap()).collect();
+    predict.extend_from_slice(&plain);
+    let (code, stdout) = run_stdout(&predict, &[]);
+    assert_eq!(code, Some(0));
+    let predicted = serde_json::from_str::<serde_json::Value>(&stdout).unwrap()["predictions"].clone();
+    for (i, (row, line)) in rows.iter().zip(&texts).enumerate() {
+        let (text, label) = line.split_once(',').unwrap();
+        assert_eq!((row["index"].as_u64(), row["text"].as_str(), row["label"].as_str()), (Some(i as u64), Some(text), Some(label)));
+        assert_eq!(row["predicted"], predicted[i]["label"], "line {i}: {row}");
+        // The same f32: the line writes it shortest, `predict --json` as an f64.
+        let f32_of = |v: &serde_json::Value| v.as_f64().map(|x| x as f32);
+        assert_eq!(f32_of(&row["score"]), f32_of(&predicted[i]["score"]), "line {i}: {row}");
+        assert_eq!(row["correct"], row["label"] == row["predicted"], "line {i}: {row}");
+    }
+    assert!(rows.iter().any(|r| r["correct"] == true) && rows.iter().any(|r| r["correct"] == false));
+
+    // Multi-label: label sets, decided at the model's threshold.
+    let ml = tmp.path().join("ml.jsonl");
+    let sets = [r#"["a","b"]"#, r#"["a"]"#, "[]", r#"["b"]"#];
+    let body: String = (0..12).map(|i| format!("{{\"text\": \"row {i} of {}\", \"label\": {}}}\n", i % 4, sets[i % 4])).collect();
+    std::fs::write(&ml, body).unwrap();
+    let ml_model = tmp.path().join("ml-model");
+    let (code, stderr) = train(ml.to_str().unwrap(), ml_model.to_str().unwrap(), &["--validation-split", "0.25"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (ml_preds, ml_report) = (tmp.path().join("ml-p.jsonl"), tmp.path().join("ml-eval.json"));
+    let (ml, ml_model) = (ml.to_str().unwrap(), ml_model.to_str().unwrap());
+    let args = ["evaluate", "--model", ml_model, "--data", ml, "--output", ml_report.to_str().unwrap(), "--predictions"];
+    let (code, stderr) = run(&[&args[..], &[ml_preds.to_str().unwrap()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows = lines(&ml_preds);
+    assert_eq!(rows.len(), 12);
+    check(&rows, &read(&ml_report)["report"]);
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["labels"], serde_json::from_str::<serde_json::Value>(sets[i % 4]).unwrap(), "line {i}: {row}");
+        assert_eq!(row["correct"], row["labels"] == row["predicted"], "line {i}: {row}");
+        assert_eq!(row["scores"].as_array().map(Vec::len), Some(2), "{row}");
+    }
+
+    // Refused before any scoring.
+    let csv = tmp.path().join("p.csv");
+    let (code, stderr) = run(&["evaluate", "--model", &model, "--data", &data, "--predictions", csv.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("name a .jsonl file") && !csv.exists(), "{stderr}");
+}
+
+/// A binary model's `--threshold` decides its label in `predict` and `evaluate` alike (the
+/// score stays the probability), is stored by `train` as the model's default, and is refused
+/// before training for a softmax of three classes, which would have stored it unused.
+#[test]
+fn a_binary_threshold_decides_predict_and_evaluate_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, model) = trained(tmp.path());
+    let texts = ["good film", "bad film"];
+    let predict = |extra: &[&str]| -> Vec<(String, f64)> {
+        let (code, stdout) = run_stdout(&[&["predict", "--json", "--model", &model][..], extra, &texts].concat(), &[]);
+        assert_eq!(code, Some(0), "{stdout}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        v["predictions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["label"].as_str().unwrap().to_string(), p["score"].as_f64().unwrap()))
+            .collect()
+    };
+    let plain = predict(&[]);
+    let (lo, hi) = (plain[0].1.min(plain[1].1), plain[0].1.max(plain[1].1));
+    assert!(hi - lo > 1e-6, "the two texts score alike: {plain:?}");
+    // Between the two probabilities: the higher one is `pos`, the lower `neg`, whatever 0.5 says.
+    let mid = ((lo + hi) / 2.0).to_string();
+    let at_mid = predict(&["--threshold", &mid]);
+    for ((label, p), (_, p0)) in at_mid.iter().zip(&plain) {
+        assert_eq!(p, p0, "the threshold moved a score");
+        assert_eq!(label, if *p == hi { "pos" } else { "neg" }, "{at_mid:?} at {mid}");
+    }
+    // evaluate counts the same decisions: its per-example lines equal predict's labels, and its
+    // confusion matrix their counts.
+    let preds = tmp.path().join("p.jsonl");
+    let report = tmp.path().join("e.json");
+    let args = ["evaluate", "--model", &model, "--data", &data, "--threshold", &mid, "--output", report.to_str().unwrap()];
+    let (code, stderr) = run(&[&args[..], &["--predictions", preds.to_str().unwrap()]].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&preds).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let want = |text: &str| at_mid[texts.iter().position(|t| *t == text).unwrap()].0.clone();
+    assert!(lines.iter().all(|l| l["predicted"] == want(l["text"].as_str().unwrap())), "{lines:?}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let counts = &v["report"]["confusion"]["counts"];
+    let predicted_pos = counts[0][1].as_u64().unwrap() + counts[1][1].as_u64().unwrap();
+    assert_eq!(predicted_pos as usize, lines.iter().filter(|l| l["predicted"] == "pos").count(), "{counts}");
+    assert_eq!(predicted_pos, 5, "one of the two texts is pos at {mid}, five rows each: {counts}");
+
+    // train stores its threshold as the model's default.
+    let stored = tmp.path().join("stored");
+    let (code, stderr) = train(&data, stored.to_str().unwrap(), &["--threshold", &mid]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(stored.join("bertkit.json")).unwrap()).unwrap();
+    assert_eq!(meta["threshold"].as_f64().map(|t| t as f32), Some(mid.parse::<f64>().unwrap() as f32), "{meta}");
+
+    // Three classes: refused before training.
+    let three = tmp.path().join("three.csv");
+    std::fs::write(&three, format!("text,label\n{}", "good film,pos\nbad film,neg\nok film,mid\n".repeat(4))).unwrap();
+    let refused = tmp.path().join("refused");
+    let (code, stderr) = train(three.to_str().unwrap(), refused.to_str().unwrap(), &["--threshold", "0.7"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--threshold 0.7 is for binary and multi-label tasks"), "{stderr}");
+    assert!(!refused.exists(), "a refused run exported a model");
 }

@@ -525,10 +525,46 @@ async fn a_multi_label_model_answers_labels_above_its_threshold_with_every_label
         assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
         assert!(v["error"].as_str().unwrap().contains(want), "{body}: {v}");
     }
-    // A threshold for a single-label model is refused at load, not ignored.
-    let single = export_tiny(&dir.path().join("single"), &["neg", "pos"]);
-    let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&single) }, DeviceSpec::Cpu, ServerMetrics::new()).err().unwrap();
-    assert!(err.to_string().contains("multi-label"), "{err}");
+    // A threshold for a softmax model is refused at load, not ignored.
+    let softmax = export_tiny(&dir.path().join("softmax"), &["a", "b", "c"]);
+    let err = load_model(&ServeConfig { threshold: Some(0.3), ..config(&softmax) }, DeviceSpec::Cpu, ServerMetrics::new()).err().unwrap();
+    assert!(err.to_string().contains("binary and multi-label models"), "{err}");
+}
+
+/// A binary model's threshold decides its label: the V2 route's `label` output (and its
+/// metadata's `threshold`) move with `--threshold`, the probabilities do not; V1 answers the
+/// probability alone, as before.
+#[tokio::test]
+async fn a_binary_models_threshold_decides_its_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = export_tiny(dir.path(), &["neg", "pos"]);
+    let texts = ["good film", "the movie was awful and boring", "it was a plot"];
+    let body = json!({ "inputs": [{ "name": "text", "shape": [3], "datatype": "BYTES", "data": texts }] }).to_string();
+    let infer = |threshold: Option<f32>| {
+        let (body, model_dir) = (body.clone(), model_dir.clone());
+        async move {
+            let app = router(loaded_state(ServeConfig { threshold, ..config(&model_dir) }));
+            let (s, v) = call(&app, "POST", "/v2/models/imdb/infer", body, None).await;
+            assert_eq!(s, StatusCode::OK, "{v}");
+            let (_, meta) = call(&app, "GET", "/v2/models/imdb", Body::empty(), None).await;
+            assert_eq!(meta["parameters"]["threshold"].as_f64().map(|t| t as f32), Some(threshold.unwrap_or(0.5)), "{meta}");
+            let (_, v1) = call(&app, "POST", "/v1/models/imdb:predict", json!({ "instances": texts }).to_string(), None).await;
+            assert!(v1["predictions"].as_array().unwrap().iter().all(Value::is_f64), "{v1}");
+            (v["outputs"][0]["data"].clone(), v["outputs"][1]["data"].clone())
+        }
+    };
+    let (probs, labels) = infer(None).await;
+    let p_pos: Vec<f32> = probs.as_array().unwrap().chunks(2).map(|p| p[1].as_f64().unwrap() as f32).collect();
+    let decide = |t: f32| -> Value { json!(p_pos.iter().map(|&p| if p >= t { "pos" } else { "neg" }).collect::<Vec<_>>()) };
+    assert_eq!(labels, decide(0.5));
+    // Thresholds either side of the first text's probability: its label flips.
+    let (low, high) = (p_pos[0] - 1e-3, p_pos[0] + 1e-3);
+    for t in [low, high] {
+        let (p, labels) = infer(Some(t)).await;
+        assert_eq!(p, probs, "threshold {t} moved the probabilities");
+        assert_eq!(labels, decide(t), "threshold {t}");
+    }
+    assert_ne!(infer(Some(low)).await.1, infer(Some(high)).await.1);
 }
 
 /// `ServeConfig::validate` names each bad setting on its own (two messages used to cover seven

@@ -23,8 +23,9 @@ pub enum ArtifactError {
     },
     #[error("invalid {path}: {reason}")]
     BadMeta { path: PathBuf, reason: String },
-    #[error("a decision threshold is for multi-label models; {0} is single-label")]
-    NotMultiLabel(PathBuf),
+    /// `--threshold` for a model that decides without one (a softmax).
+    #[error("--threshold with {0}: {1}")]
+    Threshold(PathBuf, String),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]

@@ -43,7 +43,8 @@ pub struct ModelMeta {
     /// `threshold` is predicted (absent in older files: single-label).
     #[serde(default)]
     pub multi_label: bool,
-    /// Multi-label: the default decision threshold (predict/serve `--threshold` overrides it).
+    /// Binary and multi-label models: the default decision threshold (predict/serve
+    /// `--threshold` overrides it; a softmax model has none).
     #[serde(default = "threshold_default")]
     pub threshold: f32,
     /// The training settings, as given (free-form so that older files stay readable).

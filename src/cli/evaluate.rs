@@ -1,6 +1,6 @@
 //! `bertkit evaluate`: loss, accuracy, precision, recall, F1, ROC AUC, average precision and the
 //! confusion matrix of an exported model on labelled data (multi-label: micro/macro and
-//! per-label scores, subset accuracy, Hamming loss).
+//! per-label scores, subset accuracy, Hamming loss), and optionally each example's prediction.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use clap::Args;
 
 use super::args::say_note;
 use super::data_args::DataArgs;
+use super::evaluate_rows;
 use super::probability;
 
 #[derive(Args, Debug)]
@@ -37,10 +38,15 @@ pub struct EvaluateCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
-    /// Multi-label models: the probability at which a label counts as predicted (default: the
-    /// model's, set at training).
+    /// Binary and multi-label models: the probability at which the positive class (each label)
+    /// counts as predicted (default: the model's, set at training). A softmax model refuses one.
     #[arg(long, value_parser = probability, env = "BERTKIT_THRESHOLD")]
     threshold: Option<f32>,
+    /// Also write one JSON line per example (.jsonl): its text, true and predicted labels,
+    /// scores, `correct` and its loss, in data order (the highest losses are the model's most
+    /// confident mistakes).
+    #[arg(long, env = "BERTKIT_PREDICTIONS")]
+    predictions: Option<PathBuf>,
 }
 
 pub fn print_report(r: &EvalReport, classes: &[String]) {
@@ -116,6 +122,9 @@ fn print_multi_label(loss: f64, m: &MultiLabelMetrics, labels: &[String]) {
 impl EvaluateCmd {
     pub fn run(self) -> anyhow::Result<()> {
         let device = self.device;
+        if let Some(path) = &self.predictions {
+            evaluate_rows::check_path(path)?;
+        }
         let bundle = ClassifierBundle::load(&self.model)
             .with_context(|| format!("loading {}", self.model.display()))?;
         let classes = bundle.meta.class_names.clone();
@@ -139,7 +148,8 @@ impl EvaluateCmd {
         let tok = predictor.tokenizer();
         let enc = tok.encode_all_pairs(&ds.texts(), ds.pairs().as_deref()).context("tokenizing the evaluation data")?;
         let logits = predictor.logits(&enc)?;
-        let report = EvalReport::from_logits(&logits, &ds.targets(), classes.len(), predictor.threshold().unwrap_or(0.5));
+        let threshold = predictor.threshold().unwrap_or(0.5);
+        let report = EvalReport::from_logits(&logits, &ds.targets(), classes.len(), threshold);
         let secs = t0.elapsed().as_secs_f64();
         println!("Evaluated {} examples in {secs:.1}s ({:.1} examples/s)", report.examples, report.examples as f64 / secs);
         print_report(&report, &classes);
@@ -147,6 +157,10 @@ impl EvaluateCmd {
         let json = serde_json::json!({ "data": self.data.data, "classes": classes, "report": report, "seconds": secs });
         std::fs::write(&out, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", out.display()))?;
         println!("Wrote {}", out.display());
+        if let Some(path) = &self.predictions {
+            evaluate_rows::write(path, &ds, &logits, |row| predictor.to_prediction(row), threshold)?;
+            println!("Wrote {} ({} examples, one per line)", path.display(), logits.len());
+        }
         Ok(())
     }
 }

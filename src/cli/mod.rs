@@ -10,6 +10,7 @@ mod cpu;
 mod data_args;
 mod embed;
 mod evaluate;
+mod evaluate_rows;
 mod export_embeddings;
 mod job_args;
 mod loadtest;

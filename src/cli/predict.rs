@@ -29,8 +29,8 @@ pub struct PredictCmd {
     /// `--precision int8` says the same).
     #[arg(long, alias = "precision", default_value = "auto", env = "BERTKIT_ENGINE")]
     engine: Engine,
-    /// Multi-label models: the probability at which a label is predicted (default: the
-    /// model's, set at training).
+    /// Binary and multi-label models: the probability at which the positive class (each
+    /// label) is predicted (default: the model's, set at training). A softmax model refuses one.
     #[arg(long, value_parser = super::probability, env = "BERTKIT_THRESHOLD")]
     threshold: Option<f32>,
     /// The second text of a sentence pair, once per text in order (models trained with

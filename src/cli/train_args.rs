@@ -141,8 +141,9 @@ pub struct TrainCmd {
     /// a sigmoid's y(1 - s) + s/2 (Keras'). Validation losses are not smoothed.
     #[arg(long, default_value_t = 0.0, env = "BERTKIT_LABEL_SMOOTHING")]
     pub(super) label_smoothing: f64,
-    /// Multi-label: the probability at which a label counts as predicted, for the metrics and
-    /// as the exported model's default.
+    /// Binary and multi-label tasks: the probability at which the positive class (each label)
+    /// counts as predicted, for the metrics and as the exported model's default. Refused for
+    /// more than two classes (a softmax picks its top class).
     #[arg(long, default_value_t = 0.5, env = "BERTKIT_THRESHOLD")]
     pub(super) threshold: f64,
     /// Stop after N evaluations in a row without improvement (Keras' EarlyStopping patience).

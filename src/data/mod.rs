@@ -19,4 +19,4 @@ pub use error::DataError;
 pub use loader::{Columns, LoadOptions, load};
 pub use parquet::{ParquetRows, open as open_parquet};
 pub use split::split;
-pub use target::{Target, predicted_class, predicted_on};
+pub use target::{Target, decided_class, predicted_class, predicted_on};

@@ -52,12 +52,13 @@ impl Target {
         f64::from(u8::from(on)) * (1.0 - smoothing) + smoothing / k
     }
 
-    /// Whether a row of logits gets this target right: the predicted class for a single-label
-    /// target; for a label set, exactly the labels whose sigmoid reaches `threshold` (subset
-    /// accuracy, scikit-learn's `accuracy_score` on multi-label data).
+    /// Whether a row of logits gets this target right at `threshold`: the class it decides
+    /// ([`decided_class`]) for a single-label target; for a label set, exactly the labels whose
+    /// sigmoid reaches `threshold` (subset accuracy, scikit-learn's `accuracy_score` on
+    /// multi-label data).
     pub fn is_hit(&self, logits: &[f32], threshold: f32) -> bool {
         match self {
-            Self::Class(c) => predicted_class(logits) == *c,
+            Self::Class(c) => decided_class(logits, threshold) == *c,
             Self::Labels(_) => (0..logits.len()).all(|j| predicted_on(logits[j], threshold) == self.has(j)),
         }
     }
@@ -68,7 +69,22 @@ pub fn predicted_on(logit: f32, threshold: f32) -> bool {
     1.0 / (1.0 + (-logit).exp()) >= threshold
 }
 
-/// Predicted class of one row of logits: `logit >= 0` for a single binary logit, argmax otherwise.
+/// The class a row of logits decides at `threshold`: a single binary logit is class 1 where
+/// its sigmoid reaches `threshold`, compared as logits (`z >= ln(t / (1 - t))`, in f64; exactly
+/// `z >= 0` at 0.5, where the f32 sigmoid would round logits just below 0 up to 0.5); the
+/// argmax of several (a softmax has no threshold).
+pub fn decided_class(logits: &[f32], threshold: f32) -> usize {
+    match logits {
+        [z] => {
+            let t = f64::from(threshold);
+            usize::from(f64::from(*z) >= (t / (1.0 - t)).ln())
+        }
+        _ => predicted_class(logits),
+    }
+}
+
+/// Predicted class of one row of logits: `logit >= 0` for a single binary logit (the decision
+/// at 0.5), argmax otherwise.
 pub fn predicted_class(logits: &[f32]) -> usize {
     if logits.len() == 1 {
         return usize::from(logits[0] >= 0.0);
@@ -122,5 +138,21 @@ mod tests {
         assert_eq!(predicted_class(&[-0.01]), 0);
         assert_eq!(predicted_class(&[0.1, 2.0, -1.0]), 1);
         assert!(Target::Class(1).is_hit(&[0.1, 2.0, -1.0], 0.5));
+    }
+
+    #[test]
+    fn a_binary_logit_is_decided_at_the_threshold() {
+        // sigmoid(1) = 0.731: positive at 0.5 and 0.7, negative at 0.75.
+        assert_eq!([0.5, 0.7, 0.75].map(|t| decided_class(&[1.0], t)), [1, 1, 0]);
+        // sigmoid(-1) = 0.269: positive at 0.25 only.
+        assert_eq!([0.25, 0.3].map(|t| decided_class(&[-1.0], t)), [1, 0]);
+        for z in [-1e-9_f32, 0.0, 1e-9, 3.0, -3.0] {
+            assert_eq!(decided_class(&[z], 0.5), predicted_class(&[z]), "logit {z}");
+        }
+        // The boundary itself is positive (`>=`, as for multi-label labels).
+        assert_eq!(decided_class(&[(0.8f64 / 0.2).ln() as f32 + 1e-6], 0.8), 1);
+        assert!(Target::Class(0).is_hit(&[1.0], 0.75) && !Target::Class(0).is_hit(&[1.0], 0.5));
+        // A softmax has no threshold: the argmax at any.
+        assert_eq!(decided_class(&[0.1, 2.0, -1.0], 0.99), 1);
     }
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Confusion, LabelScores, Metrics, MultiLabelMetrics, RankingScores};
-use crate::data::{Target, predicted_class};
+use crate::data::{Target, decided_class};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -30,7 +30,8 @@ pub struct EvalReport {
 
 impl EvalReport {
     /// `logits`: one row per example (1 logit = binary BCE, K logits = softmax CE, or one BCE
-    /// per label when the targets are label sets, each decided at `threshold`).
+    /// per label when the targets are label sets); a binary logit and each label are decided at
+    /// `threshold`, a softmax by its top class.
     pub fn from_logits(logits: &[Vec<f32>], targets: &[Target], num_classes: usize, threshold: f32) -> Self {
         let n = targets.len().max(1);
         let loss = logits.iter().zip(targets).map(|(row, y)| example_loss(row, y)).sum::<f64>() / n as f64;
@@ -44,7 +45,7 @@ impl EvalReport {
         let mut confusion = Confusion::new(num_classes);
         for (row, y) in logits.iter().zip(targets) {
             if let Some(c) = y.class() {
-                confusion.add(c, predicted_class(row));
+                confusion.add(c, decided_class(row, threshold));
             }
         }
         let (metrics, per_class) = (confusion.metrics(), confusion.per_class());

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::Engine;
+use super::{Decision, Engine};
 use crate::DeviceSpec;
 use crate::artifact::{ClassifierBundle, INT8_FILE, load_int8};
 use crate::data::is_blank;
@@ -30,8 +30,8 @@ pub enum PredictError {
     PairMissing,
     #[error("this model scores single texts, not sentence pairs: drop the second texts")]
     PairNotExpected,
-    #[error("a decision threshold is for multi-label models; this one is single-label")]
-    NotMultiLabel,
+    #[error("a decision threshold is for binary and multi-label models; this one picks the top of its {classes} classes (softmax)")]
+    NoThreshold { classes: usize },
     #[cfg(feature = "burn")]
     #[error("reading model output: {0:?}")]
     Backend(burn::tensor::DataError),
@@ -46,7 +46,7 @@ pub enum PredictError {
 }
 
 /// One scored text. Binary models: `score` is the probability of the positive class
-/// (`class_names[1]`); multi-class: the top class's probability, with all of them in `scores`.
+/// (`class_names[1]`), `label` the class decided at the model's threshold; multi-class: the top class's probability, with all of them in `scores`.
 /// Multi-label: `scores` holds each label's own sigmoid probability, `labels` the labels at or
 /// above the threshold (possibly none), and `label`/`score` the top-scoring one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -78,8 +78,8 @@ pub struct Predictor {
     class_names: Vec<String>,
     /// Whether the model was trained on sentence pairs.
     text_pairs: bool,
-    /// Multi-label: the probability at which a label is predicted; `None` for single-label.
-    threshold: Option<f32>,
+    /// The top class, or the threshold of a binary or multi-label model.
+    decision: Decision,
     /// Int8 models: where the weights came from.
     int8: Option<Int8Origin>,
     /// The engine asked for (what runs can differ: [`Self::engine_note`]).
@@ -160,9 +160,9 @@ impl Predictor {
         Ok(Self {
             scorer,
             tokenizer: Arc::new(bundle.tokenizer),
+            decision: Decision::of(&bundle.meta),
             class_names: bundle.meta.class_names,
             text_pairs: bundle.meta.text_pairs,
-            threshold: bundle.meta.multi_label.then_some(bundle.meta.threshold),
             int8,
             asked: engine,
             batch_size: DEFAULT_BATCH_SIZE,
@@ -225,15 +225,19 @@ impl Predictor {
         self.text_pairs
     }
 
-    /// The multi-label decision threshold; `None` for a single-label model.
-    pub fn threshold(&self) -> Option<f32> {
-        self.threshold
+    /// How this model's logits become labels, at its threshold if it has one.
+    pub fn decision(&self) -> Decision {
+        self.decision
     }
 
-    /// Overrides a multi-label model's threshold; a single-label model refuses one.
+    /// The decision threshold of a binary or multi-label model; `None` for a softmax.
+    pub fn threshold(&self) -> Option<f32> {
+        self.decision.threshold()
+    }
+
+    /// Overrides a binary or multi-label model's threshold; a softmax refuses one.
     pub fn set_threshold(&mut self, threshold: f32) -> Result<(), PredictError> {
-        let t = self.threshold.as_mut().ok_or(PredictError::NotMultiLabel)?;
-        *t = threshold;
+        self.decision = self.decision.at(threshold)?;
         Ok(())
     }
 
@@ -303,16 +307,7 @@ impl Predictor {
     }
 
     pub fn to_prediction(&self, logits: &[f32]) -> Prediction {
-        prediction(logits, &self.class_names, self.threshold)
-    }
-}
-
-/// A row of logits as a prediction: label sets above `threshold` for a multi-label model
-/// (`Some`), the class for a single-label one.
-pub fn prediction(logits: &[f32], class_names: &[String], threshold: Option<f32>) -> Prediction {
-    match threshold {
-        Some(t) => to_labels(logits, class_names, t),
-        None => to_prediction(logits, class_names),
+        self.decision.predict(logits, &self.class_names)
     }
 }
 
@@ -326,69 +321,5 @@ impl Prediction {
             (None, true) => serde_json::json!(self.scores.get(1)),
             (None, false) => serde_json::json!({ "label": self.label, "score": self.score, "scores": self.scores }),
         }
-    }
-}
-
-/// A multi-label prediction: each logit's sigmoid, the labels at or above `threshold`.
-pub fn to_labels(logits: &[f32], class_names: &[String], threshold: f32) -> Prediction {
-    let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
-    let scores: Vec<f32> = logits.iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect();
-    let labels = scores.iter().enumerate().filter(|(_, p)| **p >= threshold).map(|(i, _)| name(i)).collect();
-    let best = crate::metrics::predicted_class(logits);
-    let score = scores.get(best).copied().unwrap_or(f32::NAN);
-    Prediction { label: name(best), score, scores, labels: Some(labels) }
-}
-
-/// Sigmoid for one logit (probability of `class_names[1]`), softmax otherwise.
-pub fn to_prediction(logits: &[f32], class_names: &[String]) -> Prediction {
-    let name = |i: usize| class_names.get(i).cloned().unwrap_or_else(|| i.to_string());
-    if logits.len() == 1 {
-        let p = 1.0 / (1.0 + (-logits[0]).exp());
-        let label = name(usize::from(p >= 0.5));
-        return Prediction { label, score: p, scores: vec![1.0 - p, p], labels: None };
-    }
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let exps: Vec<f32> = logits.iter().map(|x| (x - max).exp()).collect();
-    let sum: f32 = exps.iter().sum();
-    let scores: Vec<f32> = exps.iter().map(|e| e / sum).collect();
-    let best = crate::metrics::predicted_class(logits);
-    let score = scores.get(best).copied().unwrap_or(f32::NAN);
-    Prediction { label: name(best), score, scores, labels: None }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_logit_is_the_positive_class_probability() {
-        let names = vec!["neg".to_string(), "pos".to_string()];
-        let p = to_prediction(&[2.0], &names);
-        assert_eq!(p.label, "pos");
-        assert!((p.score - 0.880_797).abs() < 1e-5);
-        assert!((p.scores[0] + p.scores[1] - 1.0).abs() < 1e-6);
-        assert_eq!(to_prediction(&[-0.1], &names).label, "neg");
-    }
-
-    #[test]
-    fn several_logits_get_a_softmax_and_the_top_label() {
-        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        let p = to_prediction(&[0.0, 1000.0, 0.0], &names);
-        assert_eq!((p.label.as_str(), p.score), ("b", 1.0));
-        let p = to_prediction(&[0.0, 0.0, 0.0], &names);
-        assert!((p.score - 1.0 / 3.0).abs() < 1e-6);
-    }
-
-    #[test]
-    fn multi_label_scores_each_label_on_its_own() {
-        let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
-        // sigmoid: 0.88, 0.62, 0.05 — two labels at 0.5, one at 0.7, none at 0.9.
-        let logits = [2.0, 0.5, -3.0];
-        let p = to_labels(&logits, &names, 0.5);
-        assert_eq!(p.labels.as_deref(), Some(&["a".to_string(), "b".to_string()][..]));
-        assert!((p.scores[1] - 0.622_459).abs() < 1e-5 && p.scores.iter().sum::<f32>() > 1.0);
-        assert_eq!(to_labels(&logits, &names, 0.7).labels.unwrap(), ["a"]);
-        assert!(to_labels(&logits, &names, 0.9).labels.unwrap().is_empty());
-        assert_eq!((p.label.as_str(), p.score), ("a", p.scores[0]));
     }
 }

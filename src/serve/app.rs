@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::batcher::Ticket;
 use super::{ApiError, Batcher, Instances, OnLongText, ServeConfig, ServerMetrics, parse_instances};
-use crate::predict::prediction;
+use crate::predict::Decision;
 use crate::tokenize::{Encoded, TextEncoder, TokenCounter};
 
 /// A loaded model as the handlers see it.
@@ -27,8 +27,8 @@ pub struct LoadedModel {
     pub untruncated: Arc<TokenCounter>,
     pub class_names: Vec<String>,
     pub binary: bool,
-    /// Multi-label models: the probability at which a label is predicted.
-    pub threshold: Option<f32>,
+    /// How logits become labels: the top class, or a binary or multi-label model's threshold.
+    pub decision: Decision,
     pub seq_len: usize,
     /// The model scores sentence pairs: every instance needs `text_pair`.
     pub text_pairs: bool,
@@ -225,12 +225,12 @@ async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Val
 async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<Value>, ApiError> {
     state.check_name(&segment(name)?)?;
     let m = state.loaded()?;
-    let (shape, meaning) = match (m.binary, m.threshold) {
-        (_, Some(t)) => {
+    let (shape, meaning) = match (m.binary, m.decision) {
+        (_, Decision::MultiLabel { threshold: t }) => {
             (json!([-1, m.class_names.len()]), format!("labels with probability >= {t} and every label's own probability"))
         }
-        (true, None) => (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default())),
-        (false, None) => (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string()),
+        (true, _) => (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default())),
+        (false, _) => (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string()),
     };
     let mut inputs = json!({ "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } });
     if m.text_pairs {
@@ -273,7 +273,7 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let instances = parse_instances(&bytes, state.config.max_instances)?;
     let rows = score(&state, model, ticket, instances).await?;
     let predictions: Vec<Value> =
-        rows.iter().map(|logits| prediction(logits, &model.class_names, model.threshold).instance_json(model.binary)).collect();
+        rows.iter().map(|logits| model.decision.predict(logits, &model.class_names).instance_json(model.binary)).collect();
     Ok(Json(json!({ "predictions": predictions })))
 }
 

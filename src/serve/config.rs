@@ -80,7 +80,8 @@ pub struct ServeConfig {
     pub request_timeout: Duration,
     /// Inference engine, resolved for the device (see [`Engine::resolve`]).
     pub engine: Engine,
-    /// Multi-label models: overrides the probability at which a label is predicted.
+    /// Binary and multi-label models: overrides the probability at which the positive class
+    /// (each label) is predicted; a softmax model refuses one at load.
     pub threshold: Option<f32>,
 }
 

@@ -34,7 +34,7 @@ pub fn load_model_with(
     let untruncated = Arc::new(TokenCounter::for_encoder(&bundle.tokenizer));
     let meta = bundle.meta.clone();
     let predictor = open_predictor(bundle, config, device)?;
-    let threshold = predictor.threshold();
+    let decision = predictor.decision();
     match predictor.int8_origin() {
         Some(origin) => tracing::info!(engine = predictor.engine_name(), "model loaded; {origin}"),
         None => tracing::info!(engine = predictor.engine_name(), "model loaded"),
@@ -75,7 +75,7 @@ pub fn load_model_with(
         seq_len: meta.encode.seq_len,
         text_pairs: meta.text_pairs,
         class_names: meta.class_names,
-        threshold,
+        decision,
     })
 }
 
@@ -83,7 +83,7 @@ pub fn load_model_with(
 fn open_predictor(bundle: ClassifierBundle, config: &ServeConfig, device: DeviceSpec) -> Result<Predictor, ArtifactError> {
     let mut predictor = Predictor::with_engine(bundle, device, config.engine)?;
     if let Some(t) = config.threshold {
-        predictor.set_threshold(t).map_err(|_| ArtifactError::NotMultiLabel(config.model_dir.clone()))?;
+        predictor.set_threshold(t).map_err(|e| ArtifactError::Threshold(config.model_dir.clone(), e.to_string()))?;
     }
     // `validate` refuses a 0 (`serve` runs it): the predictor keeps its default then.
     if let Some(n) = NonZeroUsize::new(config.max_batch_size) {

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::app::{LoadedModel, read_body, score};
 use super::v2_request::parse_infer;
 use super::{ApiError, AppState};
-use crate::predict::prediction;
 
 /// The one model version this server has.
 const VERSION: &str = "1";
@@ -61,7 +60,7 @@ fn check(state: &AppState, name: &str, version: Option<&str>) -> Result<(), ApiE
 
 /// The outputs a model answers: every class's (label's) probability, and the label names.
 fn output_names(m: &LoadedModel) -> [&'static str; 2] {
-    ["probabilities", if m.threshold.is_some() { "labels" } else { "label" }]
+    ["probabilities", if m.decision.is_multi_label() { "labels" } else { "label" }]
 }
 
 fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, ApiError> {
@@ -81,7 +80,7 @@ fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<
             { "name": probabilities, "datatype": "FP32", "shape": [-1, m.class_names.len()] },
             { "name": labels, "datatype": "BYTES", "shape": [-1] },
         ],
-        "parameters": { "class_names": m.class_names, "multi_label": m.threshold.is_some(), "threshold": m.threshold },
+        "parameters": { "class_names": m.class_names, "multi_label": m.decision.is_multi_label(), "threshold": m.decision.threshold() },
     })))
 }
 
@@ -131,7 +130,7 @@ async fn run_infer(state: AppState, name: String, version: Option<String>, heade
     let (n, k) = (rows.len(), model.class_names.len());
     let (mut probabilities, mut labels) = (Vec::with_capacity(n * k), Vec::with_capacity(n));
     for logits in &rows {
-        let p = prediction(logits, &model.class_names, model.threshold);
+        let p = model.decision.predict(logits, &model.class_names);
         probabilities.extend_from_slice(&p.scores);
         // Multi-label: the labels at or above the threshold, joined by `;` (a BYTES tensor holds
         // one string per text).

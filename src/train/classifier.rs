@@ -74,6 +74,10 @@ impl<'a> TrainRun<'a> {
             let needed = if binary { "1 (a sigmoid) or 2 (a softmax)".to_string() } else { self.num_classes.to_string() };
             return Err(TrainError::Outputs { model: model_outputs, classes: self.num_classes, needed });
         }
+        // A softmax decides by its top class: a threshold would be stored and never used.
+        if model_outputs > 1 && !self.multi_label && self.plan.threshold != 0.5 {
+            return Err(TrainError::ThresholdForSoftmax { threshold: self.plan.threshold, outputs: model_outputs });
+        }
         // The second split validates: val_auc needs a class there with examples on both sides.
         if self.plan.monitor == Monitor::ValAuc && !RankingScores::defined_for(splits[1].1.targets, self.num_classes) {
             return Err(TrainError::AucUndefined);

@@ -28,6 +28,11 @@ pub enum TrainError {
          some validation examples have and others lack; monitor val_loss, or validate on more data"
     )]
     AucUndefined,
+    #[error(
+        "--threshold {threshold} is for binary and multi-label tasks; this model's {outputs} outputs are one softmax, \
+         which predicts its top class"
+    )]
+    ThresholdForSoftmax { threshold: f64, outputs: usize },
     #[error("class weights are for single-label runs: a multi-label run weighs each label's loss alike")]
     ClassWeightsMultiLabel,
     /// Only the kernels fine-tuning trainer splits a step into micro-batches.
