@@ -154,7 +154,9 @@ pub(super) struct Plan {
     pub prec: Precision,
     /// Evaluation's attention products: bf16 on AMX tiles for the bf16 and int8 engines (with
     /// AVX512-BF16 alone bf16 operands measured no faster there: converting the scores costs
-    /// what the products save; int8 would quantize activations times activations twice).
+    /// what the products save, on Sapphire Rapids and on AMD Zen 4 alike, where the int8 engine
+    /// ran 16 % slower with them (docs/benchmarks.md, 2026-12-04); int8 would quantize
+    /// activations times activations twice).
     pub attention: Precision,
     /// Evaluation with bf16 weights and the erf GELU on AMX: the feed-forward's inner activation
     /// exists only in bf16. The first GEMM's epilogue (bias, GELU) writes the bits the second
