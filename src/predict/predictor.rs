@@ -46,9 +46,10 @@ pub enum PredictError {
 }
 
 /// One scored text. Binary models: `score` is the probability of the positive class
-/// (`class_names[1]`), `label` the class decided at the model's threshold; multi-class: the top class's probability, with all of them in `scores`.
-/// Multi-label: `scores` holds each label's own sigmoid probability, `labels` the labels at or
-/// above the threshold (possibly none), and `label`/`score` the top-scoring one.
+/// (`class_names[1]`), `label` the class decided at the model's threshold; multi-class: the top
+/// class's probability, with all of them in `scores`. Multi-label: `scores` holds each label's
+/// own sigmoid probability, `labels` the labels at or above the threshold (possibly none), and
+/// `label`/`score` the top-scoring one.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Prediction {
     pub label: String,
