@@ -399,3 +399,28 @@ fn a_binary_threshold_decides_predict_and_evaluate_alike() {
     assert!(stderr.contains("--threshold 0.7 is for binary and multi-label tasks"), "{stderr}");
     assert!(!refused.exists(), "a refused run exported a model");
 }
+
+/// Regression: once binary models had a threshold, the batch job took "has a threshold" for
+/// "multi-label", so a binary model's CSV gained a `labels` column and its Vertex records a
+/// `{label, score, scores}` object instead of the positive class's probability.
+#[test]
+fn batch_predictions_of_a_binary_model_keep_the_binary_shape() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model) = trained(tmp.path());
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, "{\"text\": \"good film\"}\n{\"text\": \"bad film\"}\n").unwrap();
+    let job = |out: &str, extra: &[&str]| {
+        let out = tmp.path().join(out);
+        let args = ["predict", "--model", &model, "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap()];
+        let (code, stderr) = run(&[&args[..], extra].concat());
+        assert_eq!(code, Some(0), "{stderr}");
+        std::fs::read_to_string(out).unwrap()
+    };
+    let csv = job("out.csv", &[]);
+    assert!(csv.starts_with("row,id,label,score,score_neg,score_pos,error\n"), "{csv}");
+    let vertex = job("vertex.jsonl", &["--vertex"]);
+    for line in vertex.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(v["prediction"].is_f64(), "the positive class's probability: {v}");
+    }
+}

@@ -44,8 +44,10 @@ impl PredictScorer {
 impl Scorer for PredictScorer {
     fn kind(&self) -> OutputKind {
         let class_names = self.predictor.class_names().to_vec();
-        let multi_label = self.predictor.threshold().is_some();
-        OutputKind::Predictions { binary: !multi_label && class_names.len() == 2, class_names, multi_label }
+        // From the model's decision rule: a binary model has a threshold too, so "has a
+        // threshold" does not mean multi-label.
+        let d = self.predictor.decision();
+        OutputKind::Predictions { binary: d.is_binary(), class_names, multi_label: d.is_multi_label() }
     }
 
     fn identity(&self) -> Value {

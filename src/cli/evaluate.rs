@@ -158,7 +158,7 @@ impl EvaluateCmd {
         std::fs::write(&out, serde_json::to_string_pretty(&json)?).with_context(|| format!("writing {}", out.display()))?;
         println!("Wrote {}", out.display());
         if let Some(path) = &self.predictions {
-            evaluate_rows::write(path, &ds, &logits, |row| predictor.to_prediction(row), threshold)?;
+            evaluate_rows::write(path, &ds, &logits, predictor.decision())?;
             println!("Wrote {} ({} examples, one per line)", path.display(), logits.len());
         }
         Ok(())

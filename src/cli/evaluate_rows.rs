@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use bertkit::data::{Dataset, Example, Target};
 use bertkit::metrics::example_loss;
-use bertkit::predict::Prediction;
+use bertkit::predict::{Decision, Prediction};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -67,14 +67,17 @@ fn line<'a>(index: usize, example: &'a Example, names: &'a [String], logits: &[f
 }
 
 /// Writes every example's line, in data order, through `PATH.partial` renamed into place, so a
-/// failed write never leaves a file that looks complete.
-pub fn write(path: &Path, ds: &Dataset, logits: &[Vec<f32>], predict: impl Fn(&[f32]) -> Prediction, threshold: f32) -> anyhow::Result<()> {
+/// failed write never leaves a file that looks complete. `decision` is the model's (at the
+/// threshold the report used): it predicts each line and decides its `correct`.
+pub fn write(path: &Path, ds: &Dataset, logits: &[Vec<f32>], decision: Decision) -> anyhow::Result<()> {
+    let threshold = decision.threshold().unwrap_or(0.5);
     let mut partial = PathBuf::from(path);
     partial.as_mut_os_string().push(".partial");
     let lines = || -> std::io::Result<()> {
         let mut out = BufWriter::new(File::create(&partial)?);
         for (i, (row, example)) in logits.iter().zip(&ds.examples).enumerate() {
-            serde_json::to_writer(&mut out, &line(i, example, &ds.class_names, row, predict(row), threshold))?;
+            let predicted = decision.predict(row, &ds.class_names);
+            serde_json::to_writer(&mut out, &line(i, example, &ds.class_names, row, predicted, threshold))?;
             out.write_all(b"\n")?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()

@@ -45,6 +45,12 @@ impl Decision {
         matches!(self, Self::MultiLabel { .. })
     }
 
+    /// One sigmoid output: answered as the positive class's probability (Keras' and the
+    /// server's binary shape).
+    pub fn is_binary(self) -> bool {
+        matches!(self, Self::Binary { .. })
+    }
+
     /// The same rule at `threshold`; a softmax refuses one rather than ignore it.
     pub fn at(self, threshold: f32) -> Result<Self, PredictError> {
         match self {

@@ -26,7 +26,6 @@ pub struct LoadedModel {
     /// Measures texts before truncation, for `--on-long-text reject`.
     pub untruncated: Arc<TokenCounter>,
     pub class_names: Vec<String>,
-    pub binary: bool,
     /// How logits become labels: the top class, or a binary or multi-label model's threshold.
     pub decision: Decision,
     pub seq_len: usize,
@@ -225,12 +224,12 @@ async fn status(State(state): State<AppState>, spec: Segment) -> Result<Json<Val
 async fn metadata(State(state): State<AppState>, name: Segment) -> Result<Json<Value>, ApiError> {
     state.check_name(&segment(name)?)?;
     let m = state.loaded()?;
-    let (shape, meaning) = match (m.binary, m.decision) {
-        (_, Decision::MultiLabel { threshold: t }) => {
+    let (shape, meaning) = match m.decision {
+        Decision::MultiLabel { threshold: t } => {
             (json!([-1, m.class_names.len()]), format!("labels with probability >= {t} and every label's own probability"))
         }
-        (true, _) => (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default())),
-        (false, _) => (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string()),
+        Decision::Binary { .. } => (json!([-1]), format!("probability of `{}`", m.class_names.get(1).cloned().unwrap_or_default())),
+        Decision::TopClass { .. } => (json!([-1, m.class_names.len()]), "label, score and per-class probabilities".to_string()),
     };
     let mut inputs = json!({ "text": { "dtype": "DT_STRING", "tensor_shape": [-1], "name": "text" } });
     if m.text_pairs {
@@ -273,7 +272,7 @@ async fn predict(state: AppState, body: Body) -> Result<Json<Value>, ApiError> {
     let instances = parse_instances(&bytes, state.config.max_instances)?;
     let rows = score(&state, model, ticket, instances).await?;
     let predictions: Vec<Value> =
-        rows.iter().map(|logits| model.decision.predict(logits, &model.class_names).instance_json(model.binary)).collect();
+        rows.iter().map(|logits| model.decision.predict(logits, &model.class_names).instance_json(model.decision.is_binary())).collect();
     Ok(Json(json!({ "predictions": predictions })))
 }
 

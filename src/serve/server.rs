@@ -71,7 +71,6 @@ pub fn load_model_with(
         batcher,
         tokenizer,
         untruncated,
-        binary: meta.is_binary(),
         seq_len: meta.encode.seq_len,
         text_pairs: meta.text_pairs,
         class_names: meta.class_names,

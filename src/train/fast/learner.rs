@@ -97,8 +97,9 @@ impl<'a> FastLearner<'a> {
 /// cross-entropy otherwise, and for label sets the mean BCE over all B·K logits — the same
 /// [`example_loss`](crate::metrics::example_loss) validation reports, unless `terms` smooths
 /// the targets ([`smoothed_example_loss`]; the gradients are then `σ(z) − q` and
-/// `softmax(z) − q` against the smoothed targets q). With class weights (single-label), each example's loss and gradient are
-/// scaled by its class's weight before the mean over the batch (Keras' `class_weight`).
+/// `softmax(z) − q` against the smoothed targets q). With class weights (single-label), each
+/// example's loss and gradient are scaled by its class's weight before the mean over the batch
+/// (Keras' `class_weight`).
 pub fn loss_and_grad(logits: &[f32], k: usize, targets: &[Target], terms: LossTerms<'_>) -> (f64, Vec<f32>) {
     let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
     let mut grad = vec![0.0f32; logits.len()];
